@@ -1,0 +1,37 @@
+package dev.fable;
+
+import java.time.Duration;
+
+/**
+ * A registered name: connect from it, or listen on it. Closing it unregisters the name; connections
+ * already made stay open until closed themselves.
+ */
+public interface Endpoint extends AutoCloseable {
+    String name();
+
+    /** Starts accepting connections with trusted, adaptive defaults for the accepted side. */
+    default Endpoint listen() {
+        return listen(ConnectOptions.trusted());
+    }
+
+    /** Starts accepting connections; {@code options} shape this side of every accepted connection. */
+    Endpoint listen(ConnectOptions options);
+
+    /** Waits for the next incoming connection. */
+    Connection accept();
+
+    /** Waits up to {@code timeout}; {@code null} if nobody connected. */
+    Connection accept(Duration timeout);
+
+    /** The next incoming connection if one is waiting, else {@code null}; never blocks. */
+    Connection tryAccept();
+
+    /**
+     * Connects to {@code uri}: {@code xio://name} (transport chosen by Fable) or {@code xio+shm://name}
+     * (shared memory, forced). Other schemes arrive with the name daemon.
+     */
+    Connection connect(String uri, ConnectOptions options);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,224 @@
+package dev.fable.flow;
+
+import dev.fable.Buffer;
+import dev.fable.Connection;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ReadOnlyBufferException;
+import java.util.Objects;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+/**
+ * The one {@link Buffer} implementation of the shared-memory transport: a recyclable view of one
+ * slot (or of one private copy). Objects are created when a connection is set up and recycled by
+ * their {@link BufferOwner}; handing one out and taking it back allocates nothing.
+ *
+ * <p>Not thread-safe: owned by one thread between hand-out and commit/release (see {@link Buffer}).
+ * The fields below are plain because the owning connection side is single-threaded.
+ */
+public final class SlotBuffer implements Buffer {
+    private static final int DEAD = 0;
+    private static final int WRITABLE = 1;
+    private static final int READABLE = 2;
+
+    private final BufferOwner owner;
+    private final Connection connection;
+    private final Kind kind;
+    private final boolean readOnly;
+    private final LeakDetector.Token leakToken;
+    private final int index;
+
+    private MemorySegment segment;
+    private int state = DEAD;
+    private int slot = -1;
+    private int length;
+    private boolean more;
+    private long descriptor;
+    private long epoch;
+
+    /** @param index the owner's number for this object (e.g. which private copy area it owns) */
+    public SlotBuffer(BufferOwner owner, int index, Connection connection, Kind kind, boolean readOnly, String leakLabel) {
+        this.owner = owner;
+        this.index = index;
+        this.connection = connection;
+        this.kind = kind;
+        this.readOnly = readOnly;
+        this.leakToken = LeakDetector.track(this, leakLabel);
+    }
+
+    // ---- owner side (transport) ----
+
+    /** Hands the buffer out as writable slot {@code slot}. */
+    public SlotBuffer bindWritable(int slot, MemorySegment slotSegment, int length, long epoch) {
+        this.slot = slot;
+        this.segment = slotSegment;
+        this.length = length;
+        this.more = false;
+        this.epoch = epoch;
+        this.state = WRITABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
+    /** Hands the buffer out as a readable fragment; {@code descriptor} is the raw slot pointer to release. */
+    public SlotBuffer bindReadable(int slot, MemorySegment memory, int length, boolean more, long descriptor, long epoch) {
+        this.slot = slot;
+        this.segment = memory;
+        this.length = length;
+        this.more = more;
+        this.descriptor = descriptor;
+        this.epoch = epoch;
+        this.state = READABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
+    /** Marks the buffer dead before it goes back to the owner's recycle stack. */
+    public void kill() {
+        state = DEAD;
+        segment = null;
+        leakToken.returned();
+    }
+
+    /** The leak-detection token; the owner keeps it to stop tracking when the connection closes. */
+    public LeakDetector.Token leakToken() {
+        return leakToken;
+    }
+
+    public int slot() { return slot; }
+
+    public int index() { return index; }
+
+    public long descriptor() { return descriptor; }
+
+    public boolean isWritable() { return state == WRITABLE; }
+
+    public boolean isReadable() { return state == READABLE; }
+
+    public BufferOwner owner() { return owner; }
+
+    // ---- Buffer ----
+
+    @Override public Kind kind() { return kind; }
+
+    @Override public Connection connection() { return connection; }
+
+    @Override public long epoch() { return epoch; }
+
+    @Override public boolean isReadOnly() { return readOnly; }
+
+    @Override
+    public int capacity() {
+        live();
+        return (int) segment.byteSize();
+    }
+
+    @Override
+    public int length() {
+        live();
+        return length;
+    }
+
+    @Override
+    public Buffer length(int bytes) {
+        writable();
+        Objects.checkIndex(bytes, (int) segment.byteSize() + 1);
+        this.length = bytes;
+        return this;
+    }
+
+    @Override
+    public boolean more() {
+        live();
+        return more;
+    }
+
+    @Override
+    public MemorySegment segment() {
+        live();
+        return segment;
+    }
+
+    @Override
+    public byte getByte(int offset) {
+        live();
+        return segment.get(JAVA_BYTE, offset);
+    }
+
+    @Override
+    public long getLong(int offset) {
+        live();
+        return segment.get(JAVA_LONG_UNALIGNED, offset);
+    }
+
+    @Override
+    public void putByte(int offset, byte value) {
+        writable();
+        segment.set(JAVA_BYTE, offset, value);
+    }
+
+    @Override
+    public void putLong(int offset, long value) {
+        writable();
+        segment.set(JAVA_LONG_UNALIGNED, offset, value);
+    }
+
+    @Override
+    public void put(int offset, byte[] src, int srcOff, int len) {
+        writable();
+        MemorySegment.copy(src, srcOff, segment, JAVA_BYTE, offset, len);
+    }
+
+    @Override
+    public void get(int offset, byte[] dst, int dstOff, int len) {
+        live();
+        MemorySegment.copy(segment, JAVA_BYTE, offset, dst, dstOff, len);
+    }
+
+    @Override
+    public void commit() {
+        writable();
+        owner.commit(this, false);
+    }
+
+    @Override
+    public void commitFragment() {
+        writable();
+        owner.commit(this, true);
+    }
+
+    @Override
+    public void release() {
+        if (state != READABLE) {
+            throw new IllegalStateException(state == WRITABLE
+                    ? "release() is for read buffers; commit() a claimed buffer (" + describe() + ")"
+                    : "buffer already committed or released: buffers are single-use (" + describe() + ")");
+        }
+        owner.release(this);
+    }
+
+    private void live() {
+        if (state == DEAD) {
+            throw new IllegalStateException("buffer already committed or released: buffers are single-use (" + describe() + ")");
+        }
+    }
+
+    private void writable() {
+        if (state != WRITABLE) {
+            if (state == READABLE) throw new ReadOnlyBufferException();
+            live();
+        }
+    }
+
+    private String describe() {
+        return kind + " buffer of " + connection;
+    }
+
+    @Override
+    public String toString() {
+        return "Buffer[" + kind + (state == DEAD ? ", dead" : ", slot " + slot + ", length " + length + (more ? ", more" : ""))
+                + ", epoch " + epoch + ", " + connection + "]";
+    }
+}

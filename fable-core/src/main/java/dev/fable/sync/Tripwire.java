@@ -1,0 +1,74 @@
+package dev.fable.sync;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * A software tripwire: a 32-bit word in shared memory that one side (the signaller) advances and
+ * the other (the waiter) may sleep on, plus the waiter's "parked" flag on a cache line of its own.
+ *
+ * <p>Ownership: the signaller is the only writer of the word; the waiter is the only writer of the
+ * flag except for the signaller's compare-and-set 1 → 0 when it wakes the waiter. One tripwire has
+ * at most one waiting thread. A signaller whose peer never parks ({@code peerMayPark == false},
+ * spin mode) skips the flag entirely.
+ */
+public final class Tripwire {
+    private static final VarHandle INT = JAVA_INT.varHandle();
+
+    private final MemorySegment shared;
+    private final long wordOffset;
+    private final long parkedOffset;
+    private final long wordAddress;
+    private final MemorySegment timespec = Arena.ofAuto().allocate(16, 8);
+
+    /** @param shared a read-write mapping; both offsets 8-byte aligned and on separate cache lines */
+    public Tripwire(MemorySegment shared, long wordOffset, long parkedOffset) {
+        this.shared = shared;
+        this.wordOffset = wordOffset;
+        this.parkedOffset = parkedOffset;
+        this.wordAddress = shared.address() + wordOffset;
+    }
+
+    // ---- waiter side ----
+
+    /** The word's value before arming: pass it to {@link #sleep}. Acquire: pairs with the signaller's release. */
+    public int observe() {
+        return (int) INT.getAcquire(shared, wordOffset);
+    }
+
+    /** Advertises the sleeper, then fences so the caller's re-check cannot miss a concurrent signal. */
+    public void arm() {
+        INT.setVolatile(shared, parkedOffset, 1);   // volatile: must be visible before the re-check reads
+        AsymmetricFence.heavy();
+    }
+
+    /** Sleeps while the word still equals {@code observed}; returns on signal, timeout or spuriously. */
+    public void sleep(int observed, long timeoutNanos) {
+        Futex.await(wordAddress, observed, timeoutNanos, timespec);
+    }
+
+    /** Withdraws the advertisement. Opaque: a late signal costs one spare wake-up, never a lost one. */
+    public void disarm() {
+        INT.setOpaque(shared, parkedOffset, 0);
+    }
+
+    // ---- signaller side (call after publishing the word with a release store) ----
+
+    /** Wakes the waiter if it advertised that it sleeps; costs a compiler barrier and a load otherwise. */
+    public void signal() {
+        AsymmetricFence.light();
+        // volatile read: ordered after the publication by the fence above (see AsymmetricFence).
+        if ((int) INT.getVolatile(shared, parkedOffset) == 1
+                && INT.compareAndSet(shared, parkedOffset, 1, 0)) {   // CAS: only one waker pays the syscall
+            Futex.wake(wordAddress, 1);
+        }
+    }
+
+    /** Wakes any sleeper unconditionally (peer gone, close): not on the data path. */
+    public void wakeAll() {
+        Futex.wake(wordAddress, Integer.MAX_VALUE);
+    }
+}

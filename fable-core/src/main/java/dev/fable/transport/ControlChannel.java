@@ -1,0 +1,96 @@
+package dev.fable.transport;
+
+import dev.fable.FableException;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The control connection between two ends of a Fable connection: carries the transport handshake
+ * (length-prefixed frames), then stays open for the connection's lifetime as the liveness signal
+ * (the kernel closes it when a peer dies). No data ever flows through it.
+ *
+ * <p>Frames: {@code int length} (1 … {@link #MAX_FRAME}) then the payload. Used by one thread during
+ * the handshake; afterwards only {@link ControlMonitor} reads it.
+ */
+public final class ControlChannel implements AutoCloseable {
+    public static final int MAX_FRAME = 64 * 1024;
+
+    private final SocketChannel channel;
+    private final String description;
+
+    public ControlChannel(SocketChannel channel, String description) throws IOException {
+        this.channel = channel;
+        this.description = description;
+        channel.configureBlocking(false);
+    }
+
+    public SocketChannel channel() {
+        return channel;
+    }
+
+    public String description() {
+        return description;
+    }
+
+    public void writeFrame(ByteBuffer payload) {
+        ByteBuffer header = ByteBuffer.allocate(4).putInt(0, payload.remaining());
+        try (Selector sel = Selector.open()) {
+            ByteBuffer[] both = {header, payload};
+            channel.register(sel, SelectionKey.OP_WRITE);
+            while (payload.hasRemaining()) {
+                if (channel.write(both) == 0) sel.select(100);
+            }
+        } catch (IOException e) {
+            throw new FableException("control connection " + description + " broke while sending the handshake: " + e, e);
+        }
+    }
+
+    /** Reads one frame, waiting until {@code deadlineNanos} ({@link System#nanoTime()} based). */
+    public ByteBuffer readFrame(long deadlineNanos) {
+        ByteBuffer header = ByteBuffer.allocate(4);
+        readFully(header, deadlineNanos);
+        int len = header.getInt(0);
+        if (len < 1 || len > MAX_FRAME) {
+            throw new FableException("control connection " + description + ": frame length " + len + " is out of range; is the peer a Fable endpoint of this version?");
+        }
+        ByteBuffer body = ByteBuffer.allocate(len);
+        readFully(body, deadlineNanos);
+        return body.flip();
+    }
+
+    private void readFully(ByteBuffer b, long deadline) {
+        try (Selector sel = Selector.open()) {
+            channel.register(sel, SelectionKey.OP_READ);
+            while (b.hasRemaining()) {
+                int n = channel.read(b);
+                if (n < 0) {
+                    throw new FableException("control connection " + description + " closed by the peer during the handshake");
+                }
+                if (n == 0) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        throw new FableException("control connection " + description + ": the peer did not answer the handshake in time; "
+                                + "is it calling accept()?");
+                    }
+                    sel.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                }
+            }
+        } catch (IOException e) {
+            throw new FableException("control connection " + description + " broke during the handshake: " + e, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing: nothing left to report
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package dev.fable.transport.shm;
+
+import dev.fable.Buffer;
+import dev.fable.Connection;
+import dev.fable.QuotaExceededException;
+import dev.fable.flow.BufferOwner;
+import dev.fable.flow.LeakDetector;
+import dev.fable.flow.SlotBuffer;
+import dev.fable.sync.Tripwire;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+import static dev.fable.transport.shm.ShmLayout.*;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Consumer side of one direction: maps the producer's pool read-only and owns the ring's consumer
+ * registers (READ, CONSUMER_PARKED).
+ *
+ * <p>Single reader: one thread at a time calls {@link #poll} and {@link #release} (the
+ * connection's receiving thread). Nothing read from the ring is trusted: stamps, slot pointers
+ * and lengths are checked before use, and the consumer never reads back its own registers from
+ * shared memory (it keeps private copies), so a hostile producer cannot steer it out of bounds.
+ *
+ * <p>Release protocol: positions {@code [released, position)} were polled; releasing a buffer
+ * writes its slot pointer into entry {@code released} (only if a different pointer is there, i.e.
+ * when releasing out of order) and then advances READ with a release store.
+ */
+final class RingReader implements BufferOwner {
+    private static final VarHandle LONG = JAVA_LONG.varHandle();
+    private static final VarHandle INT = JAVA_INT.varHandle();
+
+    private final MemorySegment ring;
+    private final MemorySegment[] slots;   // read-only views of the producer's slots
+    private final int slotSize;
+    private final int slotCount;
+    private final int capacity;
+    private final int mask;
+    private final boolean trusted;
+    private final Faults faults;
+    private final Tripwire dataWire;    // wait side:   WRITE / CONSUMER_PARKED
+    private final Tripwire spaceWire;   // signal side: READ / PRODUCER_PARKED
+    private final boolean producerMayPark;
+    private final String label;
+
+    private final boolean[] held;
+    private final SlotBuffer[] recycled;
+    private int recycledTop;
+    private final LeakDetector.Token[] leakTokens;
+    private final MemorySegment[] copies;      // untrusted: private copy areas (writable)
+    private final MemorySegment[] copyViews;   // untrusted: their read-only views handed to the application
+
+    private long position;   // next position to poll
+    private long released;   // private copy of READ
+    private long epoch;
+    private long messages;
+    private long bytes;
+
+    RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
+               Connection connection, Faults faults, boolean producerMayPark, String label) {
+        this.ring = ring;
+        this.slotSize = slotSize;
+        this.slotCount = slotCount;
+        this.capacity = capacityFor(slotCount);
+        this.mask = capacity - 1;
+        this.trusted = trusted;
+        this.faults = faults;
+        this.producerMayPark = producerMayPark;
+        this.label = label;
+        this.dataWire = new Tripwire(ring, WRITE, CONSUMER_PARKED);
+        this.spaceWire = new Tripwire(ring, READ, PRODUCER_PARKED);
+        this.slots = new MemorySegment[slotCount];
+        for (int i = 0; i < slotCount; i++) {
+            slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
+        }
+        this.held = new boolean[slotCount];
+        int n = quota > 0 ? Math.min(quota, slotCount) : trusted ? slotCount : Math.min(32, slotCount);
+        this.recycled = new SlotBuffer[n];
+        this.leakTokens = new LeakDetector.Token[n];
+        Buffer.Kind kind = trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY;
+        for (int i = 0; i < n; i++) {
+            recycled[i] = new SlotBuffer(this, n - 1 - i, connection, kind, true, label);
+            leakTokens[i] = recycled[i].leakToken();
+        }
+        recycledTop = n;
+        if (trusted) {
+            copies = null;
+            copyViews = null;
+        } else {
+            Arena arena = Arena.ofAuto();
+            copies = new MemorySegment[n];
+            copyViews = new MemorySegment[n];
+            for (int i = 0; i < n; i++) {
+                copies[i] = arena.allocate(slotSize, 64);
+                copyViews[i] = copies[i].asReadOnly();
+            }
+        }
+    }
+
+    /**
+     * Checks the headers of a peer's freshly mapped files against what the handshake announced.
+     * Returns null when they agree, else what is wrong.
+     */
+    static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+        if (pool.get(JAVA_LONG, HDR_MAGIC) != POOL_MAGIC || ring.get(JAVA_LONG, HDR_MAGIC) != RING_MAGIC) {
+            return "bad magic in the peer's pool or ring file";
+        }
+        if (pool.get(JAVA_INT, HDR_VERSION) != VERSION || ring.get(JAVA_INT, HDR_VERSION) != VERSION) {
+            return "layout version " + pool.get(JAVA_INT, HDR_VERSION) + "/" + ring.get(JAVA_INT, HDR_VERSION)
+                    + " (this side speaks " + VERSION + ")";
+        }
+        if (pool.get(JAVA_INT, HDR_SLOT_SIZE) != slotSize || pool.get(JAVA_INT, HDR_SLOT_COUNT) != slotCount
+                || ring.get(JAVA_INT, HDR_SLOT_SIZE) != slotSize || ring.get(JAVA_INT, HDR_SLOT_COUNT) != slotCount
+                || ring.get(JAVA_INT, HDR_CAPACITY) != capacityFor(slotCount)) {
+            return "file headers disagree with the handshake (" + slotCount + " slots of " + slotSize + " B)";
+        }
+        return null;
+    }
+
+    /** The next fragment, or null if the producer has published nothing new. */
+    SlotBuffer poll() {
+        if (recycledTop == 0) {
+            throw new QuotaExceededException("the reader of " + label + " holds all " + recycled.length
+                    + " read buffers it may hold; release some (copy what you keep) before polling again");
+        }
+        long p = position;
+        long e = entryOffset(p, mask);
+        long stamp = (long) LONG.getAcquire(ring, e);   // acquire: pairs with the producer's release of the stamp
+        if (stamp != p + 1) {
+            long previousLap = p < capacity ? 0 : p + 1 - capacity;
+            if (stamp != previousLap) {
+                throw faults.corrupt("ring entry for position " + p + " carries stamp " + stamp + ", expected "
+                        + (p + 1) + " or " + previousLap);
+            }
+            return null;
+        }
+        long ptr = ring.get(JAVA_LONG, e + 8);   // plain: ordered after the stamp's acquire
+        int slot = pointerSlot(ptr);
+        long length = pointerLength(ptr);
+        if (pointerPool(ptr) != 0 || slot >= slotCount || length > slotSize) {
+            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool "
+                    + pointerPool(ptr) + ", slot " + slot + " of " + slotCount + ", length " + length + " of " + slotSize + ")");
+        }
+        if (held[slot]) {
+            throw faults.corrupt("the writer published slot " + slot + " at position " + p + " while this reader still holds it");
+        }
+        position = p + 1;
+        messages++;
+        bytes += length;
+        SlotBuffer b = recycled[--recycledTop];
+        recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
+        boolean more = pointerMore(ptr);
+        if (trusted) {
+            held[slot] = true;
+            return b.bindReadable(slot, slots[slot], (int) length, more, ptr, epoch);
+        }
+        int i = b.index();
+        MemorySegment.copy(slots[slot], 0, copies[i], 0, length);
+        giveBack(ptr);   // in order: the private copy is taken, the slot can go back at once
+        return b.bindReadable(-1, copyViews[i], (int) length, more, ptr, epoch);
+    }
+
+    @Override
+    public void release(SlotBuffer b) {
+        if (b.owner() != this) {
+            throw new IllegalArgumentException("buffer " + b + " belongs to another connection");
+        }
+        if (trusted) {
+            held[b.slot()] = false;
+            giveBack(b.descriptor());
+        }
+        b.kill();
+        recycled[recycledTop++] = b;
+    }
+
+    private void giveBack(long ptr) {
+        long r = released;
+        long e = entryOffset(r, mask) + 8;
+        if (ring.get(JAVA_LONG, e) != ptr) {   // plain read of an entry only we may write now
+            ring.set(JAVA_LONG, e, ptr);       // plain: published by the release store of READ below
+        }
+        released = r + 1;
+        LONG.setRelease(ring, READ, r + 1);    // release: the rewritten pointer before READ
+        if (producerMayPark) {
+            spaceWire.signal();
+        }
+    }
+
+    @Override
+    public void commit(SlotBuffer buffer, boolean more) {
+        throw new IllegalStateException("commit() is for claimed buffers; release() a polled buffer");
+    }
+
+    /** True when {@link #poll} would return a fragment now. */
+    boolean dataAvailable() {
+        return (long) LONG.getAcquire(ring, entryOffset(position, mask)) == position + 1;   // acquire: as in poll()
+    }
+
+    /** True once the producer closed cleanly. Acquire: pairs with its release after the last commit. */
+    boolean producerClosed() {
+        return (int) INT.getAcquire(ring, PRODUCER_STATE) == STATE_CLOSED;
+    }
+
+    Tripwire dataWire() {
+        return dataWire;
+    }
+
+    Tripwire spaceWire() {
+        return spaceWire;
+    }
+
+    long messages() {
+        return messages;
+    }
+
+    long bytes() {
+        return bytes;
+    }
+
+    void untrackAll() {
+        for (LeakDetector.Token t : leakTokens) {
+            t.untrack();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+package dev.fable.transport.shm;
+
+import dev.fable.Buffer;
+import dev.fable.Connection;
+import dev.fable.flow.BufferOwner;
+import dev.fable.flow.LeakDetector;
+import dev.fable.flow.SlotBuffer;
+import dev.fable.sync.Tripwire;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+import static dev.fable.transport.shm.ShmLayout.*;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Producer side of one direction: owns the pool (read-write) and the ring's producer registers.
+ *
+ * <p>Single writer: one thread at a time calls {@link #claim}, {@link #commit} and
+ * {@link #reclaim} (the connection's sending thread). Meta-slots (slot state, the free list) live
+ * here in private memory, never in shared memory, so the consumer cannot forge them.
+ *
+ * <p>Invariants: every entry in {@code [reclaimed, position)} names a distinct slot in state
+ * {@code PUBLISHED}; hence {@code position - reclaimed <= slotCount <= capacity} and the ring never
+ * overwrites an entry the consumer has not released. Released pointers are read only behind the
+ * consumer's READ and each is checked against the meta-slots before its slot is reused.
+ */
+final class RingWriter implements BufferOwner {
+    private static final VarHandle LONG = JAVA_LONG.varHandle();
+    private static final VarHandle INT = JAVA_INT.varHandle();
+
+    private static final byte FREE = 0;
+    private static final byte CLAIMED = 1;
+    private static final byte PUBLISHED = 2;
+
+    private final MemorySegment ring;
+    private final MemorySegment[] slots;
+    private final int slotSize;
+    private final int slotCount;
+    private final int mask;
+    private final Faults faults;
+    private final Tripwire dataWire;    // signal side: WRITE / CONSUMER_PARKED
+    private final Tripwire spaceWire;   // wait side:   READ / PRODUCER_PARKED
+    private final boolean consumerMayPark;
+
+    private final byte[] slotState;
+    private final int[] freeSlots;
+    private int freeTop;
+    private final SlotBuffer[] recycled;
+    private int recycledTop;
+    private final LeakDetector.Token[] leakTokens;
+
+    private long position;    // next position to publish (private copy of WRITE)
+    private long reclaimed;   // positions whose released pointers were validated and freed
+    private long epoch;
+    private long messages;
+    private long bytes;
+
+    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, Connection connection,
+               Faults faults, boolean consumerMayPark, String label) {
+        this.ring = ring;
+        this.slotSize = slotSize;
+        this.slotCount = slotCount;
+        this.mask = capacityFor(slotCount) - 1;
+        this.faults = faults;
+        this.consumerMayPark = consumerMayPark;
+        this.dataWire = new Tripwire(ring, WRITE, CONSUMER_PARKED);
+        this.spaceWire = new Tripwire(ring, READ, PRODUCER_PARKED);
+        this.slots = new MemorySegment[slotCount];
+        this.slotState = new byte[slotCount];
+        this.freeSlots = new int[slotCount];
+        this.recycled = new SlotBuffer[slotCount];
+        this.leakTokens = new LeakDetector.Token[slotCount];
+        for (int i = 0; i < slotCount; i++) {
+            slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
+            freeSlots[i] = slotCount - 1 - i;   // pop order 0, 1, 2, ...
+            recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label);
+            leakTokens[i] = recycled[i].leakToken();
+        }
+        freeTop = slotCount;
+        recycledTop = slotCount;
+    }
+
+    /** Writes the headers of freshly created files (before the peer maps them). */
+    static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+        pool.set(JAVA_LONG, HDR_MAGIC, POOL_MAGIC);
+        pool.set(JAVA_INT, HDR_VERSION, VERSION);
+        pool.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
+        pool.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
+        ring.set(JAVA_LONG, HDR_MAGIC, RING_MAGIC);
+        ring.set(JAVA_INT, HDR_VERSION, VERSION);
+        ring.set(JAVA_INT, HDR_CAPACITY, capacityFor(slotCount));
+        ring.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
+        ring.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
+        VarHandle.releaseFence();   // headers before the handshake message that names the files
+    }
+
+    int slotSize() {
+        return slotSize;
+    }
+
+    /** A free slot as a writable buffer, or null when the consumer holds every slot (back-pressure). */
+    SlotBuffer claim(int maxBytes) {
+        if (freeTop == 0 && reclaim() == 0) {
+            return null;
+        }
+        int slot = freeSlots[--freeTop];
+        slotState[slot] = CLAIMED;
+        SlotBuffer b = recycled[--recycledTop];
+        recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
+        return b.bindWritable(slot, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
+    }
+
+    @Override
+    public void commit(SlotBuffer b, boolean more) {
+        if (b.owner() != this) {
+            throw new IllegalArgumentException("buffer " + b + " belongs to another connection; forwarding between connections is not supported yet");
+        }
+        int slot = b.slot();
+        int length = b.length();
+        long p = position;
+        long e = entryOffset(p, mask);
+        ring.set(JAVA_LONG, e + 8, pointer(slot, length, more));   // plain: published by the release store below
+        LONG.setRelease(ring, e, p + 1);                           // release: payload and pointer before the stamp
+        position = p + 1;
+        LONG.setRelease(ring, WRITE, p + 1);                       // release: the consumer's futex word and WRITE register
+        slotState[slot] = PUBLISHED;
+        messages++;
+        bytes += length;
+        b.kill();
+        recycled[recycledTop++] = b;
+        if (consumerMayPark) {
+            dataWire.signal();
+        }
+    }
+
+    @Override
+    public void release(SlotBuffer buffer) {
+        throw new IllegalStateException("release() is for read buffers; commit() a claimed buffer");
+    }
+
+    /**
+     * Takes back the slots the consumer released (READ moved). Lazy: called only when the free list is
+     * empty, so the consumer's READ line is read rarely. Returns how many slots came back.
+     */
+    int reclaim() {
+        long r = (long) LONG.getAcquire(ring, READ);   // acquire: the consumer's rewritten pointers are visible
+        if (r == reclaimed) {
+            return 0;
+        }
+        if (r < reclaimed || r > position) {
+            throw faults.corrupt("the reader moved its READ register to " + r + ", outside [" + reclaimed + ", " + position + "]");
+        }
+        int n = 0;
+        for (long p = reclaimed; p < r; p++) {
+            long ptr = ring.get(JAVA_LONG, entryOffset(p, mask) + 8);   // plain: ordered by the acquire of READ
+            int slot = pointerSlot(ptr);
+            if (pointerPool(ptr) != 0 || slot >= slotCount || slotState[slot] != PUBLISHED) {
+                reclaimed = p;
+                throw faults.corrupt("the reader released slot pointer 0x" + Long.toHexString(ptr) + " at position " + p
+                        + ", which names a slot it does not hold");
+            }
+            slotState[slot] = FREE;
+            freeSlots[freeTop++] = slot;
+            n++;
+        }
+        reclaimed = r;
+        return n;
+    }
+
+    /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
+    boolean spaceAvailable() {
+        return freeTop > 0 || (long) LONG.getAcquire(ring, READ) != reclaimed;   // acquire: see reclaim()
+    }
+
+    Tripwire spaceWire() {
+        return spaceWire;
+    }
+
+    Tripwire dataWire() {
+        return dataWire;
+    }
+
+    /** Tells the consumer that nothing more will be published (after the last commit). */
+    void markClosed() {
+        INT.setRelease(ring, PRODUCER_STATE, STATE_CLOSED);   // release: after every published entry
+        dataWire.wakeAll();
+    }
+
+    long messages() {
+        return messages;
+    }
+
+    long bytes() {
+        return bytes;
+    }
+
+    /** Stops leak tracking of every buffer (connection closing). */
+    void untrackAll() {
+        for (LeakDetector.Token t : leakTokens) {
+            t.untrack();
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package dev.fable.transport.shm;
+
+import dev.fable.SharedMemoryException;
+import dev.fable.internal.Libc;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The per-user shared-memory directory ({@code /dev/shm/fable-<uid>/}, mode 0700) and its files.
+ *
+ * <p>Files are named {@code <pid>-<n>.pool|ring}, created 0600 with {@code O_EXCL}, and their space
+ * is reserved with {@code fallocate} so a too-small {@code /dev/shm} fails at connect, never with
+ * SIGBUS later. A file is unlinked as soon as the peer has mapped it, so a crash leaves files only
+ * during a handshake; those are removed by the next process that starts (their pid is dead).
+ * {@code -Dfable.shm.dir=/path} moves the directory (tests; hosts with another tmpfs).
+ */
+public final class ShmFiles {
+    private ShmFiles() {}
+
+    private static final AtomicLong COUNTER = new AtomicLong();
+    private static final long PAGE = 4096;
+    private static volatile Path directory;
+
+    /** The directory, created 0700 on first use; files of dead processes are removed then. */
+    public static Path directory() {
+        Path d = directory;
+        if (d == null) {
+            synchronized (ShmFiles.class) {
+                d = directory;
+                if (d == null) {
+                    String base = System.getProperty("fable.shm.dir");
+                    d = base != null ? Path.of(base) : Path.of("/dev/shm", "fable-" + Libc.getuid());
+                    try {
+                        Files.createDirectories(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                        Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
+                    } catch (IOException e) {
+                        throw new SharedMemoryException("cannot create the shared-memory directory " + d + ": " + e
+                                + "; check that /dev/shm is mounted and writable (or set -Dfable.shm.dir)", e);
+                    }
+                    removeStaleFiles(d);
+                    directory = d;
+                }
+            }
+        }
+        return d;
+    }
+
+    /** Deletes files whose creator process is no longer alive. Returns how many were removed. */
+    public static int removeStaleFiles(Path dir) {
+        int removed = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+            for (Path f : files) {
+                String name = f.getFileName().toString();
+                int dash = name.indexOf('-');
+                if (dash <= 0) continue;
+                long pid;
+                try {
+                    pid = Long.parseLong(name.substring(0, dash));
+                } catch (NumberFormatException e) {
+                    continue;
+                }
+                if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
+                if (Files.deleteIfExists(f)) removed++;
+            }
+        } catch (IOException e) {
+            System.getLogger("dev.fable.shm").log(System.Logger.Level.WARNING, "could not scan " + dir + " for stale files", e);
+        }
+        return removed;
+    }
+
+    /** A fresh, unique path for a file of this process. */
+    public static Path newPath(String suffix) {
+        return directory().resolve(ProcessHandle.current().pid() + "-" + COUNTER.incrementAndGet() + "." + suffix);
+    }
+
+    /**
+     * Creates {@code path} (0600, exclusive), reserves {@code size} bytes, maps it read-write into
+     * {@code arena} and touches every page so the first lap of the ring pays no page faults.
+     */
+    public static MemorySegment createAndMap(Path path, long size, Arena arena, String what) {
+        int err = Libc.createReserved(path.toString(), size);
+        if (err != 0) {
+            try {
+                Files.deleteIfExists(path);
+            } catch (IOException ignored) {
+                // best effort: the next start removes it anyway
+            }
+            if (err == Libc.ENOSPC) {
+                long free = -1;
+                try {
+                    free = Files.getFileStore(path.getParent()).getUsableSpace();
+                } catch (IOException ignored) {
+                    // message below still names the size needed
+                }
+                throw new SharedMemoryException("not enough shared memory for the " + what + ": it needs " + size
+                        + " bytes in " + path.getParent() + (free >= 0 ? " but only " + free + " are free" : "")
+                        + "; enlarge /dev/shm (docker: --shm-size, Kubernetes: an emptyDir with medium Memory) "
+                        + "or use fewer/smaller slots (ConnectOptions.slotCount/slotSize)");
+            }
+            throw new SharedMemoryException("cannot create the " + what + " at " + path + ": " + Libc.strerror(err));
+        }
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment m = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            for (long off = 0; off < size; off += PAGE) {
+                m.set(java.lang.foreign.ValueLayout.JAVA_BYTE, off, (byte) 0);   // plain: private until the handshake
+            }
+            return m;
+        } catch (IOException e) {
+            throw new SharedMemoryException("cannot map the " + what + " at " + path + ": " + e, e);
+        }
+    }
+
+    /**
+     * Maps a peer's file. {@code readOnly} maps it so the OS refuses our writes. The file must be at
+     * least {@code size} bytes (checked here, so a short file cannot SIGBUS us later).
+     */
+    public static MemorySegment mapPeer(Path path, long size, boolean readOnly, Arena arena, String what) {
+        if (!path.getParent().equals(directory())) {
+            throw new SharedMemoryException("peer named a " + what + " outside " + directory() + ": " + path);
+        }
+        StandardOpenOption[] opts = readOnly
+                ? new StandardOpenOption[] {StandardOpenOption.READ}
+                : new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE};
+        try (FileChannel ch = FileChannel.open(path, opts)) {
+            long actual = ch.size();
+            if (actual < size) {
+                throw new SharedMemoryException("peer's " + what + " " + path + " has " + actual + " bytes, expected " + size);
+            }
+            return ch.map(readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, size, arena);
+        } catch (IOException e) {
+            throw new SharedMemoryException("cannot map the peer's " + what + " " + path + ": " + e, e);
+        }
+    }
+
+    public static void unlink(Path path) {
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            System.getLogger("dev.fable.shm").log(System.Logger.Level.WARNING, "could not remove " + path, e);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+package dev.fable.transport.shm;
+
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.FableException;
+import dev.fable.WaitMode;
+import dev.fable.transport.ControlChannel;
+import dev.fable.transport.Frames;
+import dev.fable.transport.Transport;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The shared-memory transport (Barrelfish bulk transport, one producer and one consumer per
+ * direction). Each side creates the pool and ring of the direction it writes, the peer maps them
+ * (pool read-only), and each side unlinks its files as soon as the peer confirms the mapping.
+ *
+ * <h2>Handshake (after the naming layer opened the control channel)</h2>
+ * <pre>
+ * connector → HELLO  "shm", version, pid, names, wait mode, slotSize, slotCount, pool path, ring path
+ * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, pool path, ring path | REJECT reason
+ * connector → READY
+ * </pre>
+ */
+public final class ShmTransport implements Transport {
+    public static final String NAME = "shm";
+    private static final short VERSION = 1;
+    private static final byte ACCEPT = 2;
+    private static final byte REJECT = 3;
+    private static final byte READY = 4;
+    private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /** What one side announces about the direction it writes. */
+    private record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, Path pool, Path ring) {
+        void write(ByteBuffer b) {
+            b.putLong(pid);
+            Frames.putString(b, name);
+            b.put((byte) waitMode.ordinal()).putInt(slotSize).putInt(slotCount);
+            Frames.putString(b, pool.toString());
+            Frames.putString(b, ring.toString());
+        }
+
+        static Side read(ByteBuffer b) {
+            long pid = Frames.getLong(b, "pid");
+            String name = Frames.getString(b, "endpoint name");
+            int mode = Frames.getByte(b, "wait mode");
+            int slotSize = Frames.getInt(b, "slot size");
+            int slotCount = Frames.getInt(b, "slot count");
+            String pool = Frames.getString(b, "pool path");
+            String ring = Frames.getString(b, "ring path");
+            if (mode < 0 || mode >= WaitMode.values().length) throw new FableException("malformed handshake: wait mode " + mode);
+            if (slotSize < 64 || slotSize > ConnectOptions.MAX_SLOT_SIZE || slotSize % 64 != 0
+                    || slotCount < 2 || slotCount > ConnectOptions.MAX_SLOT_COUNT) {
+                throw new FableException("malformed handshake: pool of " + slotCount + " slots of " + slotSize + " B");
+            }
+            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, Path.of(pool), Path.of(ring));
+        }
+    }
+
+    /** This side's outgoing files, created and initialised, not yet shared. */
+    private record Outgoing(Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
+        static Outgoing create(Arena arena, ConnectOptions o) {
+            Path poolPath = ShmFiles.newPath("pool");
+            Path ringPath = ShmFiles.newPath("ring");
+            try {
+                MemorySegment pool = ShmFiles.createAndMap(poolPath, ShmLayout.poolBytes(o.slotSize(), o.slotCount()), arena,
+                        "shared-memory pool (" + o.slotCount() + " slots of " + o.slotSize() + " B)");
+                MemorySegment ring = ShmFiles.createAndMap(ringPath, ShmLayout.ringBytes(ShmLayout.capacityFor(o.slotCount())),
+                        arena, "shared-memory ring");
+                RingWriter.initialise(pool, ring, o.slotSize(), o.slotCount());
+                return new Outgoing(poolPath, ringPath, pool, ring);
+            } catch (RuntimeException e) {
+                ShmFiles.unlink(poolPath);
+                ShmFiles.unlink(ringPath);
+                throw e;
+            }
+        }
+
+        Side describe(String name, ConnectOptions o) {
+            return new Side(ProcessHandle.current().pid(), name, o.waitMode(), o.slotSize(), o.slotCount(), poolPath, ringPath);
+        }
+
+        void unlink() {
+            ShmFiles.unlink(poolPath);
+            ShmFiles.unlink(ringPath);
+        }
+    }
+
+    private record Incoming(MemorySegment pool, MemorySegment ring) {
+        static Incoming map(Arena arena, Side peer) {
+            MemorySegment pool = ShmFiles.mapPeer(peer.pool(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
+            MemorySegment ring = ShmFiles.mapPeer(peer.ring(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
+            String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount());
+            if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
+            return new Incoming(pool, ring);
+        }
+    }
+
+    @Override
+    public Connection connect(ControlChannel control, String localName, String peerName, ConnectOptions options) {
+        long deadline = System.nanoTime() + HANDSHAKE_NANOS;
+        Arena arena = Arena.ofShared();
+        Outgoing out = null;
+        try {
+            out = Outgoing.create(arena, options);
+            ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
+            Frames.putString(hello, NAME);
+            hello.putShort(VERSION);
+            Frames.putString(hello, peerName);
+            out.describe(localName, options).write(hello);
+            control.writeFrame(hello.flip());
+
+            ByteBuffer reply = control.readFrame(deadline);
+            byte type = Frames.getByte(reply, "reply type");
+            if (type == REJECT) {
+                throw new FableException("'" + peerName + "' refused the shared-memory connection: " + Frames.getString(reply, "reason"));
+            }
+            if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
+            Side peer = Side.read(reply);
+            Incoming in = Incoming.map(arena, peer);
+            control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
+            out.unlink();   // the acceptor mapped them before it accepted
+            return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
+                    out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+        } catch (RuntimeException e) {
+            if (out != null) out.unlink();
+            arena.close();
+            control.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
+        long deadline = System.nanoTime() + HANDSHAKE_NANOS;
+        Arena arena = Arena.ofShared();
+        Outgoing out = null;
+        try {
+            short version = hello.remaining() >= 2 ? hello.getShort() : -1;
+            if (version != VERSION) {
+                reject(control, "shared-memory handshake version " + version + " is not supported (this side speaks " + VERSION + ")");
+            }
+            String wanted = Frames.getString(hello, "target name");
+            Side peer = Side.read(hello);
+            if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            Incoming in;
+            try {
+                in = Incoming.map(arena, peer);
+            } catch (RuntimeException e) {
+                reject(control, e.getMessage());
+                throw e;
+            }
+            out = Outgoing.create(arena, options);
+            ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
+            out.describe(localName, options).write(reply);
+            control.writeFrame(reply.flip());
+            ByteBuffer ready = control.readFrame(deadline);
+            if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
+            out.unlink();
+            return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
+                    out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+        } catch (RuntimeException e) {
+            if (out != null) out.unlink();
+            arena.close();
+            control.close();
+            throw e;
+        }
+    }
+
+    private static void reject(ControlChannel control, String reason) {
+        ByteBuffer b = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(REJECT);
+        Frames.putString(b, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+        try {
+            control.writeFrame(b.flip());
+        } catch (RuntimeException ignored) {
+            // the peer is gone already; the exception below says why we refused
+        }
+        throw new FableException("refused a shared-memory connection: " + reason);
+    }
+}

@@ -1,0 +1,17 @@
+/**
+ * Fable core: reconfigurable, zero-copy I/O channels.
+ *
+ * <ul>
+ *   <li>{@code dev.fable}: the API (Fable, Endpoint, Connection, Buffer, Poller).</li>
+ *   <li>{@code dev.fable.naming}: how endpoints find each other (rendezvous; later the name daemon).</li>
+ *   <li>{@code dev.fable.transport}: the transport SPI and control channels; {@code .shm}: shared memory.</li>
+ *   <li>{@code dev.fable.flow}: buffers, ownership, leak detection.</li>
+ *   <li>{@code dev.fable.sync}: tripwires (futex, spin-then-park, asymmetric fences).</li>
+ * </ul>
+ * Needs {@code --enable-native-access=dev.fable} (or ALL-UNNAMED on the class path).
+ */
+module dev.fable {
+    requires jdk.net;
+    exports dev.fable;
+    exports dev.fable.sync;
+}

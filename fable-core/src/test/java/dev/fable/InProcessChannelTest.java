@@ -1,0 +1,162 @@
+package dev.fable;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Both ends in one JVM (the memory is still shared through /dev/shm files): API semantics. */
+class InProcessChannelTest {
+    static String unique(String base) {
+        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    }
+
+    record Pair(Endpoint ep, Connection server, Connection client) implements AutoCloseable {
+        public void close() {
+            client.close();
+            server.close();
+            ep.close();
+        }
+    }
+
+    static Pair pair(ConnectOptions serverOpts, ConnectOptions clientOpts) throws Exception {
+        String name = unique("inproc");
+        Endpoint ep = Fable.register(name).listen(serverOpts);
+        CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(ep::accept);
+        Connection client = Fable.connect("xio+shm://" + name, clientOpts);
+        return new Pair(ep, accepted.get(), client);
+    }
+
+    @Test
+    void messagesArriveInOrderWithTheirBytes() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(256).slotCount(8))) {
+            for (int i = 0; i < 10_000; i++) {
+                Buffer b = p.client().claim(16, Duration.ofSeconds(5));
+                assertNotNull(b);
+                b.putLong(0, i);
+                b.putLong(8, ~i);
+                b.commit();
+                Buffer r = p.server().receive(Duration.ofSeconds(5));
+                assertNotNull(r);
+                assertEquals(16, r.length());
+                assertEquals(i, r.getLong(0));
+                assertEquals(~i, r.getLong(8));
+                assertEquals(Buffer.Kind.SHM_SLOT, r.kind());
+                assertSame(p.server(), r.connection());
+                assertEquals(0, r.epoch());
+                r.release();
+            }
+        }
+    }
+
+    @Test
+    void buffersAreSingleUse() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Buffer b = p.client().claim(8);
+            b.putLong(0, 7);
+            b.commit();
+            assertThrows(IllegalStateException.class, () -> b.putLong(0, 1));
+            assertThrows(IllegalStateException.class, b::commit);
+            Buffer r = p.server().receive(Duration.ofSeconds(5));
+            assertThrows(java.nio.ReadOnlyBufferException.class, () -> r.putLong(0, 1));
+            assertThrows(IllegalArgumentException.class, () -> r.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 1L),
+                    "the OS-level read-only mapping refuses writes through the segment too");
+            r.release();
+            assertThrows(IllegalStateException.class, () -> r.getLong(0));
+            assertThrows(IllegalStateException.class, r::release);
+        }
+    }
+
+    @Test
+    void claimReturnsNullWhenPeerHoldsEverySlotAndNeverOverwrites() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+            for (int i = 0; i < 4; i++) {
+                Buffer b = p.client().claim(8);
+                assertNotNull(b, "slot " + i);
+                b.putLong(0, i);
+                b.commit();
+            }
+            assertNull(p.client().claim(8), "all 4 slots are with the reader: back-pressure");
+            assertNull(p.client().claim(8, Duration.ofMillis(50)), "blocking claim times out, never allocates");
+            List<Buffer> held = new ArrayList<>();
+            for (int i = 0; i < 4; i++) held.add(p.server().poll());
+            for (int i = 0; i < 4; i++) assertEquals(i, held.get(i).getLong(0));
+            // out-of-order release: 2, 0, 3, 1
+            for (int i : new int[] {2, 0, 3, 1}) held.get(i).release();
+            for (int i = 10; i < 14; i++) {
+                Buffer b = p.client().claim(8);
+                assertNotNull(b);
+                b.putLong(0, i);
+                b.commit();
+            }
+            for (int i = 10; i < 14; i++) {
+                Buffer r = p.server().poll();
+                assertEquals(i, r.getLong(0));
+                r.release();
+            }
+        }
+    }
+
+    @Test
+    void largeMessagesSpanSlots() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64 * 1024).slotCount(64))) {
+            Random rnd = new Random(1);
+            for (int size : new int[] {1, 63, 64, 65, 4096, 65536, 65537, 1 << 20, 16 << 20}) {
+                byte[] data = new byte[size];
+                rnd.nextBytes(data);
+                CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> p.client().send(data));
+                byte[] got = p.server().receiveMessage(Duration.ofSeconds(30));
+                sent.get();
+                assertArrayEquals(data, got, "size " + size);
+            }
+        }
+    }
+
+    @Test
+    void untrustedReaderGetsPrivateCopies() throws Exception {
+        try (Pair p = pair(ConnectOptions.untrusted().readQuota(2), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+            for (int i = 0; i < 3; i++) {
+                Buffer b = p.client().claim(8);
+                b.putLong(0, i);
+                b.commit();
+            }
+            Buffer r0 = p.server().receive(Duration.ofSeconds(5));
+            Buffer r1 = p.server().receive(Duration.ofSeconds(5));
+            assertEquals(Buffer.Kind.PRIVATE_COPY, r0.kind());
+            assertThrows(QuotaExceededException.class, () -> p.server().poll());
+            // the writer got its slots back already (copies were taken at poll)
+            Buffer w = p.client().claim(8);
+            assertNotNull(w);
+            w.commit();
+            assertEquals(0, r0.getLong(0));
+            assertEquals(1, r1.getLong(0));
+            r0.release();
+            r1.release();
+        }
+    }
+
+    @Test
+    void cleanCloseDeliversEverythingThenEnds() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(16))) {
+            for (int i = 0; i < 10; i++) {
+                Buffer b = p.client().claim(8);
+                b.putLong(0, i);
+                b.commit();
+            }
+            p.client().close();
+            for (int i = 0; i < 10; i++) {
+                Buffer r = p.server().receive(Duration.ofSeconds(5));
+                assertEquals(i, r.getLong(0));
+                r.release();
+            }
+            assertThrows(ConnectionClosedException.class, () -> p.server().receive(Duration.ofSeconds(5)));
+            assertEquals(ConnectionState.PEER_CLOSED, p.server().state());
+            assertThrows(ConnectionClosedException.class, () -> p.server().claim(8));
+        }
+    }
+}
