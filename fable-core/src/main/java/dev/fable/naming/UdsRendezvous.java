@@ -115,16 +115,15 @@ public final class UdsRendezvous implements Rendezvous {
                 ch.connect(UnixDomainSocketAddress.of(sock));
                 checkPeer(ch, "listener '" + name + "'");
                 return new ControlChannel(ch, "to '" + name + "' via " + sock);
-            } catch (ConnectException | NoSuchFileException e) {
+            } catch (IOException e) {
                 close(ch);
+                boolean absent = e instanceof ConnectException || e instanceof NoSuchFileException || !Files.exists(sock);
+                if (!absent) throw new FableException("cannot connect to endpoint '" + name + "' at " + sock + ": " + e, e);
                 if (System.nanoTime() - deadline >= 0) {
                     throw new NameNotFoundException("no endpoint is listening as '" + name + "' (no live socket at " + sock
                             + "); start the listener first (Fable.register(\"" + name + "\").listen(), or 'fable recv " + name
                             + "'), or pass a connect timeout to wait for it");
                 }
-            } catch (IOException e) {
-                close(ch);
-                throw new FableException("cannot connect to endpoint '" + name + "' at " + sock + ": " + e, e);
             } catch (RuntimeException e) {
                 close(ch);
                 throw e;

@@ -89,9 +89,11 @@ final class ShmConnection implements Connection, Faults, ControlMonitor.Listener
 
     @Override
     public Buffer claim(int maxBytes, Duration timeout) {
+        Buffer b = claim(maxBytes);
+        if (b != null) return b;   // fast path: no clock read
         long deadline = Waiter.deadline(timeout.toNanos());
         while (true) {
-            Buffer b = claim(maxBytes);
+            b = claim(maxBytes);
             if (b != null) return b;
             if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline)) return null;
         }
@@ -122,9 +124,11 @@ final class ShmConnection implements Connection, Faults, ControlMonitor.Listener
 
     @Override
     public Buffer receive(Duration timeout) {
+        Buffer b = poll();
+        if (b != null) return b;   // fast path: no clock read
         long deadline = Waiter.deadline(timeout.toNanos());
         while (true) {
-            Buffer b = poll();
+            b = poll();
             if (b != null) return b;
             if (state != ConnectionState.OPEN) {
                 b = poll();   // what the peer committed before it ended is still delivered

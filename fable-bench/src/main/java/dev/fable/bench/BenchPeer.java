@@ -1,0 +1,184 @@
+package dev.fable.bench;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.ConnectionClosedException;
+import dev.fable.Endpoint;
+import dev.fable.Fable;
+import dev.fable.WaitMode;
+import dev.fable.sync.ThreadAffinity;
+import org.HdrHistogram.Histogram;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * One side of a benchmark cell, run in its own JVM by {@link IpcBench}. The hot loop runs on the
+ * main thread, pinned to one CPU (only that thread: pinning the whole JVM would shrink its
+ * ergonomics to one CPU). Results are printed as {@code RESULT key=value ...} lines.
+ *
+ * <p>Usage: {@code BenchPeer <server|client> <name> <lat|tput> <size> <spin|adaptive|block>
+ * <trusted|untrusted> <cpu> <warmup> <measure>} where warmup/measure are milliseconds (tput) or round
+ * trips (lat).
+ *
+ * <p>Every message is filled completely by the writer ({@code fill} with the low byte of its sequence
+ * number) and every byte is checked by the reader, as ipc-bench does.
+ */
+public final class BenchPeer {
+    private static final Duration FOREVER = Duration.ofSeconds(-1);
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    public static void main(String[] a) throws Exception {
+        String role = a[0], name = a[1], kind = a[2];
+        int size = Integer.parseInt(a[3]);
+        WaitMode mode = WaitMode.valueOf(a[4].toUpperCase());
+        boolean trusted = a[5].equals("trusted");
+        int cpu = Integer.parseInt(a[6]);
+        long warmup = Long.parseLong(a[7]);
+        long measure = Long.parseLong(a[8]);
+        ThreadAffinity.pin(cpu);
+        ConnectOptions o = options(size, mode, trusted);
+        if (role.equals("server")) {
+            try (Endpoint ep = Fable.register(name).listen(o)) {
+                System.out.println("READY");
+                try (Connection c = ep.accept()) {
+                    if (kind.equals("tput")) receive(c, warmup, measure); else echo(c);
+                }
+            }
+        } else {
+            try (Connection c = Fable.connect("xio+shm://" + name, o.connectTimeout(Duration.ofSeconds(10)))) {
+                if (kind.equals("tput")) send(c, size); else ping(c, size, warmup, measure);
+            }
+        }
+        System.out.flush();
+    }
+
+    /** Slots of the message size, about 2 MiB of pool (ring size hardly matters, see the notes). */
+    static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
+        int slot = Math.max(64, (size + 63) / 64 * 64);
+        int count = Math.max(16, Math.min(1 << 16, (2 << 20) / slot));
+        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count);
+    }
+
+    static long pattern(long seq) {
+        return (seq & 0xFF) * 0x0101010101010101L;
+    }
+
+    /** Checks every byte of the message (as longs; sizes are multiples of 8). */
+    static void check(Buffer b, long seq, int size) {
+        MemorySegment s = b.segment();
+        long p = pattern(seq);
+        int n = b.length();
+        if (n != size) fail("message " + seq + " has " + n + " bytes, expected " + size);
+        long bad = 0;
+        for (int i = 0; i < n; i += 8) {
+            bad |= s.get(JAVA_LONG, i) ^ p;
+        }
+        if (bad != 0) fail("message " + seq + " has wrong bytes");
+    }
+
+    static void fail(String why) {
+        System.out.println("ERROR " + why);
+        System.out.flush();
+        System.exit(1);
+    }
+
+    static void send(Connection c, int size) {
+        long seq = 0;
+        long allocStart = 0, seqStart = 0;
+        try {
+            while (true) {
+                Buffer b = c.claim(size, FOREVER);
+                b.segment().fill((byte) seq);
+                b.commit();
+                seq++;
+                if (seq == 1_000_000) {
+                    allocStart = THREADS.getCurrentThreadAllocatedBytes();
+                    seqStart = seq;
+                }
+            }
+        } catch (ConnectionClosedException end) {
+            long alloc = THREADS.getCurrentThreadAllocatedBytes() - allocStart;
+            System.out.println("RESULT side=writer sent=" + seq + " allocMsgs=" + (seqStart == 0 ? 0 : seq - seqStart)
+                    + " allocBytes=" + (seqStart == 0 ? -1 : alloc));
+        }
+    }
+
+    static void receive(Connection c, long warmupMs, long measureMs) {
+        long seq = 0;
+        long start = System.nanoTime();
+        long warmEnd = start + warmupMs * 1_000_000L;
+        long end = warmEnd + measureMs * 1_000_000L;
+        long t0 = 0, seq0 = 0, alloc0 = 0, bytes = 0;
+        int size = -1;
+        boolean measuring = false;
+        while (true) {
+            Buffer b = c.receive(FOREVER);
+            if (size < 0) size = b.length();
+            check(b, seq, size);
+            b.release();
+            seq++;
+            if (measuring) bytes += size;
+            if ((seq & 1023) == 0) {
+                long now = System.nanoTime();
+                if (!measuring && now >= warmEnd) {
+                    measuring = true;
+                    t0 = now;
+                    seq0 = seq;
+                    alloc0 = THREADS.getCurrentThreadAllocatedBytes();
+                } else if (measuring && now >= end) {
+                    long alloc = THREADS.getCurrentThreadAllocatedBytes() - alloc0;
+                    long msgs = seq - seq0;
+                    double secs = (now - t0) / 1e9;
+                    System.out.printf("RESULT side=reader msgs=%d secs=%.3f msgPerSec=%.0f bytesPerSec=%.0f allocBytes=%d%n",
+                            msgs, secs, msgs / secs, bytes / secs, alloc);
+                    return;
+                }
+            }
+        }
+    }
+
+    static void ping(Connection c, int size, long warmup, long measure) {
+        Histogram h = new Histogram(3_600_000_000_000L, 3);
+        long alloc0 = 0;
+        for (long i = 0; i < warmup + measure; i++) {
+            if (i == warmup) alloc0 = THREADS.getCurrentThreadAllocatedBytes();
+            long t0 = System.nanoTime();
+            Buffer b = c.claim(size, FOREVER);
+            b.segment().fill((byte) i);
+            b.commit();
+            Buffer r = c.receive(FOREVER);
+            check(r, i, size);
+            r.release();
+            long rtt = System.nanoTime() - t0;
+            if (i >= warmup) h.recordValue(rtt);
+        }
+        long alloc = THREADS.getCurrentThreadAllocatedBytes() - alloc0;
+        System.out.printf("RESULT side=pinger rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=%d%n", measure,
+                h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),
+                h.getValueAtPercentile(99.9), h.getMaxValue(), alloc);
+    }
+
+    static void echo(Connection c) {
+        long i = 0;
+        try {
+            while (true) {
+                Buffer r = c.receive(FOREVER);
+                int size = r.length();
+                check(r, i, size);
+                r.release();
+                Buffer b = c.claim(size, FOREVER);
+                b.segment().fill((byte) i);
+                b.commit();
+                i++;
+            }
+        } catch (ConnectionClosedException end) {
+            // the pinger is done
+        }
+    }
+}

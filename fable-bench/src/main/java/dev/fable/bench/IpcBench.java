@@ -1,0 +1,220 @@
+package dev.fable.bench;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code fable bench}: the ipc-bench matrix for the shared-memory transport, between two JVM
+ * processes whose hot threads are pinned to different CPUs. Each cell runs in fresh JVMs, with a
+ * placement probe ({@link PlacementProbe}) just before and just after, printed beside the result.
+ * Writes a Markdown table and a CSV under {@code bench-results/}.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure latency and throughput of Fable channels between two pinned JVMs (ipc-bench matrix).")
+public final class IpcBench implements Callable<Integer> {
+    @Option(names = "--quick", description = "shorter runs (for a smoke test; figures are noisier)")
+    boolean quick;
+
+    @Option(names = "--cpus", defaultValue = "0,1", description = "the two CPUs to pin the peers to (default ${DEFAULT-VALUE})")
+    String cpus;
+
+    @Option(names = "--only", description = "run only cells whose name contains this text (e.g. lat, tput-64B)")
+    String only;
+
+    @Option(names = "--out", defaultValue = "bench-results", description = "directory for the CSV and Markdown results")
+    Path out;
+
+    record Cell(String kind, int size, String mode, String trust) {
+        String name() {
+            return kind + "-" + human(size) + "-" + mode + "-" + trust;
+        }
+    }
+
+    record Row(Cell cell, double probeBefore, double probeAfter, Map<String, String> reader, Map<String, String> writer) {}
+
+    static String human(int size) {
+        return size >= 1024 ? (size / 1024) + "KiB" : size + "B";
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        String[] cp = cpus.split(",");
+        int cpuA = Integer.parseInt(cp[0].trim()), cpuB = Integer.parseInt(cp[1].trim());
+        List<Cell> cells = new ArrayList<>();
+        for (String mode : new String[] {"spin", "adaptive", "block"}) {
+            cells.add(new Cell("lat", 64, mode, "trusted"));
+        }
+        cells.add(new Cell("lat", 64, "spin", "untrusted"));
+        for (int size : new int[] {64, 4096, 65536}) {
+            for (String mode : new String[] {"spin", "adaptive"}) {
+                for (String trust : new String[] {"trusted", "untrusted"}) {
+                    cells.add(new Cell("tput", size, mode, trust));
+                }
+            }
+        }
+        for (int i = 0; i < 5; i++) PlacementProbe.roundTripNanos(cpuA, cpuB, 50);   // warm the probe's JIT
+        System.out.printf(Locale.ROOT, "fable bench: %d cells, peers pinned to CPUs %d and %d; probe = cache-line round trip "
+                + "between them (near < %.0f ns)%n%n", cells.size(), cpuA, cpuB, PlacementProbe.NEAR_LIMIT_NS);
+        System.out.printf(Locale.ROOT, "%-28s %-18s %s%n", "cell", "probe ns (place)", "result");
+        List<Row> rows = new ArrayList<>();
+        for (Cell c : cells) {
+            if (only != null && !c.name().contains(only)) continue;
+            double before = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
+            Map<String, String>[] res = runCell(c, cpuA, cpuB);
+            double after = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
+            Row r = new Row(c, before, after, res[0], res[1]);
+            rows.add(r);
+            System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %s%n", c.name(), before, after,
+                    "(" + PlacementProbe.label(before, after) + ")", describe(r));
+        }
+        write(rows);
+        return 0;
+    }
+
+    static String describe(Row r) {
+        if (r.cell().kind().equals("lat")) {
+            Map<String, String> p = r.writer();
+            return String.format(Locale.ROOT, "RTT p50 %s  p90 %s  p99 %s  p99.9 %s  (%s round trips, %s B allocated)",
+                    ns(p.get("p50")), ns(p.get("p90")), ns(p.get("p99")), ns(p.get("p999")), p.get("rts"), p.get("allocBytes"));
+        }
+        Map<String, String> rd = r.reader(), wr = r.writer();
+        double mps = Double.parseDouble(rd.get("msgPerSec"));
+        double bps = Double.parseDouble(rd.get("bytesPerSec"));
+        long msgs = Long.parseLong(rd.get("msgs"));
+        return String.format(Locale.ROOT, "%7.2f M msg/s  %6.2f GB/s  alloc/msg reader %.4f B, writer %.4f B (over %,d msgs)",
+                mps / 1e6, bps / 1e9, Long.parseLong(rd.get("allocBytes")) / (double) msgs,
+                wr.get("allocMsgs").equals("0") ? Double.NaN
+                        : Long.parseLong(wr.get("allocBytes")) / Double.parseDouble(wr.get("allocMsgs")), msgs);
+    }
+
+    static String ns(String v) {
+        long n = Long.parseLong(v);
+        return n >= 10_000 ? String.format(Locale.ROOT, "%.1f µs", n / 1000.0) : n + " ns";
+    }
+
+    @SuppressWarnings("unchecked")
+    Map<String, String>[] runCell(Cell c, int cpuA, int cpuB) throws Exception {
+        String name = "bench-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        long warm, measure;
+        if (c.kind().equals("tput")) {
+            warm = quick ? 300 : 1000;
+            measure = quick ? 500 : 2000;
+        } else if (c.mode().equals("block")) {
+            warm = quick ? 2_000 : 10_000;
+            measure = quick ? 5_000 : 20_000;
+        } else {
+            warm = quick ? 50_000 : 300_000;
+            measure = quick ? 100_000 : 1_000_000;
+        }
+        List<String> common = List.of(name, c.kind(), Integer.toString(c.size()), c.mode(), c.trust());
+        Process server = start("server", common, cpuB, warm, measure);
+        Process client = null;
+        try {
+            BufferedReader sout = reader(server);
+            String ready = sout.readLine();
+            if (!"READY".equals(ready)) throw new IllegalStateException("bench server did not start: " + ready + stderr(server));
+            client = start("client", common, cpuA, warm, measure);
+            BufferedReader cout = reader(client);
+            Map<String, String> reader = null, writer = null;
+            if (c.kind().equals("tput")) {
+                reader = result(sout, server);
+                writer = result(cout, client);
+            } else {
+                writer = result(cout, client);
+                reader = Map.of();
+            }
+            waitFor(client);
+            waitFor(server);
+            return new Map[] {reader, writer};
+        } finally {
+            server.destroyForcibly();
+            if (client != null) client.destroyForcibly();
+        }
+    }
+
+    static void waitFor(Process p) throws InterruptedException {
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("bench peer did not exit");
+        }
+    }
+
+    static BufferedReader reader(Process p) {
+        return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    static String stderr(Process p) {
+        try {
+            p.waitFor(2, TimeUnit.SECONDS);
+            return "\n" + new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException | InterruptedException e) {
+            return "";
+        }
+    }
+
+    static Map<String, String> result(BufferedReader r, Process p) throws IOException {
+        String l;
+        while ((l = r.readLine()) != null) {
+            if (l.startsWith("ERROR")) throw new IllegalStateException("bench peer failed: " + l);
+            if (l.startsWith("RESULT ")) {
+                Map<String, String> m = new LinkedHashMap<>();
+                for (String kv : l.substring(7).trim().split(" ")) {
+                    int eq = kv.indexOf('=');
+                    m.put(kv.substring(0, eq), kv.substring(eq + 1));
+                }
+                return m;
+            }
+        }
+        throw new IllegalStateException("bench peer exited without a result" + stderr(p));
+    }
+
+    Process start(String role, List<String> common, int cpu, long warm, long measure) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m",
+                "-Dfable.leakDetection=simple", "-cp", System.getProperty("java.class.path"), BenchPeer.class.getName(), role));
+        cmd.addAll(common);
+        cmd.addAll(List.of(Integer.toString(cpu), Long.toString(warm), Long.toString(measure)));
+        return new ProcessBuilder(cmd).start();
+    }
+
+    void write(List<Row> rows) throws IOException {
+        Files.createDirectories(out);
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        StringBuilder csv = new StringBuilder("cell,kind,size,mode,trust,probe_before_ns,probe_after_ns,placement,"
+                + "msg_per_s,bytes_per_s,p50_ns,p90_ns,p99_ns,p999_ns,reader_alloc_bytes,writer_alloc_bytes,msgs\n");
+        StringBuilder md = new StringBuilder("| cell | probe before/after (ns) | placement | result |\n|---|---|---|---|\n");
+        for (Row r : rows) {
+            Cell c = r.cell();
+            Map<String, String> rd = r.reader(), wr = r.writer();
+            csv.append(String.join(",", c.name(), c.kind(), Integer.toString(c.size()), c.mode(), c.trust(),
+                    String.format(Locale.ROOT, "%.0f", r.probeBefore()), String.format(Locale.ROOT, "%.0f", r.probeAfter()),
+                    PlacementProbe.label(r.probeBefore(), r.probeAfter()),
+                    rd.getOrDefault("msgPerSec", ""), rd.getOrDefault("bytesPerSec", ""),
+                    wr.getOrDefault("p50", ""), wr.getOrDefault("p90", ""), wr.getOrDefault("p99", ""), wr.getOrDefault("p999", ""),
+                    rd.getOrDefault("allocBytes", ""), wr.getOrDefault("allocBytes", ""), rd.getOrDefault("msgs", wr.getOrDefault("rts", ""))))
+                    .append('\n');
+            md.append(String.format(Locale.ROOT, "| %s | %.0f / %.0f | %s | %s |%n", c.name(), r.probeBefore(), r.probeAfter(),
+                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), describe(r)));
+        }
+        Files.writeString(out.resolve("bench-" + stamp + ".csv"), csv);
+        Files.writeString(out.resolve("bench-" + stamp + ".md"), md);
+        System.out.println("\nwrote " + out.resolve("bench-" + stamp + ".csv") + " and .md");
+    }
+}

@@ -1,0 +1,141 @@
+package dev.fable.testing;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A second, real JVM running {@code main} of a test class with the test class path. Talks line by
+ * line: the child prints lines on stdout (read with {@link #expectLine}), the parent may send lines
+ * on the child's stdin ({@link #send}). Synchronisation is by these lines, never by sleeping.
+ */
+public final class PeerProcess implements AutoCloseable {
+    private final Process process;
+    private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    private final PrintWriter stdin;
+    private final StringBuilder stderr = new StringBuilder();
+
+    private PeerProcess(Process p) {
+        this.process = p;
+        this.stdin = new PrintWriter(p.getOutputStream(), true, StandardCharsets.UTF_8);
+        Thread out = new Thread(() -> pump(p.inputReader(StandardCharsets.UTF_8), true), "peer-stdout");
+        out.setDaemon(true);
+        out.start();
+        Thread err = new Thread(() -> pump(p.errorReader(StandardCharsets.UTF_8), false), "peer-stderr");
+        err.setDaemon(true);
+        err.start();
+    }
+
+    /** Starts {@code java <jvmArgs> -cp <test class path> mainClass args...}. */
+    public static PeerProcess start(Class<?> mainClass, List<String> jvmArgs, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-Xmx256m");
+        cmd.add("-XX:+UseSerialGC");
+        cmd.add("-XX:TieredStopAtLevel=1");
+        for (String k : new String[] {"fable.shm.dir", "fable.runtime.dir"}) {
+            String v = System.getProperty(k);
+            if (v != null) cmd.add("-D" + k + "=" + v);
+        }
+        cmd.addAll(jvmArgs);
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(mainClass.getName());
+        cmd.addAll(List.of(args));
+        try {
+            return new PeerProcess(new ProcessBuilder(cmd).start());
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start " + cmd, e);
+        }
+    }
+
+    public static PeerProcess start(Class<?> mainClass, String... args) {
+        return start(mainClass, List.of(), args);
+    }
+
+    private void pump(BufferedReader r, boolean isOut) {
+        try (r) {
+            String l;
+            while ((l = r.readLine()) != null) {
+                if (isOut) {
+                    lines.add(l);
+                } else {
+                    synchronized (stderr) {
+                        stderr.append(l).append('\n');
+                    }
+                }
+            }
+        } catch (IOException ignored) {
+            // the process ended
+        }
+    }
+
+    /** Waits for the next stdout line (up to 60 s) and checks it starts with {@code prefix}; returns the line. */
+    public String expectLine(String prefix) throws InterruptedException {
+        return expectLine(prefix, Duration.ofSeconds(60));
+    }
+
+    /** Waits for the next stdout line (up to {@code timeout}) and checks it starts with {@code prefix}; returns the line. */
+    public String expectLine(String prefix, Duration timeout) throws InterruptedException {
+        String l = lines.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        if (l == null) {
+            throw new AssertionError("peer printed nothing within " + timeout + " (expected '" + prefix + "'); alive=" + process.isAlive()
+                    + "; stderr:\n" + stderr());
+        }
+        if (!l.startsWith(prefix)) {
+            throw new AssertionError("peer printed '" + l + "', expected '" + prefix + "...'; stderr:\n" + stderr());
+        }
+        return l;
+    }
+
+    public void send(String line) {
+        stdin.println(line);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    /** SIGKILL, and waits until the process is gone. */
+    public void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    public int waitFor(long seconds) throws InterruptedException {
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            throw new AssertionError("peer did not exit within " + seconds + " s; stderr:\n" + stderr());
+        }
+        return process.exitValue();
+    }
+
+    public String stderr() {
+        synchronized (stderr) {
+            return stderr.toString();
+        }
+    }
+
+    @Override
+    public void close() {
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.fable.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the kernel says about a process or thread ({@code /proc}, Linux only): CPU time, the system
+ * call a thread sits in, and the files a process has mapped. Used by tests that are about processes.
+ */
+public final class ProcFs {
+    private ProcFs() {}
+
+    /** {@code sysconf(_SC_CLK_TCK)}: 100 on every Linux ABI this project targets. */
+    public static final long CLOCK_TICKS_PER_SECOND = 100;
+
+    private static final long SYS_FUTEX = 202;
+    private static final long FUTEX_WAIT = 0;   // no FUTEX_PRIVATE_FLAG: Fable's cross-process futexes
+
+    /** The kernel thread id of the calling thread. */
+    public static long currentTid() {
+        try {
+            return Long.parseLong(Files.readSymbolicLink(Path.of("/proc/thread-self")).getFileName().toString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * True while thread {@code tid} of {@code pid} is asleep in {@code futex(FUTEX_WAIT)} on a shared
+     * (non-private) word, which is how Fable's waiters sleep. The JVM's own waits (monitors, parking,
+     * VM locks) use private futexes, so they do not match.
+     */
+    public static boolean inSharedFutexWait(long pid, long tid) {
+        String s;
+        try {
+            s = Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(tid), "syscall")).trim();
+        } catch (NoSuchFileException e) {
+            return false;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        String[] f = s.split(" ");
+        if (f.length < 3 || !f[0].equals(Long.toString(SYS_FUTEX))) return false;
+        return Long.decode(f[2]) == FUTEX_WAIT;
+    }
+
+    /** Raw contents of {@code /proc/<pid>/task/<tid>/syscall}, for failure messages. */
+    public static String syscall(long pid, long tid) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(tid), "syscall")).trim();
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    /**
+     * User plus system CPU time of the whole process (all threads, dead ones included) from
+     * {@code /proc/<pid>/stat}, in nanoseconds; the kernel reports it in clock ticks (10 ms).
+     */
+    public static long processCpuNanos(long pid) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        // "pid (comm) state ppid ...": comm may contain spaces, so split after the last ')'.
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+        long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);   // fields 14 (utime) and 15 (stime)
+        return ticks * (1_000_000_000L / CLOCK_TICKS_PER_SECOND);
+    }
+
+    /**
+     * CPU time of the process's live threads in nanoseconds (sum of {@code /proc/<pid>/task/* /schedstat}):
+     * exact to the nanosecond, but a thread that exits takes its time with it.
+     */
+    public static long liveThreadsCpuNanos(long pid) {
+        long sum = 0;
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks) {
+                try {
+                    sum += Long.parseLong(Files.readString(t.resolve("schedstat")).trim().split(" ")[0]);
+                } catch (NoSuchFileException gone) {
+                    // the thread exited while we listed
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return sum;
+    }
+
+    /** The lines of {@code /proc/<pid>/maps} that map a file inside {@code dir}. */
+    public static List<String> mappingsUnder(long pid, Path dir) {
+        String prefix = dir.toAbsolutePath().normalize() + "/";
+        List<String> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "maps"))) {
+                int slash = line.indexOf('/');
+                if (slash >= 0 && line.startsWith(prefix, slash)) out.add(line.substring(slash));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
+}
