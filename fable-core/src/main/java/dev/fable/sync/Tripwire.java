@@ -45,6 +45,16 @@ public final class Tripwire {
         AsymmetricFence.heavy();
     }
 
+    /** Advertises the sleeper without the fence: for waiting on many tripwires, then one {@link AsymmetricFence#heavy()}. */
+    public void armWithoutFence() {
+        INT.setVolatile(shared, parkedOffset, 1);   // volatile: see arm()
+    }
+
+    /** Address of the 32-bit word (for {@code futex_waitv} over many tripwires). */
+    public long wordAddress() {
+        return wordAddress;
+    }
+
     /** Sleeps while the word still equals {@code observed}; returns on signal, timeout or spuriously. */
     public void sleep(int observed, long timeoutNanos) {
         Futex.await(wordAddress, observed, timeoutNanos, timespec);

@@ -13,6 +13,8 @@ import dev.fable.flow.SlotBuffer;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.ControlMonitor;
+import dev.fable.transport.Pollable;
+import dev.fable.sync.Tripwire;
 
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
@@ -27,7 +29,7 @@ import java.time.Duration;
  * {@link ControlMonitor} thread and any closing thread only change {@link #state} (under the
  * object's monitor, off the data path) and wake sleepers.
  */
-final class ShmConnection implements Connection, Faults, ControlMonitor.Listener {
+final class ShmConnection implements Connection, Pollable, Faults, ControlMonitor.Listener {
     private final String localName;
     private final String peerName;
     private final long peerPid;
@@ -165,6 +167,16 @@ final class ShmConnection implements Connection, Faults, ControlMonitor.Listener
             if (!more) return acc.toByteArray();
             b = receive(Duration.ofNanos(-1));
         }
+    }
+
+    @Override
+    public boolean readReady() {
+        return dataOrEnd.met();
+    }
+
+    @Override
+    public Tripwire readWire() {
+        return in.dataWire();
     }
 
     // ---- ending ----

@@ -1,0 +1,100 @@
+package dev.fable;
+
+import dev.fable.sync.AsymmetricFence;
+import dev.fable.sync.Futex2;
+import dev.fable.sync.Tripwire;
+import dev.fable.sync.Waiter;
+import dev.fable.transport.Pollable;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Waits for data on many connections at once ({@code xpoll}): spin over them for the wait mode's
+ * budget, then sleep on all their tripwires with one {@code futex_waitv} (at most 128 connections
+ * per poller in this version). A connection in a poller must be read only by the poller's thread.
+ *
+ * <pre>{@code
+ * try (Poller p = Poller.create(WaitMode.ADAPTIVE)) {
+ *     p.add(a); p.add(b);
+ *     Connection ready = p.await(Duration.ofSeconds(1));   // null on timeout
+ *     Buffer buf = ready.poll();                           // null if it ended: check ready.state()
+ * }
+ * }</pre>
+ */
+public final class Poller implements AutoCloseable {
+    private final WaitMode mode;
+    private final long spinNanos;
+    private final List<Connection> connections = new ArrayList<>();
+    private final Futex2 futex = new Futex2();
+    private int next;
+
+    private Poller(WaitMode mode, long spinNanos) {
+        this.mode = mode;
+        this.spinNanos = spinNanos;
+    }
+
+    public static Poller create(WaitMode mode) {
+        return new Poller(mode, 20_000);
+    }
+
+    public void add(Connection c) {
+        if (!(c instanceof Pollable)) throw new IllegalArgumentException(c + " cannot be polled by a Poller");
+        if (connections.size() == Futex2.MAX_WORDS) throw new IllegalStateException("a Poller holds at most " + Futex2.MAX_WORDS + " connections");
+        connections.add(c);
+    }
+
+    public boolean remove(Connection c) {
+        return connections.remove(c);
+    }
+
+    /** A connection that is readable (or ended), round-robin for fairness; null if none. Never blocks. */
+    public Connection poll() {
+        int n = connections.size();
+        for (int i = 0; i < n; i++) {
+            int k = (next + i) % n;
+            Connection c = connections.get(k);
+            if (((Pollable) c).readReady()) {
+                next = (k + 1) % n;
+                return c;
+            }
+        }
+        return null;
+    }
+
+    /** Waits up to {@code timeout} for a readable (or ended) connection; null on timeout. */
+    public Connection await(Duration timeout) {
+        Connection c = poll();
+        if (c != null || connections.isEmpty()) return c;
+        long deadline = Waiter.deadline(timeout.toNanos());
+        if (mode != WaitMode.BLOCK) {
+            long spinEnd = mode == WaitMode.SPIN ? deadline : Math.min(deadline, System.nanoTime() + spinNanos);
+            for (int i = 1; ; i++) {
+                if ((c = poll()) != null) return c;
+                Thread.onSpinWait();
+                if ((i & 63) == 0 && spinEnd != Waiter.FOREVER && System.nanoTime() - spinEnd >= 0) break;
+            }
+            if (mode == WaitMode.SPIN) return poll();
+        }
+        while (true) {
+            if (deadline != Waiter.FOREVER && deadline - System.nanoTime() <= 0) return poll();
+            futex.clear();
+            for (Connection k : connections) {
+                Tripwire w = ((Pollable) k).readWire();
+                futex.add(w.wordAddress(), w.observe());
+                w.armWithoutFence();
+            }
+            AsymmetricFence.heavy();
+            c = poll();
+            if (c == null) futex.await(deadline);
+            for (Connection k : connections) ((Pollable) k).readWire().disarm();
+            if (c != null || (c = poll()) != null) return c;
+        }
+    }
+
+    @Override
+    public void close() {
+        connections.clear();
+    }
+}
