@@ -59,7 +59,11 @@ public interface Connection extends AutoCloseable {
         send(data, 0, data.length);
     }
 
-    /** Receives one whole message (reassembling fragments) into a new array; {@code null} on timeout. */
+    /**
+     * Receives one whole message (reassembling fragments) into a new array; {@code null} on timeout.
+     * The timeout bounds the whole call: if it passes in the middle of a message, the fragments
+     * received so far are kept and the next call continues that message.
+     */
     byte[] receiveMessage(Duration timeout);
 
     ConnectionState state();

@@ -32,6 +32,13 @@ public final class BenchPeer {
     private static final Duration FOREVER = Duration.ofSeconds(-1);
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+
+    /** CPU time of this whole process so far, for the orchestrator's quiet-machine check. */
+    static String cpu() {
+        return " cpuNanos=" + OS.getProcessCpuTime();
+    }
 
     public static void main(String[] a) throws Exception {
         String role = a[0], name = a[1], kind = a[2];
@@ -105,7 +112,7 @@ public final class BenchPeer {
         } catch (ConnectionClosedException end) {
             long alloc = THREADS.getCurrentThreadAllocatedBytes() - allocStart;
             System.out.println("RESULT side=writer sent=" + seq + " allocMsgs=" + (seqStart == 0 ? 0 : seq - seqStart)
-                    + " allocBytes=" + (seqStart == 0 ? -1 : alloc));
+                    + " allocBytes=" + (seqStart == 0 ? -1 : alloc) + cpu());
         }
     }
 
@@ -135,8 +142,8 @@ public final class BenchPeer {
                     long alloc = THREADS.getCurrentThreadAllocatedBytes() - alloc0;
                     long msgs = seq - seq0;
                     double secs = (now - t0) / 1e9;
-                    System.out.printf("RESULT side=reader msgs=%d secs=%.3f msgPerSec=%.0f bytesPerSec=%.0f allocBytes=%d%n",
-                            msgs, secs, msgs / secs, bytes / secs, alloc);
+                    System.out.printf("RESULT side=reader msgs=%d secs=%.3f msgPerSec=%.0f bytesPerSec=%.0f allocBytes=%d%s%n",
+                            msgs, secs, msgs / secs, bytes / secs, alloc, cpu());
                     return;
                 }
             }
@@ -159,9 +166,9 @@ public final class BenchPeer {
             if (i >= warmup) h.recordValue(rtt);
         }
         long alloc = THREADS.getCurrentThreadAllocatedBytes() - alloc0;
-        System.out.printf("RESULT side=pinger rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=%d%n", measure,
+        System.out.printf("RESULT side=pinger rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=%d%s%n", measure,
                 h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),
-                h.getValueAtPercentile(99.9), h.getMaxValue(), alloc);
+                h.getValueAtPercentile(99.9), h.getMaxValue(), alloc, cpu());
     }
 
     static void echo(Connection c) {
@@ -178,7 +185,7 @@ public final class BenchPeer {
                 i++;
             }
         } catch (ConnectionClosedException end) {
-            // the pinger is done
+            System.out.println("RESULT side=echo" + cpu());
         }
     }
 }

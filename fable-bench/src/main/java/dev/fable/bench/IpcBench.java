@@ -37,6 +37,9 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--only", description = "run only cells whose name contains this text (e.g. lat, tput-64B)")
     String only;
 
+    @Option(names = "--repeat", defaultValue = "1", description = "run every cell this many times (default ${DEFAULT-VALUE})")
+    int repeat;
+
     @Option(names = "--out", defaultValue = "bench-results", description = "directory for the CSV and Markdown results")
     Path out;
 
@@ -46,7 +49,13 @@ public final class IpcBench implements Callable<Integer> {
         }
     }
 
-    record Row(Cell cell, double probeBefore, double probeAfter, Map<String, String> reader, Map<String, String> writer) {}
+    record Row(Cell cell, double probeBefore, double probeAfter, Map<String, String> reader, Map<String, String> writer,
+               double foreignCpuPct) {
+        /** Quiet: other processes used at most 5% of one CPU during the cell. */
+        boolean quiet() {
+            return foreignCpuPct <= 5;
+        }
+    }
 
     static String human(int size) {
         return size >= 1024 ? (size / 1024) + "KiB" : size + "B";
@@ -61,7 +70,9 @@ public final class IpcBench implements Callable<Integer> {
             cells.add(new Cell("lat", 64, mode, "trusted"));
         }
         cells.add(new Cell("lat", 64, "spin", "untrusted"));
+        cells.add(new Cell("lat", 64, "spin", "raw"));
         for (int size : new int[] {64, 4096, 65536}) {
+            cells.add(new Cell("tput", size, "spin", "raw"));
             for (String mode : new String[] {"spin", "adaptive"}) {
                 for (String trust : new String[] {"trusted", "untrusted"}) {
                     cells.add(new Cell("tput", size, mode, trust));
@@ -71,20 +82,44 @@ public final class IpcBench implements Callable<Integer> {
         for (int i = 0; i < 5; i++) PlacementProbe.roundTripNanos(cpuA, cpuB, 50);   // warm the probe's JIT
         System.out.printf(Locale.ROOT, "fable bench: %d cells, peers pinned to CPUs %d and %d; probe = cache-line round trip "
                 + "between them (near < %.0f ns)%n%n", cells.size(), cpuA, cpuB, PlacementProbe.NEAR_LIMIT_NS);
-        System.out.printf(Locale.ROOT, "%-28s %-18s %s%n", "cell", "probe ns (place)", "result");
+        System.out.printf(Locale.ROOT, "%-28s %-18s %-8s %s%n", "cell", "probe ns (place)", "foreign", "result");
         List<Row> rows = new ArrayList<>();
-        for (Cell c : cells) {
-            if (only != null && !c.name().contains(only)) continue;
-            double before = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
-            Map<String, String>[] res = runCell(c, cpuA, cpuB);
-            double after = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
-            Row r = new Row(c, before, after, res[0], res[1]);
-            rows.add(r);
-            System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %s%n", c.name(), before, after,
-                    "(" + PlacementProbe.label(before, after) + ")", describe(r));
+        for (int rep = 0; rep < repeat; rep++) {
+            for (Cell c : cells) {
+                if (only != null && !c.name().contains(only)) continue;
+                double before = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
+                long busy0 = busyJiffies(), self0 = selfCpuNanos(), t0 = System.nanoTime();
+                Map<String, String>[] res = runCell(c, cpuA, cpuB);
+                long busy1 = busyJiffies(), self1 = selfCpuNanos(), t1 = System.nanoTime();
+                double after = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
+                long ours = Long.parseLong(res[0].getOrDefault("cpuNanos", "0")) + Long.parseLong(res[1].getOrDefault("cpuNanos", "0"))
+                        + (self1 - self0);
+                double foreignPct = Math.max(0, (busy1 - busy0) * 10_000_000.0 - ours) * 100.0 / (t1 - t0);
+                Row r = new Row(c, before, after, res[0], res[1], foreignPct);
+                rows.add(r);
+                System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %5.1f%%%s %s%n", c.name(), before, after,
+                        "(" + PlacementProbe.label(before, after) + ")", foreignPct, r.quiet() ? " " : "!", describe(r));
+            }
         }
+        System.out.println("\nforeign = CPU used by other processes during the cell, in % of one CPU; '!' marks a busy machine (> 5%): "
+                + "rerun such cells before quoting them.");
         write(rows);
         return 0;
+    }
+
+    /** Busy jiffies of all CPUs from /proc/stat (user, nice, system, irq, softirq; 100 per second). */
+    static long busyJiffies() {
+        try {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+            return Long.parseLong(f[1]) + Long.parseLong(f[2]) + Long.parseLong(f[3]) + Long.parseLong(f[6]) + Long.parseLong(f[7]);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    static long selfCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
     }
 
     static String describe(Row r) {
@@ -99,7 +134,7 @@ public final class IpcBench implements Callable<Integer> {
         long msgs = Long.parseLong(rd.get("msgs"));
         return String.format(Locale.ROOT, "%7.2f M msg/s  %6.2f GB/s  alloc/msg reader %.4f B, writer %.4f B (over %,d msgs)",
                 mps / 1e6, bps / 1e9, Long.parseLong(rd.get("allocBytes")) / (double) msgs,
-                wr.get("allocMsgs").equals("0") ? Double.NaN
+                wr.getOrDefault("allocMsgs", "0").equals("0") ? Double.NaN
                         : Long.parseLong(wr.get("allocBytes")) / Double.parseDouble(wr.get("allocMsgs")), msgs);
     }
 
@@ -132,12 +167,16 @@ public final class IpcBench implements Callable<Integer> {
             client = start("client", common, cpuA, warm, measure);
             BufferedReader cout = reader(client);
             Map<String, String> reader = null, writer = null;
-            if (c.kind().equals("tput")) {
+            if (c.kind().equals("tput") && c.trust().equals("raw")) {
+                reader = result(sout, server);
+                writer = Map.of();   // the raw writer just spins until killed below
+                client.destroyForcibly().waitFor();
+            } else if (c.kind().equals("tput")) {
                 reader = result(sout, server);
                 writer = result(cout, client);
             } else {
                 writer = result(cout, client);
-                reader = Map.of();
+                reader = result(sout, server);
             }
             waitFor(client);
             waitFor(server);
@@ -188,7 +227,8 @@ public final class IpcBench implements Callable<Integer> {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m",
-                "-Dfable.leakDetection=simple", "-cp", System.getProperty("java.class.path"), BenchPeer.class.getName(), role));
+                "-Dfable.leakDetection=simple", "-cp", System.getProperty("java.class.path"),
+                (common.get(4).equals("raw") ? RawRingPeer.class : BenchPeer.class).getName(), role));
         cmd.addAll(common);
         cmd.addAll(List.of(Integer.toString(cpu), Long.toString(warm), Long.toString(measure)));
         return new ProcessBuilder(cmd).start();
@@ -198,20 +238,20 @@ public final class IpcBench implements Callable<Integer> {
         Files.createDirectories(out);
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         StringBuilder csv = new StringBuilder("cell,kind,size,mode,trust,probe_before_ns,probe_after_ns,placement,"
-                + "msg_per_s,bytes_per_s,p50_ns,p90_ns,p99_ns,p999_ns,reader_alloc_bytes,writer_alloc_bytes,msgs\n");
-        StringBuilder md = new StringBuilder("| cell | probe before/after (ns) | placement | result |\n|---|---|---|---|\n");
+                + "foreign_cpu_pct,msg_per_s,bytes_per_s,p50_ns,p90_ns,p99_ns,p999_ns,reader_alloc_bytes,writer_alloc_bytes,msgs\n");
+        StringBuilder md = new StringBuilder("| cell | probe before/after (ns) | placement | foreign CPU | result |\n|---|---|---|---|---|\n");
         for (Row r : rows) {
             Cell c = r.cell();
             Map<String, String> rd = r.reader(), wr = r.writer();
             csv.append(String.join(",", c.name(), c.kind(), Integer.toString(c.size()), c.mode(), c.trust(),
                     String.format(Locale.ROOT, "%.0f", r.probeBefore()), String.format(Locale.ROOT, "%.0f", r.probeAfter()),
-                    PlacementProbe.label(r.probeBefore(), r.probeAfter()),
+                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), String.format(Locale.ROOT, "%.1f", r.foreignCpuPct()),
                     rd.getOrDefault("msgPerSec", ""), rd.getOrDefault("bytesPerSec", ""),
                     wr.getOrDefault("p50", ""), wr.getOrDefault("p90", ""), wr.getOrDefault("p99", ""), wr.getOrDefault("p999", ""),
                     rd.getOrDefault("allocBytes", ""), wr.getOrDefault("allocBytes", ""), rd.getOrDefault("msgs", wr.getOrDefault("rts", ""))))
                     .append('\n');
-            md.append(String.format(Locale.ROOT, "| %s | %.0f / %.0f | %s | %s |%n", c.name(), r.probeBefore(), r.probeAfter(),
-                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), describe(r)));
+            md.append(String.format(Locale.ROOT, "| %s | %.0f / %.0f | %s | %.1f%% | %s |%n", c.name(), r.probeBefore(), r.probeAfter(),
+                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), r.foreignCpuPct(), describe(r)));
         }
         Files.writeString(out.resolve("bench-" + stamp + ".csv"), csv);
         Files.writeString(out.resolve("bench-" + stamp + ".md"), md);

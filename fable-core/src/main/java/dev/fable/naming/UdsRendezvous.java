@@ -23,6 +23,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
@@ -41,6 +43,12 @@ import jdk.net.UnixDomainPrincipal;
  */
 public final class UdsRendezvous implements Rendezvous {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+    /**
+     * Lock files this process holds. The lock is a POSIX record lock (what {@link FileChannel#tryLock}
+     * uses on Linux), which the kernel drops when the process closes <em>any</em> descriptor of the
+     * file: so a second registration of a held name must be refused before the file is opened again.
+     */
+    private static final Set<Path> HELD = ConcurrentHashMap.newKeySet();
 
     private final Path dir;
 
@@ -80,7 +88,12 @@ public final class UdsRendezvous implements Rendezvous {
     @Override
     public Registration register(String name) {
         checkName(name);
-        Path lockPath = dir.resolve(name + ".lock");
+        Path lockPath = dir.resolve(name + ".lock").toAbsolutePath().normalize();
+        if (!HELD.add(lockPath)) {
+            throw new NameInUseException("endpoint name '" + name + "' is already registered by pid " + ProcessHandle.current().pid()
+                    + " (this process; lock " + lockPath + "); close that endpoint first or pick another name");
+        }
+        boolean registered = false;
         try {
             FileChannel lockFile = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
             FileLock lock = lockFile.tryLock();
@@ -96,9 +109,13 @@ public final class UdsRendezvous implements Rendezvous {
                         + " (lock " + lockPath + "); pick another name or stop that process");
             }
             lockFile.truncate(0).write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
-            return new UdsRegistration(name, lockPath, lockFile, lock);
+            UdsRegistration r = new UdsRegistration(name, lockPath, lockFile, lock);
+            registered = true;
+            return r;
         } catch (IOException e) {
             throw new FableException("cannot register endpoint name '" + name + "' in " + dir + ": " + e, e);
+        } finally {
+            if (!registered) HELD.remove(lockPath);
         }
     }
 
@@ -165,6 +182,7 @@ public final class UdsRendezvous implements Rendezvous {
         private final FileLock lock;
         private ServerSocketChannel server;
         private Selector selector;
+        private boolean closed;
 
         UdsRegistration(String name, Path lockPath, FileChannel lockFile, FileLock lock) {
             this.name = name;
@@ -235,6 +253,8 @@ public final class UdsRendezvous implements Rendezvous {
 
         @Override
         public synchronized void close() {
+            if (closed) return;   // once the name is released, its socket and lock may be another owner's
+            closed = true;
             try {
                 if (server != null) {
                     server.close();
@@ -246,6 +266,8 @@ public final class UdsRendezvous implements Rendezvous {
                 lockFile.close();
             } catch (IOException e) {
                 System.getLogger("dev.fable.naming").log(System.Logger.Level.WARNING, "closing endpoint '" + name + "'", e);
+            } finally {
+                HELD.remove(lockPath);
             }
         }
     }

@@ -49,6 +49,19 @@ public final class ControlMonitor {
         SELECTOR.wakeup();
     }
 
+    /**
+     * One listener's failure must not abort the round: the rest of {@code PENDING} would then wait for
+     * the next wake-up and the other selected keys would be skipped, so other connections would miss
+     * their peer's end.
+     */
+    private static void notifyClosed(Listener l) {
+        try {
+            l.controlClosed();
+        } catch (RuntimeException e) {
+            System.getLogger("dev.fable.control").log(System.Logger.Level.ERROR, "a connection failed to handle its peer's end", e);
+        }
+    }
+
     private static void run() {
         ByteBuffer scratch = ByteBuffer.allocate(256);
         while (true) {
@@ -60,7 +73,7 @@ public final class ControlMonitor {
                         try {
                             p.channel().channel().register(SELECTOR, SelectionKey.OP_READ, p.listener());
                         } catch (ClosedChannelException e) {
-                            p.listener().controlClosed();
+                            notifyClosed(p.listener());
                         }
                     } else {
                         SelectionKey k = p.channel().channel().keyFor(SELECTOR);
@@ -78,7 +91,7 @@ public final class ControlMonitor {
                     }
                     if (closed) {
                         k.cancel();
-                        l.controlClosed();
+                        notifyClosed(l);
                     }
                 }
                 SELECTOR.selectedKeys().clear();

@@ -96,6 +96,24 @@ public final class ProcFs {
         return sum;
     }
 
+    /**
+     * CPU time in nanoseconds of the thread of {@code pid} whose kernel name ({@code comm}, the JVM sets
+     * it to the first 15 characters of the Java thread name) is {@code comm}; fails if there is none.
+     */
+    public static long threadCpuNanos(long pid, String comm) {
+        String want = comm.length() > 15 ? comm.substring(0, 15) : comm;
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks) {
+                if (Files.readString(t.resolve("comm")).trim().equals(want)) {
+                    return Long.parseLong(Files.readString(t.resolve("schedstat")).trim().split(" ")[0]);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        throw new AssertionError("process " + pid + " has no thread named '" + want + "'");
+    }
+
     /** The lines of {@code /proc/<pid>/maps} that map a file inside {@code dir}. */
     public static List<String> mappingsUnder(long pid, Path dir) {
         String prefix = dir.toAbsolutePath().normalize() + "/";

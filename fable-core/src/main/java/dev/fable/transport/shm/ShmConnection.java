@@ -45,6 +45,7 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
 
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
+    private ByteArrayOutputStream partial;   // receiving thread only: a message whose rest had not arrived when receiveMessage timed out
 
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
@@ -128,9 +129,12 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
     public Buffer receive(Duration timeout) {
         Buffer b = poll();
         if (b != null) return b;   // fast path: no clock read
-        long deadline = Waiter.deadline(timeout.toNanos());
+        return receive(Waiter.deadline(timeout.toNanos()));
+    }
+
+    private Buffer receive(long deadline) {
         while (true) {
-            b = poll();
+            Buffer b = poll();
             if (b != null) return b;
             if (state != ConnectionState.OPEN) {
                 b = poll();   // what the peer committed before it ended is still delivered
@@ -143,29 +147,34 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
 
     @Override
     public byte[] receiveMessage(Duration timeout) {
-        Buffer b = receive(timeout);
-        if (b == null) return null;
-        if (!b.more()) {
-            byte[] r = new byte[b.length()];
-            b.get(0, r, 0, r.length);
-            b.release();
-            return r;
-        }
-        ByteArrayOutputStream acc = new ByteArrayOutputStream(b.length() * 4);
-        byte[] chunk = new byte[b.capacity()];
+        long deadline = Waiter.deadline(timeout.toNanos());   // for the whole message: a peer that stops mid-message cannot hang us
+        byte[] chunk = null;
         while (true) {
+            Buffer b = receive(deadline);
+            if (b == null) return null;   // timed out; a message already begun stays in `partial` for the next call
             int n = b.length();
             boolean more = b.more();
+            ByteArrayOutputStream acc = partial;
+            if (acc == null && !more) {
+                byte[] r = new byte[n];
+                b.get(0, r, 0, n);
+                b.release();
+                return r;
+            }
+            if (acc == null) partial = acc = new ByteArrayOutputStream((int) Math.min(4L * n, options.maxMessageSize()));
             if (acc.size() + (long) n > options.maxMessageSize()) {
+                partial = null;
                 b.release();
                 throw corrupt("a message exceeds maxMessageSize (" + options.maxMessageSize() + " B); raise ConnectOptions.maxMessageSize");
             }
-            if (chunk.length < n) chunk = new byte[n];
+            if (chunk == null) chunk = new byte[b.capacity()];
             b.get(0, chunk, 0, n);
             b.release();
             acc.write(chunk, 0, n);
-            if (!more) return acc.toByteArray();
-            b = receive(Duration.ofNanos(-1));
+            if (!more) {
+                partial = null;
+                return acc.toByteArray();
+            }
         }
     }
 
@@ -212,7 +221,9 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
     }
 
     @Override
-    public void controlClosed() {
+    public synchronized void controlClosed() {
+        // Under the monitor: close() moves to CLOSED under it before it unmaps, so the ring is still mapped here.
+        if (state != ConnectionState.OPEN) return;
         if (in.producerClosed()) {
             end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
         } else {

@@ -1,0 +1,208 @@
+package dev.fable;
+
+import dev.fable.testing.Await;
+import dev.fable.testing.PeerProcess;
+import dev.fable.testing.ProcFs;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Shared-memory files never outlive their use: they are unlinked once the peer mapped them, the
+ * mappings go away on close, and files left by a process that died are removed by the next one.
+ * Every process here runs with a private {@code -Dfable.shm.dir} so the directory can be checked exactly.
+ */
+class CleanupTest {
+    private Path shmDir;
+
+    static String unique(String base) {
+        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    }
+
+    @BeforeEach
+    void privateShmDir() throws IOException {
+        Path base = Path.of("/dev/shm");
+        shmDir = Files.createTempDirectory(Files.isDirectory(base) ? base : Path.of(System.getProperty("java.io.tmpdir")), "fable-cleanup-");
+    }
+
+    @AfterEach
+    void removeShmDir() throws IOException {
+        try (Stream<Path> s = Files.walk(shmDir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
+    }
+
+    private List<String> jvmArgs() {
+        return List.of("-Dfable.shm.dir=" + shmDir);
+    }
+
+    private Set<String> files() throws IOException {
+        try (Stream<Path> s = Files.list(shmDir)) {
+            return s.map(p -> p.getFileName().toString()).collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    /** The distinct files of {@link #shmDir} that {@code pid} has mapped (deleted or not). */
+    private Set<String> mappedFiles(long pid) {
+        return ProcFs.mappingsUnder(pid, shmDir).stream()
+                .map(l -> l.endsWith(" (deleted)") ? l.substring(0, l.length() - " (deleted)".length()) : l)
+                .map(l -> Path.of(l).getFileName().toString())
+                .collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    // ---- child processes ----
+
+    private static String readLine(BufferedReader in) throws IOException {
+        String l = in.readLine();
+        if (l == null) System.exit(0);   // the parent went away
+        return l;
+    }
+
+    /** Listens as {@code args[0]}, accepts, prints "GOT v" for one message, closes on "CLOSE", then waits. */
+    public static final class ListenSide {
+        public static void main(String[] args) throws Exception {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            Endpoint ep = Fable.register(args[0]).listen();
+            System.out.println("READY");
+            Connection c = ep.accept(Duration.ofSeconds(30));
+            Buffer b = c.receive(Duration.ofSeconds(30));
+            System.out.println("GOT " + b.getLong(0));
+            b.release();
+            readLine(in);
+            c.close();
+            ep.close();
+            System.out.println("CLOSED");
+            readLine(in);
+        }
+    }
+
+    /** Connects to {@code args[0]}, sends 42, prints "SENT", closes on "CLOSE", then waits. */
+    public static final class ConnectSide {
+        public static void main(String[] args) throws Exception {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            Connection c = Fable.connect("xio+shm://" + args[0], ConnectOptions.trusted().connectTimeout(Duration.ofSeconds(30)));
+            Buffer b = c.claim(8);
+            b.putLong(0, 42);
+            b.commit();
+            System.out.println("SENT");
+            readLine(in);
+            c.close();
+            System.out.println("CLOSED");
+            readLine(in);
+        }
+    }
+
+    /** Listens as {@code args[0]} and connects to itself, exchanges one message, closes, prints "DONE". */
+    public static final class SelfConnect {
+        public static void main(String[] args) throws Exception {
+            try (Endpoint ep = Fable.register(args[0]).listen()) {
+                CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(30)));
+                try (Connection client = Fable.connect("xio+shm://" + args[0], ConnectOptions.trusted());
+                     Connection server = accepted.get()) {
+                    Buffer b = client.claim(8);
+                    b.putLong(0, 7);
+                    b.commit();
+                    Buffer r = server.receive(Duration.ofSeconds(10));
+                    if (r == null || r.getLong(0) != 7) throw new AssertionError("message lost: " + r);
+                    r.release();
+                }
+            }
+            System.out.println("DONE");
+        }
+    }
+
+    // ---- tests ----
+
+    @Test
+    void filesAreUnlinkedOnceMappedAndNothingStaysMappedAfterBothSidesClose() throws Exception {
+        String name = unique("cleanup");
+        try (PeerProcess listener = PeerProcess.start(ListenSide.class, jvmArgs(), name)) {
+            listener.expectLine("READY");
+            try (PeerProcess connector = PeerProcess.start(ConnectSide.class, jvmArgs(), name)) {
+                connector.expectLine("SENT");
+                listener.expectLine("GOT 42");
+                long l = listener.pid();
+                long c = connector.pid();
+
+                // Open connection: each side maps its own pool+ring and the peer's, yet no name is left on disk.
+                Set<String> lMaps = mappedFiles(l);
+                Set<String> cMaps = mappedFiles(c);
+                assertEquals(4, lMaps.size(), "listener maps " + lMaps);
+                assertEquals(lMaps, cMaps, "both sides map the same four files");
+                assertEquals(2, lMaps.stream().filter(f -> f.startsWith(l + "-")).count(), lMaps.toString());
+                assertEquals(2, lMaps.stream().filter(f -> f.startsWith(c + "-")).count(), lMaps.toString());
+                assertEquals(Set.of(), files(), "files must be unlinked as soon as the peer mapped them");
+
+                connector.send("CLOSE");
+                connector.expectLine("CLOSED");
+                assertEquals(Set.of(), mappedFiles(c), "the connector unmapped everything on close");
+                listener.send("CLOSE");
+                listener.expectLine("CLOSED");
+                assertEquals(Set.of(), mappedFiles(l), "the listener unmapped everything on close");
+                assertEquals(Set.of(), files());
+            }
+        }
+    }
+
+    @Test
+    void staleFilesOfDeadProcessesAreRemovedAndLiveOnesAreKept() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        long dead = gone.pid();
+        assertTrue(ProcessHandle.of(dead).isEmpty(), "pid " + dead + " was reused already");
+        long live = ProcessHandle.current().pid();
+        Set<String> deadFiles = Set.of(dead + "-1.pool", dead + "-1.ring", dead + "-17.pool");
+        Set<String> kept = Set.of(live + "-999.pool", live + "-999.ring", "notes.txt", "abc-1.pool");
+        for (String f : deadFiles) Files.writeString(shmDir.resolve(f), "stale");
+        for (String f : kept) Files.writeString(shmDir.resolve(f), "keep");
+
+        try (PeerProcess child = PeerProcess.start(SelfConnect.class, jvmArgs(), unique("stale"))) {
+            child.expectLine("DONE");
+            assertEquals(0, child.waitFor(30), child.stderr());
+        }
+        assertEquals(new TreeSet<>(kept), files(),
+                "dead pid " + dead + "'s files removed; files of live pid " + live + " and foreign names untouched; none of the child's left");
+        for (String f : kept) assertEquals("keep", Files.readString(shmDir.resolve(f)));
+    }
+
+    @Test
+    void filesOfAProcessKilledDuringTheHandshakeAreRemovedByTheNextProcess() throws Exception {
+        String name = unique("half");
+        // This listener never accepts: the connector creates its files, sends HELLO and waits for the answer.
+        try (Endpoint ep = Fable.register(name).listen();
+             PeerProcess victim = PeerProcess.start(ConnectSide.class, jvmArgs(), name)) {
+            String prefix = victim.pid() + "-";
+            Await.until(() -> {
+                try {
+                    return files().stream().filter(f -> f.startsWith(prefix)).count() == 2;
+                } catch (IOException e) {
+                    throw new AssertionError(e);
+                }
+            }, Duration.ofSeconds(30), () -> "the connector never created its pool and ring; stderr:\n" + victim.stderr());
+            victim.kill9();
+            assertEquals(2, files().stream().filter(f -> f.startsWith(prefix)).count(), "kill -9 leaves the files behind");
+
+            try (PeerProcess next = PeerProcess.start(SelfConnect.class, jvmArgs(), unique("next"))) {
+                next.expectLine("DONE");
+                assertEquals(0, next.waitFor(30), next.stderr());
+            }
+            assertEquals(Set.of(), files(), "the next process removed the dead one's files and left none of its own");
+        }
+    }
+}
