@@ -62,7 +62,15 @@ public final class BenchPeer {
                 if (kind.equals("tput")) send(c, size); else ping(c, size, warmup, measure);
             }
         }
+        awaitRelease();
+    }
+
+    /** Stays alive until the orchestrator closes our stdin, so it can read our CPU time from /proc first. */
+    static void awaitRelease() throws java.io.IOException {
         System.out.flush();
+        while (System.in.read() >= 0) {
+            // discard
+        }
     }
 
     /** Slots of the message size, about 2 MiB of pool (ring size hardly matters, see the notes). */

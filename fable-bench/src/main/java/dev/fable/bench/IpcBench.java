@@ -88,13 +88,13 @@ public final class IpcBench implements Callable<Integer> {
             for (Cell c : cells) {
                 if (only != null && !c.name().contains(only)) continue;
                 double before = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
-                long busy0 = busyJiffies(), self0 = selfCpuNanos(), t0 = System.nanoTime();
-                Map<String, String>[] res = runCell(c, cpuA, cpuB);
-                long busy1 = busyJiffies(), self1 = selfCpuNanos(), t1 = System.nanoTime();
+                long[] window = new long[4];   // busy jiffies before/after, children's CPU ns, wall ns
+                long self0 = selfCpuNanos();
+                Map<String, String>[] res = runCell(c, cpuA, cpuB, window);
+                long self1 = selfCpuNanos();
                 double after = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
-                long ours = Long.parseLong(res[0].getOrDefault("cpuNanos", "0")) + Long.parseLong(res[1].getOrDefault("cpuNanos", "0"))
-                        + (self1 - self0);
-                double foreignPct = Math.max(0, (busy1 - busy0) * 10_000_000.0 - ours) * 100.0 / (t1 - t0);
+                long ours = window[2] + (self1 - self0);
+                double foreignPct = Math.max(0, (window[1] - window[0]) * 10_000_000.0 - ours) * 100.0 / window[3];
                 Row r = new Row(c, before, after, res[0], res[1], foreignPct);
                 rows.add(r);
                 System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %5.1f%%%s %s%n", c.name(), before, after,
@@ -144,7 +144,7 @@ public final class IpcBench implements Callable<Integer> {
     }
 
     @SuppressWarnings("unchecked")
-    Map<String, String>[] runCell(Cell c, int cpuA, int cpuB) throws Exception {
+    Map<String, String>[] runCell(Cell c, int cpuA, int cpuB, long[] window) throws Exception {
         String name = "bench-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         long warm, measure;
         if (c.kind().equals("tput")) {
@@ -158,6 +158,8 @@ public final class IpcBench implements Callable<Integer> {
             measure = quick ? 100_000 : 1_000_000;
         }
         List<String> common = List.of(name, c.kind(), Integer.toString(c.size()), c.mode(), c.trust());
+        window[0] = busyJiffies();
+        long t0 = System.nanoTime();
         Process server = start("server", common, cpuB, warm, measure);
         Process client = null;
         try {
@@ -170,7 +172,6 @@ public final class IpcBench implements Callable<Integer> {
             if (c.kind().equals("tput") && c.trust().equals("raw")) {
                 reader = result(sout, server);
                 writer = Map.of();   // the raw writer just spins until killed below
-                client.destroyForcibly().waitFor();
             } else if (c.kind().equals("tput")) {
                 reader = result(sout, server);
                 writer = result(cout, client);
@@ -178,12 +179,32 @@ public final class IpcBench implements Callable<Integer> {
                 writer = result(cout, client);
                 reader = result(sout, server);
             }
+            // Both peers wait for us now: read their CPU time while they are alive, then let them go.
+            window[1] = busyJiffies();
+            window[2] = procCpuNanos(server) + procCpuNanos(client);
+            window[3] = System.nanoTime() - t0;
+            server.getOutputStream().close();
+            client.getOutputStream().close();
+            if (c.trust().equals("raw")) client.destroyForcibly();
             waitFor(client);
             waitFor(server);
             return new Map[] {reader, writer};
         } finally {
             server.destroyForcibly();
             if (client != null) client.destroyForcibly();
+            Files.deleteIfExists(Path.of("/dev/shm", name + ".ab"));   // raw baseline files, if a peer died early
+            Files.deleteIfExists(Path.of("/dev/shm", name + ".ba"));
+        }
+    }
+
+    /** utime + stime of a live process from /proc/<pid>/stat (ticks of 10 ms). */
+    static long procCpuNanos(Process p) {
+        try {
+            String st = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
+            String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+        } catch (IOException | RuntimeException e) {
+            return 0;
         }
     }
 

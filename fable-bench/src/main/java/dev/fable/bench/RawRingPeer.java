@@ -52,8 +52,8 @@ public final class RawRingPeer {
                 if (kind.equals("tput")) send(out, size, count); else ping(out, in, size, count, warmup, measure);
             }
         }
-        System.out.flush();
-        System.exit(0);   // the tput writer may still be spinning on a full ring
+        BenchPeer.awaitRelease();
+        System.exit(0);
     }
 
     static MemorySegment map(Path p, long bytes, Arena arena) throws Exception {

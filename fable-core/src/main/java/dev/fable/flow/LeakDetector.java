@@ -99,7 +99,7 @@ public final class LeakDetector {
 
         void returned() {
             outstanding = false;
-            claimedAt = null;
+            if (PARANOID) claimedAt = null;
         }
 
         /** Stops tracking: the owner is closing and outstanding buffers no longer count as leaks. */

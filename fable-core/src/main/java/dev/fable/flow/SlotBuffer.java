@@ -77,8 +77,7 @@ public final class SlotBuffer implements Buffer {
 
     /** Marks the buffer dead before it goes back to the owner's recycle stack. */
     public void kill() {
-        state = DEAD;
-        segment = null;
+        state = DEAD;   // the segment reference stays: every accessor checks the state first
         leakToken.returned();
     }
 

@@ -45,8 +45,9 @@ final class RingWriter implements BufferOwner {
     private final boolean consumerMayPark;
 
     private final byte[] slotState;
-    private final int[] freeSlots;
-    private int freeTop;
+    private final int[] freeSlots;   // FIFO queue of free slots: reused in release order, so an in-order
+    private int freeHead;            // reader walks the pool sequentially (hardware prefetch follows it)
+    private int freeCount;
     private final SlotBuffer[] recycled;
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
@@ -74,11 +75,11 @@ final class RingWriter implements BufferOwner {
         this.leakTokens = new LeakDetector.Token[slotCount];
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
-            freeSlots[i] = slotCount - 1 - i;   // pop order 0, 1, 2, ...
+            freeSlots[i] = i;
             recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label);
             leakTokens[i] = recycled[i].leakToken();
         }
-        freeTop = slotCount;
+        freeCount = slotCount;
         recycledTop = slotCount;
     }
 
@@ -102,10 +103,12 @@ final class RingWriter implements BufferOwner {
 
     /** A free slot as a writable buffer, or null when the consumer holds every slot (back-pressure). */
     SlotBuffer claim(int maxBytes) {
-        if (freeTop == 0 && reclaim() == 0) {
+        if (freeCount == 0 && reclaim() == 0) {
             return null;
         }
-        int slot = freeSlots[--freeTop];
+        int slot = freeSlots[freeHead];
+        if (++freeHead == slotCount) freeHead = 0;
+        freeCount--;
         slotState[slot] = CLAIMED;
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
@@ -162,7 +165,9 @@ final class RingWriter implements BufferOwner {
                         + ", which names a slot it does not hold");
             }
             slotState[slot] = FREE;
-            freeSlots[freeTop++] = slot;
+            int tail = freeHead + freeCount;
+            freeSlots[tail >= slotCount ? tail - slotCount : tail] = slot;
+            freeCount++;
             n++;
         }
         reclaimed = r;
@@ -171,7 +176,7 @@ final class RingWriter implements BufferOwner {
 
     /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
     boolean spaceAvailable() {
-        return freeTop > 0 || (long) LONG.getAcquire(ring, READ) != reclaimed;   // acquire: see reclaim()
+        return freeCount > 0 || (long) LONG.getAcquire(ring, READ) != reclaimed;   // acquire: see reclaim()
     }
 
     Tripwire spaceWire() {

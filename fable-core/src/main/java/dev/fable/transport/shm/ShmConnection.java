@@ -43,6 +43,9 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
     private final Waiter.Condition dataOrEnd;
     private final Waiter.Condition spaceOrEnd;
 
+    /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
+    private static final int SPINS_PER_SPACE_CHECK = 32;
+
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
     private ByteArrayOutputStream partial;   // receiving thread only: a message whose rest had not arrived when receiveMessage timed out
@@ -98,7 +101,7 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
         while (true) {
             b = claim(maxBytes);
             if (b != null) return b;
-            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline)) return null;
+            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK)) return null;
         }
     }
 
