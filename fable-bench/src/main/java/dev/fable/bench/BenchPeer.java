@@ -37,7 +37,7 @@ public final class BenchPeer {
 
     /** CPU time of this whole process so far, for the orchestrator's quiet-machine check. */
     static String cpu() {
-        return " cpuNanos=" + OS.getProcessCpuTime();
+        return " cpuNanos=" + OS.getProcessCpuTime() + " sleeps=" + dev.fable.sync.Tripwire.sleeps() + " wakes=" + dev.fable.sync.Tripwire.wakes();
     }
 
     public static void main(String[] a) throws Exception {
@@ -112,7 +112,7 @@ public final class BenchPeer {
                 b.segment().fill((byte) seq);
                 b.commit();
                 seq++;
-                if (seq == 1_000_000) {
+                if (seq == 20_000) {   // after JIT warm-up; early enough for 64 KiB runs
                     allocStart = THREADS.getCurrentThreadAllocatedBytes();
                     seqStart = seq;
                 }

@@ -50,10 +50,10 @@ public final class IpcBench implements Callable<Integer> {
     }
 
     record Row(Cell cell, double probeBefore, double probeAfter, Map<String, String> reader, Map<String, String> writer,
-               double foreignCpuPct) {
-        /** Quiet: other processes used at most 5% of one CPU during the cell. */
+               double foreignCpuPct, double stealPct) {
+        /** Quiet: other processes used at most 5% of one CPU and the host stole at most 5% during the cell. */
         boolean quiet() {
-            return foreignCpuPct <= 5;
+            return foreignCpuPct <= 5 && stealPct <= 5;
         }
     }
 
@@ -82,36 +82,46 @@ public final class IpcBench implements Callable<Integer> {
         for (int i = 0; i < 5; i++) PlacementProbe.roundTripNanos(cpuA, cpuB, 50);   // warm the probe's JIT
         System.out.printf(Locale.ROOT, "fable bench: %d cells, peers pinned to CPUs %d and %d; probe = cache-line round trip "
                 + "between them (near < %.0f ns)%n%n", cells.size(), cpuA, cpuB, PlacementProbe.NEAR_LIMIT_NS);
-        System.out.printf(Locale.ROOT, "%-28s %-18s %-8s %s%n", "cell", "probe ns (place)", "foreign", "result");
+        System.out.printf(Locale.ROOT, "%-28s %-18s %-7s %-7s %s%n", "cell", "probe ns (place)", "foreign", "steal", "result");
         List<Row> rows = new ArrayList<>();
         for (int rep = 0; rep < repeat; rep++) {
             for (Cell c : cells) {
                 if (only != null && !c.name().contains(only)) continue;
                 double before = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
-                long[] window = new long[4];   // busy jiffies before/after, children's CPU ns, wall ns
+                long[] window = new long[6];   // busy jiffies before/after, children's CPU ns, wall ns, steal jiffies before/after
                 long self0 = selfCpuNanos();
                 Map<String, String>[] res = runCell(c, cpuA, cpuB, window);
                 long self1 = selfCpuNanos();
                 double after = PlacementProbe.roundTripNanos(cpuA, cpuB, 20);
                 long ours = window[2] + (self1 - self0);
                 double foreignPct = Math.max(0, (window[1] - window[0]) * 10_000_000.0 - ours) * 100.0 / window[3];
-                Row r = new Row(c, before, after, res[0], res[1], foreignPct);
+                double stealPct = (window[5] - window[4]) * 10_000_000.0 * 100.0 / window[3];
+                Row r = new Row(c, before, after, res[0], res[1], foreignPct, stealPct);
                 rows.add(r);
-                System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %5.1f%%%s %s%n", c.name(), before, after,
-                        "(" + PlacementProbe.label(before, after) + ")", foreignPct, r.quiet() ? " " : "!", describe(r));
+                System.out.printf(Locale.ROOT, "%-28s %4.0f/%-4.0f %-7s %5.1f%% %5.1f%%%s %s%n", c.name(), before, after,
+                        "(" + PlacementProbe.label(before, after) + ")", foreignPct, stealPct, r.quiet() ? " " : "!", describe(r));
             }
         }
-        System.out.println("\nforeign = CPU used by other processes during the cell, in % of one CPU; '!' marks a busy machine (> 5%): "
-                + "rerun such cells before quoting them.");
+        System.out.println("\nforeign = CPU used by other processes during the cell, steal = CPU the host gave to other guests, both in % of "
+                + "one CPU; '!' marks a busy machine (either > 5%): rerun such cells before quoting them.");
         write(rows);
         return 0;
     }
 
     /** Busy jiffies of all CPUs from /proc/stat (user, nice, system, irq, softirq; 100 per second). */
     static long busyJiffies() {
+        return procStat(1) + procStat(2) + procStat(3) + procStat(6) + procStat(7);
+    }
+
+    /** Steal jiffies of all CPUs: time our vCPUs wanted to run but the host ran someone else. */
+    static long stealJiffies() {
+        return procStat(8);
+    }
+
+    static long procStat(int field) {
         try {
             String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
-            return Long.parseLong(f[1]) + Long.parseLong(f[2]) + Long.parseLong(f[3]) + Long.parseLong(f[6]) + Long.parseLong(f[7]);
+            return Long.parseLong(f[field]);
         } catch (IOException | RuntimeException e) {
             return 0;
         }
@@ -132,8 +142,9 @@ public final class IpcBench implements Callable<Integer> {
         double mps = Double.parseDouble(rd.get("msgPerSec"));
         double bps = Double.parseDouble(rd.get("bytesPerSec"));
         long msgs = Long.parseLong(rd.get("msgs"));
-        return String.format(Locale.ROOT, "%7.2f M msg/s  %6.2f GB/s  alloc/msg reader %.4f B, writer %.4f B (over %,d msgs)",
-                mps / 1e6, bps / 1e9, Long.parseLong(rd.get("allocBytes")) / (double) msgs,
+        return String.format(Locale.ROOT, "%7.2f M msg/s  %6.2f GB/s  sleeps r/w %s/%s  alloc/msg reader %.4f B, writer %.4f B (over %,d msgs)",
+                mps / 1e6, bps / 1e9, rd.getOrDefault("sleeps", "-"), wr.getOrDefault("sleeps", "-"),
+                Long.parseLong(rd.get("allocBytes")) / (double) msgs,
                 wr.getOrDefault("allocMsgs", "0").equals("0") ? Double.NaN
                         : Long.parseLong(wr.get("allocBytes")) / Double.parseDouble(wr.get("allocMsgs")), msgs);
     }
@@ -159,6 +170,7 @@ public final class IpcBench implements Callable<Integer> {
         }
         List<String> common = List.of(name, c.kind(), Integer.toString(c.size()), c.mode(), c.trust());
         window[0] = busyJiffies();
+        window[4] = stealJiffies();
         long t0 = System.nanoTime();
         Process server = start("server", common, cpuB, warm, measure);
         Process client = null;
@@ -181,6 +193,7 @@ public final class IpcBench implements Callable<Integer> {
             }
             // Both peers wait for us now: read their CPU time while they are alive, then let them go.
             window[1] = busyJiffies();
+            window[5] = stealJiffies();
             window[2] = procCpuNanos(server) + procCpuNanos(client);
             window[3] = System.nanoTime() - t0;
             server.getOutputStream().close();
@@ -259,20 +272,21 @@ public final class IpcBench implements Callable<Integer> {
         Files.createDirectories(out);
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         StringBuilder csv = new StringBuilder("cell,kind,size,mode,trust,probe_before_ns,probe_after_ns,placement,"
-                + "foreign_cpu_pct,msg_per_s,bytes_per_s,p50_ns,p90_ns,p99_ns,p999_ns,reader_alloc_bytes,writer_alloc_bytes,msgs\n");
-        StringBuilder md = new StringBuilder("| cell | probe before/after (ns) | placement | foreign CPU | result |\n|---|---|---|---|---|\n");
+                + "foreign_cpu_pct,steal_pct,sleeps_reader,sleeps_writer,msg_per_s,bytes_per_s,p50_ns,p90_ns,p99_ns,p999_ns,reader_alloc_bytes,writer_alloc_bytes,msgs\n");
+        StringBuilder md = new StringBuilder("| cell | probe before/after (ns) | placement | foreign CPU | steal | result |\n|---|---|---|---|---|---|\n");
         for (Row r : rows) {
             Cell c = r.cell();
             Map<String, String> rd = r.reader(), wr = r.writer();
             csv.append(String.join(",", c.name(), c.kind(), Integer.toString(c.size()), c.mode(), c.trust(),
                     String.format(Locale.ROOT, "%.0f", r.probeBefore()), String.format(Locale.ROOT, "%.0f", r.probeAfter()),
                     PlacementProbe.label(r.probeBefore(), r.probeAfter()), String.format(Locale.ROOT, "%.1f", r.foreignCpuPct()),
+                    String.format(Locale.ROOT, "%.1f", r.stealPct()), rd.getOrDefault("sleeps", ""), wr.getOrDefault("sleeps", ""),
                     rd.getOrDefault("msgPerSec", ""), rd.getOrDefault("bytesPerSec", ""),
                     wr.getOrDefault("p50", ""), wr.getOrDefault("p90", ""), wr.getOrDefault("p99", ""), wr.getOrDefault("p999", ""),
                     rd.getOrDefault("allocBytes", ""), wr.getOrDefault("allocBytes", ""), rd.getOrDefault("msgs", wr.getOrDefault("rts", ""))))
                     .append('\n');
-            md.append(String.format(Locale.ROOT, "| %s | %.0f / %.0f | %s | %.1f%% | %s |%n", c.name(), r.probeBefore(), r.probeAfter(),
-                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), r.foreignCpuPct(), describe(r)));
+            md.append(String.format(Locale.ROOT, "| %s | %.0f / %.0f | %s | %.1f%% | %.1f%% | %s |%n", c.name(), r.probeBefore(), r.probeAfter(),
+                    PlacementProbe.label(r.probeBefore(), r.probeAfter()), r.foreignCpuPct(), r.stealPct(), describe(r)));
         }
         Files.writeString(out.resolve("bench-" + stamp + ".csv"), csv);
         Files.writeString(out.resolve("bench-" + stamp + ".md"), md);

@@ -18,8 +18,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Baseline, not Fable: the bare single-producer ring a Java team would write by hand (the protocol
  * of the measurements in the shared notes). Slots of the message size; the producer fills bytes
  * [8, size), then publishes {@code seq + 1} in the slot's first 8 bytes with a release store; the
- * consumer spins on that header, checks every payload byte, and publishes its head every 64
- * messages. No buffer objects, no validation, no out-of-order release, spin only. The gap between
+ * consumer spins on that header, checks every payload byte, and publishes its head every
+ * min(64, slots/4) messages. No buffer objects, no validation, no out-of-order release, spin only. The gap between
  * this and Fable's spin cells is what Fable's API and safety cost.
  *
  * <p>Same arguments as {@link BenchPeer}; mode and trust are ignored (always spin, zero-copy).
@@ -28,7 +28,6 @@ public final class RawRingPeer {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final long HEAD = 0;        // consumer's released count (own 128-byte block)
     private static final long SLOTS = 128;
-    private static final int BATCH = 64;
 
     public static void main(String[] a) throws Exception {
         String role = a[0], name = a[1], kind = a[2];
@@ -86,7 +85,7 @@ public final class RawRingPeer {
         for (int i = 8; i < size; i += 8) bad |= ring.get(JAVA_LONG, slot + i) ^ p;
         if (bad != 0) BenchPeer.fail("raw ring message " + seq + " has wrong bytes");
         st[0] = seq + 1;
-        if ((seq + 1) % BATCH == 0) LONG.setRelease(ring, HEAD, seq + 1);   // release: done reading those slots
+        if ((seq + 1) % Math.min(64, count / 4) == 0) LONG.setRelease(ring, HEAD, seq + 1);   // release: done reading those slots
     }
 
     static void send(MemorySegment ring, int size, int count) {

@@ -17,6 +17,18 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  */
 public final class Tripwire {
     private static final VarHandle INT = JAVA_INT.varHandle();
+    private static final java.util.concurrent.atomic.LongAdder SLEEPS = new java.util.concurrent.atomic.LongAdder();
+    private static final java.util.concurrent.atomic.LongAdder WAKES = new java.util.concurrent.atomic.LongAdder();
+
+    /** Futex sleeps taken by this process's waiters so far (a busy channel should show none). */
+    public static long sleeps() {
+        return SLEEPS.sum();
+    }
+
+    /** Futex wake-ups issued by this process's signallers so far. */
+    public static long wakes() {
+        return WAKES.sum();
+    }
 
     private final MemorySegment shared;
     private final long wordOffset;
@@ -57,6 +69,7 @@ public final class Tripwire {
 
     /** Sleeps while the word still equals {@code observed}; returns on signal, timeout or spuriously. */
     public void sleep(int observed, long timeoutNanos) {
+        SLEEPS.increment();
         Futex.await(wordAddress, observed, timeoutNanos, timespec);
     }
 
@@ -73,6 +86,7 @@ public final class Tripwire {
         // volatile read: ordered after the publication by the fence above (see AsymmetricFence).
         if ((int) INT.getVolatile(shared, parkedOffset) == 1
                 && INT.compareAndSet(shared, parkedOffset, 1, 0)) {   // CAS: only one waker pays the syscall
+            WAKES.increment();
             Futex.wake(wordAddress, 1);
         }
     }

@@ -53,6 +53,8 @@ final class RingReader implements BufferOwner {
     private final MemorySegment[] copies;      // untrusted: private copy areas (writable)
     private final MemorySegment[] copyViews;   // untrusted: their read-only views handed to the application
 
+    private int nextSlotGuess;   // the writer's FIFO free queue makes this the usual next slot (see dataAvailable)
+    private long touched;        // sink for the speculative read, so the JIT keeps it
     private long position;   // next position to poll
     private long released;   // private copy of READ
     private long epoch;
@@ -148,6 +150,7 @@ final class RingReader implements BufferOwner {
             throw faults.corrupt("the writer published slot " + slot + " at position " + p + " while this reader still holds it");
         }
         position = p + 1;
+        nextSlotGuess = slot + 1 == slotCount ? 0 : slot + 1;
         messages++;
         bytes += length;
         SlotBuffer b = recycled[--recycledTop];
@@ -194,9 +197,16 @@ final class RingReader implements BufferOwner {
         throw new IllegalStateException("commit() is for claimed buffers; release() a polled buffer");
     }
 
-    /** True when {@link #poll} would return a fragment now. */
+    /**
+     * True when {@link #poll} would return a fragment now. Called by waiters in their spin loop: besides
+     * the stamp it reads the first line of the slot the writer will most likely use next, so that when
+     * the message lands both cache lines travel in parallel instead of one after the other (the slot
+     * address is otherwise known only after the entry arrived). A wrong guess costs one wasted load.
+     */
     boolean dataAvailable() {
-        return (long) LONG.getAcquire(ring, entryOffset(position, mask)) == position + 1;   // acquire: as in poll()
+        long stamp = (long) LONG.getAcquire(ring, entryOffset(position, mask));   // acquire: as in poll()
+        touched += slots[nextSlotGuess].get(JAVA_LONG, 0);                        // plain: speculative, value unused
+        return stamp == position + 1;
     }
 
     /** True once the producer closed cleanly. Acquire: pairs with its release after the last commit. */
