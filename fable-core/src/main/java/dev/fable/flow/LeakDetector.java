@@ -44,6 +44,13 @@ public final class LeakDetector {
         listener = l;
     }
 
+    /** Stops tracking every token (an owner is closing: its outstanding buffers are no longer leaks). */
+    public static void untrackAll(Token[] tokens) {
+        for (Token t : tokens) {
+            t.untrack();
+        }
+    }
+
     static Token track(SlotBuffer buffer, String label) {
         return new Token(buffer, label);
     }

@@ -231,8 +231,6 @@ final class RingReader implements BufferOwner {
     }
 
     void untrackAll() {
-        for (LeakDetector.Token t : leakTokens) {
-            t.untrack();
-        }
+        LeakDetector.untrackAll(leakTokens);
     }
 }

@@ -203,8 +203,6 @@ final class RingWriter implements BufferOwner {
 
     /** Stops leak tracking of every buffer (connection closing). */
     void untrackAll() {
-        for (LeakDetector.Token t : leakTokens) {
-            t.untrack();
-        }
+        LeakDetector.untrackAll(leakTokens);
     }
 }

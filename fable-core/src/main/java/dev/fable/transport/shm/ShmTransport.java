@@ -128,14 +128,9 @@ public final class ShmTransport implements Transport {
             Side peer = Side.read(reply);
             Incoming in = Incoming.map(arena, peer);
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
-            out.unlink();   // the acceptor mapped them before it accepted
-            return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
-                    out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+            return established(localName, options, arena, control, out, in, peer);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
-            if (out != null) out.unlink();
-            arena.close();
-            control.close();
-            throw e;
+            throw abort(e, out, arena, control);
         }
     }
 
@@ -165,15 +160,26 @@ public final class ShmTransport implements Transport {
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
-            out.unlink();
-            return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
-                    out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+            return established(localName, options, arena, control, out, in, peer);
         } catch (RuntimeException e) {
-            if (out != null) out.unlink();
-            arena.close();
-            control.close();
-            throw e;
+            throw abort(e, out, arena, control);
         }
+    }
+
+    /** Both sides have mapped each other's files: ours can go from the directory now. */
+    private static Connection established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
+                                          Outgoing out, Incoming in, Side peer) {
+        out.unlink();
+        return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
+                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+    }
+
+    /** A failed handshake: removes our files, unmaps everything, closes the control channel. */
+    private static RuntimeException abort(RuntimeException e, Outgoing out, Arena arena, ControlChannel control) {
+        if (out != null) out.unlink();
+        arena.close();
+        control.close();
+        return e;
     }
 
     private static void reject(ControlChannel control, String reason) {
