@@ -82,8 +82,8 @@ public final class Poller implements AutoCloseable {
             futex.clear();
             for (Connection k : connections) {
                 Tripwire w = ((Pollable) k).readWire();
-                futex.add(w.wordAddress(), w.observe());
                 w.armWithoutFence();
+                futex.add(w.address(), w.generation());
             }
             AsymmetricFence.heavy();
             c = poll();

@@ -3,28 +3,50 @@ package dev.fable.sync;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.LongAdder;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
- * A software tripwire: a 32-bit word in shared memory that one side (the signaller) advances and
- * the other (the waiter) may sleep on, plus the waiter's "parked" flag on a cache line of its own.
+ * A software tripwire: the waiter's <em>parked word</em>, a 32-bit word in shared memory on a cache
+ * line of its own, which is both the advertisement "I sleep" and the futex the waiter sleeps on.
  *
- * <p>Ownership: the signaller is the only writer of the word; the waiter is the only writer of the
- * flag except for the signaller's compare-and-set {@code g → 0} when it wakes the waiter. One
- * tripwire has at most one waiting thread. A signaller whose peer never parks (spin mode) skips the
- * flag entirely.
+ * <h2>Protocol</h2>
+ * <pre>
+ * waiter:     word = g (a new generation, never 0); heavy fence; re-check the condition;
+ *             futex_wait(word, g); word = 0
+ * signaller:  publish (release store); light fence; v = word;
+ *             if v != 0 and CAS(word, v, 0): futex_wake(word)
+ * </pre>
+ * The fences make the pair a Dekker handshake (see {@link AsymmetricFence}): either the waiter's
+ * re-check sees the publication, or the signaller sees {@code g}. A waker clears the word before it
+ * wakes, so a waiter that has not reached {@code futex_wait} yet finds {@code word != g} there and
+ * returns at once: a wake-up can never be spent before the sleep. (Two earlier versions slept on
+ * the data word instead; a signaller that read the flag late could clear it and spend its wake-up
+ * early, and the next signal saw nobody asleep. The benchmark found both as deadlocks.)
  *
- * <p>The flag holds a <em>generation</em>, new for every arming (never 0), not just 1. A signaller
- * delayed between reading the flag and clearing it could otherwise clear a later arming and spend
- * its wake-up before the waiter slept; the next signal would then see no sleeper and the waiter
- * would sleep forever (found by the benchmark: both ends of a blocking ping-pong asleep). With
- * generations the late compare-and-set fails, and the later arming stays advertised.
+ * <p>Ownership: the waiter writes {@code g} and 0; a signaller only compare-and-sets {@code v → 0}.
+ * One tripwire has at most one waiting thread. A signaller whose peer never parks (spin mode) skips
+ * the word entirely. A hostile peer can write the word: the waiter then wakes early (and re-checks)
+ * or sleeps until the control connection reports the peer gone.
  */
 public final class Tripwire {
     private static final VarHandle INT = JAVA_INT.varHandle();
-    private static final java.util.concurrent.atomic.LongAdder SLEEPS = new java.util.concurrent.atomic.LongAdder();
-    private static final java.util.concurrent.atomic.LongAdder WAKES = new java.util.concurrent.atomic.LongAdder();
+    private static final LongAdder SLEEPS = new LongAdder();
+    private static final LongAdder WAKES = new LongAdder();
+
+    private final MemorySegment shared;
+    private final long offset;
+    private final long address;
+    private final MemorySegment timespec = Arena.ofAuto().allocate(16, 8);
+    private int generation;   // waiter side only: the value of the current arming
+
+    /** @param shared a read-write mapping; {@code parkedOffset} 4-byte aligned, alone on its cache line */
+    public Tripwire(MemorySegment shared, long parkedOffset) {
+        this.shared = shared;
+        this.offset = parkedOffset;
+        this.address = shared.address() + parkedOffset;
+    }
 
     /** Futex sleeps taken by this process's waiters so far (a busy channel should show none). */
     public static long sleeps() {
@@ -36,27 +58,7 @@ public final class Tripwire {
         return WAKES.sum();
     }
 
-    private final MemorySegment shared;
-    private final long wordOffset;
-    private final long parkedOffset;
-    private final long wordAddress;
-    private final MemorySegment timespec = Arena.ofAuto().allocate(16, 8);
-    private int generation;   // waiter side only: the value of the last arming
-
-    /** @param shared a read-write mapping; both offsets 8-byte aligned and on separate cache lines */
-    public Tripwire(MemorySegment shared, long wordOffset, long parkedOffset) {
-        this.shared = shared;
-        this.wordOffset = wordOffset;
-        this.parkedOffset = parkedOffset;
-        this.wordAddress = shared.address() + wordOffset;
-    }
-
     // ---- waiter side ----
-
-    /** The word's value before arming: pass it to {@link #sleep}. Acquire: pairs with the signaller's release. */
-    public int observe() {
-        return (int) INT.getAcquire(shared, wordOffset);
-    }
 
     /** Advertises the sleeper, then fences so the caller's re-check cannot miss a concurrent signal. */
     public void arm() {
@@ -68,26 +70,31 @@ public final class Tripwire {
     public void armWithoutFence() {
         int g = generation + 1;
         generation = g == 0 ? 1 : g;
-        INT.setVolatile(shared, parkedOffset, generation);   // volatile: must be visible before the re-check reads
+        INT.setVolatile(shared, offset, generation);   // volatile: must be visible before the re-check reads
     }
 
-    /** Address of the 32-bit word (for {@code futex_waitv} over many tripwires). */
-    public long wordAddress() {
-        return wordAddress;
+    /** The generation of the current arming (what {@link #sleep} waits on; for {@code futex_waitv}). */
+    public int generation() {
+        return generation;
     }
 
-    /** Sleeps while the word still equals {@code observed}; returns on signal, timeout or spuriously. */
-    public void sleep(int observed, long timeoutNanos) {
+    /** Address of the parked word (for {@code futex_waitv} over many tripwires). */
+    public long address() {
+        return address;
+    }
+
+    /** Sleeps while the word still holds this arming's generation; returns on signal, timeout or spuriously. */
+    public void sleep(long timeoutNanos) {
         SLEEPS.increment();
-        Futex.await(wordAddress, observed, timeoutNanos, timespec);
+        Futex.await(address, generation, timeoutNanos, timespec);
     }
 
-    /** Withdraws the advertisement. Opaque: a late signal costs one spare wake-up, never a lost one. */
+    /** Withdraws the advertisement (after waking, or when the re-check succeeded). */
     public void disarm() {
-        INT.setOpaque(shared, parkedOffset, 0);
+        INT.setOpaque(shared, offset, 0);   // opaque: a signaller that still sees g only wakes us spuriously
     }
 
-    // ---- signaller side (call after publishing the word with a release store) ----
+    // ---- signaller side (call after publishing with a release store) ----
 
     /** Wakes the waiter if it advertised that it sleeps; costs a compiler barrier and a load otherwise. */
     public void signal() {
@@ -99,19 +106,20 @@ public final class Tripwire {
     /** First half of {@link #signal()}: the advertised generation, 0 if nobody sleeps. */
     int parkedGeneration() {
         // volatile read: ordered after the publication by the caller's fence (see AsymmetricFence).
-        return (int) INT.getVolatile(shared, parkedOffset);
+        return (int) INT.getVolatile(shared, offset);
     }
 
-    /** Second half of {@link #signal()}: wakes the sleeper of arming {@code seen} if it is still the current one. */
+    /** Second half of {@link #signal()}: clears arming {@code seen} if still current, then wakes its sleeper. */
     void wake(int seen) {
-        if (INT.compareAndSet(shared, parkedOffset, seen, 0)) {   // CAS: only one waker pays the syscall; a stale one fails
+        if (INT.compareAndSet(shared, offset, seen, 0)) {   // CAS: one waker per arming; the sleep sees 0 != g
             WAKES.increment();
-            Futex.wake(wordAddress, 1);
+            Futex.wake(address, 1);
         }
     }
 
     /** Wakes any sleeper unconditionally (peer gone, close): not on the data path. */
     public void wakeAll() {
-        Futex.wake(wordAddress, Integer.MAX_VALUE);
+        INT.setVolatile(shared, offset, 0);   // volatile: a sleeper about to enter futex_wait sees 0 != g
+        Futex.wake(address, Integer.MAX_VALUE);
     }
 }

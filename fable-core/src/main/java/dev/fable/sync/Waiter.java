@@ -61,13 +61,12 @@ public final class Waiter {
                 remaining = deadline - System.nanoTime();
                 if (remaining <= 0) return c.met();
             }
-            int observed = wire.observe();
             wire.arm();
             if (c.met()) {
                 wire.disarm();
                 return true;
             }
-            wire.sleep(observed, remaining);
+            wire.sleep(remaining);
             wire.disarm();
             if (c.met()) return true;
         }

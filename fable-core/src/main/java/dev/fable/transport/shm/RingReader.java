@@ -72,8 +72,8 @@ final class RingReader implements BufferOwner {
         this.faults = faults;
         this.producerMayPark = producerMayPark;
         this.label = label;
-        this.dataWire = new Tripwire(ring, WRITE, CONSUMER_PARKED);
-        this.spaceWire = new Tripwire(ring, READ, PRODUCER_PARKED);
+        this.dataWire = new Tripwire(ring, CONSUMER_PARKED);
+        this.spaceWire = new Tripwire(ring, PRODUCER_PARKED);
         this.slots = new MemorySegment[slotCount];
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);

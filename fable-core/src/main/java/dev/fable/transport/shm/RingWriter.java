@@ -66,8 +66,8 @@ final class RingWriter implements BufferOwner {
         this.mask = capacityFor(slotCount) - 1;
         this.faults = faults;
         this.consumerMayPark = consumerMayPark;
-        this.dataWire = new Tripwire(ring, WRITE, CONSUMER_PARKED);
-        this.spaceWire = new Tripwire(ring, READ, PRODUCER_PARKED);
+        this.dataWire = new Tripwire(ring, CONSUMER_PARKED);
+        this.spaceWire = new Tripwire(ring, PRODUCER_PARKED);
         this.slots = new MemorySegment[slotCount];
         this.slotState = new byte[slotCount];
         this.freeSlots = new int[slotCount];
@@ -127,7 +127,7 @@ final class RingWriter implements BufferOwner {
         ring.set(JAVA_LONG, e + 8, pointer(slot, length, more));   // plain: published by the release store below
         LONG.setRelease(ring, e, p + 1);                           // release: payload and pointer before the stamp
         position = p + 1;
-        LONG.setRelease(ring, WRITE, p + 1);                       // release: the consumer's futex word and WRITE register
+        LONG.setRelease(ring, WRITE, p + 1);                       // release: the WRITE register (monitoring, flow table)
         slotState[slot] = PUBLISHED;
         messages++;
         bytes += length;

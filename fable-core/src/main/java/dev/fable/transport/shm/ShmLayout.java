@@ -13,10 +13,10 @@ package dev.fable.transport.shm;
  * Each register sits alone in a 128-byte block (Zen fetches adjacent line pairs), written by one side:
  * <pre>
  *     0  header (producer, written once): magic "FABLRING", version, capacity, slotSize, slotCount
- *   128  WRITE           long  producer: positions published; low 32 bits are the consumer's futex word
- *   256  CONSUMER_PARKED int   consumer: 1 while it sleeps on WRITE (producer CASes it to 0 to wake it)
- *   384  READ            long  consumer: positions released;  low 32 bits are the producer's futex word
- *   512  PRODUCER_PARKED int   producer: 1 while it sleeps on READ  (consumer CASes it to 0 to wake it)
+ *   128  WRITE           long  producer: positions published (the WRITE register; for monitoring)
+ *   256  CONSUMER_PARKED int   consumer: a generation while it sleeps (its futex word); the producer CASes it to 0 to wake it
+ *   384  READ            long  consumer: positions released
+ *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
  *  1024  entries[capacity], 16 bytes each: long stamp, long slot pointer
  * </pre>
