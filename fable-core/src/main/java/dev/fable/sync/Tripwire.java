@@ -105,8 +105,7 @@ public final class Tripwire {
 
     /** First half of {@link #signal()}: the advertised generation, 0 if nobody sleeps. */
     int parkedGeneration() {
-        // volatile read: ordered after the publication by the caller's fence (see AsymmetricFence).
-        return (int) INT.getVolatile(shared, offset);
+        return (int) INT.getVolatile(shared, offset);   // volatile: after the publication (caller's fence, see AsymmetricFence)
     }
 
     /** Second half of {@link #signal()}: clears arming {@code seen} if still current, then wakes its sleeper. */

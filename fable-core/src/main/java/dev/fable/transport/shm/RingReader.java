@@ -107,6 +107,8 @@ final class RingReader implements BufferOwner {
      * Returns null when they agree, else what is wrong.
      */
     static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+        // plain reads: the producer wrote the headers once, before the handshake frame that named the
+        // files; the socket round trip orders them. Every value is compared, none is used as an index.
         if (pool.get(JAVA_LONG, HDR_MAGIC) != POOL_MAGIC || ring.get(JAVA_LONG, HDR_MAGIC) != RING_MAGIC) {
             return "bad magic in the peer's pool or ring file";
         }
@@ -211,7 +213,7 @@ final class RingReader implements BufferOwner {
 
     /** True once the producer closed cleanly. Acquire: pairs with its release after the last commit. */
     boolean producerClosed() {
-        return (int) INT.getAcquire(ring, PRODUCER_STATE) == STATE_CLOSED;
+        return (int) INT.getAcquire(ring, PRODUCER_STATE) == STATE_CLOSED;   // acquire: after its last publication
     }
 
     Tripwire dataWire() {

@@ -85,6 +85,7 @@ final class RingWriter implements BufferOwner {
 
     /** Writes the headers of freshly created files (before the peer maps them). */
     static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+        // plain writes: no other process maps these files yet; the handshake frame that names them publishes them
         pool.set(JAVA_LONG, HDR_MAGIC, POOL_MAGIC);
         pool.set(JAVA_INT, HDR_VERSION, VERSION);
         pool.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
