@@ -260,6 +260,23 @@ class HostilePeerFuzzTest {
      * Checks the exception a fatal value produced and the connection state after it. A planned failure
      * must give its exact reason; chaos any of the reasons of that side ({@code op}).
      */
+    /** A victim's connection failed: it must be the planned failure (or a chaos case), reported as such. */
+    static void expectedFailure(Connection c, CorruptChannelException e, Plan plan, long at, long hostilePid, String op,
+                                Tally tally, Findings findings, Victim victim) {
+        try {
+            assertNotNull(plan, "failed before the plan arrived");
+            assertTrue(plan.fatal() >= 0 || plan.chaos(), "failed but the plan was a clean close");
+            if (!plan.chaos()) assertEquals(plan.fatal(), at, "failed at another point than planned");
+            checkFailure(c, e, plan, hostilePid, op);
+            tally.benign.addAndGet(plan.benign());
+            tally.fatal.incrementAndGet();
+            tally.kind(plan.chaos() ? 7 : plan.kind());
+        } catch (Throwable t) {
+            t.addSuppressed(e);
+            findings.add(victim + ": wrong failure", t);
+        }
+    }
+
     static void checkFailure(Connection c, CorruptChannelException e, Plan p, long hostilePid, String op) {
         String m = e.getMessage();
         assertNotNull(m);
@@ -399,18 +416,7 @@ class HostilePeerFuzzTest {
                 }
                 return false;
             } catch (CorruptChannelException e) {
-                try {
-                    assertNotNull(plan, "failed before the plan arrived");
-                    assertTrue(plan.fatal() >= 0 || plan.chaos(), "failed but the plan was a clean close");
-                    if (!plan.chaos()) assertEquals(plan.fatal(), c.messagesReceived(), "failed at another position than planned");
-                    checkFailure(c, e, plan, hostilePid, "poll");
-                    tally.benign.addAndGet(plan.benign());
-                    tally.fatal.incrementAndGet();
-                    tally.kind(plan.chaos() ? 7 : plan.kind());
-                } catch (Throwable t) {
-                    t.addSuppressed(e);
-                    findings.add(this + ": wrong failure", t);
-                }
+                expectedFailure(c, e, plan, c.messagesReceived(), hostilePid, "poll", tally, findings, this);
                 return finish();
             } catch (Throwable t) {
                 findings.add(this + " after " + c.messagesReceived() + " polls", t);
@@ -626,18 +632,7 @@ class HostilePeerFuzzTest {
                 }
                 return false;
             } catch (CorruptChannelException e) {
-                try {
-                    assertNotNull(plan, "failed before the plan arrived");
-                    assertTrue(plan.fatal() >= 0 || plan.chaos(), "failed but the plan was a clean close");
-                    if (!plan.chaos()) assertEquals(plan.fatal(), c.messagesSent(), "failed at another point than planned");
-                    checkFailure(c, e, plan, hostilePid, "claim");
-                    tally.benign.addAndGet(plan.benign());
-                    tally.fatal.incrementAndGet();
-                    tally.kind(plan.chaos() ? 7 : plan.kind());
-                } catch (Throwable t) {
-                    t.addSuppressed(e);
-                    findings.add(this + ": wrong failure", t);
-                }
+                expectedFailure(c, e, plan, c.messagesSent(), hostilePid, "claim", tally, findings, this);
                 return finish();
             } catch (ConnectionClosedException e) {
                 try {
