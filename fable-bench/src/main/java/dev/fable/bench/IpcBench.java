@@ -71,8 +71,10 @@ public final class IpcBench implements Callable<Integer> {
         }
         cells.add(new Cell("lat", 64, "spin", "untrusted"));
         cells.add(new Cell("lat", 64, "spin", "raw"));
+        cells.add(new Cell("lat", 64, "spin", "aeron"));
         for (int size : new int[] {64, 4096, 65536}) {
             cells.add(new Cell("tput", size, "spin", "raw"));
+            cells.add(new Cell("tput", size, "spin", "aeron"));
             for (String mode : new String[] {"spin", "adaptive"}) {
                 for (String trust : new String[] {"trusted", "untrusted"}) {
                     cells.add(new Cell("tput", size, mode, trust));
@@ -181,7 +183,7 @@ public final class IpcBench implements Callable<Integer> {
             client = start("client", common, cpuA, warm, measure);
             BufferedReader cout = reader(client);
             Map<String, String> reader = null, writer = null;
-            if (c.kind().equals("tput") && c.trust().equals("raw")) {
+            if (c.kind().equals("tput") && (c.trust().equals("raw") || c.trust().equals("aeron"))) {
                 reader = result(sout, server);
                 writer = Map.of();   // the raw writer just spins until killed below
             } else if (c.kind().equals("tput")) {
@@ -198,7 +200,7 @@ public final class IpcBench implements Callable<Integer> {
             window[3] = System.nanoTime() - t0;
             server.getOutputStream().close();
             client.getOutputStream().close();
-            if (c.trust().equals("raw")) client.destroyForcibly();
+            if (c.trust().equals("raw") || c.trust().equals("aeron")) client.destroyForcibly();
             waitFor(client);
             waitFor(server);
             return new Map[] {reader, writer};
@@ -257,12 +259,23 @@ public final class IpcBench implements Callable<Integer> {
         throw new IllegalStateException("bench peer exited without a result" + stderr(p));
     }
 
+    static Class<?> peerClass(String trust) {
+        return switch (trust) {
+            case "raw" -> RawRingPeer.class;
+            case "aeron" -> AeronIpcPeer.class;
+            default -> BenchPeer.class;
+        };
+    }
+
     Process start(String role, List<String> common, int cpu, long warm, long measure) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m",
+                "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
+                "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+                "-Daeron.print.configuration=false", "-Dagrona.disable.bounds.checks=true",
                 "-Dfable.leakDetection=simple", "-cp", System.getProperty("java.class.path"),
-                (common.get(4).equals("raw") ? RawRingPeer.class : BenchPeer.class).getName(), role));
+                peerClass(common.get(4)).getName(), role));
         cmd.addAll(common);
         cmd.addAll(List.of(Integer.toString(cpu), Long.toString(warm), Long.toString(measure)));
         return new ProcessBuilder(cmd).start();

@@ -21,8 +21,8 @@ class IpcBenchSmokeTest {
     Path out;
 
     @Test
-    void quickCellsProduceResultsForFableAndTheRawBaseline() throws Exception {
-        for (String only : new String[] {"lat-64B-spin-trusted", "lat-64B-block", "tput-4KiB-adaptive-untrusted", "tput-64B-spin-raw"}) {
+    void quickCellsProduceResultsForFableAndTheBaselines() throws Exception {
+        for (String only : new String[] {"lat-64B-spin-trusted", "lat-64B-block", "tput-4KiB-adaptive-untrusted", "tput-64B-spin-raw", "lat-64B-spin-aeron"}) {
             int rc = new CommandLine(new IpcBench()).execute("--quick", "--only", only, "--out", out.toString());
             assertEquals(0, rc, "bench cell " + only + " failed");
         }
@@ -42,6 +42,6 @@ class IpcBenchSmokeTest {
                 assertTrue(Double.parseDouble(figure) > 0, "no result in " + row);
             }
         }
-        assertEquals(4, rows, "one row per cell");
+        assertEquals(5, rows, "one row per cell");
     }
 }
