@@ -23,7 +23,10 @@ import java.time.Duration;
  *
  * <h2>Threads</h2>
  * One thread at a time may send (claim/commit) and one at a time may receive (poll/release); they
- * may be different threads. {@link #close()} may be called from any thread.
+ * may be different threads. {@link #close()} may be called from any thread; it wakes blocked
+ * callers, but a call already inside {@code poll}/{@code claim} at that instant may throw
+ * {@link IllegalStateException} (the memory was unmapped under it) instead of
+ * {@link ConnectionClosedException}. Close from the thread that uses the connection where you can.
  */
 public interface Connection extends AutoCloseable {
     /** This side's endpoint name. */
