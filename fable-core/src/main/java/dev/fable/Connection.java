@@ -13,7 +13,8 @@ import java.time.Duration;
  *
  * <h2>Blocking conveniences</h2>
  * {@link #claim(int, Duration)}, {@link #receive(Duration)}, {@link #send(byte[], int, int)} and
- * {@link #receiveMessage(Duration)} wait with the side's {@link WaitMode} on top of the core.
+ * {@link #receiveMessage(Duration)} wait with the side's {@link WaitMode} on top of the core. A
+ * negative timeout waits without limit (until the data comes or the connection ends).
  *
  * <h2>End of the channel</h2>
  * When the peer closes, dies or breaks the protocol, {@link #state()} changes; everything it committed
@@ -79,6 +80,12 @@ public interface Connection extends AutoCloseable {
 
     /** Messages (fragments) polled by this side. */
     long messagesReceived();
+
+    /** Payload bytes committed by this side. */
+    long bytesSent();
+
+    /** Payload bytes polled by this side. */
+    long bytesReceived();
 
     /** Unmaps and removes this side's memory and tells the peer; idempotent. */
     @Override

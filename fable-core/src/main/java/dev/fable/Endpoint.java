@@ -20,7 +20,7 @@ public interface Endpoint extends AutoCloseable {
     /** Waits for the next incoming connection. */
     Connection accept();
 
-    /** Waits up to {@code timeout}; {@code null} if nobody connected. */
+    /** Waits up to {@code timeout} (negative: without limit); {@code null} if nobody connected. */
     Connection accept(Duration timeout);
 
     /** The next incoming connection if one is waiting, else {@code null}; never blocks. */

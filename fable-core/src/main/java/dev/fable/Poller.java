@@ -29,6 +29,8 @@ public final class Poller implements AutoCloseable {
     private final List<Connection> connections = new ArrayList<>();
     private final Futex2 futex = new Futex2();
     private int next;
+    private Connection found;   // set by anyReady: lets the spin phase hand its find back without allocating
+    private final Waiter.Condition anyReady = () -> (found = poll()) != null;
 
     private Poller(WaitMode mode, long spinNanos) {
         this.mode = mode;
@@ -68,15 +70,8 @@ public final class Poller implements AutoCloseable {
         Connection c = poll();
         if (c != null || connections.isEmpty()) return c;
         long deadline = Waiter.deadline(timeout.toNanos());
-        if (mode != WaitMode.BLOCK) {
-            long spinEnd = mode == WaitMode.SPIN ? deadline : Math.min(deadline, System.nanoTime() + spinNanos);
-            for (int i = 1; ; i++) {
-                if ((c = poll()) != null) return c;
-                Thread.onSpinWait();
-                if ((i & 63) == 0 && spinEnd != Waiter.FOREVER && System.nanoTime() - spinEnd >= 0) break;
-            }
-            if (mode == WaitMode.SPIN) return poll();
-        }
+        if (Waiter.spin(anyReady, mode, spinNanos, deadline, 1)) return found;
+        if (mode == WaitMode.SPIN) return null;
         while (true) {
             if (deadline != Waiter.FOREVER && deadline - System.nanoTime() <= 0) return poll();
             futex.clear();

@@ -55,6 +55,27 @@ class InProcessChannelTest {
     }
 
     @Test
+    void countersTrackMessagesAndPayloadBytesOnBothSides() throws Exception {
+        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(128).slotCount(8))) {
+            long bytes = 0;
+            for (int i = 0; i < 20; i++) {
+                int n = 1 + i * 5;                      // 1 .. 96 bytes, each one slot
+                Buffer b = p.client().claim(n, Duration.ofSeconds(5));
+                b.commit();
+                bytes += n;
+                p.server().receive(Duration.ofSeconds(5)).release();
+            }
+            p.client().send(new byte[300]);             // 3 fragments of a 128-byte slot
+            assertNotNull(p.server().receiveMessage(Duration.ofSeconds(5)));
+            assertEquals(23, p.client().messagesSent());
+            assertEquals(23, p.server().messagesReceived());
+            assertEquals(bytes + 300, p.client().bytesSent());
+            assertEquals(bytes + 300, p.server().bytesReceived());
+            assertEquals(0, p.server().bytesSent());
+        }
+    }
+
+    @Test
     void buffersAreSingleUse() throws Exception {
         try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted())) {
             Buffer b = p.client().claim(8);

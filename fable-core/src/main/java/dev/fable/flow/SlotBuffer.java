@@ -92,11 +92,6 @@ public final class SlotBuffer implements Buffer {
 
     public long descriptor() { return descriptor; }
 
-    public boolean isWritable() { return state == WRITABLE; }
-
-    public boolean isReadable() { return state == READABLE; }
-
-    public BufferOwner owner() { return owner; }
 
     // ---- Buffer ----
 

@@ -29,14 +29,12 @@ public final class Libc {
     public static final long SYS_MEMBARRIER = 324;
     public static final long SYS_FUTEX_WAITV = 449;
 
-    public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
     public static final int O_CLOEXEC = 02000000;
 
     public static final int ENOSPC = 28;
-    public static final int EOPNOTSUPP = 95;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -66,8 +64,6 @@ public final class Libc {
             LIBC.find("sched_setaffinity").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
             Linker.Option.captureCallState("errno"));
-    private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(
-            LIBC.find("sched_getcpu").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -84,15 +80,6 @@ public final class Libc {
     public static int getuid() {
         try {
             return (int) GETUID.invokeExact();
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
-    /** {@code sched_getcpu()}: the CPU the calling thread runs on now. */
-    public static int currentCpu() {
-        try {
-            return (int) SCHED_GETCPU.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -13,9 +13,4 @@ public final class ThreadAffinity {
             throw new IllegalStateException("cannot pin thread to CPU " + cpu + ": " + Libc.strerror(err));
         }
     }
-
-    /** The CPU the calling thread runs on now. */
-    public static int currentCpu() {
-        return Libc.currentCpu();
-    }
 }

@@ -19,6 +19,23 @@ public final class Waiter {
         boolean met();
     }
 
+    /**
+     * The spinning phase of a wait: polls {@code c} (every {@code spinsPerCheck} spins, a power of two)
+     * until it holds, the spin budget of {@code mode} is spent, or {@code deadline} passes. SPIN spins
+     * until the deadline; BLOCK does not spin. Returns true when the condition holds.
+     */
+    public static boolean spin(Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck) {
+        if (c.met()) return true;
+        if (mode == WaitMode.BLOCK) return false;
+        int checkMask = spinsPerCheck - 1;
+        long spinEnd = mode == WaitMode.SPIN ? deadline : Math.min(deadline, System.nanoTime() + spinNanos);
+        for (int i = 1; ; i++) {
+            if ((i & checkMask) == 0 && c.met()) return true;
+            Thread.onSpinWait();
+            if ((i & 63) == 0 && spinEnd != FOREVER && System.nanoTime() - spinEnd >= 0) return c.met();
+        }
+    }
+
     /** Converts a timeout to a deadline for {@link #await}. */
     public static long deadline(long timeoutNanos) {
         if (timeoutNanos < 0) return FOREVER;
@@ -44,17 +61,8 @@ public final class Waiter {
      * a batch in the meantime.
      */
     public static boolean await(Tripwire wire, Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck) {
-        if (c.met()) return true;
-        int checkMask = spinsPerCheck - 1;
-        if (mode != WaitMode.BLOCK) {
-            long spinEnd = mode == WaitMode.SPIN ? deadline : Math.min(deadline, System.nanoTime() + spinNanos);
-            for (int i = 1; ; i++) {
-                if ((i & checkMask) == 0 && c.met()) return true;
-                Thread.onSpinWait();
-                if ((i & 63) == 0 && spinEnd != FOREVER && System.nanoTime() - spinEnd >= 0) break;
-            }
-            if (mode == WaitMode.SPIN) return c.met();
-        }
+        if (spin(c, mode, spinNanos, deadline, spinsPerCheck)) return true;
+        if (mode == WaitMode.SPIN) return false;
         while (true) {
             long remaining = -1;
             if (deadline != FOREVER) {

@@ -57,12 +57,13 @@ final class RingReader implements BufferOwner {
     private long touched;        // sink for the speculative read, so the JIT keeps it
     private long position;   // next position to poll
     private long released;   // private copy of READ
-    private long epoch;
+    private final long epoch;
     private long messages;
     private long bytes;
 
     RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
-               Connection connection, Faults faults, boolean producerMayPark, String label) {
+               Connection connection, long epoch, Faults faults, boolean producerMayPark, String label) {
+        this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
         this.slotCount = slotCount;
@@ -169,10 +170,7 @@ final class RingReader implements BufferOwner {
     }
 
     @Override
-    public void release(SlotBuffer b) {
-        if (b.owner() != this) {
-            throw new IllegalArgumentException("buffer " + b + " belongs to another connection");
-        }
+    public void release(SlotBuffer b) {   // only called by b itself, so b is one of ours
         if (trusted) {
             held[b.slot()] = false;
             giveBack(b.descriptor());

@@ -54,12 +54,13 @@ final class RingWriter implements BufferOwner {
 
     private long position;    // next position to publish (private copy of WRITE)
     private long reclaimed;   // positions whose released pointers were validated and freed
-    private long epoch;
+    private final long epoch;
     private long messages;
     private long bytes;
 
-    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, Connection connection,
+    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, Connection connection, long epoch,
                Faults faults, boolean consumerMayPark, String label) {
+        this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
         this.slotCount = slotCount;
@@ -117,10 +118,7 @@ final class RingWriter implements BufferOwner {
     }
 
     @Override
-    public void commit(SlotBuffer b, boolean more) {
-        if (b.owner() != this) {
-            throw new IllegalArgumentException("buffer " + b + " belongs to another connection; forwarding between connections is not supported yet");
-        }
+    public void commit(SlotBuffer b, boolean more) {   // only called by b itself, so b is one of ours
         int slot = b.slot();
         int length = b.length();
         long p = position;

@@ -45,6 +45,9 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
+    /** Reconfiguration (a later issue) will give each transport instance its own epoch; until then all are 0. */
+    private static final long EPOCH = 0;
+    private static final Duration FOREVER = Duration.ofNanos(-1);
 
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
@@ -62,9 +65,9 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
         String label = toString();
-        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this, this,
+        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this, EPOCH, this,
                 peerMode != WaitMode.SPIN, label + " (sending)");
-        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this, this,
+        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this, EPOCH, this,
                 mode != WaitMode.SPIN, label + " (receiving)");
         this.dataOrEnd = () -> in.dataAvailable() || state != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state != ConnectionState.OPEN;
@@ -74,16 +77,14 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
     @Override public String localName() { return localName; }
     @Override public String peerName() { return peerName; }
     @Override public String transport() { return ShmTransport.NAME; }
-    @Override public long epoch() { return 0; }
+    @Override public long epoch() { return EPOCH; }
     @Override public int maxFragment() { return out.slotSize(); }
     @Override public ConnectionState state() { return state; }
     @Override public FableException failure() { return failure; }
     @Override public long messagesSent() { return out.messages(); }
     @Override public long messagesReceived() { return in.messages(); }
-
-    public long bytesSent() { return out.bytes(); }
-
-    public long bytesReceived() { return in.bytes(); }
+    @Override public long bytesSent() { return out.bytes(); }
+    @Override public long bytesReceived() { return in.bytes(); }
 
     // ---- sending ----
 
@@ -111,7 +112,7 @@ final class ShmConnection implements Connection, Pollable, Faults, ControlMonito
         int done = 0;
         do {
             int n = Math.min(length - done, out.slotSize());
-            Buffer b = claim(n, Duration.ofNanos(-1));
+            Buffer b = claim(n, FOREVER);
             b.put(0, data, offset + done, n);
             b.length(n);
             done += n;
