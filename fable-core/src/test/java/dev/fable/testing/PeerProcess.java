@@ -43,7 +43,7 @@ public final class PeerProcess implements AutoCloseable {
         cmd.add("-Xmx256m");
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-XX:TieredStopAtLevel=1");
-        for (String k : new String[] {"fable.shm.dir", "fable.runtime.dir"}) {
+        for (String k : new String[] {"fable.shm.dir", "fable.runtime.dir", "fable.state.dir"}) {
             String v = System.getProperty(k);
             if (v != null) cmd.add("-D" + k + "=" + v);
         }

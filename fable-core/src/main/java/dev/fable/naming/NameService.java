@@ -1,0 +1,82 @@
+package dev.fable.naming;
+
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * The library's view of the naming layer: the per-host name daemon ({@code fabled}). It owns names,
+ * chooses a transport for each connect (the selection policy lives in the daemon) and keeps the flow
+ * table. The data path never goes through it: a resolved {@link Route} names the listener's own
+ * socket, and the two ends talk directly.
+ *
+ * <p>Implementations are thread-safe; one instance per process.
+ */
+public interface NameService extends AutoCloseable {
+    /** This host as its daemon describes it. */
+    HostInfo host();
+
+    /**
+     * Claims {@code name} for this process until {@link Registration#close()} or until the process's
+     * control connection to the daemon ends (process death): fails with
+     * {@link dev.fable.NameInUseException} if a live process holds it.
+     */
+    Registration register(String name);
+
+    /**
+     * Finds the endpoint {@code name} (on this host, or through the daemon's peers on another host)
+     * and the transport to reach it. Waits up to {@code timeoutNanos} for the name to appear
+     * (0: fail at once with {@link dev.fable.NameNotFoundException}).
+     */
+    Route resolve(String name, RouteRequest request, long timeoutNanos);
+
+    /** Every name the daemon holds. */
+    List<NameEntry> names();
+
+    /** Every connection end of every client process, as their libraries report them now. */
+    List<FlowEntry> flows();
+
+    /** Where this process's live connections come from when the daemon asks for the flow table. */
+    void flowSource(Supplier<List<FlowEntry>> source);
+
+    /** True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with. */
+    boolean isKnownHost(String sha256Fingerprint);
+
+    @Override
+    void close();
+
+    /** A registered name. */
+    interface Registration extends AutoCloseable {
+        String name();
+
+        /** Publishes where the endpoint accepts connections; called once, after it bound its sockets. */
+        void listening(ListenAddress address);
+
+        /** Gives the name up; idempotent. */
+        @Override
+        void close();
+    }
+
+    /** This host: its stable id, the address its TCP listeners bind to and advertise, its TLS certificate's SHA-256. */
+    record HostInfo(String hostId, String advertiseHost, String certFingerprint) {}
+
+    /** Where a listening endpoint accepts: its Unix socket (same host) and TCP port (other hosts); null/0 when absent. */
+    record ListenAddress(String unixPath, String tcpHost, int tcpPort) {}
+
+    /** What the connecting side asks for: its trust in the peer and an optional forced transport (from {@code xio+<t>://}). */
+    record RouteRequest(boolean trusted, String forcedTransport) {}
+
+    /**
+     * The daemon's answer: which transport, why (shown in the flow table), and where the listener is.
+     * {@code unixPath} is set when the peer is on this host; {@code tcpHost}/{@code tcpPort} when it
+     * listens on TCP; {@code peerCertFingerprint} is the peer host's TLS certificate (for tls).
+     */
+    record Route(String transport, String reason, String peerName, long peerPid, String peerHostId, boolean sameHost,
+                 String unixPath, String tcpHost, int tcpPort, String peerCertFingerprint) {}
+
+    /** One row of {@code fable names}. */
+    record NameEntry(String name, long pid, String hostId, String unixPath, String tcpAddress) {}
+
+    /** One row of {@code fable flows}: one end of one connection. */
+    record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
+                     long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {}
+}
