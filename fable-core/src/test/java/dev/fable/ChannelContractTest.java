@@ -511,7 +511,7 @@ class ChannelContractTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("transports")
-    void closeWakesABlockedReceiveOnTheSameSide(String transport) throws Exception {
+    void peerCloseWakesABlockedReceive(String transport) throws Exception {
         try (Pair p = open(transport, "close-wake")) {
             FutureTask<Buffer> blocked = spawn("blocked-receive", () -> p.server().receive(Duration.ofSeconds(60)));
             p.client().close();
@@ -551,6 +551,22 @@ class ChannelContractTest {
         }
     }
 
+    /** Accepts a connection from the child, failing at once (with its stderr) if the child exits first. */
+    private static Connection acceptFrom(Endpoint ep, PeerProcess peer, String transport) {
+        long deadline = System.nanoTime() + LONG.toNanos();
+        while (true) {
+            Connection c = ep.accept(Duration.ofMillis(200));
+            if (c != null) return c;
+            if (!peer.process().isAlive()) {
+                fail("the child exited with " + peer.process().exitValue() + " before connecting over " + transport
+                        + "; stderr:\n" + peer.stderr());
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                fail("the child did not connect over " + transport + " within " + LONG + "; stderr:\n" + peer.stderr());
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("transports")
     void killedPeerIsSeenAsGoneAndCommittedDataIsStillDelivered(String transport) throws Exception {
@@ -562,8 +578,7 @@ class ChannelContractTest {
             Map<String, Connection> byPeer = new HashMap<>();
             try {
                 for (int i = 0; i < 2; i++) {
-                    Connection c = ep.accept(LONG);
-                    assertNotNull(c, "the child did not connect over " + transport + "; stderr:\n" + peer.stderr());
+                    Connection c = acceptFrom(ep, peer, transport);
                     byPeer.put(c.peerName(), c);
                 }
                 Connection data = byPeer.get(child + "-data");
