@@ -62,6 +62,7 @@ final class StreamReader implements BufferOwner {
 
     private boolean endOfStream;
     private boolean closeSeen;
+    private String resetCause;
     private long messages;
     private long bytes;
 
@@ -106,6 +107,11 @@ final class StreamReader implements BufferOwner {
     /** True if the peer said goodbye (a CLOSE frame, or EOF of a plain external peer) rather than vanished. */
     boolean endedCleanly() {
         return closeSeen || (!framed && endOfStream);
+    }
+
+    /** Why the stream ended without a close, if the socket said (e.g. "Connection reset"), else null. */
+    String resetCause() {
+        return resetCause;
     }
 
     /** Bytes read but not handed out (a frame cut short by the peer's death shows here). */
@@ -186,7 +192,13 @@ final class StreamReader implements BufferOwner {
         if (tail >= capacity) return;   // makeRoom threw if it could not help; a complete frame waits at parse
         ByteBuffer b = areaBuffers[current];
         b.limit(capacity).position(tail);
-        int n = io.read(b);
+        int n;
+        try {
+            n = io.read(b);
+        } catch (IOException e) {
+            n = -1;   // reset by the peer (a killed process's kernel may answer with RST): the stream is over
+            resetCause = e.getMessage();
+        }
         if (n < 0) endOfStream = true;
         else tail += n;
     }
