@@ -73,7 +73,7 @@ final class StreamReader implements BufferOwner {
         this.epoch = epoch;
         this.label = label;
         this.arena = arena;
-        int frameMax = (framed ? StreamFrame.HEADER : 0) + maxFragment;
+        int frameMax = framed ? StreamFrame.size(maxFragment) : maxFragment;
         this.capacity = (int) Math.max(4L * frameMax, 256 * 1024);
         this.area = newArea();
         this.buffers = new SlotBuffer[quota];
@@ -144,7 +144,7 @@ final class StreamReader implements BufferOwner {
         if (!framed) return avail > 0;
         if (avail < StreamFrame.HEADER) return false;
         int h = area.get(StreamFrame.LAYOUT, parse);   // plain: this thread wrote these bytes (read syscall)
-        return (h & StreamFrame.CLOSE) != 0 || avail >= StreamFrame.HEADER + (h & StreamFrame.LENGTH_MASK);
+        return (h & StreamFrame.CLOSE) != 0 || avail >= StreamFrame.size(Math.min(h & StreamFrame.LENGTH_MASK, maxFragment));
     }
 
     private Buffer next() {
@@ -163,10 +163,12 @@ final class StreamReader implements BufferOwner {
                 return null;
             }
             len = h & StreamFrame.LENGTH_MASK;
+            int reserved = area.get(StreamFrame.LAYOUT, parse + 4);   // plain: our own read's bytes
+            if (reserved != 0) throw corrupt("a frame header with reserved word 0x" + Integer.toHexString(reserved));
             if (len > maxFragment) {
                 throw corrupt("a fragment of " + len + " B, larger than the " + maxFragment + " B the peer announced");
             }
-            if (avail < StreamFrame.HEADER + len) return null;
+            if (avail < StreamFrame.size(len)) return null;
             more = (h & StreamFrame.MORE) != 0;
             start = parse + StreamFrame.HEADER;
         } else {
@@ -176,10 +178,10 @@ final class StreamReader implements BufferOwner {
         int i = freeBuffers[--freeCount];
         areaOf[i] = current;
         live[current]++;
-        parse = start + len;
+        parse = framed ? parse + StreamFrame.size(len) : start + len;
         messages++;
         bytes += len;
-        return buffers[i].bindReadable(i, area.asSlice(start, len), len, more, 0, epoch);
+        return buffers[i].bindReadable(i, area, start, len, len, more, 0, epoch);
     }
 
     /** One read into the free room, after making room for the frame at {@code parse} if needed. */
@@ -245,7 +247,7 @@ final class StreamReader implements BufferOwner {
         if (!framed) return -1;
         if (tail - parse < StreamFrame.HEADER) return -1;
         int h = area.get(StreamFrame.LAYOUT, parse);   // plain: our own read's bytes
-        return (h & StreamFrame.CLOSE) != 0 ? StreamFrame.HEADER : StreamFrame.HEADER + Math.min(h & StreamFrame.LENGTH_MASK, maxFragment);
+        return (h & StreamFrame.CLOSE) != 0 ? StreamFrame.HEADER : StreamFrame.size(Math.min(h & StreamFrame.LENGTH_MASK, maxFragment));
     }
 
     @Override

@@ -62,7 +62,7 @@ final class StreamWriter implements BufferOwner {
         this.slotSize = slotSize;
         this.epoch = epoch;
         int header = framed ? StreamFrame.HEADER : 0;
-        long stride = align(header + (long) slotSize, 64);
+        long stride = align(header + (long) slotSize + 8, 64);
         MemorySegment staging = arena.allocate(stride * slots, 4096);
         payload = new MemorySegment[slots];
         frame = new ByteBuffer[slots];
@@ -71,7 +71,7 @@ final class StreamWriter implements BufferOwner {
         queue = new int[slots];
         gather = new ByteBuffer[slots];
         for (int i = 0; i < slots; i++) {
-            MemorySegment s = staging.asSlice(i * stride, header + (long) slotSize);
+            MemorySegment s = staging.asSlice(i * stride, framed ? StreamFrame.size(slotSize) : slotSize);
             payload[i] = s.asSlice(header, slotSize);
             frame[i] = s.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
             buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label);
@@ -178,12 +178,14 @@ final class StreamWriter implements BufferOwner {
         int len = b.length();
         b.kill();
         ByteBuffer f = frame[slot];
-        int header = 0;
+        int end = len;
+        f.clear();   // absolute puts below check against the limit the previous frame of this slot left
         if (framed) {
-            header = StreamFrame.HEADER;
-            f.putInt(0, more ? (len | StreamFrame.MORE) : len);   // little-endian (set in the constructor)
+            f.putLong(0, more ? (len | StreamFrame.MORE) & 0xFFFF_FFFFL : len);   // little-endian (set in the constructor); word 1 = 0
+            end = StreamFrame.size(len);
+            for (int i = StreamFrame.HEADER + len; i < end; i++) f.put(i, (byte) 0);   // padding: never last message's bytes
         }
-        f.limit(header + len).position(0);
+        f.limit(end).position(0);
         queue[(queueHead + queueSize) % queue.length] = slot;
         queueSize++;
         messages++;
@@ -206,7 +208,7 @@ final class StreamWriter implements BufferOwner {
     private boolean pushCloseLocked() {
         if (framed && !closeQueued) {
             closeQueued = true;
-            closeFrame.putInt(0, StreamFrame.CLOSE);
+            closeFrame.putLong(0, StreamFrame.CLOSE);
         }
         flush();
         if (queueSize > 0) return false;
