@@ -62,6 +62,13 @@ public final class DaemonNameService implements NameService {
         }
     }
 
+    /** The daemon answered the handshake with a refusal (another user, another version). */
+    private static final class Refused extends IOException {
+        Refused(String m) {
+            super(m);
+        }
+    }
+
     private DaemonNameService(Path runtimeDir, boolean autostart) {
         this.runtimeDir = runtimeDir;
         this.socket = NamingConfig.daemonSocket(runtimeDir);
@@ -112,6 +119,7 @@ public final class DaemonNameService implements NameService {
                 } catch (IOException e) {
                     c.close();
                     last = e.getMessage();
+                    if (e instanceof Refused) return last;   // retrying cannot help
                 }
             } catch (IOException e) {
                 last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
@@ -129,7 +137,7 @@ public final class DaemonNameService implements NameService {
                 Thread.currentThread().interrupt();
                 return "interrupted while connecting to the name daemon at " + socket;
             }
-            backoff = Math.min(backoff * 2, first ? 50 : 1000);
+            backoff = Math.min(backoff * 2, first ? 50 : 250);
         }
         if (closed) return "the name service of this process was closed";
         if (autostart) {
@@ -141,11 +149,15 @@ public final class DaemonNameService implements NameService {
     }
 
     private void handshake(DaemonConnection c) throws IOException {
-        c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+        try {
+            c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+        } catch (IOException e) {
+            // a daemon that refuses this client has already written why and closed: read it below
+        }
         Message m = c.readWithin(5000);
         if (!(m instanceof Welcome w)) {
             String text = m instanceof Fail f ? f.text() : m.getClass().getSimpleName();
-            throw new IOException("the daemon at " + socket + " refused this client: " + text);
+            throw new Refused("the daemon at " + socket + " refused this client: " + text);
         }
         synchronized (connLock) {
             conn = c;

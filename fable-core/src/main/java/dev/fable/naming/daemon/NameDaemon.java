@@ -49,8 +49,9 @@ import jdk.net.UnixDomainPrincipal;
  * the daemon closes is logged with the reason.
  */
 public final class NameDaemon implements AutoCloseable {
-    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
-    static final long MID_FRAME_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** How long a client may take to send HELLO, or stay in the middle of a frame ({@code fable.daemon.stallSeconds}, default 5). */
+    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(NamingConfig.getLong("fable.daemon.stallSeconds", 5));
+    static final long MID_FRAME_TIMEOUT_NANOS = HELLO_TIMEOUT_NANOS;
     static final long FLOW_QUERY_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
     static final long PEER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
