@@ -78,6 +78,7 @@ public final class NameDaemon implements AutoCloseable {
     private int nextQueryId = 1;
     private long idleSinceNanos = System.nanoTime();
     private volatile boolean running = true;
+    private final java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
 
     /** A running {@code fable flows} request: who asked, which clients still owe an answer. */
     private static final class FlowCollection {
@@ -169,7 +170,7 @@ public final class NameDaemon implements AutoCloseable {
             System.exit(2);
             return;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(d::stopFromHook, "fabled-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(d::stopAndWait, "fabled-shutdown"));
         System.out.println("fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
                 + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : ""));
         System.out.flush();
@@ -190,13 +191,13 @@ public final class NameDaemon implements AutoCloseable {
         }
     }
 
-    private void stopFromHook() {
-        running = false;
-        selector.wakeup();
+    /** For a shutdown hook: stops the loop and waits (bounded) until it removed its socket and released its lock. */
+    public void stopAndWait() {
+        close();
         try {
-            Files.deleteIfExists(socketPath);
-        } catch (IOException ignored) {
-            // exiting
+            if (!stopped.await(2, TimeUnit.SECONDS)) Files.deleteIfExists(socketPath);
+        } catch (InterruptedException | IOException e) {
+            // exiting anyway
         }
     }
 
@@ -635,5 +636,6 @@ public final class NameDaemon implements AutoCloseable {
             DaemonLog.warn("cleaning up " + runtimeDir + ": " + e);
         }
         DaemonLog.info("stopped");
+        stopped.countDown();
     }
 }
