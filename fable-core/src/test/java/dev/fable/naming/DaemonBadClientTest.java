@@ -167,4 +167,19 @@ class DaemonBadClientTest {
         assertTrue(good.names().stream().noneMatch(n -> n.name().startsWith("flood-")), "the offender's names are released");
         goodClientIsServed();
     }
+
+    @Test
+    void aFloodOfWaitingResolvesClosesTheClient() throws Exception {
+        try (RawClient c = new RawClient(daemon.runtimeDir)) {
+            c.send(new Message.Hello(0, 5, "resolve flood"));
+            assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
+            for (int i = 1; i <= 4097; i++) c.send(new Message.Resolve(i, "never-" + i, true, null, 60_000));
+            Message.Fail f = closedWithError(c);
+            assertEquals(Wire.E_LIMIT, f.code());
+            assertTrue(f.text().contains("resolves waiting"), f.text());
+        }
+        logged("resolves waiting at once");
+        Await.until(() -> good.stats().waiters() == 0, LIMIT, () -> "the offender's waiting resolves are dropped");
+        goodClientIsServed();
+    }
 }
