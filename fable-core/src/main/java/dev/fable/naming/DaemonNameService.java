@@ -73,7 +73,19 @@ public final class DaemonNameService implements NameService {
         this.runtimeDir = runtimeDir;
         this.socket = NamingConfig.daemonSocket(runtimeDir);
         this.autostart = autostart;
+        createEndpointDirectory(runtimeDir);
         connectOrFail(System.nanoTime() + CONNECT_WAIT_NANOS);
+    }
+
+    /** {@code <runtime dir>/ep} (0700), where endpoints bind their Unix sockets. */
+    private static void createEndpointDirectory(Path runtimeDir) {
+        try {
+            java.nio.file.Files.createDirectories(runtimeDir.resolve("ep"), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        } catch (IOException e) {
+            throw new FableException("cannot create the Fable runtime directory " + runtimeDir.resolve("ep") + ": " + e
+                    + "; set -Dfable.runtime.dir (or FABLE_RUNTIME_DIR) to a writable directory", e);
+        }
     }
 
     /** This process's client, connected to the daemon of {@link NamingConfig#runtimeDir()} (started if none answers and allowed). */
