@@ -22,8 +22,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * ergonomics to one CPU). Results are printed as {@code RESULT key=value ...} lines.
  *
  * <p>Usage: {@code BenchPeer <server|client> <name> <lat|tput> <size> <spin|adaptive|block>
- * <trusted|untrusted> <cpu> <warmup> <measure>} where warmup/measure are milliseconds (tput) or round
- * trips (lat).
+ * <trusted|untrusted|unix|tcp|tls|auto> <cpu> <warmup> <measure>} where warmup/measure are milliseconds
+ * (tput), round trips (lat) or connections (rdv). trusted/untrusted run over {@code xio+shm://};
+ * unix/tcp/tls force that transport ({@code xio+unix://} ...); auto connects with {@code xio://} and
+ * lets the naming layer choose. The client prints {@code CONNECTED transport=<t>} once connected, or
+ * {@code ERROR ...} if the connect failed.
  *
  * <p>Every message is filled completely by the writer ({@code fill} with the low byte of its sequence
  * number) and every byte is checked by the reader, as ipc-bench does.
@@ -44,25 +47,116 @@ public final class BenchPeer {
         String role = a[0], name = a[1], kind = a[2];
         int size = Integer.parseInt(a[3]);
         WaitMode mode = WaitMode.valueOf(a[4].toUpperCase());
-        boolean trusted = a[5].equals("trusted");
+        String variant = a[5];
+        boolean trusted = !variant.equals("untrusted");
         int cpu = Integer.parseInt(a[6]);
         long warmup = Long.parseLong(a[7]);
         long measure = Long.parseLong(a[8]);
         ThreadAffinity.pin(cpu);
-        ConnectOptions o = options(size, mode, trusted);
+        // Rendezvous cells measure what users get: the default pool, not the bench's 2 MiB of slots.
+        ConnectOptions o = kind.equals("rdv") ? ConnectOptions.trusted().waitMode(mode) : options(size, mode, trusted);
         if (role.equals("server")) {
             try (Endpoint ep = Fable.register(name).listen(o)) {
                 System.out.println("READY");
-                try (Connection c = ep.accept()) {
-                    if (kind.equals("tput")) receive(c, warmup, measure); else echo(c);
+                System.out.flush();
+                if (kind.equals("rdv")) {
+                    greet(ep, size, warmup + measure);
+                } else {
+                    try (Connection c = ep.accept()) {
+                        if (kind.equals("tput")) receive(c, warmup, measure); else echo(c);
+                    }
                 }
             }
         } else {
-            try (Connection c = Fable.connect("xio+shm://" + name, o.connectTimeout(Duration.ofSeconds(10)))) {
-                if (kind.equals("tput")) send(c, size); else ping(c, size, warmup, measure);
+            String uri = uri(variant, name);
+            if (kind.equals("rdv")) {
+                rendezvous(uri, o.connectTimeout(Duration.ofSeconds(10)), size, warmup, measure);
+            } else {
+                Connection c;
+                try {
+                    c = Fable.connect(uri, o.connectTimeout(Duration.ofSeconds(10)));
+                } catch (RuntimeException e) {
+                    fail("connect " + uri + ": " + e);
+                    return;
+                }
+                System.out.println("CONNECTED transport=" + c.transport());
+                System.out.flush();
+                try (c) {
+                    if (kind.equals("tput")) send(c, size); else ping(c, size, warmup, measure);
+                }
             }
         }
         awaitRelease();
+    }
+
+    /**
+     * The URI for a cell variant: shared memory for the trusted/untrusted cells, a forced socket
+     * transport for unix/tcp/tls, and {@code xio://} (the naming layer chooses) for auto.
+     */
+    static String uri(String variant, String name) {
+        return switch (variant) {
+            case "trusted", "untrusted", "shm" -> "xio+shm://" + name;
+            case "unix", "tcp", "tls" -> "xio+" + variant + "://" + name;
+            case "auto" -> "xio://" + name;
+            default -> throw new IllegalArgumentException("unknown bench variant " + variant);
+        };
+    }
+
+    /**
+     * Rendezvous cell, listener side: accepts {@code count} connections one after another, sends each
+     * its first message ({@code size} bytes of sequence 0) at once, and waits for the peer to close it.
+     */
+    static void greet(Endpoint ep, int size, long count) {
+        for (long i = 0; i < count; i++) {
+            try (Connection c = ep.accept()) {
+                Buffer b = c.claim(size, FOREVER);
+                b.segment().fill((byte) 0);
+                b.commit();
+                try {
+                    while (true) {
+                        Buffer r = c.receive(FOREVER);
+                        r.release();
+                    }
+                } catch (ConnectionClosedException | dev.fable.PeerGoneException end) {
+                    // the connector closed: next one
+                }
+            }
+        }
+        System.out.println("RESULT side=listener accepted=" + count + cpu());
+    }
+
+    /**
+     * Rendezvous cell, connecting side: times {@code Fable.connect(uri)} up to the first message
+     * received (and checked), {@code warmup + measure} times, closing each connection after it.
+     */
+    static void rendezvous(String uri, ConnectOptions o, int size, long warmup, long measure) {
+        Histogram h = new Histogram(3_600_000_000_000L, 3);
+        String transport = "?";
+        for (long i = 0; i < warmup + measure; i++) {
+            long t0 = System.nanoTime();
+            Connection c;
+            try {
+                c = Fable.connect(uri, o);
+            } catch (RuntimeException e) {
+                fail("connect " + uri + ": " + e);
+                return;
+            }
+            try (c) {
+                Buffer r = c.receive(FOREVER);
+                check(r, 0, size);
+                r.release();
+                long t = System.nanoTime() - t0;
+                if (i >= warmup) h.recordValue(t);
+                transport = c.transport();
+            }
+            if (i == 0) {
+                System.out.println("CONNECTED transport=" + transport);
+                System.out.flush();
+            }
+        }
+        System.out.printf("RESULT side=connector rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=-1 transport=%s%s%n", measure,
+                h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),
+                h.getValueAtPercentile(99.9), h.getMaxValue(), transport, cpu());
     }
 
     /** Stays alive until the orchestrator closes our stdin, so it can read our CPU time from /proc first. */
@@ -119,7 +213,7 @@ public final class BenchPeer {
             }
         } catch (ConnectionClosedException end) {
             long alloc = THREADS.getCurrentThreadAllocatedBytes() - allocStart;
-            System.out.println("RESULT side=writer sent=" + seq + " allocMsgs=" + (seqStart == 0 ? 0 : seq - seqStart)
+            System.out.println("RESULT side=writer transport=" + c.transport() + " sent=" + seq + " allocMsgs=" + (seqStart == 0 ? 0 : seq - seqStart)
                     + " allocBytes=" + (seqStart == 0 ? -1 : alloc) + cpu());
         }
     }
@@ -174,9 +268,9 @@ public final class BenchPeer {
             if (i >= warmup) h.recordValue(rtt);
         }
         long alloc = THREADS.getCurrentThreadAllocatedBytes() - alloc0;
-        System.out.printf("RESULT side=pinger rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=%d%s%n", measure,
+        System.out.printf("RESULT side=pinger rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=%d transport=%s%s%n", measure,
                 h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),
-                h.getValueAtPercentile(99.9), h.getMaxValue(), alloc, cpu());
+                h.getValueAtPercentile(99.9), h.getMaxValue(), alloc, c.transport(), cpu());
     }
 
     static void echo(Connection c) {
