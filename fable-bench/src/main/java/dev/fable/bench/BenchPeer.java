@@ -33,6 +33,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class BenchPeer {
     private static final Duration FOREVER = Duration.ofSeconds(-1);
+    /**
+     * Latency cells: warm up for at least this long as well as for the given round trips (the
+     * orchestrator sets it for socket cells, whose few thousand warm-up round trips alone may end
+     * before the JIT has compiled the loop, e.g. when auto picks shm).
+     */
+    static final long MIN_WARM_NANOS = Long.getLong("fable.bench.minWarmMs", 0) * 1_000_000L;
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
     private static final com.sun.management.OperatingSystemMXBean OS =
@@ -103,25 +109,33 @@ public final class BenchPeer {
     }
 
     /**
-     * Rendezvous cell, listener side: accepts {@code count} connections one after another, sends each
-     * its first message ({@code size} bytes of sequence 0) at once, and waits for the peer to close it.
+     * Rendezvous cell, listener side: accepts {@code count} connections, sends each its first message
+     * ({@code size} bytes of sequence 0) at once, and hands it to another thread that waits for the
+     * peer's close, so the accept loop is back in {@code accept} before the next connect.
      */
-    static void greet(Endpoint ep, int size, long count) {
-        for (long i = 0; i < count; i++) {
-            try (Connection c = ep.accept()) {
-                Buffer b = c.claim(size, FOREVER);
-                b.segment().fill((byte) 0);
-                b.commit();
-                try {
-                    while (true) {
-                        Buffer r = c.receive(FOREVER);
-                        r.release();
+    static void greet(Endpoint ep, int size, long count) throws InterruptedException {
+        java.util.concurrent.BlockingQueue<Connection> done = new java.util.concurrent.LinkedBlockingQueue<>();
+        Thread closer = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                for (long i = 0; i < count; i++) {
+                    try (Connection c = done.take()) {
+                        while (true) c.receive(FOREVER).release();
+                    } catch (ConnectionClosedException | dev.fable.PeerGoneException end) {
+                        // the connector closed: next one
                     }
-                } catch (ConnectionClosedException | dev.fable.PeerGoneException end) {
-                    // the connector closed: next one
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
+        });
+        for (long i = 0; i < count; i++) {
+            Connection c = ep.accept();
+            Buffer b = c.claim(size, FOREVER);
+            b.segment().fill((byte) 0);
+            b.commit();
+            done.add(c);
         }
+        closer.join();
         System.out.println("RESULT side=listener accepted=" + count + cpu());
     }
 
@@ -130,7 +144,7 @@ public final class BenchPeer {
      * received (and checked), {@code warmup + measure} times, closing each connection after it.
      */
     static void rendezvous(String uri, ConnectOptions o, int size, long warmup, long measure) {
-        Histogram h = new Histogram(3_600_000_000_000L, 3);
+        Histogram h = new Histogram(3_600_000_000_000L, 3), connectOnly = new Histogram(3_600_000_000_000L, 3);
         String transport = "?";
         for (long i = 0; i < warmup + measure; i++) {
             long t0 = System.nanoTime();
@@ -141,6 +155,7 @@ public final class BenchPeer {
                 fail("connect " + uri + ": " + e);
                 return;
             }
+            if (i >= warmup) connectOnly.recordValue(System.nanoTime() - t0);
             try (c) {
                 Buffer r = c.receive(FOREVER);
                 check(r, 0, size);
@@ -154,9 +169,9 @@ public final class BenchPeer {
                 System.out.flush();
             }
         }
-        System.out.printf("RESULT side=connector rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=-1 transport=%s%s%n", measure,
+        System.out.printf("RESULT side=connector rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=-1 connectP50=%d transport=%s%s%n", measure,
                 h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),
-                h.getValueAtPercentile(99.9), h.getMaxValue(), transport, cpu());
+                h.getValueAtPercentile(99.9), h.getMaxValue(), connectOnly.getValueAtPercentile(50), transport, cpu());
     }
 
     /** Stays alive until the orchestrator closes our stdin, so it can read our CPU time from /proc first. */
@@ -255,8 +270,12 @@ public final class BenchPeer {
     static void ping(Connection c, int size, long warmup, long measure) {
         Histogram h = new Histogram(3_600_000_000_000L, 3);
         long alloc0 = 0;
+        long warmEnd = System.nanoTime() + MIN_WARM_NANOS;
         for (long i = 0; i < warmup + measure; i++) {
-            if (i == warmup) alloc0 = THREADS.getCurrentThreadAllocatedBytes();
+            if (i == warmup) {
+                if (System.nanoTime() < warmEnd) warmup++;   // not warm long enough yet: one more warm-up round trip
+                else alloc0 = THREADS.getCurrentThreadAllocatedBytes();
+            }
             long t0 = System.nanoTime();
             Buffer b = c.claim(size, FOREVER);
             b.segment().fill((byte) i);

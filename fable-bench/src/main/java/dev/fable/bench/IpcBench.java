@@ -211,8 +211,8 @@ public final class IpcBench implements Callable<Integer> {
         String via = r.cell().trust().equals("auto") || r.cell().kind().equals("rdv") ? "  via " + r.transport() : "";
         if (r.cell().kind().equals("rdv")) {
             Map<String, String> p = r.writer();
-            return String.format(Locale.ROOT, "connect→first message p50 %s  p90 %s  p99 %s  max %s  (%s connects)%s",
-                    ns(p.get("p50")), ns(p.get("p90")), ns(p.get("p99")), ns(p.get("max")), p.get("rts"), via);
+            return String.format(Locale.ROOT, "connect→first message p50 %s  p90 %s  p99 %s  max %s  (%s connects; connect() alone p50 %s)%s",
+                    ns(p.get("p50")), ns(p.get("p90")), ns(p.get("p99")), ns(p.get("max")), p.get("rts"), ns(p.getOrDefault("connectP50", "0")), via);
         }
         if (r.cell().kind().equals("lat")) {
             Map<String, String> p = r.writer();
@@ -250,6 +250,12 @@ public final class IpcBench implements Callable<Integer> {
         if (c.socket()) return quick ? new long[] {2_000, 5_000} : full ? new long[] {20_000, 200_000} : new long[] {10_000, 40_000};
         if (c.mode().equals("block")) return quick ? new long[] {2_000, 5_000} : new long[] {10_000, 20_000};
         return quick ? new long[] {50_000, 100_000} : new long[] {300_000, 1_000_000};
+    }
+
+    /** Socket latency cells warm up for at least this long too (their round-trip counts are small). */
+    long minWarmMs(List<String> common) {
+        Cell c = new Cell(common.get(1), Integer.parseInt(common.get(2)), common.get(3), common.get(4));
+        return c.kind().equals("lat") && c.socket() ? (quick ? 300 : 1000) : 0;
     }
 
     /** Baselines whose writer cannot report (it spins until killed). */
@@ -397,7 +403,7 @@ public final class IpcBench implements Callable<Integer> {
                 "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
                 "-Daeron.print.configuration=false", "-Dagrona.disable.bounds.checks=true",
-                "-Dfable.leakDetection=simple", "-cp", System.getProperty("java.class.path"),
+                "-Dfable.leakDetection=simple", "-Dfable.bench.minWarmMs=" + minWarmMs(common), "-cp", System.getProperty("java.class.path"),
                 peerClass(common.get(4)).getName(), role));
         cmd.addAll(common);
         cmd.addAll(List.of(Integer.toString(cpu), Long.toString(warm), Long.toString(measure)));
