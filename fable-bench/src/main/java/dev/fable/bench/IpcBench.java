@@ -20,10 +20,14 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 
 /**
- * {@code fable bench}: the ipc-bench matrix for the shared-memory transport, between two JVM
- * processes whose hot threads are pinned to different CPUs. Each cell runs in fresh JVMs, with a
- * placement probe ({@link PlacementProbe}) just before and just after, printed beside the result.
- * Writes a Markdown table and a CSV under {@code bench-results/}.
+ * {@code fable bench}: the ipc-bench matrix between two JVM processes whose hot threads are pinned to
+ * different CPUs: Fable over shared memory and over the socket transports (unix, tcp, tls, and
+ * {@code xio://} = whatever the naming layer picks), beside same-run baselines that are not Fable
+ * (a hand-written shm ring, Aeron IPC, plain NIO over a Unix socket and over TCP), plus rendezvous
+ * cells (connect to first message). Each cell runs in fresh JVMs, with a placement probe
+ * ({@link PlacementProbe}) just before and just after, printed beside the result. A cell that fails
+ * (e.g. a transport this build lacks) is reported as a failed row and the run goes on. Ends with the
+ * same-run socket ratios; writes a Markdown table and a CSV under {@code bench-results/}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure latency and throughput of Fable channels between two pinned JVMs (ipc-bench matrix).")
@@ -34,7 +38,8 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--cpus", defaultValue = "0,1", description = "the two CPUs to pin the peers to (default ${DEFAULT-VALUE})")
     String cpus;
 
-    @Option(names = "--only", description = "run only cells whose name contains this text (e.g. lat, tput-64B)")
+    @Option(names = "--only", description = "run only cells whose name contains this text (e.g. lat, tput-64B, unix, nio, rdv); "
+            + "picks from the --full set if --full is given")
     String only;
 
     @Option(names = "--repeat", defaultValue = "1", description = "run every cell this many times (default ${DEFAULT-VALUE})")
