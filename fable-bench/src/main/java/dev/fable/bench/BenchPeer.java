@@ -4,6 +4,7 @@ import dev.fable.Buffer;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.ConnectionClosedException;
+import dev.fable.PeerGoneException;
 import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.WaitMode;
@@ -120,7 +121,7 @@ public final class BenchPeer {
                 for (long i = 0; i < count; i++) {
                     try (Connection c = done.take()) {
                         while (true) c.receive(FOREVER).release();
-                    } catch (ConnectionClosedException | dev.fable.PeerGoneException end) {
+                    } catch (ConnectionClosedException | PeerGoneException end) {
                         // the connector closed: next one
                     }
                 }
@@ -226,7 +227,7 @@ public final class BenchPeer {
                     seqStart = seq;
                 }
             }
-        } catch (ConnectionClosedException end) {
+        } catch (ConnectionClosedException | PeerGoneException end) {   // the peer is done (a socket peer may look gone)
             long alloc = THREADS.getCurrentThreadAllocatedBytes() - allocStart;
             System.out.println("RESULT side=writer transport=" + c.transport() + " sent=" + seq + " allocMsgs=" + (seqStart == 0 ? 0 : seq - seqStart)
                     + " allocBytes=" + (seqStart == 0 ? -1 : alloc) + cpu());
@@ -305,7 +306,7 @@ public final class BenchPeer {
                 b.commit();
                 i++;
             }
-        } catch (ConnectionClosedException end) {
+        } catch (ConnectionClosedException | PeerGoneException end) {   // the peer is done (a socket peer may look gone)
             System.out.println("RESULT side=echo" + cpu());
         }
     }

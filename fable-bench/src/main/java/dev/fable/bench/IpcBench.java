@@ -232,7 +232,8 @@ public final class IpcBench implements Callable<Integer> {
                 mps / 1e6, bps / 1e9, rd.getOrDefault("sleeps", "-"), wr.getOrDefault("sleeps", "-"),
                 Long.parseLong(rd.get("allocBytes")) / (double) msgs,
                 wr.getOrDefault("allocMsgs", "0").equals("0") ? Double.NaN
-                        : Long.parseLong(wr.get("allocBytes")) / Double.parseDouble(wr.get("allocMsgs")), msgs) + via;
+                        : Long.parseLong(wr.get("allocBytes")) / Double.parseDouble(wr.get("allocMsgs")), msgs) + via
+                + (wr.containsKey("writerError") ? "  (writer ended with: " + shorten(wr.get("writerError"), 160) + ")" : "");
     }
 
     static String ns(String v) {
@@ -316,7 +317,11 @@ public final class IpcBench implements Callable<Integer> {
                 writer = Map.of();   // the baseline writer just writes until killed below
             } else if (c.kind().equals("tput")) {
                 reader = result(sout, server);
-                writer = result(cout, client);
+                try {
+                    writer = result(cout, client);
+                } catch (RuntimeException | IOException e) {   // the reader's figure stands; say what the writer did
+                    writer = Map.of("writerError", String.valueOf(e.getMessage()).strip().replaceAll("\\s+", " "));
+                }
             } else {
                 writer = result(cout, client);
                 reader = result(sout, server);
@@ -498,9 +503,17 @@ public final class IpcBench implements Callable<Integer> {
                     }
                 }
                 for (String m : modes) {
-                    Figure fb = figure(rows, new Cell(kind, size, m, t).name());
-                    if (fb == null) continue;
+                    String cell = new Cell(kind, size, m, t).name();
+                    Figure fb = figure(rows, cell);
                     String what = t + (tput ? " 64 KiB throughput" : " 64 B RTT p50") + ", Fable " + m;
+                    if (fb == null) {
+                        if (rows.stream().anyMatch(r -> r.cell().name().equals(cell))) {   // it ran and failed every time
+                            sb.append(String.format(Locale.ROOT, "| %s | FAILED | %s | | %s | **no (failed)** |%n", what,
+                                    raw == null ? "" : "raw NIO " + best + " " + fmt(raw, tput), tput ? "≥ 0.9× raw" : "≤ 1.1× raw"));
+                            lines++;
+                        }
+                        continue;
+                    }
                     if (raw == null) {
                         sb.append(String.format(Locale.ROOT, "| %s | %s | (no raw NIO cell) | | | |%n", what, fmt(fb, tput)));
                     } else {
@@ -516,15 +529,30 @@ public final class IpcBench implements Callable<Integer> {
         for (String m : modes) {
             Figure tls = figure(rows, new Cell("tput", 65536, m, "tls").name());
             Figure tcp = figure(rows, new Cell("tput", 65536, m, "tcp").name());
-            if (tls == null || tcp == null) continue;
+            if (tls == null || tcp == null) {
+                String tlsCell = new Cell("tput", 65536, m, "tls").name();
+                if (rows.stream().anyMatch(r -> r.cell().name().equals(tlsCell))) {
+                    sb.append(String.format(Locale.ROOT, "| tls / tcp 64 KiB throughput, Fable %s | %s | tcp %s | | ≥ 0.8× tcp | **no (failed)** |%n",
+                            m, tls == null ? "FAILED" : fmt(tls, true), tcp == null ? "FAILED" : fmt(tcp, true)));
+                    lines++;
+                }
+                continue;
+            }
             double ratio = tls.value() / tcp.value();
             sb.append(String.format(Locale.ROOT, "| tls / tcp 64 KiB throughput, Fable %s | %s | tcp %s | %.2f× | ≥ 0.8× tcp | %s |%n", m,
                     fmt(tls, true), fmt(tcp, true), ratio, ratio >= 0.8 ? "yes" : "**no**"));
             lines++;
         }
         for (String t : new String[] {"auto", "shm", "unix", "tcp", "tls"}) {
-            Figure f = figure(rows, new Cell("rdv", 64, "adaptive", t).name());
-            if (f == null) continue;
+            String cell = new Cell("rdv", 64, "adaptive", t).name();
+            Figure f = figure(rows, cell);
+            if (f == null) {
+                if (rows.stream().anyMatch(r -> r.cell().name().equals(cell))) {
+                    sb.append("| rendezvous ").append(t).append(": connect → first message p50 | FAILED | | | p50 ≤ 2 ms | **no (failed)** |\n");
+                    lines++;
+                }
+                continue;
+            }
             sb.append(String.format(Locale.ROOT, "| rendezvous %s (via %s): connect → first message p50 (p99 %s) | %s | | | p50 ≤ 2 ms | %s |%n",
                     t, f.transport(), ns(f.p99()), fmt(f, false), f.value() <= 2_000_000 ? "yes" : "**no**"));
             lines++;
