@@ -27,8 +27,10 @@ public interface Endpoint extends AutoCloseable {
     Connection tryAccept();
 
     /**
-     * Connects to {@code uri}: {@code xio://name} (transport chosen by Fable) or {@code xio+shm://name}
-     * (shared memory, forced). Other schemes arrive with the name daemon.
+     * Connects to {@code uri}: {@code xio://name} (the name daemon picks the transport, see
+     * {@code docs/naming.md}), {@code xio+shm|unix|tcp|tls://name} (that transport, forced), or a plain
+     * non-Fable peer: {@code tcp://host:port}, {@code unix:///path} (raw bytes, no message boundaries).
+     * {@link ConnectOptions#connectTimeout(java.time.Duration)} bounds how long a missing name is awaited.
      */
     Connection connect(String uri, ConnectOptions options);
 

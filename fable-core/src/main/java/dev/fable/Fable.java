@@ -1,8 +1,8 @@
 package dev.fable;
 
 import dev.fable.flow.LeakDetector;
-import dev.fable.naming.Rendezvous;
-import dev.fable.naming.UdsRendezvous;
+import dev.fable.naming.DaemonNameService;
+import dev.fable.naming.NameService;
 
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -24,35 +24,56 @@ import java.util.concurrent.atomic.AtomicLong;
  * }
  * }</pre>
  *
- * <p>The JVM needs {@code --enable-native-access=ALL-UNNAMED} (futex, membarrier and fallocate are
- * called through the FFM linker).
+ * <p>Names live in this host's name daemon ({@code fabled}), which the first call starts when none
+ * runs (unless {@code -Dfable.daemon.autostart=false}); the daemon also picks the transport of an
+ * {@code xio://} connect. The JVM needs {@code --enable-native-access=ALL-UNNAMED} (futex,
+ * membarrier and fallocate are called through the FFM linker).
  */
 public final class Fable {
     private Fable() {}
 
     private static final AtomicLong ANONYMOUS = new AtomicLong();
-    private static volatile Rendezvous rendezvous;
+    private static volatile Context context;
 
-    private static Rendezvous rendezvous() {
-        Rendezvous r = rendezvous;
-        if (r == null) {
+    private record Context(NameService names, Transports transports) {}
+
+    private static Context context() {
+        Context c = context;
+        if (c == null) {
             synchronized (Fable.class) {
-                r = rendezvous;
-                if (r == null) rendezvous = r = new UdsRendezvous();
+                c = context;
+                if (c == null) {
+                    NameService names = DaemonNameService.get();
+                    names.flowSource(FlowTable::report);
+                    context = c = new Context(names, new Transports(names));
+                }
             }
         }
-        return r;
+        return c;
     }
 
     /** Registers {@code name} for this process; closing the endpoint unregisters it. */
     public static Endpoint register(String name) {
-        return new LocalEndpoint(name, rendezvous(), true);
+        Context c = context();
+        return new LocalEndpoint(name, c.names(), c.transports(), true);
     }
 
-    /** Connects from an anonymous endpoint of this process. */
+    /**
+     * Connects from an anonymous endpoint of this process to {@code uri}: {@code xio://name} (the
+     * daemon picks the transport), {@code xio+shm|unix|tcp|tls://name} (forced), or a plain
+     * external peer {@code tcp://host:port} / {@code unix:///path}.
+     */
     public static Connection connect(String uri, ConnectOptions options) {
+        Target t = Target.parse(uri);
         String anon = "anon-" + ProcessHandle.current().pid() + "-" + ANONYMOUS.incrementAndGet();
-        return new LocalEndpoint(anon, rendezvous(), false).connect(uri, options);
+        if (t.external()) return Transports.external(t, anon, options);
+        Context c = context();
+        return new LocalEndpoint(anon, c.names(), c.transports(), false).connect(uri, options);
+    }
+
+    /** The naming layer of this process (the daemon client): names, flows, host identity. */
+    public static NameService names() {
+        return context().names();
     }
 
     /** Buffers reported by the leak detector since the JVM started. */

@@ -1,32 +1,41 @@
 package dev.fable;
 
-import dev.fable.naming.Rendezvous;
+import dev.fable.naming.NameService;
 import dev.fable.naming.UdsRendezvous;
 import dev.fable.transport.ControlChannel;
+import dev.fable.transport.EndpointListener;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;
-import dev.fable.transport.shm.ShmTransport;
 
-import java.net.URI;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** The endpoint implementation: a registration with the naming layer plus the transports. */
+/**
+ * The endpoint implementation: a name held through the {@link NameService}, an
+ * {@link EndpointListener} once listening, and the transports ({@link Transports}).
+ */
 final class LocalEndpoint implements Endpoint {
-    private static final Map<String, Transport> TRANSPORTS = Map.of(ShmTransport.NAME, new ShmTransport());
     private static final long ACCEPT_HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
     private final String name;
-    private final Rendezvous rendezvous;
-    private final Rendezvous.Registration registration;   // null for anonymous endpoints
+    private final NameService names;
+    private final Transports transports;
+    private final NameService.Registration registration;   // null for anonymous endpoints
+    private EndpointListener listener;                      // guarded by this
     private volatile ConnectOptions listenOptions;
 
-    LocalEndpoint(String name, Rendezvous rendezvous, boolean register) {
+    LocalEndpoint(String name, NameService names, Transports transports, boolean register) {
         this.name = name;
-        this.rendezvous = rendezvous;
-        this.registration = register ? rendezvous.register(name) : null;
+        this.names = names;
+        this.transports = transports;
+        this.registration = register ? names.register(UdsRendezvous.checkName(name)) : null;
     }
 
     @Override
@@ -35,10 +44,14 @@ final class LocalEndpoint implements Endpoint {
     }
 
     @Override
-    public Endpoint listen(ConnectOptions options) {
+    public synchronized Endpoint listen(ConnectOptions options) {
         if (registration == null) throw new IllegalStateException("an anonymous endpoint cannot listen; use Fable.register(name)");
         this.listenOptions = options;
-        registration.listen();
+        if (listener == null) {
+            Path sock = UdsRendezvous.defaultDirectory().resolve("ep").resolve(name + ".sock");
+            listener = new EndpointListener(name, sock, names.host().advertiseHost());
+            registration.listening(listener.address());
+        }
         return this;
     }
 
@@ -58,17 +71,23 @@ final class LocalEndpoint implements Endpoint {
     }
 
     private Connection accept(long timeoutNanos) {
-        if (registration == null || listenOptions == null) {
+        EndpointListener l;
+        synchronized (this) {
+            l = listener;
+        }
+        if (l == null || listenOptions == null) {
             throw new IllegalStateException("endpoint '" + name + "' is not listening: call listen() first");
         }
-        ControlChannel ch = registration.accept(timeoutNanos);
+        ControlChannel ch = l.accept(timeoutNanos);
         if (ch == null) return null;
         try {
             ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
             String transport = Frames.getString(hello, "transport");
-            Transport t = TRANSPORTS.get(transport);
+            Transport t = transports.get(transport);
             if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
-            return t.accept(ch, name, hello, listenOptions);
+            Connection c = t.accept(ch, name, hello, listenOptions);
+            FlowTable.add(c, "accepted");
+            return c;
         } catch (RuntimeException e) {
             ch.close();
             throw e;
@@ -77,30 +96,55 @@ final class LocalEndpoint implements Endpoint {
 
     @Override
     public Connection connect(String uri, ConnectOptions options) {
-        URI u;
+        Target target = Target.parse(uri);
+        if (target.external()) return Transports.external(target, name, options);
+        NameService.Route route = names.resolve(target.name(), new NameService.RouteRequest(options.isTrusted(), target.forcedTransport()),
+                options.connectTimeout().toNanos());
+        Transport t = transports.get(route.transport());
+        if (t == null) {
+            throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
+                    + "', which this library does not have; update Fable on this host");
+        }
+        ControlChannel ch = open(route, t);
+        Connection c = t.connect(ch, name, route, options);
+        FlowTable.add(c, route.reason());
+        return c;
+    }
+
+    /** Opens the socket the transport runs over: the peer's Unix socket on this host, else its TCP port. */
+    private static ControlChannel open(NameService.Route route, Transport t) {
+        boolean viaTcp = t.crossesHosts();
+        String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
+        if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
+            throw new FableException("endpoint '" + route.peerName() + "' has no " + (viaTcp ? "TCP" : "Unix socket")
+                    + " address for transport " + t.name() + " (route: " + route + ")");
+        }
+        SocketChannel ch = null;
         try {
-            u = URI.create(uri);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("not a Fable URI: '" + uri + "' (expected xio://name or xio+shm://name)", e);
+            ch = viaTcp ? SocketChannel.open(new InetSocketAddress(route.tcpHost(), route.tcpPort()))
+                    : SocketChannel.open(StandardProtocolFamily.UNIX);
+            if (!viaTcp) {
+                ch.connect(UnixDomainSocketAddress.of(route.unixPath()));
+                EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
+            }
+            return new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where);
+        } catch (IOException | RuntimeException e) {
+            if (ch != null) {
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // already failing
+                }
+            }
+            if (e instanceof FableException f) throw f;
+            throw new PeerGoneException("cannot reach endpoint '" + route.peerName() + "' at " + where + " over " + t.name()
+                    + ": " + e + "; it may have just exited (its name goes within a second)", e);
         }
-        String scheme = u.getScheme();
-        String peer = u.getAuthority();
-        if (scheme == null || peer == null) {
-            throw new IllegalArgumentException("not a Fable URI: '" + uri + "' (expected xio://name or xio+shm://name)");
-        }
-        String transport;
-        switch (scheme) {
-            case "xio", "xio+shm" -> transport = ShmTransport.NAME;   // no daemon yet: same host is the only case
-            default -> throw new IllegalArgumentException("unsupported scheme '" + scheme + "' in '" + uri
-                    + "': this version supports xio:// and xio+shm:// (tcp, unix and tls arrive with the name daemon)");
-        }
-        UdsRendezvous.checkName(peer);
-        ControlChannel ch = rendezvous.connect(peer, options.connectTimeout().toNanos());
-        return TRANSPORTS.get(transport).connect(ch, name, peer, options);
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (listener != null) listener.close();
         if (registration != null) registration.close();
     }
 

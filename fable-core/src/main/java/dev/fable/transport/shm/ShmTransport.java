@@ -4,6 +4,7 @@ import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.FableException;
 import dev.fable.WaitMode;
+import dev.fable.naming.NameService;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;
@@ -106,7 +107,13 @@ public final class ShmTransport implements Transport {
     }
 
     @Override
-    public Connection connect(ControlChannel control, String localName, String peerName, ConnectOptions options) {
+    public boolean crossesHosts() {
+        return false;
+    }
+
+    @Override
+    public Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options) {
+        String peerName = route.peerName();
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         Arena arena = Arena.ofShared();
         Outgoing out = null;
@@ -183,13 +190,6 @@ public final class ShmTransport implements Transport {
     }
 
     private static void reject(ControlChannel control, String reason) {
-        ByteBuffer b = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(REJECT);
-        Frames.putString(b, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
-        try {
-            control.writeFrame(b.flip());
-        } catch (RuntimeException ignored) {
-            // the peer is gone already; the exception below says why we refused
-        }
-        throw new FableException("refused a shared-memory connection: " + reason);
+        Transport.reject(control, REJECT, "shared-memory", reason);
     }
 }

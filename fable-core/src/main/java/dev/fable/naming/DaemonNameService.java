@@ -1,0 +1,415 @@
+package dev.fable.naming;
+
+import dev.fable.FableException;
+import dev.fable.NameInUseException;
+import dev.fable.NameNotFoundException;
+import dev.fable.naming.protocol.Message;
+import dev.fable.naming.protocol.Message.*;
+import dev.fable.naming.protocol.Messages;
+import dev.fable.naming.protocol.Wire;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+/**
+ * The library's client of {@code fabled}: one per process ({@link #get()}). It keeps one control
+ * connection to the daemon — the connection's life is the life of this process's names. If the
+ * daemon goes away, a reader thread reconnects with backoff (starting a daemon if allowed) and
+ * registers every live name again with its listening address; established connections never
+ * notice, since no data goes through the daemon.
+ */
+public final class DaemonNameService implements NameService {
+    private static final long CONNECT_WAIT_NANOS = TimeUnit.SECONDS.toNanos(15);
+    private static final long REPLY_GRACE_MILLIS = 10_000;
+    private static DaemonNameService instance;
+
+    private final Path runtimeDir;
+    private final Path socket;
+    private final boolean autostart;
+    private final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
+    private final AtomicInteger ids = new AtomicInteger(1);
+    private final Set<Reg> live = ConcurrentHashMap.newKeySet();
+    private final Object regLock = new Object();
+    private final Object connLock = new Object();
+    private DaemonConnection conn;   // guarded by connLock; null while reconnecting
+    private HostInfo host;
+    private long daemonPid;
+    private volatile boolean closed;
+    private volatile Supplier<List<FlowEntry>> flowSource = List::of;
+
+    /** A request in flight: a single reply, or list chunks until the one marked last. */
+    private static final class Pending {
+        final CompletableFuture<Message> done = new CompletableFuture<>();
+        final List<Object> items = new ArrayList<>();
+    }
+
+    /** Thrown inside when the daemon connection broke under a call; the call is retried on the next connection. */
+    private static final class Lost extends Exception {
+        Lost(String m) {
+            super(m);
+        }
+    }
+
+    private DaemonNameService(Path runtimeDir, boolean autostart) {
+        this.runtimeDir = runtimeDir;
+        this.socket = NamingConfig.daemonSocket(runtimeDir);
+        this.autostart = autostart;
+        connectOrFail(System.nanoTime() + CONNECT_WAIT_NANOS);
+    }
+
+    /** This process's client, connected to the daemon of {@link NamingConfig#runtimeDir()} (started if none answers and allowed). */
+    public static synchronized DaemonNameService get() {
+        if (instance == null || instance.closed) instance = open(NamingConfig.runtimeDir(), NamingConfig.autostart());
+        return instance;
+    }
+
+    /** A client of the daemon in {@code runtimeDir}; for tools and tests that talk to a specific daemon. */
+    public static DaemonNameService open(Path runtimeDir, boolean autostart) {
+        return new DaemonNameService(runtimeDir, autostart);
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    /** The pid of the daemon this client is connected to now. */
+    public long daemonPid() {
+        synchronized (connLock) {
+            return daemonPid;
+        }
+    }
+
+    // ---- connection management ----
+
+    private void connectOrFail(long deadline) {
+        String why = tryConnect(deadline, true);
+        if (why != null) throw new FableException(why);
+    }
+
+    /** Connects (starting a daemon if allowed) until {@code deadline}; returns null, or why it could not. */
+    private String tryConnect(long deadline, boolean first) {
+        Process spawned = null;
+        long backoff = 5;
+        String last = null;
+        while (!closed) {
+            try {
+                DaemonConnection c = DaemonConnection.open(socket);
+                try {
+                    handshake(c);
+                    return null;
+                } catch (IOException e) {
+                    c.close();
+                    last = e.getMessage();
+                }
+            } catch (IOException e) {
+                last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
+                if (autostart && spawned == null) spawned = DaemonLauncher.spawn(runtimeDir);
+            }
+            if (spawned != null && !spawned.isAlive() && spawned.exitValue() != 0 && first) {
+                // Another process may have started one at the same moment (ours then lost the lock): keep trying until the deadline.
+                last = "the name daemon started for " + socket + " exited with status " + spawned.exitValue() + "; its log "
+                        + DaemonLauncher.logFile(runtimeDir) + " ends with:\n" + DaemonLauncher.tail(runtimeDir);
+            }
+            if (System.nanoTime() - deadline >= 0) break;
+            try {
+                Thread.sleep(backoff);   // waiting for a daemon to come up: setup path, not the rendezvous hot path
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return "interrupted while connecting to the name daemon at " + socket;
+            }
+            backoff = Math.min(backoff * 2, first ? 50 : 1000);
+        }
+        if (closed) return "the name service of this process was closed";
+        if (autostart) {
+            return "cannot reach the name daemon at " + socket + ": " + last + "; the daemon started for it logs to "
+                    + DaemonLauncher.logFile(runtimeDir) + ", or start one with 'fable daemon'";
+        }
+        return "cannot reach the name daemon at " + socket + ": " + last + "; auto-start is off (fable.daemon.autostart / "
+                + "FABLE_DAEMON_AUTOSTART): start one with 'fable daemon' (or the fabled.service unit)";
+    }
+
+    private void handshake(DaemonConnection c) throws IOException {
+        c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+        Message m = c.readWithin(5000);
+        if (!(m instanceof Welcome w)) {
+            String text = m instanceof Fail f ? f.text() : m.getClass().getSimpleName();
+            throw new IOException("the daemon at " + socket + " refused this client: " + text);
+        }
+        synchronized (connLock) {
+            conn = c;
+            host = new HostInfo(w.hostId(), w.advertiseHost(), w.certFingerprint());
+            daemonPid = w.daemonPid();
+            connLock.notifyAll();
+        }
+        Thread t = new Thread(() -> readLoop(c), "fable-daemon-reader");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void readLoop(DaemonConnection c) {
+        String why;
+        try {
+            while (true) dispatch(c, c.read());
+        } catch (IOException e) {
+            why = e.getMessage() == null ? e.toString() : e.getMessage();
+        }
+        synchronized (connLock) {
+            if (conn == c) conn = null;
+        }
+        c.close();
+        for (Map.Entry<Integer, Pending> p : pending.entrySet()) {
+            p.getValue().done.completeExceptionally(new Lost("lost the connection to the name daemon at " + socket + ": " + why));
+        }
+        if (closed) return;
+        System.getLogger("dev.fable.naming").log(System.Logger.Level.WARNING,
+                "lost the name daemon at " + socket + " (" + why + "); reconnecting and registering " + live.size() + " name(s) again");
+        while (!closed) {
+            String failure = tryConnect(System.nanoTime() + TimeUnit.SECONDS.toNanos(30), false);
+            if (failure == null) {
+                reRegister();
+                return;
+            }
+            System.getLogger("dev.fable.naming").log(System.Logger.Level.WARNING, failure + "; still trying");
+        }
+    }
+
+    private void reRegister() {
+        synchronized (regLock) {
+            for (Reg r : live) {
+                try {
+                    expectOk(call(new Register(nextId(), r.name), 0), r.name);
+                    ListenAddress a = r.address;
+                    if (a != null) expectOk(call(new Listening(nextId(), r.name, a.unixPath(), a.tcpHost(), a.tcpPort()), 0), r.name);
+                } catch (RuntimeException e) {
+                    System.getLogger("dev.fable.naming").log(System.Logger.Level.ERROR,
+                            "could not register '" + r.name + "' again with the restarted daemon at " + socket + ": " + e.getMessage());
+                }
+            }
+        }
+    }
+
+    private void dispatch(DaemonConnection c, Message m) throws IOException {
+        switch (m) {
+            case FlowQuery q -> Thread.ofVirtual().name("fable-flow-report").start(() -> reportFlows(c, q.id()));
+            case Fail f when f.id() == 0 -> throw new IOException("the daemon closed this client: " + f.text());
+            case NameList l -> chunk(l.id(), l.entries(), l.last());
+            case FlowList l -> chunk(l.id(), l.entries(), l.last());
+            default -> {
+                Pending p = pending.get(m.id());
+                if (p != null) p.done.complete(m);
+            }
+        }
+    }
+
+    private void chunk(int id, List<?> entries, boolean last) {
+        Pending p = pending.get(id);
+        if (p == null) return;
+        p.items.addAll(entries);
+        if (last) p.done.complete(new Ok(id));
+    }
+
+    private void reportFlows(DaemonConnection c, int queryId) {
+        List<FlowEntry> flows;
+        try {
+            flows = flowSource.get();
+        } catch (RuntimeException e) {
+            System.getLogger("dev.fable.naming").log(System.Logger.Level.WARNING, "the flow source failed; reporting no flows", e);
+            flows = List.of();
+        }
+        try {
+            for (ByteBuffer f : Messages.encodeFlows(Wire.FLOW_REPORT, queryId, flows)) c.sendFrame(f);
+        } catch (IOException e) {
+            // the connection broke: the reader thread reconnects; this table is lost with it
+        }
+    }
+
+    private int nextId() {
+        int id = ids.getAndIncrement();
+        if (id == 0) id = ids.getAndIncrement();   // 0 is the daemon's "whole connection" id
+        return id;
+    }
+
+    private DaemonConnection connection(long deadline) {
+        synchronized (connLock) {
+            while (conn == null) {
+                if (closed) throw new FableException("the name service of this process was closed");
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new FableException("no connection to the name daemon at " + socket + " (it went away and has not come back); "
+                            + (autostart ? "see " + DaemonLauncher.logFile(runtimeDir) : "start one with 'fable daemon'"));
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(connLock, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new FableException("interrupted while waiting for the name daemon at " + socket);
+                }
+            }
+            return conn;
+        }
+    }
+
+    /** Sends a request and waits for its reply; retries on a new connection if the daemon went away meanwhile. */
+    private Pending call(Message request, long waitMillis) {
+        long deadline = System.nanoTime() + CONNECT_WAIT_NANOS + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+        while (true) {
+            DaemonConnection c = connection(deadline);
+            Pending p = new Pending();
+            pending.put(request.id(), p);
+            try {
+                c.send(request);
+                p.done.get(waitMillis + REPLY_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+                return p;
+            } catch (IOException e) {
+                c.close();   // the reader thread notices and reconnects
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof Lost)) throw new FableException("name daemon call failed: " + e.getCause(), e.getCause());
+            } catch (TimeoutException e) {
+                throw new FableException("the name daemon at " + socket + " did not answer " + request.getClass().getSimpleName()
+                        + " within " + (waitMillis + REPLY_GRACE_MILLIS) + " ms; is it overloaded? (see 'fable names')");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new FableException("interrupted while waiting for the name daemon at " + socket);
+            } finally {
+                pending.remove(request.id());
+            }
+        }
+    }
+
+    private static Message reply(Pending p) {
+        return p.done.getNow(null);
+    }
+
+    private void expectOk(Pending p, String name) {
+        Message m = reply(p);
+        if (m instanceof Ok) return;
+        throw failure(m, name);
+    }
+
+    private FableException failure(Message m, String name) {
+        if (!(m instanceof Fail f)) {
+            return new FableException("the name daemon at " + socket + " answered " + m.getClass().getSimpleName() + " about '" + name + "'");
+        }
+        return switch (f.code()) {
+            case Wire.E_NAME_IN_USE -> new NameInUseException(f.text());
+            case Wire.E_NOT_FOUND -> new NameNotFoundException(f.text() + "; start the listener first (Fable.register(\"" + name
+                    + "\").listen(), or 'fable recv " + name + "'), or pass a connect timeout to wait for it; 'fable names' lists the names");
+            default -> new FableException("name daemon at " + socket + ": " + f.text());
+        };
+    }
+
+    // ---- NameService ----
+
+    @Override
+    public HostInfo host() {
+        connection(System.nanoTime() + CONNECT_WAIT_NANOS);
+        synchronized (connLock) {
+            return host;
+        }
+    }
+
+    @Override
+    public Registration register(String name) {
+        UdsRendezvous.checkName(name);
+        synchronized (regLock) {
+            expectOk(call(new Register(nextId(), name), 0), name);
+            Reg r = new Reg(name);
+            live.add(r);
+            return r;
+        }
+    }
+
+    @Override
+    public Route resolve(String name, RouteRequest request, long timeoutNanos) {
+        UdsRendezvous.checkName(name);
+        long waitMillis = timeoutNanos < 0 ? TimeUnit.DAYS.toMillis(365) : (timeoutNanos + 999_999) / 1_000_000;
+        Message m = reply(call(new Resolve(nextId(), name, request.trusted(), request.forcedTransport(), waitMillis), waitMillis));
+        if (m instanceof RouteReply r) return r.route();
+        throw failure(m, name);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public List<NameEntry> names() {
+        return (List<NameEntry>) (List<?>) List.copyOf(call(new NamesRequest(nextId()), 0).items);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public List<FlowEntry> flows() {
+        return (List<FlowEntry>) (List<?>) List.copyOf(call(new FlowsRequest(nextId()), 1000).items);
+    }
+
+    @Override
+    public void flowSource(Supplier<List<FlowEntry>> source) {
+        this.flowSource = source == null ? List::of : source;
+    }
+
+    @Override
+    public boolean isKnownHost(String sha256Fingerprint) {
+        return reply(call(new KnownHost(nextId(), sha256Fingerprint), 0)) instanceof Ok;
+    }
+
+    /** The daemon's used heap after a full GC and its table sizes (for capacity tests and {@code fable names}). */
+    public Stats stats() {
+        Message m = reply(call(new StatsRequest(nextId()), 2000));
+        if (m instanceof Stats s) return s;
+        throw failure(m, "stats");
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        synchronized (connLock) {
+            if (conn != null) conn.close();
+            connLock.notifyAll();
+        }
+    }
+
+    private final class Reg implements Registration {
+        final String name;
+        volatile ListenAddress address;
+        private boolean released;
+
+        Reg(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public void listening(ListenAddress a) {
+            address = a;
+            synchronized (regLock) {
+                expectOk(call(new Listening(nextId(), name, a.unixPath(), a.tcpHost(), a.tcpPort()), 0), name);
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (regLock) {
+                if (released) return;
+                released = true;
+                live.remove(this);
+                if (closed) return;
+                Message m = reply(call(new Unregister(nextId(), name), 0));
+                if (!(m instanceof Ok) && !(m instanceof Fail f && f.code() == Wire.E_NOT_FOUND)) throw failure(m, name);
+            }
+        }
+    }
+}

@@ -1,0 +1,638 @@
+package dev.fable.naming.daemon;
+
+import dev.fable.naming.HostIdentity;
+import dev.fable.naming.NameService.FlowEntry;
+import dev.fable.naming.NameService.Route;
+import dev.fable.naming.NamingConfig;
+import dev.fable.naming.UdsRendezvous;
+import dev.fable.naming.protocol.Message;
+import dev.fable.naming.protocol.Message.*;
+import dev.fable.naming.protocol.Messages;
+import dev.fable.naming.protocol.ProtocolException;
+import dev.fable.naming.protocol.Wire;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+
+import jdk.net.ExtendedSocketOptions;
+import jdk.net.UnixDomainPrincipal;
+
+/**
+ * {@code fabled}: the per-host, per-user name daemon. One thread runs a selector over the Unix
+ * socket, the optional TCP port for peer daemons and every client; nothing it does blocks on a
+ * client (replies queue per client, bounded). Peer-daemon lookups run on virtual threads and post
+ * their answers back to the loop.
+ *
+ * <p>A name lives as long as the control connection of the process that registered it. Every client
+ * the daemon closes is logged with the reason.
+ */
+public final class NameDaemon implements AutoCloseable {
+    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    static final long MID_FRAME_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    static final long FLOW_QUERY_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
+    static final long PEER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final Path runtimeDir;
+    private final Path socketPath;
+    private final HostIdentity identity;
+    private final String advertiseHost;
+    private final List<String> peers;
+    private final TransportPolicy policy;
+    private final int maxNamesPerClient;
+    private final long idleExitNanos;
+    private final String user = System.getProperty("user.name");
+    private final FileChannel lockFile;
+    private final FileLock lock;
+    private final Selector selector;
+    private final ServerSocketChannel unixServer;
+    private final ServerSocketChannel tcpServer;
+    private final Registry registry = new Registry();
+    private final Map<SocketChannel, Session> sessions = new HashMap<>();
+    private final Map<Integer, FlowCollection> flowCollections = new HashMap<>();
+    private final Set<String> knownFingerprints = new HashSet<>();
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
+    private int nextQueryId = 1;
+    private long idleSinceNanos = System.nanoTime();
+    private volatile boolean running = true;
+
+    /** A running {@code fable flows} request: who asked, which clients still owe an answer. */
+    private static final class FlowCollection {
+        final Session requester;
+        final int requestId;
+        final long deadlineNanos;
+        final Set<Session> pending = new HashSet<>();
+        final List<FlowEntry> flows = new ArrayList<>();
+
+        FlowCollection(Session requester, int requestId, long deadlineNanos) {
+            this.requester = requester;
+            this.requestId = requestId;
+            this.deadlineNanos = deadlineNanos;
+        }
+    }
+
+    /**
+     * Takes the daemon lock in {@code runtimeDir}, loads or creates the host identity and binds the
+     * sockets. Fails if another daemon holds the lock.
+     *
+     * @param idleExitSeconds exit after this long without clients and names; 0: never
+     */
+    public NameDaemon(Path runtimeDir, Path stateDir, String advertiseHost, int tcpPort, List<String> peers,
+                      TransportPolicy policy, int maxNamesPerClient, long idleExitSeconds) throws IOException {
+        this.runtimeDir = runtimeDir;
+        this.socketPath = NamingConfig.daemonSocket(runtimeDir);
+        this.advertiseHost = advertiseHost;
+        this.peers = List.copyOf(peers);
+        this.policy = policy;
+        this.maxNamesPerClient = maxNamesPerClient;
+        this.idleExitNanos = TimeUnit.SECONDS.toNanos(idleExitSeconds);
+        Files.createDirectories(runtimeDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path lockPath = runtimeDir.resolve("fabled.lock");
+        lockFile = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        lock = lockFile.tryLock();
+        if (lock == null) {
+            String holder = new String(Files.readAllBytes(lockPath), StandardCharsets.US_ASCII).trim();
+            lockFile.close();
+            throw new IllegalStateException("another fabled (pid " + (holder.isEmpty() ? "?" : holder) + ") already serves " + socketPath
+                    + " (lock " + lockPath + "); stop it first, or use another -Dfable.runtime.dir");
+        }
+        lockFile.truncate(0).write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
+        try {
+            identity = HostIdentity.loadOrCreate(stateDir);
+            knownFingerprints.add(identity.fingerprint());
+            if (Files.deleteIfExists(socketPath)) DaemonLog.info("removed the stale socket " + socketPath + " of a daemon that is gone");
+            selector = Selector.open();
+            unixServer = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            unixServer.bind(UnixDomainSocketAddress.of(socketPath), 512);
+            unixServer.configureBlocking(false);
+            unixServer.register(selector, SelectionKey.OP_ACCEPT);
+            if (tcpPort >= 0) {
+                tcpServer = ServerSocketChannel.open();
+                tcpServer.bind(new InetSocketAddress(advertiseHost, tcpPort), 128);
+                tcpServer.configureBlocking(false);
+                tcpServer.register(selector, SelectionKey.OP_ACCEPT);
+            } else {
+                tcpServer = null;
+            }
+        } catch (IOException | RuntimeException e) {
+            lock.release();
+            lockFile.close();
+            throw e;
+        }
+    }
+
+    /** A daemon configured from system properties and environment (see {@code docs/naming.md}). */
+    public static NameDaemon fromConfig(boolean foreground) throws IOException {
+        String trusted = NamingConfig.get("fable.trusted.networks", "127.0.0.0/8");
+        TransportPolicy policy = new TransportPolicy(Cidr.parseList(trusted), NamingConfig.get("fable.policy.local"),
+                NamingConfig.get("fable.policy.remote"));
+        String peersCsv = NamingConfig.get("fable.daemon.peers", "");
+        List<String> peers = new ArrayList<>();
+        for (String p : peersCsv.split(",")) if (!p.isBlank()) peers.add(p.trim());
+        long idle = NamingConfig.getLong("fable.daemon.idleExitSeconds", foreground ? 0 : 60);
+        return new NameDaemon(NamingConfig.runtimeDir(), HostIdentity.defaultDirectory(),
+                NamingConfig.get("fable.host.address", "127.0.0.1"), (int) NamingConfig.getLong("fable.daemon.port", -1),
+                peers, policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096), idle);
+    }
+
+    /** Runs a daemon in the foreground; {@code --autostarted} marks one the library spawned (exits when idle). */
+    public static void main(String[] args) {
+        boolean autostarted = args.length > 0 && args[0].equals("--autostarted");
+        NameDaemon d;
+        try {
+            d = fromConfig(!autostarted);
+        } catch (IOException | RuntimeException e) {
+            DaemonLog.warn("cannot start: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(d::stopFromHook, "fabled-shutdown"));
+        System.out.println("fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
+                + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : ""));
+        System.out.flush();
+        d.run();
+        System.exit(0);
+    }
+
+    public Path socketPath() {
+        return socketPath;
+    }
+
+    /** The bound TCP port for peer daemons, or 0 without one. */
+    public int tcpPort() {
+        try {
+            return tcpServer == null ? 0 : ((InetSocketAddress) tcpServer.getLocalAddress()).getPort();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    private void stopFromHook() {
+        running = false;
+        selector.wakeup();
+        try {
+            Files.deleteIfExists(socketPath);
+        } catch (IOException ignored) {
+            // exiting
+        }
+    }
+
+    /** Serves until {@link #close()} or the idle timeout. */
+    public void run() {
+        DaemonLog.info("serving " + socketPath + " as " + identity + ", advertise " + advertiseHost
+                + (tcpServer != null ? ", peer port " + tcpPort() : "") + (peers.isEmpty() ? "" : ", peers " + peers)
+                + (idleExitNanos > 0 ? ", exits after " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s idle" : ""));
+        while (running) {
+            try {
+                selector.select(nextTimeoutMillis());
+                Runnable t;
+                while ((t = tasks.poll()) != null) t.run();
+                for (SelectionKey k : selector.selectedKeys()) handleKey(k);
+                selector.selectedKeys().clear();
+                housekeeping(System.nanoTime());
+            } catch (IOException | RuntimeException e) {
+                DaemonLog.warn("event loop error (continuing): " + e);
+            }
+        }
+        shutdown();
+    }
+
+    private long nextTimeoutMillis() {
+        long now = System.nanoTime();
+        long next = now + TimeUnit.SECONDS.toNanos(1);   // idle and stalled-client checks
+        for (Registry.Waiter w : registry.waiters()) {
+            next = Math.min(next, w.deadlineNanos);
+            if (!peers.isEmpty() && !w.peerQueryInFlight) next = Math.min(next, w.nextPeerQueryNanos);
+        }
+        for (FlowCollection c : flowCollections.values()) next = Math.min(next, c.deadlineNanos);
+        return Math.max(1, TimeUnit.NANOSECONDS.toMillis(next - now + 999_999));
+    }
+
+    private void handleKey(SelectionKey k) {
+        if (!k.isValid()) return;
+        try {
+            if (k.isAcceptable()) {
+                accept((ServerSocketChannel) k.channel());
+                return;
+            }
+            Session s = (Session) k.attachment();
+            if (k.isWritable()) s.flush();
+            if (k.isValid() && k.isReadable()) read(s);
+        } catch (IOException e) {
+            Object a = k.attachment();
+            if (a instanceof Session s) closeSession(s, "connection error: " + e.getMessage());
+        }
+    }
+
+    private void accept(ServerSocketChannel server) throws IOException {
+        SocketChannel ch = server.accept();
+        if (ch == null) return;
+        boolean tcp = server == tcpServer;
+        ch.configureBlocking(false);
+        if (!tcp) {
+            UnixDomainPrincipal p = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
+            if (!p.user().getName().equals(user)) {
+                String why = "a process of user '" + p.user().getName() + "' connected to " + socketPath
+                        + ", which serves only user '" + user + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
+                ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
+                ch.close();
+                DaemonLog.warn("refused: " + why);
+                return;
+            }
+        } else {
+            ch.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+        }
+        SelectionKey key = ch.register(selector, SelectionKey.OP_READ);
+        Session s = new Session(ch, key, tcp);
+        key.attach(s);
+        sessions.put(ch, s);
+    }
+
+    private void read(Session s) throws IOException {
+        readBuffer.clear();
+        int n = s.channel.read(readBuffer);
+        if (n < 0) {
+            closeSession(s, s.decoder.midFrame() ? "disconnected in the middle of a frame" : "disconnected");
+            return;
+        }
+        readBuffer.flip();
+        try {
+            ByteBuffer payload;
+            while (!s.closed && (payload = s.decoder.next(readBuffer)) != null) {
+                handle(s, Messages.decode(payload));
+            }
+        } catch (ProtocolException e) {
+            reject(s, e.code(), e.getMessage());
+            return;
+        }
+        if (!s.closed) s.midFrameSinceNanos = s.decoder.midFrame() ? (s.midFrameSinceNanos == 0 ? System.nanoTime() : s.midFrameSinceNanos) : 0;
+    }
+
+    /** Sends an error frame (best effort) and closes the client, logging why. */
+    private void reject(Session s, int code, String why) {
+        try {
+            s.channel.write(Messages.encode(new Fail(0, code, why)));
+        } catch (IOException | RuntimeException ignored) {
+            // the client is going anyway; the log line below says why
+        }
+        closeSession(s, why);
+    }
+
+    private void reply(Session s, Message m) throws IOException {
+        replyFrames(s, List.of(Messages.encode(m)));
+    }
+
+    private void replyFrames(Session s, List<ByteBuffer> frames) throws IOException {
+        if (s.closed) return;
+        if (!s.send(frames)) {
+            closeSession(s, "does not read its replies (" + s.queuedBytes() + " bytes queued, limit " + Session.MAX_QUEUED + ")");
+        }
+    }
+
+    private void handle(Session s, Message m) throws IOException {
+        if (s.peerDaemon) {
+            if (m instanceof PeerResolve pr) {
+                peerResolve(s, pr);
+            } else {
+                reject(s, Wire.E_BAD_REQUEST, "a TCP connection may only send PEER_RESOLVE, not " + m.getClass().getSimpleName());
+            }
+            return;
+        }
+        if (!s.helloDone) {
+            if (m instanceof Hello h) {
+                s.helloDone = true;
+                s.pid = h.pid();
+                s.description = h.description() == null ? "?" : h.description();
+                reply(s, new Welcome(h.id(), identity.hostId(), advertiseHost, identity.fingerprint(), ProcessHandle.current().pid()));
+            } else {
+                reject(s, Wire.E_BAD_REQUEST, "the first message must be HELLO, not " + m.getClass().getSimpleName());
+            }
+            return;
+        }
+        switch (m) {
+            case Register r -> register(s, r);
+            case Listening l -> listening(s, l);
+            case Unregister u -> {
+                Registry.Entry e = registry.get(u.name());
+                if (e != null && e.owner == s) {
+                    registry.remove(u.name());
+                    s.names.remove(u.name());
+                    reply(s, new Ok(u.id()));
+                } else {
+                    reply(s, new Fail(u.id(), Wire.E_NOT_FOUND, "'" + u.name() + "' is not registered by this process"));
+                }
+            }
+            case Resolve r -> resolve(s, r);
+            case NamesRequest n -> replyFrames(s, Messages.encodeNames(n.id(), registry.list(identity.hostId())));
+            case FlowsRequest f -> startFlowCollection(s, f);
+            case FlowReport f -> flowReport(s, f);
+            case StatsRequest st -> {
+                System.gc();
+                System.gc();
+                Runtime rt = Runtime.getRuntime();
+                reply(s, new Stats(st.id(), rt.totalMemory() - rt.freeMemory(), registry.size(), sessions.size(), registry.waiterCount()));
+            }
+            case KnownHost kh -> reply(s, knownFingerprints.contains(kh.fingerprint()) ? new Ok(kh.id())
+                    : new Fail(kh.id(), Wire.E_NOT_FOUND, "certificate " + kh.fingerprint() + " is not this host's nor a peer's"));
+            case Hello h -> reject(s, Wire.E_BAD_REQUEST, "HELLO sent twice");
+            default -> reject(s, Wire.E_BAD_REQUEST, "a client may not send " + m.getClass().getSimpleName());
+        }
+    }
+
+    private void register(Session s, Register r) throws IOException {
+        try {
+            UdsRendezvous.checkName(r.name());
+        } catch (IllegalArgumentException e) {
+            reply(s, new Fail(r.id(), Wire.E_BAD_REQUEST, e.getMessage()));
+            return;
+        }
+        Registry.Entry held = registry.get(r.name());
+        if (held != null) {
+            String who = held.owner == s ? "this process (pid " + s.pid + ")" : "pid " + held.owner.pid;
+            reply(s, new Fail(r.id(), Wire.E_NAME_IN_USE, "endpoint name '" + r.name() + "' is already registered by " + who
+                    + " with the daemon at " + socketPath + "; pick another name or stop that process"));
+            return;
+        }
+        if (s.names.size() >= maxNamesPerClient) {
+            reject(s, Wire.E_LIMIT, "registered more than " + maxNamesPerClient + " names (fable.daemon.maxNamesPerClient)");
+            return;
+        }
+        registry.put(new Registry.Entry(r.name(), s));
+        s.names.add(r.name());
+        reply(s, new Ok(r.id()));
+    }
+
+    private void listening(Session s, Listening l) throws IOException {
+        Registry.Entry e = registry.get(l.name());
+        if (e == null || e.owner != s) {
+            reply(s, new Fail(l.id(), Wire.E_NOT_FOUND, "'" + l.name() + "' is not registered by this process; register it first"));
+            return;
+        }
+        e.unixPath = l.unixPath();
+        e.tcpHost = l.tcpHost();
+        e.tcpPort = l.tcpPort();
+        e.listening = true;
+        reply(s, new Ok(l.id()));
+        for (Registry.Waiter w : registry.takeWaiters(l.name())) {
+            answerLocal(w, e);
+        }
+    }
+
+    private void resolve(Session s, Resolve r) throws IOException {
+        Registry.Entry e = registry.get(r.name());
+        if (e != null && e.listening) {
+            Registry.Waiter w = new Registry.Waiter(s, r, 0);
+            answerLocal(w, e);
+            return;
+        }
+        long now = System.nanoTime();
+        Registry.Waiter w = new Registry.Waiter(s, r, now + TimeUnit.MILLISECONDS.toNanos(Math.min(r.waitMillis(), TimeUnit.DAYS.toMillis(365))));
+        if (peers.isEmpty() && r.waitMillis() == 0) {
+            reply(s, notFound(r, e));
+            return;
+        }
+        registry.addWaiter(w);
+        if (!peers.isEmpty()) queryPeers(w);
+    }
+
+    private Fail notFound(Resolve r, Registry.Entry e) {
+        String state = e != null ? "'" + r.name() + "' is registered (pid " + e.owner.pid + ") but not listening yet"
+                : "no endpoint is registered as '" + r.name() + "'";
+        return new Fail(r.id(), Wire.E_NOT_FOUND, state + " with the daemon at " + socketPath
+                + (peers.isEmpty() ? "" : " or its peers " + peers) + (r.waitMillis() > 0 ? " within " + r.waitMillis() + " ms" : ""));
+    }
+
+    private void answerLocal(Registry.Waiter w, Registry.Entry e) throws IOException {
+        if (w.answered || w.session.closed) return;
+        w.answered = true;
+        Resolve r = w.request;
+        Message answer;
+        try {
+            TransportPolicy.Decision d = policy.choose(true, r.trusted(), r.forcedTransport(), e.tcpHost);
+            answer = new RouteReply(r.id(), new Route(d.transport(), d.reason(), e.name, e.owner.pid, identity.hostId(), true,
+                    e.unixPath, e.tcpHost, e.tcpPort, identity.fingerprint()));
+        } catch (TransportPolicy.Refused ex) {
+            answer = new Fail(r.id(), Wire.E_POLICY, "cannot connect to '" + r.name() + "': " + ex.getMessage());
+        }
+        reply(w.session, answer);
+    }
+
+    /** Asks the peer daemons for the waiter's name on a virtual thread; the answer comes back as a task. */
+    private void queryPeers(Registry.Waiter w) {
+        w.peerQueryInFlight = true;
+        String name = w.request.name();
+        Thread.ofVirtual().name("fabled-peer-query").start(() -> {
+            Route found = null;
+            String peer = null;
+            List<String> failures = new ArrayList<>();
+            for (String p : peers) {
+                try {
+                    found = PeerClient.query(p, name);
+                    if (found != null && !found.peerHostId().equals(identity.hostId())) {
+                        peer = p;
+                        break;
+                    }
+                    found = null;
+                } catch (IOException e) {
+                    failures.add(e.getMessage());
+                }
+            }
+            Route result = found;
+            String from = peer;
+            tasks.add(() -> peerAnswer(w, result, from, failures));
+            selector.wakeup();
+        });
+    }
+
+    private void peerAnswer(Registry.Waiter w, Route found, String peer, List<String> failures) {
+        w.peerQueryInFlight = false;
+        w.nextPeerQueryNanos = System.nanoTime() + PEER_POLL_NANOS;
+        if (w.answered || w.session.closed) {
+            registry.removeWaiter(w);
+            return;
+        }
+        if (!failures.isEmpty()) DaemonLog.warn("peer lookup of '" + w.request.name() + "': " + failures);
+        try {
+            if (found != null) {
+                w.answered = true;
+                registry.removeWaiter(w);
+                knownFingerprints.add(found.peerCertFingerprint());
+                Resolve r = w.request;
+                Message answer;
+                if (found.tcpPort() <= 0 || found.tcpHost() == null) {
+                    answer = new Fail(r.id(), Wire.E_POLICY, "endpoint '" + r.name() + "' on host " + found.peerHostId() + " (via peer daemon " + peer
+                            + ") listens on no TCP port, so it cannot be reached from this host");
+                } else {
+                    try {
+                        TransportPolicy.Decision d = policy.choose(false, r.trusted(), r.forcedTransport(), found.tcpHost());
+                        answer = new RouteReply(r.id(), new Route(d.transport(), d.reason(), found.peerName(), found.peerPid(), found.peerHostId(),
+                                false, null, found.tcpHost(), found.tcpPort(), found.peerCertFingerprint()));
+                    } catch (TransportPolicy.Refused ex) {
+                        answer = new Fail(r.id(), Wire.E_POLICY, "cannot connect to '" + r.name() + "': " + ex.getMessage());
+                    }
+                }
+                reply(w.session, answer);
+            } else if (System.nanoTime() - w.deadlineNanos >= 0) {
+                w.answered = true;
+                registry.removeWaiter(w);
+                reply(w.session, notFound(w.request, registry.get(w.request.name())));
+            }
+        } catch (IOException e) {
+            closeSession(w.session, "connection error: " + e.getMessage());
+        }
+    }
+
+    private void peerResolve(Session s, PeerResolve pr) throws IOException {
+        Registry.Entry e = registry.get(pr.name());
+        if (e == null || !e.listening) {
+            reply(s, new Fail(pr.id(), Wire.E_NOT_FOUND, "host " + identity.hostId() + " has no listening endpoint '" + pr.name() + "'"));
+            return;
+        }
+        reply(s, new RouteReply(pr.id(), new Route(null, null, e.name, e.owner.pid, identity.hostId(), false, null, e.tcpHost, e.tcpPort,
+                identity.fingerprint())));
+    }
+
+    private void startFlowCollection(Session s, FlowsRequest f) throws IOException {
+        int qid = nextQueryId++;
+        FlowCollection c = new FlowCollection(s, f.id(), System.nanoTime() + FLOW_QUERY_NANOS);
+        flowCollections.put(qid, c);
+        ByteBuffer query = Messages.encode(new FlowQuery(qid));
+        for (Session other : new ArrayList<>(sessions.values())) {
+            if (other.peerDaemon || !other.helloDone || other.closed) continue;
+            c.pending.add(other);
+            replyFrames(other, List.of(query.duplicate()));
+        }
+        c.pending.removeIf(x -> x.closed);
+        if (c.pending.isEmpty()) finishFlows(qid);
+    }
+
+    private void flowReport(Session s, FlowReport f) throws IOException {
+        FlowCollection c = flowCollections.get(f.id());
+        if (c == null || !c.pending.contains(s)) return;   // a late answer after the 300 ms: the table went out without it
+        c.flows.addAll(f.entries());
+        if (f.last()) {
+            c.pending.remove(s);
+            if (c.pending.isEmpty()) finishFlows(f.id());
+        }
+    }
+
+    private void finishFlows(int qid) throws IOException {
+        FlowCollection c = flowCollections.remove(qid);
+        if (c == null) return;
+        if (!c.pending.isEmpty()) DaemonLog.warn("flow table sent without " + c.pending.size() + " client(s) that did not answer within 300 ms: " + c.pending);
+        replyFrames(c.requester, Messages.encodeFlows(Wire.FLOW_LIST, c.requestId, c.flows));
+    }
+
+    private void housekeeping(long now) throws IOException {
+        for (Registry.Waiter w : registry.waiters()) {
+            if (w.answered || w.session.closed) {
+                registry.removeWaiter(w);
+            } else if (now - w.deadlineNanos >= 0 && !w.peerQueryInFlight) {
+                w.answered = true;
+                registry.removeWaiter(w);
+                reply(w.session, notFound(w.request, registry.get(w.request.name())));
+            } else if (!peers.isEmpty() && !w.peerQueryInFlight && now - w.nextPeerQueryNanos >= 0) {
+                queryPeers(w);
+            }
+        }
+        for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
+            if (now - c.getValue().deadlineNanos >= 0) finishFlows(c.getKey());
+        }
+        for (Session s : new ArrayList<>(sessions.values())) {
+            if (!s.peerDaemon && !s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "sent no HELLO within " + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s");
+            } else if (s.midFrameSinceNanos != 0 && now - s.midFrameSinceNanos > MID_FRAME_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "stalled in the middle of a frame for more than "
+                        + TimeUnit.NANOSECONDS.toSeconds(MID_FRAME_TIMEOUT_NANOS) + " s");
+            }
+        }
+        boolean idle = registry.size() == 0 && sessions.values().stream().allMatch(x -> x.peerDaemon);
+        if (!idle) {
+            idleSinceNanos = now;
+        } else if (idleExitNanos > 0 && now - idleSinceNanos > idleExitNanos) {
+            DaemonLog.info("no clients and no names for " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s: exiting");
+            running = false;
+        }
+    }
+
+    private void closeSession(Session s, String reason) {
+        if (s.closed) return;
+        s.closed = true;
+        sessions.remove(s.channel);
+        s.key.cancel();
+        try {
+            s.channel.close();
+        } catch (IOException ignored) {
+            // already gone
+        }
+        for (String n : s.names) registry.remove(n);
+        String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
+        if (s.peerDaemon) {
+            if (!reason.equals("disconnected")) DaemonLog.warn("closed peer daemon connection: " + reason);
+        } else if (!s.helloDone && reason.equals("disconnected")) {
+            DaemonLog.info("closed a client that left before HELLO");
+        } else {
+            if (reason.equals("disconnected")) {
+                DaemonLog.info("closed " + s + ": " + reason + names);
+            } else {
+                DaemonLog.warn("closed " + s + ": " + reason + names);
+            }
+        }
+        s.names.clear();
+        for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
+            if (c.getValue().requester == s) {
+                flowCollections.remove(c.getKey());
+            } else if (c.getValue().pending.remove(s) && c.getValue().pending.isEmpty()) {
+                try {
+                    finishFlows(c.getKey());
+                } catch (IOException e) {
+                    closeSession(c.getValue().requester, "connection error: " + e.getMessage());
+                }
+            }
+        }
+    }
+
+    /** Stops the loop (from any thread); the loop closes everything and releases the socket and lock. */
+    @Override
+    public void close() {
+        running = false;
+        selector.wakeup();
+    }
+
+    private void shutdown() {
+        for (Session s : new ArrayList<>(sessions.values())) closeSession(s, "daemon stopping");
+        try {
+            selector.close();
+            unixServer.close();
+            if (tcpServer != null) tcpServer.close();
+            Files.deleteIfExists(socketPath);
+            lock.release();
+            lockFile.close();
+        } catch (IOException e) {
+            DaemonLog.warn("cleaning up " + runtimeDir + ": " + e);
+        }
+        DaemonLog.info("stopped");
+    }
+}

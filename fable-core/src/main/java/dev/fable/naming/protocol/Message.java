@@ -1,0 +1,60 @@
+package dev.fable.naming.protocol;
+
+import dev.fable.naming.NameService.FlowEntry;
+import dev.fable.naming.NameService.NameEntry;
+import dev.fable.naming.NameService.Route;
+
+import java.util.List;
+
+/** Every message of the protocol; {@code id} ties a reply to its request. Encoding: {@link Messages}. */
+public sealed interface Message {
+    int id();
+
+    /** Client → daemon, first message: who is connecting. */
+    record Hello(int id, long pid, String description) implements Message {}
+
+    /** Daemon → client: this host as the daemon sees it. */
+    record Welcome(int id, String hostId, String advertiseHost, String certFingerprint, long daemonPid) implements Message {}
+
+    record Register(int id, String name) implements Message {}
+
+    record Ok(int id) implements Message {}
+
+    record Fail(int id, int code, String text) implements Message {}
+
+    record Listening(int id, String name, String unixPath, String tcpHost, int tcpPort) implements Message {}
+
+    record Unregister(int id, String name) implements Message {}
+
+    /** {@code forcedTransport} null when the URI named none; {@code waitMillis} 0: answer at once. */
+    record Resolve(int id, String name, boolean trusted, String forcedTransport, long waitMillis) implements Message {}
+
+    record RouteReply(int id, Route route) implements Message {}
+
+    record NamesRequest(int id) implements Message {}
+
+    /** One chunk of the name list; the reply ends with {@code last}. */
+    record NameList(int id, boolean last, List<NameEntry> entries) implements Message {}
+
+    record FlowsRequest(int id) implements Message {}
+
+    /** One chunk of the merged flow table (daemon → client). */
+    record FlowList(int id, boolean last, List<FlowEntry> entries) implements Message {}
+
+    /** Daemon → client: report your live connections, answering with {@link FlowReport}s of the same id. */
+    record FlowQuery(int id) implements Message {}
+
+    /** Client → daemon: one chunk of this process's connections. */
+    record FlowReport(int id, boolean last, List<FlowEntry> entries) implements Message {}
+
+    record StatsRequest(int id) implements Message {}
+
+    /** The daemon's used heap right after a full GC, and its table sizes. */
+    record Stats(int id, long usedHeapBytes, int names, int clients, int waiters) implements Message {}
+
+    /** Daemon → peer daemon over TCP: do you hold {@code name}? Answered with a route (transport unset) or an error. */
+    record PeerResolve(int id, String name) implements Message {}
+
+    /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
+    record KnownHost(int id, String fingerprint) implements Message {}
+}

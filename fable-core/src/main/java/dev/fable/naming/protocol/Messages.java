@@ -1,0 +1,162 @@
+package dev.fable.naming.protocol;
+
+import dev.fable.naming.NameService.FlowEntry;
+import dev.fable.naming.NameService.NameEntry;
+import dev.fable.naming.NameService.Route;
+import dev.fable.naming.protocol.Message.*;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+
+/** Encodes messages to frames and decodes payloads to messages, checking every field. */
+public final class Messages {
+    private Messages() {}
+
+    /** Smallest encodings of list elements (all strings null), used to bound counts. */
+    private static final int MIN_NAME_ENTRY = 2 + 8 + 2 + 2 + 2;
+    private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6;
+    /** Room left in a frame for list elements after the header. */
+    private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
+
+    /** Decodes one payload as returned by {@link FrameDecoder#next}. */
+    public static Message decode(ByteBuffer payload) throws ProtocolException {
+        PayloadReader r = new PayloadReader(payload, "message");
+        int version = r.u8("version");
+        if (version != Wire.VERSION) {
+            throw new ProtocolException(Wire.E_VERSION, "protocol version " + version + " is not supported (this side speaks " + Wire.VERSION
+                    + "); run the same Fable version on both sides");
+        }
+        int type = r.u8("type");
+        int id = r.i32("request id");
+        Message m = switch (type) {
+            case Wire.HELLO -> new Hello(id, r.i64("pid"), r.str("description"));
+            case Wire.WELCOME -> new Welcome(id, r.text("host id"), r.text("advertise host"), r.text("certificate fingerprint"), r.i64("daemon pid"));
+            case Wire.REGISTER -> new Register(id, r.text("name"));
+            case Wire.OK -> new Ok(id);
+            case Wire.ERROR -> new Fail(id, r.i32("code"), r.text("text"));
+            case Wire.LISTENING -> new Listening(id, r.text("name"), r.str("unix path"), r.str("tcp host"), r.port("tcp port"));
+            case Wire.UNREGISTER -> new Unregister(id, r.text("name"));
+            case Wire.RESOLVE -> {
+                Resolve res = new Resolve(id, r.text("name"), r.bool("trusted"), r.str("forced transport"), r.i64("wait millis"));
+                if (res.waitMillis() < 0) throw new ProtocolException(Wire.E_BAD_REQUEST, "resolve: negative wait " + res.waitMillis());
+                yield res;
+            }
+            case Wire.ROUTE -> new RouteReply(id, new Route(r.str("transport"), r.str("reason"), r.text("peer name"), r.i64("peer pid"),
+                    r.text("peer host id"), r.bool("same host"), r.str("unix path"), r.str("tcp host"), r.port("tcp port"), r.str("fingerprint")));
+            case Wire.NAMES -> new NamesRequest(id);
+            case Wire.NAME_LIST -> {
+                boolean last = r.bool("last");
+                int n = r.count("names", MIN_NAME_ENTRY);
+                List<NameEntry> l = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    l.add(new NameEntry(r.text("name"), r.i64("pid"), r.str("host id"), r.str("unix path"), r.str("tcp address")));
+                }
+                yield new NameList(id, last, l);
+            }
+            case Wire.FLOWS -> new FlowsRequest(id);
+            case Wire.FLOW_LIST, Wire.FLOW_REPORT -> {
+                boolean last = r.bool("last");
+                int n = r.count("flows", MIN_FLOW_ENTRY);
+                List<FlowEntry> l = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    l.add(new FlowEntry(r.i64("pid"), r.str("local name"), r.str("peer name"), r.str("transport"), r.str("reason"),
+                            r.i64("epoch"), r.i64("bytes sent"), r.i64("bytes received"), r.i64("messages sent"),
+                            r.i64("messages received"), r.i64("opened at")));
+                }
+                yield type == Wire.FLOW_LIST ? new FlowList(id, last, l) : new FlowReport(id, last, l);
+            }
+            case Wire.FLOW_QUERY -> new FlowQuery(id);
+            case Wire.STATS -> new StatsRequest(id);
+            case Wire.STATS_REPLY -> new Stats(id, r.i64("used heap"), r.i32("names"), r.i32("clients"), r.i32("waiters"));
+            case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"));
+            case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
+            default -> throw new ProtocolException(Wire.E_BAD_REQUEST, "unknown message type " + type);
+        };
+        r.end();
+        return m;
+    }
+
+    /** Encodes a message that always fits one frame (every type but the lists). */
+    public static ByteBuffer encode(Message m) {
+        return switch (m) {
+            case Hello h -> w(Wire.HELLO, h.id()).i64(h.pid()).str(h.description()).frame();
+            case Welcome x -> w(Wire.WELCOME, x.id()).str(x.hostId()).str(x.advertiseHost()).str(x.certFingerprint()).i64(x.daemonPid()).frame();
+            case Register x -> w(Wire.REGISTER, x.id()).str(x.name()).frame();
+            case Ok x -> w(Wire.OK, x.id()).frame();
+            case Fail x -> w(Wire.ERROR, x.id()).i32(x.code()).str(clip(x.text())).frame();
+            case Listening x -> w(Wire.LISTENING, x.id()).str(x.name()).str(x.unixPath()).str(x.tcpHost()).i32(x.tcpPort()).frame();
+            case Unregister x -> w(Wire.UNREGISTER, x.id()).str(x.name()).frame();
+            case Resolve x -> w(Wire.RESOLVE, x.id()).str(x.name()).bool(x.trusted()).str(x.forcedTransport()).i64(x.waitMillis()).frame();
+            case RouteReply x -> {
+                Route r = x.route();
+                yield w(Wire.ROUTE, x.id()).str(r.transport()).str(r.reason()).str(r.peerName()).i64(r.peerPid()).str(r.peerHostId())
+                        .bool(r.sameHost()).str(r.unixPath()).str(r.tcpHost()).i32(r.tcpPort()).str(r.peerCertFingerprint()).frame();
+            }
+            case NamesRequest x -> w(Wire.NAMES, x.id()).frame();
+            case FlowsRequest x -> w(Wire.FLOWS, x.id()).frame();
+            case FlowQuery x -> w(Wire.FLOW_QUERY, x.id()).frame();
+            case StatsRequest x -> w(Wire.STATS, x.id()).frame();
+            case Stats x -> w(Wire.STATS_REPLY, x.id()).i64(x.usedHeapBytes()).i32(x.names()).i32(x.clients()).i32(x.waiters()).frame();
+            case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).frame();
+            case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
+            case NameList x -> single(encodeNames(x.id(), x.entries()), m);
+            case FlowList x -> single(encodeFlows(Wire.FLOW_LIST, x.id(), x.entries()), m);
+            case FlowReport x -> single(encodeFlows(Wire.FLOW_REPORT, x.id(), x.entries()), m);
+        };
+    }
+
+    private static ByteBuffer single(List<ByteBuffer> frames, Message m) {
+        if (frames.size() != 1) throw new IllegalArgumentException(m.getClass().getSimpleName() + " needs " + frames.size() + " frames: use the list encoders");
+        return frames.getFirst();
+    }
+
+    /** The name list as as many frames as it needs; the last has {@code last} set. */
+    public static List<ByteBuffer> encodeNames(int id, List<NameEntry> entries) {
+        return chunked(Wire.NAME_LIST, id, entries, (p, e) -> p.str(e.name()).i64(e.pid()).str(e.hostId()).str(e.unixPath()).str(e.tcpAddress()));
+    }
+
+    /** A flow list ({@link Wire#FLOW_LIST} or {@link Wire#FLOW_REPORT}) as as many frames as it needs. */
+    public static List<ByteBuffer> encodeFlows(int type, int id, List<FlowEntry> entries) {
+        return chunked(type, id, entries, (p, e) -> p.i64(e.pid()).str(clip(e.localName())).str(clip(e.peerName())).str(clip(e.transport()))
+                .str(clip(e.reason())).i64(e.epoch()).i64(e.bytesSent()).i64(e.bytesReceived()).i64(e.messagesSent())
+                .i64(e.messagesReceived()).i64(e.openedAtMillis()));
+    }
+
+    private static <T> List<ByteBuffer> chunked(int type, int id, List<T> entries, BiConsumer<PayloadWriter, T> one) {
+        List<ByteBuffer> frames = new ArrayList<>();
+        int i = 0;
+        do {
+            PayloadWriter p = w(type, id);
+            int lastAt = p.size();
+            p.bool(false);
+            int countAt = p.size();
+            p.i32(0);
+            int n = 0;
+            while (i < entries.size() && p.size() < LIST_BUDGET - 5 * (Wire.MAX_STRING + 2) - 64) {
+                one.accept(p, entries.get(i++));
+                n++;
+            }
+            p.patchI32(countAt, n);
+            if (i >= entries.size()) {
+                ByteBuffer f = p.frame();
+                f.put(4 + lastAt, (byte) 1);
+                frames.add(f);
+                break;
+            }
+            frames.add(p.frame());
+        } while (true);
+        return frames;
+    }
+
+    /** Long free text (reasons, error texts) is shortened to fit a string field. */
+    static String clip(String s) {
+        if (s == null || s.length() <= 1000) return s;
+        return s.substring(0, 1000) + "…";
+    }
+
+    private static PayloadWriter w(int type, int id) {
+        return new PayloadWriter(type, id);
+    }
+}

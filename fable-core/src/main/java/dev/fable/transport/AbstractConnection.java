@@ -1,0 +1,133 @@
+package dev.fable.transport;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.ConnectionClosedException;
+import dev.fable.ConnectionState;
+import dev.fable.CorruptChannelException;
+import dev.fable.FableException;
+import dev.fable.PeerGoneException;
+import dev.fable.sync.Waiter;
+
+import java.io.ByteArrayOutputStream;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * What every transport's {@link Connection} shares: the state machine (OPEN → PEER_CLOSED /
+ * PEER_GONE / FAILED / CLOSED, changed under the object's monitor, read through a volatile field),
+ * and the blocking conveniences {@link #send} and {@link #receiveMessage} built on the transport's
+ * non-blocking core ({@link #claim(int, Duration)} and {@link #receiveUntil(long)}).
+ */
+public abstract class AbstractConnection implements Connection {
+    private static final Duration FOREVER = Duration.ofNanos(-1);
+
+    protected final ConnectOptions options;
+    private volatile ConnectionState state = ConnectionState.OPEN;
+    private volatile FableException failure;
+    private ByteArrayOutputStream partial;   // receiving thread only: a message whose rest had not arrived when receiveMessage timed out
+
+    protected AbstractConnection(ConnectOptions options) {
+        this.options = options;
+    }
+
+    @Override
+    public final ConnectionState state() {
+        return state;
+    }
+
+    @Override
+    public final FableException failure() {
+        return failure;
+    }
+
+    /** Waits until {@code deadline} ({@link Waiter#deadline}) for the next read buffer; null on timeout. */
+    protected abstract Buffer receiveUntil(long deadline);
+
+    /** Wakes every thread blocked on this connection; called after the state changed. */
+    protected abstract void wakeAll();
+
+    @Override
+    public final Buffer receive(Duration timeout) {
+        Buffer b = poll();
+        if (b != null) return b;   // fast path: no clock read
+        return receiveUntil(Waiter.deadline(timeout.toNanos()));
+    }
+
+    @Override
+    public void send(byte[] data, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, data.length);
+        int done = 0;
+        do {
+            int n = Math.min(length - done, maxFragment());
+            Buffer b = claim(n, FOREVER);
+            b.put(0, data, offset + done, n);
+            b.length(n);
+            done += n;
+            if (done < length) b.commitFragment(); else b.commit();
+        } while (done < length);
+    }
+
+    @Override
+    public byte[] receiveMessage(Duration timeout) {
+        long deadline = Waiter.deadline(timeout.toNanos());   // for the whole message: a peer that stops mid-message cannot hang us
+        byte[] chunk = null;
+        while (true) {
+            Buffer b = receiveUntil(deadline);
+            if (b == null) return null;   // timed out; a message already begun stays in `partial` for the next call
+            int n = b.length();
+            boolean more = b.more();
+            ByteArrayOutputStream acc = partial;
+            if (acc == null && !more) {
+                byte[] r = new byte[n];
+                b.get(0, r, 0, n);
+                b.release();
+                return r;
+            }
+            if (acc == null) partial = acc = new ByteArrayOutputStream((int) Math.min(4L * n, options.maxMessageSize()));
+            if (acc.size() + (long) n > options.maxMessageSize()) {
+                partial = null;
+                b.release();
+                throw corrupt("a message exceeds maxMessageSize (" + options.maxMessageSize() + " B); raise ConnectOptions.maxMessageSize");
+            }
+            if (chunk == null) chunk = new byte[b.capacity()];
+            b.get(0, chunk, 0, n);
+            b.release();
+            acc.write(chunk, 0, n);
+            if (!more) {
+                partial = null;
+                return acc.toByteArray();
+            }
+        }
+    }
+
+    /** Fails the connection because the peer broke the protocol; returns the exception to throw. */
+    public abstract CorruptChannelException corrupt(String detail);
+
+    /** The exception for an operation on a connection that is no longer open (one per call, no storm). */
+    protected final FableException ended(String op) {
+        FableException f = failure;
+        if (f == null) f = new ConnectionClosedException(this + " is " + state);
+        if (f instanceof PeerGoneException) return new PeerGoneException(f.getMessage() + " (during " + op + ")", f);
+        if (f instanceof CorruptChannelException) return new CorruptChannelException(f.getMessage() + " (during " + op + ")", f);
+        return new ConnectionClosedException(f.getMessage() + " (during " + op + ")", f);
+    }
+
+    /** Moves OPEN → {@code s} and wakes waiters; false if the connection had already ended. */
+    protected final synchronized boolean end(ConnectionState s, FableException why) {
+        if (state != ConnectionState.OPEN) return false;
+        failure = why;
+        state = s;   // volatile write after failure: readers that see the state see the reason
+        wakeAll();
+        return true;
+    }
+
+    /** Moves to CLOSED (this side closed); false if it was closed already. */
+    protected final synchronized boolean markClosed() {
+        if (state == ConnectionState.CLOSED) return false;
+        if (state == ConnectionState.OPEN) failure = new ConnectionClosedException(this + " was closed by this side");
+        state = ConnectionState.CLOSED;
+        return true;
+    }
+}

@@ -1,0 +1,125 @@
+package dev.fable.transport;
+
+import dev.fable.FableException;
+import dev.fable.naming.NameService;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+import jdk.net.ExtendedSocketOptions;
+import jdk.net.UnixDomainPrincipal;
+
+/**
+ * Where one listening endpoint accepts connections: a Unix socket (same-host peers: shm and unix)
+ * and a TCP socket on this host's advertised address (tcp and tls, from this or another host). The
+ * naming layer publishes both addresses; connectors come straight here, never through the daemon.
+ *
+ * <p>Unix-socket peers must run as this process's user ({@code SO_PEERCRED}); TCP peers are
+ * checked by the transport (tls verifies certificates; plain tcp is for trusted networks only).
+ */
+public final class EndpointListener implements AutoCloseable {
+    private final String name;
+    private final Path unixPath;
+    private final ServerSocketChannel unix;
+    private final ServerSocketChannel tcp;
+    private final Selector selector;
+
+    public EndpointListener(String name, Path unixPath, String tcpHost) {
+        this.name = name;
+        this.unixPath = unixPath;
+        try {
+            Files.deleteIfExists(unixPath);   // the name service gave us the name: a socket file here is a dead owner's
+            unix = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            unix.bind(UnixDomainSocketAddress.of(unixPath), 128);
+            unix.configureBlocking(false);
+            tcp = ServerSocketChannel.open();
+            tcp.bind(new InetSocketAddress(tcpHost, 0), 128);
+            tcp.configureBlocking(false);
+            selector = Selector.open();
+            unix.register(selector, SelectionKey.OP_ACCEPT);
+            tcp.register(selector, SelectionKey.OP_ACCEPT);
+        } catch (IOException e) {
+            throw new FableException("cannot listen as '" + name + "' on " + unixPath + " and " + tcpHost + ": " + e
+                    + "; check fable.runtime.dir and fable.host.address", e);
+        }
+    }
+
+    /** The addresses to publish. */
+    public NameService.ListenAddress address() {
+        try {
+            InetSocketAddress a = (InetSocketAddress) tcp.getLocalAddress();
+            return new NameService.ListenAddress(unixPath.toString(), a.getAddress().getHostAddress(), a.getPort());
+        } catch (IOException e) {
+            throw new FableException("endpoint '" + name + "': cannot read its TCP address: " + e, e);
+        }
+    }
+
+    /** The next control channel, waiting up to {@code timeoutNanos} (negative: forever); null on timeout. */
+    public ControlChannel accept(long timeoutNanos) {
+        long deadline = System.nanoTime() + timeoutNanos;
+        try {
+            while (true) {
+                ControlChannel c = acceptFrom(unix, true);
+                if (c == null) c = acceptFrom(tcp, false);
+                if (c != null) return c;
+                if (timeoutNanos == 0) return null;
+                long wait = 0;
+                if (timeoutNanos > 0) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) return null;
+                    wait = Math.max(1, TimeUnit.NANOSECONDS.toMillis(left));
+                }
+                selector.select(wait);
+                selector.selectedKeys().clear();
+            }
+        } catch (IOException e) {
+            if (!unix.isOpen()) throw new FableException("endpoint '" + name + "' was closed", e);
+            throw new FableException("accept failed on endpoint '" + name + "': " + e, e);
+        }
+    }
+
+    private ControlChannel acceptFrom(ServerSocketChannel server, boolean local) throws IOException {
+        while (true) {
+            SocketChannel ch = server.accept();
+            if (ch == null) return null;
+            try {
+                if (local) checkSameUser(ch, "a process connecting to '" + name + "'");
+                return new ControlChannel(ch, (local ? "unix" : "tcp from " + ch.getRemoteAddress()) + " to '" + name + "'");
+            } catch (FableException e) {
+                ch.close();
+                System.getLogger("dev.fable.transport").log(System.Logger.Level.WARNING, e.getMessage());
+            }
+        }
+    }
+
+    /** Refuses a Unix-socket peer that runs as another user (SO_PEERCRED). */
+    public static void checkSameUser(SocketChannel ch, String who) throws IOException {
+        UnixDomainPrincipal p = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
+        String me = System.getProperty("user.name");
+        if (!p.user().getName().equals(me)) {
+            throw new FableException(who + " runs as user '" + p.user().getName() + "', this process as '" + me
+                    + "'; Fable connects only processes of the same user");
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            unix.close();
+            tcp.close();
+            selector.close();
+            Files.deleteIfExists(unixPath);
+        } catch (IOException e) {
+            System.getLogger("dev.fable.transport").log(System.Logger.Level.WARNING, "closing endpoint '" + name + "'", e);
+        }
+    }
+}

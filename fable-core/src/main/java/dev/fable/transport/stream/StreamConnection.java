@@ -1,0 +1,269 @@
+package dev.fable.transport.stream;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.ConnectionClosedException;
+import dev.fable.ConnectionState;
+import dev.fable.CorruptChannelException;
+import dev.fable.FableException;
+import dev.fable.PeerGoneException;
+import dev.fable.WaitMode;
+import dev.fable.sync.Waiter;
+import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.Arenas;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A {@link dev.fable.Connection} over a byte stream (Unix socket, TCP, TLS over TCP, or a plain
+ * external TCP peer): a {@link StreamWriter} and a {@link StreamReader} on one non-blocking socket.
+ * The socket is also the liveness signal: the end of the stream after a CLOSE marker is a clean
+ * close, without one the peer is gone. That end is noticed when this side receives (or when a send
+ * fails), not asynchronously as with shared memory.
+ *
+ * <p>Waiting: SPIN retries the non-blocking call; BLOCK sleeps in {@code select}; ADAPTIVE spins
+ * {@link ConnectOptions#spinNanos()} then sleeps. Each waiting side has its own selector, made on
+ * first use by the thread that waits.
+ *
+ * <p>Threads: as for every connection, one sending and one receiving thread at a time; close from
+ * the sending thread (close writes the CLOSE marker behind the last committed frame).
+ */
+public final class StreamConnection extends AbstractConnection implements StreamFailure {
+    private static final long CLOSE_FLUSH_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final long EPOCH = 0;
+
+    private final String transport;
+    private final String localName;
+    private final String peerName;
+    private final long peerPid;
+    private final SocketIo io;
+    private final SocketChannel channel;
+    private final Arena arena = Arena.ofShared();
+    private final StreamWriter out;
+    private final StreamReader in;
+    private final WaitMode mode;
+    private final long spinNanos;
+    private volatile Selector readSelector;
+    private volatile Selector writeSelector;
+
+    /**
+     * @param framed           false for a plain external peer: bytes go out as written and come in as they arrive
+     * @param peerMaxFragment  largest fragment the peer announced it sends (sizes the receive area)
+     */
+    public StreamConnection(String transport, String localName, String peerName, long peerPid, SocketIo io, boolean framed,
+                            int peerMaxFragment, ConnectOptions options) {
+        super(options);
+        this.transport = transport;
+        this.localName = localName;
+        this.peerName = peerName;
+        this.peerPid = peerPid;
+        this.io = io;
+        this.channel = io.channel();
+        this.mode = options.waitMode();
+        this.spinNanos = options.spinNanos();
+        int slotSize = Math.min(options.slotSize(), StreamFrame.MAX_FRAGMENT);
+        int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
+        int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
+        String label = toString();
+        this.out = new StreamWriter(io, framed, slotSize, slots, arena, this, EPOCH, this, label + " (sending)");
+        this.in = new StreamReader(io, framed, peerMaxFragment, quota, arena, this, EPOCH, label + " (receiving)");
+    }
+
+    /** Staging slots per sending side: enough to keep the socket busy, few enough to bound memory (16 × 64 KiB). */
+    static final int STAGING_SLOTS = 16;
+    /** Read buffers one side may hold at once unless {@link ConnectOptions#readQuota(int)} says otherwise. */
+    static final int DEFAULT_READ_QUOTA = 1024;
+
+    @Override public String localName() { return localName; }
+    @Override public String peerName() { return peerName; }
+    @Override public String transport() { return transport; }
+    @Override public long epoch() { return EPOCH; }
+    @Override public int maxFragment() { return out.slotSize(); }
+    @Override public long messagesSent() { return out.messages(); }
+    @Override public long messagesReceived() { return in.messages(); }
+    @Override public long bytesSent() { return out.bytes(); }
+    @Override public long bytesReceived() { return in.bytes(); }
+
+    // ---- sending ----
+
+    @Override
+    public Buffer claim(int maxBytes) {
+        if (state() != ConnectionState.OPEN) throw ended("claim");
+        return out.claim(maxBytes);
+    }
+
+    @Override
+    public Buffer claim(int maxBytes, Duration timeout) {
+        Buffer b = claim(maxBytes);
+        if (b != null) return b;
+        long deadline = Waiter.deadline(timeout.toNanos());
+        while (true) {
+            if (!await(false, deadline)) return null;
+            b = claim(maxBytes);
+            if (b != null) return b;
+        }
+    }
+
+    // ---- receiving ----
+
+    @Override
+    public Buffer poll() {
+        ConnectionState s = state();
+        if (s == ConnectionState.FAILED || s == ConnectionState.CLOSED) throw ended("poll");
+        try {
+            Buffer b = in.poll();
+            if (b == null && in.ended()) peerEnded();
+            return b;
+        } catch (IOException e) {
+            throw failed("receive", e);
+        } catch (CorruptChannelException e) {
+            throw corrupt(e.getMessage());
+        }
+    }
+
+    @Override
+    protected Buffer receiveUntil(long deadline) {
+        while (true) {
+            Buffer b = poll();
+            if (b != null) return b;
+            if (state() != ConnectionState.OPEN) throw ended("receive");
+            if (!await(true, deadline)) return null;
+        }
+    }
+
+    private void peerEnded() {
+        if (in.endedCleanly()) {
+            end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
+        } else {
+            end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
+                    + " went away without closing (crashed, killed or the network dropped)"
+                    + (in.unparsed() > 0 ? " in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
+                    + "; everything it sent before was delivered"));
+        }
+    }
+
+    private String pid() {
+        return peerPid > 0 ? " (pid " + peerPid + ")" : "";
+    }
+
+    // ---- waiting ----
+
+    /** Waits until the socket is readable (or writable) or the connection ended; false at the deadline. */
+    private boolean await(boolean forRead, long deadline) {
+        long now = System.nanoTime();
+        long spinEnd = mode == WaitMode.SPIN ? Long.MAX_VALUE : mode == WaitMode.BLOCK ? now : now + spinNanos;
+        try {
+            while (true) {
+                if (state() != ConnectionState.OPEN) return true;
+                if (forRead ? in.readable() : out.spaceAvailable()) return true;
+                now = System.nanoTime();
+                if (deadline != Waiter.FOREVER && now - deadline >= 0) return false;
+                if (mode == WaitMode.SPIN || now - spinEnd < 0) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                Selector sel = selector(forRead);
+                long ms = deadline == Waiter.FOREVER ? 0 : Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - now));
+                sel.select(ms);
+                sel.selectedKeys().clear();
+            }
+        } catch (IOException e) {
+            throw failed(forRead ? "receive" : "send", e);
+        }
+    }
+
+    private Selector selector(boolean forRead) throws IOException {
+        Selector s = forRead ? readSelector : writeSelector;
+        if (s == null) {
+            s = Selector.open();
+            channel.register(s, forRead ? SelectionKey.OP_READ : SelectionKey.OP_WRITE);
+            if (forRead) readSelector = s; else writeSelector = s;
+            if (state() != ConnectionState.OPEN) s.wakeup();
+        }
+        return s;
+    }
+
+    @Override
+    protected void wakeAll() {
+        Selector r = readSelector;
+        Selector w = writeSelector;
+        if (r != null) r.wakeup();
+        if (w != null) w.wakeup();
+    }
+
+    // ---- ending ----
+
+    @Override
+    public FableException failed(String op, Exception cause) {
+        if (cause instanceof CorruptChannelException c) return corrupt(c.getMessage());
+        if (cause instanceof FableException f) return f;
+        end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
+                + " is unreachable: " + cause.getMessage() + "; everything received before was delivered"));
+        return ended(op);
+    }
+
+    @Override
+    public CorruptChannelException corrupt(String detail) {
+        CorruptChannelException e = new CorruptChannelException(this + " failed: " + detail);
+        if (end(ConnectionState.FAILED, e)) closeSocket();
+        return e;
+    }
+
+    @Override
+    public void close() {
+        if (!markClosed()) return;
+        if (channel.isOpen()) pushClose();
+        closeSocket();
+        wakeAll();
+        in.untrackAll();
+        out.untrackAll();
+        Arenas.close(arena, this);
+    }
+
+    /** Sends what is queued and the CLOSE marker, waiting at most a second for a slow peer. */
+    private void pushClose() {
+        long deadline = System.nanoTime() + CLOSE_FLUSH_NANOS;
+        try (Selector sel = Selector.open()) {
+            channel.register(sel, SelectionKey.OP_WRITE);
+            while (!out.pushClose()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return;
+                sel.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                sel.selectedKeys().clear();
+            }
+            io.shutdownOutput();
+        } catch (IOException | RuntimeException e) {
+            // the peer is gone or the socket broke: nothing more to tell it
+        }
+    }
+
+    private void closeSocket() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing: nothing left to report
+        }
+        closeSelector(readSelector);
+        closeSelector(writeSelector);
+    }
+
+    private static void closeSelector(Selector s) {
+        if (s == null) return;
+        try {
+            s.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
+    @Override
+    public String toString() {
+        return transport + " connection '" + localName + "' -> '" + peerName + "'";
+    }
+}

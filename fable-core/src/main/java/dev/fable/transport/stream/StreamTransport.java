@@ -1,0 +1,144 @@
+package dev.fable.transport.stream;
+
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.FableException;
+import dev.fable.naming.NameService;
+import dev.fable.transport.ControlChannel;
+import dev.fable.transport.Frames;
+import dev.fable.transport.Transport;
+
+import java.io.IOException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The socket transports: {@code unix} (Unix domain socket, same host) and {@code tcp} (TCP with
+ * TCP_NODELAY), and the base of {@code tls}. The data travels on the control connection itself,
+ * after a short handshake:
+ * <pre>
+ * connector → HELLO  transport, version, pid, target name, own name, largest fragment it sends
+ * acceptor  → ACCEPT pid, own name, largest fragment it sends | REJECT reason
+ * (tls: the TLS handshake runs here)
+ * then frames: 4-byte header (see StreamFrame) + payload, both ways
+ * </pre>
+ * One copy per side: the application fills a staging slot that the kernel copies from, and reads
+ * in place from the area the kernel copied into.
+ */
+public class StreamTransport implements Transport {
+    public static final String UNIX = "unix";
+    public static final String TCP = "tcp";
+    private static final short VERSION = 1;
+    private static final byte ACCEPT = 2;
+    private static final byte REJECT = 3;
+    protected static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+    private final String name;
+    private final boolean crossesHosts;
+
+    public StreamTransport(String name, boolean crossesHosts) {
+        this.name = name;
+        this.crossesHosts = crossesHosts;
+    }
+
+    @Override
+    public final String name() {
+        return name;
+    }
+
+    @Override
+    public final boolean crossesHosts() {
+        return crossesHosts;
+    }
+
+    /** The byte pipe over the handshaken socket; TLS wraps it (and verifies the peer) here. */
+    protected SocketIo pipe(SocketChannel channel, boolean connector, NameService.Route route, long deadline) throws IOException {
+        return new PlainIo(channel);
+    }
+
+    /** What one side announces: who it is and the largest fragment it will send. */
+    private record Side(long pid, String name, int maxFragment) {
+        void write(ByteBuffer b) {
+            b.putLong(pid);
+            Frames.putString(b, name);
+            b.putInt(maxFragment);
+        }
+
+        static Side read(ByteBuffer b) {
+            long pid = Frames.getLong(b, "pid");
+            String name = Frames.getString(b, "endpoint name");
+            int max = Frames.getInt(b, "largest fragment");
+            if (max < 1 || max > StreamFrame.MAX_FRAGMENT) {
+                throw new FableException("malformed handshake: largest fragment " + max + " B (1 … " + StreamFrame.MAX_FRAGMENT + ")");
+            }
+            return new Side(pid, name, max);
+        }
+    }
+
+    private static Side self(String localName, ConnectOptions options) {
+        return new Side(ProcessHandle.current().pid(), localName, Math.min(options.slotSize(), StreamFrame.MAX_FRAGMENT));
+    }
+
+    @Override
+    public Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options) {
+        long deadline = System.nanoTime() + HANDSHAKE_NANOS;
+        try {
+            ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
+            Frames.putString(hello, name);
+            hello.putShort(VERSION);
+            Frames.putString(hello, route.peerName());
+            self(localName, options).write(hello);
+            control.writeFrame(hello.flip());
+            ByteBuffer reply = control.readFrame(deadline);
+            byte type = Frames.getByte(reply, "reply type");
+            if (type == REJECT) {
+                throw new FableException("'" + route.peerName() + "' refused the " + name + " connection: " + Frames.getString(reply, "reason"));
+            }
+            if (type != ACCEPT) throw new FableException("malformed " + name + " handshake: reply type " + type);
+            Side peer = Side.read(reply);
+            return established(control, true, route, localName, peer, options, deadline);
+        } catch (IOException e) {
+            control.close();
+            throw new FableException(name + " connection to '" + route.peerName() + "' failed during the handshake: " + e, e);
+        } catch (RuntimeException e) {
+            control.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
+        long deadline = System.nanoTime() + HANDSHAKE_NANOS;
+        try {
+            short version = hello.remaining() >= 2 ? hello.getShort() : -1;
+            if (version != VERSION) {
+                Transport.reject(control, REJECT, name, name + " handshake version " + version + " is not supported (this side speaks " + VERSION + ")");
+            }
+            String wanted = Frames.getString(hello, "target name");
+            Side peer = Side.read(hello);
+            if (!wanted.equals(localName)) Transport.reject(control, REJECT, name, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
+            self(localName, options).write(reply);
+            control.writeFrame(reply.flip());
+            return established(control, false, null, localName, peer, options, deadline);
+        } catch (IOException e) {
+            control.close();
+            throw new FableException(name + " connection to endpoint '" + localName + "' failed during the handshake: " + e, e);
+        } catch (RuntimeException e) {
+            control.close();
+            throw e;
+        }
+    }
+
+    private Connection established(ControlChannel control, boolean connector, NameService.Route route, String localName, Side peer,
+                                   ConnectOptions options, long deadline) throws IOException {
+        SocketChannel ch = control.channel();
+        if (!(ch.getLocalAddress() instanceof java.net.UnixDomainSocketAddress)) {
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
+        SocketIo io = pipe(ch, connector, route, deadline);
+        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options);
+    }
+}

@@ -1,0 +1,122 @@
+package dev.fable.transport.tls;
+
+import dev.fable.FableException;
+import dev.fable.naming.HostIdentity;
+import dev.fable.naming.NameService;
+import dev.fable.transport.stream.SocketIo;
+import dev.fable.transport.stream.StreamTransport;
+
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.channels.SocketChannel;
+import java.security.GeneralSecurityException;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509ExtendedTrustManager;
+
+/**
+ * {@code tls}: the {@code tcp} transport through JSSE (TLS 1.3, AES-GCM). Each side presents its
+ * host's certificate ({@link HostIdentity}); the peer is verified, not trusted blindly:
+ * <ul>
+ *   <li>the connector accepts only the certificate whose SHA-256 the naming layer gave in the route
+ *       (the daemon vouches for the peer host, like a known-hosts entry);</li>
+ *   <li>the acceptor requires a client certificate and accepts it only if its daemon knows that
+ *       host ({@link NameService#isKnownHost}).</li>
+ * </ul>
+ * No certificate authority, host name or expiry is involved: the pin is the trust.
+ */
+public final class TlsTransport extends StreamTransport {
+    public static final String NAME = "tls";
+    private static final String[] PROTOCOLS = {"TLSv1.3"};
+    private static final String[] SUITES = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"};
+
+    private final Supplier<HostIdentity> identity;
+    private final Predicate<String> knownHost;
+
+    public TlsTransport(Supplier<HostIdentity> identity, Predicate<String> knownHost) {
+        super(NAME, true);
+        this.identity = identity;
+        this.knownHost = knownHost;
+    }
+
+    @Override
+    protected SocketIo pipe(SocketChannel channel, boolean connector, NameService.Route route, long deadline) throws IOException {
+        String what = connector ? "tls connection to '" + route.peerName() + "'" : "tls connection accepted";
+        String expected = connector ? route.peerCertFingerprint() : null;
+        if (connector && (expected == null || expected.isEmpty())) {
+            throw new FableException(what + ": the naming layer gave no certificate fingerprint for the peer host, so it cannot be "
+                    + "verified; connect through the daemon (xio:// names), not to a bare address");
+        }
+        SSLEngine engine = context(expected).createSSLEngine();
+        engine.setUseClientMode(connector);
+        SSLParameters p = engine.getSSLParameters();
+        p.setProtocols(PROTOCOLS);
+        p.setCipherSuites(SUITES);
+        if (!connector) p.setNeedClientAuth(true);
+        engine.setSSLParameters(p);
+        TlsIo io = new TlsIo(channel, engine);
+        io.handshake(deadline, what);
+        return io;
+    }
+
+    private SSLContext context(String expectedServer) {
+        try {
+            HostIdentity id = identity.get();
+            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            kmf.init(id.keyStore(), id.password());
+            SSLContext ctx = SSLContext.getInstance("TLSv1.3");
+            ctx.init(kmf.getKeyManagers(), new TrustManager[] {new PinnedTrust(expectedServer, knownHost)}, null);
+            return ctx;
+        } catch (GeneralSecurityException e) {
+            throw new FableException("cannot set up TLS with this host's identity: " + e, e);
+        }
+    }
+
+    /** Trusts exactly the pinned server certificate, or client certificates of hosts the daemon knows. */
+    private static final class PinnedTrust extends X509ExtendedTrustManager {
+        private final String expectedServer;
+        private final Predicate<String> knownHost;
+
+        PinnedTrust(String expectedServer, Predicate<String> knownHost) {
+            this.expectedServer = expectedServer;
+            this.knownHost = knownHost;
+        }
+
+        private void checkServer(X509Certificate[] chain) throws CertificateException {
+            String got = leaf(chain);
+            if (expectedServer == null || !expectedServer.equalsIgnoreCase(got)) {
+                throw new CertificateException("the peer host's certificate (sha256 " + got + ") is not the one the name daemon "
+                        + "announced (" + expectedServer + "); refusing the connection: check that both daemons run with their own, "
+                        + "unchanged host identity");
+            }
+        }
+
+        private void checkClient(X509Certificate[] chain) throws CertificateException {
+            String got = leaf(chain);
+            if (!knownHost.test(got)) {
+                throw new CertificateException("a tls client presented a certificate (sha256 " + got + ") of a host this daemon does not "
+                        + "know; add that host's daemon to fable.daemon.peers on this host");
+            }
+        }
+
+        private static String leaf(X509Certificate[] chain) throws CertificateException {
+            if (chain == null || chain.length == 0) throw new CertificateException("the peer sent no certificate");
+            return HostIdentity.fingerprint(chain[0]);
+        }
+
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, Socket s) throws CertificateException { checkClient(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { checkClient(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a) throws CertificateException { checkClient(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, Socket s) throws CertificateException { checkServer(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { checkServer(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a) throws CertificateException { checkServer(c); }
+        @Override public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }
+    }
+}
