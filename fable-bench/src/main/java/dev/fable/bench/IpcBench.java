@@ -251,7 +251,7 @@ public final class IpcBench implements Callable<Integer> {
         if (c.kind().equals("rdv")) return quick ? new long[] {10, 50} : full ? new long[] {50, 1000} : new long[] {20, 200};
         if (c.kind().equals("tput")) {
             if (quick) return new long[] {300, 500};
-            return c.socket() && !full ? new long[] {500, 1500} : new long[] {1000, 2000};
+            return c.socket() && !full ? new long[] {500, 1000} : new long[] {1000, 2000};
         }
         if (c.socket()) return quick ? new long[] {2_000, 5_000} : full ? new long[] {20_000, 200_000} : new long[] {10_000, 40_000};
         if (c.mode().equals("block")) return quick ? new long[] {2_000, 5_000} : new long[] {10_000, 20_000};
@@ -261,7 +261,7 @@ public final class IpcBench implements Callable<Integer> {
     /** Socket latency cells warm up for at least this long too (their round-trip counts are small). */
     long minWarmMs(List<String> common) {
         Cell c = new Cell(common.get(1), Integer.parseInt(common.get(2)), common.get(3), common.get(4));
-        return c.kind().equals("lat") && c.socket() ? (quick ? 300 : 1000) : 0;
+        return c.kind().equals("lat") && c.socket() ? (quick ? 300 : full ? 1000 : 500) : 0;
     }
 
     /** Baselines whose writer cannot report (it spins until killed). */
