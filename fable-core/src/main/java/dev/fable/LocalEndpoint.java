@@ -53,6 +53,7 @@ final class LocalEndpoint implements Endpoint {
             Path sock = UdsRendezvous.defaultDirectory().resolve("ep").resolve(name + ".sock");
             listener = new EndpointListener(name, sock, names.host().advertiseHost());
             registration.listening(listener.address());
+            dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
         }
         return this;
     }

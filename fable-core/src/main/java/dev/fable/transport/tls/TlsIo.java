@@ -39,9 +39,9 @@ public final class TlsIo implements SocketIo {
         this.engine = engine;
         this.packetSize = engine.getSession().getPacketBufferSize();
         this.appSize = engine.getSession().getApplicationBufferSize();
-        this.netIn = ByteBuffer.allocateDirect(2 * packetSize);
-        this.netOut = ByteBuffer.allocateDirect(4 * packetSize);
-        this.appIn = ByteBuffer.allocateDirect(appSize);
+        this.netIn = ByteBuffer.allocate(2 * packetSize);
+        this.netOut = ByteBuffer.allocate(4 * packetSize);
+        this.appIn = ByteBuffer.allocate(appSize);
     }
 
     /** Runs the TLS handshake on the (non-blocking) socket until it completes or {@code deadline} passes. */
