@@ -4,7 +4,6 @@ import dev.fable.naming.HostIdentity;
 import dev.fable.naming.NameService.FlowEntry;
 import dev.fable.naming.NameService.Route;
 import dev.fable.naming.NamingConfig;
-import dev.fable.naming.UdsRendezvous;
 import dev.fable.naming.protocol.Message;
 import dev.fable.naming.protocol.Message.*;
 import dev.fable.naming.protocol.Messages;
@@ -369,7 +368,7 @@ public final class NameDaemon implements AutoCloseable {
 
     private void register(Session s, Register r) throws IOException {
         try {
-            UdsRendezvous.checkName(r.name());
+            NamingConfig.checkName(r.name());
         } catch (IllegalArgumentException e) {
             reply(s, new Fail(r.id(), Wire.E_BAD_REQUEST, e.getMessage()));
             return;
