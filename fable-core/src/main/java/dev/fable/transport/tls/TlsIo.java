@@ -103,24 +103,38 @@ public final class TlsIo implements SocketIo {
         while ((t = engine.getDelegatedTask()) != null) t.run();
     }
 
+    /**
+     * Decrypts every whole record already here, reading the socket once when none is, until
+     * {@code dst} is full. It must not stop after one record: records already pulled off the socket
+     * are invisible to {@code select}, so a caller that then waits for readability would sleep on
+     * data it has.
+     */
     @Override
     public int read(ByteBuffer dst) throws IOException {
-        if (appIn.position() > 0) return drainAppIn(dst);
+        int total = 0;
+        boolean socketRead = false;
         while (true) {
+            if (appIn.position() > 0) {
+                total += drainAppIn(dst);
+                if (!dst.hasRemaining()) return total;
+            }
             netIn.flip();
             SSLEngineResult r = engine.unwrap(netIn, appIn);
             netIn.compact();
             if (r.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_TASK) runTasks();
             switch (r.getStatus()) {
                 case OK -> {
-                    if (r.bytesProduced() > 0) return drainAppIn(dst);
+                    // a record decrypted (or a handshake message consumed): go round for the next
                 }
                 case BUFFER_UNDERFLOW -> {
+                    if (socketRead) return total;   // one read per call: the caller loops, we do not spin here
+                    socketRead = true;
                     int n = channel.read(netIn);
-                    if (n <= 0) return n;   // 0: nothing now; -1: the socket ended without close_notify
+                    if (n < 0) return total > 0 ? total : -1;   // end without close_notify: report it after what we have
+                    if (n == 0) return total;
                 }
                 case CLOSED -> {
-                    return -1;   // close_notify
+                    return total > 0 ? total : -1;   // close_notify
                 }
                 case BUFFER_OVERFLOW -> throw new SSLException("a TLS record larger than the application buffer (" + appSize + " B)");
             }
