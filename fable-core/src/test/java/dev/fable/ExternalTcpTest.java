@@ -33,6 +33,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * on the socket (no framing) and whatever the peer writes arrives, concatenated, with no message
  * boundaries. The peer is a real external program, socat (Debian package {@code socat}).
  *
+ * <p>Not covered: a plain client (socat) connecting to a Fable-side raw listener; the API has no
+ * external listen ({@code Endpoint.listen} accepts Fable peers only).
+ *
  * <p>Synchronisation: socat's own log line "listening on" (with {@code -d -d}) says when it accepts,
  * and socat's exit says when it has written everything; never a sleep.
  */
