@@ -710,8 +710,26 @@ class ChannelContractTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("transports")
     void killedPeerIsGoneAndEverythingItCommittedIsStillDelivered(String transport) throws Exception {
+        killAndDrain(transport, "death", false);
+    }
+
+    /**
+     * As above, but the dead peer had not read what it was sent: sockets then end with a reset
+     * (ECONNRESET) instead of an orderly end of stream. The contract is the same.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void killedPeerWithUnreadDataIsGoneAndEverythingItCommittedIsStillDelivered(String transport) throws Exception {
+        killAndDrain(transport, "death-unread", true);
+    }
+
+    private static void killAndDrain(String transport, String tag, boolean leaveUnread) throws Exception {
         int n = 100;
-        withDyingPeer(transport, "death", n, (peer, data, idle) -> {
+        withDyingPeer(transport, tag, n, (peer, data, idle) -> {
+            if (leaveUnread) {
+                data.send(seeded(1, 1000));
+                idle.send(seeded(2, 1000));
+            }
             FutureTask<Buffer> blocked = spawn("blocked-receive", () -> idle.receive(Duration.ofSeconds(60)));
             peer.kill9();
 
