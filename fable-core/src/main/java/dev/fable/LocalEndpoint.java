@@ -29,6 +29,7 @@ final class LocalEndpoint implements Endpoint {
     private final Transports transports;
     private final NameService.Registration registration;   // null for anonymous endpoints
     private EndpointListener listener;                      // guarded by this
+    private boolean closed;                                 // guarded by this
     private volatile ConnectOptions listenOptions;
 
     LocalEndpoint(String name, NameService names, Transports transports, boolean register) {
@@ -46,6 +47,7 @@ final class LocalEndpoint implements Endpoint {
     @Override
     public synchronized Endpoint listen(ConnectOptions options) {
         if (registration == null) throw new IllegalStateException("an anonymous endpoint cannot listen; use Fable.register(name)");
+        if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
         this.listenOptions = options;
         if (listener == null) {
             Path sock = UdsRendezvous.defaultDirectory().resolve("ep").resolve(name + ".sock");
@@ -144,6 +146,8 @@ final class LocalEndpoint implements Endpoint {
 
     @Override
     public synchronized void close() {
+        if (closed) return;   // once the name is released, its socket may be a new owner's
+        closed = true;
         if (listener != null) listener.close();
         if (registration != null) registration.close();
     }

@@ -14,6 +14,8 @@ import java.util.List;
  * Waits for data on many connections at once ({@code xpoll}): spin over them for the wait mode's
  * budget, then sleep on all their tripwires with one {@code futex_waitv} (at most 128 connections
  * per poller in this version). A connection in a poller must be read only by the poller's thread.
+ * Only shared-memory connections can join in this version; socket transports (unix, tcp, tls) wait
+ * in {@code select} on their own.
  *
  * <pre>{@code
  * try (Poller p = Poller.create(WaitMode.ADAPTIVE)) {
@@ -42,7 +44,11 @@ public final class Poller implements AutoCloseable {
     }
 
     public void add(Connection c) {
-        if (!(c instanceof Pollable)) throw new IllegalArgumentException(c + " cannot be polled by a Poller");
+        if (!(c instanceof Pollable)) {
+            throw new IllegalArgumentException(c + " cannot join a Poller: this version's Poller sleeps on shared-memory "
+                    + "tripwires, so it takes shm connections only; receive on a " + c.transport()
+                    + " connection from its own thread (receive(timeout) sleeps in select)");
+        }
         if (connections.size() == Futex2.MAX_WORDS) throw new IllegalStateException("a Poller holds at most " + Futex2.MAX_WORDS + " connections");
         connections.add(c);
     }

@@ -31,6 +31,8 @@ public final class SlotBuffer implements Buffer {
     private final int index;
 
     private MemorySegment segment;
+    private long base;        // where this buffer starts in segment (0 for a whole slot)
+    private int capacity;
     private int state = DEAD;
     private int slot = -1;
     private int length;
@@ -54,6 +56,8 @@ public final class SlotBuffer implements Buffer {
     public SlotBuffer bindWritable(int slot, MemorySegment slotSegment, int length, long epoch) {
         this.slot = slot;
         this.segment = slotSegment;
+        this.base = 0;
+        this.capacity = (int) slotSegment.byteSize();
         this.length = length;
         this.more = false;
         this.epoch = epoch;
@@ -64,8 +68,19 @@ public final class SlotBuffer implements Buffer {
 
     /** Hands the buffer out as a readable fragment; {@code descriptor} is the raw slot pointer to release. */
     public SlotBuffer bindReadable(int slot, MemorySegment memory, int length, boolean more, long descriptor, long epoch) {
+        return bindReadable(slot, memory, 0, (int) memory.byteSize(), length, more, descriptor, epoch);
+    }
+
+    /**
+     * Hands the buffer out as a readable fragment at {@code [base, base + capacity)} of {@code memory},
+     * without making a slice object (stream transports hand out frames inside one receive area).
+     */
+    public SlotBuffer bindReadable(int slot, MemorySegment memory, long base, int capacity, int length, boolean more, long descriptor,
+                                   long epoch) {
         this.slot = slot;
         this.segment = memory;
+        this.base = base;
+        this.capacity = capacity;
         this.length = length;
         this.more = more;
         this.descriptor = descriptor;
@@ -106,7 +121,7 @@ public final class SlotBuffer implements Buffer {
     @Override
     public int capacity() {
         live();
-        return (int) segment.byteSize();
+        return capacity;
     }
 
     @Override
@@ -118,7 +133,7 @@ public final class SlotBuffer implements Buffer {
     @Override
     public Buffer length(int bytes) {
         writable();
-        Objects.checkIndex(bytes, (int) segment.byteSize() + 1);
+        Objects.checkIndex(bytes, capacity + 1);
         this.length = bytes;
         return this;
     }
@@ -129,46 +144,52 @@ public final class SlotBuffer implements Buffer {
         return more;
     }
 
+    /** A slice only when the buffer is part of a larger segment: the accessors below never make one. */
     @Override
     public MemorySegment segment() {
         live();
-        return segment;
+        return base == 0 && segment.byteSize() == capacity ? segment : segment.asSlice(base, capacity);
+    }
+
+    /** Offset in {@code segment} of {@code size} bytes at {@code offset}, checked against this buffer's own capacity. */
+    private long at(int offset, int size) {
+        return base + Objects.checkFromIndexSize(offset, size, capacity);
     }
 
     @Override
     public byte getByte(int offset) {
         live();
-        return segment.get(JAVA_BYTE, offset);
+        return segment.get(JAVA_BYTE, at(offset, 1));
     }
 
     @Override
     public long getLong(int offset) {
         live();
-        return segment.get(JAVA_LONG_UNALIGNED, offset);
+        return segment.get(JAVA_LONG_UNALIGNED, at(offset, 8));
     }
 
     @Override
     public void putByte(int offset, byte value) {
         writable();
-        segment.set(JAVA_BYTE, offset, value);
+        segment.set(JAVA_BYTE, at(offset, 1), value);
     }
 
     @Override
     public void putLong(int offset, long value) {
         writable();
-        segment.set(JAVA_LONG_UNALIGNED, offset, value);
+        segment.set(JAVA_LONG_UNALIGNED, at(offset, 8), value);
     }
 
     @Override
     public void put(int offset, byte[] src, int srcOff, int len) {
         writable();
-        MemorySegment.copy(src, srcOff, segment, JAVA_BYTE, offset, len);
+        MemorySegment.copy(src, srcOff, segment, JAVA_BYTE, at(offset, len), len);
     }
 
     @Override
     public void get(int offset, byte[] dst, int dstOff, int len) {
         live();
-        MemorySegment.copy(segment, JAVA_BYTE, offset, dst, dstOff, len);
+        MemorySegment.copy(segment, JAVA_BYTE, at(offset, len), dst, dstOff, len);
     }
 
     @Override

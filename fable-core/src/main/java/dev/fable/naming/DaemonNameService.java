@@ -62,11 +62,30 @@ public final class DaemonNameService implements NameService {
         }
     }
 
+    /** The daemon answered the handshake with a refusal (another user, another version). */
+    private static final class Refused extends IOException {
+        Refused(String m) {
+            super(m);
+        }
+    }
+
     private DaemonNameService(Path runtimeDir, boolean autostart) {
         this.runtimeDir = runtimeDir;
         this.socket = NamingConfig.daemonSocket(runtimeDir);
         this.autostart = autostart;
+        createEndpointDirectory(runtimeDir);
         connectOrFail(System.nanoTime() + CONNECT_WAIT_NANOS);
+    }
+
+    /** {@code <runtime dir>/ep} (0700), where endpoints bind their Unix sockets. */
+    private static void createEndpointDirectory(Path runtimeDir) {
+        try {
+            java.nio.file.Files.createDirectories(runtimeDir.resolve("ep"), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        } catch (IOException e) {
+            throw new FableException("cannot create the Fable runtime directory " + runtimeDir.resolve("ep") + ": " + e
+                    + "; set -Dfable.runtime.dir (or FABLE_RUNTIME_DIR) to a writable directory", e);
+        }
     }
 
     /** This process's client, connected to the daemon of {@link NamingConfig#runtimeDir()} (started if none answers and allowed). */
@@ -112,6 +131,7 @@ public final class DaemonNameService implements NameService {
                 } catch (IOException e) {
                     c.close();
                     last = e.getMessage();
+                    if (e instanceof Refused) return last;   // retrying cannot help
                 }
             } catch (IOException e) {
                 last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
@@ -129,7 +149,7 @@ public final class DaemonNameService implements NameService {
                 Thread.currentThread().interrupt();
                 return "interrupted while connecting to the name daemon at " + socket;
             }
-            backoff = Math.min(backoff * 2, first ? 50 : 1000);
+            backoff = Math.min(backoff * 2, first ? 50 : 250);
         }
         if (closed) return "the name service of this process was closed";
         if (autostart) {
@@ -141,11 +161,15 @@ public final class DaemonNameService implements NameService {
     }
 
     private void handshake(DaemonConnection c) throws IOException {
-        c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+        try {
+            c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+        } catch (IOException e) {
+            // a daemon that refuses this client has already written why and closed: read it below
+        }
         Message m = c.readWithin(5000);
         if (!(m instanceof Welcome w)) {
             String text = m instanceof Fail f ? f.text() : m.getClass().getSimpleName();
-            throw new IOException("the daemon at " + socket + " refused this client: " + text);
+            throw new Refused("the daemon at " + socket + " refused this client: " + text);
         }
         synchronized (connLock) {
             conn = c;
@@ -189,7 +213,9 @@ public final class DaemonNameService implements NameService {
         synchronized (regLock) {
             for (Reg r : live) {
                 try {
-                    expectOk(call(new Register(nextId(), r.name), 0), r.name);
+                    Message m = reply(call(new Register(nextId(), r.name), 0));
+                    boolean mineAlready = m instanceof Fail f && f.code() == Wire.E_NAME_IN_USE && f.text().contains("this process");
+                    if (!mineAlready) expectOk(m, r.name);
                     ListenAddress a = r.address;
                     if (a != null) expectOk(call(new Listening(nextId(), r.name, a.unixPath(), a.tcpHost(), a.tcpPort()), 0), r.name);
                 } catch (RuntimeException e) {
@@ -293,7 +319,10 @@ public final class DaemonNameService implements NameService {
     }
 
     private void expectOk(Pending p, String name) {
-        Message m = reply(p);
+        expectOk(reply(p), name);
+    }
+
+    private void expectOk(Message m, String name) {
         if (m instanceof Ok) return;
         throw failure(m, name);
     }

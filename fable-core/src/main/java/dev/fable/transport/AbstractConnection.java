@@ -91,7 +91,7 @@ public abstract class AbstractConnection implements Connection {
                 b.release();
                 throw corrupt("a message exceeds maxMessageSize (" + options.maxMessageSize() + " B); raise ConnectOptions.maxMessageSize");
             }
-            if (chunk == null) chunk = new byte[b.capacity()];
+            if (chunk == null || chunk.length < n) chunk = new byte[Math.max(n, maxFragment())];
             b.get(0, chunk, 0, n);
             b.release();
             acc.write(chunk, 0, n);

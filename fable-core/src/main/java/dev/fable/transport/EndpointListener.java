@@ -13,6 +13,7 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.TimeUnit;
 
 import jdk.net.ExtendedSocketOptions;
@@ -37,6 +38,7 @@ public final class EndpointListener implements AutoCloseable {
         this.name = name;
         this.unixPath = unixPath;
         try {
+            Files.createDirectories(unixPath.getParent(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             Files.deleteIfExists(unixPath);   // the name service gave us the name: a socket file here is a dead owner's
             unix = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             unix.bind(UnixDomainSocketAddress.of(unixPath), 128);
@@ -117,6 +119,7 @@ public final class EndpointListener implements AutoCloseable {
             unix.close();
             tcp.close();
             selector.close();
+            Files.createDirectories(unixPath.getParent(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             Files.deleteIfExists(unixPath);
         } catch (IOException e) {
             System.getLogger("dev.fable.transport").log(System.Logger.Level.WARNING, "closing endpoint '" + name + "'", e);

@@ -49,10 +49,14 @@ import jdk.net.UnixDomainPrincipal;
  * the daemon closes is logged with the reason.
  */
 public final class NameDaemon implements AutoCloseable {
-    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
-    static final long MID_FRAME_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** How long a client may take to send HELLO, or stay in the middle of a frame ({@code fable.daemon.stallSeconds}, default 5). */
+    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(NamingConfig.getLong("fable.daemon.stallSeconds", 5));
+    static final long MID_FRAME_TIMEOUT_NANOS = HELLO_TIMEOUT_NANOS;
     static final long FLOW_QUERY_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
     static final long PEER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    static final long SWEEP_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    /** Resolves one client may have waiting at once; more is a flood. */
+    static final int MAX_WAITERS_PER_CLIENT = 4096;
 
     private final Path runtimeDir;
     private final Path socketPath;
@@ -76,7 +80,9 @@ public final class NameDaemon implements AutoCloseable {
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
     private int nextQueryId = 1;
     private long idleSinceNanos = System.nanoTime();
+    private long lastSweepNanos = System.nanoTime();
     private volatile boolean running = true;
+    private final java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
 
     /** A running {@code fable flows} request: who asked, which clients still owe an answer. */
     private static final class FlowCollection {
@@ -168,7 +174,7 @@ public final class NameDaemon implements AutoCloseable {
             System.exit(2);
             return;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(d::stopFromHook, "fabled-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(d::stopAndWait, "fabled-shutdown"));
         System.out.println("fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
                 + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : ""));
         System.out.flush();
@@ -189,13 +195,13 @@ public final class NameDaemon implements AutoCloseable {
         }
     }
 
-    private void stopFromHook() {
-        running = false;
-        selector.wakeup();
+    /** For a shutdown hook: stops the loop and waits (bounded) until it removed its socket and released its lock. */
+    public void stopAndWait() {
+        close();
         try {
-            Files.deleteIfExists(socketPath);
-        } catch (IOException ignored) {
-            // exiting
+            if (!stopped.await(2, TimeUnit.SECONDS)) Files.deleteIfExists(socketPath);
+        } catch (InterruptedException | IOException e) {
+            // exiting anyway
         }
     }
 
@@ -408,6 +414,10 @@ public final class NameDaemon implements AutoCloseable {
             return;
         }
         long now = System.nanoTime();
+        if (s.waiting >= MAX_WAITERS_PER_CLIENT) {
+            reject(s, Wire.E_LIMIT, "has more than " + MAX_WAITERS_PER_CLIENT + " resolves waiting at once");
+            return;
+        }
         Registry.Waiter w = new Registry.Waiter(s, r, now + TimeUnit.MILLISECONDS.toNanos(Math.min(r.waitMillis(), TimeUnit.DAYS.toMillis(365))));
         if (peers.isEmpty() && r.waitMillis() == 0) {
             reply(s, notFound(r, e));
@@ -546,6 +556,14 @@ public final class NameDaemon implements AutoCloseable {
     }
 
     private void housekeeping(long now) throws IOException {
+        if (registry.waiterCount() > 0) expireWaiters(now);
+        for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
+            if (now - c.getValue().deadlineNanos >= 0) finishFlows(c.getKey());
+        }
+        sweep(now);
+    }
+
+    private void expireWaiters(long now) throws IOException {
         for (Registry.Waiter w : registry.waiters()) {
             if (w.answered || w.session.closed) {
                 registry.removeWaiter(w);
@@ -557,11 +575,17 @@ public final class NameDaemon implements AutoCloseable {
                 queryPeers(w);
             }
         }
-        for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
-            if (now - c.getValue().deadlineNanos >= 0) finishFlows(c.getKey());
-        }
+    }
+
+    /** Coarse checks, every {@link #SWEEP_NANOS}: stalled clients and the idle exit. */
+    private void sweep(long now) {
+        if (now - lastSweepNanos < SWEEP_NANOS) return;   // the rest is coarse: stalled clients and idle exit
+        lastSweepNanos = now;
         for (Session s : new ArrayList<>(sessions.values())) {
-            if (!s.peerDaemon && !s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+            if (s.peerDaemon && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "a peer daemon connection stayed open longer than "
+                        + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s (one lookup per connection)");
+            } else if (!s.peerDaemon && !s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
                 reject(s, Wire.E_BAD_REQUEST, "sent no HELLO within " + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s");
             } else if (s.midFrameSinceNanos != 0 && now - s.midFrameSinceNanos > MID_FRAME_TIMEOUT_NANOS) {
                 reject(s, Wire.E_BAD_REQUEST, "stalled in the middle of a frame for more than "
@@ -634,5 +658,6 @@ public final class NameDaemon implements AutoCloseable {
             DaemonLog.warn("cleaning up " + runtimeDir + ": " + e);
         }
         DaemonLog.info("stopped");
+        stopped.countDown();
     }
 }

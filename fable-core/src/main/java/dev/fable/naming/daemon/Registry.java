@@ -76,6 +76,7 @@ final class Registry {
     void addWaiter(Waiter w) {
         waiting.computeIfAbsent(w.request.name(), k -> new ArrayList<>()).add(w);
         allWaiters.add(w);
+        w.session.waiting++;
     }
 
     /** Removes and returns the waiters for {@code name}. */
@@ -83,11 +84,13 @@ final class Registry {
         List<Waiter> l = waiting.remove(name);
         if (l == null) return List.of();
         allWaiters.removeAll(l);
+        for (Waiter w : l) w.session.waiting--;
         return l;
     }
 
     void removeWaiter(Waiter w) {
-        allWaiters.remove(w);
+        if (!allWaiters.remove(w)) return;
+        w.session.waiting--;
         List<Waiter> l = waiting.get(w.request.name());
         if (l != null) {
             l.remove(w);

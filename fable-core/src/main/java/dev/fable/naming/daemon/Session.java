@@ -30,6 +30,8 @@ final class Session {
     long pid = -1;
     String description = "?";
     boolean helloDone;
+    /** Resolves of this client waiting in the registry. */
+    int waiting;
     long midFrameSinceNanos;
     boolean closed;
 

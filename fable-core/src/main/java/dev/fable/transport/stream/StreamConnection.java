@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * external TCP peer): a {@link StreamWriter} and a {@link StreamReader} on one non-blocking socket.
  * The socket is also the liveness signal: the end of the stream after a CLOSE marker is a clean
  * close, without one the peer is gone. That end is noticed when this side receives (or when a send
- * fails), not asynchronously as with shared memory.
+ * fails), not asynchronously as with shared memory: {@link #state()} stays OPEN until then. (Java
+ * gives no portable way to see the peer's FIN or RST without reading the data queued before it.)
  *
  * <p>Waiting: SPIN retries the non-blocking call; BLOCK sleeps in {@code select}; ADAPTIVE spins
  * {@link ConnectOptions#spinNanos()} then sleeps. Each waiting side has its own selector, made on
@@ -142,7 +143,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
             end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
         } else {
             end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
-                    + " went away without closing (crashed, killed or the network dropped)"
+                    + " went away without closing (crashed, killed or the network dropped"
+                    + (in.resetCause() != null ? ": " + in.resetCause() : "") + ")"
                     + (in.unparsed() > 0 ? " in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
                     + "; everything it sent before was delivered"));
         }

@@ -4,18 +4,26 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The 4-byte header in front of every message fragment on a Fable stream (unix, tcp, tls):
- * bit 31 MORE (the next fragment continues this message), bit 30 CLOSE (the sender closed cleanly;
- * no payload), bits 0–29 the payload length. Little-endian on every host.
+ * The frame of every message fragment on a Fable stream (unix, tcp, tls): an 8-byte header, the
+ * payload, and zero padding to a multiple of 8 bytes, so every payload starts 8-byte aligned in the
+ * reader's receive area (as shared-memory slots do: aligned long access works on every transport).
+ * Header word 0: bit 31 MORE (the next fragment continues this message), bit 30 CLOSE (the sender
+ * closed cleanly; no payload), bits 0–29 the payload length. Word 1: reserved, 0 (the connection
+ * epoch, once reconfiguration arrives). Little-endian on every host.
  */
 final class StreamFrame {
     private StreamFrame() {}
 
-    static final int HEADER = 4;
+    static final int HEADER = 8;
     static final int MORE = 1 << 31;
     static final int CLOSE = 1 << 30;
     static final int LENGTH_MASK = (1 << 30) - 1;
     /** Largest fragment a stream side accepts to send or receive (its staging is sized from it). */
     static final int MAX_FRAGMENT = 16 << 20;
     static final ValueLayout.OfInt LAYOUT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Bytes a frame with {@code payload} bytes takes on the wire: header, payload, padding. */
+    static int size(int payload) {
+        return (HEADER + payload + 7) & ~7;
+    }
 }

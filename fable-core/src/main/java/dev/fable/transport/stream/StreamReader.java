@@ -17,49 +17,52 @@ import java.nio.ByteBuffer;
  * has into a receive area of direct memory, and {@link #poll} hands each frame's payload out in
  * place (the kernel's copy is the only one). Read buffers may be held and released in any order.
  *
- * <h2>The receive area (a bipartite buffer)</h2>
- * Frames must be contiguous, and held frames must not move. So the area is used as two regions:
+ * <h2>Receive areas</h2>
+ * Frames must be contiguous and held frames must not move. The reader fills one <em>current</em>
+ * area linearly: unparsed bytes in {@code [parse, tail)}, reads into {@code [tail, capacity)}.
  * <ul>
- *   <li>not wrapped: held frames in {@code [head, parse)}, unparsed bytes in {@code [parse, tail)},
- *       reads go to {@code [tail, capacity)};</li>
- *   <li>wrapped: the {@code oldCount} frames held before the wrap stay where they are, from
- *       {@code head} (the oldest of them) on; the rest continues from 0: held in {@code [0, parse)},
- *       unparsed in {@code [parse, tail)}, reads go to {@code [tail, head)}. When the last old frame
- *       is released the reader is no longer wrapped.</li>
+ *   <li>When the current area holds no live (handed out, unreleased) frame and nothing is unparsed,
+ *       it restarts at 0, so a request/response pattern keeps reading into the same hot lines.</li>
+ *   <li>When the frame at {@code parse} cannot complete before the end: with no live frame in the
+ *       area, what arrived of it moves to offset 0 (at most one partial frame per lap); with live
+ *       frames, the area is retired as it is and reading continues in a free area (the partial
+ *       frame is copied there). A retired area becomes free when its last frame is released.</li>
  * </ul>
- * A frame that would cross the region's end is moved (what arrived of it) to offset 0: at most one
- * partial frame per lap of the area. With nothing held in the region and nothing unparsed the
- * region restarts at 0, so a request/response pattern keeps reading into the same hot lines.
- *
- * <p>Held frames are a FIFO in the order they were handed out ({@code heldStart/heldEnd}, capacity
- * = the read quota); a release marks its entry, and the FIFO's released prefix is reclaimed.
+ * So a buffer held for a long time pins only its own area, not the connection. At most
+ * {@link #MAX_AREAS} areas exist, made on first need; a reader that pins them all gets a
+ * {@link QuotaExceededException}, as it does past its read quota (the number of buffers it may hold).
  *
  * <p>Single-threaded: the connection's receiving thread owns everything here (plain fields). The
  * bytes come from another process: every header is checked before it is trusted.
  */
 final class StreamReader implements BufferOwner {
+    static final int MAX_AREAS = 8;
+
     private final SocketIo io;
     private final boolean framed;
     private final int maxFragment;
-    private final MemorySegment area;
-    private final ByteBuffer areaBuffer;
     private final int capacity;
     private final long epoch;
     private final String label;
+    private final Arena arena;
 
+    private final MemorySegment[] areas = new MemorySegment[MAX_AREAS];
+    private final ByteBuffer[] areaBuffers = new ByteBuffer[MAX_AREAS];
+    private final int[] live = new int[MAX_AREAS];     // unreleased frames handed out from each area
+    private int areaCount;
+    private int current;
+    private MemorySegment area;                        // areas[current]
     private int parse;
     private int tail;
-    private boolean wrapped;
-    private int oldCount;                   // FIFO entries (from the FIFO head) that lie in the old region
 
-    private final SlotBuffer[] buffers;     // by FIFO position
-    private final int[] heldStart;
-    private final boolean[] released;
-    private int heldHead;
-    private int heldCount;
+    private final SlotBuffer[] buffers;
+    private final int[] freeBuffers;
+    private final int[] areaOf;                        // by buffer index: the area its frame lives in
+    private int freeCount;
 
     private boolean endOfStream;
     private boolean closeSeen;
+    private String resetCause;
     private long messages;
     private long bytes;
 
@@ -69,16 +72,27 @@ final class StreamReader implements BufferOwner {
         this.maxFragment = maxFragment;
         this.epoch = epoch;
         this.label = label;
-        int frameMax = (framed ? StreamFrame.HEADER : 0) + maxFragment;
+        this.arena = arena;
+        int frameMax = framed ? StreamFrame.size(maxFragment) : maxFragment;
         this.capacity = (int) Math.max(4L * frameMax, 256 * 1024);
-        this.area = arena.allocate(capacity, 4096);
-        this.areaBuffer = area.asByteBuffer();
+        this.area = newArea();
         this.buffers = new SlotBuffer[quota];
-        this.heldStart = new int[quota];
-        this.released = new boolean[quota];
+        this.freeBuffers = new int[quota];
+        this.areaOf = new int[quota];
         for (int i = 0; i < quota; i++) {
             buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, true, label);
+            freeBuffers[i] = quota - 1 - i;
         }
+        freeCount = quota;
+    }
+
+    /** Allocates area number {@code areaCount} and makes it current. */
+    private MemorySegment newArea() {
+        int a = areaCount++;
+        areas[a] = arena.allocate(capacity, 4096);
+        areaBuffers[a] = areas[a].asByteBuffer();
+        current = a;
+        return areas[a];
     }
 
     long messages() { return messages; }
@@ -95,6 +109,11 @@ final class StreamReader implements BufferOwner {
         return closeSeen || (!framed && endOfStream);
     }
 
+    /** Why the stream ended without a close, if the socket said (e.g. "Connection reset"), else null. */
+    String resetCause() {
+        return resetCause;
+    }
+
     /** Bytes read but not handed out (a frame cut short by the peer's death shows here). */
     int unparsed() {
         return tail - parse;
@@ -103,8 +122,8 @@ final class StreamReader implements BufferOwner {
     /** The next frame, reading from the socket once if none is parsed yet; null if nothing complete arrived. */
     Buffer poll() throws IOException {
         if (closeSeen) return null;
-        if (heldCount == buffers.length) {
-            throw new QuotaExceededException("the reader of " + label + " holds all " + heldCount
+        if (freeCount == 0) {
+            throw new QuotaExceededException("the reader of " + label + " holds all " + buffers.length
                     + " buffers of its read quota; release some before polling again (ConnectOptions.readQuota)");
         }
         Buffer b = next();
@@ -125,7 +144,7 @@ final class StreamReader implements BufferOwner {
         if (!framed) return avail > 0;
         if (avail < StreamFrame.HEADER) return false;
         int h = area.get(StreamFrame.LAYOUT, parse);   // plain: this thread wrote these bytes (read syscall)
-        return (h & StreamFrame.CLOSE) != 0 || avail >= StreamFrame.HEADER + (h & StreamFrame.LENGTH_MASK);
+        return (h & StreamFrame.CLOSE) != 0 || avail >= StreamFrame.size(Math.min(h & StreamFrame.LENGTH_MASK, maxFragment));
     }
 
     private Buffer next() {
@@ -144,72 +163,83 @@ final class StreamReader implements BufferOwner {
                 return null;
             }
             len = h & StreamFrame.LENGTH_MASK;
+            int reserved = area.get(StreamFrame.LAYOUT, parse + 4);   // plain: our own read's bytes
+            if (reserved != 0) throw corrupt("a frame header with reserved word 0x" + Integer.toHexString(reserved));
             if (len > maxFragment) {
                 throw corrupt("a fragment of " + len + " B, larger than the " + maxFragment + " B the peer announced");
             }
-            if (avail < StreamFrame.HEADER + len) return null;
+            if (avail < StreamFrame.size(len)) return null;
             more = (h & StreamFrame.MORE) != 0;
             start = parse + StreamFrame.HEADER;
         } else {
             start = parse;
             len = Math.min(avail, maxFragment);
         }
-        int pos = (heldHead + heldCount) % buffers.length;
-        heldStart[pos] = parse;
-        released[pos] = false;
-        heldCount++;
-        parse = start + len;
+        int i = freeBuffers[--freeCount];
+        areaOf[i] = current;
+        live[current]++;
+        parse = framed ? parse + StreamFrame.size(len) : start + len;
         messages++;
         bytes += len;
-        return buffers[pos].bindReadable(pos, area.asSlice(start, len), len, more, 0, epoch);
+        return buffers[i].bindReadable(i, area, start, len, len, more, 0, epoch);
     }
 
     /** One read into the free room, after making room for the frame at {@code parse} if needed. */
     private void fill() throws IOException {
         if (endOfStream) return;
-        if (heldCount == oldCount && parse == tail) {
-            parse = tail = 0;   // nothing held in this region and nothing pending: restart at its hot start
+        if (live[current] == 0 && parse == tail) {
+            parse = tail = 0;   // nothing live here and nothing pending: restart at the hot start
         }
         makeRoom();
-        int limit = regionEnd();
-        if (tail >= limit) {
-            if (heldCount > 0) {
-                throw new QuotaExceededException("the reader of " + label + " holds " + heldCount + " buffers that fill its "
-                        + capacity + " B receive area; release some before polling again");
-            }
-            return;
+        if (tail >= capacity) return;   // makeRoom threw if it could not help; a complete frame waits at parse
+        ByteBuffer b = areaBuffers[current];
+        b.limit(capacity).position(tail);
+        int n;
+        try {
+            n = io.read(b);
+        } catch (IOException e) {
+            n = -1;   // reset by the peer (a killed process's kernel may answer with RST): the stream is over
+            resetCause = e.getMessage();
         }
-        areaBuffer.limit(limit).position(tail);
-        int n = io.read(areaBuffer);
         if (n < 0) endOfStream = true;
         else tail += n;
     }
 
-    /** Where the current region ends: the area's end, or the oldest frame still held in the old region. */
-    private int regionEnd() {
-        return wrapped ? heldStart[heldHead] : capacity;
-    }
-
-    /** If the frame at {@code parse} cannot complete before the region's end, move what arrived of it to offset 0. */
+    /** If the frame at {@code parse} cannot complete before the area's end, move what arrived of it. */
     private void makeRoom() {
-        int end = regionEnd();
         int known = frameSize();
-        if (tail < end && (known < 0 || parse + known <= end)) return;
+        if (tail < capacity && (known < 0 || parse + known <= capacity)) return;
+        if (known >= 0 && tail - parse >= known) return;   // complete: next() takes it
         int partial = tail - parse;
-        int full = known >= 0 ? known : (framed ? StreamFrame.HEADER : 0) + maxFragment;
-        if (heldCount == oldCount && full <= end) {
-            // nothing held in this region: restart it at 0
-            MemorySegment.copy(area, parse, area, 0, partial);
-        } else if (!wrapped && full <= heldStart[heldHead]) {
-            // frames held here: leave them, continue at 0 below the oldest of them
-            MemorySegment.copy(area, parse, area, 0, partial);
-            wrapped = true;
-            oldCount = heldCount;
-        } else {
-            return;   // held frames leave no room at either end; fill() reports it
+        MemorySegment from = area;
+        int fromOffset = parse;
+        if (live[current] > 0) {
+            int next = freeArea();
+            if (next < 0) {
+                throw new QuotaExceededException("the reader of " + label + " holds buffers in all " + MAX_AREAS + " receive areas ("
+                        + capacity + " B each); release some before polling again");
+            }
+            current = next;
+            area = areas[next];
         }
+        MemorySegment.copy(from, fromOffset, area, 0, partial);   // may overlap within one area: copy is memmove-safe
         parse = 0;
         tail = partial;
+    }
+
+    /** A free area other than the current one (allocating one if fewer than the maximum exist), or -1. */
+    private int freeArea() {
+        for (int a = 0; a < areaCount; a++) {
+            if (a != current && live[a] == 0) return a;
+        }
+        if (areaCount == MAX_AREAS) return -1;
+        MemorySegment keep = area;
+        int keepCurrent = current;
+        newArea();
+        int made = current;
+        current = keepCurrent;
+        area = keep;
+        return made;
     }
 
     /** Size of the frame at {@code parse} if its header has arrived, else -1. */
@@ -217,7 +247,7 @@ final class StreamReader implements BufferOwner {
         if (!framed) return -1;
         if (tail - parse < StreamFrame.HEADER) return -1;
         int h = area.get(StreamFrame.LAYOUT, parse);   // plain: our own read's bytes
-        return (h & StreamFrame.CLOSE) != 0 ? StreamFrame.HEADER : StreamFrame.HEADER + Math.min(h & StreamFrame.LENGTH_MASK, maxFragment);
+        return (h & StreamFrame.CLOSE) != 0 ? StreamFrame.HEADER : StreamFrame.size(Math.min(h & StreamFrame.LENGTH_MASK, maxFragment));
     }
 
     @Override
@@ -227,15 +257,10 @@ final class StreamReader implements BufferOwner {
 
     @Override
     public void release(SlotBuffer b) {
-        released[b.index()] = true;
+        int i = b.index();
         b.kill();
-        while (heldCount > 0 && released[heldHead]) {
-            heldHead = (heldHead + 1) % buffers.length;
-            heldCount--;
-            if (oldCount > 0 && --oldCount == 0) {
-                wrapped = false;   // the old region is free: the new one may grow to the end again
-            }
-        }
+        live[areaOf[i]]--;
+        freeBuffers[freeCount++] = i;
     }
 
     /** Stops tracking the buffers for leaks (the connection is closing). */

@@ -10,6 +10,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Sending half of a stream connection. {@link #claim} hands out a staging slot of direct memory with
@@ -22,7 +24,13 @@ import java.nio.ByteOrder;
  * the queue holds slots in commit order, so messages leave in commit order whatever order they were
  * claimed in; only the queue's head may be partly written.
  *
- * <p>Single-threaded: the connection's sending thread owns everything here (plain fields).
+ * <h2>Threads</h2>
+ * The connection's sending thread does all the work. One other thread may touch this object: the
+ * {@link PendingFlusher}, which pushes frames still queued when the sending thread went quiet (the
+ * socket was full at its last commit; without it those frames would wait for the next commit, and a
+ * sender that now waits for an answer would wait forever). Both take {@link #lock}, a CAS flag: the
+ * sending thread spins for it (the flusher holds it only for one non-blocking write), the flusher
+ * only tries it. The CAS acquires and the release store publishes, so the fields below are plain.
  */
 final class StreamWriter implements BufferOwner {
     private final SocketIo io;
@@ -41,6 +49,8 @@ final class StreamWriter implements BufferOwner {
     private final StreamFailure failure;
     private final ByteBuffer closeFrame = ByteBuffer.allocateDirect(StreamFrame.HEADER).order(ByteOrder.LITTLE_ENDIAN);
     private boolean closeQueued;
+    private boolean armed;                   // registered with the PendingFlusher; guarded by lock
+    private final AtomicInteger lock = new AtomicInteger();
     private long messages;
     private long bytes;
 
@@ -52,7 +62,7 @@ final class StreamWriter implements BufferOwner {
         this.slotSize = slotSize;
         this.epoch = epoch;
         int header = framed ? StreamFrame.HEADER : 0;
-        long stride = align(header + (long) slotSize, 64);
+        long stride = align(header + (long) slotSize + 8, 64);
         MemorySegment staging = arena.allocate(stride * slots, 4096);
         payload = new MemorySegment[slots];
         frame = new ByteBuffer[slots];
@@ -61,7 +71,7 @@ final class StreamWriter implements BufferOwner {
         queue = new int[slots];
         gather = new ByteBuffer[slots];
         for (int i = 0; i < slots; i++) {
-            MemorySegment s = staging.asSlice(i * stride, header + (long) slotSize);
+            MemorySegment s = staging.asSlice(i * stride, framed ? StreamFrame.size(slotSize) : slotSize);
             payload[i] = s.asSlice(header, slotSize);
             frame[i] = s.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
             buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label);
@@ -82,43 +92,104 @@ final class StreamWriter implements BufferOwner {
 
     /** A free staging slot, or null when every slot is claimed or still waiting for the socket. */
     Buffer claim(int maxBytes) {
-        if (freeCount == 0) {
-            flush();
-            if (freeCount == 0) return null;
+        lock();
+        try {
+            if (freeCount == 0) {
+                flush();
+                if (freeCount == 0) return null;
+            }
+            int slot = free[--freeCount];
+            int len = Math.max(0, Math.min(maxBytes, slotSize));
+            return buffers[slot].bindWritable(slot, payload[slot], len, epoch);
+        } finally {
+            unlock();
         }
-        int slot = free[--freeCount];
-        int len = Math.max(0, Math.min(maxBytes, slotSize));
-        return buffers[slot].bindWritable(slot, payload[slot], len, epoch);
+    }
+
+    private void lock() {
+        while (!lock.compareAndSet(0, 1)) Thread.onSpinWait();   // CAS: acquire; contended only by one flusher write
+    }
+
+    private void unlock() {
+        lock.setRelease(0);   // release: publishes the queue and free stack to the next holder
+    }
+
+    /**
+     * Called by the {@link PendingFlusher} when the socket became writable: pushes what is queued.
+     * Returns true when nothing is left (the flusher forgets this writer), false to be called again.
+     */
+    boolean flushPending() {
+        if (!lock.compareAndSet(0, 1)) return false;   // the sending thread is active: it flushes itself
+        try {
+            flush();
+            boolean done = queueSize == 0 && io.flush();
+            if (done) armed = false;
+            return done;
+        } catch (IOException | RuntimeException e) {
+            armed = false;
+            return true;   // the connection has ended (flush reported it); nothing more to push
+        } finally {
+            unlock();
+        }
+    }
+
+    SocketChannel channel() {
+        return io.channel();
     }
 
     /** True if a claim would succeed now (after pushing what the socket takes). */
     boolean spaceAvailable() {
-        if (freeCount == 0) flush();
-        return freeCount > 0;
+        lock();
+        try {
+            if (freeCount == 0) flush();
+            return freeCount > 0;
+        } finally {
+            unlock();
+        }
     }
 
     /** True if nothing is queued or held by the pipe. */
     boolean drained() {
-        return queueSize == 0 && flushPipe();
+        lock();
+        try {
+            return queueSize == 0 && flushPipe();
+        } finally {
+            unlock();
+        }
     }
 
     @Override
     public void commit(SlotBuffer b, boolean more) {
+        lock();
+        try {
+            enqueue(b, more);
+            flush();
+            if (queueSize > 0 && !armed) {
+                armed = true;   // the socket is full: if this thread goes quiet now, the flusher finishes the job
+                PendingFlusher.arm(this);
+            }
+        } finally {
+            unlock();
+        }
+    }
+
+    private void enqueue(SlotBuffer b, boolean more) {
         int slot = b.slot();
         int len = b.length();
         b.kill();
         ByteBuffer f = frame[slot];
-        int header = 0;
+        int end = len;
+        f.clear();   // absolute puts below check against the limit the previous frame of this slot left
         if (framed) {
-            header = StreamFrame.HEADER;
-            f.putInt(0, more ? (len | StreamFrame.MORE) : len);   // little-endian (set in the constructor)
+            f.putLong(0, more ? (len | StreamFrame.MORE) & 0xFFFF_FFFFL : len);   // little-endian (set in the constructor); word 1 = 0
+            end = StreamFrame.size(len);
+            for (int i = StreamFrame.HEADER + len; i < end; i++) f.put(i, (byte) 0);   // padding: never last message's bytes
         }
-        f.limit(header + len).position(0);
+        f.limit(end).position(0);
         queue[(queueHead + queueSize) % queue.length] = slot;
         queueSize++;
         messages++;
         bytes += len;
-        flush();
     }
 
     /**
@@ -126,9 +197,18 @@ final class StreamWriter implements BufferOwner {
      * Returns true when everything, the marker included, has been handed to the pipe.
      */
     boolean pushClose() {
+        lock();
+        try {
+            return pushCloseLocked();
+        } finally {
+            unlock();
+        }
+    }
+
+    private boolean pushCloseLocked() {
         if (framed && !closeQueued) {
             closeQueued = true;
-            closeFrame.putInt(0, StreamFrame.CLOSE);
+            closeFrame.putLong(0, StreamFrame.CLOSE);
         }
         flush();
         if (queueSize > 0) return false;

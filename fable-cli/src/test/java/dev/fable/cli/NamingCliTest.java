@@ -1,0 +1,79 @@
+package dev.fable.cli;
+
+import dev.fable.naming.DaemonNameService;
+import dev.fable.naming.NameService;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code fable daemon}, {@code fable names} and {@code fable flows} as real processes against one daemon. */
+class NamingCliTest {
+    private static String run(Path dir, String... args) throws Exception {
+        String[] full = new String[args.length + 0];
+        System.arraycopy(args, 0, full, 0, args.length);
+        ProcessBuilder pb = SendRecvTest.fable(full);
+        pb.command().add(1, "-Dfable.runtime.dir=" + dir);
+        pb.command().add(1, "-Dfable.daemon.autostart=false");
+        Process p = pb.redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+
+    @Test
+    void namesAndFlowsShowWhatTheDaemonAndItsClientsHold() throws Exception {
+        Path dir = Path.of("target", "nd", "cli" + Long.toString(System.nanoTime() % 1_000_000_000L, 36)).toAbsolutePath();
+        Files.createDirectories(dir);
+        ProcessBuilder pb = SendRecvTest.fable("daemon");
+        pb.command().add(1, "-Dfable.runtime.dir=" + dir);
+        Process daemon = pb.redirectErrorStream(true).start();
+        try {
+            BufferedReader log = daemon.inputReader(StandardCharsets.UTF_8);
+            String line;
+            while ((line = log.readLine()) != null && !line.contains("serving")) {
+                // skip start-up lines until the daemon serves
+            }
+            assertNotNull(line, "fable daemon exited before serving");
+            Thread drain = Thread.ofVirtual().start(() -> {
+                try {
+                    log.transferTo(java.io.Writer.nullWriter());
+                } catch (java.io.IOException ignored) {
+                    // the daemon ended
+                }
+            });
+            try (DaemonNameService ns = DaemonNameService.open(dir, false)) {
+                NameService.Registration r = ns.register("cli-visible");
+                r.listening(new NameService.ListenAddress("/run/cli-visible.sock", "127.0.0.1", 5555));
+                long pid = ProcessHandle.current().pid();
+                ns.flowSource(() -> List.of(new NameService.FlowEntry(pid, "cli-visible", "someone", "shm", "same host, trusted peer",
+                        3, 1000, 2000, 10, 20, System.currentTimeMillis() - 1500)));
+
+                String names = run(dir, "names");
+                assertTrue(names.contains("NAME") && names.contains("cli-visible") && names.contains(String.valueOf(pid))
+                        && names.contains("127.0.0.1:5555"), names);
+                String namesJson = run(dir, "names", "--json");
+                assertTrue(namesJson.contains("\"name\":\"cli-visible\"") && namesJson.contains("\"pid\":" + pid), namesJson);
+
+                String flows = run(dir, "flows");
+                assertTrue(flows.contains("TRANSPORT") && flows.contains("someone") && flows.contains("same host, trusted peer")
+                        && flows.contains("1000 B") && flows.contains("10/20"), flows);
+                String flowsJson = run(dir, "flows", "--json");
+                assertTrue(flowsJson.contains("\"transport\":\"shm\"") && flowsJson.contains("\"epoch\":3")
+                        && flowsJson.contains("\"bytesReceived\":2000"), flowsJson);
+            }
+            drain.interrupt();
+        } finally {
+            daemon.destroy();
+            assertTrue(daemon.waitFor(30, TimeUnit.SECONDS));
+        }
+        assertFalse(Files.exists(dir.resolve("fabled.sock")), "a stopped daemon removes its socket");
+    }
+}
