@@ -257,6 +257,75 @@ class ChannelContractTest {
         }
     }
 
+    // ---- request / response ----
+
+    /**
+     * One thread per side, each sending a large message and then only waiting for the answer: the
+     * "send, then wait for the reply" pattern. Every byte of each request must leave although the
+     * sending thread makes no further call until the reply comes (a transport that leaves the tail
+     * of a message queued until the next send deadlocks here; it depends on where the socket filled
+     * up, hence many rounds).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void requestThenWaitForReplyNeverStalls(String transport) throws Exception {
+        final int rounds = 100;
+        try (Pair p = open(transport, "reqrep")) {
+            FutureTask<Void> server = spawn("reqrep-server", () -> {
+                for (int r = 0; r < rounds; r++) {
+                    byte[] req = p.server().receiveMessage(WAIT);
+                    assertNotNull(req, "round " + r + ": the request did not arrive whole within " + WAIT
+                            + " (the client is only waiting for the reply now)");
+                    assertArrayEquals(seeded(r, requestSize(r)), req, "round " + r + ": request");
+                    p.server().send(seeded(-r - 1, replySize(r)));
+                }
+                return null;
+            });
+            for (int r = 0; r < rounds; r++) {
+                p.client().send(seeded(r, requestSize(r)));
+                byte[] reply = p.client().receiveMessage(WAIT.plusSeconds(5));
+                if (reply == null) {
+                    if (server.isDone()) join(server);   // the server's failure says which side stalled
+                    fail("round " + r + ": the reply of " + replySize(r) + " B did not arrive whole within " + WAIT.plusSeconds(5)
+                            + " (the server is only waiting for the next request now)");
+                }
+                assertArrayEquals(seeded(-r - 1, replySize(r)), reply, "round " + r + ": reply");
+            }
+            join(server);
+        }
+    }
+
+    /**
+     * The smallest "send, then wait" case, on one thread: each message is sent alone and then
+     * received, the sender making no call in between. Sizes up to 64 KiB + 1 fit the default
+     * staging, so send never needs the reader.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void aMessageSentAloneArrivesWithoutAnotherCall(String transport) throws Exception {
+        try (Pair p = open(transport, "alone")) {
+            for (int size : new int[] {1, 63, KIB_64 - 1, KIB_64, KIB_64 + 1}) {
+                p.client().send(seeded(size, size));
+                byte[] got = p.server().receiveMessage(WAIT);
+                assertNotNull(got, "client->server: a message of " + size + " B sent alone never arrived whole");
+                assertArrayEquals(seeded(size, size), got, "client->server: " + size + " B");
+                p.server().send(seeded(-size, size));
+                got = p.client().receiveMessage(WAIT);
+                assertNotNull(got, "server->client: a message of " + size + " B sent alone never arrived whole");
+                assertArrayEquals(seeded(-size, size), got, "server->client: " + size + " B");
+            }
+        }
+    }
+
+    /** 64 KiB … 2 MiB, a different tail every round (where the socket fills up moves). */
+    private static int requestSize(int round) {
+        return (64 << 10) + (int) ((round * 2_654_435_761L) % (2 << 20));
+    }
+
+    private static int replySize(int round) {
+        return 1 + (int) ((round * 40_503L) % (256 << 10));
+    }
+
     // ---- back-pressure ----
 
     /**
