@@ -814,7 +814,12 @@ class ChannelContractTest {
             assertEquals(ConnectionState.PEER_GONE, idle.state());
 
             for (int i = 0; i < n; i++) {
-                Buffer b = data.receive(WAIT);
+                Buffer b;
+                try {
+                    b = data.receive(WAIT);
+                } catch (FableException ended) {
+                    throw new AssertionError("message " + i + " of " + n + " committed before the kill was lost: " + ended, ended);
+                }
                 assertNotNull(b, "message " + i + " of " + n + " committed before the kill");
                 assertEquals(i, b.getLong(0), "message " + i);
                 assertEquals(~(long) i, b.getLong(8));
