@@ -71,6 +71,14 @@ public final class Fable {
         return new LocalEndpoint(anon, c.names(), c.transports(), false).connect(uri, options);
     }
 
+    /**
+     * Accepts plain, non-Fable TCP peers on {@code tcp://host:port} (port 0: any free one); see
+     * {@link ExternalListener}. No name, no daemon: the address is the rendezvous.
+     */
+    public static ExternalListener listenExternal(String uri, ConnectOptions options) {
+        return new ExternalListener(uri, options);
+    }
+
     /** The naming layer of this process (the daemon client): names, flows, host identity. */
     public static NameService names() {
         return context().names();

@@ -1,7 +1,7 @@
 package dev.fable;
 
 import dev.fable.naming.NameService;
-import dev.fable.naming.UdsRendezvous;
+import dev.fable.naming.NamingConfig;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.EndpointListener;
 import dev.fable.transport.Frames;
@@ -36,7 +36,7 @@ final class LocalEndpoint implements Endpoint {
         this.name = name;
         this.names = names;
         this.transports = transports;
-        this.registration = register ? names.register(UdsRendezvous.checkName(name)) : null;
+        this.registration = register ? names.register(NamingConfig.checkName(name)) : null;
     }
 
     @Override
@@ -50,9 +50,10 @@ final class LocalEndpoint implements Endpoint {
         if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
         this.listenOptions = options;
         if (listener == null) {
-            Path sock = UdsRendezvous.defaultDirectory().resolve("ep").resolve(name + ".sock");
+            Path sock = NamingConfig.endpointSocket(name);
             listener = new EndpointListener(name, sock, names.host().advertiseHost());
             registration.listening(listener.address());
+            dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
         }
         return this;
     }

@@ -48,8 +48,9 @@ class CleanupTest {
         }
     }
 
+    /** A private shm directory, and no prepared pool (the reserve has its own test below): only connection files appear. */
     private List<String> jvmArgs() {
-        return List.of("-Dfable.shm.dir=" + shmDir);
+        return List.of("-Dfable.shm.dir=" + shmDir, "-Dfable.shm.reserve=false");
     }
 
     private Set<String> files() throws IOException {
@@ -124,6 +125,59 @@ class CleanupTest {
                 }
             }
             System.out.println("DONE");
+        }
+    }
+
+    /** Listens as {@code args[0]} (which prepares a pool in the reserve), prints "READY", exits on "EXIT". */
+    public static final class ReserveHolder {
+        public static void main(String[] args) throws Exception {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            Endpoint ep = Fable.register(args[0]).listen();
+            System.out.println("READY");
+            readLine(in);
+            ep.close();
+            System.exit(0);   // a normal exit: the shutdown hook removes the prepared pool
+        }
+    }
+
+    /** The files in the daemon's shared-memory directory (the default one) created by {@code pid}. */
+    private static Set<String> defaultDirFilesOf(long pid) throws IOException {
+        Path dir = Path.of("/dev/shm", "fable-" + dev.fable.internal.Libc.getuid());
+        if (!Files.isDirectory(dir)) return Set.of();
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(f -> f.startsWith(pid + "-"))
+                    .collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    private static void awaitReserve(PeerProcess holder) {
+        Await.until(() -> uncheckedFiles(holder.pid()).size() == 2, Duration.ofSeconds(20),
+                () -> "the listener's prepared pool (pool + ring) never appeared: " + uncheckedFiles(holder.pid()));
+    }
+
+    private static Set<String> uncheckedFiles(long pid) {
+        try {
+            return defaultDirFilesOf(pid);
+        } catch (IOException e) {
+            return Set.of("?" + e);
+        }
+    }
+
+    @Test
+    void aPreparedPoolIsRemovedOnNormalExitAndByTheDaemonAfterKill9() throws Exception {
+        try (PeerProcess holder = PeerProcess.start(ReserveHolder.class, unique("reserve-exit"))) {
+            holder.expectLine("READY");
+            awaitReserve(holder);
+            holder.send("EXIT");
+            assertEquals(0, holder.waitFor(30), holder.stderr());
+            assertEquals(Set.of(), defaultDirFilesOf(holder.pid()), "a normal exit leaves no prepared pool behind");
+        }
+        try (PeerProcess holder = PeerProcess.start(ReserveHolder.class, unique("reserve-kill"))) {
+            holder.expectLine("READY");
+            awaitReserve(holder);
+            holder.kill9();
+            Await.until(() -> uncheckedFiles(holder.pid()).isEmpty(), Duration.ofSeconds(5),
+                    () -> "the name daemon did not remove the killed process's prepared pool: " + uncheckedFiles(holder.pid()));
         }
     }
 

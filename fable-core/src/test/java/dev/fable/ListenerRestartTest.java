@@ -1,6 +1,6 @@
 package dev.fable;
 
-import dev.fable.naming.UdsRendezvous;
+import dev.fable.naming.NamingConfig;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Test;
 
@@ -69,7 +69,7 @@ class ListenerRestartTest {
             first.kill9();
         }
         // The dead listener left its socket file behind; connecting to it fails at once, clearly.
-        assertTrue(Files.exists(new UdsRendezvous().socketPath(name)), "precondition: kill -9 leaves the socket file");
+        assertTrue(Files.exists(NamingConfig.endpointSocket(name)), "precondition: kill -9 leaves the socket file");
         NameNotFoundException nf = assertThrows(NameNotFoundException.class,
                 () -> Fable.connect("xio+shm://" + name, ConnectOptions.trusted()));
         assertTrue(nf.getMessage().contains(name), nf.getMessage());

@@ -141,10 +141,17 @@ public final class BenchPeer {
     }
 
     /**
+     * Gap between two rendezvous, not timed: the latency of one connect on a warm system, not the
+     * rate of a connect storm (which pool preparation bounds: about 4 ms of CPU per side for the
+     * default 8 MiB shared-memory pool here). {@code -Dfable.bench.rdvPaceMs=0} measures the storm.
+     */
+    static final long RDV_PACE_MS = Long.getLong("fable.bench.rdvPaceMs", 20);
+
+    /**
      * Rendezvous cell, connecting side: times {@code Fable.connect(uri)} up to the first message
      * received (and checked), {@code warmup + measure} times, closing each connection after it.
      */
-    static void rendezvous(String uri, ConnectOptions o, int size, long warmup, long measure) {
+    static void rendezvous(String uri, ConnectOptions o, int size, long warmup, long measure) throws InterruptedException {
         Histogram h = new Histogram(3_600_000_000_000L, 3), connectOnly = new Histogram(3_600_000_000_000L, 3);
         String transport = "?";
         for (long i = 0; i < warmup + measure; i++) {
@@ -169,6 +176,7 @@ public final class BenchPeer {
                 System.out.println("CONNECTED transport=" + transport);
                 System.out.flush();
             }
+            if (RDV_PACE_MS > 0) Thread.sleep(RDV_PACE_MS);   // pacing between measured connects, outside the timed span
         }
         System.out.printf("RESULT side=connector rts=%d p50=%d p90=%d p99=%d p999=%d max=%d allocBytes=-1 connectP50=%d transport=%s%s%n", measure,
                 h.getValueAtPercentile(50), h.getValueAtPercentile(90), h.getValueAtPercentile(99),

@@ -32,6 +32,9 @@ public final class SlotBuffer implements Buffer {
 
     private MemorySegment segment;
     private long base;        // where this buffer starts in segment (0 for a whole slot)
+    private MemorySegment view;    // the last slice segment() made, of viewOf at viewBase
+    private MemorySegment viewOf;
+    private long viewBase;
     private int capacity;
     private int state = DEAD;
     private int slot = -1;
@@ -144,11 +147,22 @@ public final class SlotBuffer implements Buffer {
         return more;
     }
 
-    /** A slice only when the buffer is part of a larger segment: the accessors below never make one. */
+    /**
+     * A whole slot is returned as is. A buffer inside a larger segment (a stream transport's receive
+     * area) needs a slice object; the last one is kept, so a request/response pattern, whose frames
+     * land at the same offset each time, makes none after the first. The accessors below never make one.
+     */
     @Override
     public MemorySegment segment() {
         live();
-        return base == 0 && segment.byteSize() == capacity ? segment : segment.asSlice(base, capacity);
+        if (base == 0 && segment.byteSize() == capacity) return segment;
+        MemorySegment v = view;
+        if (v == null || viewBase != base || v.byteSize() != capacity || viewOf != segment) {
+            view = v = segment.asSlice(base, capacity);
+            viewBase = base;
+            viewOf = segment;
+        }
+        return v;
     }
 
     /** Offset in {@code segment} of {@code size} bytes at {@code offset}, checked against this buffer's own capacity. */

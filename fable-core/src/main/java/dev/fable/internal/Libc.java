@@ -25,6 +25,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Libc {
     private Libc() {}
 
+    public static final long SYS_MADVISE = 28;
     public static final long SYS_FUTEX = 202;
     public static final long SYS_MEMBARRIER = 324;
     public static final long SYS_FUTEX_WAITV = 449;
@@ -35,6 +36,8 @@ public final class Libc {
     public static final int O_CLOEXEC = 02000000;
 
     public static final int ENOSPC = 28;
+    /** madvise: fault every page of the range in, writable, without changing its contents (Linux 5.14+). */
+    public static final int MADV_POPULATE_WRITE = 23;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();

@@ -351,7 +351,7 @@ public final class DaemonNameService implements NameService {
 
     @Override
     public Registration register(String name) {
-        UdsRendezvous.checkName(name);
+        NamingConfig.checkName(name);
         synchronized (regLock) {
             expectOk(call(new Register(nextId(), name), 0), name);
             Reg r = new Reg(name);
@@ -362,7 +362,7 @@ public final class DaemonNameService implements NameService {
 
     @Override
     public Route resolve(String name, RouteRequest request, long timeoutNanos) {
-        UdsRendezvous.checkName(name);
+        NamingConfig.checkName(name);
         long waitMillis = timeoutNanos < 0 ? TimeUnit.DAYS.toMillis(365) : (timeoutNanos + 999_999) / 1_000_000;
         Message m = reply(call(new Resolve(nextId(), name, request.trusted(), request.forcedTransport(), waitMillis), waitMillis));
         if (m instanceof RouteReply r) return r.route();

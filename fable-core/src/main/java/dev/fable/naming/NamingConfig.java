@@ -1,7 +1,11 @@
 package dev.fable.naming;
 
+import dev.fable.internal.Libc;
+
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.regex.Pattern;
 
 /**
  * The naming layer's settings: each is a system property, else the environment variable of the same
@@ -33,10 +37,32 @@ public final class NamingConfig {
         }
     }
 
-    /** {@code fable.runtime.dir}, else {@code FABLE_RUNTIME_DIR}, else {@link UdsRendezvous#defaultDirectory()}. */
+    /**
+     * {@code fable.runtime.dir}, else {@code FABLE_RUNTIME_DIR}, else {@code $XDG_RUNTIME_DIR/fable},
+     * else {@code /tmp/fable-<uid>}: the daemon's socket and the endpoints' sockets live here.
+     */
     public static Path runtimeDir() {
         String v = get("fable.runtime.dir");
-        return v != null ? Path.of(v) : UdsRendezvous.defaultDirectory();
+        if (v != null) return Path.of(v);
+        String xdg = System.getenv("XDG_RUNTIME_DIR");
+        if (xdg != null && !xdg.isBlank() && Files.isDirectory(Path.of(xdg))) return Path.of(xdg, "fable");
+        return Path.of("/tmp", "fable-" + Libc.getuid());
+    }
+
+    /** The Unix socket a listening endpoint of this host accepts on: {@code <runtime dir>/ep/<name>.sock}. */
+    public static Path endpointSocket(String name) {
+        return runtimeDir().resolve("ep").resolve(checkName(name) + ".sock");
+    }
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
+    /** Checks an endpoint name: 1–64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit. */
+    public static String checkName(String name) {
+        if (name == null || !NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("invalid endpoint name '" + name
+                    + "': use 1-64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit");
+        }
+        return name;
     }
 
     /** The daemon's Unix socket: {@code <runtime dir>/fabled.sock}. */

@@ -4,7 +4,6 @@ import dev.fable.naming.HostIdentity;
 import dev.fable.naming.NameService.FlowEntry;
 import dev.fable.naming.NameService.Route;
 import dev.fable.naming.NamingConfig;
-import dev.fable.naming.UdsRendezvous;
 import dev.fable.naming.protocol.Message;
 import dev.fable.naming.protocol.Message.*;
 import dev.fable.naming.protocol.Messages;
@@ -369,7 +368,7 @@ public final class NameDaemon implements AutoCloseable {
 
     private void register(Session s, Register r) throws IOException {
         try {
-            UdsRendezvous.checkName(r.name());
+            NamingConfig.checkName(r.name());
         } catch (IllegalArgumentException e) {
             reply(s, new Fail(r.id(), Wire.E_BAD_REQUEST, e.getMessage()));
             return;
@@ -601,6 +600,28 @@ public final class NameDaemon implements AutoCloseable {
         }
     }
 
+    /**
+     * A client's control connection closed: if the process died ({@code kill -9}), remove the
+     * shared-memory files it created and never unlinked (a prepared pool, a handshake in flight).
+     * The socket closes while the process exits, before it is reaped, so look again for a second.
+     */
+    private static void sweepSharedMemoryOf(long pid) {
+        Thread.ofVirtual().name("fabled-shm-sweep-" + pid).start(() -> {
+            for (int i = 0; i < 20; i++) {
+                if (ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true)) {
+                    int n = dev.fable.transport.shm.ShmFiles.removeFilesOf(pid);
+                    if (n > 0) DaemonLog.info("removed " + n + " shared-memory file(s) of dead pid " + pid);
+                    return;
+                }
+                try {
+                    Thread.sleep(50);   // a retry interval, not synchronisation: the process is still exiting
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+    }
+
     private void closeSession(Session s, String reason) {
         if (s.closed) return;
         s.closed = true;
@@ -612,6 +633,7 @@ public final class NameDaemon implements AutoCloseable {
             // already gone
         }
         for (String n : s.names) registry.remove(n);
+        if (!s.peerDaemon && s.pid > 0) sweepSharedMemoryOf(s.pid);
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
         if (s.peerDaemon) {
             if (!reason.equals("disconnected")) DaemonLog.warn("closed peer daemon connection: " + reason);

@@ -67,23 +67,32 @@ public final class ShmTransport implements Transport {
         }
     }
 
-    /** This side's outgoing files, created and initialised, not yet shared. */
-    private record Outgoing(Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
-        static Outgoing create(Arena arena, ConnectOptions o) {
+    /** This side's outgoing files, created and initialised, not yet shared; mapped in the connection's own arena. */
+    record Outgoing(Arena arena, int slotSize, int slotCount, Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
+        /** Creates the files now (about 4 ms for the default 8 MiB pool here: reserving and faulting in every page). */
+        static Outgoing create(int slotSize, int slotCount) {
+            Arena arena = Arena.ofShared();
             Path poolPath = ShmFiles.newPath("pool");
             Path ringPath = ShmFiles.newPath("ring");
             try {
-                MemorySegment pool = ShmFiles.createAndMap(poolPath, ShmLayout.poolBytes(o.slotSize(), o.slotCount()), arena,
-                        "shared-memory pool (" + o.slotCount() + " slots of " + o.slotSize() + " B)");
-                MemorySegment ring = ShmFiles.createAndMap(ringPath, ShmLayout.ringBytes(ShmLayout.capacityFor(o.slotCount())),
+                MemorySegment pool = ShmFiles.createAndMap(poolPath, ShmLayout.poolBytes(slotSize, slotCount), arena,
+                        "shared-memory pool (" + slotCount + " slots of " + slotSize + " B)");
+                MemorySegment ring = ShmFiles.createAndMap(ringPath, ShmLayout.ringBytes(ShmLayout.capacityFor(slotCount)),
                         arena, "shared-memory ring");
-                RingWriter.initialise(pool, ring, o.slotSize(), o.slotCount());
-                return new Outgoing(poolPath, ringPath, pool, ring);
+                RingWriter.initialise(pool, ring, slotSize, slotCount);
+                return new Outgoing(arena, slotSize, slotCount, poolPath, ringPath, pool, ring);
             } catch (RuntimeException e) {
                 ShmFiles.unlink(poolPath);
                 ShmFiles.unlink(ringPath);
+                arena.close();
                 throw e;
             }
+        }
+
+        /** A prepared pool of this shape from the {@link PoolReserve}, else a new one. */
+        static Outgoing obtain(ConnectOptions o) {
+            Outgoing ready = PoolReserve.take(o.slotSize(), o.slotCount());
+            return ready != null ? ready : create(o.slotSize(), o.slotCount());
         }
 
         Side describe(String name, ConnectOptions o) {
@@ -106,6 +115,11 @@ public final class ShmTransport implements Transport {
         }
     }
 
+    /** Prepares a pool of this shape in the background, so the next connect or accept need not (see {@link PoolReserve}). */
+    public static void prepare(ConnectOptions o) {
+        PoolReserve.refill(o.slotSize(), o.slotCount());
+    }
+
     @Override
     public boolean crossesHosts() {
         return false;
@@ -115,10 +129,10 @@ public final class ShmTransport implements Transport {
     public Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options) {
         String peerName = route.peerName();
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
-        Arena arena = Arena.ofShared();
         Outgoing out = null;
         try {
-            out = Outgoing.create(arena, options);
+            out = Outgoing.obtain(options);
+            Arena arena = out.arena();
             ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
             Frames.putString(hello, NAME);
             hello.putShort(VERSION);
@@ -137,14 +151,13 @@ public final class ShmTransport implements Transport {
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             return established(localName, options, arena, control, out, in, peer);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
-            throw abort(e, out, arena, control);
+            throw abort(e, out, control);
         }
     }
 
     @Override
     public Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
-        Arena arena = Arena.ofShared();
         Outgoing out = null;
         try {
             short version = hello.remaining() >= 2 ? hello.getShort() : -1;
@@ -154,6 +167,8 @@ public final class ShmTransport implements Transport {
             String wanted = Frames.getString(hello, "target name");
             Side peer = Side.read(hello);
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            out = Outgoing.obtain(options);
+            Arena arena = out.arena();
             Incoming in;
             try {
                 in = Incoming.map(arena, peer);
@@ -161,7 +176,6 @@ public final class ShmTransport implements Transport {
                 reject(control, e.getMessage());
                 throw e;
             }
-            out = Outgoing.create(arena, options);
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
             control.writeFrame(reply.flip());
@@ -169,7 +183,7 @@ public final class ShmTransport implements Transport {
             if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
             return established(localName, options, arena, control, out, in, peer);
         } catch (RuntimeException e) {
-            throw abort(e, out, arena, control);
+            throw abort(e, out, control);
         }
     }
 
@@ -182,9 +196,11 @@ public final class ShmTransport implements Transport {
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */
-    private static RuntimeException abort(RuntimeException e, Outgoing out, Arena arena, ControlChannel control) {
-        if (out != null) out.unlink();
-        arena.close();
+    private static RuntimeException abort(RuntimeException e, Outgoing out, ControlChannel control) {
+        if (out != null) {
+            out.unlink();
+            out.arena().close();   // also unmaps the peer's files if they were mapped
+        }
         control.close();
         return e;
     }

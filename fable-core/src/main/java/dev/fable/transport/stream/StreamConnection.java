@@ -172,13 +172,16 @@ public final class StreamConnection extends AbstractConnection implements Stream
                 }
                 Selector sel = selector(forRead);
                 long ms = deadline == Waiter.FOREVER ? 0 : Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - now));
-                sel.select(ms);
-                sel.selectedKeys().clear();
+                sel.select(IGNORE_KEY, ms);   // the action form leaves the selected-key set alone: no set node per wake-up
             }
         } catch (IOException e) {
             throw failed(forRead ? "receive" : "send", e);
+        } catch (java.nio.channels.ClosedSelectorException e) {
+            return true;   // closed under us by close(): the state says why
         }
     }
+
+    private static final java.util.function.Consumer<SelectionKey> IGNORE_KEY = k -> { };
 
     private Selector selector(boolean forRead) throws IOException {
         Selector s = forRead ? readSelector : writeSelector;
@@ -221,8 +224,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
     public void close() {
         if (!markClosed()) return;
         if (channel.isOpen()) pushClose();
-        closeSocket();
         wakeAll();
+        closeSocket();
         in.untrackAll();
         out.untrackAll();
         Arenas.close(arena, this);

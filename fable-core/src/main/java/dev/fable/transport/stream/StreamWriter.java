@@ -10,7 +10,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.SocketChannel;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -115,8 +114,9 @@ final class StreamWriter implements BufferOwner {
     }
 
     /**
-     * Called by the {@link PendingFlusher} when the socket became writable: pushes what is queued.
-     * Returns true when nothing is left (the flusher forgets this writer), false to be called again.
+     * Called by the {@link PendingFlusher} once per tick: pushes what is queued if the sending thread
+     * is not in here. Returns true when nothing is left (the flusher forgets this writer), false to
+     * be called again.
      */
     boolean flushPending() {
         if (!lock.compareAndSet(0, 1)) return false;   // the sending thread is active: it flushes itself
@@ -133,9 +133,7 @@ final class StreamWriter implements BufferOwner {
         }
     }
 
-    SocketChannel channel() {
-        return io.channel();
-    }
+
 
     /** True if a claim would succeed now (after pushing what the socket takes). */
     boolean spaceAvailable() {
@@ -164,7 +162,7 @@ final class StreamWriter implements BufferOwner {
         try {
             enqueue(b, more);
             flush();
-            if (queueSize > 0 && !armed) {
+            if (!armed && (queueSize > 0 || !flushPipe())) {
                 armed = true;   // the socket is full: if this thread goes quiet now, the flusher finishes the job
                 PendingFlusher.arm(this);
             }
