@@ -19,6 +19,9 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -259,36 +262,65 @@ class ChannelContractTest {
 
     // ---- request / response ----
 
+    /** A negative timeout: wait without limit (only data, the end of the connection or close ends it). */
+    private static final Duration FOREVER = Duration.ofSeconds(-1);
+
+    /**
+     * {@code receiveMessage} without a time limit, on a helper thread: fails if it has not returned
+     * within {@link #WAIT}. (A limited receive could be rescued by its own deadline: a transport that
+     * sleeps although a message is complete would then look merely slow.)
+     */
+    private static byte[] receiveUnlimited(Connection c, Supplier<String> what) throws Exception {
+        FutureTask<byte[]> r = spawn("receive-without-limit", () -> c.receiveMessage(FOREVER));
+        try {
+            return r.get(WAIT.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            return fail(what.get() + ": receiveMessage(no limit) had not returned " + WAIT + " after the message was sent"
+                    + " (the sender made no call since)");
+        } catch (ExecutionException e) {
+            Throwable t = e.getCause();
+            if (t instanceof Error err) throw err;
+            throw (Exception) t;
+        }
+    }
+
     /**
      * One thread per side, each sending a large message and then only waiting for the answer: the
      * "send, then wait for the reply" pattern. Every byte of each request must leave although the
-     * sending thread makes no further call until the reply comes (a transport that leaves the tail
-     * of a message queued until the next send deadlocks here; it depends on where the socket filled
-     * up, hence many rounds).
+     * sending thread makes no further call until the reply comes, and the receiver must take it
+     * although nothing more arrives. The sizes vary so the tail of a message falls differently
+     * against socket buffers and TLS records.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("transports")
     void requestThenWaitForReplyNeverStalls(String transport) throws Exception {
         final int rounds = 100;
+        AtomicInteger requestsReceived = new AtomicInteger();
         try (Pair p = open(transport, "reqrep")) {
             FutureTask<Void> server = spawn("reqrep-server", () -> {
                 for (int r = 0; r < rounds; r++) {
-                    byte[] req = p.server().receiveMessage(WAIT);
-                    assertNotNull(req, "round " + r + ": the request did not arrive whole within " + WAIT
-                            + " (the client is only waiting for the reply now)");
+                    byte[] req = p.server().receiveMessage(FOREVER);
+                    requestsReceived.incrementAndGet();
                     assertArrayEquals(seeded(r, requestSize(r)), req, "round " + r + ": request");
                     p.server().send(seeded(-r - 1, replySize(r)));
                 }
                 return null;
             });
             for (int r = 0; r < rounds; r++) {
+                final int round = r;
                 p.client().send(seeded(r, requestSize(r)));
-                byte[] reply = p.client().receiveMessage(WAIT.plusSeconds(5));
-                if (reply == null) {
-                    if (server.isDone()) join(server);   // the server's failure says which side stalled
-                    fail("round " + r + ": the reply of " + replySize(r) + " B did not arrive whole within " + WAIT.plusSeconds(5)
-                            + " (the server is only waiting for the next request now)");
-                }
+                byte[] reply = receiveUnlimited(p.client(), () -> {
+                    if (server.isDone()) {
+                        try {
+                            join(server);
+                        } catch (Throwable t) {
+                            return "round " + round + ": the server failed: " + t;
+                        }
+                    }
+                    return requestsReceived.get() <= round
+                            ? "round " + round + ": the request of " + requestSize(round) + " B never arrived whole at the server"
+                            : "round " + round + ": the server got the request, but its reply of " + replySize(round) + " B never arrived whole";
+                });
                 assertArrayEquals(seeded(-r - 1, replySize(r)), reply, "round " + r + ": reply");
             }
             join(server);
@@ -304,14 +336,12 @@ class ChannelContractTest {
     @MethodSource("transports")
     void aMessageSentAloneArrivesWithoutAnotherCall(String transport) throws Exception {
         try (Pair p = open(transport, "alone")) {
-            for (int size : new int[] {1, 63, KIB_64 - 1, KIB_64, KIB_64 + 1}) {
+            for (int size : new int[] {1, 63, 16 << 10, (16 << 10) + 1, 40_000, KIB_64 - 1, KIB_64, KIB_64 + 1}) {
                 p.client().send(seeded(size, size));
-                byte[] got = p.server().receiveMessage(WAIT);
-                assertNotNull(got, "client->server: a message of " + size + " B sent alone never arrived whole");
+                byte[] got = receiveUnlimited(p.server(), () -> "client->server: a message of " + size + " B sent alone");
                 assertArrayEquals(seeded(size, size), got, "client->server: " + size + " B");
                 p.server().send(seeded(-size, size));
-                got = p.client().receiveMessage(WAIT);
-                assertNotNull(got, "server->client: a message of " + size + " B sent alone never arrived whole");
+                got = receiveUnlimited(p.client(), () -> "server->client: a message of " + size + " B sent alone");
                 assertArrayEquals(seeded(-size, size), got, "server->client: " + size + " B");
             }
         }
