@@ -19,6 +19,9 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -26,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * The channel contract of {@link Connection} and {@link Buffer}, run against every transport: each
  * case forces its transport with the URI scheme {@code xio+<transport>://name}. A transport that does
- * not exist fails its cases (connect throws "unsupported scheme"); nothing is skipped.
+ * not exist fails its cases (connect throws "unsupported scheme"); nothing is skipped. In surefire's
+ * reports the cases are numbered in the order of {@link #TRANSPORTS}: [1] shm, [2] unix, [3] tcp, [4] tls.
  *
  * <p>Synchronisation is by blocking calls with generous limits, {@link Await} on observable state and
  * lines printed by child JVMs; never by sleeping. No assertion depends on how fast anything is.
@@ -45,6 +49,9 @@ class ChannelContractTest {
         return Stream.of("shm");
     }
 
+    /** Limit for one blocking receive or claim that should succeed (generous: the machine may be loaded). */
+    private static final Duration WAIT = Duration.ofSeconds(10);
+    /** Limit for accepting a connection (a child JVM may take a while to start). */
     private static final Duration LONG = Duration.ofSeconds(30);
     private static final int KIB_64 = 64 * 1024;
 
@@ -157,7 +164,7 @@ class ChannelContractTest {
 
     private static Void sendSequence(Connection c, int n) {
         for (int i = 0; i < n; i++) {
-            Buffer b = c.claim(16, LONG);
+            Buffer b = c.claim(16, WAIT);
             assertNotNull(b, "claim for message " + i + " timed out");
             b.putLong(0, i);
             b.putLong(8, ~(long) i);
@@ -168,7 +175,7 @@ class ChannelContractTest {
 
     private static Void receiveSequence(Connection c, int n, String dir) {
         for (int i = 0; i < n; i++) {
-            Buffer b = c.receive(LONG);
+            Buffer b = c.receive(WAIT);
             assertNotNull(b, dir + ": message " + i + " of " + n + " never arrived");
             assertEquals(16, b.length(), dir + ": length of message " + i);
             long seq = b.getLong(0);
@@ -228,14 +235,14 @@ class ChannelContractTest {
             });
             FutureTask<Void> rxClient = spawn("sizes-rx-client", () -> {
                 for (int size : SIZES) {
-                    byte[] got = p.client().receiveMessage(LONG);
+                    byte[] got = p.client().receiveMessage(WAIT);
                     assertNotNull(got, "server->client: message of " + size + " B never arrived");
                     assertArrayEquals(seeded(~size, size), got, "server->client: message of " + size + " B");
                 }
                 return null;
             });
             for (int size : SIZES) {
-                byte[] got = p.server().receiveMessage(LONG);
+                byte[] got = p.server().receiveMessage(WAIT);
                 assertNotNull(got, "client->server: message of " + size + " B never arrived");
                 assertArrayEquals(seeded(size, size), got, "client->server: message of " + size + " B");
             }
@@ -251,6 +258,102 @@ class ChannelContractTest {
             assertNull(p.server().poll(), "message boundaries: nothing left over");
             assertNull(p.client().poll(), "message boundaries: nothing left over");
         }
+    }
+
+    // ---- request / response ----
+
+    /** A negative timeout: wait without limit (only data, the end of the connection or close ends it). */
+    private static final Duration FOREVER = Duration.ofSeconds(-1);
+
+    /**
+     * {@code receiveMessage} without a time limit, on a helper thread: fails if it has not returned
+     * within {@link #WAIT}. (A limited receive could be rescued by its own deadline: a transport that
+     * sleeps although a message is complete would then look merely slow.)
+     */
+    private static byte[] receiveUnlimited(Connection c, Supplier<String> what) throws Exception {
+        FutureTask<byte[]> r = spawn("receive-without-limit", () -> c.receiveMessage(FOREVER));
+        try {
+            return r.get(WAIT.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            return fail(what.get() + ": receiveMessage(no limit) had not returned " + WAIT + " after the message was sent"
+                    + " (the sender made no call since)");
+        } catch (ExecutionException e) {
+            Throwable t = e.getCause();
+            if (t instanceof Error err) throw err;
+            throw (Exception) t;
+        }
+    }
+
+    /**
+     * One thread per side, each sending a large message and then only waiting for the answer: the
+     * "send, then wait for the reply" pattern. Every byte of each request must leave although the
+     * sending thread makes no further call until the reply comes, and the receiver must take it
+     * although nothing more arrives. The sizes vary so the tail of a message falls differently
+     * against socket buffers and TLS records.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void requestThenWaitForReplyNeverStalls(String transport) throws Exception {
+        final int rounds = 100;
+        AtomicInteger requestsReceived = new AtomicInteger();
+        try (Pair p = open(transport, "reqrep")) {
+            FutureTask<Void> server = spawn("reqrep-server", () -> {
+                for (int r = 0; r < rounds; r++) {
+                    byte[] req = p.server().receiveMessage(FOREVER);
+                    requestsReceived.incrementAndGet();
+                    assertArrayEquals(seeded(r, requestSize(r)), req, "round " + r + ": request");
+                    p.server().send(seeded(-r - 1, replySize(r)));
+                }
+                return null;
+            });
+            for (int r = 0; r < rounds; r++) {
+                final int round = r;
+                p.client().send(seeded(r, requestSize(r)));
+                byte[] reply = receiveUnlimited(p.client(), () -> {
+                    if (server.isDone()) {
+                        try {
+                            join(server);
+                        } catch (Throwable t) {
+                            return "round " + round + ": the server failed: " + t;
+                        }
+                    }
+                    return requestsReceived.get() <= round
+                            ? "round " + round + ": the request of " + requestSize(round) + " B never arrived whole at the server"
+                            : "round " + round + ": the server got the request, but its reply of " + replySize(round) + " B never arrived whole";
+                });
+                assertArrayEquals(seeded(-r - 1, replySize(r)), reply, "round " + r + ": reply");
+            }
+            join(server);
+        }
+    }
+
+    /**
+     * The smallest "send, then wait" case, on one thread: each message is sent alone and then
+     * received, the sender making no call in between. Sizes up to 64 KiB + 1 fit the default
+     * staging, so send never needs the reader.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void aMessageSentAloneArrivesWithoutAnotherCall(String transport) throws Exception {
+        try (Pair p = open(transport, "alone")) {
+            for (int size : new int[] {1, 63, 16 << 10, (16 << 10) + 1, 40_000, KIB_64 - 1, KIB_64, KIB_64 + 1}) {
+                p.client().send(seeded(size, size));
+                byte[] got = receiveUnlimited(p.server(), () -> "client->server: a message of " + size + " B sent alone");
+                assertArrayEquals(seeded(size, size), got, "client->server: " + size + " B");
+                p.server().send(seeded(-size, size));
+                got = receiveUnlimited(p.client(), () -> "server->client: a message of " + size + " B sent alone");
+                assertArrayEquals(seeded(-size, size), got, "server->client: " + size + " B");
+            }
+        }
+    }
+
+    /** 64 KiB … 2 MiB, a different tail every round (where the socket fills up moves). */
+    private static int requestSize(int round) {
+        return (64 << 10) + (int) ((round * 2_654_435_761L) % (2 << 20));
+    }
+
+    private static int replySize(int round) {
+        return 1 + (int) ((round * 40_503L) % (256 << 10));
     }
 
     // ---- back-pressure ----
@@ -327,7 +430,7 @@ class ChannelContractTest {
             final long firstNew = committed;
             FutureTask<Void> reader = spawn("backpressure-reader", () -> {
                 for (long i = 0; i < total; i++) {
-                    Buffer b = r.receive(LONG);
+                    Buffer b = r.receive(WAIT);
                     assertNotNull(b, "fragment " + i + " of " + total + " was lost (" + firstNew + " committed under back-pressure)");
                     checkStamp(b, i, size, "fragment " + i);
                     b.release();
@@ -335,7 +438,7 @@ class ChannelContractTest {
                 return null;
             });
             for (long i = committed; i < total; i++) {
-                Buffer b = w.claim(size, LONG);
+                Buffer b = w.claim(size, WAIT);
                 assertNotNull(b, "claim " + i + " while the reader drains");
                 stamp(b, i, size);
                 b.commit();
@@ -388,7 +491,7 @@ class ChannelContractTest {
         try (Pair p = open(transport, "ooo", ConnectOptions.trusted(), writerOpts)) {
             FutureTask<Void> tx = spawn("ooo-tx", () -> {
                 for (long seq = 0; seq < (long) held * rounds; seq++) {
-                    Buffer b = p.client().claim(len, LONG);
+                    Buffer b = p.client().claim(len, WAIT);
                     assertNotNull(b, "claim for message " + seq);
                     b.length(len);
                     fill(b, seq, len);
@@ -402,7 +505,7 @@ class ChannelContractTest {
                 List<Buffer> bufs = new ArrayList<>();
                 Map<Buffer, Long> seqOf = new HashMap<>();
                 for (int k = 0; k < held; k++, seq++) {
-                    Buffer b = p.server().receive(LONG);
+                    Buffer b = p.server().receive(WAIT);
                     assertNotNull(b, "message " + seq + " never arrived");
                     check(b, seq, len, "message " + seq);
                     bufs.add(b);
@@ -464,7 +567,7 @@ class ChannelContractTest {
             Connection c = p.client();
             Connection s = p.server();
 
-            Buffer w = c.claim(64, LONG);
+            Buffer w = c.claim(64, WAIT);
             assertNotNull(w);
             assertFalse(w.isReadOnly());
             assertSame(c, w.connection());
@@ -475,18 +578,18 @@ class ChannelContractTest {
             w.commit();
             assertDead(w, "committed write buffer");
 
-            Buffer f = c.claim(64, LONG);
+            Buffer f = c.claim(64, WAIT);
             assertNotNull(f);
             f.length(8);
             f.putLong(0, 9);
             f.commitFragment();
             assertDead(f, "write buffer after commitFragment");
-            Buffer last = c.claim(64, LONG);
+            Buffer last = c.claim(64, WAIT);
             last.length(8);
             last.putLong(0, 10);
             last.commit();
 
-            Buffer r = s.receive(LONG);
+            Buffer r = s.receive(WAIT);
             assertNotNull(r);
             assertTrue(r.isReadOnly());
             assertSame(s, r.connection());
@@ -504,11 +607,11 @@ class ChannelContractTest {
             r.release();
             assertDead(r, "released read buffer");
 
-            Buffer r1 = s.receive(LONG);
+            Buffer r1 = s.receive(WAIT);
             assertNotNull(r1);
             assertTrue(r1.more(), "first fragment of a two-fragment message");
             assertEquals(9, r1.getLong(0));
-            Buffer r2 = s.receive(LONG);
+            Buffer r2 = s.receive(WAIT);
             assertNotNull(r2);
             assertFalse(r2.more());
             assertEquals(10, r2.getLong(0));
@@ -526,7 +629,7 @@ class ChannelContractTest {
     /** Commits 10 small messages (i, ~i) and a 100,000-byte one, then closes: checks this side's view of its own close. */
     private static void sendThenClose(Connection c) {
         for (int i = 0; i < 10; i++) {
-            Buffer b = c.claim(16, LONG);
+            Buffer b = c.claim(16, WAIT);
             assertNotNull(b);
             b.putLong(0, i);
             b.putLong(8, ~(long) i);
@@ -548,13 +651,13 @@ class ChannelContractTest {
     /** Receives what {@link #sendThenClose} sent, with blocking receives. */
     private static void receiveLastWords(Connection s, long writerFragment) {
         for (int i = 0; i < 10; i++) {
-            Buffer b = s.receive(LONG);
+            Buffer b = s.receive(WAIT);
             assertNotNull(b, "message " + i + " committed before close was lost");
             assertEquals(i, b.getLong(0));
             assertEquals(~(long) i, b.getLong(8));
             b.release();
         }
-        assertArrayEquals(LAST_WORDS, s.receiveMessage(LONG), "the message sent just before close");
+        assertArrayEquals(LAST_WORDS, s.receiveMessage(WAIT), "the message sent just before close");
         assertEquals(10 + (LAST_WORDS.length + writerFragment - 1) / writerFragment, s.messagesReceived());
         assertEquals(10 * 16 + LAST_WORDS.length, s.bytesReceived());
     }
@@ -568,12 +671,12 @@ class ChannelContractTest {
             sendThenClose(p.client());
 
             receiveLastWords(s, writerFragment);
-            assertThrows(ConnectionClosedException.class, () -> s.receive(LONG), "receive after the last buffer");
+            assertThrows(ConnectionClosedException.class, () -> s.receive(WAIT), "receive after the last buffer");
             assertEquals(ConnectionState.PEER_CLOSED, s.state());
             assertInstanceOf(ConnectionClosedException.class, s.failure());
             assertNull(s.poll(), "poll after the last buffer answers null");
-            assertThrows(ConnectionClosedException.class, () -> s.receive(LONG), "receive, again");
-            assertThrows(ConnectionClosedException.class, () -> s.receiveMessage(LONG), "receiveMessage after the last buffer");
+            assertThrows(ConnectionClosedException.class, () -> s.receive(WAIT), "receive, again");
+            assertThrows(ConnectionClosedException.class, () -> s.receiveMessage(WAIT), "receiveMessage after the last buffer");
             assertThrows(ConnectionClosedException.class, () -> s.claim(8), "claim towards a closed peer");
             assertEquals(ConnectionState.PEER_CLOSED, s.state(), "the state does not flap");
             s.close();
@@ -599,7 +702,7 @@ class ChannelContractTest {
             assertEquals(ConnectionState.PEER_CLOSED, s.state());
             assertInstanceOf(ConnectionClosedException.class, s.failure());
             receiveLastWords(s, writerFragment);
-            assertThrows(ConnectionClosedException.class, () -> s.receive(LONG), "receive after the last buffer");
+            assertThrows(ConnectionClosedException.class, () -> s.receive(WAIT), "receive after the last buffer");
         }
     }
 
@@ -699,10 +802,10 @@ class ChannelContractTest {
     /** After the last buffer of a dead peer: one PeerGoneException per call, no hang, no flapping. */
     private static void assertGoneForGood(Connection c, int delivered) {
         assertNull(c.poll(), "poll after the last buffer of a dead peer");
-        assertThrows(PeerGoneException.class, () -> c.receive(LONG), "receive after the last buffer of a dead peer");
-        assertThrows(PeerGoneException.class, () -> c.receiveMessage(LONG), "receiveMessage from a dead peer");
+        assertThrows(PeerGoneException.class, () -> c.receive(WAIT), "receive after the last buffer of a dead peer");
+        assertThrows(PeerGoneException.class, () -> c.receiveMessage(WAIT), "receiveMessage from a dead peer");
         assertThrows(PeerGoneException.class, () -> c.claim(8), "claim towards a dead peer");
-        assertThrows(PeerGoneException.class, () -> c.claim(8, LONG), "claim(timeout) towards a dead peer");
+        assertThrows(PeerGoneException.class, () -> c.claim(8, WAIT), "claim(timeout) towards a dead peer");
         assertThrows(PeerGoneException.class, () -> c.send(new byte[100]), "send towards a dead peer");
         assertEquals(ConnectionState.PEER_GONE, c.state(), "the state does not flap");
         assertInstanceOf(PeerGoneException.class, c.failure());
@@ -712,8 +815,26 @@ class ChannelContractTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("transports")
     void killedPeerIsGoneAndEverythingItCommittedIsStillDelivered(String transport) throws Exception {
+        killAndDrain(transport, "death", false);
+    }
+
+    /**
+     * As above, but the dead peer had not read what it was sent: sockets then end with a reset
+     * (ECONNRESET) instead of an orderly end of stream. The contract is the same.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void killedPeerWithUnreadDataIsGoneAndEverythingItCommittedIsStillDelivered(String transport) throws Exception {
+        killAndDrain(transport, "death-unread", true);
+    }
+
+    private static void killAndDrain(String transport, String tag, boolean leaveUnread) throws Exception {
         int n = 100;
-        withDyingPeer(transport, "death", n, (peer, data, idle) -> {
+        withDyingPeer(transport, tag, n, (peer, data, idle) -> {
+            if (leaveUnread) {
+                data.send(seeded(1, 1000));
+                idle.send(seeded(2, 1000));
+            }
             FutureTask<Buffer> blocked = spawn("blocked-receive", () -> idle.receive(Duration.ofSeconds(60)));
             peer.kill9();
 
@@ -723,7 +844,12 @@ class ChannelContractTest {
             assertEquals(ConnectionState.PEER_GONE, idle.state());
 
             for (int i = 0; i < n; i++) {
-                Buffer b = data.receive(LONG);
+                Buffer b;
+                try {
+                    b = data.receive(WAIT);
+                } catch (FableException ended) {
+                    throw new AssertionError("message " + i + " of " + n + " committed before the kill was lost: " + ended, ended);
+                }
                 assertNotNull(b, "message " + i + " of " + n + " committed before the kill");
                 assertEquals(i, b.getLong(0), "message " + i);
                 assertEquals(~(long) i, b.getLong(8));
@@ -789,24 +915,24 @@ class ChannelContractTest {
                 long frags = 0;
                 for (int i = 0; i < 50; i++) {
                     int len = 1 + i * 7;                      // 1 .. 344 bytes, each one fragment
-                    Buffer b = c.claim(len, LONG);
+                    Buffer b = c.claim(len, WAIT);
                     assertNotNull(b);
                     assertEquals(len, b.length());
                     b.commit();
                     bytes += len;
                     frags++;
-                    Buffer r = s.receive(LONG);
+                    Buffer r = s.receive(WAIT);
                     assertEquals(len, r.length());
                     r.release();
                 }
                 int big = 3 * c.maxFragment() + 5;
                 c.send(new byte[big]);
-                assertEquals(big, s.receiveMessage(LONG).length);
+                assertEquals(big, s.receiveMessage(WAIT).length);
                 bytes += big;
                 frags += 4;
 
                 for (int i = 0; i < 7; i++) s.send(new byte[100 + i]);
-                for (int i = 0; i < 7; i++) assertEquals(100 + i, c.receiveMessage(LONG).length);
+                for (int i = 0; i < 7; i++) assertEquals(100 + i, c.receiveMessage(WAIT).length);
 
                 assertEquals(frags, c.messagesSent());
                 assertEquals(frags, s.messagesReceived());

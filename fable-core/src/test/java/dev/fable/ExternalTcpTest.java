@@ -33,6 +33,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * on the socket (no framing) and whatever the peer writes arrives, concatenated, with no message
  * boundaries. The peer is a real external program, socat (Debian package {@code socat}).
  *
+ * <p>Both directions of the connection set-up: socat listening and Fable connecting
+ * ({@code Fable.connect("tcp://…")}), and Fable listening ({@code Fable.listenExternal}) with socat
+ * connecting.
+ *
  * <p>Synchronisation: socat's own log line "listening on" (with {@code -d -d}) says when it accepts,
  * and socat's exit says when it has written everything; never a sleep.
  */
@@ -261,6 +265,68 @@ class ExternalTcpTest {
                 assertThrows(ConnectionClosedException.class, () -> c.receiveMessage(LONG), "the peer closed after 1000 bytes");
                 assertEquals(ConnectionState.PEER_CLOSED, c.state());
             }
+        }
+    }
+
+    // ---- Fable listens, socat connects ----
+
+    @Test
+    void plainClientWritesAFileIntoAFableListener(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("upload.bin");
+        byte[] data = seeded(17, 3 << 20);
+        Files.write(file, data);
+        try (ExternalListener l = Fable.listenExternal("tcp://127.0.0.1:0", ConnectOptions.trusted());
+             Socat client = new Socat("-u", "OPEN:" + file, "TCP:127.0.0.1:" + l.port())) {
+            try (Connection c = l.accept(LONG)) {
+                assertNotNull(c, "socat did not connect; log:\n" + client.log());
+                assertEquals("tcp-raw", c.transport());
+                byte[] got = new byte[data.length];
+                int n = 0;
+                while (true) {
+                    Buffer b;
+                    try {
+                        b = c.receive(LONG);
+                    } catch (ConnectionClosedException end) {
+                        break;
+                    }
+                    assertNotNull(b, "stalled after " + n + " of " + data.length + " bytes");
+                    assertTrue(n + b.length() <= data.length, "more bytes than the file: " + (n + b.length()));
+                    b.get(0, got, n, b.length());
+                    n += b.length();
+                    b.release();
+                }
+                assertEquals(data.length, n, "every byte the client wrote before closing arrived");
+                assertArrayEquals(data, got);
+                assertEquals(ConnectionState.PEER_CLOSED, c.state());
+                assertEquals(data.length, c.bytesReceived());
+            }
+            assertEquals(0, client.awaitExit(), "socat failed; log:\n" + client.log());
+        }
+    }
+
+    @Test
+    void fableListenerEchoedByAPlainClient() throws Exception {
+        byte[] data = seeded(19, FIVE_MIB);
+        try (ExternalListener l = Fable.listenExternal("tcp://127.0.0.1:0", ConnectOptions.trusted());
+             Socat echo = new Socat("TCP:127.0.0.1:" + l.port(), "EXEC:cat")) {
+            try (Connection c = l.accept(LONG)) {
+                assertNotNull(c, "socat did not connect; log:\n" + echo.log());
+                assertEquals("tcp-raw", c.transport());
+                FutureTask<Void> tx = new FutureTask<>(() -> {
+                    c.send(data);
+                    return null;
+                });
+                Thread t = new Thread(tx, "raw-send");
+                t.setDaemon(true);
+                t.start();
+                byte[] got = receiveBytes(c, data.length);
+                tx.get(LONG.toSeconds(), TimeUnit.SECONDS);
+                assertArrayEquals(data, got, "the echo of 5 MiB");
+                assertEquals(data.length, c.bytesSent());
+                assertEquals(data.length, c.bytesReceived());
+            }
+            // our close is cat's end of input: socat ends
+            assertEquals(0, echo.awaitExit(), "socat failed; log:\n" + echo.log());
         }
     }
 }
