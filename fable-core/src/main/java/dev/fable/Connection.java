@@ -17,10 +17,13 @@ import java.time.Duration;
  * negative timeout waits without limit (until the data comes or the connection ends).
  *
  * <h2>End of the channel</h2>
- * When the peer closes, dies or breaks the protocol, {@link #state()} changes; everything it committed
- * before that can still be polled. After the last buffer, {@code poll} returns {@code null}, blocking
- * receives throw {@link ConnectionClosedException} (clean close) or {@link PeerGoneException}, and
- * {@code claim} throws the same: one exception per call, no storm.
+ * When the peer closes, dies or breaks the protocol, {@link #state()} changes and everything it
+ * committed before that is still delivered. After the last buffer, {@code poll} returns {@code null},
+ * blocking receives throw {@link ConnectionClosedException} (clean close) or {@link PeerGoneException},
+ * and {@code claim} throws the same: one exception per call, no storm. <em>When</em> the state changes
+ * depends on the transport: shared memory notices at once (its control socket is watched), the socket
+ * transports (unix, tcp, tls) when this side reads up to the end or a send fails, because the end
+ * sits behind the data in the socket.
  *
  * <h2>Threads</h2>
  * One thread at a time may send (claim/commit) and one at a time may receive (poll/release); they

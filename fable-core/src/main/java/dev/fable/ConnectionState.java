@@ -1,6 +1,9 @@
 package dev.fable;
 
-/** Life of a connection as seen by one side. */
+/**
+ * Life of a connection as seen by one side. Shared-memory connections leave OPEN as soon as the peer
+ * ends; socket connections when this side reads up to the end (see {@link Connection}).
+ */
 public enum ConnectionState {
     /** Data flows. */
     OPEN,
