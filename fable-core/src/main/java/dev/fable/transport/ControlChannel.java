@@ -22,6 +22,10 @@ public final class ControlChannel implements AutoCloseable {
 
     private final SocketChannel channel;
     private final String description;
+    private Selector selector;    // handshake only: the one thread doing the handshake uses it
+    private SelectionKey key;
+    /** How long a handshake read spins before it sleeps in select (setup path only). */
+    private static final long HANDSHAKE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
 
     public ControlChannel(SocketChannel channel, String description) throws IOException {
         this.channel = channel;
@@ -39,14 +43,40 @@ public final class ControlChannel implements AutoCloseable {
 
     public void writeFrame(ByteBuffer payload) {
         ByteBuffer header = ByteBuffer.allocate(4).putInt(0, payload.remaining());
-        try (Selector sel = Selector.open()) {
+        try {
             ByteBuffer[] both = {header, payload};
-            channel.register(sel, SelectionKey.OP_WRITE);
+            channel.write(both);   // a handshake frame almost always fits the socket buffer at once
             while (payload.hasRemaining()) {
-                if (channel.write(both) == 0) sel.select(100);
+                if (channel.write(both) == 0) selector(SelectionKey.OP_WRITE).select(100);
             }
         } catch (IOException e) {
             throw new FableException("control connection " + description + " broke while sending the handshake: " + e, e);
+        }
+    }
+
+    /**
+     * The one selector of this channel's handshake, made on first need and closed with
+     * {@link #handshakeDone()} or {@link #close()} (opening one costs tens of microseconds).
+     */
+    private Selector selector(int op) throws IOException {
+        if (selector == null) {
+            selector = Selector.open();
+            key = channel.register(selector, op);
+        }
+        key.interestOps(op);
+        return selector;
+    }
+
+    /** Releases the handshake's selector; the channel itself stays open. */
+    public void handshakeDone() {
+        if (selector != null) {
+            try {
+                key.cancel();
+                selector.close();
+            } catch (IOException ignored) {
+                // nothing to report
+            }
+            selector = null;
         }
     }
 
@@ -64,20 +94,26 @@ public final class ControlChannel implements AutoCloseable {
     }
 
     private void readFully(ByteBuffer b, long deadline) {
-        try (Selector sel = Selector.open()) {
-            channel.register(sel, SelectionKey.OP_READ);
+        try {
+            long spinEnd = System.nanoTime() + HANDSHAKE_SPIN_NANOS;
             while (b.hasRemaining()) {
                 int n = channel.read(b);
                 if (n < 0) {
                     throw new FableException("control connection " + description + " closed by the peer during the handshake");
                 }
                 if (n == 0) {
-                    long left = deadline - System.nanoTime();
+                    long now = System.nanoTime();
+                    long left = deadline - now;
                     if (left <= 0) {
                         throw new FableException("control connection " + description + ": the peer did not answer the handshake in time; "
                                 + "is it calling accept()?");
                     }
-                    sel.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                    if (now - spinEnd < 0) {
+                        Thread.onSpinWait();   // the answer usually comes within microseconds: spare this thread a wake-up
+                        continue;
+                    }
+                    selector(SelectionKey.OP_READ).select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                    selector.selectedKeys().clear();
                 }
             }
         } catch (IOException e) {
@@ -87,6 +123,7 @@ public final class ControlChannel implements AutoCloseable {
 
     @Override
     public void close() {
+        handshakeDone();
         try {
             channel.close();
         } catch (IOException ignored) {

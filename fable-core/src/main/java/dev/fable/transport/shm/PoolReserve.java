@@ -19,6 +19,8 @@ final class PoolReserve {
     private static final boolean ENABLED = !"false".equals(System.getProperty("fable.shm.reserve"));
     private static final AtomicReference<ShmTransport.Outgoing> READY = new AtomicReference<>();
     private static final AtomicReference<Thread> PREPARING = new AtomicReference<>();
+    /** How long a refill waits before it starts (see the refill thread). */
+    static final long REFILL_DELAY_MS = 10;
 
     static {
         if (ENABLED) {
@@ -46,9 +48,14 @@ final class PoolReserve {
         if (!ENABLED || READY.get() != null) return;
         Thread t = Thread.ofPlatform().daemon().name("fable-pool-reserve").unstarted(() -> {
             try {
+                // Let the connection that just took the reserve finish its handshake and first exchanges:
+                // preparing is ~4 ms of CPU, and on a 2-core machine it would delay exactly those.
+                Thread.sleep(REFILL_DELAY_MS);
                 ShmTransport.Outgoing made = ShmTransport.Outgoing.create(slotSize, slotCount);
                 ShmTransport.Outgoing old = READY.getAndSet(made);
                 if (old != null) discard(old);   // the shape changed meanwhile, or a racing refill: keep the newest
+            } catch (InterruptedException e) {
+                // exiting
             } catch (RuntimeException e) {
                 // no reserve this time (e.g. /dev/shm full): the next connect prepares inline and reports it
             } finally {

@@ -191,6 +191,7 @@ public final class ShmTransport implements Transport {
     private static Connection established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
                                           Outgoing out, Incoming in, Side peer) {
         out.unlink();
+        control.handshakeDone();
         return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
                 out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
     }

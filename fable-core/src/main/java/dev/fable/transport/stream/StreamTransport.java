@@ -134,6 +134,7 @@ public class StreamTransport implements Transport {
 
     private Connection established(ControlChannel control, boolean connector, NameService.Route route, String localName, Side peer,
                                    ConnectOptions options, long deadline) throws IOException {
+        control.handshakeDone();
         SocketChannel ch = control.channel();
         if (!(ch.getLocalAddress() instanceof java.net.UnixDomainSocketAddress)) {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
