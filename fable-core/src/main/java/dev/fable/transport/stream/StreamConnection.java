@@ -161,15 +161,14 @@ public final class StreamConnection extends AbstractConnection implements Stream
         long now = System.nanoTime();
         long spinEnd = mode == WaitMode.SPIN ? Long.MAX_VALUE : mode == WaitMode.BLOCK ? now : now + spinNanos;
         try {
-            while (true) {
+            for (int i = 1; ; i++) {
                 if (state() != ConnectionState.OPEN) return true;
                 if (forRead ? in.readable() : out.spaceAvailable()) return true;
+                // Each try is a system call, which is backoff enough: no pause, and the clock only every 8th try.
+                if ((i & 7) != 0 && (mode == WaitMode.SPIN || mode == WaitMode.ADAPTIVE)) continue;
                 now = System.nanoTime();
                 if (deadline != Waiter.FOREVER && now - deadline >= 0) return false;
-                if (mode == WaitMode.SPIN || now - spinEnd < 0) {
-                    Thread.onSpinWait();
-                    continue;
-                }
+                if (mode == WaitMode.SPIN || now - spinEnd < 0) continue;
                 Selector sel = selector(forRead);
                 long ms = deadline == Waiter.FOREVER ? 0 : Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - now));
                 sel.select(IGNORE_KEY, ms);   // the action form leaves the selected-key set alone: no set node per wake-up
