@@ -19,8 +19,8 @@ class NamingCliTest {
         String[] full = new String[args.length + 0];
         System.arraycopy(args, 0, full, 0, args.length);
         ProcessBuilder pb = SendRecvTest.fable(full);
-        pb.command().add(1, "-Dfable.runtime.dir=" + dir);
-        pb.command().add(1, "-Dfable.daemon.autostart=false");
+        pb.command().add(pb.command().indexOf("-cp"), "-Dfable.runtime.dir=" + dir);
+        pb.command().add(pb.command().indexOf("-cp"), "-Dfable.daemon.autostart=false");
         Process p = pb.redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
@@ -33,7 +33,7 @@ class NamingCliTest {
         Path dir = Path.of("target", "nd", "cli" + Long.toString(System.nanoTime() % 1_000_000_000L, 36)).toAbsolutePath();
         Files.createDirectories(dir);
         ProcessBuilder pb = SendRecvTest.fable("daemon");
-        pb.command().add(1, "-Dfable.runtime.dir=" + dir);
+        pb.command().add(pb.command().indexOf("-cp"), "-Dfable.runtime.dir=" + dir);
         Process daemon = pb.redirectErrorStream(true).start();
         try {
             BufferedReader log = daemon.inputReader(StandardCharsets.UTF_8);

@@ -20,8 +20,12 @@ class SendRecvTest {
 
     static ProcessBuilder fable(String... args) {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-                FableCli.class.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-Xmx256m"));
+        for (String k : new String[] {"fable.runtime.dir", "fable.state.dir", "fable.daemon.idleExitSeconds"}) {
+            String v = System.getProperty(k);   // this checkout's private daemon and names (set by surefire)
+            if (v != null) cmd.add("-D" + k + "=" + v);
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), FableCli.class.getName()));
         cmd.addAll(List.of(args));
         return new ProcessBuilder(cmd);
     }
@@ -73,7 +77,7 @@ class SendRecvTest {
                 .redirectErrorStream(true).redirectOutput(err.toFile()).start();
         send.getOutputStream().close();
         assertEquals(FableCli.SETUP, exit(send));
-        assertTrue(Files.readString(err).contains("no endpoint is listening"), Files.readString(err));
+        assertTrue(Files.readString(err).contains("no endpoint is registered as"), Files.readString(err));
     }
 
     @Test
