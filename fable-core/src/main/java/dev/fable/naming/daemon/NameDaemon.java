@@ -458,7 +458,7 @@ public final class NameDaemon implements AutoCloseable {
             List<String> failures = new ArrayList<>();
             for (String p : peers) {
                 try {
-                    found = PeerClient.query(p, name);
+                    found = PeerClient.query(p, name, advertiseHost, identity.hostId(), identity.fingerprint());
                     if (found != null && !found.peerHostId().equals(identity.hostId())) {
                         peer = p;
                         break;
@@ -513,7 +513,34 @@ public final class NameDaemon implements AutoCloseable {
         }
     }
 
+    /**
+     * A configured peer asked: remember its certificate, so tls connections from its host's
+     * endpoints pass this host's client check ({@code KNOWN_HOST}). Only from the address of a
+     * peer in {@code fable.daemon.peers}: anyone else's claim is not recorded (the peer link itself
+     * is plain TCP, so configure peers only on networks you control; docs/naming.md).
+     */
+    private void learnPeerHost(Session s, PeerResolve pr) {
+        try {
+            java.net.InetAddress from = ((java.net.InetSocketAddress) s.channel.getRemoteAddress()).getAddress();
+            for (String p : peers) {
+                String host = p.substring(0, Math.max(0, p.lastIndexOf(':')));
+                for (java.net.InetAddress a : java.net.InetAddress.getAllByName(host)) {
+                    if (a.equals(from)) {
+                        if (knownFingerprints.add(pr.askerFingerprint())) {
+                            DaemonLog.info("peer host " + pr.askerHostId() + " at " + from.getHostAddress() + " is known now (certificate sha256 "
+                                    + pr.askerFingerprint().substring(0, Math.min(16, pr.askerFingerprint().length())) + "…)");
+                        }
+                        return;
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            DaemonLog.warn("could not check the address of a peer daemon asking for '" + pr.name() + "': " + e);
+        }
+    }
+
     private void peerResolve(Session s, PeerResolve pr) throws IOException {
+        learnPeerHost(s, pr);
         Registry.Entry e = registry.get(pr.name());
         if (e == null || !e.listening) {
             reply(s, new Fail(pr.id(), Wire.E_NOT_FOUND, "host " + identity.hostId() + " has no listening endpoint '" + pr.name() + "'"));

@@ -24,7 +24,11 @@ final class PeerClient {
     private PeerClient() {}
 
     /** The peer's entry for {@code name} (transport and reason unset), or null if it does not hold it. */
-    static Route query(String hostPort, String name) throws IOException {
+    /**
+     * Asks the peer daemon at {@code hostPort} for {@code name}, from {@code bindHost} (this host's
+     * address: the peer recognises configured peers by it), telling it who we are.
+     */
+    static Route query(String hostPort, String name, String bindHost, String selfHostId, String selfFingerprint) throws IOException {
         int colon = hostPort.lastIndexOf(':');
         if (colon < 0) throw new IOException("peer '" + hostPort + "' in fable.daemon.peers is not host:port");
         String host = hostPort.substring(0, colon);
@@ -35,10 +39,11 @@ final class PeerClient {
             throw new IOException("peer '" + hostPort + "' in fable.daemon.peers has no numeric port");
         }
         try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(bindHost, 0));
             s.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MS);
             s.setSoTimeout(READ_TIMEOUT_MS);
             s.setTcpNoDelay(true);
-            ByteBuffer f = Messages.encode(new Message.PeerResolve(1, name));
+            ByteBuffer f = Messages.encode(new Message.PeerResolve(1, name, selfHostId, selfFingerprint));
             OutputStream out = s.getOutputStream();
             out.write(f.array(), f.arrayOffset() + f.position(), f.remaining());
             out.flush();

@@ -53,7 +53,8 @@ public sealed interface Message {
     record Stats(int id, long usedHeapBytes, int names, int clients, int waiters) implements Message {}
 
     /** Daemon → peer daemon over TCP: do you hold {@code name}? Answered with a route (transport unset) or an error. */
-    record PeerResolve(int id, String name) implements Message {}
+    /** A peer daemon asks for {@code name}, saying which host it is (its id and TLS certificate fingerprint). */
+    record PeerResolve(int id, String name, String askerHostId, String askerFingerprint) implements Message {}
 
     /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
     record KnownHost(int id, String fingerprint) implements Message {}

@@ -1,0 +1,129 @@
+package dev.fable.naming;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.Endpoint;
+import dev.fable.Fable;
+import dev.fable.testing.PeerProcess;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Whole connections between "hosts" on one machine: each host is a daemon with its own runtime and
+ * state directory (so its own TLS identity) on its own 127.0.0.x address, and each endpoint is a
+ * separate JVM living on one of them. The connector says only {@code xio://name}: its daemon finds
+ * the name at the peer daemon and picks tcp (trusted network) or tls (untrusted); the data then
+ * flows between the two JVMs, with certificates pinned both ways for tls.
+ */
+class TwoHostConnectTest {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    /** Host B's endpoint: listens as args[0], echoes every message back until the peer closes. */
+    public static final class EchoListener {
+        public static void main(String[] args) throws Exception {
+            try (Endpoint ep = Fable.register(args[0]).listen()) {
+                System.out.println("LISTENING " + Fable.names().host().advertiseHost());
+                while (true) {
+                    try (Connection c = ep.accept(WAIT)) {
+                        if (c == null) return;
+                        System.out.println("ACCEPTED " + c.transport());
+                        while (true) {
+                            byte[] m;
+                            try {
+                                m = c.receiveMessage(WAIT);
+                            } catch (RuntimeException ended) {
+                                break;
+                            }
+                            if (m == null) break;
+                            c.send(m);
+                        }
+                    } catch (RuntimeException e) {
+                        System.out.println("REFUSED " + e.getMessage().replace('\n', ' '));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Another host's endpoint: connects to xio://args[0], sends messages of several sizes, checks the echo. */
+    public static final class Connector {
+        public static void main(String[] args) throws Exception {
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT))) {
+                Random r = new Random(3);
+                for (int size : new int[] {1, 100, 64 * 1024, 64 * 1024 + 1, 3 << 20}) {
+                    byte[] m = new byte[size];
+                    r.nextBytes(m);
+                    c.send(m);
+                    byte[] back = c.receiveMessage(WAIT);
+                    if (!Arrays.equals(m, back)) throw new AssertionError("echo of " + size + " B differs");
+                }
+                System.out.println("OK " + c.transport() + " | " + Fable.names().flows().stream()
+                        .filter(f -> f.localName().equals(c.localName())).map(f -> f.reason()).findFirst().orElse("?"));
+            } catch (RuntimeException e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + e.getMessage().replace('\n', ' '));
+            }
+            new BufferedReader(new InputStreamReader(System.in)).readLine();
+        }
+    }
+
+    private static List<String> on(Path runtime, Path state) {
+        return List.of("-Dfable.runtime.dir=" + runtime, "-Dfable.state.dir=" + state, "-Dfable.daemon.autostart=false");
+    }
+
+    @Test
+    void xioConnectsAcrossHostsOverTcpOnATrustedNetworkAndOverVerifiedTlsOtherwise() throws Exception {
+        int portB = TestDaemon.freePort("127.0.0.3");
+        int portC = TestDaemon.freePort("127.0.0.4");
+        int portD = TestDaemon.freePort("127.0.0.5");
+        Path rtA = TestDaemon.freshDir("ca"), rtB = TestDaemon.freshDir("cb"), rtC = TestDaemon.freshDir("cc"), rtD = TestDaemon.freshDir("cd");
+        Path stA = Files.createDirectories(rtA.resolve("state"));
+        Path stB = Files.createDirectories(rtB.resolve("state")), stC = Files.createDirectories(rtC.resolve("state")),
+                stD = Files.createDirectories(rtD.resolve("state"));
+        String name = "far-" + ProcessHandle.current().pid();
+        // B and C peer with each other. C trusts only 10/8, so B (127.0.0.3) is across an untrusted network: tls.
+        // D knows B, but B does not list D: D's certificate is never vouched for on B.
+        // A (further down) trusts 127/8, the default: plain tcp to B.
+        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
+                     "fable.daemon.peers=127.0.0.4:" + portC);
+             TestDaemon c = TestDaemon.start(rtC, "fable.state.dir=" + stC, "fable.host.address=127.0.0.4", "fable.daemon.port=" + portC,
+                     "fable.daemon.peers=127.0.0.3:" + portB, "fable.trusted.networks=10.0.0.0/8");
+             TestDaemon d = TestDaemon.start(rtD, "fable.state.dir=" + stD, "fable.host.address=127.0.0.5", "fable.daemon.port=" + portD,
+                     "fable.daemon.peers=127.0.0.3:" + portB, "fable.trusted.networks=10.0.0.0/8");
+             PeerProcess listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name)) {
+            assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
+
+            try (PeerProcess fromC = PeerProcess.start(Connector.class, on(rtC, stC), name)) {
+                String ok = fromC.expectLine("");
+                assertTrue(ok.startsWith("OK tls | other host over untrusted network"), ok + "\n" + fromC.stderr());
+                assertEquals("ACCEPTED tls", listener.expectLine(""));
+            }
+
+            try (PeerProcess fromD = PeerProcess.start(Connector.class, on(rtD, stD), name)) {
+                String refused = fromD.expectLine("");
+                assertTrue(refused.startsWith("FAILED"), "a host the listener's daemon does not know must be refused: " + refused);
+                String seen = listener.expectLine("");
+                assertTrue(seen.startsWith("REFUSED") && seen.contains("does not know"), seen);
+            }
+
+            try (TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2",
+                         "fable.daemon.peers=127.0.0.3:" + portB);
+                 PeerProcess fromA = PeerProcess.start(Connector.class, on(rtA, stA), name)) {
+                String ok = fromA.expectLine("");
+                assertTrue(ok.startsWith("OK tcp | other host over trusted network 127.0.0.0/8"), ok + "\n" + fromA.stderr());
+                assertEquals("ACCEPTED tcp", listener.expectLine(""));
+            }
+        }
+    }
+}
