@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.transport.Selectors;
 import dev.fable.transport.stream.PlainIo;
 import dev.fable.transport.stream.StreamConnection;
 
@@ -12,7 +13,6 @@ import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Accepts plain (non-Fable) TCP peers on {@code tcp://host:port}: each accepted socket becomes a
@@ -72,14 +72,7 @@ public final class ExternalListener implements AutoCloseable {
                     return new StreamConnection(Transports.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
                             new PlainIo(ch), false, options.slotSize(), options);
                 }
-                long wait = 0;
-                if (t >= 0) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) return null;
-                    wait = Math.max(1, TimeUnit.NANOSECONDS.toMillis(left));
-                }
-                selector.select(wait);
-                selector.selectedKeys().clear();
+                if (!Selectors.awaitReady(selector, t, deadline)) return null;
             }
         } catch (IOException e) {
             throw new FableException("accept failed on " + where + ": " + e, e);

@@ -14,7 +14,6 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.concurrent.TimeUnit;
 
 import jdk.net.ExtendedSocketOptions;
 import jdk.net.UnixDomainPrincipal;
@@ -73,15 +72,7 @@ public final class EndpointListener implements AutoCloseable {
                 ControlChannel c = acceptFrom(unix, true);
                 if (c == null) c = acceptFrom(tcp, false);
                 if (c != null) return c;
-                if (timeoutNanos == 0) return null;
-                long wait = 0;
-                if (timeoutNanos > 0) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) return null;
-                    wait = Math.max(1, TimeUnit.NANOSECONDS.toMillis(left));
-                }
-                selector.select(wait);
-                selector.selectedKeys().clear();
+                if (!Selectors.awaitReady(selector, timeoutNanos, deadline)) return null;
             }
         } catch (IOException e) {
             if (!unix.isOpen()) throw new FableException("endpoint '" + name + "' was closed", e);
