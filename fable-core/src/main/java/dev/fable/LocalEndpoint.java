@@ -108,8 +108,7 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
                     + "', which this library does not have; update Fable on this host");
         }
-        ControlChannel ch = open(route, t);
-        Connection c = t.connect(ch, name, route, options);
+        Connection c = t.connect(() -> open(route, t), name, route, options);
         FlowTable.add(c, route.reason());
         return c;
     }

@@ -297,7 +297,7 @@ public final class DaemonNameService implements NameService {
         while (!p.done.isDone() && System.nanoTime() - end < 0) Thread.onSpinWait();
     }
 
-    private static final long REPLY_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
+    private static final long REPLY_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
 
     /** Sends a request and waits for its reply; retries on a new connection if the daemon went away meanwhile. */
     private Pending call(Message request, long waitMillis) {

@@ -25,7 +25,7 @@ public final class ControlChannel implements AutoCloseable {
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
     /** How long a handshake read spins before it sleeps in select (setup path only). */
-    private static final long HANDSHAKE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
+    private static final long HANDSHAKE_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
 
     public ControlChannel(SocketChannel channel, String description) throws IOException {
         this.channel = channel;

@@ -23,8 +23,12 @@ public interface Transport {
     /** True if this transport can run over a TCP control connection (to another host); false for shm and unix. */
     boolean crossesHosts();
 
-    /** Connector side: sets up this side's resources and runs the handshake with the peer {@code route} names. */
-    Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options);
+    /**
+     * Connector side: sets up this side's resources, then opens the control channel with
+     * {@code opener} (so the peer, woken by the connect, finds the first frame right behind it) and
+     * runs the handshake with the peer {@code route} names.
+     */
+    Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route, ConnectOptions options);
 
     /** Acceptor side: {@code hello} is the connector's first frame, positioned after the transport name. */
     Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options);

@@ -1,6 +1,8 @@
 package dev.fable.transport.shm;
 
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One prepared outgoing pool per process, so a connect or accept does not spend the ~4 ms (default
@@ -18,9 +20,11 @@ final class PoolReserve {
 
     private static final boolean ENABLED = !"false".equals(System.getProperty("fable.shm.reserve"));
     private static final AtomicReference<ShmTransport.Outgoing> READY = new AtomicReference<>();
-    private static final AtomicReference<Thread> PREPARING = new AtomicReference<>();
-    /** How long a refill waits before it starts (see the refill thread). */
+    /** The shape {slotSize, slotCount} the next prepared pool should have; null when none is wanted. */
+    private static final AtomicReference<int[]> WANTED = new AtomicReference<>();
+    /** How long a refill waits before it starts (see {@link #run()}). */
     static final long REFILL_DELAY_MS = 10;
+    private static volatile Thread preparer;   // started on first need, then parked between refills
 
     static {
         if (ENABLED) {
@@ -31,38 +35,55 @@ final class PoolReserve {
         }
     }
 
-    /** The prepared pool if it has this shape (ownership passes to the caller), else null; either way a refill starts. */
+    /** The prepared pool if it has this shape (ownership passes to the caller), else null; either way a refill is asked for. */
     static ShmTransport.Outgoing take(int slotSize, int slotCount) {
         if (!ENABLED) return null;
         ShmTransport.Outgoing ready = READY.get();
-        if (ready != null && ready.slotSize() == slotSize && ready.slotCount() == slotCount && READY.compareAndSet(ready, null)) {
-            refill(slotSize, slotCount);
-            return ready;
-        }
+        boolean match = ready != null && ready.slotSize() == slotSize && ready.slotCount() == slotCount && READY.compareAndSet(ready, null);
         refill(slotSize, slotCount);
-        return null;
+        return match ? ready : null;
     }
 
-    /** Starts preparing a pool of this shape unless one is being prepared or is ready. */
+    /** Asks the preparer thread for a pool of this shape (it makes one unless one is ready). Never blocks. */
     static void refill(int slotSize, int slotCount) {
-        if (!ENABLED || READY.get() != null) return;
-        Thread t = Thread.ofPlatform().daemon().name("fable-pool-reserve").unstarted(() -> {
+        if (!ENABLED) return;
+        WANTED.set(new int[] {slotSize, slotCount});
+        Thread t = preparer;
+        if (t == null) {
+            synchronized (PoolReserve.class) {
+                t = preparer;
+                if (t == null) {
+                    t = Thread.ofPlatform().daemon().name("fable-pool-reserve").start(PoolReserve::run);
+                    preparer = t;
+                }
+            }
+        }
+        LockSupport.unpark(t);
+    }
+
+    /**
+     * The preparer: waits for a wish, lets the connection that just took the reserve finish its
+     * handshake and first exchanges (preparing is ~4 ms of CPU, and on a 2-core machine it would delay
+     * exactly those), then prepares. A pool of a shape nobody wants any more is discarded.
+     */
+    private static void run() {
+        while (true) {
+            int[] shape = WANTED.getAndSet(null);
+            if (shape == null) {
+                LockSupport.park();
+                continue;
+            }
+            ShmTransport.Outgoing ready = READY.get();
+            if (ready != null && ready.slotSize() == shape[0] && ready.slotCount() == shape[1]) continue;
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(REFILL_DELAY_MS));
             try {
-                // Let the connection that just took the reserve finish its handshake and first exchanges:
-                // preparing is ~4 ms of CPU, and on a 2-core machine it would delay exactly those.
-                Thread.sleep(REFILL_DELAY_MS);
-                ShmTransport.Outgoing made = ShmTransport.Outgoing.create(slotSize, slotCount);
+                ShmTransport.Outgoing made = ShmTransport.Outgoing.create(shape[0], shape[1]);
                 ShmTransport.Outgoing old = READY.getAndSet(made);
-                if (old != null) discard(old);   // the shape changed meanwhile, or a racing refill: keep the newest
-            } catch (InterruptedException e) {
-                // exiting
+                if (old != null) discard(old);   // the shape changed meanwhile: keep the newest
             } catch (RuntimeException e) {
                 // no reserve this time (e.g. /dev/shm full): the next connect prepares inline and reports it
-            } finally {
-                PREPARING.set(null);
             }
-        });
-        if (PREPARING.compareAndSet(null, t)) t.start();
+        }
     }
 
     private static void discard(ShmTransport.Outgoing o) {

@@ -126,12 +126,14 @@ public final class ShmTransport implements Transport {
     }
 
     @Override
-    public Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options) {
+    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route,
+                              ConnectOptions options) {
         String peerName = route.peerName();
-        long deadline = System.nanoTime() + HANDSHAKE_NANOS;
-        Outgoing out = null;
+        Outgoing out = Outgoing.obtain(options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
+        ControlChannel control = null;
         try {
-            out = Outgoing.obtain(options);
+            control = opener.get();
+            long deadline = System.nanoTime() + HANDSHAKE_NANOS;
             Arena arena = out.arena();
             ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
             Frames.putString(hello, NAME);
@@ -202,7 +204,7 @@ public final class ShmTransport implements Transport {
             out.unlink();
             out.arena().close();   // also unmaps the peer's files if they were mapped
         }
-        control.close();
+        if (control != null) control.close();
         return e;
     }
 

@@ -82,7 +82,9 @@ public class StreamTransport implements Transport {
     }
 
     @Override
-    public Connection connect(ControlChannel control, String localName, NameService.Route route, ConnectOptions options) {
+    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route,
+                              ConnectOptions options) {
+        ControlChannel control = opener.get();
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         try {
             ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);

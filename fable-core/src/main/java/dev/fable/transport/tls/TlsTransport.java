@@ -14,6 +14,7 @@ import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
@@ -66,17 +67,37 @@ public final class TlsTransport extends StreamTransport {
         return io;
     }
 
+    /**
+     * A context whose trust manager pins {@code expectedServer}. The host's key managers are made once
+     * (reading and decrypting the PKCS#12 store costs milliseconds); the context is per connection
+     * because the pin is.
+     */
     private SSLContext context(String expectedServer) {
         try {
-            HostIdentity id = identity.get();
-            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-            kmf.init(id.keyStore(), id.password());
             SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-            ctx.init(kmf.getKeyManagers(), new TrustManager[] {new PinnedTrust(expectedServer, knownHost)}, null);
+            ctx.init(keyManagers(), new TrustManager[] {new PinnedTrust(expectedServer, knownHost)}, null);
             return ctx;
         } catch (GeneralSecurityException e) {
             throw new FableException("cannot set up TLS with this host's identity: " + e, e);
         }
+    }
+
+    private volatile KeyManager[] keyManagers;
+
+    private KeyManager[] keyManagers() throws GeneralSecurityException {
+        KeyManager[] k = keyManagers;
+        if (k == null) {
+            synchronized (this) {
+                k = keyManagers;
+                if (k == null) {
+                    HostIdentity id = identity.get();
+                    KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+                    kmf.init(id.keyStore(), id.password());
+                    keyManagers = k = kmf.getKeyManagers();
+                }
+            }
+        }
+        return k;
     }
 
     /** Trusts exactly the pinned server certificate, or client certificates of hosts the daemon knows. */
