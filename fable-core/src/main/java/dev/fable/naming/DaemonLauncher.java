@@ -23,6 +23,16 @@ final class DaemonLauncher {
         return runtimeDir.resolve("fabled.log");
     }
 
+    /**
+     * The settings a daemon takes from the process that starts it: its own (docs/naming.md), never a
+     * client's private ones (a test's {@code fable.shm.dir}, bench switches): the daemon serves every
+     * client of the host, not just the one that happened to start it.
+     */
+    static boolean isDaemonSetting(String key) {
+        return key.equals("fable.state.dir") || key.equals("fable.host.address") || key.equals("fable.trusted.networks")
+                || key.startsWith("fable.daemon.") || key.startsWith("fable.policy.");
+    }
+
     /** Spawns the daemon; returns its process (the caller waits for the socket). */
     static Process spawn(Path runtimeDir) {
         Path log = logFile(runtimeDir);
@@ -33,7 +43,7 @@ final class DaemonLauncher {
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-Xmx256m");
         for (String k : System.getProperties().stringPropertyNames()) {
-            if (k.startsWith("fable.") && !k.equals("fable.runtime.dir")) cmd.add("-D" + k + "=" + System.getProperty(k));
+            if (isDaemonSetting(k)) cmd.add("-D" + k + "=" + System.getProperty(k));
         }
         cmd.add("-Dfable.runtime.dir=" + runtimeDir.toAbsolutePath());
         cmd.add("-cp");

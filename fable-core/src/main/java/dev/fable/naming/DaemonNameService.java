@@ -162,7 +162,8 @@ public final class DaemonNameService implements NameService {
 
     private void handshake(DaemonConnection c) throws IOException {
         try {
-            c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java")));
+            c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java"),
+                    dev.fable.transport.shm.ShmFiles.configuredDirectory().toAbsolutePath().toString()));
         } catch (IOException e) {
             // a daemon that refuses this client has already written why and closed: read it below
         }

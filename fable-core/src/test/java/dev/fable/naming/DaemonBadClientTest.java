@@ -110,10 +110,10 @@ class DaemonBadClientTest {
         try (RawClient silent = new RawClient(daemon.runtimeDir);
              RawClient partial = new RawClient(daemon.runtimeDir);
              RawClient halfClosed = new RawClient(daemon.runtimeDir)) {
-            partial.send(new Message.Hello(0, 1, "partial"));
+            partial.send(new Message.Hello(0, 1, "partial", ""));
             assertInstanceOf(Message.Welcome.class, partial.read(LIMIT));
             partial.sendBytes(ByteBuffer.allocate(6).putInt(100).putShort((short) 0x0101).flip());   // 2 of 100 bytes
-            halfClosed.send(new Message.Hello(0, 2, "half-closed"));
+            halfClosed.send(new Message.Hello(0, 2, "half-closed", ""));
             halfClosed.ch.shutdownOutput();
             goodClientIsServed();   // at once, while all three hang
             assertTrue(closedWithError(silent).text().contains("no HELLO"));
@@ -131,7 +131,7 @@ class DaemonBadClientTest {
         for (int i = 0; i < 50; i++) good.register("filler-name-to-make-the-list-replies-long-" + i);
         try (SocketChannel flooder = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             flooder.connect(UnixDomainSocketAddress.of(NamingConfig.daemonSocket(daemon.runtimeDir)));
-            ByteBuffer hello = dev.fable.naming.protocol.Messages.encode(new Message.Hello(0, 3, "flooder"));
+            ByteBuffer hello = dev.fable.naming.protocol.Messages.encode(new Message.Hello(0, 3, "flooder", ""));
             while (hello.hasRemaining()) flooder.write(hello);
             boolean cut = false;
             long sent = 0;
@@ -154,7 +154,7 @@ class DaemonBadClientTest {
     @Test
     void aRegistrationFloodOverTheLimitClosesTheClientAndReleasesItsNames() throws Exception {
         try (RawClient c = new RawClient(daemon.runtimeDir)) {
-            c.send(new Message.Hello(0, 4, "registration flood"));
+            c.send(new Message.Hello(0, 4, "registration flood", ""));
             assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
             for (int i = 1; i <= 150; i++) c.send(new Message.Register(i, "flood-" + i));
             List<Message> got = c.readUntilClosed(LIMIT);
@@ -171,7 +171,7 @@ class DaemonBadClientTest {
     @Test
     void aFloodOfWaitingResolvesClosesTheClient() throws Exception {
         try (RawClient c = new RawClient(daemon.runtimeDir)) {
-            c.send(new Message.Hello(0, 5, "resolve flood"));
+            c.send(new Message.Hello(0, 5, "resolve flood", ""));
             assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
             for (int i = 1; i <= 4097; i++) c.send(new Message.Resolve(i, "never-" + i, true, null, 60_000));
             Message.Fail f = closedWithError(c);

@@ -330,6 +330,7 @@ public final class NameDaemon implements AutoCloseable {
                 s.helloDone = true;
                 s.pid = h.pid();
                 s.description = h.description() == null ? "?" : h.description();
+                s.shmDir = h.shmDir() == null ? "" : h.shmDir();
                 reply(s, new Welcome(h.id(), identity.hostId(), advertiseHost, identity.fingerprint(), ProcessHandle.current().pid()));
             } else {
                 reject(s, Wire.E_BAD_REQUEST, "the first message must be HELLO, not " + m.getClass().getSimpleName());
@@ -632,11 +633,11 @@ public final class NameDaemon implements AutoCloseable {
      * shared-memory files it created and never unlinked (a prepared pool, a handshake in flight).
      * The socket closes while the process exits, before it is reaped, so look again for a second.
      */
-    private static void sweepSharedMemoryOf(long pid) {
+    private static void sweepSharedMemoryOf(java.nio.file.Path dir, long pid) {
         Thread.ofVirtual().name("fabled-shm-sweep-" + pid).start(() -> {
             for (int i = 0; i < 20; i++) {
                 if (ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true)) {
-                    int n = dev.fable.transport.shm.ShmFiles.removeFilesOf(pid);
+                    int n = dev.fable.transport.shm.ShmFiles.removeFilesOf(dir, pid);
                     if (n > 0) DaemonLog.info("removed " + n + " shared-memory file(s) of dead pid " + pid);
                     return;
                 }
@@ -660,7 +661,7 @@ public final class NameDaemon implements AutoCloseable {
             // already gone
         }
         for (String n : s.names) registry.remove(n);
-        if (!s.peerDaemon && s.pid > 0) sweepSharedMemoryOf(s.pid);
+        if (!s.peerDaemon && s.pid > 0 && !s.shmDir.isEmpty()) sweepSharedMemoryOf(java.nio.file.Path.of(s.shmDir), s.pid);
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
         if (s.peerDaemon) {
             if (!reason.equals("disconnected")) DaemonLog.warn("closed peer daemon connection: " + reason);

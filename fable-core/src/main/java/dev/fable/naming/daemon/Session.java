@@ -29,6 +29,7 @@ final class Session {
     private long queued;
     long pid = -1;
     String description = "?";
+    String shmDir = "";   // where this client's shared-memory files live (its HELLO says)
     boolean helloDone;
     /** Resolves of this client waiting in the registry. */
     int waiting;

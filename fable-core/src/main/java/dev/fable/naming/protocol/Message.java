@@ -11,7 +11,8 @@ public sealed interface Message {
     int id();
 
     /** Client → daemon, first message: who is connecting. */
-    record Hello(int id, long pid, String description) implements Message {}
+    /** The client says who it is: pid, a description, and the directory of its shared-memory files (for clean-up after it dies). */
+    record Hello(int id, long pid, String description, String shmDir) implements Message {}
 
     /** Daemon → client: this host as the daemon sees it. */
     record Welcome(int id, String hostId, String advertiseHost, String certFingerprint, long daemonPid) implements Message {}

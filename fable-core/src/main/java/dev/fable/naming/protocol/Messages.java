@@ -31,7 +31,7 @@ public final class Messages {
         int type = r.u8("type");
         int id = r.i32("request id");
         Message m = switch (type) {
-            case Wire.HELLO -> new Hello(id, r.i64("pid"), r.str("description"));
+            case Wire.HELLO -> new Hello(id, r.i64("pid"), r.str("description"), r.str("shm directory"));
             case Wire.WELCOME -> new Welcome(id, r.text("host id"), r.text("advertise host"), r.text("certificate fingerprint"), r.i64("daemon pid"));
             case Wire.REGISTER -> new Register(id, r.text("name"));
             case Wire.OK -> new Ok(id);
@@ -81,7 +81,7 @@ public final class Messages {
     /** Encodes a message that always fits one frame (every type but the lists). */
     public static ByteBuffer encode(Message m) {
         return switch (m) {
-            case Hello h -> w(Wire.HELLO, h.id()).i64(h.pid()).str(h.description()).frame();
+            case Hello h -> w(Wire.HELLO, h.id()).i64(h.pid()).str(h.description()).str(h.shmDir()).frame();
             case Welcome x -> w(Wire.WELCOME, x.id()).str(x.hostId()).str(x.advertiseHost()).str(x.certFingerprint()).i64(x.daemonPid()).frame();
             case Register x -> w(Wire.REGISTER, x.id()).str(x.name()).frame();
             case Ok x -> w(Wire.OK, x.id()).frame();

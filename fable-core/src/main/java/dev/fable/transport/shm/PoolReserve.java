@@ -25,22 +25,23 @@ final class PoolReserve {
     /** How long a refill waits before it starts (see {@link #run()}). */
     static final long REFILL_DELAY_MS = 10;
     private static volatile Thread preparer;   // started on first need, then parked between refills
+    private static volatile boolean exiting;
 
     static {
         if (ENABLED) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                exiting = true;   // a pool the preparer finishes after this is unlinked by the preparer itself
                 ShmTransport.Outgoing o = READY.getAndSet(null);
                 if (o != null) o.unlink();
             }, "fable-pool-reserve-cleanup"));
         }
     }
 
-    /** The prepared pool if it has this shape (ownership passes to the caller), else null; either way a refill is asked for. */
+    /** The prepared pool if it has this shape (ownership passes to the caller), else null. */
     static ShmTransport.Outgoing take(int slotSize, int slotCount) {
         if (!ENABLED) return null;
         ShmTransport.Outgoing ready = READY.get();
         boolean match = ready != null && ready.slotSize() == slotSize && ready.slotCount() == slotCount && READY.compareAndSet(ready, null);
-        refill(slotSize, slotCount);
         return match ? ready : null;
     }
 
@@ -77,9 +78,11 @@ final class PoolReserve {
             if (ready != null && ready.slotSize() == shape[0] && ready.slotCount() == shape[1]) continue;
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(REFILL_DELAY_MS));
             try {
+                if (exiting) return;
                 ShmTransport.Outgoing made = ShmTransport.Outgoing.create(shape[0], shape[1]);
                 ShmTransport.Outgoing old = READY.getAndSet(made);
                 if (old != null) discard(old);   // the shape changed meanwhile: keep the newest
+                if (exiting && READY.compareAndSet(made, null)) made.unlink();   // the JVM began to exit while we prepared
             } catch (RuntimeException e) {
                 // no reserve this time (e.g. /dev/shm full): the next connect prepares inline and reports it
             }

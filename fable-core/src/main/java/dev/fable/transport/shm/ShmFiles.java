@@ -30,6 +30,12 @@ public final class ShmFiles {
     private static final long PAGE = 4096;
     private static volatile Path directory;
 
+    /** Where this process's shared-memory files go ({@code -Dfable.shm.dir}, else {@code /dev/shm/fable-<uid>}); not created here. */
+    public static Path configuredDirectory() {
+        String base = System.getProperty("fable.shm.dir");
+        return base != null ? Path.of(base) : Path.of("/dev/shm", "fable-" + Libc.getuid());
+    }
+
     /** The directory, created 0700 on first use; files of dead processes are removed then. */
     public static Path directory() {
         Path d = directory;
@@ -37,8 +43,7 @@ public final class ShmFiles {
             synchronized (ShmFiles.class) {
                 d = directory;
                 if (d == null) {
-                    String base = System.getProperty("fable.shm.dir");
-                    d = base != null ? Path.of(base) : Path.of("/dev/shm", "fable-" + Libc.getuid());
+                    d = configuredDirectory();
                     try {
                         Files.createDirectories(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
                         Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
@@ -77,11 +82,16 @@ public final class ShmFiles {
         return removed;
     }
 
-    /** Deletes the files {@code pid} created, if that process is gone (the name daemon calls this when a client dies). */
-    public static int removeFilesOf(long pid) {
+    /**
+     * Deletes the pool and ring files {@code pid} created in {@code dir}, if that process is gone (the
+     * name daemon calls this when a client dies, with the directory the client named in its HELLO).
+     * Only names of the form {@code <pid>-<n>.pool|ring} are touched.
+     */
+    public static int removeFilesOf(Path dir, long pid) {
         if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) return 0;
+        if (!dir.isAbsolute() || !Files.isDirectory(dir)) return 0;
         int removed = 0;
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory(), pid + "-*")) {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, pid + "-*.{pool,ring}")) {
             for (Path f : files) if (Files.deleteIfExists(f)) removed++;
         } catch (IOException e) {
             System.getLogger("dev.fable.shm").log(System.Logger.Level.WARNING, "could not remove the files of dead pid " + pid, e);

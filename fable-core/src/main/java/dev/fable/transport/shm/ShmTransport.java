@@ -89,10 +89,12 @@ public final class ShmTransport implements Transport {
             }
         }
 
-        /** A prepared pool of this shape from the {@link PoolReserve}, else a new one. */
+        /** A prepared pool of this shape from the {@link PoolReserve}, else a new one; then asks the reserve for the next. */
         static Outgoing obtain(ConnectOptions o) {
             Outgoing ready = PoolReserve.take(o.slotSize(), o.slotCount());
-            return ready != null ? ready : create(o.slotSize(), o.slotCount());
+            if (ready == null) ready = create(o.slotSize(), o.slotCount());   // throws when /dev/shm is too small: no refill then
+            PoolReserve.refill(o.slotSize(), o.slotCount());
+            return ready;
         }
 
         Side describe(String name, ConnectOptions o) {

@@ -23,7 +23,7 @@ class ProtocolFuzzTest {
     static List<ByteBuffer> samples() {
         Route route = new Route("shm", "same host, trusted peer", "svc", 42, "host-a", true, "/run/x.sock", "127.0.0.1", 9000, "ab".repeat(32));
         List<ByteBuffer> l = new ArrayList<>();
-        for (Message m : List.<Message>of(new Message.Hello(1, 7, "java"), new Message.Welcome(2, "h", "127.0.0.1", "fp", 3),
+        for (Message m : List.<Message>of(new Message.Hello(1, 7, "java", ""), new Message.Welcome(2, "h", "127.0.0.1", "fp", 3),
                 new Message.Register(3, "svc"), new Message.Ok(4), new Message.Fail(5, Wire.E_NOT_FOUND, "no"),
                 new Message.Listening(6, "svc", "/p", "127.0.0.1", 80), new Message.Unregister(7, "svc"),
                 new Message.Resolve(8, "svc", true, "tcp", 100), new Message.RouteReply(9, route), new Message.NamesRequest(10),
