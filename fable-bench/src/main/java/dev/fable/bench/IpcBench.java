@@ -88,6 +88,11 @@ public final class IpcBench implements Callable<Integer> {
             return error != null;
         }
 
+        /** Both placement probes said near: cross-core figures are comparable only between such rows. */
+        boolean near() {
+            return PlacementProbe.label(probeBefore, probeAfter).equals("near");
+        }
+
         /** The transport the cell ran over, as the peer reported it (Fable: Connection.transport()). */
         String transport() {
             String t = writer.get("transport");
@@ -457,21 +462,24 @@ public final class IpcBench implements Callable<Integer> {
     }
 
     /**
-     * The figure of every cell of this run: the median over its repeats, of the quiet rows if any
-     * (else of all, marked with '!'). Throughput in bytes/s, latency and rendezvous as p50 ns.
+     * The figure of every cell of this run: the median over its repeats, of the quiet near rows if
+     * any, else of the quiet rows (marked "not near"), else of all (marked '!'). Placement flips between
+     * repeats cut cross-core figures 3-4x, so a ratio between a near and a far row would say nothing.
+     * Throughput in bytes/s, latency and rendezvous as p50 ns.
      */
-    record Figure(double value, double p99, int n, boolean quiet, String transport) {}
+    record Figure(double value, double p99, int n, boolean quiet, boolean near, String transport) {}
 
     static Figure figure(List<Row> rows, String cellName) {
         List<Row> ok = rows.stream().filter(r -> !r.failed() && r.cell().name().equals(cellName)).toList();
         if (ok.isEmpty()) return null;
         List<Row> quiet = ok.stream().filter(Row::quiet).toList();
-        List<Row> use = quiet.isEmpty() ? ok : quiet;
+        List<Row> near = quiet.stream().filter(Row::near).toList();
+        List<Row> use = !near.isEmpty() ? near : quiet.isEmpty() ? ok : quiet;
         boolean tput = use.getFirst().cell().kind().equals("tput");
         double[] v = use.stream().mapToDouble(r -> tput ? Double.parseDouble(r.reader().get("bytesPerSec"))
                 : Double.parseDouble(r.writer().get("p50"))).sorted().toArray();
         double[] p99 = use.stream().mapToDouble(r -> tput ? Double.NaN : Double.parseDouble(r.writer().get("p99"))).sorted().toArray();
-        return new Figure(median(v), median(p99), use.size(), !quiet.isEmpty(), use.getFirst().transport());
+        return new Figure(median(v), median(p99), use.size(), !quiet.isEmpty(), !near.isEmpty(), use.getFirst().transport());
     }
 
     static double median(double[] sorted) {
@@ -481,7 +489,7 @@ public final class IpcBench implements Callable<Integer> {
 
     static String fmt(Figure f, boolean tput) {
         String v = tput ? String.format(Locale.ROOT, "%.2f GB/s", f.value() / 1e9) : ns(f.value());
-        return v + (f.quiet() ? "" : " !");
+        return v + (f.quiet() ? "" : " !") + (f.quiet() && !f.near() ? " (not near)" : "");
     }
 
     /**
@@ -491,7 +499,8 @@ public final class IpcBench implements Callable<Integer> {
      */
     static String summary(List<Row> rows) {
         StringBuilder sb = new StringBuilder("## Same-run socket ratios\n\n"
-                + "Median over repeats of the quiet rows of each cell ('!' = no quiet row, median of all). Raw = plain NIO "
+                + "Median over repeats of the quiet rows of each cell with both placement probes near ('not near': no such row, "
+                + "median of the quiet ones; '!' = no quiet row, median of all). Raw = plain NIO "
                 + "over the same socket, the better of its spin and block cells.\n\n"
                 + "| comparison | Fable | baseline | ratio | target | met? |\n|---|---|---|---|---|---|\n");
         int lines = 0;
