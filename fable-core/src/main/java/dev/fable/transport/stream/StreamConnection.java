@@ -10,10 +10,8 @@ import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.AbstractConnection;
-import dev.fable.transport.Arenas;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -45,7 +43,6 @@ public final class StreamConnection extends AbstractConnection implements Stream
     private final long peerPid;
     private final SocketIo io;
     private final SocketChannel channel;
-    private final Arena arena = Arena.ofShared();
     private final StreamWriter out;
     private final StreamReader in;
     private final WaitMode mode;
@@ -72,8 +69,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
         String label = toString();
-        this.out = new StreamWriter(io, framed, slotSize, slots, arena, this, EPOCH, this, label + " (sending)");
-        this.in = new StreamReader(io, framed, peerMaxFragment, quota, arena, this, EPOCH, label + " (receiving)");
+        this.out = new StreamWriter(io, framed, slotSize, slots, this, EPOCH, this, label + " (sending)");
+        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this, EPOCH, label + " (receiving)");
     }
 
     /** Staging slots per sending side: enough to keep the socket busy, few enough to bound memory (16 × 64 KiB). */
@@ -227,7 +224,6 @@ public final class StreamConnection extends AbstractConnection implements Stream
         closeSocket();
         in.untrackAll();
         out.untrackAll();
-        Arenas.close(arena, this);
     }
 
     /** Sends what is queued and the CLOSE marker, waiting at most a second for a slow peer. */

@@ -8,7 +8,6 @@ import dev.fable.flow.BufferOwner;
 import dev.fable.flow.SlotBuffer;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 
@@ -44,7 +43,6 @@ final class StreamReader implements BufferOwner {
     private final int capacity;
     private final long epoch;
     private final String label;
-    private final Arena arena;
 
     private final MemorySegment[] areas = new MemorySegment[MAX_AREAS];
     private final ByteBuffer[] areaBuffers = new ByteBuffer[MAX_AREAS];
@@ -66,13 +64,12 @@ final class StreamReader implements BufferOwner {
     private long messages;
     private long bytes;
 
-    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, Arena arena, Connection connection, long epoch, String label) {
+    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, Connection connection, long epoch, String label) {
         this.io = io;
         this.framed = framed;
         this.maxFragment = maxFragment;
         this.epoch = epoch;
         this.label = label;
-        this.arena = arena;
         int frameMax = framed ? StreamFrame.size(maxFragment) : maxFragment;
         this.capacity = (int) Math.max(4L * frameMax, 256 * 1024);
         this.area = newArea();
@@ -89,8 +86,8 @@ final class StreamReader implements BufferOwner {
     /** Allocates area number {@code areaCount} and makes it current. */
     private MemorySegment newArea() {
         int a = areaCount++;
-        areas[a] = arena.allocate(capacity, 4096);
-        areaBuffers[a] = areas[a].asByteBuffer();
+        areaBuffers[a] = DirectMemory.allocate(capacity);
+        areas[a] = MemorySegment.ofBuffer(areaBuffers[a]);
         current = a;
         return areas[a];
     }

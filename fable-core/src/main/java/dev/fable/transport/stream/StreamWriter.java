@@ -6,7 +6,6 @@ import dev.fable.flow.BufferOwner;
 import dev.fable.flow.SlotBuffer;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -53,7 +52,7 @@ final class StreamWriter implements BufferOwner {
     private long messages;
     private long bytes;
 
-    StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, Arena arena, Connection connection, long epoch,
+    StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, Connection connection, long epoch,
                  StreamFailure failure, String label) {
         this.io = io;
         this.failure = failure;
@@ -62,7 +61,7 @@ final class StreamWriter implements BufferOwner {
         this.epoch = epoch;
         int header = framed ? StreamFrame.HEADER : 0;
         long stride = align(header + (long) slotSize + 8, 64);
-        MemorySegment staging = arena.allocate(stride * slots, 4096);
+        ByteBuffer staging = DirectMemory.allocate(stride * slots);
         payload = new MemorySegment[slots];
         frame = new ByteBuffer[slots];
         buffers = new SlotBuffer[slots];
@@ -70,9 +69,8 @@ final class StreamWriter implements BufferOwner {
         queue = new int[slots];
         gather = new ByteBuffer[slots];
         for (int i = 0; i < slots; i++) {
-            MemorySegment s = staging.asSlice(i * stride, framed ? StreamFrame.size(slotSize) : slotSize);
-            payload[i] = s.asSlice(header, slotSize);
-            frame[i] = s.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            frame[i] = staging.slice((int) (i * stride), framed ? StreamFrame.size(slotSize) : slotSize).order(ByteOrder.LITTLE_ENDIAN);
+            payload[i] = MemorySegment.ofBuffer(frame[i]).asSlice(header, slotSize);
             buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label);
             free[i] = slots - 1 - i;
         }
