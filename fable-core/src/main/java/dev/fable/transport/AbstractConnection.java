@@ -42,6 +42,32 @@ public abstract class AbstractConnection implements Connection {
         return failure;
     }
 
+    /** The sending direction's counters. */
+    protected abstract Counted sending();
+
+    /** The receiving direction's counters. */
+    protected abstract Counted receiving();
+
+    @Override
+    public final long messagesSent() {
+        return sending().messages();
+    }
+
+    @Override
+    public final long messagesReceived() {
+        return receiving().messages();
+    }
+
+    @Override
+    public final long bytesSent() {
+        return sending().bytes();
+    }
+
+    @Override
+    public final long bytesReceived() {
+        return receiving().bytes();
+    }
+
     /** Waits until {@code deadline} ({@link Waiter#deadline}) for the next read buffer; null on timeout. */
     protected abstract Buffer receiveUntil(long deadline);
 

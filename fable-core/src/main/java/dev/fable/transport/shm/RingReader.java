@@ -29,7 +29,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * writes its slot pointer into entry {@code released} (only if a different pointer is there, i.e.
  * when releasing out of order) and then advances READ with a release store.
  */
-final class RingReader implements BufferOwner {
+final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
 
@@ -222,11 +222,13 @@ final class RingReader implements BufferOwner {
         return spaceWire;
     }
 
-    long messages() {
+    @Override
+    public long messages() {
         return messages;
     }
 
-    long bytes() {
+    @Override
+    public long bytes() {
         return bytes;
     }
 

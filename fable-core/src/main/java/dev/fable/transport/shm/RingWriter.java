@@ -26,7 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * overwrites an entry the consumer has not released. Released pointers are read only behind the
  * consumer's READ and each is checked against the meta-slots before its slot is reused.
  */
-final class RingWriter implements BufferOwner {
+final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
 
@@ -192,11 +192,13 @@ final class RingWriter implements BufferOwner {
         dataWire.wakeAll();
     }
 
-    long messages() {
+    @Override
+    public long messages() {
         return messages;
     }
 
-    long bytes() {
+    @Override
+    public long bytes() {
         return bytes;
     }
 

@@ -12,6 +12,7 @@ import dev.fable.WaitMode;
 import dev.fable.flow.SlotBuffer;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.Counted;
 import dev.fable.transport.Arenas;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.ControlMonitor;
@@ -75,10 +76,8 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     @Override public String transport() { return ShmTransport.NAME; }
     @Override public long epoch() { return EPOCH; }
     @Override public int maxFragment() { return out.slotSize(); }
-    @Override public long messagesSent() { return out.messages(); }
-    @Override public long messagesReceived() { return in.messages(); }
-    @Override public long bytesSent() { return out.bytes(); }
-    @Override public long bytesReceived() { return in.bytes(); }
+    @Override protected Counted sending() { return out; }
+    @Override protected Counted receiving() { return in; }
 
     // ---- sending ----
 

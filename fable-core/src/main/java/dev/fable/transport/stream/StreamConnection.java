@@ -10,6 +10,7 @@ import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.Counted;
 
 import java.io.IOException;
 import java.nio.channels.SelectionKey;
@@ -83,10 +84,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
     @Override public String transport() { return transport; }
     @Override public long epoch() { return EPOCH; }
     @Override public int maxFragment() { return out.slotSize(); }
-    @Override public long messagesSent() { return out.messages(); }
-    @Override public long messagesReceived() { return in.messages(); }
-    @Override public long bytesSent() { return out.bytes(); }
-    @Override public long bytesReceived() { return in.bytes(); }
+    @Override protected Counted sending() { return out; }
+    @Override protected Counted receiving() { return in; }
 
     // ---- sending ----
 

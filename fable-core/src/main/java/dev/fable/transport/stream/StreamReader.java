@@ -34,7 +34,7 @@ import java.nio.ByteBuffer;
  * <p>Single-threaded: the connection's receiving thread owns everything here (plain fields). The
  * bytes come from another process: every header is checked before it is trusted.
  */
-final class StreamReader implements BufferOwner {
+final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     static final int MAX_AREAS = 8;
 
     private final SocketIo io;
@@ -92,9 +92,11 @@ final class StreamReader implements BufferOwner {
         return areas[a];
     }
 
-    long messages() { return messages; }
+    @Override
+    public long messages() { return messages; }
 
-    long bytes() { return bytes; }
+    @Override
+    public long bytes() { return bytes; }
 
     /** The peer's stream ended (EOF, or its close marker was parsed) and everything before it was handed out. */
     boolean ended() {

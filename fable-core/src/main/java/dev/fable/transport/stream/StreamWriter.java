@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * sending thread spins for it (the flusher holds it only for one non-blocking write), the flusher
  * only tries it. The CAS acquires and the release store publishes, so the fields below are plain.
  */
-final class StreamWriter implements BufferOwner {
+final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
     private final SocketIo io;
     private final boolean framed;
     private final int slotSize;
@@ -83,9 +83,11 @@ final class StreamWriter implements BufferOwner {
 
     int slotSize() { return slotSize; }
 
-    long messages() { return messages; }
+    @Override
+    public long messages() { return messages; }
 
-    long bytes() { return bytes; }
+    @Override
+    public long bytes() { return bytes; }
 
     /** A free staging slot, or null when every slot is claimed or still waiting for the socket. */
     Buffer claim(int maxBytes) {
