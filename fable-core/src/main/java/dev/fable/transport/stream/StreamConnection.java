@@ -31,8 +31,9 @@ import java.util.concurrent.TimeUnit;
  * {@link ConnectOptions#spinNanos()} then sleeps. Each waiting side has its own selector, made on
  * first use by the thread that waits.
  *
- * <p>Threads: as for every connection, one sending and one receiving thread at a time; close from
- * the sending thread (close writes the CLOSE marker behind the last committed frame).
+ * <p>Threads: as for every connection, one sending and one receiving thread at a time. {@link #close()}
+ * may come from any thread: it takes the writer's lock to queue the CLOSE marker behind the last
+ * committed frame, so it cannot interleave with a commit.
  */
 public final class StreamConnection extends AbstractConnection implements StreamFailure {
     private static final long CLOSE_FLUSH_NANOS = TimeUnit.SECONDS.toNanos(1);
