@@ -89,7 +89,7 @@ final class LocalEndpoint implements Endpoint {
             Transport t = transports.get(transport);
             if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
             Connection c = t.accept(ch, name, hello, listenOptions);
-            FlowTable.add(c, "accepted");
+            FlowTable.add(c, NameService.ACCEPTED_REASON);
             return c;
         } catch (RuntimeException e) {
             ch.close();

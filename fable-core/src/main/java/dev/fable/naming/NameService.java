@@ -76,6 +76,12 @@ public interface NameService extends AutoCloseable {
     /** One row of {@code fable names}. */
     record NameEntry(String name, long pid, String hostId, String unixPath, String tcpAddress) {}
 
+    /**
+     * The reason a library reports for the accepting end of a connection: only the connector asked the
+     * daemon. The daemon's flow table replaces it with the connector's reason when it has both ends.
+     */
+    String ACCEPTED_REASON = "accepted";
+
     /** One row of {@code fable flows}: one end of one connection. */
     record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
                      long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {}

@@ -579,8 +579,29 @@ public final class NameDaemon implements AutoCloseable {
         FlowCollection c = flowCollections.remove(qid);
         if (c == null) return;
         if (!c.pending.isEmpty()) DaemonLog.warn("flow table sent without " + c.pending.size() + " client(s) that did not answer within 300 ms: " + c.pending);
-        replyFrames(c.requester, Messages.encodeFlows(Wire.FLOW_LIST, c.requestId, c.flows));
+        replyFrames(c.requester, Messages.encodeFlows(Wire.FLOW_LIST, c.requestId, withAcceptorReasons(c.flows)));
     }
+
+    /**
+     * Only the connecting side knows why its transport was chosen (it asked this daemon); the
+     * accepting side reports "accepted". Give it the connector's reason when both ends are in the table.
+     */
+    static List<FlowEntry> withAcceptorReasons(List<FlowEntry> flows) {
+        Map<String, String> reasonByEnds = new java.util.HashMap<>();
+        for (var f : flows) {
+            if (!ACCEPTED.equals(f.reason())) reasonByEnds.putIfAbsent(f.localName() + "\u0000" + f.peerName() + "\u0000" + f.transport(), f.reason());
+        }
+        List<FlowEntry> out = new ArrayList<>(flows.size());
+        for (var f : flows) {
+            String r = ACCEPTED.equals(f.reason()) ? reasonByEnds.get(f.peerName() + "\u0000" + f.localName() + "\u0000" + f.transport()) : null;
+            out.add(r == null ? f : new FlowEntry(f.pid(), f.localName(), f.peerName(), f.transport(),
+                    r + " (accepting side)", f.epoch(), f.bytesSent(), f.bytesReceived(), f.messagesSent(), f.messagesReceived(),
+                    f.openedAtMillis()));
+        }
+        return out;
+    }
+
+    static final String ACCEPTED = dev.fable.naming.NameService.ACCEPTED_REASON;
 
     private void housekeeping(long now) throws IOException {
         if (registry.waiterCount() > 0) expireWaiters(now);
