@@ -23,13 +23,35 @@ import java.util.Objects;
 public abstract class AbstractConnection implements Connection {
     private static final Duration FOREVER = Duration.ofNanos(-1);
 
+    /** Reconfiguration (a later issue) gives each transport instance its own epoch; until then all are 0. */
+    protected static final long EPOCH = 0;
+
     protected final ConnectOptions options;
+    protected final String localName;
+    protected final String peerName;
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
     private ByteArrayOutputStream partial;   // receiving thread only: a message whose rest had not arrived when receiveMessage timed out
 
-    protected AbstractConnection(ConnectOptions options) {
+    protected AbstractConnection(ConnectOptions options, String localName, String peerName) {
         this.options = options;
+        this.localName = localName;
+        this.peerName = peerName;
+    }
+
+    @Override
+    public final String localName() {
+        return localName;
+    }
+
+    @Override
+    public final String peerName() {
+        return peerName;
+    }
+
+    @Override
+    public final long epoch() {
+        return EPOCH;
     }
 
     @Override

@@ -33,8 +33,6 @@ import java.time.Duration;
  * object's monitor, off the data path) and wake sleepers.
  */
 final class ShmConnection extends AbstractConnection implements Pollable, Faults, ControlMonitor.Listener {
-    private final String localName;
-    private final String peerName;
     private final long peerPid;
     private final Arena arena;
     private final ControlChannel control;
@@ -47,15 +45,11 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
-    /** Reconfiguration (a later issue) will give each transport instance its own epoch; until then all are 0. */
-    private static final long EPOCH = 0;
 
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
                   int inSlotSize, int inSlotCount, WaitMode peerMode) {
-        super(options);
-        this.localName = localName;
-        this.peerName = peerName;
+        super(options, localName, peerName);
         this.peerPid = peerPid;
         this.arena = arena;
         this.control = control;
@@ -71,10 +65,7 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
         ControlMonitor.watch(control, this);
     }
 
-    @Override public String localName() { return localName; }
-    @Override public String peerName() { return peerName; }
     @Override public String transport() { return ShmTransport.NAME; }
-    @Override public long epoch() { return EPOCH; }
     @Override public int maxFragment() { return out.slotSize(); }
     @Override protected Counted sending() { return out; }
     @Override protected Counted receiving() { return in; }

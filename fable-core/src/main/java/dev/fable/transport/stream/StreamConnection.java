@@ -37,11 +37,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class StreamConnection extends AbstractConnection implements StreamFailure {
     private static final long CLOSE_FLUSH_NANOS = TimeUnit.SECONDS.toNanos(1);
-    private static final long EPOCH = 0;
 
     private final String transport;
-    private final String localName;
-    private final String peerName;
     private final long peerPid;
     private final SocketIo io;
     private final SocketChannel channel;
@@ -58,10 +55,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
      */
     public StreamConnection(String transport, String localName, String peerName, long peerPid, SocketIo io, boolean framed,
                             int peerMaxFragment, ConnectOptions options) {
-        super(options);
+        super(options, localName, peerName);
         this.transport = transport;
-        this.localName = localName;
-        this.peerName = peerName;
         this.peerPid = peerPid;
         this.io = io;
         this.channel = io.channel();
@@ -80,10 +75,7 @@ public final class StreamConnection extends AbstractConnection implements Stream
     /** Read buffers one side may hold at once unless {@link ConnectOptions#readQuota(int)} says otherwise. */
     static final int DEFAULT_READ_QUOTA = 1024;
 
-    @Override public String localName() { return localName; }
-    @Override public String peerName() { return peerName; }
     @Override public String transport() { return transport; }
-    @Override public long epoch() { return EPOCH; }
     @Override public int maxFragment() { return out.slotSize(); }
     @Override protected Counted sending() { return out; }
     @Override protected Counted receiving() { return in; }
