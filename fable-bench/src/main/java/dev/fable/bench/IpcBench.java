@@ -419,6 +419,10 @@ public final class IpcBench implements Callable<Integer> {
         };
     }
 
+    /** Settings of this JVM that the peer JVMs get too. */
+    static final List<String> PASSED_ON = List.of("fable.runtime.dir", "fable.state.dir", "fable.shm.dir", "fable.daemon.idleExitSeconds",
+            "fable.daemon.autostart", "fable.bench.rdvPaceMs");
+
     Process start(String role, List<String> common, List<String> extra, int cpu, long warm, long measure) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
@@ -426,8 +430,12 @@ public final class IpcBench implements Callable<Integer> {
                 "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
                 "-Daeron.print.configuration=false", "-Dagrona.disable.bounds.checks=true",
-                "-Dfable.leakDetection=simple", "-Dfable.bench.minWarmMs=" + minWarmMs(common), "-cp", System.getProperty("java.class.path"),
-                peerClass(common.get(4)).getName(), role));
+                "-Dfable.leakDetection=simple", "-Dfable.bench.minWarmMs=" + minWarmMs(common)));
+        for (String k : PASSED_ON) {   // peers use the same daemon and host identity as the bench (a test's private ones, say)
+            String v = System.getProperty(k);
+            if (v != null) cmd.add("-D" + k + "=" + v);
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), peerClass(common.get(4)).getName(), role));
         cmd.addAll(common);
         cmd.addAll(List.of(Integer.toString(cpu), Long.toString(warm), Long.toString(measure)));
         cmd.addAll(extra);
