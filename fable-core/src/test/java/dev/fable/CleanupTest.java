@@ -235,6 +235,13 @@ class CleanupTest {
         for (String f : kept) assertEquals("keep", Files.readString(shmDir.resolve(f)));
     }
 
+    /**
+     * Two clean-ups race here, and either may win: the name daemon removes a dead client's files as
+     * soon as its control connection closes, and the next Fable process sweeps files of dead pids at
+     * start. The test asserts the outcome (nothing left, the next process works) whichever ran;
+     * {@code staleFilesOfDeadProcessesAreRemovedAndLiveOnesAreKept} tests the sweep on its own and
+     * {@code aPreparedPoolIsRemovedOnNormalExitAndByTheDaemonAfterKill9} the daemon's.
+     */
     @Test
     void filesOfAProcessKilledDuringTheHandshakeAreRemovedByTheNextProcess() throws Exception {
         String name = unique("half");
@@ -250,7 +257,6 @@ class CleanupTest {
                 }
             }, Duration.ofSeconds(30), () -> "the connector never created its pool and ring; stderr:\n" + victim.stderr());
             victim.kill9();
-            assertEquals(2, files().stream().filter(f -> f.startsWith(prefix)).count(), "kill -9 leaves the files behind");
 
             try (PeerProcess next = PeerProcess.start(SelfConnect.class, jvmArgs(), unique("next"))) {
                 next.expectLine("DONE");
