@@ -13,6 +13,7 @@ import dev.fable.transport.AbstractConnection;
 import dev.fable.transport.Counted;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -235,7 +236,21 @@ public final class StreamConnection extends AbstractConnection implements Stream
         }
     }
 
+    /**
+     * Closes the socket. First it reads and drops what the peer sent that nobody will read now: a
+     * socket closed with unread data answers with a reset instead of a FIN, and a reset may discard
+     * what the peer has not read yet of our last frames (the CLOSE marker among them).
+     */
     private void closeSocket() {
+        try {
+            ByteBuffer scratch = ByteBuffer.allocate(16 * 1024);
+            for (int i = 0; i < 64 && channel.isOpen() && !channel.isBlocking(); i++) {
+                scratch.clear();
+                if (channel.read(scratch) <= 0) break;
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // the peer is gone or the socket is closed already
+        }
         try {
             channel.close();
         } catch (IOException ignored) {

@@ -90,6 +90,41 @@ public final class TlsIo implements SocketIo {
         }
     }
 
+    /**
+     * The acceptor's last handshake step: one application byte, written after everything the engine
+     * sent during the handshake (a TLS 1.3 server sends its NewSessionTicket there).
+     */
+    void sendReady(String what) throws IOException {
+        ByteBuffer[] ready = {ByteBuffer.wrap(new byte[] {READY})};
+        try (Selector sel = Selector.open()) {
+            SelectionKey key = channel.register(sel, 0);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (ready[0].hasRemaining()) write(ready, 0, 1);
+            while (!flush()) waitFor(sel, key, SelectionKey.OP_WRITE, deadline, what);
+        }
+    }
+
+    /**
+     * The connector waits for the acceptor's ready byte, and so reads the post-handshake messages
+     * before it: a ticket left unread in this socket would make the kernel answer this process's
+     * death with a reset instead of a FIN, and a reset can discard what the peer has not read yet of
+     * the data this side committed. Anything the acceptor sent after the byte stays in {@code appIn}.
+     */
+    void awaitReady(long deadline, String what) throws IOException {
+        ByteBuffer one = ByteBuffer.allocate(1);
+        try (Selector sel = Selector.open()) {
+            SelectionKey key = channel.register(sel, 0);
+            while (one.hasRemaining()) {
+                int n = read(one);
+                if (n < 0) throw new SSLException(what + ": the peer closed right after the TLS handshake");
+                if (n == 0) waitFor(sel, key, SelectionKey.OP_READ, deadline, what);
+            }
+        }
+        if (one.get(0) != READY) throw new SSLException(what + ": the peer's first byte after the handshake was not Fable's ready mark");
+    }
+
+    private static final byte READY = 'R';
+
     private static void waitFor(Selector sel, SelectionKey key, int op, long deadline, String what) throws IOException {
         long left = deadline - System.nanoTime();
         if (left <= 0) throw new FableException(what + ": the TLS handshake did not finish in time");

@@ -64,6 +64,7 @@ public final class TlsTransport extends StreamTransport {
         engine.setSSLParameters(p);
         TlsIo io = new TlsIo(channel, engine);
         io.handshake(deadline, what);
+        if (connector) io.awaitReady(deadline, what); else io.sendReady(what);
         return io;
     }
 
