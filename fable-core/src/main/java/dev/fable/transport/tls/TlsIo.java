@@ -36,6 +36,7 @@ public final class TlsIo implements SocketIo {
     private final ByteBuffer netOut;
     private final ByteBuffer appIn;
     private final ByteBuffer appOut;
+    private IOException readError;   // receiving thread only: a socket failure behind bytes already returned
     private final int appSize;
     private final int packetSize;
     private static final ByteBuffer[] NONE = {ByteBuffer.allocate(0)};
@@ -164,7 +165,19 @@ public final class TlsIo implements SocketIo {
                 case BUFFER_UNDERFLOW -> {
                     if (socketRead) return total;   // one read per call: the caller loops, we do not spin here
                     socketRead = true;
-                    int n = channel.read(netIn);
+                    if (readError != null) {
+                        IOException e = readError;   // the socket failed after the bytes we returned last time
+                        readError = null;
+                        throw e;
+                    }
+                    int n;
+                    try {
+                        n = channel.read(netIn);
+                    } catch (IOException e) {
+                        if (total == 0) throw e;
+                        readError = e;   // hand out what was decrypted into dst first; report the failure next call
+                        return total;
+                    }
                     if (n < 0) return total > 0 ? total : -1;   // end without close_notify: report it after what we have
                     if (n == 0) return total;
                 }
