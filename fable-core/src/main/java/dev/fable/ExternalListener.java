@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.internal.Closeables;
 import dev.fable.transport.Selectors;
 import dev.fable.transport.stream.PlainIo;
 import dev.fable.transport.stream.StreamConnection;
@@ -81,12 +82,7 @@ public final class ExternalListener implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            server.close();
-            selector.close();
-        } catch (IOException ignored) {
-            // closing
-        }
+        Closeables.closeQuietly(server, selector);
     }
 
     @Override

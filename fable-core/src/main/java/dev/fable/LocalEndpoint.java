@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.internal.Closeables;
 import dev.fable.naming.NameService;
 import dev.fable.naming.NamingConfig;
 import dev.fable.transport.ControlChannel;
@@ -131,13 +132,7 @@ final class LocalEndpoint implements Endpoint {
             }
             return new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where);
         } catch (IOException | RuntimeException e) {
-            if (ch != null) {
-                try {
-                    ch.close();
-                } catch (IOException ignored) {
-                    // already failing
-                }
-            }
+            Closeables.closeQuietly(ch);
             if (e instanceof FableException f) throw f;
             throw new PeerGoneException("cannot reach endpoint '" + route.peerName() + "' at " + where + " over " + t.name()
                     + ": " + e + "; it may have just exited (its name goes within a second)", e);

@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.internal.Closeables;
 import dev.fable.naming.HostIdentity;
 import dev.fable.naming.NameService;
 import dev.fable.transport.Transport;
@@ -57,13 +58,7 @@ final class Transports {
             ch.configureBlocking(false);
             return new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options);
         } catch (IOException e) {
-            if (ch != null) {
-                try {
-                    ch.close();
-                } catch (IOException ignored) {
-                    // already failing
-                }
-            }
+            Closeables.closeQuietly(ch);
             throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e
                     + "; is the peer listening there?", e);
         }

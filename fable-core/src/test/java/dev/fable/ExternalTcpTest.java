@@ -139,6 +139,28 @@ class ExternalTcpTest {
         }
     }
 
+    /**
+     * Reads from {@code c} until the peer's clean end ({@link ConnectionClosedException}); fails if more
+     * than {@code max} bytes come or the stream stalls. Returns exactly what arrived.
+     */
+    private static byte[] receiveUntilClosed(Connection c, int max) {
+        byte[] got = new byte[max];
+        int n = 0;
+        while (true) {
+            Buffer b;
+            try {
+                b = c.receive(LONG);
+            } catch (ConnectionClosedException end) {
+                return java.util.Arrays.copyOf(got, n);
+            }
+            assertNotNull(b, "stalled after " + n + " of " + max + " bytes");
+            assertTrue(n + b.length() <= max, "more bytes than were sent: " + (n + b.length()));
+            b.get(0, got, n, b.length());
+            n += b.length();
+            b.release();
+        }
+    }
+
     /** Reads from {@code c} until {@code expected} bytes arrived (concatenating whatever chunks come). */
     private static byte[] receiveBytes(Connection c, int expected) {
         byte[] got = new byte[expected];
@@ -214,23 +236,7 @@ class ExternalTcpTest {
             try (Connection c = Fable.connect("tcp://127.0.0.1:" + port, ConnectOptions.trusted())) {
                 assertEquals("tcp-raw", c.transport());
                 // socat writes the whole file and closes; Fable reads until the end of the stream
-                byte[] got = new byte[data.length];
-                int n = 0;
-                while (true) {
-                    Buffer b;
-                    try {
-                        b = c.receive(LONG);
-                    } catch (ConnectionClosedException end) {
-                        break;
-                    }
-                    assertNotNull(b, "stalled after " + n + " of " + data.length + " bytes");
-                    assertTrue(n + b.length() <= data.length, "more bytes than the file: " + (n + b.length()));
-                    b.get(0, got, n, b.length());
-                    n += b.length();
-                    b.release();
-                }
-                assertEquals(data.length, n, "every byte written before the close arrived before the end");
-                assertArrayEquals(data, got);
+                assertArrayEquals(data, receiveUntilClosed(c, data.length), "every byte written before the close arrived before the end");
                 assertEquals(ConnectionState.PEER_CLOSED, c.state());
                 assertInstanceOf(ConnectionClosedException.class, c.failure());
                 assertEquals(data.length, c.bytesReceived());
@@ -280,23 +286,7 @@ class ExternalTcpTest {
             try (Connection c = l.accept(LONG)) {
                 assertNotNull(c, "socat did not connect; log:\n" + client.log());
                 assertEquals("tcp-raw", c.transport());
-                byte[] got = new byte[data.length];
-                int n = 0;
-                while (true) {
-                    Buffer b;
-                    try {
-                        b = c.receive(LONG);
-                    } catch (ConnectionClosedException end) {
-                        break;
-                    }
-                    assertNotNull(b, "stalled after " + n + " of " + data.length + " bytes");
-                    assertTrue(n + b.length() <= data.length, "more bytes than the file: " + (n + b.length()));
-                    b.get(0, got, n, b.length());
-                    n += b.length();
-                    b.release();
-                }
-                assertEquals(data.length, n, "every byte the client wrote before closing arrived");
-                assertArrayEquals(data, got);
+                assertArrayEquals(data, receiveUntilClosed(c, data.length), "every byte the client wrote before closing arrived");
                 assertEquals(ConnectionState.PEER_CLOSED, c.state());
                 assertEquals(data.length, c.bytesReceived());
             }

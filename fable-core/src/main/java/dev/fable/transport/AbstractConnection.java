@@ -90,6 +90,24 @@ public abstract class AbstractConnection implements Connection {
         return receiving().bytes();
     }
 
+    /**
+     * Waits until a claim may succeed (or the connection ended) or {@code deadline}
+     * ({@link Waiter#deadline}) passes; false at the deadline.
+     */
+    protected abstract boolean awaitSpace(long deadline);
+
+    @Override
+    public final Buffer claim(int maxBytes, Duration timeout) {
+        Buffer b = claim(maxBytes);
+        if (b != null) return b;   // fast path: no clock read
+        long deadline = Waiter.deadline(timeout.toNanos());
+        while (true) {
+            if (!awaitSpace(deadline)) return null;
+            b = claim(maxBytes);
+            if (b != null) return b;
+        }
+    }
+
     /** Waits until {@code deadline} ({@link Waiter#deadline}) for the next read buffer; null on timeout. */
     protected abstract Buffer receiveUntil(long deadline);
 

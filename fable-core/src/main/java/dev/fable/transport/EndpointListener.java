@@ -1,6 +1,7 @@
 package dev.fable.transport;
 
 import dev.fable.FableException;
+import dev.fable.internal.PeerUser;
 import dev.fable.naming.NameService;
 
 import java.io.IOException;
@@ -15,8 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 
-import jdk.net.ExtendedSocketOptions;
-import jdk.net.UnixDomainPrincipal;
 
 /**
  * Where one listening endpoint accepts connections: a Unix socket (same-host peers: shm and unix)
@@ -96,10 +95,9 @@ public final class EndpointListener implements AutoCloseable {
 
     /** Refuses a Unix-socket peer that runs as another user (SO_PEERCRED). */
     public static void checkSameUser(SocketChannel ch, String who) throws IOException {
-        UnixDomainPrincipal p = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
-        String me = System.getProperty("user.name");
-        if (!p.user().getName().equals(me)) {
-            throw new FableException(who + " runs as user '" + p.user().getName() + "', this process as '" + me
+        String other = PeerUser.otherUser(ch);
+        if (other != null) {
+            throw new FableException(who + " runs as user '" + other + "', this process as '" + PeerUser.me()
                     + "'; Fable connects only processes of the same user");
         }
     }

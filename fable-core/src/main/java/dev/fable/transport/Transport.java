@@ -37,7 +37,7 @@ public interface Transport {
      * Tells the connector why this side refuses (best effort) and throws the refusal here. A reason
      * longer than 1000 characters is cut.
      */
-    static Refused reject(ControlChannel control, byte rejectType, String transport, String reason) {
+    static void reject(ControlChannel control, byte rejectType, String transport, String reason) {
         ByteBuffer b = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(rejectType);
         Frames.putString(b, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
         try {

@@ -35,8 +35,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 
-import jdk.net.ExtendedSocketOptions;
-import jdk.net.UnixDomainPrincipal;
 
 /**
  * {@code fabled}: the per-host, per-user name daemon. One thread runs a selector over the Unix
@@ -65,7 +63,6 @@ public final class NameDaemon implements AutoCloseable {
     private final TransportPolicy policy;
     private final int maxNamesPerClient;
     private final long idleExitNanos;
-    private final String user = System.getProperty("user.name");
     private final FileChannel lockFile;
     private final FileLock lock;
     private final Selector selector;
@@ -257,10 +254,10 @@ public final class NameDaemon implements AutoCloseable {
         boolean tcp = server == tcpServer;
         ch.configureBlocking(false);
         if (!tcp) {
-            UnixDomainPrincipal p = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
-            if (!p.user().getName().equals(user)) {
-                String why = "a process of user '" + p.user().getName() + "' connected to " + socketPath
-                        + ", which serves only user '" + user + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
+            String other = dev.fable.internal.PeerUser.otherUser(ch);
+            if (other != null) {
+                String why = "a process of user '" + other + "' connected to " + socketPath
+                        + ", which serves only user '" + dev.fable.internal.PeerUser.me() + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
                 ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
                 ch.close();
                 DaemonLog.warn("refused: " + why);

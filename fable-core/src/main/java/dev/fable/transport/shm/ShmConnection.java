@@ -6,10 +6,8 @@ import dev.fable.Connection;
 import dev.fable.ConnectionClosedException;
 import dev.fable.ConnectionState;
 import dev.fable.CorruptChannelException;
-import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
-import dev.fable.flow.SlotBuffer;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.AbstractConnection;
 import dev.fable.transport.Counted;
@@ -19,10 +17,8 @@ import dev.fable.transport.ControlMonitor;
 import dev.fable.transport.Pollable;
 import dev.fable.sync.Tripwire;
 
-import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.time.Duration;
 
 /**
  * A {@link Connection} over shared memory: one {@link RingWriter} for the direction this side
@@ -79,15 +75,8 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     }
 
     @Override
-    public Buffer claim(int maxBytes, Duration timeout) {
-        Buffer b = claim(maxBytes);
-        if (b != null) return b;   // fast path: no clock read
-        long deadline = Waiter.deadline(timeout.toNanos());
-        while (true) {
-            b = claim(maxBytes);
-            if (b != null) return b;
-            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK)) return null;
-        }
+    protected boolean awaitSpace(long deadline) {
+        return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK);
     }
 
     // ---- receiving ----

@@ -28,11 +28,6 @@ public final class PlainIo implements SocketIo {
     }
 
     @Override
-    public int minReadRoom() {
-        return 1;
-    }
-
-    @Override
     public void shutdownOutput() {
         // the socket's FIN is the end marker
     }

@@ -22,9 +22,6 @@ public interface SocketIo {
     /** Pushes bytes the pipe holds; true when it holds none. */
     boolean flush() throws IOException;
 
-    /** Smallest free room {@link #read} can use without an extra copy (TLS: one record). */
-    int minReadRoom();
-
     /** Sends the pipe's own end-of-stream marker, if it has one (TLS close_notify); best effort. */
     void shutdownOutput();
 

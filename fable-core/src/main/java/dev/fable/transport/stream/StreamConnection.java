@@ -9,6 +9,7 @@ import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.Waiter;
+import dev.fable.internal.Closeables;
 import dev.fable.transport.AbstractConnection;
 import dev.fable.transport.Counted;
 
@@ -17,7 +18,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -90,15 +90,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
     }
 
     @Override
-    public Buffer claim(int maxBytes, Duration timeout) {
-        Buffer b = claim(maxBytes);
-        if (b != null) return b;
-        long deadline = Waiter.deadline(timeout.toNanos());
-        while (true) {
-            if (!await(false, deadline)) return null;
-            b = claim(maxBytes);
-            if (b != null) return b;
-        }
+    protected boolean awaitSpace(long deadline) {
+        return await(false, deadline);
     }
 
     // ---- receiving ----
@@ -251,22 +244,7 @@ public final class StreamConnection extends AbstractConnection implements Stream
         } catch (IOException | RuntimeException ignored) {
             // the peer is gone or the socket is closed already
         }
-        try {
-            channel.close();
-        } catch (IOException ignored) {
-            // closing: nothing left to report
-        }
-        closeSelector(readSelector);
-        closeSelector(writeSelector);
-    }
-
-    private static void closeSelector(Selector s) {
-        if (s == null) return;
-        try {
-            s.close();
-        } catch (IOException ignored) {
-            // closing
-        }
+        Closeables.closeQuietly(channel, readSelector, writeSelector);
     }
 
     @Override

@@ -146,16 +146,6 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
         }
     }
 
-    /** True if nothing is queued or held by the pipe. */
-    boolean drained() {
-        lock();
-        try {
-            return queueSize == 0 && flushPipe();
-        } finally {
-            unlock();
-        }
-    }
-
     @Override
     public void commit(SlotBuffer b, boolean more) {
         lock();

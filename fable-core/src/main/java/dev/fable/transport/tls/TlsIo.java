@@ -250,11 +250,6 @@ public final class TlsIo implements SocketIo {
     }
 
     @Override
-    public int minReadRoom() {
-        return appSize;
-    }
-
-    @Override
     public void shutdownOutput() {
         try {
             engine.closeOutbound();
