@@ -61,6 +61,7 @@ public final class SlotBuffer implements Buffer {
         this.segment = slotSegment;
         this.base = 0;
         this.capacity = (int) slotSegment.byteSize();
+        this.view = slotSegment;   // whole segment: segment() returns it without a check of its size
         this.length = length;
         this.more = false;
         this.epoch = epoch;
@@ -84,6 +85,7 @@ public final class SlotBuffer implements Buffer {
         this.segment = memory;
         this.base = base;
         this.capacity = capacity;
+        if (base == 0 && capacity == memory.byteSize()) this.view = memory;   // whole segment, as for a shm slot
         this.length = length;
         this.more = more;
         this.descriptor = descriptor;
@@ -155,7 +157,7 @@ public final class SlotBuffer implements Buffer {
     @Override
     public MemorySegment segment() {
         live();
-        if (base == 0 && segment.byteSize() == capacity) return segment;
+        if (view == segment) return segment;   // a whole slot (set at bind): the common, shared-memory case
         MemorySegment v = view;
         if (v == null || viewBase != base || v.byteSize() != capacity || viewOf != segment) {
             view = v = segment.asSlice(base, capacity);
