@@ -29,6 +29,21 @@ public final class FableCli implements Runnable {
     }
 
     public static int run(String... args) {
-        return new CommandLine(new FableCli()).setExitCodeExceptionMapper(t -> SETUP).execute(args);
+        CommandLine cl = new CommandLine(new FableCli()).setExitCodeExceptionMapper(t -> SETUP);
+        // Bad input and failures are one line naming the command, never a stack trace or a page of usage.
+        cl.setParameterExceptionHandler((e, a) -> {
+            String who = who(e.getCommandLine());
+            e.getCommandLine().getErr().println(who + ": " + e.getMessage() + " (see '" + who + " --help')");
+            return USAGE;
+        });
+        cl.setExecutionExceptionHandler((e, c, parsed) -> {
+            c.getErr().println(who(c) + ": " + (e.getMessage() != null ? e.getMessage() : e.toString()));
+            return e instanceof IllegalArgumentException ? USAGE : SETUP;
+        });
+        return cl.execute(args);
+    }
+
+    private static String who(CommandLine c) {
+        return c.getParent() == null ? "fable" : "fable " + c.getCommandName();
     }
 }

@@ -1,0 +1,54 @@
+package dev.fable.bench;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.WaitMode;
+
+import java.time.Duration;
+
+/** A Fable connection: claim, fill in place, commit; receive, check in place, release. Zero-copy where the transport is. */
+final class FableLink extends Link {
+    private static final Duration FOREVER = Duration.ofSeconds(-1);
+    final Connection c;
+
+    FableLink(Connection c) {
+        this.c = c;
+    }
+
+    /**
+     * Options of a row's connection for messages of {@code size} bytes: slots of the message size
+     * and about 2 MiB of pool (ring size hardly matters here, see the notes), the row's wait mode and trust.
+     */
+    static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
+        int slot = Math.max(Pattern.CONTROL_SIZE, (size + 63) / 64 * 64);
+        int count = Math.max(16, Math.min(1 << 16, (2 << 20) / slot));
+        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count);
+    }
+
+    @Override
+    void send(long seq, int size) {
+        Buffer b = c.claim(size, FOREVER);
+        Pattern.write(b.segment(), 0, seq, size, args);
+        b.commit();
+    }
+
+    @Override
+    long receive(boolean verify) {
+        Buffer b = c.receive(FOREVER);
+        length = b.length();
+        long seq = Pattern.read(b.segment(), 0, length, verify, args);
+        b.release();
+        return seq;
+    }
+
+    @Override
+    String transport() {
+        return c.transport();
+    }
+
+    @Override
+    public void close() {
+        c.close();
+    }
+}

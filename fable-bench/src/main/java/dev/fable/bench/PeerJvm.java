@@ -1,0 +1,35 @@
+package dev.fable.bench;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The command line of a bench peer JVM: the same java and class path as this one, the same flags for every row. */
+final class PeerJvm {
+    private PeerJvm() {}
+
+    /** Settings of this JVM that peer JVMs get too (a test's private runtime and state dirs, say). */
+    static final List<String> PASSED_ON = List.of("fable.runtime.dir", "fable.state.dir", "fable.shm.dir", "fable.daemon.idleExitSeconds",
+            "fable.daemon.autostart", "fable.bench.shmDir");
+
+    static List<String> command(Class<?> main, List<String> args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
+                "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
+                "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+                "-Daeron.print.configuration=false", "-Dagrona.disable.bounds.checks=true", "-Dfable.leakDetection=simple"));
+        for (String k : PASSED_ON) {
+            String v = System.getProperty(k);
+            if (v != null) cmd.add("-D" + k + "=" + v);
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+        cmd.addAll(args);
+        return cmd;
+    }
+
+    /** Where the bench's own shared-memory files go (Aeron's directory): {@code -Dfable.bench.shmDir}, default /dev/shm. */
+    static Path shmDir() {
+        return Path.of(System.getProperty("fable.bench.shmDir", "/dev/shm"));
+    }
+}
