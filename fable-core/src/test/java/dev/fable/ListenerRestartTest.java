@@ -137,4 +137,27 @@ class ListenerRestartTest {
             assertTrue(e.getMessage().contains("pid " + next.pid()), e.getMessage());
         }
     }
+
+    /** Closing an endpoint from another thread ends a waiting accept with a clear FableException naming it. */
+    @Test
+    void closingTheEndpointEndsAWaitingAccept() throws Exception {
+        String name = unique("closed-while-accepting");
+        Endpoint ep = Fable.register(name).listen();
+        java.util.concurrent.CompletableFuture<Throwable> ended = new java.util.concurrent.CompletableFuture<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                ep.accept();
+                ended.complete(null);
+            } catch (Throwable e) {
+                ended.complete(e);
+            }
+        });
+        while (t.isAlive() && java.util.Arrays.stream(t.getStackTrace()).noneMatch(f -> f.getMethodName().equals("awaitReady"))) {
+            Thread.onSpinWait();   // until accept waits in its selector (the race being tested)
+        }
+        ep.close();
+        Throwable e = ended.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertInstanceOf(FableException.class, e, "accept on a closed endpoint: " + e);
+        assertTrue(e.getMessage().contains(name), e.getMessage());
+    }
 }

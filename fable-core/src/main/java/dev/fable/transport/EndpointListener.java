@@ -76,6 +76,8 @@ public final class EndpointListener implements AutoCloseable {
         } catch (IOException e) {
             if (!unix.isOpen()) throw new FableException("endpoint '" + name + "' was closed", e);
             throw new FableException("accept failed on endpoint '" + name + "': " + e, e);
+        } catch (java.nio.channels.ClosedSelectorException e) {   // closed by another thread while accept waited
+            throw new FableException("endpoint '" + name + "' was closed while accept waited", e);
         }
     }
 
