@@ -36,6 +36,7 @@ final class AeronLink extends Link {
     private final UnsafeBuffer scratch;
     private final FragmentHandler assembler;
     private boolean got;
+    private BenchFailure failed;
     private boolean verify;
     private long seq;
 
@@ -66,6 +67,7 @@ final class AeronLink extends Link {
             for (int i = 0; i < Pattern.ARGS; i++) b.putLong(off + 8 + 8 * i, args[i]);
         } else {
             b.setMemory(off + 8, size - 8, (byte) seq);
+            if (seq == Pattern.CORRUPT_AT) b.putByte(off + size - 1, (byte) ~seq);
         }
     }
 
@@ -90,8 +92,18 @@ final class AeronLink extends Link {
         Thread.onSpinWait();   // BACK_PRESSURED or ADMIN_ACTION: retry, as the samples do
     }
 
+    /**
+     * The handler of {@link #assembler}. It must not throw: Aeron's {@code Image.poll} passes a
+     * handler's exception to its error handler and consumes the fragment, so a wrong message would
+     * vanish. It records the failure instead, which {@link #receive} throws.
+     */
     private void onMessage(DirectBuffer b, int off, int len) {
-        if (len < Pattern.MIN_SIZE) throw new BenchFailure("aeron: a message of " + len + " bytes arrived");
+        got = true;
+        length = len;
+        if (len < Pattern.MIN_SIZE) {
+            failed = new BenchFailure("aeron: a message of " + len + " bytes arrived");
+            return;
+        }
         long s = b.getLong(off);
         if (s < 0) {
             for (int i = 0; i < Pattern.ARGS; i++) args[i] = b.getLong(off + 8 + 8 * i);
@@ -100,11 +112,9 @@ final class AeronLink extends Link {
             int i = 8;
             for (; i + 8 <= len; i += 8) bad |= b.getLong(off + i) ^ w;
             for (; i < len; i++) bad |= (b.getByte(off + i) ^ w) & 0xFF;
-            if (bad != 0) throw new BenchFailure("message " + s + " has wrong bytes");
+            if (bad != 0) failed = new BenchFailure("message " + s + " has wrong bytes");
         }
-        length = len;
         seq = s;
-        got = true;
     }
 
     @Override
@@ -114,6 +124,7 @@ final class AeronLink extends Link {
         while (!got) {
             if (sub.poll(assembler, 1) == 0) Thread.onSpinWait();
         }
+        if (failed != null) throw failed;
         return seq;
     }
 

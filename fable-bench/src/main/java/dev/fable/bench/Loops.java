@@ -74,6 +74,7 @@ final class Loops {
         int every = checkEvery(size), n = every;
         long end = System.nanoTime() + warmNs + measureNs, alloc0 = allocated(), seq = 0;
         while (true) {
+            if (seq == Pattern.SKIP_AT) seq++;
             l.send(seq++, size);
             if (--n == 0) {
                 n = every;

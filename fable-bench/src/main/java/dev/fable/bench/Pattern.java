@@ -31,6 +31,13 @@ final class Pattern {
     /** Sent by the responder on every new connection before anything else (the rendezvous' first message). */
     static final long HELLO = -4;
 
+    /**
+     * Self-test of the checks (tests only): {@code -Dfable.bench.corruptAt=N} makes the writer send
+     * message N with its last byte wrong, {@code -Dfable.bench.skipAt=N} makes it skip sequence
+     * number N. Off (-1) by default; static finals, so the JIT folds the tests away.
+     */
+    static final long CORRUPT_AT = Long.getLong("fable.bench.corruptAt", -1), SKIP_AT = Long.getLong("fable.bench.skipAt", -1);
+
     static long fillWord(long seq) {
         return (seq & 0xFF) * 0x0101010101010101L;
     }
@@ -46,6 +53,7 @@ final class Pattern {
         int i = 8;
         for (; i + 8 <= size; i += 8) s.set(JAVA_LONG_UNALIGNED, off + i, w);
         for (; i < size; i++) s.set(JAVA_BYTE, off + i, (byte) w);
+        if (seq == CORRUPT_AT) s.set(JAVA_BYTE, off + size - 1, (byte) ~w);
     }
 
     /**

@@ -31,6 +31,9 @@ import java.util.List;
  * the process with {@code ERROR ...} on stderr and exit status 3; the driver sees its link die.
  */
 public final class Responder {
+    /** Set when the orchestrator released us: a failing accept is then the endpoint closing, not an error. */
+    private static volatile boolean closing;
+
     public static void main(String[] a) throws Exception {
         Row row = Row.parse(List.of(a[0])).getFirst();
         String name = a[1];
@@ -61,7 +64,9 @@ public final class Responder {
     }
 
     static void die(Throwable t) {
-        System.err.println("ERROR responder: " + String.valueOf(t.getMessage()).strip().replaceAll("\\s+", " "));
+        t.printStackTrace();   // stderr is the row's log file
+        String why = t instanceof BenchFailure ? t.getMessage() : t.toString();
+        System.err.println("ERROR responder: " + String.valueOf(why).strip().replaceAll("\\s+", " "));
         System.err.flush();
         Runtime.getRuntime().halt(3);
     }
@@ -88,19 +93,24 @@ public final class Responder {
         eps.add(Fable.register(name + "-rdv").listen((row.trusted() ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(row.mode())));
         for (Endpoint ep : eps) {
             Thread.ofPlatform().daemon().name("serve-" + ep.name()).start(() -> {
-                while (true) {
-                    try (FableLink l = new FableLink(ep.accept())) {
+                while (!closing) {
+                    FableLink l = null;
+                    try {
+                        l = new FableLink(ep.accept());
                         Loops.serve(l);
                     } catch (ConnectionClosedException | PeerGoneException end) {
                         // the driver closed this connection (next size, next rendezvous): accept the next
                     } catch (Throwable t) {
-                        die(t);
+                        if (!closing) die(t);   // before the link closes: the driver must not see a clean close first
+                    } finally {
+                        if (l != null) l.close();
                     }
                 }
             });
         }
         ready("");
         awaitRelease();
+        closing = true;
         for (Endpoint ep : eps) ep.close();
         System.exit(0);
     }
@@ -139,12 +149,14 @@ public final class Responder {
 
     /** Serves a single-connection link; its end (the driver quit) is normal, anything else kills the process. */
     static void serveUntilClosed(Link l) {
-        try (l) {
+        try {
             Loops.serve(l);
         } catch (Link.Closed end) {
             // the driver quit
         } catch (Throwable t) {
-            die(t);
+            die(t);   // before the link closes: the driver must not see a clean close first
+        } finally {
+            l.close();
         }
     }
 

@@ -30,6 +30,7 @@ final class RowPeers implements AutoCloseable {
     private Writer driverIn;
     String failure;
     String transport = "";
+    private volatile boolean closing;
 
     RowPeers(Row row, Path errDir) {
         this.row = row;
@@ -44,6 +45,11 @@ final class RowPeers implements AutoCloseable {
             String csv = String.join(",", sizes.stream().map(String::valueOf).toList());
             if (!row.family().equals("pipe")) {
                 Process resp = spawn(Responder.class, List.of(row.id(), name, csv), "responder");
+                // A responder that dies on its own (it found a wrong message) ends the row at once: its
+                // driver may be spinning on a link that cannot notice (Aeron IPC, whose media driver died too).
+                resp.onExit().thenRun(() -> {
+                    if (!closing) destroy();
+                });
                 BufferedReader out = new BufferedReader(new InputStreamReader(resp.getInputStream(), StandardCharsets.UTF_8));
                 String ready = readLine(out, resp, timeoutMs);
                 if (ready == null || !ready.startsWith("READY")) throw new BenchFailure("responder did not start" + stderrTail("responder"));
@@ -74,19 +80,19 @@ final class RowPeers implements AutoCloseable {
             driverIn.flush();
             String r = readLine(driverOut, driver, timeoutMs);
             if (r == null) {
-                fail("the driver " + (driver.isAlive() ? "did not answer '" + line + "' within " + timeoutMs / 1000 + " s" : "died")
-                        + stderrTail("driver") + stderrTail("responder"));
+                boolean hung = driver.isAlive();
+                fail(cause("the driver " + (hung ? "did not answer '" + line + "' within " + timeoutMs / 1000 + " s" : "died")));
                 return null;
             }
             if (r.startsWith("ERROR")) {
-                fail(r.substring(5).trim() + stderrTail("responder"));
+                fail(cause(r.substring(5).trim()));
                 return null;
             }
             int t = r.indexOf("transport=");
             if (t >= 0) transport = r.substring(t + 10).split(" ")[0];
             return r;
         } catch (IOException e) {
-            fail("the driver is gone: " + e.getMessage() + stderrTail("driver"));
+            fail(cause("the driver is gone (" + e.getMessage() + ")"));
             return null;
         }
     }
@@ -105,6 +111,35 @@ final class RowPeers implements AutoCloseable {
             return r.readLine();
         } finally {
             watchdog.interrupt();
+        }
+    }
+
+    /**
+     * The failure as the user should read it: the responder's own error first if it has one (the
+     * driver then only saw the link die), the driver's view after it. Gives the peers up to 2 s to
+     * finish writing and exit (each exits by itself after an error).
+     */
+    private String cause(String driverSays) {
+        for (Process p : procs) {
+            try {
+                p.waitFor(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        String resp = errorLine(row.family().equals("pipe") ? "driver" : "responder", "ERROR responder:");
+        return resp != null ? resp + " (driver: " + driverSays + ")" : driverSays + stderrTail("driver");
+    }
+
+    /** The last line of a peer's stderr starting with {@code prefix}, without it; null if none. */
+    private String errorLine(String role, String prefix) {
+        try {
+            Path f = errDir.resolve(row.id() + "-" + role + ".err");
+            if (!Files.exists(f)) return null;
+            return Files.readAllLines(f).stream().filter(l -> l.startsWith(prefix)).reduce((a, b) -> b)
+                    .map(l -> l.substring(prefix.length()).trim()).orElse(null);
+        } catch (IOException e) {
+            return null;
         }
     }
 
@@ -147,6 +182,7 @@ final class RowPeers implements AutoCloseable {
     /** Asks the driver to quit, closes the responder's stdin, and waits; kills what is still there after 5 s. */
     @Override
     public void close() {
+        closing = true;
         if (driverIn != null && failure == null) {
             try {
                 driverIn.write("QUIT\n");
