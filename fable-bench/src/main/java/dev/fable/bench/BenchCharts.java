@@ -156,7 +156,7 @@ public final class BenchCharts {
                     }
                     Stat s = p.bytesPerSec();
                     double yTop = y.at(s.median());
-                    g.setColor(placementColor(placements, placements.get(k)));
+                    g.setColor(placementColor(placements.get(k)));
                     g.fill(new Rectangle2D.Double(bx + 0.5, yTop, barW - 1, py + plotH - yTop));
                     drawWhisker(g, y, bx + barW / 2, barW * 0.5, s);
                     tops.add(new double[] {bx + barW / 2, positive(s.max()) ? Math.min(yTop, y.at(Math.min(s.max(), y.hi()))) : yTop});
@@ -209,7 +209,7 @@ public final class BenchCharts {
     private static void drawBarLegend(Graphics2D g, List<String> placements, int x, int y) {
         g.setFont(font(Font.PLAIN, 13));
         for (String p : placements) {
-            g.setColor(placementColor(placements, p));
+            g.setColor(placementColor(p));
             g.fillRect(x, y - 11, 14, 14);
             g.setColor(INK);
             g.drawString(placementLabel(p), x + 20, y);
@@ -226,7 +226,7 @@ public final class BenchCharts {
         g.drawString("fastest of the panel", x + 20, y);
         x += 20 + width(g.getFont(), "fastest of the panel") + 26;
         g.setColor(MUTED);
-        g.drawString("n/a = not measured, failed = no successful run", x, y);
+        g.drawString("n/a = no value, failed = no successful run", x, y);
     }
 
     private static void drawWhisker(Graphics2D g, LogScale y, double x, double cap, Stat s) {
@@ -290,9 +290,14 @@ public final class BenchCharts {
         };
     }
 
-    /** The bar colour of a placement: "diff" and "same" always get the first two. */
-    static Color placementColor(List<String> order, String placement) {
-        return new Color(PLACEMENT_COLORS[order.indexOf(placement) % PLACEMENT_COLORS.length]);
+    /** The bar colour of a placement: fixed for "diff" and "same", from a hash of the name for others. */
+    static Color placementColor(String placement) {
+        int i = switch (placement) {
+            case "diff" -> 0;
+            case "same" -> 1;
+            default -> 2 + Math.floorMod(placement.hashCode(), PLACEMENT_COLORS.length - 2);
+        };
+        return new Color(PLACEMENT_COLORS[i]);
     }
 
     // ---------------------------------------------------------------------------------------------- latency

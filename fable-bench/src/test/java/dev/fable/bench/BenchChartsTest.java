@@ -84,7 +84,7 @@ class BenchChartsTest {
         BufferedImage img = read(png);
         assertTrue(img.getWidth() >= 1200 && img.getWidth() <= 1600 && img.getHeight() >= 600 && img.getHeight() <= 900,
                 img.getWidth() + "x" + img.getHeight());
-        assertDrawn(img, BenchCharts.placementColor(List.of("diff", "same"), "diff"), BenchCharts.placementColor(List.of("diff", "same"), "same"));
+        assertDrawn(img, BenchCharts.placementColor("diff"), BenchCharts.placementColor("same"));
         sample(png);
     }
 
@@ -101,7 +101,7 @@ class BenchChartsTest {
         BufferedImage img = read(png);
         BufferedImage three = read(BenchCharts.throughputBars(throughput(), dir.resolve("three")));
         assertTrue(img.getHeight() > 2 * three.getHeight() * 0.8, img.getHeight() + " vs " + three.getHeight());
-        assertDrawn(img, BenchCharts.placementColor(List.of("diff", "same"), "diff"));
+        assertDrawn(img, BenchCharts.placementColor("diff"));
         sample(png, "grid");
     }
 
