@@ -78,6 +78,10 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--list", description = "list the rows and exit")
     boolean list;
 
+    @Option(names = "--compare", arity = "2", paramLabel = "RUN", description = "compare the throughput medians (≥ 4 KiB) of two results "
+            + "folders, cell by cell in the same placement, and exit")
+    List<Path> compare;
+
     /** Percentiles reported for latency cells. */
     static final double[] PERCENTILES = {50, 90, 99, 99.9};
     static final String[] PCT_KEYS = {"p50", "p90", "p99", "p999"};
@@ -182,6 +186,10 @@ public final class IpcBench implements Callable<Integer> {
         if (list) {
             Row.ALL.values().forEach(r -> System.out.printf(Locale.ROOT, "%-26s %s%s%n", r.id(), r.description(),
                     Row.DEFAULT.contains(r.id()) ? "" : "  (--full)"));
+            return 0;
+        }
+        if (compare != null) {
+            System.out.print(RunComparison.compare(compare.get(0), compare.get(1), 4096, 0.10));
             return 0;
         }
         Plan plan = plan();
