@@ -5,6 +5,7 @@ import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;
 import dev.fable.Fable;
+import dev.fable.naming.NamingConfig;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -27,7 +28,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * The public non-blocking core of a shared-memory {@link Connection}, on one thread: both ends of a
  * real {@code xio+shm} connection live in this JVM (the memory is still mapped from {@code /dev/shm}
- * and the name daemon is used to connect), and the benchmark thread is both the sender and the
+ * and a name daemon is used to connect, see {@link #ownDaemon()}), and the benchmark thread is both the sender and the
  * receiver, so no cache line ever moves between cores. What is left is the software cost of the API:
  * state checks, slot bookkeeping, the ring stamps, the wake check, and (untrusted) the private copy.
  *
@@ -75,6 +76,7 @@ public class ConnectionOpsBench {
 
         @Setup(Level.Trial)
         public void open() throws Exception {
+            ownDaemon();
             String name = "jmh-ops-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
             endpoint = Fable.register(name).listen(ConnectOptions.trusted().trust(trusted));
             CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(endpoint::accept);
@@ -109,6 +111,21 @@ public class ConnectionOpsBench {
                 Buffer r = receiver.receive(Duration.ofSeconds(5));
                 if (r == null) throw new IllegalStateException("message " + i + " of " + n + " did not arrive");
                 r.release();
+            }
+        }
+    }
+
+    /**
+     * Unless told otherwise ({@code -Dfable.runtime.dir} or {@code FABLE_RUNTIME_DIR}), the benchmark
+     * forks use a name daemon of their own, in {@code /tmp/fable-jmh-<user>}, so that they neither
+     * depend on nor load the host's daemon (which may run another checkout's build). It exits 10 s
+     * after the last fork, so consecutive forks share it.
+     */
+    static void ownDaemon() {
+        if (NamingConfig.get("fable.runtime.dir") == null) {
+            System.setProperty("fable.runtime.dir", "/tmp/fable-jmh-" + System.getProperty("user.name"));
+            if (NamingConfig.get("fable.daemon.idleExitSeconds") == null) {
+                System.setProperty("fable.daemon.idleExitSeconds", "10");
             }
         }
     }
