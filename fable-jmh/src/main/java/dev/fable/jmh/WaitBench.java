@@ -51,9 +51,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * for its turn. The {@code ping} figure is one full round trip (two hand-overs, two wake checks,
  * two waits); {@code pong} is the same round trip seen from the other side. SPIN never parks;
  * ADAPTIVE spins up to 20 µs first, so it parks only when a thread is descheduled; BLOCK parks on
- * every wait (arm + membarrier + futex wait, woken by a CAS + futex wake). Needs two free CPUs:
- * on a busy 2-vCPU machine SPIN and ADAPTIVE figures include time slices lost to other work. The
- * trial's futex sleeps and wakes per round trip are printed at the end of each trial.
+ * every wait (arm + membarrier + futex wait, woken by a CAS + futex wake). The trial's futex
+ * sleeps and wakes per round trip are printed at the end of each trial: BLOCK shows more wakes
+ * than sleeps, because a waiter whose re-check after arming already sees its turn does not sleep,
+ * yet the signaller saw its word armed and paid the wake. Needs two free CPUs: when other work
+ * competes for them, SPIN spins through whole time slices against a descheduled partner
+ * (milliseconds per round trip) and ADAPTIVE starts to park; such a run measures the machine.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
