@@ -42,9 +42,10 @@ final class BenchReport {
                 && s.size() == size).toList();
     }
 
-    /** Median and spread of {@code key} over the rounds of a cell that did not fail; null if none. */
+    /** Median and spread of {@code key} over the rounds of a cell that count ({@link #rounds}) and did not fail; null if none. */
     Stat stat(String row, String placement, String kind, int size, String key) {
-        double[] v = of(row, placement, kind, size).stream().filter(s -> !s.failed()).mapToDouble(s -> s.value(key))
+        List<Integer> use = rounds(placement, kind, size);
+        double[] v = of(row, placement, kind, size).stream().filter(s -> !s.failed() && use.contains(s.rep())).mapToDouble(s -> s.value(key))
                 .filter(d -> !Double.isNaN(d)).sorted().toArray();
         return v.length == 0 ? null : new Stat(median(v), v[0], v[v.length - 1], v.length);
     }
@@ -60,15 +61,38 @@ final class BenchReport {
         return stat(row, placement, kind, size, kind.equals("lat") ? "p50" : "bytesPerSec");
     }
 
-    /** near/far/mixed over the rounds of a cell of the diff placement ("same" for the same-CPU placement). */
+    /** The rounds of a cell (all its rows ran in each), with their placement label and quietness. */
+    private Map<Integer, Sample> roundsOf(String placement, String kind, int size) {
+        Map<Integer, Sample> m = new LinkedHashMap<>();
+        for (Sample s : samples) {
+            if (s.placement().equals(placement) && s.kind().equals(kind) && s.size() == size) m.putIfAbsent(s.rep(), s);
+        }
+        return m;
+    }
+
+    /**
+     * The rounds a cell's figure is the median of. A cross-core figure moves 3-4x with the host's
+     * placement of our vCPUs, so a median over near and far rounds would describe neither: use the
+     * near rounds (the quiet ones among them if any), else the far ones, else all (mixed).
+     */
+    List<Integer> rounds(String placement, String kind, int size) {
+        Map<Integer, Sample> r = roundsOf(placement, kind, size);
+        for (String label : new String[] {"same", "near", "far"}) {
+            List<Integer> l = r.values().stream().filter(s -> s.placementLabel().equals(label)).map(Sample::rep).toList();
+            List<Integer> quiet = r.values().stream().filter(s -> s.placementLabel().equals(label) && s.quiet()).map(Sample::rep).toList();
+            if (!quiet.isEmpty()) return quiet;
+            if (!l.isEmpty()) return l;
+        }
+        return List.copyOf(r.keySet());
+    }
+
+    /** Where a cell's figure comes from: same (one CPU), near/far/mixed, and how many of its rounds, e.g. "near 2/3". */
     String placementOf(String placement, String kind, int size) {
-        List<String> labels = samples.stream().filter(s -> s.placement().equals(placement) && s.kind().equals(kind) && s.size() == size)
-                .map(Sample::placementLabel).distinct().toList();
-        if (labels.size() == 1) return labels.getFirst();
-        long near = samples.stream().filter(s -> s.placement().equals(placement) && s.kind().equals(kind) && s.size() == size)
-                .map(s -> s.rep()).distinct().filter(rep -> samples.stream().anyMatch(s -> s.placement().equals(placement)
-                        && s.kind().equals(kind) && s.size() == size && s.rep() == rep && s.placementLabel().equals("near"))).count();
-        return "near " + near + "/" + plan.repeat();
+        Map<Integer, Sample> r = roundsOf(placement, kind, size);
+        List<Integer> use = rounds(placement, kind, size);
+        if (r.isEmpty()) return "";
+        String label = use.stream().map(rep -> r.get(rep).placementLabel()).distinct().count() == 1 ? r.get(use.getFirst()).placementLabel() : "mixed";
+        return use.size() == r.size() ? label : label + " " + use.size() + "/" + r.size();
     }
 
     static String ns(double n) {

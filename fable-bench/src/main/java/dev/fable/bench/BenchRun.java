@@ -121,7 +121,7 @@ final class BenchRun implements AutoCloseable {
     private void rendezvous(Row r) {
         RowPeers p = peersOf(r);
         progress.step("rendezvous " + r.id());
-        long[] n = plan.latMs()[1] >= 1000 ? new long[] {100, 1000} : new long[] {50, 200};
+        long[] n = plan.latMs()[1] >= 1000 ? new long[] {100, 500} : new long[] {50, 200};
         String res = p.command("RDV " + n[0] + " " + n[1] + " 20", timeoutMs + (n[0] + n[1]) * 60);
         samples.add(new Sample(r.id(), "diff", "rdv", 0, 1, plan.cpuA(), plan.cpuB(), Double.NaN, Double.NaN, Double.NaN, Double.NaN,
                 res == null ? Map.of() : parse(res), res == null ? p.failure : null));

@@ -34,6 +34,12 @@ final class RunComparison {
         return m;
     }
 
+    /** near/far/mixed/same without the round count ("near 2/3" → "near"). */
+    static String placementClass(String label) {
+        int sp = label.indexOf(' ');
+        return sp < 0 ? label : label.substring(0, sp);
+    }
+
     /** The comparison as text; {@code minSize}: smallest message size compared (the bar is for 4 KiB and 64 KiB). */
     static String compare(Path a, Path b, int minSize, double tolerance) throws IOException {
         Map<String, Cell> ra = read(a), rb = read(b);
@@ -42,7 +48,7 @@ final class RunComparison {
         for (Map.Entry<String, Cell> e : ra.entrySet()) {
             Cell x = e.getValue(), y = rb.get(e.getKey());
             if (y == null || !x.kind().equals("tput") || x.size() < minSize) continue;
-            if (!x.label().equals(y.label())) {
+            if (!placementClass(x.label()).equals(placementClass(y.label()))) {
                 skipped++;
                 lines.add(List.of(x.row(), x.placement(), IpcBench.human(x.size()), x.label() + " / " + y.label(), "", "", "", "placement differs"));
                 continue;
