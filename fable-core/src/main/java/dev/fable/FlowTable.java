@@ -2,34 +2,41 @@ package dev.fable;
 
 import dev.fable.naming.NameService;
 
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * This process's live connections, as the daemon's flow table shows them ({@code fable flows}).
- * Connections are added when made and dropped once closed: on every report and, so that a process
- * that nobody asks cannot pile up dead entries, whenever a new one is added past a bound.
+ * Entries hold their connection weakly and are dropped once it is closed or collected, on every add
+ * and every report: the table must never keep a closed connection (and its buffers: a socket
+ * connection's direct memory goes back only when the connection is collected) alive.
  */
 final class FlowTable {
     private FlowTable() {}
 
-    private record Flow(Connection connection, String reason, long openedAtMillis) {}
+    private record Flow(WeakReference<Connection> ref, String reason, long openedAtMillis) {
+        boolean gone() {
+            Connection c = ref.get();
+            return c == null || c.state() == ConnectionState.CLOSED;
+        }
+    }
 
     private static final ConcurrentLinkedQueue<Flow> FLOWS = new ConcurrentLinkedQueue<>();
-    private static final int PRUNE_AT = 256;
 
     static void add(Connection c, String reason) {
-        FLOWS.add(new Flow(c, reason, System.currentTimeMillis()));
-        if (FLOWS.size() > PRUNE_AT) FLOWS.removeIf(f -> f.connection().state() == ConnectionState.CLOSED);
+        FLOWS.removeIf(Flow::gone);   // O(live connections), once per connection made
+        FLOWS.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis()));
     }
 
     static List<NameService.FlowEntry> report() {
         long pid = ProcessHandle.current().pid();
         List<NameService.FlowEntry> out = new ArrayList<>();
-        FLOWS.removeIf(f -> f.connection().state() == ConnectionState.CLOSED);
+        FLOWS.removeIf(Flow::gone);
         for (Flow f : FLOWS) {
-            Connection c = f.connection();
+            Connection c = f.ref().get();
+            if (c == null) continue;
             out.add(new NameService.FlowEntry(pid, c.localName(), c.peerName(), c.transport(), f.reason(), c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis()));
         }
