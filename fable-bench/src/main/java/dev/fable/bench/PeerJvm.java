@@ -19,6 +19,8 @@ final class PeerJvm {
                 "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
                 "-Daeron.print.configuration=false", "-Dagrona.disable.bounds.checks=true", "-Dfable.leakDetection=simple"));
+        String extra = System.getenv("FABLE_PEER_JAVA_OPTS");   // e.g. a profiler agent; see docs/BENCHMARKS.md
+        if (extra != null && !extra.isBlank()) cmd.addAll(List.of(extra.trim().split("\\s+")));
         for (String k : PASSED_ON) {
             String v = System.getProperty(k);
             if (v != null) cmd.add("-D" + k + "=" + v);

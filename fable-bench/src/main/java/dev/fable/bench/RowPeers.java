@@ -97,7 +97,11 @@ final class RowPeers implements AutoCloseable {
         }
     }
 
-    /** Reads one line, killing the row's peers if none comes within the timeout (then returns null). */
+    /**
+     * Reads the peer's next protocol line (READY, OK, RESULT, ERROR), killing the row's peers if none
+     * comes within the timeout (then returns null). Other lines are skipped: an agent in
+     * {@code FABLE_PEER_JAVA_OPTS} (a profiler) may print to the peer's stdout.
+     */
     private String readLine(BufferedReader r, Process p, long timeoutMs) throws IOException {
         Thread watchdog = Thread.ofVirtual().start(() -> {
             try {
@@ -108,7 +112,11 @@ final class RowPeers implements AutoCloseable {
             }
         });
         try {
-            return r.readLine();
+            String line;
+            while ((line = r.readLine()) != null && !line.matches("^(READY|OK|RESULT|ERROR).*")) {
+                // not ours
+            }
+            return line;
         } finally {
             watchdog.interrupt();
         }
