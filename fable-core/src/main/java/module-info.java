@@ -7,7 +7,7 @@
  *       ({@code .protocol}) and the daemon itself ({@code .daemon}).</li>
  *   <li>{@code dev.fable.transport}: the transport SPI, listeners and control channels; {@code .shm}: shared
  *       memory; {@code .stream}: unix and tcp sockets; {@code .tls}: TLS over tcp.</li>
- *   <li>{@code dev.fable.flow}: buffers, ownership, leak detection.</li>
+ *   <li>{@code dev.fable.flow}: buffers, ownership, leak detection, and the live connection that switches transports (LiveConnection).</li>
  *   <li>{@code dev.fable.sync}: tripwires (futex, spin-then-park, asymmetric fences).</li>
  * </ul>
  * Needs {@code --enable-native-access=dev.fable} (or ALL-UNNAMED on the class path).

@@ -90,6 +90,38 @@ public interface Connection extends AutoCloseable {
     /** Payload bytes polled by this side. */
     long bytesReceived();
 
+    /**
+     * Switches this connection to {@code transport} ({@code shm}, {@code unix}, {@code tcp} or
+     * {@code tls}) while it keeps flowing, make-before-break: the new transport is set up beside the
+     * old one (this call returns when it is), then each direction moves at its next message: the
+     * sender ends the old transport with an end-of-epoch marker and claims from the new one (epoch
+     * + 1), the receiver delivers everything of the old epoch before anything of the new. Nothing is
+     * lost, duplicated or reordered; a write waits at most for the switch itself.
+     *
+     * <p>Only the side that connected can set up the new transport (the other side's endpoint
+     * accepts it); the accepting side gets {@link UnsupportedOperationException}. Connections to
+     * plain external peers ({@code tcp://}, {@code unix://}) cannot switch.
+     *
+     * @return the new epoch
+     * @throws IllegalArgumentException for an unknown transport name
+     * @throws IllegalStateException    while an earlier switch of this side is not complete ({@link #reconfiguring()})
+     * @throws FableException           if the peer cannot be reached over {@code transport} (e.g. shm to another host);
+     *                                  the connection then stays on its current transport, still flowing
+     */
+    default long reconfigure(String transport, String reason) {
+        throw new UnsupportedOperationException(this + " cannot be reconfigured: only connections to named Fable endpoints can");
+    }
+
+    /** True from the start of a switch until both directions of this side moved and the old transport is closed. */
+    default boolean reconfiguring() {
+        return false;
+    }
+
+    /** The next event ({@link ConnectionEvent}: RECONFIGURING, RECONFIGURED, …), or null if none is pending. Any thread. */
+    default ConnectionEvent pollEvent() {
+        return null;
+    }
+
     /** Unmaps and removes this side's memory and tells the peer; idempotent. */
     @Override
     void close();

@@ -71,7 +71,7 @@ public final class ExternalListener implements AutoCloseable {
                     ch.configureBlocking(false);
                     String peer = ch.getRemoteAddress().toString();
                     return new StreamConnection(Transports.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
-                            new PlainIo(ch), false, options.slotSize(), options);
+                            new PlainIo(ch), false, options.slotSize(), options, 0);
                 }
                 if (!Selectors.awaitReady(selector, t, deadline)) return null;
             }

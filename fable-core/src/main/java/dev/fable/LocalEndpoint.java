@@ -7,6 +7,8 @@ import dev.fable.transport.ControlChannel;
 import dev.fable.transport.EndpointListener;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;
+import dev.fable.transport.AbstractConnection;
+import dev.fable.flow.LiveConnection;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -21,9 +23,30 @@ import java.util.concurrent.TimeUnit;
 /**
  * The endpoint implementation: a name held through the {@link NameService}, an
  * {@link EndpointListener} once listening, and the transports ({@link Transports}).
+ *
+ * <h2>Sessions</h2>
+ * Every control channel a Fable connector opens starts with a session frame: {@code int magic
+ * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch}, then the transport's own
+ * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
+ * live connection being reconfigured ({@link LiveConnection}), which this endpoint's dispatcher
+ * thread hands to that connection without the application's involvement. The dispatcher reads the
+ * session frame of every incoming channel and queues OPENs for {@link #accept}.
  */
 final class LocalEndpoint implements Endpoint {
     private static final long ACCEPT_HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
+    private static final long SESSION_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final int SESSION_MAGIC = 0x46534553;   // "FSES"
+    private static final byte OPEN = 1;
+    private static final byte REJOIN = 2;
+    private static final int SESSION_BYTES = 4 + 1 + 8 + 8;
+
+    /** A control channel waiting for accept(): its transport hello still to read, unless a session-less peer sent it first. */
+    private record Pending(ControlChannel channel, ByteBuffer hello, long id) {}
+
+    private static final Pending CLOSED = new Pending(null, null, 0);
+
+    private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>();
+    private final java.util.Map<Long, LiveConnection> live = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final String name;
     private final NameService names;
@@ -53,6 +76,8 @@ final class LocalEndpoint implements Endpoint {
         if (listener == null) {
             Path sock = NamingConfig.endpointSocket(name);
             listener = new EndpointListener(name, sock, names.host().advertiseHost());
+            EndpointListener l = listener;
+            Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
             registration.listening(listener.address());
             dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
         }
@@ -75,27 +100,88 @@ final class LocalEndpoint implements Endpoint {
     }
 
     private Connection accept(long timeoutNanos) {
-        EndpointListener l;
         synchronized (this) {
-            l = listener;
+            if (listener == null || listenOptions == null) {
+                throw new IllegalStateException("endpoint '" + name + "' is not listening: call listen() first");
+            }
         }
-        if (l == null || listenOptions == null) {
-            throw new IllegalStateException("endpoint '" + name + "' is not listening: call listen() first");
-        }
-        ControlChannel ch = l.accept(timeoutNanos);
-        if (ch == null) return null;
+        Pending p;
         try {
-            ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-            String transport = Frames.getString(hello, "transport");
-            Transport t = transports.get(transport);
-            if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
-            Connection c = t.accept(ch, name, hello, listenOptions);
+            p = timeoutNanos < 0 ? pending.take() : pending.poll(timeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FableException("accept on endpoint '" + name + "' was interrupted", e);
+        }
+        if (p == null) return null;
+        if (p == CLOSED) {
+            pending.add(CLOSED);   // for other threads waiting in accept
+            throw new FableException("endpoint '" + name + "' was closed while accept waited");
+        }
+        ControlChannel ch = p.channel();
+        try {
+            ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
+            AbstractConnection leg = acceptLeg(ch, hello);
+            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()));
+            if (p.id() != 0) live.put(p.id(), c);
             FlowTable.add(c, NameService.ACCEPTED_REASON);
             return c;
         } catch (RuntimeException e) {
             ch.close();
             throw e;
         }
+    }
+
+    private AbstractConnection acceptLeg(ControlChannel ch, ByteBuffer hello) {
+        String transport = Frames.getString(hello, "transport");
+        Transport t = transports.get(transport);
+        if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
+        return (AbstractConnection) t.accept(ch, name, hello, listenOptions);
+    }
+
+    /**
+     * The endpoint's dispatcher thread: reads the session frame of each incoming control channel,
+     * queues new connections for {@link #accept}, and runs the handshake of reconfiguration legs
+     * itself, handing each to its connection. Ends when the endpoint closes.
+     */
+    private void dispatch(EndpointListener l) {
+        while (true) {
+            ControlChannel ch;
+            try {
+                ch = l.accept(-1);
+            } catch (FableException closed) {
+                pending.add(CLOSED);
+                return;
+            }
+            try {
+                ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
+                if (first.remaining() != SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
+                    pending.add(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
+                    continue;
+                }
+                byte kind = first.get(4);
+                long id = first.getLong(5);
+                long epoch = first.getLong(13);
+                ch.epoch(epoch);
+                if (kind == OPEN) {
+                    pending.add(new Pending(ch, null, id));
+                } else if (kind == REJOIN) {
+                    rejoin(ch, id);
+                } else {
+                    throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
+                }
+            } catch (RuntimeException e) {
+                ch.close();
+                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());
+            }
+        }
+    }
+
+    /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
+    private void rejoin(ControlChannel ch, long id) {
+        LiveConnection c = live.get(id);
+        if (c == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
+        c.adopt(acceptLeg(ch, hello), "requested by the connecting side");
     }
 
     @Override
@@ -109,13 +195,26 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
                     + "', which this library does not have; update Fable on this host");
         }
-        Connection c = t.connect(() -> open(route, t), name, route, options);
+        long id = java.util.concurrent.ThreadLocalRandom.current().nextLong() | 1;   // never 0 (0: a peer without sessions)
+        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0), name, route, options);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid) -> openLeg(target.name(), transport, epoch, cid, options), () -> { });
         FlowTable.add(c, route.reason());
         return c;
     }
 
-    /** Opens the socket the transport runs over: the peer's Unix socket on this host, else its TCP port. */
-    private static ControlChannel open(NameService.Route route, Transport t) {
+    /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
+    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, ConnectOptions options) {
+        NameService.Route route = names.resolve(peer, new NameService.RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
+        Transport t = transports.get(route.transport());
+        if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
+        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch), name, route, options);
+    }
+
+    /**
+     * Opens the socket the transport runs over (the peer's Unix socket on this host, else its TCP
+     * port) and sends the session frame.
+     */
+    private static ControlChannel open(NameService.Route route, Transport t, byte kind, long id, long epoch) {
         boolean viaTcp = t.crossesHosts();
         String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
         if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
@@ -130,7 +229,9 @@ final class LocalEndpoint implements Endpoint {
                 ch.connect(UnixDomainSocketAddress.of(route.unixPath()));
                 EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
             }
-            return new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where);
+            ControlChannel control = new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where).epoch(epoch);
+            control.writeFrame(ByteBuffer.allocate(SESSION_BYTES).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch).flip());
+            return control;
         } catch (IOException | RuntimeException e) {
             Closeables.closeQuietly(ch);
             if (e instanceof FableException f) throw f;

@@ -56,7 +56,7 @@ final class Transports {
                 ch.connect(UnixDomainSocketAddress.of(t.path()));
             }
             ch.configureBlocking(false);
-            return new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options);
+            return new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0);
         } catch (IOException e) {
             Closeables.closeQuietly(ch);
             throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e

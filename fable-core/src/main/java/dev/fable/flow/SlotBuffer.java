@@ -2,6 +2,7 @@ package dev.fable.flow;
 
 import dev.fable.Buffer;
 import dev.fable.Connection;
+import dev.fable.transport.AbstractConnection;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ReadOnlyBufferException;
@@ -117,7 +118,7 @@ public final class SlotBuffer implements Buffer {
 
     @Override public Kind kind() { return kind; }
 
-    @Override public Connection connection() { return connection; }
+    @Override public Connection connection() { return connection instanceof AbstractConnection leg ? leg.face() : connection; }
 
     @Override public long epoch() { return epoch; }
 

@@ -10,9 +10,8 @@ import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 import dev.fable.sync.Waiter;
 
-import java.io.ByteArrayOutputStream;
+import dev.fable.flow.MessageAssembler;
 import java.time.Duration;
-import java.util.Objects;
 
 /**
  * What every transport's {@link Connection} shares: the state machine (OPEN → PEER_CLOSED /
@@ -21,19 +20,18 @@ import java.util.Objects;
  * non-blocking core ({@link #claim(int, Duration)} and {@link #receiveUntil(long)}).
  */
 public abstract class AbstractConnection implements Connection {
-    private static final Duration FOREVER = Duration.ofNanos(-1);
-
-    /** Reconfiguration (a later issue) gives each transport instance its own epoch; until then all are 0. */
-    protected static final long EPOCH = 0;
 
     protected final ConnectOptions options;
     protected final String localName;
     protected final String peerName;
+    /** The epoch of this transport instance: 0 for a new connection, e+1 for the leg a switch sets up. */
+    protected final long epoch;
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
-    private ByteArrayOutputStream partial;   // receiving thread only: a message whose rest had not arrived when receiveMessage timed out
+    private final MessageAssembler assembler = new MessageAssembler();   // receiving thread only
 
-    protected AbstractConnection(ConnectOptions options, String localName, String peerName) {
+    protected AbstractConnection(ConnectOptions options, String localName, String peerName, long epoch) {
+        this.epoch = epoch;
         this.options = options;
         this.localName = localName;
         this.peerName = peerName;
@@ -51,7 +49,51 @@ public abstract class AbstractConnection implements Connection {
 
     @Override
     public final long epoch() {
-        return EPOCH;
+        return epoch;
+    }
+
+    private volatile Connection face = this;
+
+    /** The connection the application holds for this leg (its {@link dev.fable.flow.LiveConnection}): what buffers name as theirs. */
+    public final Connection face() {
+        return face;
+    }
+
+    public final void face(Connection c) {
+        this.face = c;
+    }
+
+    // ---- reconfiguration legs (dev.fable.flow.LiveConnection drives these; applications never see a leg) ----
+
+    /**
+     * Sends the end-of-epoch marker behind everything this side committed, so the peer's reader knows
+     * this leg's direction is finished and moves to the next leg. Called once, by the sending side,
+     * with no claimed buffer outstanding. Waits (the socket or ring may be full) until {@code deadline}
+     * ({@link Waiter#deadline}); false if the marker could not be queued in time.
+     */
+    public abstract boolean finishOutput(long deadline);
+
+    /** True once the peer's end-of-epoch marker was polled: nothing more will arrive on this leg. Receiving thread. */
+    public abstract boolean inputFinished();
+
+    /**
+     * If the next thing on this leg is the peer's end-of-epoch marker, consumes it and returns true
+     * (then {@link #inputFinished()}); never consumes data. For a reconfiguration layer that holds
+     * the receiving role while the application's receiving thread is idle.
+     */
+    public abstract boolean skipEndOfEpoch();
+
+    /** Read buffers polled from this leg and not yet released. Receiving thread. */
+    public abstract int readBuffersHeld();
+
+    /** {@link #receiveUntil}, for the reconfiguration layer: null at the deadline or once {@link #inputFinished()}. */
+    public final Buffer receiveLeg(long deadline) {
+        return receiveUntil(deadline);
+    }
+
+    /** {@link #awaitSpace}, for the reconfiguration layer. */
+    public final boolean awaitSpaceLeg(long deadline) {
+        return awaitSpace(deadline);
     }
 
     @Override
@@ -108,7 +150,10 @@ public abstract class AbstractConnection implements Connection {
         }
     }
 
-    /** Waits until {@code deadline} ({@link Waiter#deadline}) for the next read buffer; null on timeout. */
+    /**
+     * Waits until {@code deadline} ({@link Waiter#deadline}) for the next read buffer; null on timeout
+     * or when the peer's end-of-epoch marker arrived ({@link #inputFinished()}).
+     */
     protected abstract Buffer receiveUntil(long deadline);
 
     /** Wakes every thread blocked on this connection; called after the state changed. */
@@ -123,49 +168,18 @@ public abstract class AbstractConnection implements Connection {
 
     @Override
     public void send(byte[] data, int offset, int length) {
-        Objects.checkFromIndexSize(offset, length, data.length);
-        int done = 0;
-        do {
-            int n = Math.min(length - done, maxFragment());
-            Buffer b = claim(n, FOREVER);
-            b.put(0, data, offset + done, n);
-            b.length(n);
-            done += n;
-            if (done < length) b.commitFragment(); else b.commit();
-        } while (done < length);
+        dev.fable.flow.Messages.send(this, data, offset, length);
     }
 
     @Override
     public byte[] receiveMessage(Duration timeout) {
-        long deadline = Waiter.deadline(timeout.toNanos());   // for the whole message: a peer that stops mid-message cannot hang us
-        byte[] chunk = null;
-        while (true) {
-            Buffer b = receiveUntil(deadline);
-            if (b == null) return null;   // timed out; a message already begun stays in `partial` for the next call
-            int n = b.length();
-            boolean more = b.more();
-            ByteArrayOutputStream acc = partial;
-            if (acc == null && !more) {
-                byte[] r = new byte[n];
-                b.get(0, r, 0, n);
-                b.release();
-                return r;
-            }
-            if (acc == null) partial = acc = new ByteArrayOutputStream((int) Math.min(4L * n, options.maxMessageSize()));
-            if (acc.size() + (long) n > options.maxMessageSize()) {
-                partial = null;
-                b.release();
-                throw corrupt("a message exceeds maxMessageSize (" + options.maxMessageSize() + " B); raise ConnectOptions.maxMessageSize");
-            }
-            if (chunk == null || chunk.length < n) chunk = new byte[Math.max(n, maxFragment())];
-            b.get(0, chunk, 0, n);
-            b.release();
-            acc.write(chunk, 0, n);
-            if (!more) {
-                partial = null;
-                return acc.toByteArray();
-            }
-        }
+        // the deadline bounds the whole message: a peer that stops mid-message cannot hang us
+        return assembler.next(this::receiveUntil, Waiter.deadline(timeout.toNanos()), maxFragment(), options.maxMessageSize(), this::corrupt);
+    }
+
+    /** The connection's options. */
+    public final ConnectOptions options() {
+        return options;
     }
 
     /** Fails the connection because the peer broke the protocol; returns the exception to throw. */

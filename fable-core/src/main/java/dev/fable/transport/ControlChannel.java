@@ -22,6 +22,7 @@ public final class ControlChannel implements AutoCloseable {
 
     private final SocketChannel channel;
     private final String description;
+    private long epoch;           // set before the handshake by the naming layer; read by the transport that builds the connection
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
     /** How long a handshake read spins before it sleeps in select (setup path only). */
@@ -31,6 +32,16 @@ public final class ControlChannel implements AutoCloseable {
         this.channel = channel;
         this.description = description;
         channel.configureBlocking(false);
+    }
+
+    /** The epoch of the connection (or reconfiguration leg) this channel sets up: 0 first, +1 per switch. */
+    public long epoch() {
+        return epoch;
+    }
+
+    public ControlChannel epoch(long e) {
+        this.epoch = e;
+        return this;
     }
 
     public SocketChannel channel() {

@@ -5,6 +5,7 @@ import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;
 import dev.fable.Fable;
+import dev.fable.FableException;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Test;
 
@@ -78,6 +79,49 @@ class TwoHostConnectTest {
         }
     }
 
+    /**
+     * Another host's endpoint that switches its live connection: connects to xio://args[0] (tcp on a
+     * trusted network), asks for shm (which cannot cross hosts: refused, the connection stays on tcp),
+     * then for tls and back to tcp, checking an echo of several sizes on every transport.
+     */
+    public static final class SwitchingConnector {
+        public static void main(String[] args) throws Exception {
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT))) {
+                Random r = new Random(5);
+                StringBuilder seen = new StringBuilder(c.transport());
+                echo(c, r);
+                String refusal;
+                try {
+                    c.reconfigure("shm", "test: shm across hosts");
+                    refusal = "NOT REFUSED";
+                } catch (FableException e) {
+                    refusal = e.getMessage().replace('\n', ' ');
+                }
+                echo(c, r);
+                seen.append(' ').append(c.transport());
+                for (String t : new String[] {"tls", "tcp"}) {
+                    c.reconfigure(t, "test");
+                    echo(c, r);
+                    seen.append(' ').append(c.transport()).append('@').append(c.epoch());
+                }
+                System.out.println("OK " + seen + " | " + refusal);
+            } catch (RuntimeException e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + e.getMessage().replace('\n', ' '));
+            }
+            new BufferedReader(new InputStreamReader(System.in)).readLine();
+        }
+
+        private static void echo(Connection c, Random r) {
+            for (int size : new int[] {1, 100, 64 * 1024 + 1, 1 << 20}) {
+                byte[] m = new byte[size];
+                r.nextBytes(m);
+                c.send(m);
+                byte[] back = c.receiveMessage(WAIT);
+                if (!Arrays.equals(m, back)) throw new AssertionError("echo of " + size + " B over " + c.transport() + " differs");
+            }
+        }
+    }
+
     private static List<String> on(Path runtime, Path state) {
         return List.of("-Dfable.runtime.dir=" + runtime, "-Dfable.state.dir=" + state, "-Dfable.daemon.autostart=false");
     }
@@ -122,6 +166,29 @@ class TwoHostConnectTest {
                  PeerProcess fromA = PeerProcess.start(Connector.class, on(rtA, stA), name)) {
                 String ok = fromA.expectLine("");
                 assertTrue(ok.startsWith("OK tcp | other host over trusted network 127.0.0.0/8"), ok + "\n" + fromA.stderr());
+                assertEquals("ACCEPTED tcp", listener.expectLine(""));
+            }
+        }
+    }
+
+    @Test
+    void aConnectionAcrossHostsSwitchesBetweenTcpAndTlsAndIsRefusedShm() throws Exception {
+        int portB = TestDaemon.freePort("127.0.0.3");
+        int portA = TestDaemon.freePort("127.0.0.2");
+        Path rtA = TestDaemon.freshDir("sa"), rtB = TestDaemon.freshDir("sb");
+        Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+        String name = "switch-far-" + ProcessHandle.current().pid();
+        // A and B peer with each other (tls needs each to vouch for the other's certificate); both trust 127/8: tcp by default.
+        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
+                     "fable.daemon.peers=127.0.0.2:" + portA);
+             PeerProcess listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name);
+             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
+                     "fable.daemon.peers=127.0.0.3:" + portB)) {
+            assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
+            try (PeerProcess fromA = PeerProcess.start(SwitchingConnector.class, on(rtA, stA), name)) {
+                String ok = fromA.expectLine("", Duration.ofSeconds(90));
+                assertTrue(ok.startsWith("OK tcp tcp tls@1 tcp@2 | "), ok + "\n" + fromA.stderr());
+                assertTrue(ok.contains("stays on tcp (epoch 0) and keeps flowing"), "shm across hosts is refused, naming the fallback: " + ok);
                 assertEquals("ACCEPTED tcp", listener.expectLine(""));
             }
         }

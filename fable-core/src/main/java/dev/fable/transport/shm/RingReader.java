@@ -55,6 +55,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
 
     private int nextSlotGuess;   // the writer's FIFO free queue makes this the usual next slot (see dataAvailable)
     private long touched;        // sink for the speculative read, so the JIT keeps it
+    private boolean inputFinished;   // the producer's end-of-epoch marker was polled: nothing follows on this ring
     private long position;   // next position to poll
     private long released;   // private copy of READ
     private final long epoch;
@@ -127,6 +128,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
 
     /** The next fragment, or null if the producer has published nothing new. */
     SlotBuffer poll() {
+        if (inputFinished) return null;
         if (recycledTop == 0) {
             throw new QuotaExceededException("the reader of " + label + " holds all " + recycled.length
                     + " read buffers it may hold; release some (copy what you keep) before polling again");
@@ -143,6 +145,11 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
             return null;
         }
         long ptr = ring.get(JAVA_LONG, e + 8);   // plain: ordered after the stamp's acquire
+        if (ptr == END_OF_EPOCH) {   // the producer's last entry on this leg (a reconfiguration retires it); never released
+            position = p + 1;
+            inputFinished = true;
+            return null;
+        }
         int slot = pointerSlot(ptr);
         long length = pointerLength(ptr);
         if (pointerPool(ptr) != 0 || slot >= slotCount || length > slotSize) {
@@ -167,6 +174,28 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         MemorySegment.copy(slots[slot], 0, copies[i], 0, length);
         giveBack(ptr);   // in order: the private copy is taken, the slot can go back at once
         return b.bindReadable(-1, copyViews[i], (int) length, more, ptr, epoch);
+    }
+
+    /** Consumes the end-of-epoch marker if it is the next entry; never consumes data. Receiving role. */
+    boolean skipEndOfEpoch() {
+        if (inputFinished) return true;
+        long p = position;
+        long e = entryOffset(p, mask);
+        if ((long) LONG.getAcquire(ring, e) != p + 1) return false;   // acquire: as in poll()
+        if (ring.get(JAVA_LONG, e + 8) != END_OF_EPOCH) return false;  // plain: ordered after the stamp's acquire
+        position = p + 1;
+        inputFinished = true;
+        return true;
+    }
+
+    /** True once the end-of-epoch marker was polled. Receiving thread. */
+    boolean inputFinished() {
+        return inputFinished;
+    }
+
+    /** Read buffers handed out and not yet released. Receiving thread. */
+    int held() {
+        return recycled.length - recycledTop;
     }
 
     @Override

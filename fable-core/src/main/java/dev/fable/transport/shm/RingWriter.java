@@ -137,6 +137,26 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         }
     }
 
+    /**
+     * Publishes the end-of-epoch marker after every committed entry (a reconfiguration retires this
+     * leg; nothing may be committed after it). False when the ring has no free entry: wait for the
+     * consumer to release one and try again.
+     */
+    boolean commitEndOfEpoch() {
+        long p = position;
+        // acquire: the consumer's READ, as in reclaim(); positions in [READ, position) still occupy entries
+        if (p - (long) LONG.getAcquire(ring, READ) >= mask + 1) return false;
+        long e = entryOffset(p, mask);
+        ring.set(JAVA_LONG, e + 8, END_OF_EPOCH);   // plain: published by the release store below
+        LONG.setRelease(ring, e, p + 1);            // release: the marker's pointer before its stamp
+        position = p + 1;
+        LONG.setRelease(ring, WRITE, p + 1);        // release: the WRITE register (monitoring)
+        if (consumerMayPark) {
+            dataWire.signal();
+        }
+        return true;
+    }
+
     @Override
     public void release(SlotBuffer buffer) {
         throw new IllegalStateException("release() is for read buffers; commit() a claimed buffer");

@@ -45,18 +45,18 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
                   int inSlotSize, int inSlotCount, WaitMode peerMode) {
-        super(options, localName, peerName);
+        super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
         this.arena = arena;
         this.control = control;
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
         String label = toString();
-        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this, EPOCH, this,
+        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this, epoch, this,
                 peerMode != WaitMode.SPIN, label + " (sending)");
-        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this, EPOCH, this,
+        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this, epoch, this,
                 mode != WaitMode.SPIN, label + " (receiving)");
-        this.dataOrEnd = () -> in.dataAvailable() || state() != ConnectionState.OPEN;
+        this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
         ControlMonitor.watch(control, this);
     }
@@ -79,6 +79,30 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
         return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK);
     }
 
+    @Override
+    public boolean finishOutput(long deadline) {
+        while (!out.commitEndOfEpoch()) {   // the ring is full (possible only when capacity == slotCount): wait for a release
+            if (state() != ConnectionState.OPEN) return true;   // the peer is gone: nobody to tell
+            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK)) return false;
+        }
+        return true;
+    }
+
+    @Override
+    public boolean inputFinished() {
+        return in.inputFinished();
+    }
+
+    @Override
+    public boolean skipEndOfEpoch() {
+        return in.skipEndOfEpoch();
+    }
+
+    @Override
+    public int readBuffersHeld() {
+        return in.held();
+    }
+
     // ---- receiving ----
 
     @Override
@@ -93,6 +117,7 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
         while (true) {
             Buffer b = poll();
             if (b != null) return b;
+            if (in.inputFinished()) return null;
             if (state() != ConnectionState.OPEN) {
                 b = poll();   // what the peer committed before it ended is still delivered
                 if (b != null) return b;

@@ -26,7 +26,9 @@ package dev.fable.transport.shm;
  * carry released slot pointers back: the consumer rewrites an entry only when it released out of order.
  *
  * <h2>Slot pointer (64 bits)</h2>
- * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down).
+ * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool id 127 with
+ * length 0 and slot 0 is the end-of-epoch marker ({@link #END_OF_EPOCH}): the producer's last entry
+ * on a connection leg that a reconfiguration retires; it names no slot and is never released.
  */
 public final class ShmLayout {
     private ShmLayout() {}
@@ -55,6 +57,8 @@ public final class ShmLayout {
     public static final int STATE_CLOSED = 1;
 
     private static final long MORE_BIT = 1L << 31;
+    /** The end-of-epoch marker entry (pool 127, slot 0, length 0). */
+    public static final long END_OF_EPOCH = 127L << 24;
 
     public static long poolBytes(int slotSize, int slotCount) {
         return POOL_HEADER + (long) slotSize * slotCount;

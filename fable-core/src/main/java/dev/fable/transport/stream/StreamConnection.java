@@ -55,8 +55,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
      * @param peerMaxFragment  largest fragment the peer announced it sends (sizes the receive area)
      */
     public StreamConnection(String transport, String localName, String peerName, long peerPid, SocketIo io, boolean framed,
-                            int peerMaxFragment, ConnectOptions options) {
-        super(options, localName, peerName);
+                            int peerMaxFragment, ConnectOptions options, long epoch) {
+        super(options, localName, peerName, epoch);
         this.transport = transport;
         this.peerPid = peerPid;
         this.io = io;
@@ -67,8 +67,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
         String label = toString();
-        this.out = new StreamWriter(io, framed, slotSize, slots, this, EPOCH, this, label + " (sending)");
-        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this, EPOCH, label + " (receiving)");
+        this.out = new StreamWriter(io, framed, slotSize, slots, this, epoch, this, label + " (sending)");
+        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this, epoch, label + " (receiving)");
     }
 
     /** Staging slots per sending side: enough to keep the socket busy, few enough to bound memory (16 × 64 KiB). */
@@ -94,6 +94,38 @@ public final class StreamConnection extends AbstractConnection implements Stream
         return await(false, deadline);
     }
 
+    @Override
+    public boolean finishOutput(long deadline) {
+        try {
+            while (!out.pushEndOfEpoch()) {
+                if (state() != ConnectionState.OPEN) return true;   // the peer is gone: nobody to tell
+                if (!await(false, deadline)) return false;
+            }
+            return true;
+        } catch (FableException e) {
+            return true;   // the socket broke: the state says so, and the reconfiguration layer reports it
+        }
+    }
+
+    @Override
+    public boolean inputFinished() {
+        return in.epochEnded();
+    }
+
+    @Override
+    public boolean skipEndOfEpoch() {
+        try {
+            return in.skipEndOfEpoch();
+        } catch (IOException e) {
+            return false;   // the socket broke: the next poll reports it
+        }
+    }
+
+    @Override
+    public int readBuffersHeld() {
+        return in.held();
+    }
+
     // ---- receiving ----
 
     @Override
@@ -116,6 +148,7 @@ public final class StreamConnection extends AbstractConnection implements Stream
         while (true) {
             Buffer b = poll();
             if (b != null) return b;
+            if (in.epochEnded()) return null;
             if (state() != ConnectionState.OPEN) throw ended("receive");
             if (!await(true, deadline)) return null;
         }

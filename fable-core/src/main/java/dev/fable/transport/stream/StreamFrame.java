@@ -8,8 +8,9 @@ import java.nio.ByteOrder;
  * payload, and zero padding to a multiple of 8 bytes, so every payload starts 8-byte aligned in the
  * reader's receive area (as shared-memory slots do: aligned long access works on every transport).
  * Header word 0: bit 31 MORE (the next fragment continues this message), bit 30 CLOSE (the sender
- * closed cleanly; no payload), bits 0–29 the payload length. Word 1: reserved, 0 (the connection
- * epoch, once reconfiguration arrives). Little-endian on every host.
+ * closed cleanly; no payload), bits 0–29 the payload length. Both flags and length 0
+ * ({@link #END_OF_EPOCH}): the sender's last frame on a connection leg that a reconfiguration
+ * retires; the connection goes on over the next leg. Word 1: reserved, 0. Little-endian on every host.
  */
 final class StreamFrame {
     private StreamFrame() {}
@@ -18,6 +19,7 @@ final class StreamFrame {
     static final int MORE = 1 << 31;
     static final int CLOSE = 1 << 30;
     static final int LENGTH_MASK = (1 << 30) - 1;
+    static final int END_OF_EPOCH = MORE | CLOSE;
     /** Largest fragment a stream side accepts to send or receive (its staging is sized from it). */
     static final int MAX_FRAGMENT = 16 << 20;
     static final ValueLayout.OfInt LAYOUT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -60,6 +60,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
 
     private boolean endOfStream;
     private boolean closeSeen;
+    private boolean epochEndSeen;   // the END_OF_EPOCH frame was parsed: this leg carries nothing more
     private String resetCause;
     private long messages;
     private long bytes;
@@ -98,6 +99,27 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     @Override
     public long bytes() { return bytes; }
 
+    /** True once the peer's END_OF_EPOCH frame was parsed (everything before it was handed out). */
+    boolean epochEnded() {
+        return epochEndSeen;
+    }
+
+    /** Consumes the END_OF_EPOCH frame if it is the next thing on the stream (reads once); never consumes data. */
+    boolean skipEndOfEpoch() throws IOException {
+        if (epochEndSeen) return true;
+        if (!framed || closeSeen) return false;
+        if (tail - parse < StreamFrame.HEADER) readable();
+        if (tail - parse < StreamFrame.HEADER || area.get(StreamFrame.LAYOUT, parse) != StreamFrame.END_OF_EPOCH) return false;   // plain: our own read's bytes
+        epochEndSeen = true;
+        parse += StreamFrame.HEADER;
+        return true;
+    }
+
+    /** Read buffers handed out and not yet released. */
+    int held() {
+        return buffers.length - freeCount;
+    }
+
     /** The peer's stream ended (EOF, or its close marker was parsed) and everything before it was handed out. */
     boolean ended() {
         return closeSeen || (endOfStream && tail == parse);
@@ -120,7 +142,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
 
     /** The next frame, reading from the socket once if none is parsed yet; null if nothing complete arrived. */
     Buffer poll() throws IOException {
-        if (closeSeen) return null;
+        if (closeSeen || epochEndSeen) return null;
         if (freeCount == 0) {
             throw new QuotaExceededException("the reader of " + label + " holds all " + buffers.length
                     + " buffers of its read quota; release some before polling again (ConnectOptions.readQuota)");
@@ -133,7 +155,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
 
     /** True if a poll would find a frame or the end without waiting (reads once when nothing is parsed). */
     boolean readable() throws IOException {
-        if (closeSeen || endOfStream || complete()) return true;
+        if (closeSeen || epochEndSeen || endOfStream || complete()) return true;
         fill();
         return complete() || endOfStream || closeSeen;
     }
@@ -155,6 +177,11 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         if (framed) {
             if (avail < StreamFrame.HEADER) return null;
             int h = area.get(StreamFrame.LAYOUT, parse);   // plain: bytes the read syscall put here; checked below
+            if (h == StreamFrame.END_OF_EPOCH) {
+                epochEndSeen = true;
+                parse += StreamFrame.HEADER;
+                return null;
+            }
             if ((h & StreamFrame.CLOSE) != 0) {
                 if (h != StreamFrame.CLOSE) throw corrupt("a close marker with payload bits 0x" + Integer.toHexString(h));
                 closeSeen = true;

@@ -142,6 +142,6 @@ public class StreamTransport implements Transport {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
         SocketIo io = pipe(ch, connector, route, deadline);
-        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options);
+        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch());
     }
 }

@@ -185,18 +185,31 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
      * Returns true when everything, the marker included, has been handed to the pipe.
      */
     boolean pushClose() {
+        return pushLast(StreamFrame.CLOSE);
+    }
+
+    /**
+     * Queues the END_OF_EPOCH marker behind every committed frame (a reconfiguration retires this
+     * leg; nothing is committed after it) and pushes what the pipe takes now; true when all is out.
+     * Called again until true, then {@link #pushClose()} only flushes (the marker took its place).
+     */
+    boolean pushEndOfEpoch() {
+        return pushLast(StreamFrame.END_OF_EPOCH);
+    }
+
+    private boolean pushLast(int marker) {
         lock();
         try {
-            return pushCloseLocked();
+            return pushLastLocked(marker);
         } finally {
             unlock();
         }
     }
 
-    private boolean pushCloseLocked() {
+    private boolean pushLastLocked(int marker) {
         if (framed && !closeQueued) {
             closeQueued = true;
-            closeFrame.putLong(0, StreamFrame.CLOSE);
+            closeFrame.putLong(0, marker & 0xFFFF_FFFFL);
         }
         flush();
         if (queueSize > 0) return false;

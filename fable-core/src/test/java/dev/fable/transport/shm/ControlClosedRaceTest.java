@@ -2,6 +2,7 @@ package dev.fable.transport.shm;
 
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
+import dev.fable.flow.LiveConnection;
 import dev.fable.ConnectionState;
 import dev.fable.Endpoint;
 import dev.fable.Fable;
@@ -28,10 +29,10 @@ class ControlClosedRaceTest {
             Connection c = Fable.connect("xio+shm://" + name, o);
             Connection peer = accepted.get();
             c.close();
-            assertDoesNotThrow(() -> ((ShmConnection) c).controlClosed(), "the monitor's late report after close()");
+            assertDoesNotThrow(() -> ((ShmConnection) ((LiveConnection) c).leg()).controlClosed(), "the monitor's late report after close()");
             assertEquals(ConnectionState.CLOSED, c.state());
             peer.close();
-            assertDoesNotThrow(() -> ((ShmConnection) peer).controlClosed());
+            assertDoesNotThrow(() -> ((ShmConnection) ((LiveConnection) peer).leg()).controlClosed());
             assertEquals(ConnectionState.CLOSED, peer.state());
         }
     }

@@ -143,11 +143,11 @@ public final class HostilePeer {
         }
 
         static Rings outgoing(Connection c) {
-            return of(field(c, "out"));
+            return of(field(((dev.fable.flow.LiveConnection) c).leg(), "out"));
         }
 
         static Rings incoming(Connection c) {
-            return of(field(c, "in"));
+            return of(field(((dev.fable.flow.LiveConnection) c).leg(), "in"));
         }
 
         long entry(long position) {

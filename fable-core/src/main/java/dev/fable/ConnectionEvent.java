@@ -1,0 +1,20 @@
+package dev.fable;
+
+/**
+ * Something that happened to a {@link Connection} besides data: see {@link Connection#pollEvent()}.
+ *
+ * @param type      what happened
+ * @param epoch     the epoch the event is about (the new one for RECONFIGURING and RECONFIGURED)
+ * @param transport the transport of that epoch
+ * @param reason    why: the operator's or policy's reason of a switch, or the error
+ */
+public record ConnectionEvent(Type type, long epoch, String transport, String reason) {
+    public enum Type {
+        /** A switch to {@link #transport()} began: the new transport is being set up beside the old one (make). */
+        RECONFIGURING,
+        /** Both directions of this side now run over {@link #transport()} with {@link #epoch()}; the old transport is closed (break). */
+        RECONFIGURED,
+        /** A switch failed before it took effect; the connection stays on its current transport and keeps flowing. */
+        RECONFIGURATION_FAILED
+    }
+}

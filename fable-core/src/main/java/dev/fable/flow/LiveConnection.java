@@ -1,0 +1,530 @@
+package dev.fable.flow;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectionEvent;
+import dev.fable.ConnectionState;
+import dev.fable.FableException;
+import dev.fable.sync.AsymmetricFence;
+import dev.fable.sync.Tripwire;
+import dev.fable.sync.Waiter;
+import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.Pollable;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The {@link dev.fable.Connection} an application holds for a named peer: a chain of transport
+ * <em>legs</em>, one per epoch, and the make-before-break switch between them (DESIGN.md,
+ * Reconfiguration; paper §3.1.4).
+ *
+ * <h2>The switch</h2>
+ * <ol>
+ * <li><b>Make.</b> The connecting side opens a new leg to the peer's endpoint (a normal transport
+ * handshake, tagged with this connection's id and epoch e+1); the peer's endpoint hands it to its
+ * side of this connection ({@link #adopt}). Both sides append it to the chain. Data keeps flowing
+ * over leg e meanwhile.</li>
+ * <li><b>Sending direction.</b> At its next claim (or at once, by the switcher, if the sending
+ * thread is idle) a side ends leg e's output with the transport's end-of-epoch marker, behind
+ * everything it committed there, and claims from leg e+1 from then on.</li>
+ * <li><b>Receiving direction.</b> A side reads leg e until it meets the peer's marker, then leg
+ * e+1: every message of epoch e is delivered before any of e+1, none twice, none lost.</li>
+ * <li><b>Break.</b> Leg e is closed once both directions left it and the application released
+ * every read buffer it holds from it.</li>
+ * </ol>
+ *
+ * <h2>Threads and roles</h2>
+ * The <em>sending role</em> (claim/commit, the {@code out} leg) belongs to the application's sending
+ * thread; the <em>receiving role</em> (poll/receive/release, the {@code in} leg) to its receiving
+ * thread. A switcher (the thread in {@link #reconfigure}, or the endpoint's accept dispatcher in
+ * {@link #adopt}) takes a role only while its thread is idle, through an asymmetric Dekker handshake
+ * ({@link AsymmetricFence}): the application thread writes its busy counter and then loads the
+ * role's gate, paying nothing but a compiler barrier; the switcher closes the gate, runs the heavy
+ * fence, then loads the counter. Either the switcher sees the thread busy and leaves the move to it,
+ * or the thread sees the gate closed and waits on the role's lock for the switcher to finish. The
+ * data path takes no lock and makes no system call.
+ */
+public final class LiveConnection implements dev.fable.Connection, Pollable {
+    private static final VarHandle SEND_GATE;
+    private static final VarHandle RECV_GATE;
+    private static final int OPEN = 0;
+    private static final int CLOSED_GATE = 1;
+    /** How long a retiring leg may take to carry its end-of-epoch marker, and a new switch to wait for the previous one. */
+    private static final long SWITCH_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final Set<String> TRANSPORTS = Set.of("shm", "unix", "tcp", "tls");
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            SEND_GATE = l.findVarHandle(LiveConnection.class, "sendGate", int.class);
+            RECV_GATE = l.findVarHandle(LiveConnection.class, "recvGate", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Opens the next leg to the peer (the connecting side's naming layer). */
+    @FunctionalInterface
+    public interface LegOpener {
+        AbstractConnection open(String transport, long epoch, long connectionId);
+    }
+
+    /** One transport instance of the chain. */
+    private static final class Leg {
+        final AbstractConnection c;
+        volatile Leg next;             // the next epoch's leg, once established (written by the switcher)
+        volatile boolean outputDone;   // its output carries the end-of-epoch marker (sending role)
+        boolean inputDone;             // the peer's marker was read (receiving role)
+        boolean closed;                // receiving role, or close()
+
+        Leg(AbstractConnection c) {
+            this.c = c;
+        }
+    }
+
+    private final long id;
+    private final LegOpener opener;   // null on the accepting side
+    private final Runnable onClose;
+    private final Object sendLock = new Object();
+    private final Object recvLock = new Object();
+
+    // sending role
+    private volatile Leg out;          // volatile: a plain load on x86; written only when the output moves
+    private long claims;              // sending thread's claims, successful or in progress; plain, single writer
+    private long sentBefore;          // fragments committed on legs the output left
+    private long sentBytesBefore;
+    private volatile int sendGate;
+
+    // receiving role
+    private volatile Leg in;           // as `out`
+    private int receiving;            // 1 while the receiving thread is inside poll/receive; plain, single writer
+    private long receivedBefore;
+    private long receivedBytesBefore;
+    private volatile int recvGate;
+    private final List<Leg> retired = new ArrayList<>();   // left by the input, not yet closed; receiving role
+
+    // switches
+    private volatile Leg newest;
+    private final AtomicBoolean switching = new AtomicBoolean();
+    private final List<Leg> all = new ArrayList<>();       // every leg not yet closed; guarded by itself
+    private final ConcurrentLinkedQueue<ConnectionEvent> events = new ConcurrentLinkedQueue<>();
+    private volatile boolean closed;
+
+    /**
+     * @param first   the epoch-0 leg
+     * @param id      this connection's id, the same on both sides (the connector picks it)
+     * @param opener  opens the next leg (connecting side); null on the accepting side
+     * @param onClose run once when the application closes the connection
+     */
+    public LiveConnection(AbstractConnection first, long id, LegOpener opener, Runnable onClose) {
+        first.face(this);
+        Leg l = new Leg(first);
+        this.out = l;
+        this.in = l;
+        this.newest = l;
+        this.all.add(l);
+        this.id = id;
+        this.opener = opener;
+        this.onClose = onClose;
+    }
+
+    public long id() {
+        return id;
+    }
+
+    /** The newest leg (the transport instance of the current epoch): for diagnostics and transport tests. */
+    public AbstractConnection leg() {
+        return newest.c;
+    }
+
+    // ---- sending ----
+
+    @Override
+    public Buffer claim(int maxBytes) {
+        claims++;                   // plain: sending thread only; a switcher reads it after AsymmetricFence.heavy()
+        AsymmetricFence.light();    // the store above before the gate load below (the switcher's heavy fence orders its side)
+        if ((int) SEND_GATE.getAcquire(this) != OPEN) return claimSlow(maxBytes);   // acquire: `out` as a switcher left it
+        return claimFrom(out, maxBytes);
+    }
+
+    private Buffer claimFrom(Leg o, int maxBytes) {
+        Buffer b;
+        try {
+            b = o.c.claim(maxBytes);
+        } catch (RuntimeException e) {
+            claims--;
+            throw e;
+        }
+        if (b == null) claims--;
+        return b;
+    }
+
+    private Buffer claimSlow(int maxBytes) {
+        synchronized (sendLock) {
+            moveOutput(1);
+        }
+        maybeComplete();
+        return claimFrom(out, maxBytes);
+    }
+
+    /**
+     * Sending role, under {@link #sendLock}: ends the output of every leg with a successor (marker
+     * behind its last commit) and moves on, unless a buffer claimed from the current leg is still
+     * out ({@code mine}: claims of the caller's own call in progress). Reopens the gate when the
+     * output reached the newest leg.
+     */
+    private void moveOutput(int mine) {
+        while (true) {
+            Leg o = out;
+            Leg n = o.next;
+            if (n == null) {
+                SEND_GATE.setRelease(this, OPEN);   // release: `out` before the gate, for the fast path's acquire
+                return;
+            }
+            if (claims - mine != sentBefore + o.c.messagesSent()) return;   // a claimed buffer of o is out: its thread moves later
+            if (!o.c.finishOutput(System.nanoTime() + SWITCH_NANOS) && o.c.state() == ConnectionState.OPEN) {
+                throw new FableException(this + ": the old " + o.c.transport() + " transport did not take its end-of-epoch marker within "
+                        + TimeUnit.NANOSECONDS.toSeconds(SWITCH_NANOS) + " s (is the peer reading?); the switch to " + n.c.transport()
+                        + " cannot finish");
+            }
+            sentBefore += o.c.messagesSent();
+            sentBytesBefore += o.c.bytesSent();
+            o.outputDone = true;
+            out = n;
+        }
+    }
+
+    @Override
+    public Buffer claim(int maxBytes, Duration timeout) {
+        Buffer b = claim(maxBytes);
+        if (b != null) return b;
+        long deadline = Waiter.deadline(timeout.toNanos());
+        while (true) {
+            // Holding a claim count while waiting keeps a switcher from moving `out` (or closing it) under us;
+            // a slice of at most 1 ms lets a pending switch happen between slices, off the full old leg.
+            claims++;
+            AsymmetricFence.light();
+            if ((int) SEND_GATE.getAcquire(this) != OPEN) {   // acquire: as in claim()
+                synchronized (sendLock) {
+                    moveOutput(1);
+                }
+            }
+            Leg o = out;
+            b = claimFrom(o, maxBytes);
+            if (b != null) return b;
+            claims++;
+            try {
+                o.c.awaitSpaceLeg(slice(deadline));
+            } finally {
+                claims--;
+            }
+            if (expired(deadline)) return claim(maxBytes);
+        }
+    }
+
+    private static long slice(long deadline) {
+        long s = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1);
+        return deadline == Waiter.FOREVER || s - deadline < 0 ? s : deadline;
+    }
+
+    private static boolean expired(long deadline) {
+        return deadline != Waiter.FOREVER && System.nanoTime() - deadline >= 0;
+    }
+
+    @Override
+    public void send(byte[] data, int offset, int length) {
+        Messages.send(this, data, offset, length);
+    }
+
+    // ---- receiving ----
+
+    @Override
+    public Buffer poll() {
+        receiving = 1;              // plain: receiving thread only; a switcher reads it after AsymmetricFence.heavy()
+        AsymmetricFence.light();    // the store above before the gate load below
+        try {
+            if ((int) RECV_GATE.getAcquire(this) != OPEN) awaitReceiveRole();   // acquire: `in` as a switcher left it
+            return pollIn();
+        } finally {
+            receiving = 0;          // plain: the switcher's heavy fence makes it (and our work) visible before it acts
+        }
+    }
+
+    private void awaitReceiveRole() {
+        synchronized (recvLock) {
+            // the switcher that closed the gate is done when we hold its lock
+        }
+    }
+
+    /** Receiving role: the next buffer, following the chain past every leg whose marker was read. */
+    private Buffer pollIn() {
+        while (true) {
+            Leg l = in;
+            Buffer b = l.c.poll();
+            if (b != null) return b;
+            if (!l.c.inputFinished()) {
+                if (!retired.isEmpty()) reap();
+                return null;
+            }
+            Leg n = l.next;
+            if (n == null) return null;   // the marker came before this side installed the next leg: a moment
+            moveInput(l, n);
+        }
+    }
+
+    private void moveInput(Leg l, Leg n) {
+        receivedBefore += l.c.messagesReceived();
+        receivedBytesBefore += l.c.bytesReceived();
+        l.inputDone = true;
+        in = n;
+        retired.add(l);
+        reap();
+        maybeComplete();
+    }
+
+    /** Receiving role: closes retired legs that both directions left and whose read buffers all came back. */
+    private void reap() {
+        for (int i = retired.size() - 1; i >= 0; i--) {
+            Leg l = retired.get(i);
+            if (l.outputDone && l.c.readBuffersHeld() == 0) {
+                retired.remove(i);
+                closeLeg(l);
+            }
+        }
+    }
+
+    private void closeLeg(Leg l) {
+        synchronized (all) {
+            if (l.closed) return;
+            l.closed = true;
+            all.remove(l);
+        }
+        l.c.close();
+    }
+
+    @Override
+    public Buffer receive(Duration timeout) {
+        Buffer b = poll();
+        if (b != null) return b;
+        return receiveUntil(Waiter.deadline(timeout.toNanos()));
+    }
+
+    private Buffer receiveUntil(long deadline) {
+        while (true) {
+            Buffer b;
+            receiving = 1;            // as in poll()
+            AsymmetricFence.light();
+            try {
+                if ((int) RECV_GATE.getAcquire(this) != OPEN) awaitReceiveRole();   // acquire: as in poll()
+                b = pollIn();
+                if (b != null) return b;
+                Leg l = in;
+                if (l.c.inputFinished()) {
+                    LockSupport.parkNanos(20_000);   // the next leg is being installed (setup path, not data path)
+                } else {
+                    b = l.c.receiveLeg(deadline);     // data, the marker, the end (throws after the last buffer) or the deadline
+                    if (b != null) return b;
+                }
+            } finally {
+                receiving = 0;
+            }
+            if (expired(deadline)) return null;
+        }
+    }
+
+    @Override
+    public byte[] receiveMessage(Duration timeout) {
+        AbstractConnection c = in.c;
+        return assembler.next(this::receiveUntil, Waiter.deadline(timeout.toNanos()), c.maxFragment(), c.options().maxMessageSize(),
+                detail -> in.c.corrupt(detail));
+    }
+
+    private final MessageAssembler assembler = new MessageAssembler();   // receiving thread only
+
+    @Override
+    public boolean readReady() {
+        Leg l = in;
+        if (l.c.inputFinished()) return l.next != null;
+        return pollable(l).readReady();
+    }
+
+    @Override
+    public Tripwire readWire() {
+        return pollable(in).readWire();
+    }
+
+    private Pollable pollable(Leg l) {
+        if (l.c instanceof Pollable p) return p;
+        throw new UnsupportedOperationException("a Poller waits on shared-memory connections only; " + this + " now runs over "
+                + l.c.transport() + "; receive() from it on its own thread");
+    }
+
+    // ---- switching ----
+
+    @Override
+    public long reconfigure(String transport, String reason) {
+        Objects.requireNonNull(transport, "transport");
+        if (!TRANSPORTS.contains(transport)) {
+            throw new IllegalArgumentException("unknown transport '" + transport + "' for " + this + "; use one of shm, unix, tcp, tls");
+        }
+        if (opener == null) {
+            throw new UnsupportedOperationException(this + " was accepted: only the side that connected can switch it (it opens the "
+                    + "new transport to this side's endpoint); ask the peer, or use 'fable reconfigure' on its connection");
+        }
+        if (closed || state() != ConnectionState.OPEN) throw new IllegalStateException(this + " is " + state() + "; it cannot switch");
+        if (!switching.compareAndSet(false, true) && !awaitPrevious()) {
+            throw new IllegalStateException("a switch of " + this + " to " + newest.c.transport() + " (epoch " + newest.c.epoch()
+                    + ") is still under way; it completes when both sides have sent and read the old transport's last message");
+        }
+        Leg last = newest;
+        long epoch = last.c.epoch() + 1;
+        String why = reason == null || reason.isBlank() ? "on command" : reason;
+        events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, epoch, transport, why));
+        AbstractConnection leg;
+        try {
+            leg = opener.open(transport, epoch, id);
+        } catch (RuntimeException e) {
+            switching.set(false);
+            events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
+            throw new FableException("cannot switch " + this + " to " + transport + ": " + e.getMessage() + "; it stays on "
+                    + last.c.transport() + " (epoch " + last.c.epoch() + ") and keeps flowing", e);
+        }
+        install(leg);
+        return epoch;
+    }
+
+    /** A previous switch's break may still be running: helps it along (idle roles) for up to {@link #SWITCH_NANOS}. */
+    private boolean awaitPrevious() {
+        long deadline = System.nanoTime() + SWITCH_NANOS;
+        while (System.nanoTime() - deadline < 0) {
+            if (closed) return false;
+            helpIdleRoles();
+            if (switching.compareAndSet(false, true)) return true;
+            LockSupport.parkNanos(50_000);   // setup path: the peer's marker is on its way
+        }
+        return false;
+    }
+
+    /** Accepting side: the endpoint accepted the connector's next leg for this connection. */
+    public void adopt(AbstractConnection leg, String reason) {
+        switching.set(true);
+        events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
+        install(leg);
+    }
+
+    private void install(AbstractConnection c) {
+        c.face(this);
+        Leg n = new Leg(c);
+        synchronized (all) {
+            if (closed) {
+                c.close();
+                return;
+            }
+            all.add(n);
+        }
+        Leg last = newest;
+        last.next = n;   // volatile: the roles follow `next` when they move
+        newest = n;
+        helpIdleRoles();
+        maybeComplete();
+    }
+
+    /** Moves whichever role's thread is idle now; a busy one moves itself at its next call. */
+    private void helpIdleRoles() {
+        synchronized (sendLock) {
+            SEND_GATE.setVolatile(this, CLOSED_GATE);
+            AsymmetricFence.heavy();    // now either we see the sending thread's claim count, or it sees the gate closed
+            moveOutput(0);              // reopens the gate when it moved; else the sending thread moves at its next claim
+        }
+        synchronized (recvLock) {
+            RECV_GATE.setVolatile(this, CLOSED_GATE);
+            AsymmetricFence.heavy();    // now either we see `receiving`, or the receiving thread sees the gate closed
+            try {
+                if (receiving == 0) {
+                    while (true) {
+                        Leg l = in;
+                        Leg n = l.next;
+                        if (n == null || !l.c.skipEndOfEpoch()) break;   // old-epoch data waits for the application
+                        moveInput(l, n);
+                    }
+                    reap();
+                }
+            } finally {
+                RECV_GATE.setRelease(this, OPEN);   // release: our moves before the receiving thread's acquire
+            }
+        }
+        maybeComplete();
+    }
+
+    private void maybeComplete() {
+        Leg n = newest;
+        if (out == n && in == n && switching.get()) {
+            synchronized (events) {
+                if (!switching.get()) return;
+                switching.set(false);
+                events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
+            }
+        }
+    }
+
+    @Override
+    public boolean reconfiguring() {
+        return switching.get();
+    }
+
+    @Override
+    public ConnectionEvent pollEvent() {
+        return events.poll();
+    }
+
+    // ---- the rest of Connection ----
+
+    @Override public String localName() { return newest.c.localName(); }
+    @Override public String peerName() { return newest.c.peerName(); }
+    @Override public String transport() { return newest.c.transport(); }
+    @Override public long epoch() { return newest.c.epoch(); }
+    @Override public int maxFragment() { return out.c.maxFragment(); }
+    @Override public long messagesSent() { return sentBefore + out.c.messagesSent(); }
+    @Override public long messagesReceived() { return receivedBefore + in.c.messagesReceived(); }
+    @Override public long bytesSent() { return sentBytesBefore + out.c.bytesSent(); }
+    @Override public long bytesReceived() { return receivedBytesBefore + in.c.bytesReceived(); }
+
+    @Override
+    public ConnectionState state() {
+        return closed ? ConnectionState.CLOSED : newest.c.state();   // an old leg the peer closed after its marker is no news
+    }
+
+    @Override
+    public FableException failure() {
+        return newest.c.failure();
+    }
+
+    @Override
+    public void close() {
+        List<Leg> legs;
+        synchronized (all) {
+            if (closed) return;
+            closed = true;
+            legs = new ArrayList<>(all);
+            for (Leg l : legs) l.closed = true;
+            all.clear();
+        }
+        for (int i = legs.size() - 1; i >= 0; i--) legs.get(i).c.close();   // newest first: the peer sees the end on every leg
+        onClose.run();
+    }
+
+    @Override
+    public String toString() {
+        AbstractConnection c = newest.c;
+        return c.epoch() == 0 ? c.toString() : c + " (epoch " + c.epoch() + ")";   // e.g. "shm connection 'a' -> 'b'", as its buffers' labels say
+    }
+}

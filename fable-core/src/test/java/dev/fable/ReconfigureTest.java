@@ -1,0 +1,239 @@
+package dev.fable;
+
+import dev.fable.testing.PeerProcess;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.zip.CRC32;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Live reconfiguration (make-before-break) with real processes: a producer JVM streams
+ * sequence-numbered messages of mixed sizes (1 B to 1 MiB) while a second thread of it switches the
+ * connection among every ordered pair of transports; the consumer JVM checks every message's
+ * sequence number (no gap, duplicate or reordering) and every byte (the content is a function of
+ * the sequence number), and both sides fold every byte into a CRC that must agree.
+ */
+@Timeout(value = 600, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class ReconfigureTest {
+    static final List<String> TRANSPORTS = List.of("shm", "unix", "tcp", "tls");
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    /** Size of message {@code seq}: mostly 1–512 B, every 1000th up to 1 MiB, so the run covers 1 B to 1 MiB in reasonable time. */
+    static int size(long seq) {
+        if (seq % 1000 == 999) return (int) (1 + (seq * 7919 % (1 << 20)));
+        if (seq % 100_000 == 500) return 1 << 20;
+        return (int) (1 + (seq * 2654435761L >>> 7) % 512);
+    }
+
+    /** Byte {@code i} of message {@code seq}. */
+    static byte at(long seq, int i) {
+        return (byte) (seq * 31 + i * 7);
+    }
+
+    static byte[] message(long seq) {
+        int n = size(seq);
+        byte[] m = new byte[Math.max(n, 8)];
+        for (int i = 0; i < m.length; i++) m[i] = at(seq, i);
+        for (int i = 0; i < 8 && i < n; i++) m[i] = (byte) (seq >>> (8 * i));   // little-endian sequence number first
+        return n >= 8 ? m : java.util.Arrays.copyOf(m, n);
+    }
+
+    /** Every ordered pair of transports, as a path of switches from {@code start}. */
+    static List<String> switchPath(String start, int atLeast) {
+        List<String> path = new ArrayList<>();
+        String cur = start;
+        while (path.size() < atLeast) {
+            for (String a : TRANSPORTS) {
+                for (String b : TRANSPORTS) {
+                    if (a.equals(b)) continue;
+                    if (!cur.equals(a)) {
+                        path.add(a);
+                        cur = a;
+                    }
+                    path.add(b);
+                    cur = b;
+                }
+            }
+        }
+        return path;
+    }
+
+    @Test
+    void aMillionMessagesOverFiftySwitchesAmongEveryPairArriveExactlyOnceInOrder() throws Exception {
+        String name = "reconf-" + ProcessHandle.current().pid();
+        long count = 1_000_000;
+        try (PeerProcess consumer = PeerProcess.start(ReconfigureTest.class, "consume", name, Long.toString(count))) {
+            consumer.expectLine("LISTENING", WAIT);
+            try (PeerProcess producer = PeerProcess.start(ReconfigureTest.class, "produce", name, Long.toString(count))) {
+                String sent = producer.expectLine("SENT", Duration.ofMinutes(8));
+                String got = consumer.expectLine("RECEIVED", Duration.ofMinutes(1));
+                String[] s = sent.split(" "), g = got.split(" ");
+                System.out.println("producer: " + sent + "; consumer: " + got);
+                assertEquals(Long.toString(count), g[1], "messages received: " + got);
+                assertEquals(s[2], g[2], "CRC of every byte: sent " + sent + ", received " + got);
+                int switches = Integer.parseInt(s[3]);
+                int pairs = Integer.parseInt(s[4]);
+                assertTrue(switches >= 50, "switches: " + sent);
+                assertEquals(12, pairs, "ordered transport pairs covered: " + sent);
+                assertTrue(Integer.parseInt(g[3]) >= 1, "the consumer saw RECONFIGURED events: " + got);
+                assertEquals(switches, Long.parseLong(g[4]), "the consumer's last RECONFIGURED epoch is the producer's last switch: " + got + " / " + sent);
+                assertEquals(0, producer.waitFor(30), "producer exit");
+                assertEquals(0, consumer.waitFor(60), "consumer exit");
+            }
+        }
+    }
+
+    @Test
+    void badSwitchesLeaveTheConnectionFlowingOnItsTransport() throws Exception {
+        String name = "reconf-bad-" + ProcessHandle.current().pid();
+        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+            java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
+            Thread.ofPlatform().start(accepted);
+            try (Connection c = Fable.connect("xio+unix://" + name, ConnectOptions.trusted());
+                 Connection s = accepted.get()) {
+                badSwitches(c, s);
+            }
+        }
+    }
+
+    private static void badSwitches(Connection c, Connection s) {
+        {
+            IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> c.reconfigure("carrier-pigeon", "test"));
+            assertTrue(unknown.getMessage().contains("carrier-pigeon") && unknown.getMessage().contains("shm, unix, tcp, tls"), unknown.getMessage());
+            UnsupportedOperationException acceptor = assertThrows(UnsupportedOperationException.class, () -> s.reconfigure("tcp", "test"));
+            assertTrue(acceptor.getMessage().contains("only the side that connected"), acceptor.getMessage());
+            assertEquals("unix", c.transport());
+            roundTrip(c, s, 1);
+
+            assertEquals(1, c.reconfigure("shm", "test"));
+            roundTrip(c, s, 2);   // both directions move at their next message
+            assertEquals("shm", c.transport());
+            assertEquals("shm", s.transport());
+            assertEquals(1, c.epoch());
+            assertEquals(1, s.epoch());
+        }
+    }
+
+    static void roundTrip(Connection c, Connection s, long v) {
+        Buffer b = c.claim(8, WAIT);
+        b.putLong(0, v);
+        b.commit();
+        Buffer r = s.receive(WAIT);
+        assertEquals(v, r.getLong(0));
+        r.release();
+        b = s.claim(8, WAIT);
+        b.putLong(0, -v);
+        b.commit();
+        r = c.receive(WAIT);
+        assertEquals(-v, r.getLong(0));
+        r.release();
+    }
+
+    // ---- the two processes ----
+
+    public static void main(String[] a) throws Exception {
+        String role = a[0], name = a[1];
+        long count = Long.parseLong(a[2]);
+        if (role.equals("consume")) consume(name, count); else produce(name, count);
+        System.out.flush();
+        System.exit(0);
+    }
+
+    static void consume(String name, long count) {
+        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+            System.out.println("LISTENING");
+            System.out.flush();
+            try (Connection c = ep.accept(WAIT)) {
+                CRC32 crc = new CRC32();
+                long[] reconfigured = {0, 0};   // events, last epoch
+                for (long seq = 0; seq < count; seq++) {
+                    byte[] m = c.receiveMessage(WAIT);
+                    if (m == null) throw new AssertionError("message " + seq + " did not arrive within " + WAIT + " over " + c.transport());
+                    check(seq, m);
+                    crc.update(m);
+                    drainEvents(c, reconfigured);
+                }
+                awaitSwitched(c);
+                drainEvents(c, reconfigured);
+                System.out.println("RECEIVED " + count + " " + Long.toHexString(crc.getValue()) + " " + reconfigured[0] + " " + reconfigured[1]);
+                System.out.flush();
+                if (c.receiveMessage(WAIT) != null) throw new AssertionError("a message after the last one");
+            } catch (ConnectionClosedException end) {
+                // the producer closed after the last message: expected
+            }
+        }
+    }
+
+    static void drainEvents(Connection c, long[] reconfigured) {
+        for (ConnectionEvent e; (e = c.pollEvent()) != null; ) {
+            if (e.type() != ConnectionEvent.Type.RECONFIGURED) continue;
+            reconfigured[0]++;
+            if (e.epoch() <= reconfigured[1]) throw new AssertionError("RECONFIGURED epochs out of order: " + e + " after " + reconfigured[1]);
+            reconfigured[1] = e.epoch();
+        }
+    }
+
+    /** The last switch completes on this side when it reads the peer's end-of-epoch marker: keep receiving (nothing else comes). */
+    static void awaitSwitched(Connection c) {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (c.reconfiguring()) {
+            Buffer b = c.poll();
+            if (b != null) throw new AssertionError("a message after the last one: " + b.length() + " B");
+            if (System.nanoTime() > deadline) throw new AssertionError(c + " still reconfiguring after " + WAIT);
+        }
+    }
+
+    static void check(long seq, byte[] m) {
+        byte[] want = message(seq);
+        int at = java.util.Arrays.mismatch(m, want);
+        if (at >= 0) {
+            long got = m.length >= 8 ? java.nio.ByteBuffer.wrap(m).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(0) : -1;
+            throw new AssertionError("message " + seq + " (" + want.length + " B) differs at byte " + at + "; got " + m.length
+                    + " B whose sequence field says " + got);
+        }
+    }
+
+    static void produce(String name, long count) throws Exception {
+        AtomicLong sent = new AtomicLong();
+        try (Connection c = Fable.connect("xio+shm://" + name, ConnectOptions.trusted().connectTimeout(WAIT))) {
+            List<String> path = switchPath(c.transport(), 60);
+            Set<String> pairs = new HashSet<>();
+            int[] switches = {0};
+            Thread switcher = Thread.ofPlatform().name("switcher").uncaughtExceptionHandler((t, e) -> {
+                e.printStackTrace();
+                System.out.println("ERROR switcher: " + e);
+                System.out.flush();
+                Runtime.getRuntime().halt(1);
+            }).start(() -> {
+                long every = count / (path.size() + 2);
+                String from = c.transport();
+                for (String to : path) {
+                    while (sent.get() < (switches[0] + 1) * every) Thread.onSpinWait();
+                    c.reconfigure(to, "test: " + from + " -> " + to);
+                    pairs.add(from + "->" + to);
+                    from = to;
+                    switches[0]++;
+                }
+            });
+            CRC32 crc = new CRC32();
+            for (long seq = 0; seq < count; seq++) {
+                byte[] m = message(seq);
+                c.send(m);
+                crc.update(m);
+                sent.set(seq + 1);
+            }
+            switcher.join();
+            awaitSwitched(c);
+            System.out.println("SENT " + count + " " + Long.toHexString(crc.getValue()) + " " + switches[0] + " " + pairs.size());
+            System.out.flush();
+        }
+    }
+}
