@@ -46,7 +46,8 @@ final class LocalEndpoint implements Endpoint {
     private static final Pending CLOSED = new Pending(null, null, 0);
 
     private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>();
-    private final java.util.Map<Long, LiveConnection> live = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Connections by id, entered when their OPEN arrives (a REJOIN can follow the connector's handshake at once). */
+    private final java.util.Map<Long, java.util.concurrent.CompletableFuture<LiveConnection>> live = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final String name;
     private final NameService names;
@@ -122,10 +123,13 @@ final class LocalEndpoint implements Endpoint {
             ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
             AbstractConnection leg = acceptLeg(ch, hello);
             LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()));
-            if (p.id() != 0) live.put(p.id(), c);
+            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
+            if (entry != null) entry.complete(c);
             FlowTable.add(c, NameService.ACCEPTED_REASON);
             return c;
         } catch (RuntimeException e) {
+            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.remove(p.id());
+            if (entry != null) entry.completeExceptionally(e);
             ch.close();
             throw e;
         }
@@ -163,6 +167,7 @@ final class LocalEndpoint implements Endpoint {
                 long epoch = first.getLong(13);
                 ch.epoch(epoch);
                 if (kind == OPEN) {
+                    live.put(id, new java.util.concurrent.CompletableFuture<>());   // before accept() can finish the handshake
                     pending.add(new Pending(ch, null, id));
                 } else if (kind == REJOIN) {
                     rejoin(ch, id);
@@ -178,8 +183,14 @@ final class LocalEndpoint implements Endpoint {
 
     /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
     private void rejoin(ControlChannel ch, long id) {
-        LiveConnection c = live.get(id);
-        if (c == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(id);
+        if (entry == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        LiveConnection c;
+        try {   // the connector's handshake is done, so accept() is finishing it here: at most a moment
+            c = entry.get(ACCEPT_HANDSHAKE_NANOS, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
+        }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
         c.adopt(acceptLeg(ch, hello), "requested by the connecting side");
     }

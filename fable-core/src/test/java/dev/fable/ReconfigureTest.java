@@ -92,6 +92,46 @@ class ReconfigureTest {
     }
 
     @Test
+    void aPeerKilledWhileSwitchingLeavesTheSurvivorWithPeerGoneAndNoFiles() throws Exception {
+        String name = "reconf-kill-" + ProcessHandle.current().pid();
+        java.nio.file.Path base = java.nio.file.Path.of("/dev/shm");
+        java.nio.file.Path shmDir = java.nio.file.Files.createTempDirectory(
+                java.nio.file.Files.isDirectory(base) ? base : java.nio.file.Path.of(System.getProperty("java.io.tmpdir")), "fable-reconf-");
+        List<String> jvm = List.of("-Dfable.shm.dir=" + shmDir);
+        try {
+            try (PeerProcess consumer = PeerProcess.start(ReconfigureTest.class, jvm, "survive", name, "0")) {
+                consumer.expectLine("LISTENING", WAIT);
+                try (PeerProcess producer = PeerProcess.start(ReconfigureTest.class, jvm, "churn", name, "0")) {
+                    producer.expectLine("SWITCHED 12", Duration.ofSeconds(120));   // switching back to back: a switch is under way now
+                    producer.kill9();
+                }
+                String end = consumer.expectLine("ENDED", Duration.ofSeconds(40));
+                System.out.println("survivor: " + end);
+                assertTrue(end.startsWith("ENDED PeerGoneException"), "the survivor learns its peer is gone: " + end);
+                assertEquals(0, consumer.waitFor(30), "the survivor exits normally");
+            }
+            // the killed producer's files (a pool it was preparing, a leg's files not yet unlinked) go with its daemon session
+            long until = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            List<String> left;
+            do {
+                try (var files = java.nio.file.Files.list(shmDir)) {
+                    left = files.map(f -> f.getFileName().toString()).toList();
+                }
+            } while (!left.isEmpty() && System.nanoTime() < until && pause());
+            assertEquals(List.of(), left, "files left in " + shmDir);
+        } finally {
+            try (var files = java.nio.file.Files.walk(shmDir)) {
+                for (java.nio.file.Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.deleteIfExists(f);
+            }
+        }
+    }
+
+    private static boolean pause() {
+        java.util.concurrent.locks.LockSupport.parkNanos(20_000_000);   // polling the directory for the daemon's clean-up, not synchronising
+        return true;
+    }
+
+    @Test
     void badSwitchesLeaveTheConnectionFlowingOnItsTransport() throws Exception {
         String name = "reconf-bad-" + ProcessHandle.current().pid();
         try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
@@ -142,7 +182,13 @@ class ReconfigureTest {
     public static void main(String[] a) throws Exception {
         String role = a[0], name = a[1];
         long count = Long.parseLong(a[2]);
-        if (role.equals("consume")) consume(name, count); else produce(name, count);
+        switch (role) {
+            case "consume" -> consume(name, count);
+            case "produce" -> produce(name, count);
+            case "survive" -> survive(name);
+            case "churn" -> churn(name);
+            default -> throw new IllegalArgumentException(role);
+        }
         System.out.flush();
         System.exit(0);
     }
@@ -169,6 +215,42 @@ class ReconfigureTest {
             } catch (ConnectionClosedException end) {
                 // the producer closed after the last message: expected
             }
+        }
+    }
+
+    /** Receives and checks messages until the connection ends; prints "ENDED <exception> <message>". */
+    static void survive(String name) {
+        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+            System.out.println("LISTENING");
+            System.out.flush();
+            try (Connection c = ep.accept(WAIT)) {
+                for (long seq = 0; ; seq++) {
+                    byte[] m = c.receiveMessage(WAIT);
+                    if (m == null) {
+                        System.out.println("ENDED timeout after " + seq + " messages on " + c);
+                        return;
+                    }
+                    check(seq, m);
+                }
+            } catch (RuntimeException e) {
+                System.out.println("ENDED " + e.getClass().getSimpleName() + " " + String.valueOf(e.getMessage()).replace('\n', ' '));
+            }
+        }
+    }
+
+    /** Streams messages while a second thread switches the connection back to back, forever; prints "SWITCHED n" every 12 switches. */
+    static void churn(String name) {
+        try (Connection c = Fable.connect("xio+shm://" + name, ConnectOptions.trusted().connectTimeout(WAIT))) {
+            Thread.ofPlatform().daemon().name("switcher").start(() -> {
+                for (int n = 1; ; n++) {
+                    c.reconfigure(TRANSPORTS.get(n % TRANSPORTS.size()), "churn");
+                    if (n % 12 == 0) {
+                        System.out.println("SWITCHED " + n);
+                        System.out.flush();
+                    }
+                }
+            });
+            for (long seq = 0; ; seq++) c.send(message(seq));
         }
     }
 

@@ -4,6 +4,7 @@ import dev.fable.Buffer;
 import dev.fable.ConnectionEvent;
 import dev.fable.ConnectionState;
 import dev.fable.FableException;
+import dev.fable.PeerGoneException;
 import dev.fable.sync.AsymmetricFence;
 import dev.fable.sync.Tripwire;
 import dev.fable.sync.Waiter;
@@ -111,6 +112,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private long receivedBytesBefore;
     private volatile int recvGate;
     private final List<Leg> retired = new ArrayList<>();   // left by the input, not yet closed; receiving role
+    private long orphaned;                                  // when the receiver first found its leg finished and no next one; receiving role
 
     // switches
     private volatile Leg newest;
@@ -328,9 +330,16 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                 b = pollIn();
                 if (b != null) return b;
                 Leg l = in;
-                if (l.c.inputFinished()) {
-                    LockSupport.parkNanos(20_000);   // the next leg is being installed (setup path, not data path)
+                if (l.c.inputFinished()) {   // the peer moved on, and this side has not installed the next leg yet
+                    if (orphaned == 0) orphaned = System.nanoTime();
+                    if (System.nanoTime() - orphaned > SWITCH_NANOS) {
+                        throw new PeerGoneException(this + ": the peer ended its " + l.c.transport() + " transport for a switch, but the new "
+                                + "transport did not arrive within " + TimeUnit.NANOSECONDS.toSeconds(SWITCH_NANOS) + " s (the peer died "
+                                + "mid-switch?); everything it sent before was delivered");
+                    }
+                    LockSupport.parkNanos(20_000);   // the dispatcher is installing it (setup path, not data path)
                 } else {
+                    orphaned = 0;
                     b = l.c.receiveLeg(deadline);     // data, the marker, the end (throws after the last buffer) or the deadline
                     if (b != null) return b;
                 }
