@@ -75,6 +75,10 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--cell-timeout", defaultValue = "60", description = "seconds before a row that does not answer is killed and marked failed")
     int cellTimeoutSecs;
 
+    @Option(names = "--reconfigure", description = "measure live switches instead of the matrix: throughput on shm, on tcp and while "
+            + "switching between them every 100 ms, and the pause at each switch (about 10 s; --full: 30 s)")
+    boolean reconfigure;
+
     @Option(names = "--list", description = "list the rows and exit")
     boolean list;
 
@@ -113,7 +117,7 @@ public final class IpcBench implements Callable<Integer> {
             for (Row r : rows) {
                 if (n > r.maxSize()) {
                     throw new IllegalArgumentException("size " + s + " is above " + r.id() + "'s limit of " + human(r.maxSize())
-                            + (r.family().equals("aeron") ? " (1/8 of its 8 MiB term)" : "") + "; drop it from --sizes or the row from --transports");
+                            + (r.family().equals("aeron") ? " (1/8 of its 64 MiB term)" : "") + "; drop it from --sizes or the row from --transports");
                 }
             }
             if (!sz.contains(n)) sz.add(n);
@@ -192,6 +196,7 @@ public final class IpcBench implements Callable<Integer> {
             System.out.print(RunComparison.compare(compare.get(0), compare.get(1), 4096, 0.10));
             return 0;
         }
+        if (reconfigure) return reconfigure();
         Plan plan = plan();
         if (plan.rows().stream().anyMatch(Row::fable)) checkDaemon();
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
@@ -217,6 +222,20 @@ public final class IpcBench implements Callable<Integer> {
         report.write(dir);
         System.out.println("\nresults: " + dir.toAbsolutePath() + " (samples.csv, summary.csv, summary.md, *.png)");
         return run.failures() == 0 ? 0 : 3;
+    }
+
+    /** {@code --reconfigure}: the switch bench ({@link SwitchBench}) on the two CPUs of the diff placement. */
+    private int reconfigure() throws Exception {
+        Plan plan = plan();   // checks --cpus
+        checkDaemon();
+        Path dir = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        long phaseMs = quick ? 500 : full ? 10_000 : 3_000;
+        System.out.println("live reconfiguration: 3 phases of " + phaseMs + " ms (steady shm, steady tcp, switching every 100 ms) ...");
+        String report = SwitchBench.run(dir, plan.cpuA(), plan.cpuB(), phaseMs, 3 * phaseMs + cellTimeoutSecs * 1000L);
+        System.out.print(report);
+        System.out.println("\nresults: " + dir.toAbsolutePath().resolve("reconfigure.md"));
+        return report.contains("FAILED") ? 3 : 0;
     }
 
     /** Fable rows need the name daemon: fail now, in one line, if there is none and none can be started. */

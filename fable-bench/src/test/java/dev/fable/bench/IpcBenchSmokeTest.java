@@ -60,6 +60,17 @@ class IpcBenchSmokeTest {
         assertTrue(md.contains("auto picked shm"), "the verdict says what auto picked:\n" + md);
     }
 
+    /** The switch bench: three phases between two real JVMs, 5 switches, every sequence number checked by the sink. */
+    @Test
+    void reconfigureMeasuresThePhasesAndThePauses() throws Exception {
+        int rc = new CommandLine(new IpcBench()).execute("--reconfigure", "--quick", "--out", out.toString());
+        String md = Files.readString(runDir(out).resolve("reconfigure.md"));
+        assertEquals(0, rc, md);
+        assertFalse(md.contains("FAILED"), md);
+        assertTrue(md.contains("| steady shm |") && md.contains("| steady tcp |") && md.contains("| switching shm<->tcp every 100 ms |"), md);
+        assertTrue(md.matches("(?s).*Pause at a switch.*n=[1-9].*"), "at least one switch was measured:\n" + md);
+    }
+
     @Test
     void sameCorePlacementRuns() throws Exception {
         int rc = new CommandLine(new IpcBench()).execute("--quick", "--placements", "same", "--sizes", "64", "--transports",

@@ -40,7 +40,7 @@ class BenchBadInputTest {
         rejects("unknown transport 'sockets' (known: pipe, nio-unix", List.of(), "--transports", "fable-shm-spin,sockets");
         rejects("size 0 is too small", List.of(), "--sizes", "64,0");
         rejects("'lots' is not a size", List.of(), "--sizes", "lots");
-        rejects("size 2m is above aeron-ipc's limit of 1 MiB", List.of(), "--sizes", "2m", "--transports", "aeron-ipc");
+        rejects("size 9m is above aeron-ipc's limit of 8 MiB", List.of(), "--sizes", "9m", "--transports", "aeron-ipc");
         rejects("size 1024m is above the bench's limit of 16 MiB", List.of(), "--sizes", "1024m");
         rejects("CPU 4096 does not exist here", List.of(), "--cpus", "0,4096");
         rejects("--repeat must be at least 1", List.of(), "--repeat", "0");

@@ -192,7 +192,10 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                 SEND_GATE.setRelease(this, OPEN);   // release: `out` before the gate, for the fast path's acquire
                 return;
             }
-            if (claims - mine != sentBefore + o.c.messagesSent()) return;   // a claimed buffer of o is out: its thread moves later
+            // A claimed buffer of o is out: its thread moves later. A leg counts a commit only after the commit's last
+            // access to the leg (RingWriter publishes the count last; StreamWriter commits under the lock close() takes),
+            // so when the counts agree the sending thread is done with o and o may be retired and unmapped.
+            if (claims - mine != sentBefore + o.c.messagesSent()) return;
             if (!o.c.finishOutput(System.nanoTime() + SWITCH_NANOS) && o.c.state() == ConnectionState.OPEN) {
                 throw new FableException(this + ": the old " + o.c.transport() + " transport did not take its end-of-epoch marker within "
                         + TimeUnit.NANOSECONDS.toSeconds(SWITCH_NANOS) + " s (is the peer reading?); the switch to " + n.c.transport()

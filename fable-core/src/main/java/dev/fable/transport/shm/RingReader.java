@@ -32,6 +32,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
+    private static final VarHandle RECYCLED_TOP;
+
+    static {
+        try {
+            RECYCLED_TOP = java.lang.invoke.MethodHandles.lookup().findVarHandle(RingReader.class, "recycledTop", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     private final MemorySegment ring;
     private final MemorySegment[] slots;   // read-only views of the producer's slots
@@ -205,7 +214,11 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
             giveBack(b.descriptor());
         }
         b.kill();
-        recycled[recycledTop++] = b;
+        int top = recycledTop;
+        recycled[top] = b;
+        // Last, as a release store: a switcher that sees the buffer back (held(), after its heavy fence) knows
+        // the release made its last access to the shared files, so it may retire and unmap them.
+        RECYCLED_TOP.setRelease(this, top + 1);
     }
 
     private void giveBack(long ptr) {

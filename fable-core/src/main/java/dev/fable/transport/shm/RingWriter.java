@@ -29,6 +29,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
+    private static final VarHandle MESSAGES;
+
+    static {
+        try {
+            MESSAGES = java.lang.invoke.MethodHandles.lookup().findVarHandle(RingWriter.class, "messages", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     private static final byte FREE = 0;
     private static final byte CLAIMED = 1;
@@ -128,13 +137,15 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         position = p + 1;
         LONG.setRelease(ring, WRITE, p + 1);                       // release: the WRITE register (monitoring, flow table)
         slotState[slot] = PUBLISHED;
-        messages++;
         bytes += length;
         b.kill();
         recycled[recycledTop++] = b;
         if (consumerMayPark) {
             dataWire.signal();
         }
+        // Last, as a release store: a reconfiguration switcher that sees this count (after its heavy fence)
+        // knows the commit made its last access to the shared files, so it may retire and unmap them.
+        MESSAGES.setRelease(this, messages + 1);
     }
 
     /**
