@@ -45,6 +45,7 @@ public final class Fable {
                 if (c == null) {
                     NameService names = DaemonNameService.get();
                     names.flowSource(FlowTable::report);
+                    names.reconfigurer(FlowTable::reconfigure);
                     context = c = new Context(names, new Transports(names));
                 }
             }

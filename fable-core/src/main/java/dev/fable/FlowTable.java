@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.flow.LiveConnection;
 import dev.fable.naming.NameService;
 
 import java.lang.ref.WeakReference;
@@ -30,6 +31,29 @@ final class FlowTable {
         FLOWS.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis()));
     }
 
+    /**
+     * The daemon's order to switch this process's connection {@code localName}: null when the new
+     * transport is set up, else why not (no such connection, the accepting side, unreachable, ...).
+     */
+    static String reconfigure(String localName, String transport, String reason) {
+        FLOWS.removeIf(Flow::gone);
+        String why = null;
+        for (Flow f : FLOWS) {   // an endpoint's name may be the local name of several connections: the first that can switch does
+            Connection c = f.ref().get();
+            if (c == null || !c.localName().equals(localName)) continue;
+            try {
+                c.reconfigure(transport, reason == null || reason.isBlank() ? "fable reconfigure" : reason);
+                return null;
+            } catch (UnsupportedOperationException e) {
+                why = e.getMessage();
+            } catch (RuntimeException e) {
+                return e.getMessage();
+            }
+        }
+        return why != null ? why
+                : "this process has no open connection '" + localName + "' (pid " + ProcessHandle.current().pid() + "); 'fable flows' lists them";
+    }
+
     static List<NameService.FlowEntry> report() {
         long pid = ProcessHandle.current().pid();
         List<NameService.FlowEntry> out = new ArrayList<>();
@@ -37,7 +61,8 @@ final class FlowTable {
         for (Flow f : FLOWS) {
             Connection c = f.ref().get();
             if (c == null) continue;
-            out.add(new NameService.FlowEntry(pid, c.localName(), c.peerName(), c.transport(), f.reason(), c.epoch(),
+            String reason = c instanceof LiveConnection l && l.switchReason() != null ? l.switchReason() : f.reason();
+            out.add(new NameService.FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis()));
         }
         return out;

@@ -120,6 +120,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private final List<Leg> all = new ArrayList<>();       // every leg not yet closed; guarded by itself
     private final ConcurrentLinkedQueue<ConnectionEvent> events = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
+    private volatile String switchReason;   // why the newest leg was set up (null for epoch 0)
 
     /**
      * @param first   the epoch-0 leg
@@ -410,8 +411,14 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             throw new FableException("cannot switch " + this + " to " + transport + ": " + e.getMessage() + "; it stays on "
                     + last.c.transport() + " (epoch " + last.c.epoch() + ") and keeps flowing", e);
         }
+        switchReason = why + " (epoch " + epoch + ", " + transport + ")";
         install(leg);
         return epoch;
+    }
+
+    /** Why the current transport was switched to, with its epoch; null while the connection is on its first transport. */
+    public String switchReason() {
+        return switchReason;
     }
 
     /** A previous switch's break may still be running: helps it along (idle roles) for up to {@link #SWITCH_NANOS}. */
@@ -430,6 +437,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     public void adopt(AbstractConnection leg, String reason) {
         switching.set(true);
         events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
+        switchReason = reason + " (epoch " + leg.epoch() + ", " + leg.transport() + ")";
         install(leg);
     }
 

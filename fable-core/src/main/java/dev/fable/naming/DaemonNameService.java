@@ -48,6 +48,7 @@ public final class DaemonNameService implements NameService {
     private long daemonPid;
     private volatile boolean closed;
     private volatile Supplier<List<FlowEntry>> flowSource = List::of;
+    private volatile Reconfigurer reconfigurer = (l, t, why) -> "this process does not carry out switches";
 
     /** A request in flight: a single reply, or list chunks until the one marked last. */
     private static final class Pending {
@@ -230,6 +231,7 @@ public final class DaemonNameService implements NameService {
     private void dispatch(DaemonConnection c, Message m) throws IOException {
         switch (m) {
             case FlowQuery q -> Thread.ofVirtual().name("fable-flow-report").start(() -> reportFlows(c, q.id()));
+            case Reconfigure r -> Thread.ofVirtual().name("fable-reconfigure").start(() -> obey(c, r));
             case Fail f when f.id() == 0 -> throw new IOException("the daemon closed this client: " + f.text());
             case NameList l -> chunk(l.id(), l.entries(), l.last());
             case FlowList l -> chunk(l.id(), l.entries(), l.last());
@@ -245,6 +247,21 @@ public final class DaemonNameService implements NameService {
         if (p == null) return;
         p.items.addAll(entries);
         if (last) p.done.complete(new Ok(id));
+    }
+
+    /** The daemon forwards an operator's switch order: carry it out and answer ok or why not. */
+    private void obey(DaemonConnection c, Reconfigure r) {
+        String why;
+        try {
+            why = reconfigurer.reconfigure(r.localName(), r.transport(), r.reason());
+        } catch (RuntimeException e) {
+            why = String.valueOf(e.getMessage());
+        }
+        try {
+            c.send(why == null ? new Ok(r.id()) : new Fail(r.id(), Wire.E_POLICY, why));
+        } catch (IOException e) {
+            // the daemon went away: the operator's call fails on its side
+        }
     }
 
     private void reportFlows(DaemonConnection c, int queryId) {
@@ -393,6 +410,23 @@ public final class DaemonNameService implements NameService {
     @SuppressWarnings("unchecked")
     public List<FlowEntry> flows() {
         return (List<FlowEntry>) (List<?>) List.copyOf(call(new FlowsRequest(nextId()), 1000).items);
+    }
+
+    @Override
+    public void reconfigure(long pid, String localName, String transport, String reason) {
+        Message m = reply(call(new Reconfigure(nextId(), pid, localName, transport, reason), RECONFIGURE_WAIT_MILLIS));
+        if (m instanceof Fail f) {
+            throw new FableException("cannot switch connection '" + localName + "' of pid " + pid + " to " + transport + ": " + f.text());
+        }
+        if (!(m instanceof Ok)) throw new FableException("the name daemon answered a reconfiguration with " + m.getClass().getSimpleName());
+    }
+
+    /** A switch may wait up to 10 s for the previous one to finish and 30 s for a handshake. */
+    private static final long RECONFIGURE_WAIT_MILLIS = 45_000;
+
+    @Override
+    public void reconfigurer(Reconfigurer r) {
+        this.reconfigurer = r == null ? (l, t, why) -> "this process does not carry out switches" : r;
     }
 
     @Override

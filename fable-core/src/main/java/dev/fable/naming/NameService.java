@@ -38,6 +38,21 @@ public interface NameService extends AutoCloseable {
     /** Where this process's live connections come from when the daemon asks for the flow table. */
     void flowSource(Supplier<List<FlowEntry>> source);
 
+    /**
+     * Asks process {@code pid} (a client of this host's daemon) to switch its connection {@code localName} (as
+     * {@code fable flows} lists it) to {@code transport}; returns when it has set the new transport up.
+     *
+     * @throws FableException naming what failed: no such process or connection, the accepting side, an unreachable transport
+     */
+    void reconfigure(long pid, String localName, String transport, String reason);
+
+    /** Carries out the daemon's reconfiguration orders for this process: returns null when done, else why not. */
+    interface Reconfigurer {
+        String reconfigure(String localName, String transport, String reason);
+    }
+
+    void reconfigurer(Reconfigurer r);
+
     /** True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with. */
     boolean isKnownHost(String sha256Fingerprint);
 

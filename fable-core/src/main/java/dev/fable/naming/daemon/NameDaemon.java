@@ -71,6 +71,7 @@ public final class NameDaemon implements AutoCloseable {
     private final Registry registry = new Registry();
     private final Map<SocketChannel, Session> sessions = new HashMap<>();
     private final Map<Integer, FlowCollection> flowCollections = new HashMap<>();
+    private final Map<Integer, Order> orders = new HashMap<>();
     private final Set<String> knownFingerprints = new HashSet<>();
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
@@ -357,6 +358,9 @@ public final class NameDaemon implements AutoCloseable {
                 Runtime rt = Runtime.getRuntime();
                 reply(s, new Stats(st.id(), rt.totalMemory() - rt.freeMemory(), registry.size(), sessions.size(), registry.waiterCount()));
             }
+            case Reconfigure r -> reconfigure(s, r);
+            case Ok o when orders.containsKey(o.id()) -> answerOrder(s, o.id(), null);
+            case Fail f when orders.containsKey(f.id()) -> answerOrder(s, f.id(), f.text());
             case KnownHost kh -> reply(s, knownFingerprints.contains(kh.fingerprint()) ? new Ok(kh.id())
                     : new Fail(kh.id(), Wire.E_NOT_FOUND, "certificate " + kh.fingerprint() + " is not this host's nor a peer's"));
             case Hello h -> reject(s, Wire.E_BAD_REQUEST, "HELLO sent twice");
@@ -548,6 +552,42 @@ public final class NameDaemon implements AutoCloseable {
                 identity.fingerprint())));
     }
 
+    /** A switch order on its way to the process that holds the connection. */
+    private record Order(Session requester, int requestId, Session target, String what) {}
+
+    /**
+     * {@code fable reconfigure}: forwards the order to the client process with that pid (the data path
+     * never touches the daemon; the process switches its own connection) and relays its answer.
+     */
+    private void reconfigure(Session s, Reconfigure r) throws IOException {
+        Session target = null;
+        for (Session o : sessions.values()) {
+            if (!o.peerDaemon && o.helloDone && !o.closed && o.pid == r.pid()) {
+                target = o;
+                break;
+            }
+        }
+        if (target == null) {
+            reply(s, new Fail(r.id(), Wire.E_NOT_FOUND, "no process with pid " + r.pid() + " uses this host's name daemon; "
+                    + "'fable flows' lists the connections"));
+            return;
+        }
+        int qid = nextQueryId++;
+        String what = "pid " + r.pid() + " connection '" + r.localName() + "' -> " + r.transport()
+                + (r.reason() == null || r.reason().isBlank() ? "" : " (" + r.reason() + ")");
+        orders.put(qid, new Order(s, r.id(), target, what));
+        DaemonLog.info("reconfigure " + what + ", asked by " + s);
+        replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, r.pid(), r.localName(), r.transport(), r.reason()))));
+    }
+
+    private void answerOrder(Session s, int qid, String failure) throws IOException {
+        Order o = orders.get(qid);
+        if (o == null || o.target() != s) return;
+        orders.remove(qid);
+        if (failure == null) DaemonLog.info("reconfigured " + o.what()); else DaemonLog.warn("reconfigure " + o.what() + " failed: " + failure);
+        if (!o.requester().closed) reply(o.requester(), failure == null ? new Ok(o.requestId()) : new Fail(o.requestId(), Wire.E_POLICY, failure));
+    }
+
     private void startFlowCollection(Session s, FlowsRequest f) throws IOException {
         int qid = nextQueryId++;
         FlowCollection c = new FlowCollection(s, f.id(), System.nanoTime() + FLOW_QUERY_NANOS);
@@ -693,6 +733,18 @@ public final class NameDaemon implements AutoCloseable {
             }
         }
         s.names.clear();
+        for (Map.Entry<Integer, Order> o : new ArrayList<>(orders.entrySet())) {
+            if (o.getValue().target() != s && o.getValue().requester() != s) continue;
+            orders.remove(o.getKey());
+            if (o.getValue().target() == s && !o.getValue().requester().closed) {
+                try {
+                    reply(o.getValue().requester(), new Fail(o.getValue().requestId(), Wire.E_NOT_FOUND,
+                            "the process went away before it answered (" + reason + ")"));
+                } catch (IOException ignored) {
+                    // the requester is going too
+                }
+            }
+        }
         for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
             if (c.getValue().requester == s) {
                 flowCollections.remove(c.getKey());

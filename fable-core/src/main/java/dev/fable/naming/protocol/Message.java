@@ -57,6 +57,12 @@ public sealed interface Message {
     /** A peer daemon asks for {@code name}, saying which host it is (its id and TLS certificate fingerprint). */
     record PeerResolve(int id, String name, String askerHostId, String askerFingerprint) implements Message {}
 
+    /**
+     * Switch connection {@code localName} of process {@code pid} to {@code transport}. An operator's client sends it to
+     * the daemon, which forwards it (under its own id) to that process; each hop answers with ok or an error.
+     */
+    record Reconfigure(int id, long pid, String localName, String transport, String reason) implements Message {}
+
     /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
     record KnownHost(int id, String fingerprint) implements Message {}
 }

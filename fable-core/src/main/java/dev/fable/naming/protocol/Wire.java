@@ -30,6 +30,7 @@ public final class Wire {
     public static final int STATS_REPLY = 17;
     public static final int PEER_RESOLVE = 18;
     public static final int KNOWN_HOST = 19;
+    public static final int RECONFIGURE = 20;
 
     // error codes
     public static final int E_NOT_FOUND = 1;
