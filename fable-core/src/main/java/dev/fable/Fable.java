@@ -46,6 +46,7 @@ public final class Fable {
                     NameService names = DaemonNameService.get();
                     names.flowSource(FlowTable::report);
                     names.reconfigurer(FlowTable::reconfigure);
+                    names.policyListener(FlowTable::followPolicy);
                     context = c = new Context(names, new Transports(names));
                 }
             }

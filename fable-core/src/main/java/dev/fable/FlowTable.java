@@ -54,6 +54,21 @@ final class FlowTable {
                 : "this process has no open connection '" + localName + "' (pid " + ProcessHandle.current().pid() + "); 'fable flows' lists them";
     }
 
+    /** The daemon's transport policy changed: every xio:// connection this process made asks again and follows. */
+    static void followPolicy(String what) {
+        FLOWS.removeIf(Flow::gone);
+        System.Logger log = System.getLogger("dev.fable");
+        for (Flow f : FLOWS) {
+            if (!(f.ref().get() instanceof LiveConnection l)) continue;
+            try {
+                String done = l.followPolicy();
+                if (done != null) log.log(System.Logger.Level.INFO, "policy change (" + what + "): " + done);
+            } catch (RuntimeException e) {
+                log.log(System.Logger.Level.WARNING, "policy change (" + what + "): " + l + " stays as it is: " + e.getMessage());
+            }
+        }
+    }
+
     static List<NameService.FlowEntry> report() {
         long pid = ProcessHandle.current().pid();
         List<NameService.FlowEntry> out = new ArrayList<>();

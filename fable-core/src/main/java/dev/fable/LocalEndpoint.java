@@ -209,6 +209,13 @@ final class LocalEndpoint implements Endpoint {
         long id = java.util.concurrent.ThreadLocalRandom.current().nextLong() | 1;   // never 0 (0: a peer without sessions)
         AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0), name, route, options);
         LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid) -> openLeg(target.name(), transport, epoch, cid, options), () -> { });
+        if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
+            c.policy(() -> {
+                NameService.Route r = names.resolve(target.name(), new NameService.RouteRequest(options.isTrusted(), null),
+                        options.connectTimeout().toNanos());
+                return new LiveConnection.Choice(r.transport(), r.reason());
+            });
+        }
         FlowTable.add(c, route.reason());
         return c;
     }

@@ -75,6 +75,20 @@ class ReconfigureCliTest {
         }
     }
 
+    @Test
+    void trustChangesTheDaemonsNetworksAndRefusesGarbage() throws Exception {
+        String[] ok = run("trust", "add", "10.9.0.0/16");
+        assertEquals("0", ok[0], ok[2]);
+        assertTrue(ok[1].contains("trusted: 10.9.0.0/16"), ok[1]);
+        String[] back = run("trust", "remove", "10.9.0.0/16");
+        assertEquals("0", back[0], back[2]);
+        String[] bad = run("trust", "add", "ten-dot-nine");
+        assertNotEquals("0", bad[0]);
+        assertTrue(bad[2].contains("ten-dot-nine") && bad[2].strip().lines().count() == 1, bad[2]);
+        String[] verb = run("trust", "maybe", "10.9.0.0/16");
+        assertEquals("1", verb[0], verb[2]);
+    }
+
     static void roundTrip(Connection c, Connection s, long v) {
         Buffer b = c.claim(8, WAIT);
         b.putLong(0, v);

@@ -79,6 +79,9 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         AbstractConnection open(String transport, long epoch, long connectionId);
     }
 
+    /** What the transport policy chooses for this connection now: a transport and why. */
+    public record Choice(String transport, String reason) {}
+
     /** One transport instance of the chain. */
     private static final class Leg {
         final AbstractConnection c;
@@ -121,6 +124,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private final ConcurrentLinkedQueue<ConnectionEvent> events = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
     private volatile String switchReason;   // why the newest leg was set up (null for epoch 0)
+    private volatile java.util.function.Supplier<Choice> policy;   // connector side of an xio:// connection: asks the daemon
 
     /**
      * @param first   the epoch-0 leg
@@ -414,6 +418,26 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         switchReason = why + " (epoch " + epoch + ", " + transport + ")";
         install(leg);
         return epoch;
+    }
+
+    /** Lets the transport policy move this connection ({@link #followPolicy}): the connecting side of an {@code xio://} connect. */
+    public void policy(java.util.function.Supplier<Choice> chooser) {
+        this.policy = chooser;
+    }
+
+    /**
+     * Asks the policy again (the daemon's trusted networks changed) and switches if it now chooses
+     * another transport. Returns what was done, or null if nothing changed or the policy does not
+     * steer this connection.
+     */
+    public String followPolicy() {
+        java.util.function.Supplier<Choice> p = policy;
+        if (p == null || closed || state() != ConnectionState.OPEN) return null;
+        Choice c = p.get();
+        if (c.transport().equals(transport())) return null;
+        String from = transport();
+        reconfigure(c.transport(), "policy: " + c.reason());
+        return this + ": " + from + " -> " + c.transport() + " (" + c.reason() + ")";
     }
 
     /** Why the current transport was switched to, with its epoch; null while the connection is on its first transport. */

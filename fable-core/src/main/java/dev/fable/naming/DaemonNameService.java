@@ -49,6 +49,7 @@ public final class DaemonNameService implements NameService {
     private volatile boolean closed;
     private volatile Supplier<List<FlowEntry>> flowSource = List::of;
     private volatile Reconfigurer reconfigurer = (l, t, why) -> "this process does not carry out switches";
+    private volatile java.util.function.Consumer<String> policyListener = what -> { };
 
     /** A request in flight: a single reply, or list chunks until the one marked last. */
     private static final class Pending {
@@ -232,6 +233,7 @@ public final class DaemonNameService implements NameService {
         switch (m) {
             case FlowQuery q -> Thread.ofVirtual().name("fable-flow-report").start(() -> reportFlows(c, q.id()));
             case Reconfigure r -> Thread.ofVirtual().name("fable-reconfigure").start(() -> obey(c, r));
+            case PolicyChanged pc -> Thread.ofVirtual().name("fable-policy").start(() -> policyListener.accept(pc.what()));
             case Fail f when f.id() == 0 -> throw new IOException("the daemon closed this client: " + f.text());
             case NameList l -> chunk(l.id(), l.entries(), l.last());
             case FlowList l -> chunk(l.id(), l.entries(), l.last());
@@ -423,6 +425,17 @@ public final class DaemonNameService implements NameService {
 
     /** A switch may wait up to 10 s for the previous one to finish and 30 s for a handshake. */
     private static final long RECONFIGURE_WAIT_MILLIS = 45_000;
+
+    @Override
+    public void trust(String network, boolean trusted) {
+        Message m = reply(call(new Trust(nextId(), network, trusted), 0));
+        if (m instanceof Fail f) throw new FableException("cannot change the trust of '" + network + "': " + f.text());
+    }
+
+    @Override
+    public void policyListener(java.util.function.Consumer<String> l) {
+        this.policyListener = l == null ? what -> { } : l;
+    }
 
     @Override
     public void reconfigurer(Reconfigurer r) {

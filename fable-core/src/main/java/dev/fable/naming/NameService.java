@@ -53,6 +53,15 @@ public interface NameService extends AutoCloseable {
 
     void reconfigurer(Reconfigurer r);
 
+    /**
+     * Marks {@code network} (CIDR, e.g. {@code 10.1.0.0/16}) trusted or not in this host's daemon. Connections
+     * made with {@code xio://} whose route changes follow: to plain tcp on a trusted network, to tls otherwise.
+     */
+    void trust(String network, boolean trusted);
+
+    /** Told (with what changed) when the daemon's transport policy changes. */
+    void policyListener(java.util.function.Consumer<String> l);
+
     /** True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with. */
     boolean isKnownHost(String sha256Fingerprint);
 

@@ -122,6 +122,44 @@ class TwoHostConnectTest {
         }
     }
 
+    /**
+     * Another host's endpoint that follows the transport policy: connects to xio://args[0], echoes
+     * messages until stdin says STOP, and prints "NOW transport epoch" whenever the transport changed.
+     */
+    public static final class PolicyConnector {
+        public static void main(String[] args) throws Exception {
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    new BufferedReader(new InputStreamReader(System.in)).readLine();
+                } catch (java.io.IOException ignored) {
+                    // the parent went away
+                }
+                stop.set(true);
+            });
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT))) {
+                Random r = new Random(9);
+                String seen = "";
+                long n = 0;
+                while (!stop.get()) {
+                    byte[] m = new byte[1 + r.nextInt(100_000)];
+                    r.nextBytes(m);
+                    c.send(m);
+                    if (!Arrays.equals(m, c.receiveMessage(WAIT))) throw new AssertionError("echo " + n + " differs over " + c.transport());
+                    n++;
+                    String now = c.transport() + " " + c.epoch();
+                    if (!now.equals(seen)) {
+                        System.out.println("NOW " + now);
+                        seen = now;
+                    }
+                }
+                System.out.println("OK " + n);
+            } catch (RuntimeException e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + e.getMessage().replace('\n', ' '));
+            }
+        }
+    }
+
     private static List<String> on(Path runtime, Path state) {
         return List.of("-Dfable.runtime.dir=" + runtime, "-Dfable.state.dir=" + state, "-Dfable.daemon.autostart=false");
     }
@@ -190,6 +228,38 @@ class TwoHostConnectTest {
                 assertTrue(ok.startsWith("OK tcp tcp tls@1 tcp@2 | "), ok + "\n" + fromA.stderr());
                 assertTrue(ok.contains("stays on tcp (epoch 0) and keeps flowing"), "shm across hosts is refused, naming the fallback: " + ok);
                 assertEquals("ACCEPTED tcp", listener.expectLine(""));
+            }
+        }
+    }
+
+    @Test
+    void anXioConnectionFollowsTheTrustPolicyFromTlsToTcpAndBack() throws Exception {
+        int portB = TestDaemon.freePort("127.0.0.3");
+        int portA = TestDaemon.freePort("127.0.0.2");
+        Path rtA = TestDaemon.freshDir("ta"), rtB = TestDaemon.freshDir("tb");
+        Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+        String name = "trust-far-" + ProcessHandle.current().pid();
+        // A trusts only 10/8, so B (127.0.0.3) starts across an untrusted network: tls
+        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
+                     "fable.daemon.peers=127.0.0.2:" + portA);
+             PeerProcess listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name);
+             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
+                     "fable.daemon.peers=127.0.0.3:" + portB, "fable.trusted.networks=10.0.0.0/8")) {
+            assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
+            try (PeerProcess fromA = PeerProcess.start(PolicyConnector.class, on(rtA, stA), name);
+                 DaemonNameService admin = DaemonNameService.open(rtA, false)) {
+                assertEquals("NOW tls 0", fromA.expectLine("NOW", WAIT), fromA.stderr());
+                admin.trust("127.0.0.0/8", true);
+                assertEquals("NOW tcp 1", fromA.expectLine("NOW", WAIT), "the operator trusts the network: plain tcp\n" + fromA.stderr());
+                String row = admin.flows().stream().filter(f -> f.pid() == fromA.pid()).map(f -> f.reason() + " @" + f.epoch())
+                        .findFirst().orElse("none");
+                assertTrue(row.startsWith("policy: other host over trusted network 127.0.0.0/8") && row.endsWith("@1"), row);
+                admin.trust("127.0.0.0/8", false);
+                assertEquals("NOW tls 2", fromA.expectLine("NOW", WAIT), "trust withdrawn: back to tls\n" + fromA.stderr());
+                FableException bad = org.junit.jupiter.api.Assertions.assertThrows(FableException.class, () -> admin.trust("not-a-network", true));
+                assertTrue(bad.getMessage().contains("not-a-network"), bad.getMessage());
+                fromA.send("STOP");
+                assertTrue(fromA.expectLine("", WAIT).startsWith("OK "), fromA.stderr());
             }
         }
     }

@@ -60,7 +60,7 @@ public final class NameDaemon implements AutoCloseable {
     private final HostIdentity identity;
     private final String advertiseHost;
     private final List<String> peers;
-    private final TransportPolicy policy;
+    private TransportPolicy policy;   // replaced when an operator changes the trusted networks (selector thread only)
     private final int maxNamesPerClient;
     private final long idleExitNanos;
     private final FileChannel lockFile;
@@ -359,6 +359,7 @@ public final class NameDaemon implements AutoCloseable {
                 reply(s, new Stats(st.id(), rt.totalMemory() - rt.freeMemory(), registry.size(), sessions.size(), registry.waiterCount()));
             }
             case Reconfigure r -> reconfigure(s, r);
+            case Trust t -> trust(s, t);
             case Ok o when orders.containsKey(o.id()) -> answerOrder(s, o.id(), null);
             case Fail f when orders.containsKey(f.id()) -> answerOrder(s, f.id(), f.text());
             case KnownHost kh -> reply(s, knownFingerprints.contains(kh.fingerprint()) ? new Ok(kh.id())
@@ -550,6 +551,30 @@ public final class NameDaemon implements AutoCloseable {
         }
         reply(s, new RouteReply(pr.id(), new Route(null, null, e.name, e.owner.pid, identity.hostId(), false, null, e.tcpHost, e.tcpPort,
                 identity.fingerprint())));
+    }
+
+    /**
+     * {@code fable trust add|remove}: changes the trusted networks of the transport policy, then tells
+     * every client, which re-asks for the routes of its {@code xio://} connections and switches those
+     * whose transport the policy now chooses differently (tls to tcp on a newly trusted network, and back).
+     */
+    private void trust(Session s, Trust t) throws IOException {
+        Cidr network;
+        try {
+            network = Cidr.parse(t.network());
+        } catch (IllegalArgumentException e) {
+            reply(s, new Fail(t.id(), Wire.E_BAD_REQUEST, e.getMessage()));
+            return;
+        }
+        policy = policy.withNetwork(network, t.trusted());
+        String what = "network " + network + (t.trusted() ? " marked trusted" : " no longer trusted") + "; trusted networks now "
+                + policy.trustedNetworks();
+        DaemonLog.info("policy: " + what + ", by " + s);
+        reply(s, new Ok(t.id()));
+        ByteBuffer note = Messages.encode(new PolicyChanged(0, what));
+        for (Session other : new ArrayList<>(sessions.values())) {
+            if (!other.peerDaemon && other.helloDone && !other.closed) replyFrames(other, List.of(note.duplicate()));
+        }
     }
 
     /** A switch order on its way to the process that holds the connection. */

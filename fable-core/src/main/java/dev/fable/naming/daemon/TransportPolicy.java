@@ -39,6 +39,18 @@ public final class TransportPolicy {
         this.remoteOverride = check(remoteOverride, "fable.policy.remote", List.of("tcp", "tls"));
     }
 
+    /** This policy with {@code network} added to (trusted) or removed from the trusted networks. */
+    public TransportPolicy withNetwork(Cidr network, boolean trusted) {
+        List<Cidr> l = new java.util.ArrayList<>(trustedNetworks);
+        l.removeIf(c -> c.toString().equals(network.toString()));
+        if (trusted) l.add(network);
+        return new TransportPolicy(l, localOverride, remoteOverride);
+    }
+
+    public List<Cidr> trustedNetworks() {
+        return trustedNetworks;
+    }
+
     private static String check(String t, String key, List<String> allowed) {
         if (t == null || t.isBlank()) return null;
         String v = t.trim().toLowerCase(Locale.ROOT);

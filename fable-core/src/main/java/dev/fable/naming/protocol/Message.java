@@ -63,6 +63,12 @@ public sealed interface Message {
      */
     record Reconfigure(int id, long pid, String localName, String transport, String reason) implements Message {}
 
+    /** An operator marks {@code network} (CIDR) trusted or not; answered with ok, or an error for a malformed network. */
+    record Trust(int id, String network, boolean trusted) implements Message {}
+
+    /** Daemon → every client (id 0): the transport policy changed ({@code what}); clients re-ask for their connections' routes. */
+    record PolicyChanged(int id, String what) implements Message {}
+
     /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
     record KnownHost(int id, String fingerprint) implements Message {}
 }

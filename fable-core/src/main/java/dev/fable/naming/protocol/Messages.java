@@ -73,6 +73,8 @@ public final class Messages {
             case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
             case Wire.RECONFIGURE -> new Reconfigure(id, r.i64("pid"), r.text("local name"), r.text("transport"), r.str("reason"));
+            case Wire.TRUST -> new Trust(id, r.text("network"), r.bool("trusted"));
+            case Wire.POLICY_CHANGED -> new PolicyChanged(id, r.text("what"));
             default -> throw new ProtocolException(Wire.E_BAD_REQUEST, "unknown message type " + type);
         };
         r.end();
@@ -103,6 +105,8 @@ public final class Messages {
             case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
             case Reconfigure x -> w(Wire.RECONFIGURE, x.id()).i64(x.pid()).str(x.localName()).str(x.transport()).str(clip(x.reason())).frame();
+            case Trust x -> w(Wire.TRUST, x.id()).str(x.network()).bool(x.trusted()).frame();
+            case PolicyChanged x -> w(Wire.POLICY_CHANGED, x.id()).str(clip(x.what())).frame();
             case NameList x -> single(encodeNames(x.id(), x.entries()), m);
             case FlowList x -> single(encodeFlows(Wire.FLOW_LIST, x.id(), x.entries()), m);
             case FlowReport x -> single(encodeFlows(Wire.FLOW_REPORT, x.id(), x.entries()), m);

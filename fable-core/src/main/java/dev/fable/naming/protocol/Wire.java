@@ -31,6 +31,8 @@ public final class Wire {
     public static final int PEER_RESOLVE = 18;
     public static final int KNOWN_HOST = 19;
     public static final int RECONFIGURE = 20;
+    public static final int TRUST = 21;
+    public static final int POLICY_CHANGED = 22;
 
     // error codes
     public static final int E_NOT_FOUND = 1;
