@@ -15,6 +15,11 @@ public record ConnectionEvent(Type type, long epoch, String transport, String re
         /** Both directions of this side now run over {@link #transport()} with {@link #epoch()}; the old transport is closed (break). */
         RECONFIGURED,
         /** A switch failed before it took effect; the connection stays on its current transport and keeps flowing. */
-        RECONFIGURATION_FAILED
+        RECONFIGURATION_FAILED,
+        /**
+         * The drain timeout passed while the application still held read buffers of an old transport: they
+         * were copied into private memory (reading them goes on as before) and the old transport was closed.
+         */
+        OLD_BUFFERS_COPIED
     }
 }

@@ -162,6 +162,59 @@ class ReconfigureTest {
         }
     }
 
+    /**
+     * The consumer keeps read buffers of the old transport past the drain timeout: they are copied
+     * (their values stay readable, release works) and the old transport closes, for a socket and for
+     * shared memory as the old side.
+     */
+    @Test
+    void readBuffersHeldPastTheDrainTimeoutAreCopiedAndTheOldTransportCloses() throws Exception {
+        System.setProperty("fable.drainTimeoutMillis", "200");
+        try {
+            for (String[] pair : new String[][] {{"unix", "shm"}, {"shm", "tcp"}}) {
+                String name = "reconf-drain-" + pair[0] + "-" + ProcessHandle.current().pid();
+                try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+                    java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
+                    Thread.ofPlatform().start(accepted);
+                    try (Connection c = Fable.connect("xio+" + pair[0] + "://" + name, ConnectOptions.trusted());
+                         Connection s = accepted.get()) {
+                        List<Buffer> kept = new ArrayList<>();
+                        for (long v = 1; v <= 3; v++) {
+                            Buffer b = c.claim(8, WAIT);
+                            b.putLong(0, v * 111);
+                            b.commit();
+                            kept.add(s.receive(WAIT));   // held, not released
+                        }
+                        c.reconfigure(pair[1], "test: drain");
+                        roundTrip(c, s, 4);   // both directions on the new transport; the old one waits for the three buffers
+                        assertEquals(pair[1], s.transport());
+                        ConnectionEvent copied = null;
+                        long until = System.nanoTime() + WAIT.toNanos();
+                        while (copied == null && System.nanoTime() < until) {
+                            assertNull(s.poll(), "nothing else was sent");
+                            for (ConnectionEvent e; (e = s.pollEvent()) != null; ) {
+                                if (e.type() == ConnectionEvent.Type.OLD_BUFFERS_COPIED) copied = e;
+                            }
+                        }
+                        assertNotNull(copied, "no OLD_BUFFERS_COPIED event within " + WAIT);
+                        assertTrue(copied.reason().startsWith("3 read buffer(s) of epoch 0"), copied.reason());
+                        assertEquals(pair[0], copied.transport());
+                        for (int i = 0; i < 3; i++) {
+                            assertEquals((i + 1) * 111L, kept.get(i).getLong(0), "a copied buffer reads as before");
+                            assertEquals((i + 1) * 111L, kept.get(i).segment().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
+                            kept.get(i).release();
+                            Buffer dead = kept.get(i);
+                            assertThrows(IllegalStateException.class, () -> dead.getLong(0), "single-use after release");
+                        }
+                        roundTrip(c, s, 5);
+                    }
+                }
+            }
+        } finally {
+            System.clearProperty("fable.drainTimeoutMillis");
+        }
+    }
+
     static void roundTrip(Connection c, Connection s, long v) {
         Buffer b = c.claim(8, WAIT);
         b.putLong(0, v);

@@ -89,6 +89,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         volatile boolean outputDone;   // its output carries the end-of-epoch marker (sending role)
         boolean inputDone;             // the peer's marker was read (receiving role)
         boolean closed;                // receiving role, or close()
+        long retiredAt;                // when the input left it (receiving role)
 
         Leg(AbstractConnection c) {
             this.c = c;
@@ -116,6 +117,9 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private volatile int recvGate;
     private final List<Leg> retired = new ArrayList<>();   // left by the input, not yet closed; receiving role
     private long orphaned;                                  // when the receiver first found its leg finished and no next one; receiving role
+    private int reapTick;                                   // receiving role: look at retired legs now and then while data flows
+    /** How long the application may hold read buffers of an old transport before they are copied: -Dfable.drainTimeoutMillis, default 5000. */
+    private final long drainNanos = TimeUnit.MILLISECONDS.toNanos(Long.getLong("fable.drainTimeoutMillis", 5000));
 
     // switches
     private volatile Leg newest;
@@ -280,7 +284,10 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         while (true) {
             Leg l = in;
             Buffer b = l.c.poll();
-            if (b != null) return b;
+            if (b != null) {
+                if (!retired.isEmpty() && (++reapTick & 1023) == 0) reap();   // the drain timeout also runs out while data flows
+                return b;
+            }
             if (!l.c.inputFinished()) {
                 if (!retired.isEmpty()) reap();
                 return null;
@@ -295,20 +302,30 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         receivedBefore += l.c.messagesReceived();
         receivedBytesBefore += l.c.bytesReceived();
         l.inputDone = true;
+        l.retiredAt = System.nanoTime();
         in = n;
         retired.add(l);
         reap();
         maybeComplete();
     }
 
-    /** Receiving role: closes retired legs that both directions left and whose read buffers all came back. */
+    /**
+     * Receiving role: closes retired legs that both directions left and whose read buffers all came
+     * back; after the drain timeout, buffers still held are copied off the leg first (proxied by copy).
+     */
     private void reap() {
         for (int i = retired.size() - 1; i >= 0; i--) {
             Leg l = retired.get(i);
-            if (l.outputDone && l.c.readBuffersHeld() == 0) {
-                retired.remove(i);
-                closeLeg(l);
+            if (!l.outputDone) continue;
+            if (l.c.readBuffersHeld() > 0) {
+                if (System.nanoTime() - l.retiredAt < drainNanos) continue;
+                int n = l.c.detachHeldBuffers();
+                events.add(new ConnectionEvent(ConnectionEvent.Type.OLD_BUFFERS_COPIED, l.c.epoch(), l.c.transport(),
+                        n + " read buffer(s) of epoch " + l.c.epoch() + " still held after the drain timeout of "
+                                + TimeUnit.NANOSECONDS.toMillis(drainNanos) + " ms were copied; " + l.c.transport() + " closed"));
             }
+            retired.remove(i);
+            closeLeg(l);
         }
     }
 

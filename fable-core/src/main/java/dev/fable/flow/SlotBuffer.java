@@ -24,7 +24,7 @@ public final class SlotBuffer implements Buffer {
     private static final int WRITABLE = 1;
     private static final int READABLE = 2;
 
-    private final BufferOwner owner;
+    private BufferOwner owner;   // replaced by DETACHED when a drain timeout copies the buffer off its transport
     private final Connection connection;
     private final Kind kind;
     private final boolean readOnly;
@@ -94,6 +94,36 @@ public final class SlotBuffer implements Buffer {
         this.state = READABLE;
         leakToken.handedOut();
         return this;
+    }
+
+    /** The owner of buffers copied off a transport that was closed: releasing one only ends it. */
+    private static final BufferOwner DETACHED = new BufferOwner() {
+        @Override
+        public void commit(SlotBuffer buffer, boolean more) {
+            throw new IllegalStateException("commit() is for claimed buffers; release() a polled buffer");
+        }
+
+        @Override
+        public void release(SlotBuffer buffer) {
+            buffer.kill();
+        }
+    };
+
+    /**
+     * Drain timeout of a reconfiguration: if this is a read buffer the application still holds, moves
+     * it onto a private copy of its bytes (from {@code arena}) and detaches it from its transport, which
+     * is about to close; {@link #release()} then only ends it. Returns whether it was held. Receiving role.
+     */
+    public boolean detach(java.lang.foreign.Arena arena) {
+        if (state != READABLE) return false;
+        MemorySegment copy = arena.allocate(capacity, 64);
+        MemorySegment.copy(segment, base, copy, 0, capacity);
+        this.segment = copy.asReadOnly();
+        this.base = 0;
+        this.view = this.segment;   // the whole copy: segment() returns it as for a shm slot
+        this.viewOf = null;
+        this.owner = DETACHED;
+        return true;
     }
 
     /** Marks the buffer dead before it goes back to the owner's recycle stack. */

@@ -83,6 +83,12 @@ public abstract class AbstractConnection implements Connection {
      */
     public abstract boolean skipEndOfEpoch();
 
+    /**
+     * Copies every read buffer the application still holds from this leg into private memory and
+     * detaches it (its release then only ends it), so the leg can close. Returns how many. Receiving role.
+     */
+    public abstract int detachHeldBuffers();
+
     /** Read buffers polled from this leg and not yet released. Receiving thread. */
     public abstract int readBuffersHeld();
 

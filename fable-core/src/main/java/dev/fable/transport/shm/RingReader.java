@@ -57,6 +57,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
 
     private final boolean[] held;
     private final SlotBuffer[] recycled;
+    private final SlotBuffer[] all;   // every buffer object of this reader, handed out or not
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
     private final MemorySegment[] copies;      // untrusted: private copy areas (writable)
@@ -99,6 +100,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
             leakTokens[i] = recycled[i].leakToken();
         }
         recycledTop = n;
+        all = recycled.clone();
         if (trusted) {
             copies = null;
             copyViews = null;
@@ -200,6 +202,13 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     /** True once the end-of-epoch marker was polled. Receiving thread. */
     boolean inputFinished() {
         return inputFinished;
+    }
+
+    /** Drain timeout: copies every read buffer the application still holds off this ring (see SlotBuffer.detach). */
+    int detachHeld(Arena arena) {
+        int n = 0;
+        for (SlotBuffer b : all) if (b.detach(arena)) n++;
+        return n;
     }
 
     /** Read buffers handed out and not yet released. Receiving thread. */

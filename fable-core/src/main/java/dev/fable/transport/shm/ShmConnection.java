@@ -99,6 +99,11 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     }
 
     @Override
+    public int detachHeldBuffers() {
+        return in.detachHeld(Arena.ofAuto());
+    }
+
+    @Override
     public int readBuffersHeld() {
         return in.held();
     }

@@ -122,6 +122,11 @@ public final class StreamConnection extends AbstractConnection implements Stream
     }
 
     @Override
+    public int detachHeldBuffers() {
+        return in.detachHeld(java.lang.foreign.Arena.ofAuto());
+    }
+
+    @Override
     public int readBuffersHeld() {
         return in.held();
     }

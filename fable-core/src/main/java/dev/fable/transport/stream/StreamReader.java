@@ -115,6 +115,13 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         return true;
     }
 
+    /** Drain timeout: copies every read buffer the application still holds off this stream (see SlotBuffer.detach). */
+    int detachHeld(java.lang.foreign.Arena arena) {
+        int n = 0;
+        for (SlotBuffer b : buffers) if (b.detach(arena)) n++;
+        return n;
+    }
+
     /** Read buffers handed out and not yet released. */
     int held() {
         return buffers.length - freeCount;
