@@ -35,6 +35,12 @@ import java.util.concurrent.TimeUnit;
 public final class SwitchBench {
     private static final Duration WAIT = Duration.ofSeconds(30);
     private static final int SIZE = 64;
+    /**
+     * A pool sized for small messages (256 slots of 4 KiB = 1 MiB per direction) rather than the
+     * default 8 MiB: preparing and faulting in a new leg's pool is CPU work that, on two CPUs both
+     * busy with the hot threads, shows up directly in the pause (about 4 ms for 8 MiB here).
+     */
+    private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(4096).slotCount(256);
     private static final long SWITCH_EVERY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Gaps below this are not recorded (steady-state spacing is well under a microsecond). */
     private static final long GAP_FLOOR_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
@@ -56,7 +62,8 @@ public final class SwitchBench {
     // ---- the source ----
 
     static void source(String name, int cpu, long phaseNanos) throws Exception {
-        try (Connection c = Fable.connect("xio+shm://" + name, ConnectOptions.trusted().connectTimeout(WAIT))) {
+        Histogram makeNanos = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        try (Connection c = Fable.connect("xio+shm://" + name, OPTIONS.connectTimeout(WAIT))) {
             long[] phase = {0};
             int[] switches = {0};
             Thread switcher = Thread.ofPlatform().name("switcher").start(() -> {
@@ -70,7 +77,9 @@ public final class SwitchBench {
                 boolean toShm = true;
                 while (System.nanoTime() - (start + 3 * phaseNanos) < 0) {
                     next += SWITCH_EVERY_NANOS;
+                    long t0 = System.nanoTime();
                     c.reconfigure(toShm ? "shm" : "tcp", "bench: every 100 ms");
+                    makeNanos.recordValue(System.nanoTime() - t0);
                     switches[0]++;
                     toShm = !toShm;
                     await(next);
@@ -88,7 +97,8 @@ public final class SwitchBench {
                 if (p == PHASES) break;
             }
             switcher.join();
-            System.out.println("SWITCHES " + switches[0]);
+            System.out.println("SWITCHES " + switches[0] + " make p50 " + makeNanos.getValueAtPercentile(50) / 1000 + " us, max "
+                    + makeNanos.getMaxValue() / 1000 + " us");
         }
     }
 
@@ -100,7 +110,7 @@ public final class SwitchBench {
     // ---- the sink ----
 
     static void sink(String name, int cpu) {
-        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+        try (Endpoint ep = Fable.register(name).listen(OPTIONS)) {
             System.out.println("READY");
             System.out.flush();
             try (Connection c = ep.accept(WAIT)) {
@@ -111,6 +121,7 @@ public final class SwitchBench {
                 List<Long> switchAt = new ArrayList<>();
                 List<String> switchTo = new ArrayList<>();
                 long expect = 0, prev = 0, epoch = c.epoch();
+                Histogram boundary = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);   // last message of epoch e -> first of e+1
                 Duration wait = Duration.ofSeconds(10);
                 while (true) {
                     Buffer b = c.receive(wait);
@@ -124,6 +135,7 @@ public final class SwitchBench {
                         epoch = e;
                         switchAt.add(now);
                         switchTo.add(c.transport());
+                        if (prev != 0) boundary.recordValue(now - prev);
                     }
                     if (prev != 0 && now - prev > GAP_FLOOR_NANOS && gaps < gap.length) {
                         gapAt[gaps] = now;
@@ -159,6 +171,8 @@ public final class SwitchBench {
                         pauses.getValueAtPercentile(50), pauses.getValueAtPercentile(99), pauses.getMaxValue());
                 System.out.printf(Locale.ROOT, "STEADY n=%d p50=%d p99=%d max=%d%n", steady.getTotalCount(),
                         steady.getValueAtPercentile(50), steady.getValueAtPercentile(99), steady.getMaxValue());
+                System.out.printf(Locale.ROOT, "BOUNDARY n=%d p50=%d p99=%d max=%d%n", boundary.getTotalCount(),
+                        boundary.getValueAtPercentile(50), boundary.getValueAtPercentile(99), boundary.getMaxValue());
                 System.out.println("DONE " + expect);
             }
         } catch (RuntimeException e) {
@@ -207,7 +221,8 @@ public final class SwitchBench {
     }
 
     static String report(List<String> lines, String switches, long phaseMs) {
-        StringBuilder r = new StringBuilder("## Live reconfiguration (64 B messages, one Fable connection, different cores)\n\n");
+        StringBuilder r = new StringBuilder("## Live reconfiguration (64 B messages, one Fable connection, different cores, "
+                + "pools of 256 slots x 4 KiB)\n\n");
         for (String l : lines) {
             if (l.startsWith("ERROR")) return r.append("FAILED: ").append(l.substring(6)).append('\n').toString();
         }
@@ -226,9 +241,10 @@ public final class SwitchBench {
         r.append(String.format(Locale.ROOT, "%nWhile switching: %.0f %% of the slower transport's steady throughput (target ≥ 50 %%); %s.%n",
                 100 * rate[2] / slower, switches == null ? "switch count unknown" : switches.toLowerCase(Locale.ROOT).replace("switches ", "switches: ")));
         for (String l : lines) {
-            if (l.startsWith("PAUSES") || l.startsWith("STEADY")) {
+            if (l.startsWith("PAUSES") || l.startsWith("STEADY") || l.startsWith("BOUNDARY")) {
                 String[] f = l.split(" ");
                 String what = l.startsWith("PAUSES") ? "Pause at a switch (largest gap within 5 ms of the new epoch's first message)"
+                        : l.startsWith("BOUNDARY") ? "Gap between the last message of an epoch and the first of the next"
                         : "For comparison, the largest gap per 100 ms of steady shm";
                 r.append(String.format(Locale.ROOT, "%s: n=%s, p50 %s, p99 %s, max %s (gaps under 20 µs are not told apart).%n", what,
                         f[1].substring(2), BenchReport.ns(value(f[2])), BenchReport.ns(value(f[3])), BenchReport.ns(value(f[4]))));
