@@ -15,7 +15,9 @@ import java.util.List;
  * budget, then sleep on all their tripwires with one {@code futex_waitv} (at most 128 connections
  * per poller in this version). A connection in a poller must be read only by the poller's thread.
  * Only shared-memory connections can join in this version; socket transports (unix, tcp, tls) wait
- * in {@code select} on their own.
+ * in {@code select} on their own. A connection is also ready when it has an event to take with
+ * {@link Connection#pollEvent()} (a reconfiguration); if it switches away from shared memory, the
+ * Poller throws {@link UnsupportedOperationException} for it: take it out and receive on its own thread.
  *
  * <pre>{@code
  * try (Poller p = Poller.create(WaitMode.ADAPTIVE)) {
@@ -44,7 +46,7 @@ public final class Poller implements AutoCloseable {
     }
 
     public void add(Connection c) {
-        if (!(c instanceof Pollable)) {
+        if (!(c instanceof Pollable) || c instanceof dev.fable.flow.LiveConnection l && !(l.leg() instanceof Pollable)) {
             throw new IllegalArgumentException(c + " cannot join a Poller: this version's Poller sleeps on shared-memory "
                     + "tripwires, so it takes shm connections only; receive on a " + c.transport()
                     + " connection from its own thread (receive(timeout) sleeps in select)");

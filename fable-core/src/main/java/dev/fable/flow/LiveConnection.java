@@ -320,7 +320,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             if (l.c.readBuffersHeld() > 0) {
                 if (System.nanoTime() - l.retiredAt < drainNanos) continue;
                 int n = l.c.detachHeldBuffers();
-                events.add(new ConnectionEvent(ConnectionEvent.Type.OLD_BUFFERS_COPIED, l.c.epoch(), l.c.transport(),
+                event(new ConnectionEvent(ConnectionEvent.Type.OLD_BUFFERS_COPIED, l.c.epoch(), l.c.transport(),
                         n + " read buffer(s) of epoch " + l.c.epoch() + " still held after the drain timeout of "
                                 + TimeUnit.NANOSECONDS.toMillis(drainNanos) + " ms were copied; " + l.c.transport() + " closed"));
             }
@@ -384,8 +384,10 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     private final MessageAssembler assembler = new MessageAssembler();   // receiving thread only
 
+    /** For a Poller: data to poll, the connection's end, or an event to take with {@link #pollEvent()}. */
     @Override
     public boolean readReady() {
+        if (!events.isEmpty()) return true;
         Leg l = in;
         if (l.c.inputFinished()) return l.next != null;
         return pollable(l).readReady();
@@ -422,13 +424,13 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         Leg last = newest;
         long epoch = last.c.epoch() + 1;
         String why = reason == null || reason.isBlank() ? "on command" : reason;
-        events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, epoch, transport, why));
+        event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, epoch, transport, why));
         AbstractConnection leg;
         try {
             leg = opener.open(transport, epoch, id);
         } catch (RuntimeException e) {
             switching.set(false);
-            events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
+            event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
             throw new FableException("cannot switch " + this + " to " + transport + ": " + e.getMessage() + "; it stays on "
                     + last.c.transport() + " (epoch " + last.c.epoch() + ") and keeps flowing", e);
         }
@@ -477,7 +479,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     /** Accepting side: the endpoint accepted the connector's next leg for this connection. */
     public void adopt(AbstractConnection leg, String reason) {
         switching.set(true);
-        events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
+        event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
         switchReason = reason + " (epoch " + leg.epoch() + ", " + leg.transport() + ")";
         install(leg);
     }
@@ -532,8 +534,18 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             synchronized (events) {
                 if (!switching.get()) return;
                 switching.set(false);
-                events.add(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
+                event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
             }
+        }
+    }
+
+    /** Queues an event and wakes a Poller sleeping on this connection (events count as readiness there). */
+    private void event(ConnectionEvent e) {
+        events.add(e);
+        try {
+            if (in.c instanceof Pollable p) p.readWire().wakeAll();
+        } catch (IllegalStateException closedMeanwhile) {
+            // the receiving thread moved on and closed that leg: it is awake anyway
         }
     }
 
