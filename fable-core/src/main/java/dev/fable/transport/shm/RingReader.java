@@ -57,7 +57,8 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
 
     private final boolean[] held;
     private final SlotBuffer[] recycled;
-    private final SlotBuffer[] all;   // every buffer object of this reader, handed out or not
+    // Every buffer object of this reader, held weakly: a strong reference would hide a dropped buffer from the leak detector.
+    private final java.lang.ref.WeakReference<SlotBuffer>[] all;
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
     private final MemorySegment[] copies;      // untrusted: private copy areas (writable)
@@ -100,7 +101,10 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
             leakTokens[i] = recycled[i].leakToken();
         }
         recycledTop = n;
-        all = recycled.clone();
+        @SuppressWarnings("unchecked")
+        java.lang.ref.WeakReference<SlotBuffer>[] refs = new java.lang.ref.WeakReference[n];
+        for (int i = 0; i < n; i++) refs[i] = new java.lang.ref.WeakReference<>(recycled[i]);
+        all = refs;
         if (trusted) {
             copies = null;
             copyViews = null;
@@ -207,7 +211,10 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     /** Drain timeout: copies every read buffer the application still holds off this ring (see SlotBuffer.detach). */
     int detachHeld(Arena arena) {
         int n = 0;
-        for (SlotBuffer b : all) if (b.detach(arena)) n++;
+        for (java.lang.ref.WeakReference<SlotBuffer> r : all) {
+            SlotBuffer b = r.get();   // null: the application dropped it (a leak, reported as such); nothing to keep readable
+            if (b != null && b.detach(arena)) n++;
+        }
         return n;
     }
 
