@@ -285,40 +285,44 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             Leg l = in;
             Buffer b = l.c.poll();
             if (b != null) {
-                if (!retired.isEmpty() && (++reapTick & 1023) == 0) reap();   // the drain timeout also runs out while data flows
+                if (!retired.isEmpty() && (++reapTick & 1023) == 0) reap(true);   // the drain timeout also runs out while data flows
                 return b;
             }
             if (!l.c.inputFinished()) {
-                if (!retired.isEmpty()) reap();
+                if (!retired.isEmpty()) reap(true);
                 return null;
             }
             Leg n = l.next;
             if (n == null) return null;   // the marker came before this side installed the next leg: a moment
-            moveInput(l, n);
+            moveInput(l, n, true);
         }
     }
 
-    private void moveInput(Leg l, Leg n) {
+    /** {@code onReceivingThread}: see {@link #reap}. */
+    private void moveInput(Leg l, Leg n, boolean onReceivingThread) {
         receivedBefore += l.c.messagesReceived();
         receivedBytesBefore += l.c.bytesReceived();
         l.inputDone = true;
         l.retiredAt = System.nanoTime();
         in = n;
         retired.add(l);
-        reap();
+        reap(onReceivingThread);
         maybeComplete();
     }
 
     /**
      * Receiving role: closes retired legs that both directions left and whose read buffers all came
-     * back; after the drain timeout, buffers still held are copied off the leg first (proxied by copy).
+     * back; after the drain timeout, on the receiving thread itself, buffers still held are copied off
+     * the leg first (proxied by copy).
      */
-    private void reap() {
+    private void reap(boolean onReceivingThread) {
         for (int i = retired.size() - 1; i >= 0; i--) {
             Leg l = retired.get(i);
             if (!l.outputDone) continue;
             if (l.c.readBuffersHeld() > 0) {
-                if (System.nanoTime() - l.retiredAt < drainNanos) continue;
+                // Copying held buffers is for the receiving thread only: a switcher acting while that thread is
+                // merely outside poll() could swap memory under a read of a held buffer.
+                if (!onReceivingThread || System.nanoTime() - l.retiredAt < drainNanos) continue;
                 int n = l.c.detachHeldBuffers();
                 event(new ConnectionEvent(ConnectionEvent.Type.OLD_BUFFERS_COPIED, l.c.epoch(), l.c.transport(),
                         n + " read buffer(s) of epoch " + l.c.epoch() + " still held after the drain timeout of "
@@ -517,9 +521,9 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                         Leg l = in;
                         Leg n = l.next;
                         if (n == null || !l.c.skipEndOfEpoch()) break;   // old-epoch data waits for the application
-                        moveInput(l, n);
+                        moveInput(l, n, false);
                     }
-                    reap();
+                    reap(false);
                 }
             } finally {
                 RECV_GATE.setRelease(this, OPEN);   // release: our moves before the receiving thread's acquire
