@@ -501,16 +501,39 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         Leg last = newest;
         last.next = n;   // volatile: the roles follow `next` when they move
         newest = n;
+        // A busy thread moves itself within microseconds (the sender at its next claim, the receiver at the
+        // peer's marker), without the role's lock. Only a role that has not moved after a short wait is moved
+        // here: taking the lock at once would make a busy thread wait for this one, which two hot threads on
+        // two CPUs may keep off the CPU for milliseconds (lock-holder preemption).
+        SEND_GATE.setVolatile(this, CLOSED_GATE);   // the busy sender's next claim takes the slow path and moves
+        awaitMoved(n, HELP_AFTER_NANOS);
         helpIdleRoles();
         maybeComplete();
     }
 
+    /** How long a switcher lets busy threads move themselves before it acts for idle ones. */
+    private static final long HELP_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+
+    /** Waits (off the CPU, in short sleeps) up to {@code nanos} until both roles reached leg {@code n}. */
+    private void awaitMoved(Leg n, long nanos) {
+        long until = System.nanoTime() + nanos;
+        while ((out != n || in != n) && System.nanoTime() - until < 0 && !closed) {
+            LockSupport.parkNanos(50_000);   // setup path: give the CPU to the hot threads meanwhile
+        }
+    }
+
     /** Moves whichever role's thread is idle now; a busy one moves itself at its next call. */
     private void helpIdleRoles() {
-        synchronized (sendLock) {
-            SEND_GATE.setVolatile(this, CLOSED_GATE);
-            AsymmetricFence.heavy();    // now either we see the sending thread's claim count, or it sees the gate closed
-            moveOutput(0);              // reopens the gate when it moved; else the sending thread moves at its next claim
+        if (out != newest) {
+            synchronized (sendLock) {
+                SEND_GATE.setVolatile(this, CLOSED_GATE);
+                AsymmetricFence.heavy();    // now either we see the sending thread's claim count, or it sees the gate closed
+                moveOutput(0);              // reopens the gate when it moved; else the sending thread moves at its next claim
+            }
+        }
+        if (in == newest) {
+            maybeComplete();
+            return;
         }
         synchronized (recvLock) {
             RECV_GATE.setVolatile(this, CLOSED_GATE);
