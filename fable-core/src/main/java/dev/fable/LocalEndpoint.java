@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <h2>Sessions</h2>
  * Every control channel a Fable connector opens starts with a session frame: {@code int magic
- * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch}, then the transport's own
+ * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason of a REJOIN]}, then the transport's own
  * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
  * live connection being reconfigured ({@link LiveConnection}), which this endpoint's dispatcher
  * thread hands to that connection without the application's involvement. The dispatcher reads the
@@ -158,7 +158,7 @@ final class LocalEndpoint implements Endpoint {
             }
             try {
                 ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
-                if (first.remaining() != SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
+                if (first.remaining() < SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
                     pending.add(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
                     continue;
                 }
@@ -170,7 +170,9 @@ final class LocalEndpoint implements Endpoint {
                     live.put(id, new java.util.concurrent.CompletableFuture<>());   // before accept() can finish the handshake
                     pending.add(new Pending(ch, null, id));
                 } else if (kind == REJOIN) {
-                    rejoin(ch, id);
+                    first.position(SESSION_BYTES);
+                    String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
+                    rejoin(ch, id, why);
                 } else {
                     throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
                 }
@@ -182,7 +184,7 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
-    private void rejoin(ControlChannel ch, long id) {
+    private void rejoin(ControlChannel ch, long id, String reason) {
         java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(id);
         if (entry == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
         LiveConnection c;
@@ -192,7 +194,7 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
         }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-        c.adopt(acceptLeg(ch, hello), "requested by the connecting side");
+        c.adopt(acceptLeg(ch, hello), reason);
     }
 
     @Override
@@ -207,8 +209,8 @@ final class LocalEndpoint implements Endpoint {
                     + "', which this library does not have; update Fable on this host");
         }
         long id = java.util.concurrent.ThreadLocalRandom.current().nextLong() | 1;   // never 0 (0: a peer without sessions)
-        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0), name, route, options);
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid) -> openLeg(target.name(), transport, epoch, cid, options), () -> { });
+        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null), name, route, options);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why) -> openLeg(target.name(), transport, epoch, cid, why, options), () -> { });
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 NameService.Route r = names.resolve(target.name(), new NameService.RouteRequest(options.isTrusted(), null),
@@ -221,18 +223,18 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
-    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, ConnectOptions options) {
+    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, String reason, ConnectOptions options) {
         NameService.Route route = names.resolve(peer, new NameService.RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch), name, route, options);
+        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch, reason), name, route, options);
     }
 
     /**
      * Opens the socket the transport runs over (the peer's Unix socket on this host, else its TCP
      * port) and sends the session frame.
      */
-    private static ControlChannel open(NameService.Route route, Transport t, byte kind, long id, long epoch) {
+    private static ControlChannel open(NameService.Route route, Transport t, byte kind, long id, long epoch, String reason) {
         boolean viaTcp = t.crossesHosts();
         String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
         if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
@@ -248,7 +250,9 @@ final class LocalEndpoint implements Endpoint {
                 EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
             }
             ControlChannel control = new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where).epoch(epoch);
-            control.writeFrame(ByteBuffer.allocate(SESSION_BYTES).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch).flip());
+            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + 2 + 4 * 1000).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
+            if (reason != null) Frames.putString(session, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+            control.writeFrame(session.flip());
             return control;
         } catch (IOException | RuntimeException e) {
             Closeables.closeQuietly(ch);
@@ -263,6 +267,8 @@ final class LocalEndpoint implements Endpoint {
         if (closed) return;   // once the name is released, its socket may be a new owner's
         closed = true;
         if (listener != null) listener.close();
+        // no REJOIN can reach this endpoint any more: its connections go on, but can no longer switch
+        live.clear();
         if (registration != null) registration.close();
     }
 

@@ -55,6 +55,9 @@ class ReconfigureCliTest {
                 assertEquals("0", flows[0], flows[2]);
                 String row = flows[1].lines().filter(l -> l.split("\\s+").length > 1 && l.split("\\s+")[1].equals(c.localName())).findFirst().orElse("");
                 assertTrue(row.contains("tcp") && row.contains("operator test (epoch 1, tcp)"), "flows row: " + row + "\n" + flows[1]);
+                String acceptorRow = flows[1].lines().filter(l -> l.split("\\s+").length > 1 && l.split("\\s+")[1].equals(name))
+                        .findFirst().orElse("");
+                assertTrue(acceptorRow.contains("operator test (epoch 1, tcp)"), "the accepting side shows the reason too: " + acceptorRow);
 
                 String[] acceptor = run("reconfigure", ProcessHandle.current().pid() + "/" + name, "--to", "unix");
                 assertNotEquals("0", acceptor[0]);

@@ -76,7 +76,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
     public interface LegOpener {
-        AbstractConnection open(String transport, long epoch, long connectionId);
+        AbstractConnection open(String transport, long epoch, long connectionId, String reason);
     }
 
     /** What the transport policy chooses for this connection now: a transport and why. */
@@ -431,7 +431,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, epoch, transport, why));
         AbstractConnection leg;
         try {
-            leg = opener.open(transport, epoch, id);
+            leg = opener.open(transport, epoch, id, why);
         } catch (RuntimeException e) {
             switching.set(false);
             event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
