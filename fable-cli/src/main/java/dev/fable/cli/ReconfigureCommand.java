@@ -2,11 +2,11 @@ package dev.fable.cli;
 
 import dev.fable.FableException;
 import dev.fable.naming.DaemonNameService;
+import dev.fable.naming.daemon.TransportPolicy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.util.Set;
 import java.util.concurrent.Callable;
 
 /**
@@ -17,8 +17,6 @@ import java.util.concurrent.Callable;
         + "reordering a message (make-before-break).", "CONNECTION is PID/LOCAL as 'fable flows' lists it; only the connecting "
         + "side of a connection can switch it."})
 final class ReconfigureCommand implements Callable<Integer> {
-    private static final Set<String> TRANSPORTS = Set.of("shm", "unix", "tcp", "tls");
-
     @Parameters(paramLabel = "CONNECTION", description = "PID/LOCAL, e.g. 4242/anon-4242-1")
     String connection;
 
@@ -39,7 +37,7 @@ final class ReconfigureCommand implements Callable<Integer> {
             System.err.println("fable reconfigure: '" + connection + "' is not PID/LOCAL (e.g. 4242/anon-4242-1); 'fable flows' lists them");
             return FableCli.USAGE;
         }
-        if (!TRANSPORTS.contains(transport)) {
+        if (!TransportPolicy.TRANSPORTS.contains(transport)) {
             System.err.println("fable reconfigure: unknown transport '" + transport + "'; use shm, unix, tcp or tls");
             return FableCli.USAGE;
         }

@@ -87,7 +87,6 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         final AbstractConnection c;
         volatile Leg next;             // the next epoch's leg, once established (written by the switcher)
         volatile boolean outputDone;   // its output carries the end-of-epoch marker (sending role)
-        boolean inputDone;             // the peer's marker was read (receiving role)
         boolean closed;                // receiving role, or close()
         long retiredAt;                // when the input left it (receiving role)
 
@@ -96,7 +95,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         }
     }
 
-    private final long id;
+    private final long id;            // the same on both sides: the next leg's REJOIN names it
     private final LegOpener opener;   // null on the accepting side
     private final Runnable onClose;
     private final Object sendLock = new Object();
@@ -146,10 +145,6 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         this.id = id;
         this.opener = opener;
         this.onClose = onClose;
-    }
-
-    public long id() {
-        return id;
     }
 
     /** The newest leg (the transport instance of the current epoch): for diagnostics and transport tests. */
@@ -263,19 +258,22 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     @Override
     public Buffer poll() {
-        receiving = 1;              // plain: receiving thread only; a switcher reads it after AsymmetricFence.heavy()
-        AsymmetricFence.light();    // the store above before the gate load below
+        enterReceiving();
         try {
-            if ((int) RECV_GATE.getAcquire(this) != OPEN) awaitReceiveRole();   // acquire: `in` as a switcher left it
             return pollIn();
         } finally {
             receiving = 0;          // plain: the switcher's heavy fence makes it (and our work) visible before it acts
         }
     }
 
-    private void awaitReceiveRole() {
-        synchronized (recvLock) {
-            // the switcher that closed the gate is done when we hold its lock
+    /** The receiving thread takes its role; every call pairs it with {@code receiving = 0} in a finally. */
+    private void enterReceiving() {
+        receiving = 1;              // plain: receiving thread only; a switcher reads it after AsymmetricFence.heavy()
+        AsymmetricFence.light();    // the store above before the gate load below
+        if ((int) RECV_GATE.getAcquire(this) != OPEN) {   // acquire: `in` as a switcher left it
+            synchronized (recvLock) {
+                // the switcher that closed the gate is done when we hold its lock
+            }
         }
     }
 
@@ -302,7 +300,6 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private void moveInput(Leg l, Leg n, boolean onReceivingThread) {
         receivedBefore += l.c.messagesReceived();
         receivedBytesBefore += l.c.bytesReceived();
-        l.inputDone = true;
         l.retiredAt = System.nanoTime();
         in = n;
         retired.add(l);
@@ -352,10 +349,8 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private Buffer receiveUntil(long deadline) {
         while (true) {
             Buffer b;
-            receiving = 1;            // as in poll()
-            AsymmetricFence.light();
+            enterReceiving();
             try {
-                if ((int) RECV_GATE.getAcquire(this) != OPEN) awaitReceiveRole();   // acquire: as in poll()
                 b = pollIn();
                 if (b != null) return b;
                 Leg l = in;
@@ -557,12 +552,8 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     private void maybeComplete() {
         Leg n = newest;
-        if (out == n && in == n && switching.get()) {
-            synchronized (events) {
-                if (!switching.get()) return;
-                switching.set(false);
-                event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
-            }
+        if (out == n && in == n && switching.compareAndSet(true, false)) {   // once per switch, whichever thread sees it first
+            event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
         }
     }
 

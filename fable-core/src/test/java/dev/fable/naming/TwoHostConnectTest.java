@@ -209,58 +209,74 @@ class TwoHostConnectTest {
         }
     }
 
+    /**
+     * Hosts A (127.0.0.2) and B (127.0.0.3), whose daemons peer with each other (tls needs each to
+     * vouch for the other's certificate), and an echo listener on B. {@code aSettings}: more settings
+     * of A's daemon (its trusted networks, say).
+     */
+    private record PeeredHosts(Path rtA, Path stA, TestDaemon a, TestDaemon b, PeerProcess listener) implements AutoCloseable {
+        static PeeredHosts start(String tag, String name, String... aSettings) throws Exception {
+            int portB = TestDaemon.freePort("127.0.0.3");
+            int portA = TestDaemon.freePort("127.0.0.2");
+            Path rtA = TestDaemon.freshDir(tag + "a"), rtB = TestDaemon.freshDir(tag + "b");
+            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+            TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
+                    "fable.daemon.peers=127.0.0.2:" + portA);
+            PeerProcess listener = null;
+            try {
+                listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name);
+                List<String> settings = new java.util.ArrayList<>(List.of("fable.state.dir=" + stA, "fable.host.address=127.0.0.2",
+                        "fable.daemon.port=" + portA, "fable.daemon.peers=127.0.0.3:" + portB));
+                settings.addAll(List.of(aSettings));
+                TestDaemon a = TestDaemon.start(rtA, settings.toArray(String[]::new));
+                assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
+                return new PeeredHosts(rtA, stA, a, b, listener);
+            } catch (Exception | AssertionError e) {
+                if (listener != null) listener.close();
+                b.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            a.close();
+            listener.close();
+            b.close();
+        }
+    }
+
     @Test
     void aConnectionAcrossHostsSwitchesBetweenTcpAndTlsAndIsRefusedShm() throws Exception {
-        int portB = TestDaemon.freePort("127.0.0.3");
-        int portA = TestDaemon.freePort("127.0.0.2");
-        Path rtA = TestDaemon.freshDir("sa"), rtB = TestDaemon.freshDir("sb");
-        Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
         String name = "switch-far-" + ProcessHandle.current().pid();
-        // A and B peer with each other (tls needs each to vouch for the other's certificate); both trust 127/8: tcp by default.
-        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
-                     "fable.daemon.peers=127.0.0.2:" + portA);
-             PeerProcess listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name);
-             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
-                     "fable.daemon.peers=127.0.0.3:" + portB)) {
-            assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
-            try (PeerProcess fromA = PeerProcess.start(SwitchingConnector.class, on(rtA, stA), name)) {
-                String ok = fromA.expectLine("", Duration.ofSeconds(90));
-                assertTrue(ok.startsWith("OK tcp tcp tls@1 tcp@2 | "), ok + "\n" + fromA.stderr());
-                assertTrue(ok.contains("stays on tcp (epoch 0) and keeps flowing"), "shm across hosts is refused, naming the fallback: " + ok);
-                assertEquals("ACCEPTED tcp", listener.expectLine(""));
-            }
+        try (PeeredHosts h = PeeredHosts.start("s", name);   // both trust 127/8: tcp by default
+             PeerProcess fromA = PeerProcess.start(SwitchingConnector.class, on(h.rtA(), h.stA()), name)) {
+            String ok = fromA.expectLine("", Duration.ofSeconds(90));
+            assertTrue(ok.startsWith("OK tcp tcp tls@1 tcp@2 | "), ok + "\n" + fromA.stderr());
+            assertTrue(ok.contains("stays on tcp (epoch 0) and keeps flowing"), "shm across hosts is refused, naming the fallback: " + ok);
+            assertEquals("ACCEPTED tcp", h.listener().expectLine(""));
         }
     }
 
     @Test
     void anXioConnectionFollowsTheTrustPolicyFromTlsToTcpAndBack() throws Exception {
-        int portB = TestDaemon.freePort("127.0.0.3");
-        int portA = TestDaemon.freePort("127.0.0.2");
-        Path rtA = TestDaemon.freshDir("ta"), rtB = TestDaemon.freshDir("tb");
-        Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
         String name = "trust-far-" + ProcessHandle.current().pid();
         // A trusts only 10/8, so B (127.0.0.3) starts across an untrusted network: tls
-        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
-                     "fable.daemon.peers=127.0.0.2:" + portA);
-             PeerProcess listener = PeerProcess.start(EchoListener.class, on(rtB, stB), name);
-             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
-                     "fable.daemon.peers=127.0.0.3:" + portB, "fable.trusted.networks=10.0.0.0/8")) {
-            assertEquals("LISTENING 127.0.0.3", listener.expectLine("LISTENING"));
-            try (PeerProcess fromA = PeerProcess.start(PolicyConnector.class, on(rtA, stA), name);
-                 DaemonNameService admin = DaemonNameService.open(rtA, false)) {
-                assertEquals("NOW tls 0", fromA.expectLine("NOW", WAIT), fromA.stderr());
-                admin.trust("127.0.0.0/8", true);
-                assertEquals("NOW tcp 1", fromA.expectLine("NOW", WAIT), "the operator trusts the network: plain tcp\n" + fromA.stderr());
-                String row = admin.flows().stream().filter(f -> f.pid() == fromA.pid()).map(f -> f.reason() + " @" + f.epoch())
-                        .findFirst().orElse("none");
-                assertTrue(row.startsWith("policy: other host over trusted network 127.0.0.0/8") && row.endsWith("@1"), row);
-                admin.trust("127.0.0.0/8", false);
-                assertEquals("NOW tls 2", fromA.expectLine("NOW", WAIT), "trust withdrawn: back to tls\n" + fromA.stderr());
-                FableException bad = org.junit.jupiter.api.Assertions.assertThrows(FableException.class, () -> admin.trust("not-a-network", true));
-                assertTrue(bad.getMessage().contains("not-a-network"), bad.getMessage());
-                fromA.send("STOP");
-                assertTrue(fromA.expectLine("", WAIT).startsWith("OK "), fromA.stderr());
-            }
+        try (PeeredHosts h = PeeredHosts.start("t", name, "fable.trusted.networks=10.0.0.0/8");
+             PeerProcess fromA = PeerProcess.start(PolicyConnector.class, on(h.rtA(), h.stA()), name);
+             DaemonNameService admin = DaemonNameService.open(h.rtA(), false)) {
+            assertEquals("NOW tls 0", fromA.expectLine("NOW", WAIT), fromA.stderr());
+            admin.trust("127.0.0.0/8", true);
+            assertEquals("NOW tcp 1", fromA.expectLine("NOW", WAIT), "the operator trusts the network: plain tcp\n" + fromA.stderr());
+            String row = admin.flows().stream().filter(f -> f.pid() == fromA.pid()).map(f -> f.reason() + " @" + f.epoch())
+                    .findFirst().orElse("none");
+            assertTrue(row.startsWith("policy: other host over trusted network 127.0.0.0/8") && row.endsWith("@1"), row);
+            admin.trust("127.0.0.0/8", false);
+            assertEquals("NOW tls 2", fromA.expectLine("NOW", WAIT), "trust withdrawn: back to tls\n" + fromA.stderr());
+            FableException bad = org.junit.jupiter.api.Assertions.assertThrows(FableException.class, () -> admin.trust("not-a-network", true));
+            assertTrue(bad.getMessage().contains("not-a-network"), bad.getMessage());
+            fromA.send("STOP");
+            assertTrue(fromA.expectLine("", WAIT).startsWith("OK "), fromA.stderr());
         }
     }
 }
