@@ -273,10 +273,24 @@ final class BenchRun implements AutoCloseable {
         progress.interrupted();
         List<ProcessHandle> all = new ArrayList<>();
         for (RowPeers p : peers) all.addAll(p.handles());
-        for (Process x : extra) {
+        all.addAll(handles(extra));
+        stop(all);
+        removeLeftovers(all);
+        System.err.println("fable bench: interrupted; " + all.size() + " peer processes stopped and their shared-memory files removed");
+    }
+
+    /** The processes and their descendants. */
+    static List<ProcessHandle> handles(List<Process> processes) {
+        List<ProcessHandle> all = new ArrayList<>();
+        for (Process x : processes) {
             all.add(x.toHandle());
             x.descendants().forEach(all::add);
         }
+        return all;
+    }
+
+    /** Stops every process: SIGTERM, so Fable's own exit hooks run; SIGKILL after 3 s. */
+    static void stop(List<ProcessHandle> all) {
         all.forEach(ProcessHandle::destroy);
         long deadline = System.nanoTime() + 3_000_000_000L;
         for (ProcessHandle h : all) {
@@ -287,8 +301,11 @@ final class BenchRun implements AutoCloseable {
                 h.onExit().join();
             }
         }
-        removeLeftovers(all);
-        System.err.println("fable bench: interrupted; " + all.size() + " peer processes stopped and their shared-memory files removed");
+    }
+
+    /** Removes the Fable pools of processes that died without their exit hooks. */
+    static void removeFilesOf(List<ProcessHandle> dead) {
+        for (ProcessHandle h : dead) ShmFiles.removeFilesOf(ShmFiles.configuredDirectory(), h.pid());
     }
 
     /** Aeron's directories of this run, and the Fable pools of peers that died without their exit hooks. */
@@ -298,7 +315,7 @@ final class BenchRun implements AutoCloseable {
         } catch (IOException ignored) {
             // nothing there
         }
-        for (ProcessHandle h : dead) ShmFiles.removeFilesOf(ShmFiles.configuredDirectory(), h.pid());
+        removeFilesOf(dead);
     }
 
     private static void deleteTree(Path d) throws IOException {

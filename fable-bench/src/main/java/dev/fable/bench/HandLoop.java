@@ -8,14 +8,10 @@ import dev.fable.Fable;
 import dev.fable.WaitMode;
 import dev.fable.sync.ThreadAffinity;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -94,43 +90,17 @@ public final class HandLoop {
 
     /** One hand-written cell in fresh JVMs: the reader on {@code cpuB}, the writer on {@code cpuA}; msg/s, or NaN if it failed. */
     static double run(String name, int cpuA, int cpuB, long warmMs, long measureMs, List<Process> owned, long timeoutMs) throws IOException {
-        Process reader = new ProcessBuilder(PeerJvm.command(HandLoop.class, List.of("reader", name, Integer.toString(cpuB), Long.toString(warmMs))))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        owned.add(reader);
-        Process writer = null;
+        PeerPair p;
         try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(reader.getInputStream(), StandardCharsets.UTF_8));
-            if (!"READY".equals(out.readLine())) return Double.NaN;
-            writer = new ProcessBuilder(PeerJvm.command(HandLoop.class,
-                    List.of("writer", name, Integer.toString(cpuA), Long.toString(warmMs + measureMs + 20)))).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            owned.add(writer);
-            Process w = writer;
-            Thread watchdog = Thread.ofVirtual().start(() -> {
-                try {
-                    Thread.sleep(timeoutMs + warmMs + measureMs);
-                    reader.destroyForcibly();
-                    w.destroyForcibly();
-                } catch (InterruptedException inTime) {
-                    // done
-                }
-            });
-            String r = out.readLine();
-            watchdog.interrupt();
+            p = PeerPair.start(PeerJvm.command(HandLoop.class, List.of("reader", name, Integer.toString(cpuB), Long.toString(warmMs))),
+                    PeerJvm.command(HandLoop.class, List.of("writer", name, Integer.toString(cpuA), Long.toString(warmMs + measureMs + 20))),
+                    ProcessBuilder.Redirect.DISCARD, ProcessBuilder.Redirect.DISCARD, owned, timeoutMs + warmMs + measureMs);
+        } catch (BenchFailure e) {
+            return Double.NaN;
+        }
+        try (p) {
+            String r = p.firstOut.readLine();
             return r != null && r.startsWith("RESULT msgPerSec=") ? Double.parseDouble(r.substring(17)) : Double.NaN;
-        } finally {
-            if (writer != null) {
-                writer.getOutputStream().close();
-                try {
-                    if (!writer.waitFor(10, TimeUnit.SECONDS)) writer.destroyForcibly();
-                } catch (InterruptedException e) {
-                    writer.destroyForcibly();
-                }
-            }
-            try {
-                if (!reader.waitFor(10, TimeUnit.SECONDS)) reader.destroyForcibly();
-            } catch (InterruptedException e) {
-                reader.destroyForcibly();
-            }
         }
     }
 }

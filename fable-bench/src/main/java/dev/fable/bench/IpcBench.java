@@ -232,7 +232,23 @@ public final class IpcBench implements Callable<Integer> {
         Files.createDirectories(dir);
         long phaseMs = quick ? 500 : full ? 10_000 : 3_000;
         System.out.println("live reconfiguration: 3 phases of " + phaseMs + " ms (steady shm, steady tcp, switching every 100 ms) ...");
-        String report = SwitchBench.run(dir, plan.cpuA(), plan.cpuB(), phaseMs, 3 * phaseMs + cellTimeoutSecs * 1000L);
+        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
+            List<ProcessHandle> all = BenchRun.handles(owned);
+            BenchRun.stop(all);
+            BenchRun.removeFilesOf(all);
+        }, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        String report;
+        try {
+            report = SwitchBench.run(dir, plan.cpuA(), plan.cpuB(), phaseMs, 3 * phaseMs + cellTimeoutSecs * 1000L, owned);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+        }
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("reconfigure.md"));
         return report.contains("FAILED") ? 3 : 0;

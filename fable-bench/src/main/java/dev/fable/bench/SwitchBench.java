@@ -8,10 +8,7 @@ import dev.fable.Fable;
 import dev.fable.sync.ThreadAffinity;
 import org.HdrHistogram.Histogram;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -119,7 +116,6 @@ public final class SwitchBench {
                 long[] gapAt = new long[1 << 20], gap = new long[1 << 20];   // recorded gaps (end time, length) above the floor
                 int gaps = 0;
                 List<Long> switchAt = new ArrayList<>();
-                List<String> switchTo = new ArrayList<>();
                 long expect = 0, prev = 0, epoch = c.epoch();
                 Histogram boundary = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);   // last message of epoch e -> first of e+1
                 Duration wait = Duration.ofSeconds(10);
@@ -134,7 +130,6 @@ public final class SwitchBench {
                     if (e != epoch) {
                         epoch = e;
                         switchAt.add(now);
-                        switchTo.add(c.transport());
                         if (prev != 0) boundary.recordValue(now - prev);
                     }
                     if (prev != 0 && now - prev > GAP_FLOOR_NANOS && gaps < gap.length) {
@@ -183,40 +178,21 @@ public final class SwitchBench {
     // ---- the orchestrator ----
 
     /** Runs the two JVMs on {@code cpuA} (source) and {@code cpuB} (sink); returns the report, also written to {@code dir}. */
-    static String run(Path dir, int cpuA, int cpuB, long phaseMs, long timeoutMs) throws IOException, InterruptedException {
+    static String run(Path dir, int cpuA, int cpuB, long phaseMs, long timeoutMs, List<Process> owned) throws IOException {
         String name = "switch-bench-" + ProcessHandle.current().pid();
-        Process sink = new ProcessBuilder(PeerJvm.command(SwitchBench.class, List.of("sink", name, Integer.toString(cpuB), Long.toString(phaseMs))))
-                .redirectError(dir.resolve("switch-sink.err").toFile()).start();
-        Process source = null;
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(sink.getInputStream(), StandardCharsets.UTF_8));
-            String ready = out.readLine();
-            if (!"READY".equals(ready)) throw new BenchFailure("the switch bench's sink did not start: " + ready);
-            source = new ProcessBuilder(PeerJvm.command(SwitchBench.class, List.of("source", name, Integer.toString(cpuA), Long.toString(phaseMs))))
-                    .redirectError(dir.resolve("switch-source.err").toFile()).start();
-            Process src = source;
-            Thread watchdog = Thread.ofVirtual().start(() -> {
-                try {
-                    Thread.sleep(timeoutMs);
-                    sink.destroyForcibly();
-                    src.destroyForcibly();
-                } catch (InterruptedException done) {
-                    // in time
-                }
-            });
+        try (PeerPair p = PeerPair.start(
+                PeerJvm.command(SwitchBench.class, List.of("sink", name, Integer.toString(cpuB), Long.toString(phaseMs))),
+                PeerJvm.command(SwitchBench.class, List.of("source", name, Integer.toString(cpuA), Long.toString(phaseMs))),
+                ProcessBuilder.Redirect.to(dir.resolve("switch-sink.err").toFile()),
+                ProcessBuilder.Redirect.to(dir.resolve("switch-source.err").toFile()), owned, timeoutMs)) {
             List<String> lines = new ArrayList<>();
-            for (String l; (l = out.readLine()) != null; ) {
+            for (String l; (l = p.firstOut.readLine()) != null; ) {
                 lines.add(l);
                 if (l.startsWith("DONE") || l.startsWith("ERROR")) break;
             }
-            watchdog.interrupt();
-            String switches = new BufferedReader(new InputStreamReader(source.getInputStream(), StandardCharsets.UTF_8)).readLine();
-            String report = report(lines, switches, phaseMs);
+            String report = report(lines, p.secondOut.readLine(), phaseMs);
             Files.writeString(dir.resolve("reconfigure.md"), report);
             return report;
-        } finally {
-            if (source != null && !source.waitFor(10, TimeUnit.SECONDS)) source.destroyForcibly();
-            if (!sink.waitFor(10, TimeUnit.SECONDS)) sink.destroyForcibly();
         }
     }
 
