@@ -218,8 +218,9 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         if (b != null) return b;
         long deadline = Waiter.deadline(timeout.toNanos());
         while (true) {
-            // Holding a claim count while waiting keeps a switcher from moving `out` (or closing it) under us;
-            // a slice of at most 1 ms lets a pending switch happen between slices, off the full old leg.
+            // One claim count, taken before the gate check and held through the wait, keeps a switcher from
+            // moving `out` (or closing it) under us; a slice of at most 1 ms lets a pending switch happen
+            // between slices, off the full old leg.
             claims++;
             AsymmetricFence.light();
             if ((int) SEND_GATE.getAcquire(this) != OPEN) {   // acquire: as in claim()
@@ -228,13 +229,12 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                 }
             }
             Leg o = out;
-            b = claimFrom(o, maxBytes);
-            if (b != null) return b;
-            claims++;
             try {
+                b = o.c.claim(maxBytes);
+                if (b != null) return b;   // the count stays: it is this buffer's until its commit
                 o.c.awaitSpaceLeg(slice(deadline));
             } finally {
-                claims--;
+                if (b == null) claims--;
             }
             if (expired(deadline)) return claim(maxBytes);
         }
