@@ -39,6 +39,7 @@ final class LocalEndpoint implements Endpoint {
     private static final byte OPEN = 1;
     private static final byte REJOIN = 2;
     private static final int SESSION_BYTES = 4 + 1 + 8 + 8;
+    private static final java.security.SecureRandom IDS = new java.security.SecureRandom();
 
     /** A control channel waiting for accept(): its transport hello still to read, unless a session-less peer sent it first. */
     private record Pending(ControlChannel channel, ByteBuffer hello, long id) {}
@@ -167,7 +168,12 @@ final class LocalEndpoint implements Endpoint {
                 long epoch = first.getLong(13);
                 ch.epoch(epoch);
                 if (kind == OPEN) {
-                    live.put(id, new java.util.concurrent.CompletableFuture<>());   // before accept() can finish the handshake
+                    if (epoch != 0) throw new FableException("endpoint '" + name + "': a new connection announced epoch " + epoch + ", not 0");
+                    // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
+                    if (live.putIfAbsent(id, new java.util.concurrent.CompletableFuture<>()) != null) {
+                        throw new FableException("endpoint '" + name + "': a peer opened connection " + Long.toHexString(id)
+                                + ", which exists already");
+                    }
                     pending.add(new Pending(ch, null, id));
                 } else if (kind == REJOIN) {
                     first.position(SESSION_BYTES);
@@ -193,8 +199,16 @@ final class LocalEndpoint implements Endpoint {
         } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
         }
+        if (ch.epoch() != c.epoch() + 1) {   // switches follow one another: the next leg is the newest one's successor
+            throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));
+        }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-        c.adopt(acceptLeg(ch, hello), reason);
+        AbstractConnection leg = acceptLeg(ch, hello);
+        if (!leg.peerName().equals(c.peerName())) {   // only the connection's own peer may extend it
+            leg.close();
+            throw new FableException("'" + leg.peerName() + "' asked to take over " + c + ", whose peer is '" + c.peerName() + "'");
+        }
+        c.adopt(leg, reason);
     }
 
     @Override
@@ -208,7 +222,7 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
                     + "', which this library does not have; update Fable on this host");
         }
-        long id = java.util.concurrent.ThreadLocalRandom.current().nextLong() | 1;   // never 0 (0: a peer without sessions)
+        long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
         AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null), name, route, options);
         LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why) -> openLeg(target.name(), transport, epoch, cid, why, options), () -> { });
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again

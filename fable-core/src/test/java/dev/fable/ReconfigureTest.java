@@ -215,6 +215,54 @@ class ReconfigureTest {
         }
     }
 
+    /**
+     * Session frames are read from a socket anyone of this user can connect to: an OPEN with an epoch
+     * other than 0, an OPEN that reuses a live connection's id, and a REJOIN offering an epoch that is
+     * not the next one are refused (the socket is closed), and the real connection flows on unchanged.
+     */
+    @Test
+    void forgedSessionFramesAreRefusedAndTheConnectionFlowsOn() throws Exception {
+        String name = "reconf-forged-" + ProcessHandle.current().pid();
+        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
+            java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
+            Thread.ofPlatform().start(accepted);
+            try (Connection c = Fable.connect("xio+unix://" + name, ConnectOptions.trusted());
+                 Connection s = accepted.get()) {
+                java.lang.reflect.Field f = dev.fable.flow.LiveConnection.class.getDeclaredField("id");
+                f.setAccessible(true);
+                long id = (long) f.get(c);   // what a snooping peer would have to know
+                java.nio.file.Path sock = dev.fable.naming.NamingConfig.endpointSocket(name);
+                assertRefused(sock, session((byte) 1, 0x1234, 3, null), "an OPEN at epoch 3");
+                assertRefused(sock, session((byte) 1, id, 0, null), "an OPEN reusing a live connection's id");
+                assertRefused(sock, session((byte) 2, id, 7, "forged"), "a REJOIN offering epoch 7 after epoch 0");
+                assertNull(ep.accept(Duration.ofMillis(200)), "no forged connection reached accept()");
+                roundTrip(c, s, 9);
+                assertEquals(0, c.epoch());
+                assertEquals(0, s.epoch());
+                assertNull(s.pollEvent(), "the accepting side saw no switch");
+            }
+        }
+    }
+
+    private static java.nio.ByteBuffer session(byte kind, long id, long epoch, String reason) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 + 4 + 1 + 8 + 8 + 2 + 64);
+        b.putInt(0).putInt(0x46534553).put(kind).putLong(id).putLong(epoch);
+        if (reason != null) b.putShort((short) reason.length()).put(reason.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        b.putInt(0, b.position() - 4);   // the control channel's frame length
+        return b.flip();
+    }
+
+    /** Sends the frame to the endpoint's socket and waits for the endpoint to close the connection. */
+    private static void assertRefused(java.nio.file.Path sock, java.nio.ByteBuffer frame, String what) throws Exception {
+        try (java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(sock))) {
+            while (frame.hasRemaining()) ch.write(frame);
+            java.nio.ByteBuffer in = java.nio.ByteBuffer.allocate(64);
+            java.util.concurrent.FutureTask<Integer> read = new java.util.concurrent.FutureTask<>(() -> ch.read(in));
+            Thread.ofVirtual().start(read);
+            assertEquals(-1, read.get(10, java.util.concurrent.TimeUnit.SECONDS), what + " must be refused: the endpoint closes the socket");
+        }
+    }
+
     static void roundTrip(Connection c, Connection s, long v) {
         Buffer b = c.claim(8, WAIT);
         b.putLong(0, v);
