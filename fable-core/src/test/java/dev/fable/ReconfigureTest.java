@@ -85,6 +85,7 @@ class ReconfigureTest {
                 assertEquals(12, pairs, "ordered transport pairs covered: " + sent);
                 assertTrue(Integer.parseInt(g[3]) >= 1, "the consumer saw RECONFIGURED events: " + got);
                 assertEquals(switches, Long.parseLong(g[4]), "the consumer's last RECONFIGURED epoch is the producer's last switch: " + got + " / " + sent);
+                assertEquals("shm,tcp,tls,unix", g[5], "the consumer received over every transport: " + got);
                 assertEquals(0, producer.waitFor(30), "producer exit");
                 assertEquals(0, consumer.waitFor(60), "consumer exit");
             }
@@ -301,16 +302,19 @@ class ReconfigureTest {
             try (Connection c = ep.accept(WAIT)) {
                 CRC32 crc = new CRC32();
                 long[] reconfigured = {0, 0};   // events, last epoch
+                java.util.Set<String> seen = new java.util.TreeSet<>();   // transports this side received over
                 for (long seq = 0; seq < count; seq++) {
                     byte[] m = c.receiveMessage(WAIT);
                     if (m == null) throw new AssertionError("message " + seq + " did not arrive within " + WAIT + " over " + c.transport());
                     check(seq, m);
                     crc.update(m);
+                    seen.add(c.transport());
                     drainEvents(c, reconfigured);
                 }
                 awaitSwitched(c);
                 drainEvents(c, reconfigured);
-                System.out.println("RECEIVED " + count + " " + Long.toHexString(crc.getValue()) + " " + reconfigured[0] + " " + reconfigured[1]);
+                System.out.println("RECEIVED " + count + " " + Long.toHexString(crc.getValue()) + " " + reconfigured[0] + " " + reconfigured[1]
+                        + " " + String.join(",", seen));
                 System.out.flush();
                 if (c.receiveMessage(WAIT) != null) throw new AssertionError("a message after the last one");
             } catch (ConnectionClosedException end) {
@@ -400,8 +404,14 @@ class ReconfigureTest {
                 String from = c.transport();
                 for (String to : path) {
                     while (sent.get() < (switches[0] + 1) * every) Thread.onSpinWait();
-                    c.reconfigure(to, "test: " + from + " -> " + to);
-                    pairs.add(from + "->" + to);
+                    String before = c.transport();
+                    long epoch = c.reconfigure(to, "test: " + from + " -> " + to);
+                    String after = c.transport();   // what the connection reports now, not what was asked
+                    if (!after.equals(to) || epoch != switches[0] + 1) {
+                        throw new AssertionError("asked for " + to + " (epoch " + (switches[0] + 1) + "), the connection is on " + after
+                                + " (epoch " + epoch + ")");
+                    }
+                    pairs.add(before + "->" + after);
                     from = to;
                     switches[0]++;
                 }
