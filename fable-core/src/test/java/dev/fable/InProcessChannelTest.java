@@ -25,10 +25,15 @@ class InProcessChannelTest {
     }
 
     static Pair pair(ConnectOptions serverOpts, ConnectOptions clientOpts) throws Exception {
+        return pair("shm", serverOpts, clientOpts);
+    }
+
+    /** An endpoint and a connection to it over {@code transport} ({@code xio+<transport>://}), both ends in this JVM. */
+    static Pair pair(String transport, ConnectOptions serverOpts, ConnectOptions clientOpts) throws Exception {
         String name = unique("inproc");
         Endpoint ep = Fable.register(name).listen(serverOpts);
         CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(ep::accept);
-        Connection client = Fable.connect("xio+shm://" + name, clientOpts);
+        Connection client = Fable.connect("xio+" + transport + "://" + name, clientOpts);
         return new Pair(ep, accepted.get(), client);
     }
 

@@ -134,14 +134,8 @@ class ReconfigureTest {
 
     @Test
     void badSwitchesLeaveTheConnectionFlowingOnItsTransport() throws Exception {
-        String name = "reconf-bad-" + ProcessHandle.current().pid();
-        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
-            java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
-            Thread.ofPlatform().start(accepted);
-            try (Connection c = Fable.connect("xio+unix://" + name, ConnectOptions.trusted());
-                 Connection s = accepted.get()) {
-                badSwitches(c, s);
-            }
+        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            badSwitches(p.client(), p.server());
         }
     }
 
@@ -173,42 +167,37 @@ class ReconfigureTest {
         System.setProperty("fable.drainTimeoutMillis", "200");
         try {
             for (String[] pair : new String[][] {{"unix", "shm"}, {"shm", "tcp"}}) {
-                String name = "reconf-drain-" + pair[0] + "-" + ProcessHandle.current().pid();
-                try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
-                    java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
-                    Thread.ofPlatform().start(accepted);
-                    try (Connection c = Fable.connect("xio+" + pair[0] + "://" + name, ConnectOptions.trusted());
-                         Connection s = accepted.get()) {
-                        List<Buffer> kept = new ArrayList<>();
-                        for (long v = 1; v <= 3; v++) {
-                            Buffer b = c.claim(8, WAIT);
-                            b.putLong(0, v * 111);
-                            b.commit();
-                            kept.add(s.receive(WAIT));   // held, not released
-                        }
-                        c.reconfigure(pair[1], "test: drain");
-                        roundTrip(c, s, 4);   // both directions on the new transport; the old one waits for the three buffers
-                        assertEquals(pair[1], s.transport());
-                        ConnectionEvent copied = null;
-                        long until = System.nanoTime() + WAIT.toNanos();
-                        while (copied == null && System.nanoTime() < until) {
-                            assertNull(s.poll(), "nothing else was sent");
-                            for (ConnectionEvent e; (e = s.pollEvent()) != null; ) {
-                                if (e.type() == ConnectionEvent.Type.OLD_BUFFERS_COPIED) copied = e;
-                            }
-                        }
-                        assertNotNull(copied, "no OLD_BUFFERS_COPIED event within " + WAIT);
-                        assertTrue(copied.reason().startsWith("3 read buffer(s) of epoch 0"), copied.reason());
-                        assertEquals(pair[0], copied.transport());
-                        for (int i = 0; i < 3; i++) {
-                            assertEquals((i + 1) * 111L, kept.get(i).getLong(0), "a copied buffer reads as before");
-                            assertEquals((i + 1) * 111L, kept.get(i).segment().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
-                            kept.get(i).release();
-                            Buffer dead = kept.get(i);
-                            assertThrows(IllegalStateException.class, () -> dead.getLong(0), "single-use after release");
-                        }
-                        roundTrip(c, s, 5);
+                try (InProcessChannelTest.Pair p = InProcessChannelTest.pair(pair[0], ConnectOptions.trusted(), ConnectOptions.trusted())) {
+                    Connection c = p.client(), s = p.server();
+                    List<Buffer> kept = new ArrayList<>();
+                    for (long v = 1; v <= 3; v++) {
+                        Buffer b = c.claim(8, WAIT);
+                        b.putLong(0, v * 111);
+                        b.commit();
+                        kept.add(s.receive(WAIT));   // held, not released
                     }
+                    c.reconfigure(pair[1], "test: drain");
+                    roundTrip(c, s, 4);   // both directions on the new transport; the old one waits for the three buffers
+                    assertEquals(pair[1], s.transport());
+                    ConnectionEvent copied = null;
+                    long until = System.nanoTime() + WAIT.toNanos();
+                    while (copied == null && System.nanoTime() < until) {
+                        assertNull(s.poll(), "nothing else was sent");
+                        for (ConnectionEvent e; (e = s.pollEvent()) != null; ) {
+                            if (e.type() == ConnectionEvent.Type.OLD_BUFFERS_COPIED) copied = e;
+                        }
+                    }
+                    assertNotNull(copied, "no OLD_BUFFERS_COPIED event within " + WAIT);
+                    assertTrue(copied.reason().startsWith("3 read buffer(s) of epoch 0"), copied.reason());
+                    assertEquals(pair[0], copied.transport());
+                    for (int i = 0; i < 3; i++) {
+                        assertEquals((i + 1) * 111L, kept.get(i).getLong(0), "a copied buffer reads as before");
+                        assertEquals((i + 1) * 111L, kept.get(i).segment().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
+                        kept.get(i).release();
+                        Buffer dead = kept.get(i);
+                        assertThrows(IllegalStateException.class, () -> dead.getLong(0), "single-use after release");
+                    }
+                    roundTrip(c, s, 5);
                 }
             }
         } finally {
@@ -223,25 +212,22 @@ class ReconfigureTest {
      */
     @Test
     void forgedSessionFramesAreRefusedAndTheConnectionFlowsOn() throws Exception {
-        String name = "reconf-forged-" + ProcessHandle.current().pid();
-        try (Endpoint ep = Fable.register(name).listen(ConnectOptions.trusted())) {
-            java.util.concurrent.FutureTask<Connection> accepted = new java.util.concurrent.FutureTask<>(() -> ep.accept(WAIT));
-            Thread.ofPlatform().start(accepted);
-            try (Connection c = Fable.connect("xio+unix://" + name, ConnectOptions.trusted());
-                 Connection s = accepted.get()) {
-                java.lang.reflect.Field f = dev.fable.flow.LiveConnection.class.getDeclaredField("id");
-                f.setAccessible(true);
-                long id = (long) f.get(c);   // what a snooping peer would have to know
-                java.nio.file.Path sock = dev.fable.naming.NamingConfig.endpointSocket(name);
-                assertRefused(sock, session((byte) 1, 0x1234, 3, null), "an OPEN at epoch 3");
-                assertRefused(sock, session((byte) 1, id, 0, null), "an OPEN reusing a live connection's id");
-                assertRefused(sock, session((byte) 2, id, 7, "forged"), "a REJOIN offering epoch 7 after epoch 0");
-                assertNull(ep.accept(Duration.ofMillis(200)), "no forged connection reached accept()");
-                roundTrip(c, s, 9);
-                assertEquals(0, c.epoch());
-                assertEquals(0, s.epoch());
-                assertNull(s.pollEvent(), "the accepting side saw no switch");
-            }
+        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Endpoint ep = p.ep();
+            Connection c = p.client(), s = p.server();
+            String name = ep.name();
+            java.lang.reflect.Field f = dev.fable.flow.LiveConnection.class.getDeclaredField("id");
+            f.setAccessible(true);
+            long id = (long) f.get(c);   // what a snooping peer would have to know
+            java.nio.file.Path sock = dev.fable.naming.NamingConfig.endpointSocket(name);
+            assertRefused(sock, session((byte) 1, 0x1234, 3, null), "an OPEN at epoch 3");
+            assertRefused(sock, session((byte) 1, id, 0, null), "an OPEN reusing a live connection's id");
+            assertRefused(sock, session((byte) 2, id, 7, "forged"), "a REJOIN offering epoch 7 after epoch 0");
+            assertNull(ep.accept(Duration.ofMillis(200)), "no forged connection reached accept()");
+            roundTrip(c, s, 9);
+            assertEquals(0, c.epoch());
+            assertEquals(0, s.epoch());
+            assertNull(s.pollEvent(), "the accepting side saw no switch");
         }
     }
 
