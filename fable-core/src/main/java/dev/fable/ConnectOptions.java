@@ -30,9 +30,11 @@ public final class ConnectOptions {
     private final int readQuota;
     private final Duration connectTimeout;
     private final int maxMessageSize;
+    private final boolean fixedWaitMode;
 
     private ConnectOptions(boolean trusted, WaitMode waitMode, long spinNanos, int slotSize, int slotCount,
-                           int readQuota, Duration connectTimeout, int maxMessageSize) {
+                           int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode) {
+        this.fixedWaitMode = fixedWaitMode;
         this.trusted = trusted;
         this.waitMode = waitMode;
         this.spinNanos = spinNanos;
@@ -46,7 +48,7 @@ public final class ConnectOptions {
     /** The peer is trusted: read buffers are the peer's shared memory itself (zero copy). */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
-                Duration.ZERO, 64 << 20);
+                Duration.ZERO, 64 << 20, false);
     }
 
     /** The peer is not trusted: every read buffer is a private copy taken after the peer committed. */
@@ -55,19 +57,28 @@ public final class ConnectOptions {
     }
 
     public ConnectOptions trust(boolean trustPeer) {
-        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize);
+        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
-                readQuota, connectTimeout, maxMessageSize);
+                readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+    }
+
+    /**
+     * {@code true}: no policy may change this side's wait mode (the daemon's contention policy leaves the
+     * connection alone even when both ends spin on one CPU). For benchmarks that spin on one core on purpose.
+     * Default false.
+     */
+    public ConnectOptions fixedWaitMode(boolean fixed) {
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed);
     }
 
     /** Spin budget of {@link WaitMode#ADAPTIVE} before sleeping. */
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
-        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize);
+        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
     /** Bytes per slot of the pool this side writes into: a multiple of 64 (a cache line), 64 B … 1 GiB. */
@@ -75,7 +86,7 @@ public final class ConnectOptions {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize);
+        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
     /** Slots in the pool this side writes into: the most messages (fragments) in flight, 2 … 2^24. */
@@ -83,7 +94,7 @@ public final class ConnectOptions {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
     /**
@@ -93,19 +104,19 @@ public final class ConnectOptions {
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
     /** How long {@code connect} waits for a listener to appear; zero (default) fails at once. */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode);
     }
 
     /** Largest message {@link Connection#receiveMessage} reassembles (default 64 MiB); larger fails the connection. */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode);
     }
 
     public boolean isTrusted() { return trusted; }
@@ -116,6 +127,7 @@ public final class ConnectOptions {
     public int readQuota() { return readQuota; }
     public Duration connectTimeout() { return connectTimeout; }
     public int maxMessageSize() { return maxMessageSize; }
+    public boolean fixedWaitMode() { return fixedWaitMode; }
 
     @Override
     public String toString() {

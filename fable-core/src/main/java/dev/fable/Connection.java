@@ -112,6 +112,20 @@ public interface Connection extends AutoCloseable {
         throw new UnsupportedOperationException(this + " cannot be reconfigured: only connections to named Fable endpoints can");
     }
 
+    /**
+     * As {@link #reconfigure(String, String)}, and sets both sides' {@link WaitMode} on the new
+     * transport ({@code null}: each side's own, from its {@link ConnectOptions}). Switching to the
+     * same transport with another wait mode is a switch like any other (a new epoch). The daemon's
+     * contention policy uses it to move a spinning shm connection whose ends share a CPU to
+     * {@link WaitMode#BLOCK}, and back.
+     */
+    default long reconfigure(String transport, WaitMode waitMode, String reason) {
+        throw new UnsupportedOperationException(this + " cannot be reconfigured: only connections to named Fable endpoints can");
+    }
+
+    /** How this side waits now: its {@link ConnectOptions#waitMode()}, unless a switch set another ({@link #reconfigure(String, WaitMode, String)}). */
+    WaitMode waitMode();
+
     /** True from the start of a switch until both directions of this side moved and the old transport is closed. */
     default boolean reconfiguring() {
         return false;

@@ -32,17 +32,26 @@ final class FlowTable {
     }
 
     /**
-     * The daemon's order to switch this process's connection {@code localName}: null when the new
-     * transport is set up, else why not (no such connection, the accepting side, unreachable, ...).
+     * The daemon's order to switch one of this process's connections: null when the new transport is
+     * set up, else why not (no such connection, the accepting side, unreachable, ...).
      */
-    static String reconfigure(String localName, String transport, String reason) {
+    static String reconfigure(NameService.SwitchOrder o) {
         FLOWS.removeIf(Flow::gone);
+        String localName = o.localName();
+        String reason = o.reason() == null || o.reason().isBlank() ? "fable reconfigure" : o.reason();
+        WaitMode wait;
+        try {
+            wait = o.waitMode() == null || o.waitMode().equals("own") ? null : WaitMode.valueOf(o.waitMode().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            return "unknown wait mode '" + o.waitMode() + "'; use spin, block, adaptive or own";
+        }
         String why = null;
         for (Flow f : FLOWS) {   // an endpoint's name may be the local name of several connections: the first that can switch does
             Connection c = f.ref().get();
             if (c == null || !c.localName().equals(localName)) continue;
+            if (o.connectionId() != 0 && !(c instanceof LiveConnection l && l.id() == o.connectionId())) continue;
             try {
-                c.reconfigure(transport, reason == null || reason.isBlank() ? "fable reconfigure" : reason);
+                if (o.waitMode() == null) c.reconfigure(o.transport(), reason); else c.reconfigure(o.transport(), wait, reason);
                 return null;
             } catch (UnsupportedOperationException e) {
                 why = e.getMessage();
@@ -54,14 +63,17 @@ final class FlowTable {
                 : "this process has no open connection '" + localName + "' (pid " + ProcessHandle.current().pid() + "); 'fable flows' lists them";
     }
 
-    /** The daemon's transport policy changed: every xio:// connection this process made asks again and follows. */
-    static void followPolicy(String what) {
+    /**
+     * The daemon's transport policy changed, or endpoint {@code name} now lives elsewhere: every xio://
+     * connection this process made (to {@code name}, or to anyone when it is null) asks again and follows.
+     */
+    static void followPolicy(String what, String name) {
         FLOWS.removeIf(Flow::gone);
         System.Logger log = System.getLogger("dev.fable");
         for (Flow f : FLOWS) {
-            if (!(f.ref().get() instanceof LiveConnection l)) continue;
+            if (!(f.ref().get() instanceof LiveConnection l) || (name != null && !name.equals(l.peerName()))) continue;
             try {
-                String done = l.followPolicy();
+                String done = l.followPolicy(what);
                 if (done != null) log.log(System.Logger.Level.INFO, "policy change (" + what + "): " + done);
             } catch (RuntimeException e) {
                 log.log(System.Logger.Level.WARNING, "policy change (" + what + "): " + l + " stays as it is: " + e.getMessage());
@@ -76,9 +88,14 @@ final class FlowTable {
         for (Flow f : FLOWS) {
             Connection c = f.ref().get();
             if (c == null) continue;
-            String reason = c instanceof LiveConnection l && l.switchReason() != null ? l.switchReason() : f.reason();
+            LiveConnection l = c instanceof LiveConnection x ? x : null;
+            String reason = l != null && l.switchReason() != null ? l.switchReason() : f.reason();
             out.add(new NameService.FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
-                    c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis()));
+                    c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
+                    l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()),
+                    c.waitMode().name().toLowerCase(java.util.Locale.ROOT) + (l != null && l.leg().options().fixedWaitMode() ? " fixed" : ""),
+                    l != null && l.waitOverridden(),
+                    l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu()));
         }
         return out;
     }

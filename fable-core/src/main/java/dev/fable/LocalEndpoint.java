@@ -26,7 +26,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <h2>Sessions</h2>
  * Every control channel a Fable connector opens starts with a session frame: {@code int magic
- * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason of a REJOIN]}, then the transport's own
+ * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason, byte wait mode of a REJOIN]}
+ * (wait mode 0: the endpoint's own, else {@link WaitMode} ordinal + 1), then the transport's own
  * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
  * live connection being reconfigured ({@link LiveConnection}), which this endpoint's dispatcher
  * thread hands to that connection without the application's involvement. The dispatcher reads the
@@ -122,7 +123,7 @@ final class LocalEndpoint implements Endpoint {
         ControlChannel ch = p.channel();
         try {
             ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-            AbstractConnection leg = acceptLeg(ch, hello);
+            AbstractConnection leg = acceptLeg(ch, hello, null);
             LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()));
             java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
             if (entry != null) entry.complete(c);
@@ -136,11 +137,13 @@ final class LocalEndpoint implements Endpoint {
         }
     }
 
-    private AbstractConnection acceptLeg(ControlChannel ch, ByteBuffer hello) {
+    /** {@code waitMode}: the wait mode a switch asked for, or null for the endpoint's own. */
+    private AbstractConnection acceptLeg(ControlChannel ch, ByteBuffer hello, WaitMode waitMode) {
         String transport = Frames.getString(hello, "transport");
         Transport t = transports.get(transport);
         if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
-        return (AbstractConnection) t.accept(ch, name, hello, listenOptions);
+        ConnectOptions o = listenOptions;
+        return (AbstractConnection) t.accept(ch, name, hello, waitMode == null ? o : o.waitMode(waitMode));
     }
 
     /**
@@ -178,7 +181,11 @@ final class LocalEndpoint implements Endpoint {
                 } else if (kind == REJOIN) {
                     first.position(SESSION_BYTES);
                     String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
-                    rejoin(ch, id, why);
+                    int wait = first.hasRemaining() ? first.get() : 0;
+                    if (wait < 0 || wait > WaitMode.values().length) {
+                        throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+                    }
+                    rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
                 } else {
                     throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
                 }
@@ -190,7 +197,7 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
-    private void rejoin(ControlChannel ch, long id, String reason) {
+    private void rejoin(ControlChannel ch, long id, String reason, WaitMode waitMode) {
         java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(id);
         if (entry == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
         LiveConnection c;
@@ -203,12 +210,12 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));
         }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-        AbstractConnection leg = acceptLeg(ch, hello);
+        AbstractConnection leg = acceptLeg(ch, hello, waitMode);
         if (!leg.peerName().equals(c.peerName())) {   // only the connection's own peer may extend it
             leg.close();
             throw new FableException("'" + leg.peerName() + "' asked to take over " + c + ", whose peer is '" + c.peerName() + "'");
         }
-        c.adopt(leg, reason);
+        c.adopt(leg, reason, waitMode);
     }
 
     @Override
@@ -223,8 +230,8 @@ final class LocalEndpoint implements Endpoint {
                     + "', which this library does not have; update Fable on this host");
         }
         long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
-        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null), name, route, options);
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why) -> openLeg(target.name(), transport, epoch, cid, why, options), () -> { });
+        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, route, options);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { });
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 NameService.Route r = names.resolve(target.name(), new NameService.RouteRequest(options.isTrusted(), null),
@@ -237,18 +244,19 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
-    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, String reason, ConnectOptions options) {
+    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own) {
+        ConnectOptions options = wait == null ? own : own.waitMode(wait);
         NameService.Route route = names.resolve(peer, new NameService.RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch, reason), name, route, options);
+        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait), name, route, options);
     }
 
     /**
      * Opens the socket the transport runs over (the peer's Unix socket on this host, else its TCP
      * port) and sends the session frame.
      */
-    private static ControlChannel open(NameService.Route route, Transport t, byte kind, long id, long epoch, String reason) {
+    private static ControlChannel open(NameService.Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait) {
         boolean viaTcp = t.crossesHosts();
         String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
         if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
@@ -264,8 +272,11 @@ final class LocalEndpoint implements Endpoint {
                 EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
             }
             ControlChannel control = new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where).epoch(epoch);
-            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + 2 + 4 * 1000).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
-            if (reason != null) Frames.putString(session, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + 2 + 4 * 1000 + 1).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
+            if (kind == REJOIN) {
+                Frames.putString(session, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+                session.put((byte) (wait == null ? 0 : wait.ordinal() + 1));
+            }
             control.writeFrame(session.flip());
             return control;
         } catch (IOException | RuntimeException e) {

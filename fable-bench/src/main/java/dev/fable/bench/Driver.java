@@ -139,7 +139,7 @@ public final class Driver {
     private String rdv(long warm, long count, long paceMs) throws InterruptedException {
         if (!row.fable()) throw new IllegalArgumentException("rendezvous cells are for Fable rows only");
         Histogram h = new Histogram(3_600_000_000_000L, 3);
-        ConnectOptions o = (row.trusted() ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(row.mode())
+        ConnectOptions o = (row.trusted() ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(row.mode()).fixedWaitMode(true)
                 .connectTimeout(Duration.ofSeconds(10));
         String transport = "?";
         for (long i = 0; i < warm + count; i++) {

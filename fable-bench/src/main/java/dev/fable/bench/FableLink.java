@@ -23,7 +23,7 @@ final class FableLink extends Link {
     static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
         int slot = Math.max(Pattern.CONTROL_SIZE, (size + 63) / 64 * 64);
         int count = Math.max(16, Math.min(1 << 16, (2 << 20) / slot));
-        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count);
+        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count).fixedWaitMode(true);   // same-core rows spin on one core on purpose
     }
 
     @Override

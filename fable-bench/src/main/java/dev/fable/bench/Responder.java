@@ -90,7 +90,7 @@ public final class Responder {
     static void fable(Row row, String name, List<Integer> sizes) throws IOException {
         List<Endpoint> eps = new ArrayList<>();
         for (int size : sizes) eps.add(Fable.register(name + "-" + size).listen(FableLink.options(size, row.mode(), row.trusted())));
-        eps.add(Fable.register(name + "-rdv").listen((row.trusted() ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(row.mode())));
+        eps.add(Fable.register(name + "-rdv").listen((row.trusted() ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(row.mode()).fixedWaitMode(true)));
         for (Endpoint ep : eps) {
             Thread.ofPlatform().daemon().name("serve-" + ep.name()).start(() -> {
                 while (!closing) {

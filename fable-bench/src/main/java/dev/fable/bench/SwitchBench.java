@@ -37,7 +37,7 @@ public final class SwitchBench {
      * default 8 MiB: preparing and faulting in a new leg's pool is CPU work that, on two CPUs both
      * busy with the hot threads, shows up directly in the pause (about 4 ms for 8 MiB here).
      */
-    private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(4096).slotCount(256);
+    private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(4096).slotCount(256).fixedWaitMode(true);
     private static final long SWITCH_EVERY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Gaps below this are not recorded (steady-state spacing is well under a microsecond). */
     private static final long GAP_FLOOR_NANOS = TimeUnit.MICROSECONDS.toNanos(20);

@@ -38,6 +38,12 @@ final class FlowsCommand implements Callable<Integer> {
                 m.put("transport", f.transport());
                 m.put("reason", f.reason());
                 m.put("epoch", f.epoch());
+                m.put("connectionId", Long.toHexString(f.connectionId()));
+                m.put("connector", f.connector());
+                m.put("wait", f.waitMode());
+                m.put("waitOverridden", f.waitOverridden());
+                m.put("sendCpu", f.sendCpu());
+                m.put("receiveCpu", f.recvCpu());
                 m.put("bytesSent", f.bytesSent());
                 m.put("bytesReceived", f.bytesReceived());
                 m.put("messagesSent", f.messagesSent());
@@ -49,14 +55,22 @@ final class FlowsCommand implements Callable<Integer> {
             System.out.println(Json.of(rows));
             return FableCli.OK;
         }
-        Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "REASON", "EPOCH", "SENT", "RECEIVED", "MESSAGES", "AGE");
+        Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU", "REASON", "EPOCH", "SENT", "RECEIVED", "MESSAGES", "AGE");
         for (FlowEntry f : flows) {
-            t.row(f.pid(), f.localName(), f.peerName(), f.transport(), f.reason(), f.epoch(),
+            t.row(f.pid(), f.localName(), f.peerName(), f.transport(), f.waitMode() == null ? "-" : f.waitMode() + (f.waitOverridden() ? "*" : ""),
+                    cpu(f), f.reason(), f.epoch(),
                     f.bytesSent() + " B", f.bytesReceived() + " B", f.messagesSent() + "/" + f.messagesReceived(),
                     age(Duration.ofMillis(Math.max(0, now - f.openedAtMillis()))));
         }
         System.out.print(t);
+        if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
         return FableCli.OK;
+    }
+
+    /** Where the end's threads last waited: "s/r" (sending/receiving), "-" when neither waited in the last 0.5 s. */
+    private static String cpu(FlowEntry f) {
+        if (f.sendCpu() < 0 && f.recvCpu() < 0) return "-";
+        return (f.sendCpu() < 0 ? "-" : String.valueOf(f.sendCpu())) + "/" + (f.recvCpu() < 0 ? "-" : String.valueOf(f.recvCpu()));
     }
 
     static String age(Duration d) {

@@ -23,6 +23,10 @@ final class ReconfigureCommand implements Callable<Integer> {
     @Option(names = "--to", required = true, paramLabel = "TRANSPORT", description = "shm, unix, tcp or tls")
     String transport;
 
+    @Option(names = "--wait", paramLabel = "MODE", description = "also set both ends' wait mode: spin, block, adaptive, or own "
+            + "(each end's own options again); default: keep it")
+    String wait;
+
     @Option(names = "--reason", defaultValue = "fable reconfigure", description = "shown in 'fable flows' (default: ${DEFAULT-VALUE})")
     String reason;
 
@@ -41,14 +45,18 @@ final class ReconfigureCommand implements Callable<Integer> {
             System.err.println("fable reconfigure: unknown transport '" + transport + "'; use shm, unix, tcp or tls");
             return FableCli.USAGE;
         }
+        if (wait != null && !java.util.List.of("spin", "block", "adaptive", "own").contains(wait)) {
+            System.err.println("fable reconfigure: unknown wait mode '" + wait + "'; use spin, block, adaptive or own");
+            return FableCli.USAGE;
+        }
         String local = connection.substring(slash + 1);
         try {
-            DaemonNameService.get().reconfigure(pid, local, transport, reason);
+            DaemonNameService.get().reconfigure(pid, local, transport, wait, reason);
         } catch (FableException e) {
             System.err.println("fable reconfigure: " + e.getMessage());
             return FableCli.SETUP;
         }
-        System.out.println("switched " + connection + " to " + transport + " (the new transport is set up; each direction moves at its next message)");
+        System.out.println("switched " + connection + " to " + transport + (wait == null ? "" : " with " + wait + " waits") + " (the new transport is set up; each direction moves at its next message)");
         return FableCli.OK;
     }
 }

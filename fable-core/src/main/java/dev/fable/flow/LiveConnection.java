@@ -5,6 +5,8 @@ import dev.fable.ConnectionEvent;
 import dev.fable.ConnectionState;
 import dev.fable.FableException;
 import dev.fable.PeerGoneException;
+import dev.fable.WaitMode;
+import dev.fable.sync.CpuSample;
 import dev.fable.sync.AsymmetricFence;
 import dev.fable.sync.Tripwire;
 import dev.fable.sync.Waiter;
@@ -76,7 +78,8 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
     public interface LegOpener {
-        AbstractConnection open(String transport, long epoch, long connectionId, String reason);
+        /** {@code waitMode}: both sides' wait mode on the new leg, or null for each side's own (its options). */
+        AbstractConnection open(String transport, long epoch, long connectionId, String reason, WaitMode waitMode);
     }
 
     /** What the transport policy chooses for this connection now: a transport and why. */
@@ -89,9 +92,11 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         volatile boolean outputDone;   // its output carries the end-of-epoch marker (sending role)
         boolean closed;                // receiving role, or close()
         long retiredAt;                // when the input left it (receiving role)
+        final String why;              // why the switch set it up (null for epoch 0): RECONFIGURED carries it
 
-        Leg(AbstractConnection c) {
+        Leg(AbstractConnection c, String why) {
             this.c = c;
+            this.why = why;
         }
     }
 
@@ -128,6 +133,9 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private volatile boolean closed;
     private volatile String switchReason;   // why the newest leg was set up (null for epoch 0)
     private volatile java.util.function.Supplier<Choice> policy;   // connector side of an xio:// connection: asks the daemon
+    private volatile WaitMode waitOverride;   // both sides' wait mode set by a switch (the contention policy), null: each side's own
+    private final CpuSample sendCpu = new CpuSample();   // where the sending thread last waited (every leg writes it)
+    private final CpuSample recvCpu = new CpuSample();   // where the receiving thread last waited
 
     /**
      * @param first   the epoch-0 leg
@@ -137,7 +145,8 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
      */
     public LiveConnection(AbstractConnection first, long id, LegOpener opener, Runnable onClose) {
         first.face(this);
-        Leg l = new Leg(first);
+        first.cpuSamples(sendCpu, recvCpu);
+        Leg l = new Leg(first, null);
         this.out = l;
         this.in = l;
         this.newest = l;
@@ -170,7 +179,10 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             claims--;
             throw e;
         }
-        if (b == null) claims--;
+        if (b == null) {
+            claims--;
+            sendCpu.tick();   // a full ring: this thread may be about to wait
+        }
         return b;
     }
 
@@ -288,6 +300,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             }
             if (!l.c.inputFinished()) {
                 if (!retired.isEmpty()) reap(true);
+                recvCpu.tick();   // nothing to read: this thread is waiting in its own loop, or about to wait in ours
                 return null;
             }
             Leg n = l.next;
@@ -407,6 +420,16 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     @Override
     public long reconfigure(String transport, String reason) {
+        return reconfigure(transport, waitOverride, reason);
+    }
+
+    /**
+     * As {@link #reconfigure(String, String)}, and sets both sides' wait mode on the new transport:
+     * {@code waitMode}, or each side's own (its {@link dev.fable.ConnectOptions}) when null. The
+     * contention policy switches a spinning shm connection to {@link WaitMode#BLOCK} this way, and back.
+     */
+    @Override
+    public long reconfigure(String transport, WaitMode waitMode, String reason) {
         Objects.requireNonNull(transport, "transport");
         if (!TRANSPORTS.contains(transport)) {
             throw new IllegalArgumentException("unknown transport '" + transport + "' for " + this + "; use one of shm, unix, tcp, tls");
@@ -426,15 +449,16 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, epoch, transport, why));
         AbstractConnection leg;
         try {
-            leg = opener.open(transport, epoch, id, why);
+            leg = opener.open(transport, epoch, id, why, waitMode);
         } catch (RuntimeException e) {
             switching.set(false);
             event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
             throw new FableException("cannot switch " + this + " to " + transport + ": " + e.getMessage() + "; it stays on "
                     + last.c.transport() + " (epoch " + last.c.epoch() + ") and keeps flowing", e);
         }
-        switchReason = why + " (epoch " + epoch + ", " + transport + ")";
-        install(leg);
+        switchReason = why + " (epoch " + epoch + ", " + transport + waitNote(waitMode) + ")";
+        waitOverride = waitMode;
+        install(leg, why);
         return epoch;
     }
 
@@ -444,17 +468,17 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     }
 
     /**
-     * Asks the policy again (the daemon's trusted networks changed) and switches if it now chooses
-     * another transport. Returns what was done, or null if nothing changed or the policy does not
-     * steer this connection.
+     * Asks the policy again ({@code what} changed: the daemon's trusted networks, where the peer lives)
+     * and switches if it now chooses another transport. Returns what was done, or null if nothing
+     * changed or the policy does not steer this connection.
      */
-    public String followPolicy() {
+    public String followPolicy(String what) {
         java.util.function.Supplier<Choice> p = policy;
         if (p == null || closed || state() != ConnectionState.OPEN) return null;
         Choice c = p.get();
         if (c.transport().equals(transport())) return null;
         String from = transport();
-        reconfigure(c.transport(), "policy: " + c.reason());
+        reconfigure(c.transport(), "policy: " + c.reason() + (what == null ? "" : "; " + what));
         return this + ": " + from + " -> " + c.transport() + " (" + c.reason() + ")";
     }
 
@@ -475,17 +499,43 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         return false;
     }
 
-    /** Accepting side: the endpoint accepted the connector's next leg for this connection. */
-    public void adopt(AbstractConnection leg, String reason) {
+    /** Accepting side: the endpoint accepted the connector's next leg for this connection, with wait mode {@code waitMode} (null: its own). */
+    public void adopt(AbstractConnection leg, String reason, WaitMode waitMode) {
         switching.set(true);
         event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
-        switchReason = reason + " (epoch " + leg.epoch() + ", " + leg.transport() + ")";
-        install(leg);
+        switchReason = reason + " (epoch " + leg.epoch() + ", " + leg.transport() + waitNote(waitMode) + ")";
+        waitOverride = waitMode;
+        install(leg, reason);
     }
 
-    private void install(AbstractConnection c) {
+    private static String waitNote(WaitMode m) {
+        return m == null ? "" : ", " + m.name().toLowerCase(java.util.Locale.ROOT) + " waits";
+    }
+
+    /** This connection's id, the same on both sides (the daemon pairs the two ends by it). */
+    public long id() {
+        return id;
+    }
+
+    /** True when the wait mode of the current transport was set by a switch (the contention policy) rather than this side's options. */
+    public boolean waitOverridden() {
+        return waitOverride != null;
+    }
+
+    /** The CPU the sending thread last waited on within the last {@link CpuSample#FRESH_NANOS}, else -1. */
+    public int sendCpu() {
+        return sendCpu.cpu(CpuSample.FRESH_NANOS);
+    }
+
+    /** The CPU the receiving thread last waited on within the last {@link CpuSample#FRESH_NANOS}, else -1. */
+    public int recvCpu() {
+        return recvCpu.cpu(CpuSample.FRESH_NANOS);
+    }
+
+    private void install(AbstractConnection c, String why) {
         c.face(this);
-        Leg n = new Leg(c);
+        c.cpuSamples(sendCpu, recvCpu);
+        Leg n = new Leg(c, why);
         synchronized (all) {
             if (closed) {
                 c.close();
@@ -553,7 +603,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private void maybeComplete() {
         Leg n = newest;
         if (out == n && in == n && switching.compareAndSet(true, false)) {   // once per switch, whichever thread sees it first
-            event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), "both directions moved"));
+            event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), n.why));
         }
     }
 
@@ -583,6 +633,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     @Override public String peerName() { return newest.c.peerName(); }
     @Override public String transport() { return newest.c.transport(); }
     @Override public long epoch() { return newest.c.epoch(); }
+    @Override public WaitMode waitMode() { return newest.c.waitMode(); }
     @Override public int maxFragment() { return out.c.maxFragment(); }
     @Override public long messagesSent() { return sentBefore + out.c.messagesSent(); }
     @Override public long messagesReceived() { return receivedBefore + in.c.messagesReceived(); }

@@ -67,6 +67,9 @@ public final class Libc {
             LIBC.find("sched_setaffinity").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
             Linker.Option.captureCallState("errno"));
+    /** {@code int sched_getcpu(void)}: glibc reads it from rseq or the vDSO, no system call; critical: no thread-state transition. */
+    private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(
+            LIBC.find("sched_getcpu").orElseThrow(), FunctionDescriptor.of(JAVA_INT), Linker.Option.critical(false));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -83,6 +86,15 @@ public final class Libc {
     public static int getuid() {
         try {
             return (int) GETUID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The CPU the calling thread runs on now ({@code sched_getcpu}), or -1 if the kernel cannot say. */
+    public static int currentCpu() {
+        try {
+            return (int) SCHED_GETCPU.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -48,8 +48,8 @@ public final class DaemonNameService implements NameService {
     private long daemonPid;
     private volatile boolean closed;
     private volatile Supplier<List<FlowEntry>> flowSource = List::of;
-    private volatile Reconfigurer reconfigurer = (l, t, why) -> "this process does not carry out switches";
-    private volatile java.util.function.Consumer<String> policyListener = what -> { };
+    private volatile Reconfigurer reconfigurer = o -> "this process does not carry out switches";
+    private volatile PolicyListener policyListener = (what, name) -> { };
 
     /** A request in flight: a single reply, or list chunks until the one marked last. */
     private static final class Pending {
@@ -233,7 +233,7 @@ public final class DaemonNameService implements NameService {
         switch (m) {
             case FlowQuery q -> Thread.ofVirtual().name("fable-flow-report").start(() -> reportFlows(c, q.id()));
             case Reconfigure r -> Thread.ofVirtual().name("fable-reconfigure").start(() -> obey(c, r));
-            case PolicyChanged pc -> Thread.ofVirtual().name("fable-policy").start(() -> policyListener.accept(pc.what()));
+            case PolicyChanged pc -> Thread.ofVirtual().name("fable-policy").start(() -> policyListener.changed(pc.what(), pc.name()));
             case Fail f when f.id() == 0 -> throw new IOException("the daemon closed this client: " + f.text());
             case NameList l -> chunk(l.id(), l.entries(), l.last());
             case FlowList l -> chunk(l.id(), l.entries(), l.last());
@@ -255,7 +255,7 @@ public final class DaemonNameService implements NameService {
     private void obey(DaemonConnection c, Reconfigure r) {
         String why;
         try {
-            why = reconfigurer.reconfigure(r.localName(), r.transport(), r.reason());
+            why = reconfigurer.reconfigure(new SwitchOrder(r.localName(), r.connectionId(), r.transport(), r.waitMode(), r.reason()));
         } catch (RuntimeException e) {
             why = String.valueOf(e.getMessage());
         }
@@ -415,8 +415,8 @@ public final class DaemonNameService implements NameService {
     }
 
     @Override
-    public void reconfigure(long pid, String localName, String transport, String reason) {
-        Message m = reply(call(new Reconfigure(nextId(), pid, localName, transport, reason), RECONFIGURE_WAIT_MILLIS));
+    public void reconfigure(long pid, String localName, String transport, String waitMode, String reason) {
+        Message m = reply(call(new Reconfigure(nextId(), pid, localName, transport, reason, 0, waitMode), RECONFIGURE_WAIT_MILLIS));
         if (m instanceof Fail f) {
             throw new FableException("cannot switch connection '" + localName + "' of pid " + pid + " to " + transport + ": " + f.text());
         }
@@ -433,13 +433,24 @@ public final class DaemonNameService implements NameService {
     }
 
     @Override
-    public void policyListener(java.util.function.Consumer<String> l) {
-        this.policyListener = l == null ? what -> { } : l;
+    public void policyListener(PolicyListener l) {
+        this.policyListener = l == null ? (what, name) -> { } : l;
+    }
+
+    @Override
+    public void rehome() {
+        DaemonConnection c;
+        synchronized (connLock) {
+            c = conn;
+        }
+        System.getLogger("dev.fable.naming").log(System.Logger.Level.INFO, "the host changed: reconnecting to the daemon at " + socket
+                + " and registering " + live.size() + " name(s) there");
+        if (c != null) c.close();   // the reader thread sees it, reconnects (now to this host's daemon) and registers again
     }
 
     @Override
     public void reconfigurer(Reconfigurer r) {
-        this.reconfigurer = r == null ? (l, t, why) -> "this process does not carry out switches" : r;
+        this.reconfigurer = r == null ? o -> "this process does not carry out switches" : r;
     }
 
     @Override

@@ -44,11 +44,26 @@ public interface NameService extends AutoCloseable {
      *
      * @throws FableException naming what failed: no such process or connection, the accepting side, an unreachable transport
      */
-    void reconfigure(long pid, String localName, String transport, String reason);
+    default void reconfigure(long pid, String localName, String transport, String reason) {
+        reconfigure(pid, localName, transport, null, reason);
+    }
+
+    /**
+     * As {@link #reconfigure(long, String, String, String)}, and sets both ends' wait mode on the new transport:
+     * {@code spin}, {@code block}, {@code adaptive}, {@code own} (each end's own options again), or null to keep it.
+     */
+    void reconfigure(long pid, String localName, String transport, String waitMode, String reason);
+
+    /**
+     * A switch the daemon orders this process to make: connection {@code connectionId} (0: the first that can switch
+     * among those named {@code localName}) to {@code transport}, with wait mode {@code waitMode} (see
+     * {@link #reconfigure(long, String, String, String, String)}).
+     */
+    record SwitchOrder(String localName, long connectionId, String transport, String waitMode, String reason) {}
 
     /** Carries out the daemon's reconfiguration orders for this process: returns null when done, else why not. */
     interface Reconfigurer {
-        String reconfigure(String localName, String transport, String reason);
+        String reconfigure(SwitchOrder order);
     }
 
     void reconfigurer(Reconfigurer r);
@@ -60,7 +75,24 @@ public interface NameService extends AutoCloseable {
     void trust(String network, boolean trusted);
 
     /** Told (with what changed) when the daemon's transport policy changes. */
-    void policyListener(java.util.function.Consumer<String> l);
+    void policyListener(PolicyListener l);
+
+    /** Told when the daemon's transport policy changes, or where an endpoint lives. */
+    @FunctionalInterface
+    interface PolicyListener {
+        /** @param name the endpoint whose connections should ask again (it moved, say), or null for all */
+        void changed(String what, String name);
+    }
+
+    /**
+     * The host under this process changed (a VM or container was migrated): reconnects to the daemon at
+     * this process's runtime directory, which now belongs to the new host, and registers every name of
+     * this process there again. Established connections keep flowing; connections made with {@code xio://}
+     * from anywhere switch to the transport the new placement calls for (tcp becomes shm once both ends
+     * share a host, shm becomes tcp or tls once they do not). The old daemon drops the names when the
+     * connection closes.
+     */
+    void rehome();
 
     /** True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with. */
     boolean isKnownHost(String sha256Fingerprint);
@@ -106,7 +138,30 @@ public interface NameService extends AutoCloseable {
      */
     String ACCEPTED_REASON = "accepted";
 
-    /** One row of {@code fable flows}: one end of one connection. */
+    /**
+     * One row of {@code fable flows}: one end of one connection.
+     *
+     * @param connectionId   the same at both ends of a connection (0: unknown); the daemon pairs the ends by it
+     * @param connector      this end connected (only it can switch the connection)
+     * @param waitMode       how this end waits now ({@code spin}, {@code block}, {@code adaptive}, followed by {@code " fixed"}
+     *                       when no policy may change it ({@link dev.fable.ConnectOptions#fixedWaitMode}); null: unknown)
+     * @param waitOverridden the wait mode was set by a switch (the contention policy), not by this end's options
+     * @param sendCpu        the CPU this end's sending thread last waited on in the last 0.5 s, else -1
+     * @param recvCpu        the same for its receiving thread
+     */
     record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
-                     long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {}
+                     long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis,
+                     long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu) {
+        /** A row without connection details (tests, other flow sources). */
+        public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
+                         long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {
+            this(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent, messagesReceived,
+                    openedAtMillis, 0, false, null, false, -1, -1);
+        }
+
+        public FlowEntry withReason(String r) {
+            return new FlowEntry(pid, localName, peerName, transport, r, epoch, bytesSent, bytesReceived, messagesSent,
+                    messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu);
+        }
+    }
 }

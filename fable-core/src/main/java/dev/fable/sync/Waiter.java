@@ -25,6 +25,11 @@ public final class Waiter {
      * until the deadline; BLOCK does not spin. Returns true when the condition holds.
      */
     public static boolean spin(Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck) {
+        return spin(c, mode, spinNanos, deadline, spinsPerCheck, null);
+    }
+
+    /** As {@link #spin(Condition, WaitMode, long, long, int)}, recording the waiting thread's CPU in {@code sample} (may be null) now and then. */
+    public static boolean spin(Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck, CpuSample sample) {
         if (c.met()) return true;
         if (mode == WaitMode.BLOCK) return false;
         int checkMask = spinsPerCheck - 1;
@@ -32,6 +37,7 @@ public final class Waiter {
         for (int i = 1; ; i++) {
             if ((i & checkMask) == 0 && c.met()) return true;
             Thread.onSpinWait();
+            if ((i & (CpuSample.SPINS_PER_SAMPLE - 1)) == 0 && sample != null) sample.take();
             if ((i & 63) == 0 && spinEnd != FOREVER && System.nanoTime() - spinEnd >= 0) return c.met();
         }
     }
@@ -61,7 +67,16 @@ public final class Waiter {
      * a batch in the meantime.
      */
     public static boolean await(Tripwire wire, Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck) {
-        if (spin(c, mode, spinNanos, deadline, spinsPerCheck)) return true;
+        return await(wire, c, mode, spinNanos, deadline, spinsPerCheck, null);
+    }
+
+    /**
+     * As {@link #await(Tripwire, Condition, WaitMode, long, long, int)}, recording the waiting thread's
+     * CPU in {@code sample} (may be null) while it spins and after every sleep: the contention policy's input.
+     */
+    public static boolean await(Tripwire wire, Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck,
+                                CpuSample sample) {
+        if (spin(c, mode, spinNanos, deadline, spinsPerCheck, sample)) return true;
         if (mode == WaitMode.SPIN) return false;
         while (true) {
             long remaining = -1;
@@ -76,6 +91,7 @@ public final class Waiter {
             }
             wire.sleep(remaining);
             wire.disarm();
+            if (sample != null) sample.take();   // after a system call anyway: where the scheduler woke us
             if (c.met()) return true;
         }
     }

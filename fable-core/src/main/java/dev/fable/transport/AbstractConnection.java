@@ -8,6 +8,8 @@ import dev.fable.ConnectionState;
 import dev.fable.CorruptChannelException;
 import dev.fable.FableException;
 import dev.fable.PeerGoneException;
+import dev.fable.WaitMode;
+import dev.fable.sync.CpuSample;
 import dev.fable.sync.Waiter;
 
 import dev.fable.flow.MessageAssembler;
@@ -61,6 +63,16 @@ public abstract class AbstractConnection implements Connection {
 
     public final void face(Connection c) {
         this.face = c;
+    }
+
+    /** Where this leg's sending and receiving threads last waited (the connection's, shared by all its legs). */
+    protected CpuSample sendCpu = new CpuSample();
+    protected CpuSample recvCpu = new CpuSample();
+
+    /** Sets the samples this leg's waits write: before the leg is published to the threads that use it. */
+    public final void cpuSamples(CpuSample send, CpuSample recv) {
+        this.sendCpu = send;
+        this.recvCpu = recv;
     }
 
     // ---- reconfiguration legs (dev.fable.flow.LiveConnection drives these; applications never see a leg) ----
@@ -184,6 +196,10 @@ public abstract class AbstractConnection implements Connection {
     }
 
     /** The connection's options. */
+    public final WaitMode waitMode() {
+        return options.waitMode();
+    }
+
     public final ConnectOptions options() {
         return options;
     }

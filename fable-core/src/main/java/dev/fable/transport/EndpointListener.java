@@ -32,11 +32,14 @@ public final class EndpointListener implements AutoCloseable {
     private final ServerSocketChannel tcp;
     private final Selector selector;
 
-    public EndpointListener(String name, Path unixPath, String tcpHost) {
+    public EndpointListener(String name, Path socketPath, String tcpHost) {
         this.name = name;
-        this.unixPath = unixPath;
+        Path unixPath = socketPath;
         try {
             Files.createDirectories(unixPath.getParent(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            // published as its real path: where the socket is, even if the runtime directory is a link that later
+            // points elsewhere (a process that moved hosts keeps listening where it bound)
+            unixPath = unixPath.getParent().toRealPath().resolve(unixPath.getFileName());
             Files.deleteIfExists(unixPath);   // the name service gave us the name: a socket file here is a dead owner's
             unix = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             unix.bind(UnixDomainSocketAddress.of(unixPath), 128);
@@ -45,6 +48,7 @@ public final class EndpointListener implements AutoCloseable {
             tcp.bind(new InetSocketAddress(tcpHost, 0), 128);
             tcp.configureBlocking(false);
             selector = Selector.open();
+            this.unixPath = unixPath;
             unix.register(selector, SelectionKey.OP_ACCEPT);
             tcp.register(selector, SelectionKey.OP_ACCEPT);
         } catch (IOException e) {

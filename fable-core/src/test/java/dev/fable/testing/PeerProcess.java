@@ -98,6 +98,42 @@ public final class PeerProcess implements AutoCloseable {
         return l;
     }
 
+    /**
+     * Waits up to {@code timeout} for a line starting with {@code prefix}, skipping other lines (kept for
+     * the failure message); a line starting with "FAILED" fails at once.
+     */
+    public String awaitLine(String prefix, Duration timeout) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        java.util.List<String> skipped = new java.util.ArrayList<>();
+        while (true) {
+            String l = lines.poll(Math.max(0, end - System.nanoTime()), TimeUnit.NANOSECONDS);
+            if (l == null) {
+                throw new AssertionError("peer printed no line '" + prefix + "...' within " + timeout + " (alive=" + process.isAlive()
+                        + "); other lines: " + skipped + "; stderr:\n" + stderr());
+            }
+            if (l.startsWith(prefix)) return l;
+            if (l.startsWith("FAILED")) throw new AssertionError("peer: " + l + "; stderr:\n" + stderr());
+            skipped.add(l);
+        }
+    }
+
+    /**
+     * Peer side: echoes every message of {@code c} back until the peer closes it, running {@code eachTurn}
+     * (commands, events) at least every 100 ms.
+     */
+    public static void echoUntilClosed(dev.fable.Connection c, Runnable eachTurn) {
+        while (true) {
+            eachTurn.run();
+            byte[] m;
+            try {
+                m = c.receiveMessage(Duration.ofMillis(100));
+            } catch (RuntimeException ended) {
+                return;
+            }
+            if (m != null) c.send(m);
+        }
+    }
+
     public void send(String line) {
         stdin.println(line);
     }

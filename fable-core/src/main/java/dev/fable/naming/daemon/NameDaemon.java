@@ -72,6 +72,11 @@ public final class NameDaemon implements AutoCloseable {
     private final Map<SocketChannel, Session> sessions = new HashMap<>();
     private final Map<Integer, FlowCollection> flowCollections = new HashMap<>();
     private final Map<Integer, Order> orders = new HashMap<>();
+    private final ContentionPolicy contention = new ContentionPolicy(ContentionPolicy.Settings.fromConfig());
+    private long nextContentionNanos = System.nanoTime();
+    private long contentionRounds;
+    /** Every this many contention rounds every client is asked (to find new spinning connections), else only the watched ones. */
+    private static final int CONTENTION_DISCOVERY_ROUNDS = 10;
     private final Set<String> knownFingerprints = new HashSet<>();
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
@@ -83,10 +88,12 @@ public final class NameDaemon implements AutoCloseable {
 
     /** A running {@code fable flows} request: who asked, which clients still owe an answer. */
     private static final class FlowCollection {
-        final Session requester;
+        final Session requester;   // null: the contention policy's own sample
+        final Set<Session> watching = new HashSet<>();   // contention sample: clients that reported a flow the policy watches
         final int requestId;
         final long deadlineNanos;
         final Set<Session> pending = new HashSet<>();
+        final Set<Session> asked = new HashSet<>();   // contention sample: every client asked
         final List<FlowEntry> flows = new ArrayList<>();
 
         FlowCollection(Session requester, int requestId, long deadlineNanos) {
@@ -230,6 +237,7 @@ public final class NameDaemon implements AutoCloseable {
             if (!peers.isEmpty() && !w.peerQueryInFlight) next = Math.min(next, w.nextPeerQueryNanos);
         }
         for (FlowCollection c : flowCollections.values()) next = Math.min(next, c.deadlineNanos);
+        if (contention.settings().enabled() && !sessions.isEmpty()) next = Math.min(next, nextContentionNanos);
         return Math.max(1, TimeUnit.NANOSECONDS.toMillis(next - now + 999_999));
     }
 
@@ -318,8 +326,14 @@ public final class NameDaemon implements AutoCloseable {
         if (s.peerDaemon) {
             if (m instanceof PeerResolve pr) {
                 peerResolve(s, pr);
+            } else if (m instanceof PeerListening pl) {
+                reply(s, new Ok(pl.id()));
+                if (!pl.hostId().equals(identity.hostId())) {
+                    DaemonLog.info("peer host " + pl.hostId() + " says endpoint '" + pl.name() + "' listens there");
+                    broadcastPolicy("endpoint '" + pl.name() + "' listens on host " + pl.hostId(), pl.name());
+                }
             } else {
-                reject(s, Wire.E_BAD_REQUEST, "a TCP connection may only send PEER_RESOLVE, not " + m.getClass().getSimpleName());
+                reject(s, Wire.E_BAD_REQUEST, "a TCP connection may only send PEER_RESOLVE or PEER_LISTENING, not " + m.getClass().getSimpleName());
             }
             return;
         }
@@ -405,6 +419,34 @@ public final class NameDaemon implements AutoCloseable {
         reply(s, new Ok(l.id()));
         for (Registry.Waiter w : registry.takeWaiters(l.name())) {
             answerLocal(w, e);
+        }
+        announceListening(l.name(), s.pid);
+    }
+
+    /**
+     * The migration policy's trigger: endpoint {@code name} listens on this host now (it is new, or
+     * its process moved here and registered again, {@code NameService.rehome}). Clients of this host
+     * that hold connections to it ask for their route again, and so do the clients of every peer
+     * daemon: a tcp connection from this host becomes shm, and shm to a process that left becomes tcp or tls.
+     */
+    private void announceListening(String name, long pid) throws IOException {
+        broadcastPolicy("endpoint '" + name + "' listens on host " + identity.hostId() + " (pid " + pid + ")", name);
+        for (String p : peers) {
+            Thread.ofVirtual().name("fabled-peer-notice").start(() -> {
+                try {
+                    PeerClient.notice(p, name, advertiseHost, identity.hostId());
+                } catch (IOException e) {
+                    DaemonLog.warn("could not tell peer daemon " + p + " that '" + name + "' listens here: " + e.getMessage());
+                }
+            });
+        }
+    }
+
+    /** Tells every client (not peer daemons) that routes may have changed: for endpoint {@code name}, or all if null. */
+    private void broadcastPolicy(String what, String name) throws IOException {
+        ByteBuffer note = Messages.encode(new PolicyChanged(0, what, name));
+        for (Session other : new ArrayList<>(sessions.values())) {
+            if (!other.peerDaemon && other.helloDone && !other.closed) replyFrames(other, List.of(note.duplicate()));
         }
     }
 
@@ -571,14 +613,11 @@ public final class NameDaemon implements AutoCloseable {
                 + policy.trustedNetworks();
         DaemonLog.info("policy: " + what + ", by " + s);
         reply(s, new Ok(t.id()));
-        ByteBuffer note = Messages.encode(new PolicyChanged(0, what));
-        for (Session other : new ArrayList<>(sessions.values())) {
-            if (!other.peerDaemon && other.helloDone && !other.closed) replyFrames(other, List.of(note.duplicate()));
-        }
+        broadcastPolicy(what, null);
     }
 
     /** A switch order on its way to the process that holds the connection. */
-    private record Order(Session requester, int requestId, Session target, String what) {}
+    private record Order(Session requester, int requestId, Session target, String what, long contentionId) {}
 
     /**
      * {@code fable reconfigure}: forwards the order to the client process with that pid (the data path
@@ -600,9 +639,9 @@ public final class NameDaemon implements AutoCloseable {
         int qid = nextQueryId++;
         String what = "pid " + r.pid() + " connection '" + r.localName() + "' -> " + r.transport()
                 + (r.reason() == null || r.reason().isBlank() ? "" : " (" + r.reason() + ")");
-        orders.put(qid, new Order(s, r.id(), target, what));
+        orders.put(qid, new Order(s, r.id(), target, what, 0));
         DaemonLog.info("reconfigure " + what + ", asked by " + s);
-        replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, r.pid(), r.localName(), r.transport(), r.reason()))));
+        replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, r.pid(), r.localName(), r.transport(), r.reason(), r.connectionId(), r.waitMode()))));
     }
 
     private void answerOrder(Session s, int qid, String failure) throws IOException {
@@ -610,6 +649,10 @@ public final class NameDaemon implements AutoCloseable {
         if (o == null || o.target() != s) return;
         orders.remove(qid);
         if (failure == null) DaemonLog.info("reconfigured " + o.what()); else DaemonLog.warn("reconfigure " + o.what() + " failed: " + failure);
+        if (o.requester() == null) {
+            contention.answered(o.contentionId());
+            return;
+        }
         if (!o.requester().closed) reply(o.requester(), failure == null ? new Ok(o.requestId()) : new Fail(o.requestId(), Wire.E_POLICY, failure));
     }
 
@@ -631,6 +674,7 @@ public final class NameDaemon implements AutoCloseable {
         FlowCollection c = flowCollections.get(f.id());
         if (c == null || !c.pending.contains(s)) return;   // a late answer after the 300 ms: the table went out without it
         c.flows.addAll(f.entries());
+        if (c.requester == null && ContentionPolicy.watches(f.entries())) c.watching.add(s);
         if (f.last()) {
             c.pending.remove(s);
             if (c.pending.isEmpty()) finishFlows(f.id());
@@ -640,6 +684,10 @@ public final class NameDaemon implements AutoCloseable {
     private void finishFlows(int qid) throws IOException {
         FlowCollection c = flowCollections.remove(qid);
         if (c == null) return;
+        if (c.requester == null) {
+            contentionSample(c);
+            return;
+        }
         if (!c.pending.isEmpty()) DaemonLog.warn("flow table sent without " + c.pending.size() + " client(s) that did not answer within 300 ms: " + c.pending);
         replyFrames(c.requester, Messages.encodeFlows(Wire.FLOW_LIST, c.requestId, withAcceptorReasons(c.flows)));
     }
@@ -656,16 +704,56 @@ public final class NameDaemon implements AutoCloseable {
         List<FlowEntry> out = new ArrayList<>(flows.size());
         for (var f : flows) {
             String r = ACCEPTED.equals(f.reason()) ? reasonByEnds.get(f.peerName() + "\u0000" + f.localName() + "\u0000" + f.transport()) : null;
-            out.add(r == null ? f : new FlowEntry(f.pid(), f.localName(), f.peerName(), f.transport(),
-                    r + " (accepting side)", f.epoch(), f.bytesSent(), f.bytesReceived(), f.messagesSent(), f.messagesReceived(),
-                    f.openedAtMillis()));
+            out.add(r == null ? f : f.withReason(r + " (accepting side)"));
         }
         return out;
     }
 
     static final String ACCEPTED = dev.fable.naming.NameService.ACCEPTED_REASON;
 
+    /**
+     * A contention round: asks the clients that reported a spinning (or policy-blocked) shm connection
+     * last time, and every {@link #CONTENTION_DISCOVERY_ROUNDS}th round all clients, for their flows.
+     */
+    private void startContentionSample(long now) throws IOException {
+        ContentionPolicy.Settings cs = contention.settings();
+        nextContentionNanos = now + cs.periodNanos();
+        boolean discover = contentionRounds++ % CONTENTION_DISCOVERY_ROUNDS == 0;
+        int qid = nextQueryId++;
+        FlowCollection c = new FlowCollection(null, 0, now + Math.min(FLOW_QUERY_NANOS, cs.periodNanos()));
+        ByteBuffer query = Messages.encode(new FlowQuery(qid));
+        for (Session other : new ArrayList<>(sessions.values())) {
+            if (other.peerDaemon || !other.helloDone || other.closed || !(discover || other.contentionWatched)) continue;
+            c.pending.add(other);
+            c.asked.add(other);
+            replyFrames(other, List.of(query.duplicate()));
+        }
+        c.pending.removeIf(x -> x.closed);
+        if (c.asked.isEmpty()) return;
+        flowCollections.put(qid, c);
+        if (c.pending.isEmpty()) finishFlows(qid);
+    }
+
+    /** The answers of a contention round: which clients to watch, and the switches the policy orders. */
+    private void contentionSample(FlowCollection c) throws IOException {
+        for (Session s : c.asked) s.contentionWatched = c.watching.contains(s);
+        for (ContentionPolicy.Order o : contention.observe(c.flows)) {
+            Session target = null;
+            for (Session x : c.asked) if (x.pid == o.pid() && !x.closed) target = x;
+            if (target == null) {
+                contention.answered(o.connectionId());
+                continue;
+            }
+            int qid = nextQueryId++;
+            String what = "pid " + o.pid() + " connection '" + o.localName() + "' -> shm with " + o.waitMode() + " waits (" + o.reason() + ")";
+            orders.put(qid, new Order(null, 0, target, what, o.connectionId()));
+            DaemonLog.info("policy: reconfigure " + what);
+            replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, o.pid(), o.localName(), "shm", o.reason(), o.connectionId(), o.waitMode()))));
+        }
+    }
+
     private void housekeeping(long now) throws IOException {
+        if (contention.settings().enabled() && now - nextContentionNanos >= 0 && !sessions.isEmpty()) startContentionSample(now);
         if (registry.waiterCount() > 0) expireWaiters(now);
         for (Map.Entry<Integer, FlowCollection> c : new ArrayList<>(flowCollections.entrySet())) {
             if (now - c.getValue().deadlineNanos >= 0) finishFlows(c.getKey());
@@ -761,7 +849,9 @@ public final class NameDaemon implements AutoCloseable {
         for (Map.Entry<Integer, Order> o : new ArrayList<>(orders.entrySet())) {
             if (o.getValue().target() != s && o.getValue().requester() != s) continue;
             orders.remove(o.getKey());
-            if (o.getValue().target() == s && !o.getValue().requester().closed) {
+            if (o.getValue().requester() == null) {
+                contention.answered(o.getValue().contentionId());
+            } else if (o.getValue().target() == s && !o.getValue().requester().closed) {
                 try {
                     reply(o.getValue().requester(), new Fail(o.getValue().requestId(), Wire.E_NOT_FOUND,
                             "the process went away before it answered (" + reason + ")"));

@@ -34,6 +34,8 @@ final class Session {
     /** Resolves of this client waiting in the registry. */
     int waiting;
     long midFrameSinceNanos;
+    /** Its last flow report had a connection the contention policy watches: it is asked every contention round. */
+    boolean contentionWatched;
     boolean closed;
 
     Session(SocketChannel channel, SelectionKey key, boolean peerDaemon) {

@@ -61,13 +61,23 @@ public sealed interface Message {
      * Switch connection {@code localName} of process {@code pid} to {@code transport}. An operator's client sends it to
      * the daemon, which forwards it (under its own id) to that process; each hop answers with ok or an error.
      */
-    record Reconfigure(int id, long pid, String localName, String transport, String reason) implements Message {}
+    record Reconfigure(int id, long pid, String localName, String transport, String reason, long connectionId, String waitMode)
+            implements Message {}
 
     /** An operator marks {@code network} (CIDR) trusted or not; answered with ok, or an error for a malformed network. */
     record Trust(int id, String network, boolean trusted) implements Message {}
 
-    /** Daemon → every client (id 0): the transport policy changed ({@code what}); clients re-ask for their connections' routes. */
-    record PolicyChanged(int id, String what) implements Message {}
+    /**
+     * Daemon → every client (id 0): the transport policy changed ({@code what}); clients re-ask for the routes of their
+     * connections to endpoint {@code name}, or of all of them when it is null.
+     */
+    record PolicyChanged(int id, String what, String name) implements Message {}
+
+    /**
+     * Daemon → peer daemon over TCP: endpoint {@code name} now listens on host {@code hostId} (it may have
+     * moved there); the peer tells its clients, whose connections to it ask for their route again. Answered with ok.
+     */
+    record PeerListening(int id, String name, String hostId) implements Message {}
 
     /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
     record KnownHost(int id, String fingerprint) implements Message {}

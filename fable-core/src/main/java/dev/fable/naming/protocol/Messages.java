@@ -16,7 +16,7 @@ public final class Messages {
 
     /** Smallest encodings of list elements (all strings null), used to bound counts. */
     private static final int MIN_NAME_ENTRY = 2 + 8 + 2 + 2 + 2;
-    private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6;
+    private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6 + 8 + 1 + 2 + 1 + 4 + 4;
     /** Room left in a frame for list elements after the header. */
     private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
 
@@ -63,7 +63,8 @@ public final class Messages {
                 for (int i = 0; i < n; i++) {
                     l.add(new FlowEntry(r.i64("pid"), r.str("local name"), r.str("peer name"), r.str("transport"), r.str("reason"),
                             r.i64("epoch"), r.i64("bytes sent"), r.i64("bytes received"), r.i64("messages sent"),
-                            r.i64("messages received"), r.i64("opened at")));
+                            r.i64("messages received"), r.i64("opened at"), r.i64("connection id"), r.bool("connector"),
+                            r.str("wait mode"), r.bool("wait overridden"), r.i32("send cpu"), r.i32("receive cpu")));
                 }
                 yield type == Wire.FLOW_LIST ? new FlowList(id, last, l) : new FlowReport(id, last, l);
             }
@@ -72,9 +73,11 @@ public final class Messages {
             case Wire.STATS_REPLY -> new Stats(id, r.i64("used heap"), r.i32("names"), r.i32("clients"), r.i32("waiters"));
             case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
-            case Wire.RECONFIGURE -> new Reconfigure(id, r.i64("pid"), r.text("local name"), r.text("transport"), r.str("reason"));
+            case Wire.RECONFIGURE -> new Reconfigure(id, r.i64("pid"), r.text("local name"), r.text("transport"), r.str("reason"),
+                    r.i64("connection id"), r.str("wait mode"));
             case Wire.TRUST -> new Trust(id, r.text("network"), r.bool("trusted"));
-            case Wire.POLICY_CHANGED -> new PolicyChanged(id, r.text("what"));
+            case Wire.POLICY_CHANGED -> new PolicyChanged(id, r.text("what"), r.str("name"));
+            case Wire.PEER_LISTENING -> new PeerListening(id, r.text("name"), r.text("host id"));
             default -> throw new ProtocolException(Wire.E_BAD_REQUEST, "unknown message type " + type);
         };
         r.end();
@@ -104,9 +107,11 @@ public final class Messages {
             case Stats x -> w(Wire.STATS_REPLY, x.id()).i64(x.usedHeapBytes()).i32(x.names()).i32(x.clients()).i32(x.waiters()).frame();
             case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
-            case Reconfigure x -> w(Wire.RECONFIGURE, x.id()).i64(x.pid()).str(x.localName()).str(x.transport()).str(clip(x.reason())).frame();
+            case Reconfigure x -> w(Wire.RECONFIGURE, x.id()).i64(x.pid()).str(x.localName()).str(x.transport()).str(clip(x.reason()))
+                    .i64(x.connectionId()).str(x.waitMode()).frame();
             case Trust x -> w(Wire.TRUST, x.id()).str(x.network()).bool(x.trusted()).frame();
-            case PolicyChanged x -> w(Wire.POLICY_CHANGED, x.id()).str(clip(x.what())).frame();
+            case PolicyChanged x -> w(Wire.POLICY_CHANGED, x.id()).str(clip(x.what())).str(x.name()).frame();
+            case PeerListening x -> w(Wire.PEER_LISTENING, x.id()).str(x.name()).str(x.hostId()).frame();
             case NameList x -> single(encodeNames(x.id(), x.entries()), m);
             case FlowList x -> single(encodeFlows(Wire.FLOW_LIST, x.id(), x.entries()), m);
             case FlowReport x -> single(encodeFlows(Wire.FLOW_REPORT, x.id(), x.entries()), m);
@@ -127,7 +132,8 @@ public final class Messages {
     public static List<ByteBuffer> encodeFlows(int type, int id, List<FlowEntry> entries) {
         return chunked(type, id, entries, (p, e) -> p.i64(e.pid()).str(clip(e.localName())).str(clip(e.peerName())).str(clip(e.transport()))
                 .str(clip(e.reason())).i64(e.epoch()).i64(e.bytesSent()).i64(e.bytesReceived()).i64(e.messagesSent())
-                .i64(e.messagesReceived()).i64(e.openedAtMillis()));
+                .i64(e.messagesReceived()).i64(e.openedAtMillis()).i64(e.connectionId()).bool(e.connector()).str(e.waitMode())
+                .bool(e.waitOverridden()).i32(e.sendCpu()).i32(e.recvCpu()));
     }
 
     private static <T> List<ByteBuffer> chunked(int type, int id, List<T> entries, BiConsumer<PayloadWriter, T> one) {

@@ -76,14 +76,14 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
 
     @Override
     protected boolean awaitSpace(long deadline) {
-        return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK);
+        return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu);
     }
 
     @Override
     public boolean finishOutput(long deadline) {
         while (!out.commitEndOfEpoch()) {   // the ring is full (possible only when capacity == slotCount): wait for a release
             if (state() != ConnectionState.OPEN) return true;   // the peer is gone: nobody to tell
-            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK)) return false;
+            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu)) return false;
         }
         return true;
     }
@@ -128,7 +128,7 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
                 if (b != null) return b;
                 throw ended("receive");
             }
-            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, deadline)) return null;
+            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, deadline, 1, recvCpu)) return null;
         }
     }
 
