@@ -179,11 +179,14 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             claims--;
             throw e;
         }
-        if (b == null) {
-            claims--;
-            sendCpu.tick();   // a full ring: this thread may be about to wait
-        }
+        if (b == null) claimMissed();
         return b;
+    }
+
+    /** Out of line, to keep the claim path short: the claim is dropped, and a full ring means this thread may be about to wait. */
+    private void claimMissed() {
+        claims--;
+        sendCpu.tick();
     }
 
     private Buffer claimSlow(int maxBytes) {
@@ -298,15 +301,18 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                 if (!retired.isEmpty() && (++reapTick & 1023) == 0) reap(true);   // the drain timeout also runs out while data flows
                 return b;
             }
-            if (!l.c.inputFinished()) {
-                if (!retired.isEmpty()) reap(true);
-                recvCpu.tick();   // nothing to read: this thread is waiting in its own loop, or about to wait in ours
-                return null;
-            }
+            if (!l.c.inputFinished()) return pollMissed();
             Leg n = l.next;
             if (n == null) return null;   // the marker came before this side installed the next leg: a moment
             moveInput(l, n, true);
         }
+    }
+
+    /** Out of line, to keep the poll path short: nothing to read, so this thread waits (in its own loop or in ours). */
+    private Buffer pollMissed() {
+        if (!retired.isEmpty()) reap(true);
+        recvCpu.tick();
+        return null;
     }
 
     /** {@code onReceivingThread}: see {@link #reap}. */
