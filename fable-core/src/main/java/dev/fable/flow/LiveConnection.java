@@ -552,6 +552,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         Leg last = newest;
         last.next = n;   // volatile: the roles follow `next` when they move
         newest = n;
+        if (opener == null) c.installed();   // accepting side: the connector's sender may move now (shm waits for this)
         // A busy thread moves itself within microseconds (the sender at its next claim, the receiver at the
         // peer's marker), without the role's lock. Only a role that has not moved after a short wait is moved
         // here: taking the lock at once would make a busy thread wait for this one, which two hot threads on

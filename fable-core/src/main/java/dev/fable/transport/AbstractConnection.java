@@ -65,6 +65,13 @@ public abstract class AbstractConnection implements Connection {
         this.face = c;
     }
 
+    /**
+     * Accepting side: this reconfiguration leg is now in its connection's chain (the receiver can follow
+     * the old leg's end-of-epoch marker to it). Transports whose connector waits for that say so here.
+     */
+    public void installed() {
+    }
+
     /** Where this leg's sending and receiving threads last waited (the connection's, shared by all its legs). */
     protected CpuSample sendCpu = new CpuSample();
     protected CpuSample recvCpu = new CpuSample();

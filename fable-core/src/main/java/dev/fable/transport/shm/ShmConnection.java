@@ -18,6 +18,7 @@ import dev.fable.transport.Pollable;
 import dev.fable.sync.Tripwire;
 
 import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -184,6 +185,17 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
         in.untrackAll();
         out.untrackAll();
         Arenas.close(arena, this);   // unmaps the four mappings
+    }
+
+    /** A reconfiguration leg on the accepting side is in its connection's chain: tell the connector, which waits for it (ShmTransport). */
+    @Override
+    public void installed() {
+        if (epoch == 0) return;
+        try {
+            control.writeFrame(ByteBuffer.allocate(1).put(0, ShmTransport.INSTALLED));
+        } catch (RuntimeException e) {
+            // the connector is gone: its switch fails on its side, and this leg's control monitor reports the end
+        }
     }
 
     @Override

@@ -29,10 +29,12 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
-    private static final short VERSION = 1;
+    private static final short VERSION = 2;   // 2: a reconfiguration leg ends its handshake with INSTALLED
     private static final byte ACCEPT = 2;
     private static final byte REJECT = 3;
     private static final byte READY = 4;
+    /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
+    static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
     @Override
@@ -153,6 +155,12 @@ public final class ShmTransport implements Transport {
             Side peer = Side.read(reply);
             Incoming in = Incoming.map(arena, peer);
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
+            if (control.epoch() > 0) {
+                // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
+                // sender, which moves as soon as this returns, never ends the old leg before the peer's receiver can follow.
+                ByteBuffer installed = control.readFrame(deadline);
+                if (Frames.getByte(installed, "installed") != INSTALLED) throw new FableException("malformed handshake: expected INSTALLED");
+            }
             return established(localName, options, arena, control, out, in, peer);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
             throw abort(e, out, control);
