@@ -345,8 +345,19 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                                 + TimeUnit.NANOSECONDS.toMillis(drainNanos) + " ms were copied; " + l.c.transport() + " closed"));
             }
             retired.remove(i);
-            closeLeg(l);
+            if (onReceivingThread) closeLater(l); else closeLeg(l);
         }
+    }
+
+    /**
+     * Closes {@code l} on a virtual thread: closing a transport takes 0.3–1 ms here (unmapping a shared
+     * arena is a handshake with every thread of the JVM; a socket transport frees its selector and
+     * direct memory), which on the receiving thread would stall the very stream the switch keeps
+     * flowing. Nothing touches {@code l} any more: both directions left it and no read buffer of it is
+     * held. Once per switch, so not on the steady-state data path.
+     */
+    private void closeLater(Leg l) {
+        Thread.ofVirtual().name("fable-close-" + l.c.transport()).start(() -> closeLeg(l));
     }
 
     private void closeLeg(Leg l) {
