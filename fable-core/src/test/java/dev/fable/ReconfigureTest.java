@@ -158,6 +158,31 @@ class ReconfigureTest {
     }
 
     /**
+     * A switch completes on both sides even when neither application calls again: the accepting side
+     * held a claimed buffer while the switch was set up (so its sending direction could not move then),
+     * commits it and goes quiet; the connecting side reads that last message and never receives again.
+     * Someone must still end the accepting side's old output and read its marker for the connector.
+     */
+    @Test
+    void aSwitchCompletesOnSidesThatGoQuiet() throws Exception {
+        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Connection c = p.client(), s = p.server();
+            Buffer held = s.claim(8);
+            assertEquals(1, c.reconfigure("tcp", "test: quiet sides"));
+            held.putLong(0, 42);
+            held.commit();   // the accepting side's last message, on the old transport; it sends nothing more
+            Buffer last = c.receive(WAIT);
+            assertEquals(42, last.getLong(0));
+            assertEquals(0, last.epoch(), "sent on the old transport");
+            last.release();
+            dev.fable.testing.Await.until(() -> !c.reconfiguring() && !s.reconfiguring(), WAIT,
+                    () -> "still switching: connector " + c.reconfiguring() + ", acceptor " + s.reconfiguring());
+            assertEquals("tcp", c.transport());
+            roundTrip(c, s, 7);   // and both directions run on tcp
+        }
+    }
+
+    /**
      * The consumer keeps read buffers of the old transport past the drain timeout: they are copied
      * (their values stay readable, release works) and the old transport closes, for a socket and for
      * shared memory as the old side.

@@ -572,7 +572,32 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         awaitMoved(n, HELP_AFTER_NANOS);
         helpIdleRoles();
         maybeComplete();
+        if (switching.get() && !closed) finishLater();
     }
+
+    /**
+     * A role did not move yet: its thread was busy (a claimed buffer, a receive under way) and may go
+     * quiet without calling again, or the peer's end marker has not arrived. A virtual thread keeps
+     * acting for idle roles, backing off from 0.2 to 50 ms, until the switch completes, the
+     * connection closes, or {@link #SWITCH_NANOS} pass. Without it a side that stopped sending or
+     * never receives kept the old transport (and {@link #reconfiguring()}) until its next switch.
+     */
+    private void finishLater() {
+        Thread.ofVirtual().name("fable-switch-finisher").start(() -> {
+            long deadline = System.nanoTime() + SWITCH_NANOS;
+            long pause = FINISH_FIRST_PAUSE_NANOS;
+            while (switching.get() && !closed && System.nanoTime() - deadline < 0) {
+                LockSupport.parkNanos(pause);
+                pause = Math.min(2 * pause, FINISH_MAX_PAUSE_NANOS);
+                // a racy look first (plain read): a receiving thread inside poll/receive moves itself; spare it the heavy fence
+                if (out == newest && receiving != 0) continue;
+                helpIdleRoles();
+            }
+        });
+    }
+
+    private static final long FINISH_FIRST_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
+    private static final long FINISH_MAX_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
     /** How long a switcher lets busy threads move themselves before it acts for idle ones. */
     private static final long HELP_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
