@@ -129,38 +129,53 @@ class ContentionPolicyTest {
         }
     }
 
+    /** The CPUs this process may run on ({@code Cpus_allowed_list} of /proc/self/status, e.g. "0-3,6"), lowest first. */
+    private static List<Integer> allowedCpus() throws java.io.IOException {
+        List<Integer> cpus = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (!line.startsWith("Cpus_allowed_list:")) continue;
+            for (String range : line.substring(line.indexOf(':') + 1).trim().split(",")) {
+                String[] ends = range.split("-");
+                int from = Integer.parseInt(ends[0].trim()), to = Integer.parseInt(ends[ends.length - 1].trim());
+                for (int c = from; c <= to; c++) cpus.add(c);
+            }
+        }
+        return cpus;
+    }
+
     @Test
     void spinningEndsOnOneCpuAreSwitchedToBlockingWaitsAndBackWhenApart() throws Exception {
-        Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() >= 2,
-                "needs two CPUs to put the two ends apart (this JVM may use " + Runtime.getRuntime().availableProcessors() + ")");
+        List<Integer> cpus = allowedCpus();
+        Assumptions.assumeTrue(cpus.size() >= 2, "needs two CPUs to put the two ends apart; this process may use " + cpus);
+        int a = cpus.get(0), b = cpus.get(1);
         String name = "contend-" + ProcessHandle.current().pid();
         Path rt = TestDaemon.freshDir("c");
         Path st = Files.createDirectories(rt.resolve("state"));
         List<String> on = List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.daemon.autostart=false");
         try (TestDaemon d = TestDaemon.start(rt, "fable.state.dir=" + st, "fable.policy.contention.periodMillis=100");
-             PeerProcess echo = PeerProcess.start(SpinEcho.class, on, name, "1");
+             PeerProcess echo = PeerProcess.start(SpinEcho.class, on, name, Integer.toString(b));
              DaemonNameService admin = DaemonNameService.open(rt, false)) {
             echo.awaitLine("LISTENING", WAIT);
-            try (PeerProcess pinger = PeerProcess.start(SpinPinger.class, on, name, "0")) {
+            try (PeerProcess pinger = PeerProcess.start(SpinPinger.class, on, name, Integer.toString(a))) {
                 assertEquals("CONNECTED shm spin", pinger.awaitLine("CONNECTED", WAIT));
                 assertEquals("ACCEPTED shm spin", echo.awaitLine("ACCEPTED", WAIT));
 
-                echo.send("PIN 0");   // both hot threads on CPU 0 now: each spins while the other needs the CPU
-                echo.awaitLine("PINNED 0", WAIT);
+                echo.send("PIN " + a);   // both hot threads on one CPU now: each spins while the other needs the CPU
+                echo.awaitLine("PINNED " + a, WAIT);
                 String toBlock = pinger.awaitLine("SWITCHED", WAIT);
-                assertTrue(toBlock.startsWith("SWITCHED 1 shm block | contention: both ends waited on CPU 0 in "), toBlock + "\n" + d.log());
+                assertTrue(toBlock.startsWith("SWITCHED 1 shm block | contention: both ends waited on CPU " + a + " in "), toBlock + "\n" + d.log());
                 assertTrue(echo.awaitLine("SWITCHED", WAIT).startsWith("SWITCHED 1 shm block | contention: "), "the accepting end blocks too");
                 List<NameService.FlowEntry> ends = admin.flows().stream().filter(f -> f.peerName().equals(name) || f.localName().equals(name)).toList();
                 assertEquals(2, ends.size(), ends.toString());
                 for (NameService.FlowEntry f : ends) {
                     assertEquals("block", f.waitMode(), f.toString());
-                    assertTrue(f.waitOverridden() && f.epoch() == 1 && f.reason().contains("contention: both ends waited on CPU 0"), f.toString());
+                    assertTrue(f.waitOverridden() && f.epoch() == 1 && f.reason().contains("contention: both ends waited on CPU " + a), f.toString());
                 }
 
-                echo.send("PIN 1");   // apart again
-                echo.awaitLine("PINNED 1", WAIT);
+                echo.send("PIN " + b);   // apart again
+                echo.awaitLine("PINNED " + b, WAIT);
                 String back = pinger.awaitLine("SWITCHED", WAIT);
-                assertTrue(back.startsWith("SWITCHED 2 shm spin | contention over: the ends waited on different CPUs (CPU 0 and CPU 1) in 4 of the last 4"),
+                assertTrue(back.startsWith("SWITCHED 2 shm spin | contention over: the ends waited on different CPUs (CPU " + a + " and CPU " + b + ") in 4 of the last 4"),
                         back + "\n" + d.log());
                 assertTrue(echo.awaitLine("SWITCHED", WAIT).startsWith("SWITCHED 2 shm spin | "), "the accepting end spins again");
 
