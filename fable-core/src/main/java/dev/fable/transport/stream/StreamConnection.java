@@ -94,6 +94,35 @@ public final class StreamConnection extends AbstractConnection implements Stream
         return await(false, deadline);
     }
 
+    /** A reconfiguration leg on the accepting side is in its connection's chain: tell the connector, which waits for it. */
+    @Override
+    public void installed() {
+        if (epoch > 0) out.pushInstalled(System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
+    }
+
+    /**
+     * Connecting side of a reconfiguration leg: waits until the accepting side has installed it (its
+     * {@link StreamFrame#INSTALLED} frame), so that this side's sender, which moves as soon as the
+     * switch is set up, never ends the old leg before the peer's receiver can follow it here.
+     */
+    void awaitInstalled(long deadline) {
+        try {
+            while (true) {
+                int r = in.takeInstalled();
+                if (r > 0) return;
+                if (r < 0 || state() != ConnectionState.OPEN) {
+                    throw new FableException(this + ": the peer did not confirm the new " + transport + " leg (it closed it, or sent "
+                            + "something else first); the switch is abandoned");
+                }
+                if (!await(true, deadline)) {
+                    throw new FableException(this + ": the peer did not confirm the new " + transport + " leg in time; the switch is abandoned");
+                }
+            }
+        } catch (IOException e) {
+            throw failed("receive", e);
+        }
+    }
+
     @Override
     public boolean finishOutput(long deadline) {
         try {

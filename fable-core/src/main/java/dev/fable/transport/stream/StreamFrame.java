@@ -10,7 +10,10 @@ import java.nio.ByteOrder;
  * Header word 0: bit 31 MORE (the next fragment continues this message), bit 30 CLOSE (the sender
  * closed cleanly; no payload), bits 0–29 the payload length. Both flags and length 0
  * ({@link #END_OF_EPOCH}): the sender's last frame on a connection leg that a reconfiguration
- * retires; the connection goes on over the next leg. Word 1: reserved, 0. Little-endian on every host.
+ * retires; the connection goes on over the next leg. Both flags and length 1, no payload
+ * ({@link #INSTALLED}): the accepting side's first frame on a leg that a reconfiguration adds, sent
+ * once the leg is in its connection's chain; the connecting side reads it before it moves its
+ * sender there. Word 1: reserved, 0. Little-endian on every host.
  */
 final class StreamFrame {
     private StreamFrame() {}
@@ -20,6 +23,7 @@ final class StreamFrame {
     static final int CLOSE = 1 << 30;
     static final int LENGTH_MASK = (1 << 30) - 1;
     static final int END_OF_EPOCH = MORE | CLOSE;
+    static final int INSTALLED = MORE | CLOSE | 1;
     /** Largest fragment a stream side accepts to send or receive (its staging is sized from it). */
     static final int MAX_FRAGMENT = 16 << 20;
     static final ValueLayout.OfInt LAYOUT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -115,6 +115,19 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         return true;
     }
 
+    /**
+     * Connecting side of a reconfiguration leg, before the first poll: consumes the peer's
+     * {@link StreamFrame#INSTALLED} frame (reading once if it is not complete yet). 1: consumed; 0: not
+     * here yet; -1: the stream ended or something else came first.
+     */
+    int takeInstalled() throws IOException {
+        if (tail - parse < StreamFrame.HEADER) fill();
+        if (tail - parse < StreamFrame.HEADER) return endOfStream ? -1 : 0;
+        if (area.get(StreamFrame.LAYOUT, parse) != StreamFrame.INSTALLED) return -1;   // plain: our own read's bytes
+        parse += StreamFrame.HEADER;
+        return 1;
+    }
+
     /** Drain timeout: copies every read buffer the application still holds off this stream (see SlotBuffer.detach). */
     int detachHeld(java.lang.foreign.Arena arena) {
         int n = 0;

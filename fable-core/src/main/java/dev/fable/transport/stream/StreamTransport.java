@@ -100,7 +100,16 @@ public class StreamTransport implements Transport {
             }
             if (type != ACCEPT) throw new FableException("malformed " + name + " handshake: reply type " + type);
             Side peer = Side.read(reply);
-            return established(control, true, route, localName, peer, options, deadline);
+            StreamConnection c = established(control, true, route, localName, peer, options, deadline);
+            if (control.epoch() > 0) {
+                try {
+                    c.awaitInstalled(deadline);   // a reconfiguration leg: the acceptor has put it in its chain
+                } catch (RuntimeException e) {
+                    c.close();
+                    throw e;
+                }
+            }
+            return c;
         } catch (IOException e) {
             control.close();
             throw new FableException(name + " connection to '" + route.peerName() + "' failed during the handshake: " + e, e);
@@ -134,7 +143,7 @@ public class StreamTransport implements Transport {
         }
     }
 
-    private Connection established(ControlChannel control, boolean connector, NameService.Route route, String localName, Side peer,
+    private StreamConnection established(ControlChannel control, boolean connector, NameService.Route route, String localName, Side peer,
                                    ConnectOptions options, long deadline) throws IOException {
         control.handshakeDone();
         SocketChannel ch = control.channel();

@@ -105,6 +105,28 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
         }
     }
 
+    /**
+     * Accepting side of a reconfiguration leg, before anything else is sent on it: the
+     * {@link StreamFrame#INSTALLED} frame, written out now. False if the socket did not take it by
+     * {@code deadline} or broke (the connector's switch then fails on its side).
+     */
+    boolean pushInstalled(long deadline) {
+        ByteBuffer frame = ByteBuffer.allocate(StreamFrame.HEADER).order(ByteOrder.LITTLE_ENDIAN).putInt(0, StreamFrame.INSTALLED);
+        lock();
+        try {
+            while (true) {
+                if (frame.hasRemaining()) io.write(new ByteBuffer[] {frame}, 0, 1);
+                if (!frame.hasRemaining() && io.flush()) return true;
+                if (System.nanoTime() - deadline >= 0) return false;
+                Thread.onSpinWait();   // a fresh socket's buffer is empty: this does not loop in practice
+            }
+        } catch (IOException | RuntimeException e) {
+            return false;
+        } finally {
+            unlock();
+        }
+    }
+
     private void lock() {
         while (!lock.compareAndSet(0, 1)) Thread.onSpinWait();   // CAS: acquire; contended only by one flusher write
     }
