@@ -26,12 +26,20 @@ final class PoolReserve {
     static final long REFILL_DELAY_MS = 10;
     private static volatile Thread preparer;   // started on first need, then parked between refills
     private static volatile boolean exiting;
+    /**
+     * Held while a pool is created and published: the exit hook takes it too, so the JVM cannot halt
+     * (killing the daemon preparer) between the files' creation and READY naming them.
+     */
+    private static final Object PREPARING = new Object();
 
     static {
         if (ENABLED) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                exiting = true;   // a pool the preparer finishes after this is unlinked by the preparer itself
-                ShmTransport.Outgoing o = READY.getAndSet(null);
+                ShmTransport.Outgoing o;
+                synchronized (PREPARING) {   // waits for a preparation under way: its files exist before READY names them
+                    exiting = true;
+                    o = READY.getAndSet(null);
+                }
                 if (o != null) o.unlink();
             }, "fable-pool-reserve-cleanup"));
         }
@@ -78,19 +86,17 @@ final class PoolReserve {
             if (ready != null && ready.slotSize() == shape[0] && ready.slotCount() == shape[1]) continue;
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(REFILL_DELAY_MS));
             try {
-                if (exiting) return;
-                ShmTransport.Outgoing made = ShmTransport.Outgoing.create(shape[0], shape[1]);
-                ShmTransport.Outgoing old = READY.getAndSet(made);
-                if (old != null) discard(old);   // the shape changed meanwhile: keep the newest
-                if (exiting && READY.compareAndSet(made, null)) made.unlink();   // the JVM began to exit while we prepared
+                ShmTransport.Outgoing old;
+                synchronized (PREPARING) {
+                    if (exiting) return;
+                    old = READY.getAndSet(ShmTransport.Outgoing.create(shape[0], shape[1]));
+                    if (old != null) old.unlink();   // the shape changed meanwhile: keep the newest
+                }
+                if (old != null) old.arena().close();
             } catch (RuntimeException e) {
                 // no reserve this time (e.g. /dev/shm full): the next connect prepares inline and reports it
             }
         }
     }
 
-    private static void discard(ShmTransport.Outgoing o) {
-        o.unlink();
-        o.arena().close();
-    }
 }
