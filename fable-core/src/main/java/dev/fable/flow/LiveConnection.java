@@ -407,11 +407,12 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     @Override
     public byte[] receiveMessage(Duration timeout) {
         AbstractConnection c = in.c;
-        return assembler.next(this::receiveUntil, Waiter.deadline(timeout.toNanos()), c.maxFragment(), c.options().maxMessageSize(),
-                detail -> in.c.corrupt(detail));
+        return assembler.next(fragments, Waiter.deadline(timeout.toNanos()), c.maxFragment(), c.options().maxMessageSize(), corrupt);
     }
 
     private final MessageAssembler assembler = new MessageAssembler();   // receiving thread only
+    private final MessageAssembler.Source fragments = this::receiveUntil;   // made once: receiveMessage allocates only its result
+    private final java.util.function.Function<String, RuntimeException> corrupt = detail -> in.c.corrupt(detail);
 
     /** For a Poller: data to poll, the connection's end, or an event to take with {@link #pollEvent()}. */
     @Override

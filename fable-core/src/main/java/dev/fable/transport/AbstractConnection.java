@@ -199,8 +199,11 @@ public abstract class AbstractConnection implements Connection {
     @Override
     public byte[] receiveMessage(Duration timeout) {
         // the deadline bounds the whole message: a peer that stops mid-message cannot hang us
-        return assembler.next(this::receiveUntil, Waiter.deadline(timeout.toNanos()), maxFragment(), options.maxMessageSize(), this::corrupt);
+        return assembler.next(fragments, Waiter.deadline(timeout.toNanos()), maxFragment(), options.maxMessageSize(), corrupt);
     }
+
+    private final MessageAssembler.Source fragments = this::receiveUntil;   // made once: receiveMessage allocates only its result
+    private final java.util.function.Function<String, RuntimeException> corrupt = this::corrupt;
 
     /** The connection's options. */
     public final WaitMode waitMode() {

@@ -96,10 +96,16 @@ final class ContentionPolicy {
         return settings;
     }
 
-    /** True when a client with these flows has something this policy watches (so it is asked every period). */
+    /**
+     * True when a client with these flows has something this policy watches (so it is asked every
+     * period): an shm end that spins or that a switch set to block, and that did not ask to keep its
+     * wait mode ({@code fable bench}'s peers must not be woken five times a second while they measure).
+     */
     static boolean watches(List<FlowEntry> flows) {
         for (FlowEntry f : flows) {
-            if ("shm".equals(f.transport()) && f.connectionId() != 0 && ("spin".equals(f.waitMode()) || f.waitOverridden())) return true;
+            if ("shm".equals(f.transport()) && f.connectionId() != 0 && !fixed(f) && ("spin".equals(f.waitMode()) || f.waitOverridden())) {
+                return true;
+            }
         }
         return false;
     }

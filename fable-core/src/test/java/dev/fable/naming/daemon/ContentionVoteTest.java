@@ -59,6 +59,8 @@ class ContentionVoteTest {
         for (int i = 0; i < 5; i++) assertTrue(sample("adaptive", false, 0, 0).isEmpty(), "adaptive waits sleep soon enough by themselves");
         for (int i = 0; i < 5; i++) assertTrue(sample("block", false, 0, 0).isEmpty(), "the application's own block is not the policy's to undo");
         for (int i = 0; i < 5; i++) assertTrue(sample("spin fixed", false, 0, 0).isEmpty(), "fixedWaitMode: a benchmark spinning on one core on purpose");
+        assertTrue(ContentionPolicy.watches(List.of(end(true, "spin", false, 0, 0))), "a spinning shm end is asked every period");
+        assertTrue(!ContentionPolicy.watches(List.of(end(true, "spin fixed", false, 0, 0))), "a fixed one is not woken every period");
         for (int i = 0; i < 5; i++) {
             assertTrue(policy.observe(List.of(end(true, "spin", false, 0, 1), end(false, "spin", false, 0, 0))).isEmpty(), "mid-switch: epochs differ");
         }
