@@ -6,6 +6,7 @@ import dev.fable.ConnectionState;
 import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
+import dev.fable.internal.FieldHandles;
 import dev.fable.sync.CpuSample;
 import dev.fable.sync.AsymmetricFence;
 import dev.fable.sync.Tripwire;
@@ -57,23 +58,13 @@ import java.util.concurrent.locks.LockSupport;
  * data path takes no lock and makes no system call.
  */
 public final class LiveConnection implements dev.fable.Connection, Pollable {
-    private static final VarHandle SEND_GATE;
-    private static final VarHandle RECV_GATE;
+    private static final VarHandle SEND_GATE = FieldHandles.of(MethodHandles.lookup(), "sendGate", int.class);
+    private static final VarHandle RECV_GATE = FieldHandles.of(MethodHandles.lookup(), "recvGate", int.class);
     private static final int OPEN = 0;
     private static final int CLOSED_GATE = 1;
     /** How long a retiring leg may take to carry its end-of-epoch marker, and a new switch to wait for the previous one. */
     private static final long SWITCH_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final Set<String> TRANSPORTS = Set.of("shm", "unix", "tcp", "tls");
-
-    static {
-        try {
-            MethodHandles.Lookup l = MethodHandles.lookup();
-            SEND_GATE = l.findVarHandle(LiveConnection.class, "sendGate", int.class);
-            RECV_GATE = l.findVarHandle(LiveConnection.class, "recvGate", int.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface

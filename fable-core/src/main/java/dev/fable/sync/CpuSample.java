@@ -1,5 +1,6 @@
 package dev.fable.sync;
 
+import dev.fable.internal.FieldHandles;
 import dev.fable.internal.Libc;
 
 import java.lang.invoke.MethodHandles;
@@ -25,15 +26,7 @@ public final class CpuSample {
     /** Spins of a waiting thread between two samples (a spin is one PAUSE: about 0.5-1 ms in all). */
     public static final int SPINS_PER_SAMPLE = 1 << 14;
 
-    private static final VarHandle WORD;
-
-    static {
-        try {
-            WORD = MethodHandles.lookup().findVarHandle(CpuSample.class, "word", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    private static final VarHandle WORD = FieldHandles.of(MethodHandles.lookup(), "word", long.class);
 
     /** Time in units of 2^20 ns (about a millisecond), modulo 2^47, so that it fits above the CPU. */
     private static final long TIME_MASK = (1L << 47) - 1;

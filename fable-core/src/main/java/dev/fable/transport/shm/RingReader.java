@@ -32,15 +32,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
-    private static final VarHandle RECYCLED_TOP;
-
-    static {
-        try {
-            RECYCLED_TOP = java.lang.invoke.MethodHandles.lookup().findVarHandle(RingReader.class, "recycledTop", int.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    private static final VarHandle RECYCLED_TOP = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "recycledTop", int.class);
 
     private final MemorySegment ring;
     private final MemorySegment[] slots;   // read-only views of the producer's slots

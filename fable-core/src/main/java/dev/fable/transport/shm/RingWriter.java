@@ -29,15 +29,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
-    private static final VarHandle MESSAGES;
-
-    static {
-        try {
-            MESSAGES = java.lang.invoke.MethodHandles.lookup().findVarHandle(RingWriter.class, "messages", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    private static final VarHandle MESSAGES = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "messages", long.class);
 
     private static final byte FREE = 0;
     private static final byte CLAIMED = 1;
