@@ -94,6 +94,39 @@ class MigrationPolicyTest {
         Files.move(tmp, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
+    /**
+     * A PEER_LISTENING makes every client of the daemon re-resolve: only a configured peer may send
+     * one, and only for a valid endpoint name.
+     */
+    @Test
+    void aListeningNoticeIsTakenOnlyFromAConfiguredPeerAndForAValidName() throws Exception {
+        int port = TestDaemon.freePort("127.0.0.2");
+        Path rt = TestDaemon.freshDir("mn");
+        Path st = Files.createDirectories(rt.resolve("state"));
+        java.net.InetSocketAddress daemon = new java.net.InetSocketAddress("127.0.0.2", port);
+        try (TestDaemon a = TestDaemon.start(rt, "fable.state.dir=" + st, "fable.host.address=127.0.0.2", "fable.daemon.port=" + port,
+                "fable.daemon.peers=127.0.0.3:1")) {
+            try (RawClient stranger = new RawClient(daemon, "127.0.0.5")) {
+                stranger.send(new dev.fable.naming.protocol.Message.PeerListening(1, "ledger", "some-host"));
+                dev.fable.naming.protocol.Message m = stranger.read(WAIT);
+                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("not a peer in fable.daemon.peers"),
+                        "a host that is no peer is refused: " + m);
+            }
+            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
+                peer.send(new dev.fable.naming.protocol.Message.PeerListening(1, "../ledger", "host-b"));
+                dev.fable.naming.protocol.Message m = peer.read(WAIT);
+                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("../ledger"), "a bad name is refused: " + m);
+            }
+            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
+                peer.send(new dev.fable.naming.protocol.Message.PeerListening(2, "ledger", "host-b"));
+                assertTrue(peer.read(WAIT) instanceof dev.fable.naming.protocol.Message.Ok, "a configured peer is heard");
+            }
+            dev.fable.testing.Await.until(() -> a.log().contains("peer host host-b says endpoint 'ledger' listens there (from 127.0.0.3)"),
+                    WAIT, a::log);   // the daemon's stderr reaches us through a reader thread
+            assertTrue(!a.log().contains("some-host"), "the stranger's notice was not acted on:\n" + a.log());
+        }
+    }
+
     @Test
     void aConnectionFollowsItsPeerFromAnotherHostOntoThisOneAndBack() throws Exception {
         String name = "mover-" + ProcessHandle.current().pid();

@@ -327,11 +327,7 @@ public final class NameDaemon implements AutoCloseable {
             if (m instanceof PeerResolve pr) {
                 peerResolve(s, pr);
             } else if (m instanceof PeerListening pl) {
-                reply(s, new Ok(pl.id()));
-                if (!pl.hostId().equals(identity.hostId())) {
-                    DaemonLog.info("peer host " + pl.hostId() + " says endpoint '" + pl.name() + "' listens there");
-                    broadcastPolicy("endpoint '" + pl.name() + "' listens on host " + pl.hostId(), pl.name());
-                }
+                peerListening(s, pl);
             } else {
                 reject(s, Wire.E_BAD_REQUEST, "a TCP connection may only send PEER_RESOLVE or PEER_LISTENING, not " + m.getClass().getSimpleName());
             }
@@ -565,23 +561,58 @@ public final class NameDaemon implements AutoCloseable {
      * is plain TCP, so configure peers only on networks you control; docs/naming.md).
      */
     private void learnPeerHost(Session s, PeerResolve pr) {
+        String from = configuredPeerAddress(s, "asking for '" + pr.name() + "'");
+        if (from == null) return;
+        if (knownFingerprints.add(pr.askerFingerprint())) {
+            DaemonLog.info("peer host " + printable(pr.askerHostId()) + " at " + from + " is known now (certificate sha256 "
+                    + pr.askerFingerprint().substring(0, Math.min(16, pr.askerFingerprint().length())) + "…)");
+        }
+    }
+
+    /** The address {@code s} comes from if it is one of a peer in {@code fable.daemon.peers}, else null. */
+    private String configuredPeerAddress(Session s, String doing) {
         try {
             java.net.InetAddress from = ((java.net.InetSocketAddress) s.channel.getRemoteAddress()).getAddress();
             for (String p : peers) {
                 String host = p.substring(0, Math.max(0, p.lastIndexOf(':')));
                 for (java.net.InetAddress a : java.net.InetAddress.getAllByName(host)) {
-                    if (a.equals(from)) {
-                        if (knownFingerprints.add(pr.askerFingerprint())) {
-                            DaemonLog.info("peer host " + pr.askerHostId() + " at " + from.getHostAddress() + " is known now (certificate sha256 "
-                                    + pr.askerFingerprint().substring(0, Math.min(16, pr.askerFingerprint().length())) + "…)");
-                        }
-                        return;
-                    }
+                    if (a.equals(from)) return from.getHostAddress();
                 }
             }
         } catch (IOException | RuntimeException e) {
-            DaemonLog.warn("could not check the address of a peer daemon asking for '" + pr.name() + "': " + e);
+            DaemonLog.warn("could not check the address of a peer daemon " + doing + ": " + e);
         }
+        return null;
+    }
+
+    /**
+     * The migration policy from another host: a configured peer says endpoint {@code name} listens
+     * there now; this daemon's clients with connections to it ask for their route again. Anyone else
+     * is refused: the peer port is plain TCP, and each notice makes every client re-resolve.
+     */
+    private void peerListening(Session s, PeerListening pl) throws IOException {
+        String from = configuredPeerAddress(s, "saying where '" + printable(pl.name()) + "' listens");
+        if (from == null) {
+            reject(s, Wire.E_BAD_REQUEST, "PEER_LISTENING from an address that is not a peer in fable.daemon.peers " + peers);
+            return;
+        }
+        try {
+            NamingConfig.checkName(pl.name());
+        } catch (IllegalArgumentException e) {
+            reject(s, Wire.E_BAD_REQUEST, e.getMessage());
+            return;
+        }
+        reply(s, new Ok(pl.id()));
+        if (pl.hostId().equals(identity.hostId())) return;
+        String host = printable(pl.hostId());
+        DaemonLog.info("peer host " + host + " says endpoint '" + pl.name() + "' listens there (from " + from + ")");
+        broadcastPolicy("endpoint '" + pl.name() + "' listens on host " + host, pl.name());
+    }
+
+    /** A peer's free text for the log and for clients: printable ASCII, at most 64 characters. */
+    private static String printable(String text) {
+        String t = text.length() > 64 ? text.substring(0, 64) + "…" : text;
+        return t.replaceAll("[^\\x20-\\x7E…]", "?");
     }
 
     private void peerResolve(Session s, PeerResolve pr) throws IOException {
