@@ -31,7 +31,8 @@ class DaemonBadClientTest {
 
     @BeforeAll
     static void start() throws Exception {
-        daemon = TestDaemon.start(TestDaemon.freshDir("b"), "fable.daemon.maxNamesPerClient=100", "fable.daemon.stallSeconds=1");
+        daemon = TestDaemon.start(TestDaemon.freshDir("b"), "fable.daemon.maxNamesPerClient=100", "fable.daemon.stallSeconds=1",
+                "fable.policy.contention=off");   // its flow queries would interleave with the ones a test answers by hand
         good = daemon.client();
     }
 
@@ -59,6 +60,25 @@ class DaemonBadClientTest {
 
     private static void logged(String text) {
         Await.until(() -> daemon.log().contains(text), LIMIT, () -> "daemon log lacks '" + text + "':\n" + daemon.log());
+    }
+
+    /** A client reports its own connections only: rows naming another pid (the policy sends orders by pid) are dropped. */
+    @Test
+    void flowRowsOfAnotherProcessAreDropped() throws Exception {
+        try (RawClient c = new RawClient(daemon.runtimeDir)) {
+            c.send(new Message.Hello(0, 4242, "forger", ""));
+            assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
+            java.util.concurrent.CompletableFuture<List<NameService.FlowEntry>> table = java.util.concurrent.CompletableFuture.supplyAsync(good::flows);
+            Message q = c.read(LIMIT);
+            assertInstanceOf(Message.FlowQuery.class, q);
+            c.send(new Message.FlowReport(((Message.FlowQuery) q).id(), true, List.of(
+                    new NameService.FlowEntry(1, "victim-conn", "svc", "shm", "r", 0, 0, 0, 0, 0, 0),
+                    new NameService.FlowEntry(4242, "forger-conn", "svc", "shm", "r", 0, 0, 0, 0, 0, 0))));
+            List<String> locals = table.get(LIMIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS).stream()
+                    .map(NameService.FlowEntry::localName).toList();
+            assertTrue(locals.contains("forger-conn") && !locals.contains("victim-conn"), locals.toString());
+        }
+        logged("reported 1 flow row(s) of another process or without names; dropped");
     }
 
     @Test

@@ -52,6 +52,8 @@ public final class NameDaemon implements AutoCloseable {
     static final long FLOW_QUERY_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
     static final long PEER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     static final long SWEEP_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    /** Flow rows one table may collect from all clients; a client that pushes it past this is a flood. */
+    static final int MAX_FLOW_ROWS = 1 << 16;
     /** Resolves one client may have waiting at once; more is a flood. */
     static final int MAX_WAITERS_PER_CLIENT = 4096;
 
@@ -704,8 +706,19 @@ public final class NameDaemon implements AutoCloseable {
     private void flowReport(Session s, FlowReport f) throws IOException {
         FlowCollection c = flowCollections.get(f.id());
         if (c == null || !c.pending.contains(s)) return;   // a late answer after the 300 ms: the table went out without it
-        c.flows.addAll(f.entries());
-        if (c.requester == null && ContentionPolicy.watches(f.entries())) c.watching.add(s);
+        List<FlowEntry> rows = new ArrayList<>(f.entries().size());
+        for (FlowEntry e : f.entries()) {   // a client reports its own connections only: the policy sends orders by these pids
+            if (e.pid() == s.pid && e.localName() != null && e.peerName() != null && e.transport() != null) rows.add(e);
+        }
+        if (rows.size() < f.entries().size()) {
+            DaemonLog.warn(s + " reported " + (f.entries().size() - rows.size()) + " flow row(s) of another process or without names; dropped");
+        }
+        if (c.flows.size() + rows.size() > MAX_FLOW_ROWS) {
+            reject(s, Wire.E_LIMIT, "reported more than " + MAX_FLOW_ROWS + " flow rows for one table");
+            return;
+        }
+        c.flows.addAll(rows);
+        if (c.requester == null && ContentionPolicy.watches(rows)) c.watching.add(s);
         if (f.last()) {
             c.pending.remove(s);
             if (c.pending.isEmpty()) finishFlows(f.id());
