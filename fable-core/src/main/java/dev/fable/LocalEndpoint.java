@@ -29,9 +29,10 @@ import java.util.concurrent.TimeUnit;
  * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason, byte wait mode of a REJOIN]}
  * (wait mode 0: the endpoint's own, else {@link WaitMode} ordinal + 1), then the transport's own
  * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
- * live connection being reconfigured ({@link LiveConnection}), which this endpoint's dispatcher
- * thread hands to that connection without the application's involvement. The dispatcher reads the
- * session frame of every incoming channel and queues OPENs for {@link #accept}.
+ * live connection being reconfigured ({@link LiveConnection}), which this endpoint hands to that
+ * connection without the application's involvement. The dispatcher accepts every incoming channel
+ * and reads its session frame on a virtual thread of its own ({@link #session}), queueing OPENs for
+ * {@link #accept}.
  */
 final class LocalEndpoint implements Endpoint {
     private static final long ACCEPT_HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -47,7 +48,7 @@ final class LocalEndpoint implements Endpoint {
 
     private static final Pending CLOSED = new Pending(null, null, 0);
 
-    private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>();
+    private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>(MAX_PENDING);
     /** Connections by id, entered when their OPEN arrives (a REJOIN can follow the connector's handshake at once). */
     private final java.util.Map<Long, java.util.concurrent.CompletableFuture<LiveConnection>> live = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -120,6 +121,13 @@ final class LocalEndpoint implements Endpoint {
             pending.add(CLOSED);   // for other threads waiting in accept
             throw new FableException("endpoint '" + name + "' was closed while accept waited");
         }
+        synchronized (this) {
+            if (closed) {   // queued by a session thread just as the endpoint closed: nobody accepts for it any more
+                live.remove(p.id());
+                p.channel().close();
+                throw new FableException("endpoint '" + name + "' is closed; register the name again");
+            }
+        }
         ControlChannel ch = p.channel();
         try {
             ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
@@ -147,52 +155,102 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /**
-     * The endpoint's dispatcher thread: reads the session frame of each incoming control channel,
-     * queues new connections for {@link #accept}, and runs the handshake of reconfiguration legs
-     * itself, handing each to its connection. Ends when the endpoint closes.
+     * The endpoint's dispatcher thread: accepts each incoming control channel and hands it to a
+     * virtual thread of its own ({@link #session}), at most {@link #MAX_SESSIONS} at once, so that a
+     * peer that is slow to send its session frame or its handshake holds up nobody else. Ends when
+     * the endpoint closes; the connections still queued for {@link #accept} are closed then.
      */
     private void dispatch(EndpointListener l) {
         while (true) {
             ControlChannel ch;
             try {
                 ch = l.accept(-1);
-            } catch (FableException closed) {
+            } catch (FableException e) {
+                if (!l.isClosed()) {   // a passing failure (too many open files, say): the endpoint stays
+                    System.getLogger("dev.fable").log(System.Logger.Level.WARNING, e.getMessage() + "; accepting again in 10 ms");
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+                    continue;
+                }
+                for (Pending p; (p = pending.poll()) != null; ) {
+                    live.remove(p.id());
+                    if (p.channel() != null) p.channel().close();
+                }
                 pending.add(CLOSED);
                 return;
             }
-            try {
-                ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
-                if (first.remaining() < SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
-                    pending.add(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
-                    continue;
+            sessions.acquireUninterruptibly();   // at the cap, the kernel's backlog holds the next connects
+            Thread.ofVirtual().name("fable-session-" + name).start(() -> {
+                try {
+                    session(ch);
+                } finally {
+                    sessions.release();
                 }
-                byte kind = first.get(4);
-                long id = first.getLong(5);
-                long epoch = first.getLong(13);
-                ch.epoch(epoch);
-                if (kind == OPEN) {
-                    if (epoch != 0) throw new FableException("endpoint '" + name + "': a new connection announced epoch " + epoch + ", not 0");
-                    // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
-                    if (live.putIfAbsent(id, new java.util.concurrent.CompletableFuture<>()) != null) {
-                        throw new FableException("endpoint '" + name + "': a peer opened connection " + Long.toHexString(id)
-                                + ", which exists already");
-                    }
-                    pending.add(new Pending(ch, null, id));
-                } else if (kind == REJOIN) {
-                    first.position(SESSION_BYTES);
-                    String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
-                    int wait = first.hasRemaining() ? first.get() : 0;
-                    if (wait < 0 || wait > WaitMode.values().length) {
-                        throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
-                    }
-                    rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
-                } else {
-                    throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
-                }
-            } catch (RuntimeException e) {
-                ch.close();
-                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());
+            });
+        }
+    }
+
+    /** Session handshakes under way at once (each on its own virtual thread). */
+    private static final int MAX_SESSIONS = 64;
+    private final java.util.concurrent.Semaphore sessions = new java.util.concurrent.Semaphore(MAX_SESSIONS);
+    /** New connections waiting for {@link #accept}; beyond this, more are refused (closed) rather than piled up. */
+    private static final int MAX_PENDING = 128;
+    /** Transports one connection may hold open at once (the newest and old ones still draining). */
+    private static final int MAX_OPEN_LEGS = 32;
+        /** Connections with a REJOIN being set up: one at a time per connection. */
+    private final java.util.Set<Long> rejoining = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * One incoming control channel: reads its session frame, queues a new connection for
+     * {@link #accept}, or runs a reconfiguration leg's handshake and hands the leg to its connection.
+     */
+    private void session(ControlChannel ch) {
+        try {
+            ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
+            if (first.remaining() < SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
+                queue(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
+                return;
             }
+            byte kind = first.get(4);
+            long id = first.getLong(5);
+            long epoch = first.getLong(13);
+            ch.epoch(epoch);
+            if (kind == OPEN) {
+                if (epoch != 0) throw new FableException("endpoint '" + name + "': a new connection announced epoch " + epoch + ", not 0");
+                // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
+                if (live.putIfAbsent(id, new java.util.concurrent.CompletableFuture<>()) != null) {
+                    throw new FableException("endpoint '" + name + "': a peer opened connection " + Long.toHexString(id)
+                            + ", which exists already");
+                }
+                queue(new Pending(ch, null, id));
+            } else if (kind == REJOIN) {
+                first.position(SESSION_BYTES);
+                String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
+                int wait = first.hasRemaining() ? first.get() : 0;
+                if (wait < 0 || wait > WaitMode.values().length) {
+                    throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+                }
+                if (!rejoining.add(id)) {
+                    throw new FableException("endpoint '" + name + "': a switch of connection " + Long.toHexString(id) + " is being set up already");
+                }
+                try {
+                    rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
+                } finally {
+                    rejoining.remove(id);
+                }
+            } else {
+                throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
+            }
+        } catch (RuntimeException e) {
+            ch.close();
+            System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());
+        }
+    }
+
+    /** Queues a new connection for {@link #accept}, or refuses it when {@link #MAX_PENDING} already wait. */
+    private void queue(Pending p) {
+        if (!pending.offer(p)) {
+            live.remove(p.id());
+            throw new FableException("endpoint '" + name + "': " + MAX_PENDING + " new connections already wait for accept(); refused one");
         }
     }
 
@@ -205,6 +263,10 @@ final class LocalEndpoint implements Endpoint {
             c = entry.get(ACCEPT_HANDSHAKE_NANOS, TimeUnit.NANOSECONDS);
         } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
+        }
+        if (c.openLegs() >= MAX_OPEN_LEGS) {   // old legs close as they drain: a peer that never ends its old ones gets no more
+            throw new FableException("a peer asked to switch " + c + ", which already holds " + c.openLegs() + " transports that have "
+                    + "not drained; refused until they have");
         }
         if (ch.epoch() != c.epoch() + 1) {   // switches follow one another: the next leg is the newest one's successor
             throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));

@@ -235,6 +235,31 @@ class ReconfigureTest {
      * other than 0, an OPEN that reuses a live connection's id, and a REJOIN offering an epoch that is
      * not the next one are refused (the socket is closed), and the real connection flows on unchanged.
      */
+    /**
+     * Peers that connect to the endpoint and send nothing hold up nobody: each incoming channel gets a
+     * thread of its own. One dispatcher reading session frames in turn, 5 s each, would hold this
+     * switch's REJOIN behind them for 100 s, past the connector's 30 s handshake deadline.
+     */
+    @Test
+    void silentPeersAtTheEndpointDoNotHoldUpASwitch() throws Exception {
+        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            java.nio.file.Path sock = dev.fable.naming.NamingConfig.endpointSocket(p.ep().name());
+            List<java.nio.channels.SocketChannel> silent = new ArrayList<>();
+            try {
+                for (int i = 0; i < 20; i++) {
+                    java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+                    ch.connect(java.net.UnixDomainSocketAddress.of(sock));
+                    silent.add(ch);
+                }
+                assertEquals(1, p.client().reconfigure("shm", "test: past silent peers"));
+                roundTrip(p.client(), p.server(), 3);
+                assertEquals("shm", p.server().transport());
+            } finally {
+                for (java.nio.channels.SocketChannel ch : silent) ch.close();
+            }
+        }
+    }
+
     @Test
     void forgedSessionFramesAreRefusedAndTheConnectionFlowsOn() throws Exception {
         try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {

@@ -521,6 +521,13 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         return m == null ? "" : ", " + m.name().toLowerCase(java.util.Locale.ROOT) + " waits";
     }
 
+    /** Transport instances this connection holds open: the newest and the old ones not yet drained and closed. */
+    public int openLegs() {
+        synchronized (all) {
+            return all.size();
+        }
+    }
+
     /** This connection's id, the same on both sides (the daemon pairs the two ends by it). */
     public long id() {
         return id;

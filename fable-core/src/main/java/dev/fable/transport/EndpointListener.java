@@ -57,6 +57,11 @@ public final class EndpointListener implements AutoCloseable {
         }
     }
 
+    /** True once {@link #close()} ran: an accept failure after that is the end, not a passing error. */
+    public boolean isClosed() {
+        return !unix.isOpen();
+    }
+
     /** The addresses to publish. */
     public NameService.ListenAddress address() {
         try {
