@@ -23,7 +23,6 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -118,7 +117,13 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     // switches
     private volatile Leg newest;
-    private final AtomicBoolean switching = new AtomicBoolean();
+    /**
+     * The switch under way: 0 none; {@link #MAKING} while the connector sets the new leg up; else the
+     * epoch of the installed leg whose break is not complete. Completion is a compare-and-set from
+     * that epoch, so a thread that sees an earlier switch complete cannot end a later one.
+     */
+    private final java.util.concurrent.atomic.AtomicLong switching = new java.util.concurrent.atomic.AtomicLong();
+    private static final long MAKING = -1;
     private final List<Leg> all = new ArrayList<>();       // every leg not yet closed; guarded by itself
     private final ConcurrentLinkedQueue<ConnectionEvent> events = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
@@ -448,7 +453,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
                     + "new transport to this side's endpoint); ask the peer, or use 'fable reconfigure' on its connection");
         }
         if (closed || state() != ConnectionState.OPEN) throw new IllegalStateException(this + " is " + state() + "; it cannot switch");
-        if (!switching.compareAndSet(false, true) && !awaitPrevious()) {
+        if (!switching.compareAndSet(0, MAKING) && !awaitPrevious()) {
             throw new IllegalStateException("a switch of " + this + " to " + newest.c.transport() + " (epoch " + newest.c.epoch()
                     + ") is still under way; it completes when both sides have sent and read the old transport's last message");
         }
@@ -460,7 +465,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         try {
             leg = opener.open(transport, epoch, id, why, waitMode);
         } catch (RuntimeException e) {
-            switching.set(false);
+            switching.set(0);
             event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURATION_FAILED, epoch, transport, String.valueOf(e.getMessage())));
             throw new FableException("cannot switch " + this + " to " + transport + ": " + e.getMessage() + "; it stays on "
                     + last.c.transport() + " (epoch " + last.c.epoch() + ") and keeps flowing", e);
@@ -502,7 +507,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         while (System.nanoTime() - deadline < 0) {
             if (closed) return false;
             helpIdleRoles();
-            if (switching.compareAndSet(false, true)) return true;
+            if (switching.compareAndSet(0, MAKING)) return true;
             LockSupport.parkNanos(50_000);   // setup path: the peer's marker is on its way
         }
         return false;
@@ -510,7 +515,6 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     /** Accepting side: the endpoint accepted the connector's next leg for this connection, with wait mode {@code waitMode} (null: its own). */
     public void adopt(AbstractConnection leg, String reason, WaitMode waitMode) {
-        switching.set(true);
         event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURING, leg.epoch(), leg.transport(), reason));
         switchReason = reason + " (epoch " + leg.epoch() + ", " + leg.transport() + waitNote(waitMode) + ")";
         waitOverride = waitMode;
@@ -560,6 +564,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
             all.add(n);
         }
         Leg last = newest;
+        switching.set(c.epoch());   // before the leg is linked: a role that reaches it can complete this switch, and only this one
         last.next = n;   // volatile: the roles follow `next` when they move
         newest = n;
         if (opener == null) c.installed();   // accepting side: the connector's sender may move now (shm waits for this)
@@ -571,7 +576,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         awaitMoved(n, HELP_AFTER_NANOS);
         helpIdleRoles();
         maybeComplete();
-        if (switching.get() && !closed) finishLater();
+        if (switching.get() != 0 && !closed) finishLater();
     }
 
     /**
@@ -585,7 +590,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
         Thread.ofVirtual().name("fable-switch-finisher").start(() -> {
             long deadline = System.nanoTime() + SWITCH_NANOS;
             long pause = FINISH_FIRST_PAUSE_NANOS;
-            while (switching.get() && !closed && System.nanoTime() - deadline < 0) {
+            while (switching.get() != 0 && !closed && System.nanoTime() - deadline < 0) {
                 LockSupport.parkNanos(pause);
                 pause = Math.min(2 * pause, FINISH_MAX_PAUSE_NANOS);
                 // a racy look first (plain read): a receiving thread inside poll/receive moves itself; spare it the heavy fence
@@ -644,7 +649,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     private void maybeComplete() {
         Leg n = newest;
-        if (out == n && in == n && switching.compareAndSet(true, false)) {   // once per switch, whichever thread sees it first
+        if (out == n && in == n && switching.compareAndSet(n.c.epoch(), 0)) {   // once per switch, by whichever thread sees it first
             event(new ConnectionEvent(ConnectionEvent.Type.RECONFIGURED, n.c.epoch(), n.c.transport(), n.why));
         }
     }
@@ -661,7 +666,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
 
     @Override
     public boolean reconfiguring() {
-        return switching.get();
+        return switching.get() != 0;
     }
 
     @Override
