@@ -196,9 +196,7 @@ final class LocalEndpoint implements Endpoint {
     private static final int MAX_PENDING = 128;
     /** Transports one connection may hold open at once (the newest and old ones still draining). */
     private static final int MAX_OPEN_LEGS = 32;
-        /** Connections with a REJOIN being set up: one at a time per connection. */
-    private final java.util.Set<Long> rejoining = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
+    
     /**
      * One incoming control channel: reads its session frame, queues a new connection for
      * {@link #accept}, or runs a reconfiguration leg's handshake and hands the leg to its connection.
@@ -229,14 +227,7 @@ final class LocalEndpoint implements Endpoint {
                 if (wait < 0 || wait > WaitMode.values().length) {
                     throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
                 }
-                if (!rejoining.add(id)) {
-                    throw new FableException("endpoint '" + name + "': a switch of connection " + Long.toHexString(id) + " is being set up already");
-                }
-                try {
-                    rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
-                } finally {
-                    rejoining.remove(id);
-                }
+                rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
             } else {
                 throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
             }
@@ -264,6 +255,12 @@ final class LocalEndpoint implements Endpoint {
         } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
         }
+        synchronized (entry) {   // one REJOIN of a connection at a time (each on its own thread): the next waits for this one's adopt
+            rejoinLocked(ch, c, reason, waitMode);
+        }
+    }
+
+    private void rejoinLocked(ControlChannel ch, LiveConnection c, String reason, WaitMode waitMode) {
         if (c.openLegs() >= MAX_OPEN_LEGS) {   // old legs close as they drain: a peer that never ends its old ones gets no more
             throw new FableException("a peer asked to switch " + c + ", which already holds " + c.openLegs() + " transports that have "
                     + "not drained; refused until they have");
