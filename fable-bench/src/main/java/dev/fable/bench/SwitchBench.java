@@ -303,6 +303,9 @@ public final class SwitchBench {
         for (String l : lines) {
             if (l.startsWith("ERROR")) return r.append("FAILED: ").append(l.substring(6)).append('\n').toString();
         }
+        if (lines.stream().noneMatch(l -> l.startsWith("DONE"))) {   // the sink died, or was stopped at the time limit, without a word
+            return r.append("FAILED: the sink ended without its results (see switch-sink*.err in the results folder)\n").toString();
+        }
         double[] rate = new double[PHASES];
         for (String l : lines) {
             if (l.startsWith("PHASE ")) {

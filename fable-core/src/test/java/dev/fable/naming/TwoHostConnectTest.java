@@ -254,6 +254,7 @@ class TwoHostConnectTest {
             String ok = fromA.expectLine("", Duration.ofSeconds(90));
             assertTrue(ok.startsWith("OK tcp tcp tls@1 tcp@2 | "), ok + "\n" + fromA.stderr());
             assertTrue(ok.contains("stays on tcp (epoch 0) and keeps flowing"), "shm across hosts is refused, naming the fallback: " + ok);
+            assertTrue(ok.contains("reaches only endpoints on this host"), "refused by the policy, for being across hosts: " + ok);
             assertEquals("ACCEPTED tcp", h.listener().expectLine(""));
         }
     }

@@ -21,6 +21,8 @@ import java.util.concurrent.TimeUnit;
 public final class PeerProcess implements AutoCloseable {
     private final Process process;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    /** Put into {@link #lines} (by identity) when the peer's stdout ends: a waiting test fails at once instead of at its timeout. */
+    private static final String END = new String("<end of the peer's output>");
     private final PrintWriter stdin;
     private final StringBuilder stderr = new StringBuilder();
 
@@ -78,6 +80,7 @@ public final class PeerProcess implements AutoCloseable {
         } catch (IOException ignored) {
             // the process ended
         }
+        if (isOut) lines.add(END);
     }
 
     /** Waits for the next stdout line (up to 60 s) and checks it starts with {@code prefix}; returns the line. */
@@ -88,6 +91,7 @@ public final class PeerProcess implements AutoCloseable {
     /** Waits for the next stdout line (up to {@code timeout}) and checks it starts with {@code prefix}; returns the line. */
     public String expectLine(String prefix, Duration timeout) throws InterruptedException {
         String l = lines.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        if (l == END) throw ended(prefix);
         if (l == null) {
             throw new AssertionError("peer printed nothing within " + timeout + " (expected '" + prefix + "'); alive=" + process.isAlive()
                     + "; stderr:\n" + stderr());
@@ -111,6 +115,7 @@ public final class PeerProcess implements AutoCloseable {
                 throw new AssertionError("peer printed no line '" + prefix + "...' within " + timeout + " (alive=" + process.isAlive()
                         + "); other lines: " + skipped + "; stderr:\n" + stderr());
             }
+            if (l == END) throw ended(prefix);
             if (l.startsWith(prefix)) return l;
             if (l.startsWith("FAILED")) throw new AssertionError("peer: " + l + "; stderr:\n" + stderr());
             skipped.add(l);
@@ -132,6 +137,14 @@ public final class PeerProcess implements AutoCloseable {
             }
             if (m != null) c.send(m);
         }
+    }
+
+    /** The peer's stdout ended before the line a test waits for: it exited (or closed its stdout). */
+    private AssertionError ended(String prefix) throws InterruptedException {
+        lines.add(END);   // for the next wait too
+        boolean exited = process.waitFor(5, TimeUnit.SECONDS);
+        return new AssertionError("peer " + (exited ? "exited with status " + process.exitValue() : "closed its output")
+                + " before printing '" + prefix + "...'; stderr:\n" + stderr());
     }
 
     public void send(String line) {
