@@ -1,10 +1,12 @@
 package dev.fable;
 
-import dev.fable.flow.LeakDetector;
+import dev.fable.buffer.LeakDetector;
 import dev.fable.naming.DaemonNameService;
 import dev.fable.naming.NameService;
 
-import java.util.concurrent.atomic.AtomicLong;
+import dev.fable.endpoint.ExternalTcpListener;
+import dev.fable.endpoint.FableRuntime;
+import dev.fable.endpoint.TripwirePoller;
 
 /**
  * Entry point: register a name, connect to a name.
@@ -32,32 +34,22 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Fable {
     private Fable() {}
 
-    private static final AtomicLong ANONYMOUS = new AtomicLong();
-    private static volatile Context context;
+    private static volatile FableRuntime shared;
 
-    private record Context(NameService names, Transports transports) {}
-
-    private static Context context() {
-        Context c = context;
-        if (c == null) {
+    private static FableRuntime shared() {
+        FableRuntime r = shared;
+        if (r == null) {
             synchronized (Fable.class) {
-                c = context;
-                if (c == null) {
-                    NameService names = DaemonNameService.get();
-                    names.flowSource(FlowTable::report);
-                    names.reconfigurer(FlowTable::reconfigure);
-                    names.policyListener(FlowTable::followPolicy);
-                    context = c = new Context(names, new Transports(names));
-                }
+                r = shared;
+                if (r == null) shared = r = new FableRuntime(DaemonNameService.get());
             }
         }
-        return c;
+        return r;
     }
 
     /** Registers {@code name} for this process; closing the endpoint unregisters it. */
     public static Endpoint register(String name) {
-        Context c = context();
-        return new LocalEndpoint(name, c.names(), c.transports(), true);
+        return shared().register(name);
     }
 
     /**
@@ -66,11 +58,7 @@ public final class Fable {
      * external peer {@code tcp://host:port} / {@code unix:///path}.
      */
     public static Connection connect(String uri, ConnectOptions options) {
-        Target t = Target.parse(uri);
-        String anon = "anon-" + ProcessHandle.current().pid() + "-" + ANONYMOUS.incrementAndGet();
-        if (t.external()) return Transports.external(t, anon, options);
-        Context c = context();
-        return new LocalEndpoint(anon, c.names(), c.transports(), false).connect(uri, options);
+        return shared().connect(uri, options);
     }
 
     /**
@@ -78,12 +66,17 @@ public final class Fable {
      * {@link ExternalListener}. No name, no daemon: the address is the rendezvous.
      */
     public static ExternalListener listenExternal(String uri, ConnectOptions options) {
-        return new ExternalListener(uri, options);
+        return new ExternalTcpListener(uri, options);
+    }
+
+    /** A poller over shared-memory connections that waits with {@code mode} (spinning up to 20 µs first unless BLOCK). */
+    public static Poller poller(WaitMode mode) {
+        return new TripwirePoller(mode, 20_000);
     }
 
     /** The naming layer of this process (the daemon client): names, flows, host identity. */
     public static NameService names() {
-        return context().names();
+        return shared().names();
     }
 
     /** Buffers reported by the leak detector since the JVM started. */

@@ -1,6 +1,6 @@
 package dev.fable.bench;
 
-import dev.fable.naming.HostIdentity;
+import dev.fable.transport.tls.HostIdentity;
 
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;

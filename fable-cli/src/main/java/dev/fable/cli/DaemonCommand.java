@@ -1,6 +1,6 @@
 package dev.fable.cli;
 
-import dev.fable.naming.daemon.NameDaemon;
+import dev.fable.daemon.NameDaemon;
 import picocli.CommandLine.Command;
 
 import java.io.IOException;

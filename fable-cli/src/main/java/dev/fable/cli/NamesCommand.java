@@ -2,7 +2,7 @@ package dev.fable.cli;
 
 import dev.fable.FableException;
 import dev.fable.naming.DaemonNameService;
-import dev.fable.naming.NameService.NameEntry;
+import dev.fable.naming.protocol.NameEntry;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

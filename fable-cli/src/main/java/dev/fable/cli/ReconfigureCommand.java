@@ -2,7 +2,7 @@ package dev.fable.cli;
 
 import dev.fable.FableException;
 import dev.fable.naming.DaemonNameService;
-import dev.fable.naming.daemon.TransportPolicy;
+import dev.fable.TransportName;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -41,7 +41,7 @@ final class ReconfigureCommand implements Callable<Integer> {
             System.err.println("fable reconfigure: '" + connection + "' is not PID/LOCAL (e.g. 4242/anon-4242-1); 'fable flows' lists them");
             return FableCli.USAGE;
         }
-        if (!TransportPolicy.TRANSPORTS.contains(transport)) {
+        if (!TransportName.isKnown(transport)) {
             System.err.println("fable reconfigure: unknown transport '" + transport + "'; use shm, unix, tcp or tls");
             return FableCli.USAGE;
         }

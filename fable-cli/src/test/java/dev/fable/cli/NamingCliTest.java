@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.transport.ListenAddress;
 
 /** {@code fable daemon}, {@code fable names} and {@code fable flows} as real processes against one daemon. */
 class NamingCliTest {
@@ -51,9 +53,9 @@ class NamingCliTest {
             });
             try (DaemonNameService ns = DaemonNameService.open(dir, false)) {
                 NameService.Registration r = ns.register("cli-visible");
-                r.listening(new NameService.ListenAddress("/run/cli-visible.sock", "127.0.0.1", 5555));
+                r.listening(new ListenAddress("/run/cli-visible.sock", "127.0.0.1", 5555));
                 long pid = ProcessHandle.current().pid();
-                ns.flowSource(() -> List.of(new NameService.FlowEntry(pid, "cli-visible", "someone", "shm", "same host, trusted peer",
+                ns.flowSource(() -> List.of(new FlowEntry(pid, "cli-visible", "someone", "shm", "same host, trusted peer",
                         3, 1000, 2000, 10, 20, System.currentTimeMillis() - 1500)));
 
                 String names = run(dir, "names");

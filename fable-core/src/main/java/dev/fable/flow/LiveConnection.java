@@ -5,6 +5,8 @@ import dev.fable.ConnectionEvent;
 import dev.fable.ConnectionState;
 import dev.fable.FableException;
 import dev.fable.PeerGoneException;
+import dev.fable.TransportName;
+import dev.fable.buffer.Messages;
 import dev.fable.WaitMode;
 import dev.fable.internal.FieldHandles;
 import dev.fable.sync.CpuSample;
@@ -24,6 +26,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import dev.fable.buffer.MessageAssembler;
 
 /**
  * The {@link dev.fable.Connection} an application holds for a named peer: a chain of transport
@@ -63,7 +66,6 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     private static final int CLOSED_GATE = 1;
     /** How long a retiring leg may take to carry its end-of-epoch marker, and a new switch to wait for the previous one. */
     private static final long SWITCH_NANOS = TimeUnit.SECONDS.toNanos(10);
-    private static final Set<String> TRANSPORTS = Set.of("shm", "unix", "tcp", "tls");
 
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
@@ -445,9 +447,7 @@ public final class LiveConnection implements dev.fable.Connection, Pollable {
     @Override
     public long reconfigure(String transport, WaitMode waitMode, String reason) {
         Objects.requireNonNull(transport, "transport");
-        if (!TRANSPORTS.contains(transport)) {
-            throw new IllegalArgumentException("unknown transport '" + transport + "' for " + this + "; use one of shm, unix, tcp, tls");
-        }
+        TransportName.check(transport, "reconfigure of " + this);
         if (opener == null) {
             throw new UnsupportedOperationException(this + " was accepted: only the side that connected can switch it (it opens the "
                     + "new transport to this side's endpoint); ask the peer, or use 'fable reconfigure' on its connection");

@@ -1,7 +1,6 @@
 package dev.fable.naming;
 
 import dev.fable.FableException;
-import dev.fable.naming.daemon.NameDaemon;
 
 import java.io.IOException;
 import java.net.URISyntaxException;
@@ -12,7 +11,7 @@ import java.util.List;
 
 /**
  * Starts {@code fabled} in the background for a library that found none: a detached JVM running
- * {@link NameDaemon} from the same classes as this process, with this process's {@code fable.*}
+ * {@code dev.fable.daemon.NameDaemon} (the {@code fable-daemon} artifact, which must be on this JVM's path) from the same jars as this process, with this process's {@code fable.*}
  * properties, logging to {@code <runtime dir>/fabled.log}. It exits by itself once idle
  * ({@code fable.daemon.idleExitSeconds}, default 60).
  */
@@ -46,9 +45,10 @@ final class DaemonLauncher {
             if (isDaemonSetting(k)) cmd.add("-D" + k + "=" + System.getProperty(k));
         }
         cmd.add("-Dfable.runtime.dir=" + runtimeDir.toAbsolutePath());
+        Class<?> daemon = daemonClass();
         cmd.add("-cp");
-        cmd.add(classLocation());
-        cmd.add(NameDaemon.class.getName());
+        cmd.add(location(daemon) + java.io.File.pathSeparator + location(DaemonLauncher.class));
+        cmd.add(DAEMON_CLASS);
         cmd.add("--autostarted");
         try {
             Files.createDirectories(runtimeDir);
@@ -62,9 +62,24 @@ final class DaemonLauncher {
         }
     }
 
-    private static String classLocation() {
+    /** The daemon's main class, in the {@code fable-daemon} artifact; the client jar does not depend on it. */
+    static final String DAEMON_CLASS = "dev.fable.daemon.NameDaemon";
+
+    /** The message when the daemon cannot be started because its artifact is missing: one line, what to add. */
+    static final String MISSING_DAEMON = "no name daemon runs and this JVM cannot start one: " + DAEMON_CLASS
+            + " is not on its path; add the artifact dev.fable:fable-daemon (same version as fable-core), or start one with 'fable daemon'";
+
+    private static Class<?> daemonClass() {
         try {
-            return Path.of(NameDaemon.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+            return Class.forName(DAEMON_CLASS, false, DaemonLauncher.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new FableException(MISSING_DAEMON, e);
+        }
+    }
+
+    private static String location(Class<?> c) {
+        try {
+            return Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
         } catch (URISyntaxException | NullPointerException | SecurityException e) {
             throw new FableException("cannot find the Fable classes to start the name daemon from (" + e
                     + "); start one yourself with 'fable daemon'", e);

@@ -22,6 +22,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.naming.protocol.HostInfo;
+import dev.fable.naming.protocol.NameEntry;
+import dev.fable.naming.protocol.Route;
+import dev.fable.naming.protocol.RouteRequest;
+import dev.fable.naming.protocol.SwitchOrder;
+import dev.fable.transport.ListenAddress;
 
 /**
  * The library's client of {@code fabled}: one per process ({@link #get()}). It keeps one control

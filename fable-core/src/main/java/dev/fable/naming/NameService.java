@@ -2,6 +2,13 @@ package dev.fable.naming;
 
 import java.util.List;
 import java.util.function.Supplier;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.naming.protocol.HostInfo;
+import dev.fable.naming.protocol.NameEntry;
+import dev.fable.naming.protocol.Route;
+import dev.fable.naming.protocol.RouteRequest;
+import dev.fable.naming.protocol.SwitchOrder;
+import dev.fable.transport.ListenAddress;
 
 /**
  * The library's view of the naming layer: the per-host name daemon ({@code fabled}). It owns names,
@@ -54,12 +61,6 @@ public interface NameService extends AutoCloseable {
      */
     void reconfigure(long pid, String localName, String transport, String waitMode, String reason);
 
-    /**
-     * A switch the daemon orders this process to make: connection {@code connectionId} (0: the first that can switch
-     * among those named {@code localName}) to {@code transport}, with wait mode {@code waitMode} (see
-     * {@link #reconfigure(long, String, String, String, String)}).
-     */
-    record SwitchOrder(String localName, long connectionId, String transport, String waitMode, String reason) {}
 
     /** Carries out the daemon's reconfiguration orders for this process: returns null when done, else why not. */
     interface Reconfigurer {
@@ -112,25 +113,10 @@ public interface NameService extends AutoCloseable {
         void close();
     }
 
-    /** This host: its stable id, the address its TCP listeners bind to and advertise, its TLS certificate's SHA-256. */
-    record HostInfo(String hostId, String advertiseHost, String certFingerprint) {}
 
-    /** Where a listening endpoint accepts: its Unix socket (same host) and TCP port (other hosts); null/0 when absent. */
-    record ListenAddress(String unixPath, String tcpHost, int tcpPort) {}
 
-    /** What the connecting side asks for: its trust in the peer and an optional forced transport (from {@code xio+<t>://}). */
-    record RouteRequest(boolean trusted, String forcedTransport) {}
 
-    /**
-     * The daemon's answer: which transport, why (shown in the flow table), and where the listener is.
-     * {@code unixPath} is set when the peer is on this host; {@code tcpHost}/{@code tcpPort} when it
-     * listens on TCP; {@code peerCertFingerprint} is the peer host's TLS certificate (for tls).
-     */
-    record Route(String transport, String reason, String peerName, long peerPid, String peerHostId, boolean sameHost,
-                 String unixPath, String tcpHost, int tcpPort, String peerCertFingerprint) {}
 
-    /** One row of {@code fable names}. */
-    record NameEntry(String name, long pid, String hostId, String unixPath, String tcpAddress) {}
 
     /**
      * The reason a library reports for the accepting end of a connection: only the connector asked the
@@ -138,30 +124,4 @@ public interface NameService extends AutoCloseable {
      */
     String ACCEPTED_REASON = "accepted";
 
-    /**
-     * One row of {@code fable flows}: one end of one connection.
-     *
-     * @param connectionId   the same at both ends of a connection (0: unknown); the daemon pairs the ends by it
-     * @param connector      this end connected (only it can switch the connection)
-     * @param waitMode       how this end waits now ({@code spin}, {@code block}, {@code adaptive}, followed by {@code " fixed"}
-     *                       when no policy may change it ({@link dev.fable.ConnectOptions#fixedWaitMode}); null: unknown)
-     * @param waitOverridden the wait mode was set by a switch (the contention policy), not by this end's options
-     * @param sendCpu        the CPU this end's sending thread last waited on in the last 0.5 s, else -1
-     * @param recvCpu        the same for its receiving thread
-     */
-    record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
-                     long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis,
-                     long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu) {
-        /** A row without connection details (tests, other flow sources). */
-        public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
-                         long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {
-            this(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent, messagesReceived,
-                    openedAtMillis, 0, false, null, false, -1, -1);
-        }
-
-        public FlowEntry withReason(String r) {
-            return new FlowEntry(pid, localName, peerName, transport, r, epoch, bytesSent, bytesReceived, messagesSent,
-                    messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu);
-        }
-    }
 }

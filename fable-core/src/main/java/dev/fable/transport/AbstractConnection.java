@@ -12,7 +12,7 @@ import dev.fable.WaitMode;
 import dev.fable.sync.CpuSample;
 import dev.fable.sync.Waiter;
 
-import dev.fable.flow.MessageAssembler;
+import dev.fable.buffer.MessageAssembler;
 import java.time.Duration;
 
 /**
@@ -193,7 +193,7 @@ public abstract class AbstractConnection implements Connection {
 
     @Override
     public void send(byte[] data, int offset, int length) {
-        dev.fable.flow.Messages.send(this, data, offset, length);
+        dev.fable.buffer.Messages.send(this, data, offset, length);
     }
 
     @Override

@@ -63,10 +63,10 @@ public final class EndpointListener implements AutoCloseable {
     }
 
     /** The addresses to publish. */
-    public NameService.ListenAddress address() {
+    public ListenAddress address() {
         try {
             InetSocketAddress a = (InetSocketAddress) tcp.getLocalAddress();
-            return new NameService.ListenAddress(unixPath.toString(), a.getAddress().getHostAddress(), a.getPort());
+            return new ListenAddress(unixPath.toString(), a.getAddress().getHostAddress(), a.getPort());
         } catch (IOException e) {
             throw new FableException("endpoint '" + name + "': cannot read its TCP address: " + e, e);
         }

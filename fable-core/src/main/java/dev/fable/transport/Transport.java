@@ -6,6 +6,7 @@ import dev.fable.naming.NameService;
 
 import java.nio.ByteBuffer;
 
+
 /**
  * Service-provider interface of a transport: it turns an established control channel into a
  * {@link Connection}. The naming layer finds the peer and opens the control channel (a Unix socket
@@ -28,7 +29,7 @@ public interface Transport {
      * {@code opener} (so the peer, woken by the connect, finds the first frame right behind it) and
      * runs the handshake with the peer {@code route} names.
      */
-    Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route, ConnectOptions options);
+    Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route, ConnectOptions options);
 
     /** Acceptor side: {@code hello} is the connector's first frame, positioned after the transport name. */
     Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options);

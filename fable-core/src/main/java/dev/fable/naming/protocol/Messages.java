@@ -1,8 +1,8 @@
 package dev.fable.naming.protocol;
 
-import dev.fable.naming.NameService.FlowEntry;
-import dev.fable.naming.NameService.NameEntry;
-import dev.fable.naming.NameService.Route;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.naming.protocol.NameEntry;
+import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.Message.*;
 
 import java.nio.ByteBuffer;

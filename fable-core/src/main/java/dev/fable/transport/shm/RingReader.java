@@ -3,9 +3,9 @@ package dev.fable.transport.shm;
 import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.QuotaExceededException;
-import dev.fable.flow.BufferOwner;
-import dev.fable.flow.LeakDetector;
-import dev.fable.flow.SlotBuffer;
+import dev.fable.buffer.BufferOwner;
+import dev.fable.buffer.LeakDetector;
+import dev.fable.buffer.SlotBuffer;
 import dev.fable.sync.Tripwire;
 
 import java.lang.foreign.Arena;
@@ -66,7 +66,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private long bytes;
 
     RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
-               Connection connection, long epoch, Faults faults, boolean producerMayPark, String label) {
+               java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;

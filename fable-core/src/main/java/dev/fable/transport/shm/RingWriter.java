@@ -2,9 +2,9 @@ package dev.fable.transport.shm;
 
 import dev.fable.Buffer;
 import dev.fable.Connection;
-import dev.fable.flow.BufferOwner;
-import dev.fable.flow.LeakDetector;
-import dev.fable.flow.SlotBuffer;
+import dev.fable.buffer.BufferOwner;
+import dev.fable.buffer.LeakDetector;
+import dev.fable.buffer.SlotBuffer;
 import dev.fable.sync.Tripwire;
 
 import java.lang.foreign.MemorySegment;
@@ -59,7 +59,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, Connection connection, long epoch,
+    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
                Faults faults, boolean consumerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;

@@ -53,9 +53,9 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
         String label = toString();
-        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this, epoch, this,
+        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this::face, epoch, this,
                 peerMode != WaitMode.SPIN, label + " (sending)");
-        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this, epoch, this,
+        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this::face, epoch, this,
                 mode != WaitMode.SPIN, label + " (receiving)");
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;

@@ -14,6 +14,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import dev.fable.transport.PeerRef;
+
 
 /**
  * The shared-memory transport (Barrelfish bulk transport, one producer and one consumer per
@@ -130,9 +132,9 @@ public final class ShmTransport implements Transport {
     }
 
     @Override
-    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route,
+    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
                               ConnectOptions options) {
-        String peerName = route.peerName();
+        String peerName = route.name();
         Outgoing out = Outgoing.obtain(options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
         ControlChannel control = null;
         try {

@@ -67,8 +67,8 @@ public final class StreamConnection extends AbstractConnection implements Stream
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
         String label = toString();
-        this.out = new StreamWriter(io, framed, slotSize, slots, this, epoch, this, label + " (sending)");
-        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this, epoch, label + " (receiving)");
+        this.out = new StreamWriter(io, framed, slotSize, slots, this::face, epoch, this, label + " (sending)");
+        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this::face, epoch, label + " (receiving)");
     }
 
     /** Staging slots per sending side: enough to keep the socket busy, few enough to bound memory (16 × 64 KiB). */

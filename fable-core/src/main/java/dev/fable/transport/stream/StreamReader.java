@@ -4,8 +4,8 @@ import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.CorruptChannelException;
 import dev.fable.QuotaExceededException;
-import dev.fable.flow.BufferOwner;
-import dev.fable.flow.SlotBuffer;
+import dev.fable.buffer.BufferOwner;
+import dev.fable.buffer.SlotBuffer;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -65,7 +65,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, Connection connection, long epoch, String label) {
+    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, java.util.function.Supplier<Connection> connection, long epoch, String label) {
         this.io = io;
         this.framed = framed;
         this.maxFragment = maxFragment;

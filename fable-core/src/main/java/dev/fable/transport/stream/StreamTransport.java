@@ -13,6 +13,8 @@ import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.TimeUnit;
+import dev.fable.transport.PeerRef;
+
 
 /**
  * The socket transports: {@code unix} (Unix domain socket, same host) and {@code tcp} (TCP with
@@ -54,7 +56,7 @@ public class StreamTransport implements Transport {
     }
 
     /** The byte pipe over the handshaken socket; TLS wraps it (and verifies the peer) here. */
-    protected SocketIo pipe(SocketChannel channel, boolean connector, NameService.Route route, long deadline) throws IOException {
+    protected SocketIo pipe(SocketChannel channel, boolean connector, PeerRef route, long deadline) throws IOException {
         return new PlainIo(channel);
     }
 
@@ -82,7 +84,7 @@ public class StreamTransport implements Transport {
     }
 
     @Override
-    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, NameService.Route route,
+    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
                               ConnectOptions options) {
         ControlChannel control = opener.get();
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
@@ -90,13 +92,13 @@ public class StreamTransport implements Transport {
             ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
             Frames.putString(hello, name);
             hello.putShort(VERSION);
-            Frames.putString(hello, route.peerName());
+            Frames.putString(hello, route.name());
             self(localName, options).write(hello);
             control.writeFrame(hello.flip());
             ByteBuffer reply = control.readFrame(deadline);
             byte type = Frames.getByte(reply, "reply type");
             if (type == REJECT) {
-                throw new FableException("'" + route.peerName() + "' refused the " + name + " connection: " + Frames.getString(reply, "reason"));
+                throw new FableException("'" + route.name() + "' refused the " + name + " connection: " + Frames.getString(reply, "reason"));
             }
             if (type != ACCEPT) throw new FableException("malformed " + name + " handshake: reply type " + type);
             Side peer = Side.read(reply);
@@ -112,7 +114,7 @@ public class StreamTransport implements Transport {
             return c;
         } catch (IOException e) {
             control.close();
-            throw new FableException(name + " connection to '" + route.peerName() + "' failed during the handshake: " + e, e);
+            throw new FableException(name + " connection to '" + route.name() + "' failed during the handshake: " + e, e);
         } catch (RuntimeException e) {
             control.close();
             throw e;
@@ -143,7 +145,7 @@ public class StreamTransport implements Transport {
         }
     }
 
-    private StreamConnection established(ControlChannel control, boolean connector, NameService.Route route, String localName, Side peer,
+    private StreamConnection established(ControlChannel control, boolean connector, PeerRef route, String localName, Side peer,
                                    ConnectOptions options, long deadline) throws IOException {
         control.handshakeDone();
         SocketChannel ch = control.channel();

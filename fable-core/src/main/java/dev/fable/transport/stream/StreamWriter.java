@@ -2,8 +2,8 @@ package dev.fable.transport.stream;
 
 import dev.fable.Buffer;
 import dev.fable.Connection;
-import dev.fable.flow.BufferOwner;
-import dev.fable.flow.SlotBuffer;
+import dev.fable.buffer.BufferOwner;
+import dev.fable.buffer.SlotBuffer;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -52,7 +52,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, Connection connection, long epoch,
+    StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, java.util.function.Supplier<Connection> connection, long epoch,
                  StreamFailure failure, String label) {
         this.io = io;
         this.failure = failure;

@@ -1,7 +1,7 @@
 package dev.fable.transport.tls;
 
 import dev.fable.FableException;
-import dev.fable.naming.HostIdentity;
+import dev.fable.transport.tls.HostIdentity;
 import dev.fable.naming.NameService;
 import dev.fable.transport.stream.SocketIo;
 import dev.fable.transport.stream.StreamTransport;
@@ -21,6 +21,8 @@ import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509ExtendedTrustManager;
+import dev.fable.transport.PeerRef;
+
 
 /**
  * {@code tls}: the {@code tcp} transport through JSSE (TLS 1.3, AES-GCM). Each side presents its
@@ -48,9 +50,9 @@ public final class TlsTransport extends StreamTransport {
     }
 
     @Override
-    protected SocketIo pipe(SocketChannel channel, boolean connector, NameService.Route route, long deadline) throws IOException {
-        String what = connector ? "tls connection to '" + route.peerName() + "'" : "tls connection accepted";
-        String expected = connector ? route.peerCertFingerprint() : null;
+    protected SocketIo pipe(SocketChannel channel, boolean connector, PeerRef route, long deadline) throws IOException {
+        String what = connector ? "tls connection to '" + route.name() + "'" : "tls connection accepted";
+        String expected = connector ? route.certFingerprint() : null;
         if (connector && (expected == null || expected.isEmpty())) {
             throw new FableException(what + ": the naming layer gave no certificate fingerprint for the peer host, so it cannot be "
                     + "verified; connect through the daemon (xio:// names), not to a bare address");

@@ -1,7 +1,7 @@
 package dev.fable.transport.shm;
 
 import dev.fable.CorruptChannelException;
-import dev.fable.flow.SlotBuffer;
+import dev.fable.buffer.SlotBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

@@ -1,0 +1,285 @@
+package dev.fable.buffer;
+
+import dev.fable.Buffer;
+import dev.fable.Connection;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ReadOnlyBufferException;
+import java.util.Objects;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+/**
+ * The one {@link Buffer} implementation of the shared-memory transport: a recyclable view of one
+ * slot (or of one private copy). Objects are created when a connection is set up and recycled by
+ * their {@link BufferOwner}; handing one out and taking it back allocates nothing.
+ *
+ * <p>Not thread-safe: owned by one thread between hand-out and commit/release (see {@link Buffer}).
+ * The fields below are plain because the owning connection side is single-threaded.
+ */
+public final class SlotBuffer implements Buffer {
+    private static final int DEAD = 0;
+    private static final int WRITABLE = 1;
+    private static final int READABLE = 2;
+
+    private BufferOwner owner;   // replaced by DETACHED when a drain timeout copies the buffer off its transport
+    private final java.util.function.Supplier<Connection> home;   // the application's connection, as its transport knows it now
+    private final Kind kind;
+    private final boolean readOnly;
+    private final LeakDetector.Token leakToken;
+    private final int index;
+
+    private MemorySegment segment;
+    private long base;        // where this buffer starts in segment (0 for a whole slot)
+    private MemorySegment view;    // the last slice segment() made, of viewOf at viewBase
+    private MemorySegment viewOf;
+    private long viewBase;
+    private int capacity;
+    private int state = DEAD;
+    private int slot = -1;
+    private int length;
+    private boolean more;
+    private long descriptor;
+    private long epoch;
+
+    /** @param index the owner's number for this object (e.g. which private copy area it owns) */
+    public SlotBuffer(BufferOwner owner, int index, java.util.function.Supplier<Connection> home, Kind kind, boolean readOnly, String leakLabel) {
+        this.owner = owner;
+        this.index = index;
+        this.home = home;
+        this.kind = kind;
+        this.readOnly = readOnly;
+        this.leakToken = LeakDetector.track(this, leakLabel);
+    }
+
+    // ---- owner side (transport) ----
+
+    /** Hands the buffer out as writable slot {@code slot}. */
+    public SlotBuffer bindWritable(int slot, MemorySegment slotSegment, int length, long epoch) {
+        this.slot = slot;
+        this.segment = slotSegment;
+        this.base = 0;
+        this.capacity = (int) slotSegment.byteSize();
+        this.view = slotSegment;   // whole segment: segment() returns it without a check of its size
+        this.length = length;
+        this.more = false;
+        this.epoch = epoch;
+        this.state = WRITABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
+    /** Hands the buffer out as a readable fragment; {@code descriptor} is the raw slot pointer to release. */
+    public SlotBuffer bindReadable(int slot, MemorySegment memory, int length, boolean more, long descriptor, long epoch) {
+        return bindReadable(slot, memory, 0, (int) memory.byteSize(), length, more, descriptor, epoch);
+    }
+
+    /**
+     * Hands the buffer out as a readable fragment at {@code [base, base + capacity)} of {@code memory},
+     * without making a slice object (stream transports hand out frames inside one receive area).
+     */
+    public SlotBuffer bindReadable(int slot, MemorySegment memory, long base, int capacity, int length, boolean more, long descriptor,
+                                   long epoch) {
+        this.slot = slot;
+        this.segment = memory;
+        this.base = base;
+        this.capacity = capacity;
+        if (base == 0 && capacity == memory.byteSize()) this.view = memory;   // whole segment, as for a shm slot
+        this.length = length;
+        this.more = more;
+        this.descriptor = descriptor;
+        this.epoch = epoch;
+        this.state = READABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
+    /** The owner of buffers copied off a transport that was closed: releasing one only ends it. */
+    private static final BufferOwner DETACHED = new BufferOwner() {
+        @Override
+        public void commit(SlotBuffer buffer, boolean more) {
+            throw new IllegalStateException("commit() is for claimed buffers; release() a polled buffer");
+        }
+
+        @Override
+        public void release(SlotBuffer buffer) {
+            buffer.kill();
+        }
+    };
+
+    /**
+     * Drain timeout of a reconfiguration: if this is a read buffer the application still holds, moves
+     * it onto a private copy of its bytes (from {@code arena}) and detaches it from its transport, which
+     * is about to close; {@link #release()} then only ends it. Returns whether it was held. Receiving role.
+     */
+    public boolean detach(java.lang.foreign.Arena arena) {
+        if (state != READABLE) return false;
+        MemorySegment copy = arena.allocate(capacity, 64);
+        MemorySegment.copy(segment, base, copy, 0, capacity);
+        this.segment = copy.asReadOnly();
+        this.base = 0;
+        this.view = this.segment;   // the whole copy: segment() returns it as for a shm slot
+        this.viewOf = null;
+        this.owner = DETACHED;
+        return true;
+    }
+
+    /** Marks the buffer dead before it goes back to the owner's recycle stack. */
+    public void kill() {
+        state = DEAD;   // the segment reference stays: every accessor checks the state first
+        leakToken.returned();
+    }
+
+    /** The leak-detection token; the owner keeps it to stop tracking when the connection closes. */
+    public LeakDetector.Token leakToken() {
+        return leakToken;
+    }
+
+    public int slot() { return slot; }
+
+    public int index() { return index; }
+
+    public long descriptor() { return descriptor; }
+
+
+    // ---- Buffer ----
+
+    @Override public Kind kind() { return kind; }
+
+    @Override public Connection connection() { return home == null ? null : home.get(); }
+
+    @Override public long epoch() { return epoch; }
+
+    @Override public boolean isReadOnly() { return readOnly; }
+
+    @Override
+    public int capacity() {
+        live();
+        return capacity;
+    }
+
+    @Override
+    public int length() {
+        live();
+        return length;
+    }
+
+    @Override
+    public Buffer length(int bytes) {
+        writable();
+        Objects.checkIndex(bytes, capacity + 1);
+        this.length = bytes;
+        return this;
+    }
+
+    @Override
+    public boolean more() {
+        live();
+        return more;
+    }
+
+    /**
+     * A whole slot is returned as is. A buffer inside a larger segment (a stream transport's receive
+     * area) needs a slice object; the last one is kept, so a request/response pattern, whose frames
+     * land at the same offset each time, makes none after the first. The accessors below never make one.
+     */
+    @Override
+    public MemorySegment segment() {
+        live();
+        if (view == segment) return segment;   // a whole slot (set at bind): the common, shared-memory case
+        MemorySegment v = view;
+        if (v == null || viewBase != base || v.byteSize() != capacity || viewOf != segment) {
+            view = v = segment.asSlice(base, capacity);
+            viewBase = base;
+            viewOf = segment;
+        }
+        return v;
+    }
+
+    /** Offset in {@code segment} of {@code size} bytes at {@code offset}, checked against this buffer's own capacity. */
+    private long at(int offset, int size) {
+        return base + Objects.checkFromIndexSize(offset, size, capacity);
+    }
+
+    @Override
+    public byte getByte(int offset) {
+        live();
+        return segment.get(JAVA_BYTE, at(offset, 1));
+    }
+
+    @Override
+    public long getLong(int offset) {
+        live();
+        return segment.get(JAVA_LONG_UNALIGNED, at(offset, 8));
+    }
+
+    @Override
+    public void putByte(int offset, byte value) {
+        writable();
+        segment.set(JAVA_BYTE, at(offset, 1), value);
+    }
+
+    @Override
+    public void putLong(int offset, long value) {
+        writable();
+        segment.set(JAVA_LONG_UNALIGNED, at(offset, 8), value);
+    }
+
+    @Override
+    public void put(int offset, byte[] src, int srcOff, int len) {
+        writable();
+        MemorySegment.copy(src, srcOff, segment, JAVA_BYTE, at(offset, len), len);
+    }
+
+    @Override
+    public void get(int offset, byte[] dst, int dstOff, int len) {
+        live();
+        MemorySegment.copy(segment, JAVA_BYTE, at(offset, len), dst, dstOff, len);
+    }
+
+    @Override
+    public void commit() {
+        writable();
+        owner.commit(this, false);
+    }
+
+    @Override
+    public void commitFragment() {
+        writable();
+        owner.commit(this, true);
+    }
+
+    @Override
+    public void release() {
+        if (state != READABLE) {
+            throw new IllegalStateException(state == WRITABLE
+                    ? "release() is for read buffers; commit() a claimed buffer (" + describe() + ")"
+                    : "buffer already committed or released: buffers are single-use (" + describe() + ")");
+        }
+        owner.release(this);
+    }
+
+    private void live() {
+        if (state == DEAD) {
+            throw new IllegalStateException("buffer already committed or released: buffers are single-use (" + describe() + ")");
+        }
+    }
+
+    private void writable() {
+        if (state != WRITABLE) {
+            if (state == READABLE) throw new ReadOnlyBufferException();
+            live();
+        }
+    }
+
+    private String describe() {
+        return kind + " buffer of " + connection();
+    }
+
+    @Override
+    public String toString() {
+        return "Buffer[" + kind + (state == DEAD ? ", dead" : ", slot " + slot + ", length " + length + (more ? ", more" : ""))
+                + ", epoch " + epoch + ", " + connection() + "]";
+    }
+}

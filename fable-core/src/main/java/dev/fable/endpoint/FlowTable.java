@@ -1,0 +1,106 @@
+package dev.fable.endpoint;
+
+import dev.fable.flow.LiveConnection;
+import dev.fable.naming.NameService;
+
+import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import dev.fable.Connection;
+import dev.fable.ConnectionState;
+import dev.fable.WaitMode;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.naming.protocol.SwitchOrder;
+
+/**
+ * This process's live connections, as the daemon's flow table shows them ({@code fable flows}).
+ * Entries hold their connection weakly and are dropped once it is closed or collected, on every add
+ * and every report: the table must never keep a closed connection (and its buffers: a socket
+ * connection's direct memory goes back only when the connection is collected) alive.
+ */
+final class FlowTable {
+
+    private record Flow(WeakReference<Connection> ref, String reason, long openedAtMillis) {
+        boolean gone() {
+            Connection c = ref.get();
+            return c == null || c.state() == ConnectionState.CLOSED;
+        }
+    }
+
+    private final ConcurrentLinkedQueue<Flow> flows = new ConcurrentLinkedQueue<>();
+
+    void add(Connection c, String reason) {
+        flows.removeIf(Flow::gone);   // O(live connections), once per connection made
+        flows.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis()));
+    }
+
+    /**
+     * The daemon's order to switch one of this process's connections: null when the new transport is
+     * set up, else why not (no such connection, the accepting side, unreachable, ...).
+     */
+    String reconfigure(SwitchOrder o) {
+        flows.removeIf(Flow::gone);
+        String localName = o.localName();
+        String reason = o.reason() == null || o.reason().isBlank() ? "fable reconfigure" : o.reason();
+        WaitMode wait;
+        try {
+            wait = o.waitMode() == null || o.waitMode().equals("own") ? null : WaitMode.valueOf(o.waitMode().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            return "unknown wait mode '" + o.waitMode() + "'; use spin, block, adaptive or own";
+        }
+        String why = null;
+        for (Flow f : flows) {   // an endpoint's name may be the local name of several connections: the first that can switch does
+            Connection c = f.ref().get();
+            if (c == null || !c.localName().equals(localName)) continue;
+            if (o.connectionId() != 0 && !(c instanceof LiveConnection l && l.id() == o.connectionId())) continue;
+            try {
+                if (o.waitMode() == null) c.reconfigure(o.transport(), reason); else c.reconfigure(o.transport(), wait, reason);
+                return null;
+            } catch (UnsupportedOperationException e) {
+                why = e.getMessage();
+            } catch (RuntimeException e) {
+                return e.getMessage();
+            }
+        }
+        return why != null ? why
+                : "this process has no open connection '" + localName + "' (pid " + ProcessHandle.current().pid() + "); 'fable flows' lists them";
+    }
+
+    /**
+     * The daemon's transport policy changed, or endpoint {@code name} now lives elsewhere: every xio://
+     * connection this process made (to {@code name}, or to anyone when it is null) asks again and follows.
+     */
+    void followPolicy(String what, String name) {
+        flows.removeIf(Flow::gone);
+        System.Logger log = System.getLogger("dev.fable");
+        for (Flow f : flows) {
+            if (!(f.ref().get() instanceof LiveConnection l) || (name != null && !name.equals(l.peerName()))) continue;
+            try {
+                String done = l.followPolicy(what);
+                if (done != null) log.log(System.Logger.Level.INFO, "policy change (" + what + "): " + done);
+            } catch (RuntimeException e) {
+                log.log(System.Logger.Level.WARNING, "policy change (" + what + "): " + l + " stays as it is: " + e.getMessage());
+            }
+        }
+    }
+
+    List<FlowEntry> report() {
+        long pid = ProcessHandle.current().pid();
+        List<FlowEntry> out = new ArrayList<>();
+        flows.removeIf(Flow::gone);
+        for (Flow f : flows) {
+            Connection c = f.ref().get();
+            if (c == null) continue;
+            LiveConnection l = c instanceof LiveConnection x ? x : null;
+            String reason = l != null && l.switchReason() != null ? l.switchReason() : f.reason();
+            out.add(new FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
+                    c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
+                    l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()),
+                    c.waitMode().name().toLowerCase(java.util.Locale.ROOT) + (l != null && l.leg().options().fixedWaitMode() ? " fixed" : ""),
+                    l != null && l.waitOverridden(),
+                    l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu()));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,374 @@
+package dev.fable.endpoint;
+
+import dev.fable.internal.Closeables;
+import dev.fable.naming.NameService;
+import dev.fable.naming.NamingConfig;
+import dev.fable.transport.ControlChannel;
+import dev.fable.transport.EndpointListener;
+import dev.fable.transport.Frames;
+import dev.fable.transport.Transport;
+import dev.fable.transport.AbstractConnection;
+import dev.fable.flow.LiveConnection;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import dev.fable.Endpoint;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.FableException;
+import dev.fable.PeerGoneException;
+import dev.fable.WaitMode;
+import dev.fable.naming.protocol.Route;
+import dev.fable.naming.protocol.RouteRequest;
+import dev.fable.transport.PeerRef;
+
+/**
+ * The endpoint implementation: a name held through the {@link NameService}, an
+ * {@link EndpointListener} once listening, and the transports ({@link TransportRegistry}).
+ *
+ * <h2>Sessions</h2>
+ * Every control channel a Fable connector opens starts with a session frame: {@code int magic
+ * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason, byte wait mode of a REJOIN]}
+ * (wait mode 0: the endpoint's own, else {@link WaitMode} ordinal + 1), then the transport's own
+ * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
+ * live connection being reconfigured ({@link LiveConnection}), which this endpoint hands to that
+ * connection without the application's involvement. The dispatcher accepts every incoming channel
+ * and reads its session frame on a virtual thread of its own ({@link #session}), queueing OPENs for
+ * {@link #accept}.
+ */
+final class LocalEndpoint implements Endpoint {
+    private static final long ACCEPT_HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
+    private static final long SESSION_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final int SESSION_MAGIC = 0x46534553;   // "FSES"
+    private static final byte OPEN = 1;
+    private static final byte REJOIN = 2;
+    private static final int SESSION_BYTES = 4 + 1 + 8 + 8;
+    private static final java.security.SecureRandom IDS = new java.security.SecureRandom();
+
+    /** A control channel waiting for accept(): its transport hello still to read, unless a session-less peer sent it first. */
+    private record Pending(ControlChannel channel, ByteBuffer hello, long id) {}
+
+    private static final Pending CLOSED = new Pending(null, null, 0);
+
+    private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>(MAX_PENDING);
+    /** Connections by id, entered when their OPEN arrives (a REJOIN can follow the connector's handshake at once). */
+    private final java.util.Map<Long, java.util.concurrent.CompletableFuture<LiveConnection>> live = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private final String name;
+    private final NameService names;
+    private final TransportRegistry transports;
+    private final FlowTable flows;
+    private final NameService.Registration registration;   // null for anonymous endpoints
+    private EndpointListener listener;                      // guarded by this
+    private boolean closed;                                 // guarded by this
+    private volatile ConnectOptions listenOptions;
+
+    LocalEndpoint(String name, NameService names, TransportRegistry transports, FlowTable flows, boolean register) {
+        this.flows = flows;
+        this.name = name;
+        this.names = names;
+        this.transports = transports;
+        this.registration = register ? names.register(NamingConfig.checkName(name)) : null;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public synchronized Endpoint listen(ConnectOptions options) {
+        if (registration == null) throw new IllegalStateException("an anonymous endpoint cannot listen; use Fable.register(name)");
+        if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
+        this.listenOptions = options;
+        if (listener == null) {
+            Path sock = NamingConfig.endpointSocket(name);
+            listener = new EndpointListener(name, sock, names.host().advertiseHost());
+            EndpointListener l = listener;
+            Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
+            registration.listening(listener.address());
+            dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
+        }
+        return this;
+    }
+
+    @Override
+    public Connection accept() {
+        return accept(-1);
+    }
+
+    @Override
+    public Connection accept(Duration timeout) {
+        return accept(timeout.toNanos());
+    }
+
+    @Override
+    public Connection tryAccept() {
+        return accept(0);
+    }
+
+    private Connection accept(long timeoutNanos) {
+        synchronized (this) {
+            if (listener == null || listenOptions == null) {
+                throw new IllegalStateException("endpoint '" + name + "' is not listening: call listen() first");
+            }
+        }
+        Pending p;
+        try {
+            p = timeoutNanos < 0 ? pending.take() : pending.poll(timeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FableException("accept on endpoint '" + name + "' was interrupted", e);
+        }
+        if (p == null) return null;
+        if (p == CLOSED) {
+            pending.add(CLOSED);   // for other threads waiting in accept
+            throw new FableException("endpoint '" + name + "' was closed while accept waited");
+        }
+        synchronized (this) {
+            if (closed) {   // queued by a session thread just as the endpoint closed: nobody accepts for it any more
+                live.remove(p.id());
+                p.channel().close();
+                throw new FableException("endpoint '" + name + "' is closed; register the name again");
+            }
+        }
+        ControlChannel ch = p.channel();
+        try {
+            ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
+            AbstractConnection leg = acceptLeg(ch, hello, null);
+            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()));
+            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
+            if (entry != null) entry.complete(c);
+            flows.add(c, NameService.ACCEPTED_REASON);
+            return c;
+        } catch (RuntimeException e) {
+            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.remove(p.id());
+            if (entry != null) entry.completeExceptionally(e);
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** {@code waitMode}: the wait mode a switch asked for, or null for the endpoint's own. */
+    private AbstractConnection acceptLeg(ControlChannel ch, ByteBuffer hello, WaitMode waitMode) {
+        String transport = Frames.getString(hello, "transport");
+        Transport t = transports.get(transport);
+        if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
+        ConnectOptions o = listenOptions;
+        return (AbstractConnection) t.accept(ch, name, hello, waitMode == null ? o : o.waitMode(waitMode));
+    }
+
+    /**
+     * The endpoint's dispatcher thread: accepts each incoming control channel and hands it to a
+     * virtual thread of its own ({@link #session}), at most {@link #MAX_SESSIONS} at once, so that a
+     * peer that is slow to send its session frame or its handshake holds up nobody else. Ends when
+     * the endpoint closes; the connections still queued for {@link #accept} are closed then.
+     */
+    private void dispatch(EndpointListener l) {
+        while (true) {
+            ControlChannel ch;
+            try {
+                ch = l.accept(-1);
+            } catch (FableException e) {
+                if (!l.isClosed()) {   // a passing failure (too many open files, say): the endpoint stays
+                    System.getLogger("dev.fable").log(System.Logger.Level.WARNING, e.getMessage() + "; accepting again in 10 ms");
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+                    continue;
+                }
+                for (Pending p; (p = pending.poll()) != null; ) {
+                    live.remove(p.id());
+                    if (p.channel() != null) p.channel().close();
+                }
+                pending.add(CLOSED);
+                return;
+            }
+            sessions.acquireUninterruptibly();   // at the cap, the kernel's backlog holds the next connects
+            Thread.ofVirtual().name("fable-session-" + name).start(() -> {
+                try {
+                    session(ch);
+                } finally {
+                    sessions.release();
+                }
+            });
+        }
+    }
+
+    /** Session handshakes under way at once (each on its own virtual thread). */
+    private static final int MAX_SESSIONS = 64;
+    private final java.util.concurrent.Semaphore sessions = new java.util.concurrent.Semaphore(MAX_SESSIONS);
+    /** New connections waiting for {@link #accept}; beyond this, more are refused (closed) rather than piled up. */
+    private static final int MAX_PENDING = 128;
+    /** Transports one connection may hold open at once (the newest and old ones still draining). */
+    private static final int MAX_OPEN_LEGS = 32;
+    
+    /**
+     * One incoming control channel: reads its session frame, queues a new connection for
+     * {@link #accept}, or runs a reconfiguration leg's handshake and hands the leg to its connection.
+     */
+    private void session(ControlChannel ch) {
+        try {
+            ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
+            if (first.remaining() < SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
+                queue(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
+                return;
+            }
+            byte kind = first.get(4);
+            long id = first.getLong(5);
+            long epoch = first.getLong(13);
+            ch.epoch(epoch);
+            if (kind == OPEN) {
+                if (epoch != 0) throw new FableException("endpoint '" + name + "': a new connection announced epoch " + epoch + ", not 0");
+                // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
+                if (live.putIfAbsent(id, new java.util.concurrent.CompletableFuture<>()) != null) {
+                    throw new FableException("endpoint '" + name + "': a peer opened connection " + Long.toHexString(id)
+                            + ", which exists already");
+                }
+                queue(new Pending(ch, null, id));
+            } else if (kind == REJOIN) {
+                first.position(SESSION_BYTES);
+                String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
+                int wait = first.hasRemaining() ? first.get() : 0;
+                if (wait < 0 || wait > WaitMode.values().length) {
+                    throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+                }
+                rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
+            } else {
+                throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
+            }
+        } catch (RuntimeException e) {
+            ch.close();
+            System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());
+        }
+    }
+
+    /** Queues a new connection for {@link #accept}, or refuses it when {@link #MAX_PENDING} already wait. */
+    private void queue(Pending p) {
+        if (!pending.offer(p)) {
+            live.remove(p.id());
+            throw new FableException("endpoint '" + name + "': " + MAX_PENDING + " new connections already wait for accept(); refused one");
+        }
+    }
+
+    /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
+    private void rejoin(ControlChannel ch, long id, String reason, WaitMode waitMode) {
+        java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(id);
+        if (entry == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        LiveConnection c;
+        try {   // the connector's handshake is done, so accept() is finishing it here: at most a moment
+            c = entry.get(ACCEPT_HANDSHAKE_NANOS, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
+        }
+        synchronized (entry) {   // one REJOIN of a connection at a time (each on its own thread): the next waits for this one's adopt
+            rejoinLocked(ch, c, reason, waitMode);
+        }
+    }
+
+    private void rejoinLocked(ControlChannel ch, LiveConnection c, String reason, WaitMode waitMode) {
+        if (c.openLegs() >= MAX_OPEN_LEGS) {   // old legs close as they drain: a peer that never ends its old ones gets no more
+            throw new FableException("a peer asked to switch " + c + ", which already holds " + c.openLegs() + " transports that have "
+                    + "not drained; refused until they have");
+        }
+        if (ch.epoch() != c.epoch() + 1) {   // switches follow one another: the next leg is the newest one's successor
+            throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));
+        }
+        ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
+        AbstractConnection leg = acceptLeg(ch, hello, waitMode);
+        if (!leg.peerName().equals(c.peerName())) {   // only the connection's own peer may extend it
+            leg.close();
+            throw new FableException("'" + leg.peerName() + "' asked to take over " + c + ", whose peer is '" + c.peerName() + "'");
+        }
+        c.adopt(leg, reason, waitMode);
+    }
+
+    @Override
+    public Connection connect(String uri, ConnectOptions options) {
+        Target target = Target.parse(uri);
+        if (target.external()) return TransportRegistry.external(target, name, options);
+        Route route = names.resolve(target.name(), new RouteRequest(options.isTrusted(), target.forcedTransport()),
+                options.connectTimeout().toNanos());
+        Transport t = transports.get(route.transport());
+        if (t == null) {
+            throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
+                    + "', which this library does not have; update Fable on this host");
+        }
+        long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
+        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { });
+        if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
+            c.policy(() -> {
+                Route r = names.resolve(target.name(), new RouteRequest(options.isTrusted(), null),
+                        options.connectTimeout().toNanos());
+                return new LiveConnection.Choice(r.transport(), r.reason());
+            });
+        }
+        flows.add(c, route.reason());
+        return c;
+    }
+
+    /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
+    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own) {
+        ConnectOptions options = wait == null ? own : own.waitMode(wait);
+        Route route = names.resolve(peer, new RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
+        Transport t = transports.get(route.transport());
+        if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
+        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+    }
+
+    /**
+     * Opens the socket the transport runs over (the peer's Unix socket on this host, else its TCP
+     * port) and sends the session frame.
+     */
+    private static ControlChannel open(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait) {
+        boolean viaTcp = t.crossesHosts();
+        String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
+        if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
+            throw new FableException("endpoint '" + route.peerName() + "' has no " + (viaTcp ? "TCP" : "Unix socket")
+                    + " address for transport " + t.name() + " (route: " + route + ")");
+        }
+        SocketChannel ch = null;
+        try {
+            ch = viaTcp ? SocketChannel.open(new InetSocketAddress(route.tcpHost(), route.tcpPort()))
+                    : SocketChannel.open(StandardProtocolFamily.UNIX);
+            if (!viaTcp) {
+                ch.connect(UnixDomainSocketAddress.of(route.unixPath()));
+                EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
+            }
+            ControlChannel control = new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where).epoch(epoch);
+            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + 2 + 4 * 1000 + 1).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
+            if (kind == REJOIN) {
+                Frames.putString(session, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+                session.put((byte) (wait == null ? 0 : wait.ordinal() + 1));
+            }
+            control.writeFrame(session.flip());
+            return control;
+        } catch (IOException | RuntimeException e) {
+            Closeables.closeQuietly(ch);
+            if (e instanceof FableException f) throw f;
+            throw new PeerGoneException("cannot reach endpoint '" + route.peerName() + "' at " + where + " over " + t.name()
+                    + ": " + e + "; it may have just exited (its name goes within a second)", e);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;   // once the name is released, its socket may be a new owner's
+        closed = true;
+        if (listener != null) listener.close();
+        // no REJOIN can reach this endpoint any more: its connections go on, but can no longer switch
+        live.clear();
+        if (registration != null) registration.close();
+    }
+
+    @Override
+    public String toString() {
+        return "endpoint '" + name + "'";
+    }
+}

@@ -1,0 +1,69 @@
+package dev.fable.endpoint;
+
+import dev.fable.internal.Closeables;
+import dev.fable.transport.tls.HostIdentity;
+import dev.fable.naming.NameService;
+import dev.fable.transport.Transport;
+import dev.fable.transport.shm.ShmTransport;
+import dev.fable.transport.stream.PlainIo;
+import dev.fable.transport.stream.StreamConnection;
+import dev.fable.transport.stream.StreamTransport;
+import dev.fable.transport.tls.TlsTransport;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.util.Map;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.PeerGoneException;
+
+/** The transports of this process by name, and plain connections to external (non-Fable) peers. */
+public final class TransportRegistry {
+    /** Transport name of a connection to a plain TCP peer: raw bytes, no Fable framing. */
+    static final String TCP_RAW = "tcp-raw";
+    static final String UNIX_RAW = "unix-raw";
+
+    private final Map<String, Transport> byName;
+
+    TransportRegistry(NameService names) {
+        TlsTransport tls = new TlsTransport(() -> HostIdentity.load(HostIdentity.defaultDirectory()), names::isKnownHost);
+        byName = Map.of(
+                ShmTransport.NAME, new ShmTransport(),
+                StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false),
+                StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true),
+                TlsTransport.NAME, tls);
+    }
+
+    Transport get(String name) {
+        return byName.get(name);
+    }
+
+    /**
+     * A connection to a plain peer: {@code send} writes exactly the bytes given, {@code poll} returns
+     * whatever bytes arrived (no message boundaries), the peer's end of stream is a clean close.
+     */
+    static Connection external(Target t, String localName, ConnectOptions options) {
+        boolean tcp = t.scheme().equals("tcp");
+        String where = tcp ? t.host() + ":" + t.port() : t.path();
+        SocketChannel ch = null;
+        try {
+            if (tcp) {
+                ch = SocketChannel.open(new InetSocketAddress(t.host(), t.port()));
+                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            } else {
+                ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                ch.connect(UnixDomainSocketAddress.of(t.path()));
+            }
+            ch.configureBlocking(false);
+            return new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0);
+        } catch (IOException e) {
+            Closeables.closeQuietly(ch);
+            throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e
+                    + "; is the peer listening there?", e);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package dev.fable.transport.tls;
+
+import dev.fable.FableException;
+import dev.fable.internal.Libc;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.security.cert.Certificate;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A host's identity: a stable random id and a TLS key pair with a self-signed certificate, created
+ * on the first start of the host's daemon and kept in the state directory with mode 0600 (directory
+ * 0700). Peers are verified by the certificate's SHA-256 fingerprint, which the naming layer hands
+ * out with every route (like an SSH known-hosts entry that the daemon vouches for).
+ *
+ * <p>Files: {@code host-id}, {@code host.p12} (PKCS#12, EC P-256), {@code host.pass}. Created with
+ * {@code keytool} from the running JDK (the JDK has no public API to sign a certificate) under a lock
+ * file, so concurrent first starts agree on one identity; {@code host.p12} is renamed into place last.
+ */
+public final class HostIdentity {
+    public static final String ALIAS = "fable-host";
+
+    private final Path dir;
+    private final String hostId;
+    private final KeyStore keyStore;
+    private final char[] password;
+    private final String fingerprint;
+
+    private HostIdentity(Path dir, String hostId, KeyStore keyStore, char[] password, String fingerprint) {
+        this.dir = dir;
+        this.hostId = hostId;
+        this.keyStore = keyStore;
+        this.password = password;
+        this.fingerprint = fingerprint;
+    }
+
+    /** {@code -Dfable.state.dir}, else {@code $XDG_STATE_HOME/fable}, else {@code ~/.local/state/fable}. */
+    public static Path defaultDirectory() {
+        String p = System.getProperty("fable.state.dir");
+        if (p == null || p.isBlank()) p = System.getenv("FABLE_STATE_DIR");
+        if (p != null && !p.isBlank()) return Path.of(p);
+        String xdg = System.getenv("XDG_STATE_HOME");
+        if (xdg != null && !xdg.isBlank()) return Path.of(xdg, "fable");
+        return Path.of(System.getProperty("user.home"), ".local", "state", "fable");
+    }
+
+    /** Loads the identity in {@code dir}, creating it first if there is none. */
+    public static synchronized HostIdentity loadOrCreate(Path dir) {
+        try {
+            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            // Processes (two daemons started at once) serialise on a lock file; threads on the class monitor.
+            try (FileChannel lockFile = FileChannel.open(dir.resolve("identity.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                 FileLock ignored = lockFile.lock()) {
+                Path id = dir.resolve("host-id");
+                if (!Files.exists(id)) writeRestricted(id, UUID.randomUUID().toString());
+                if (!Files.exists(dir.resolve("host.p12"))) createKeyStore(dir);
+            }
+            return load(dir);
+        } catch (IOException e) {
+            throw new FableException("cannot create the host identity in " + dir + ": " + e
+                    + "; set -Dfable.state.dir (or FABLE_STATE_DIR) to a writable directory", e);
+        }
+    }
+
+    /** Loads an existing identity; fails clearly if the daemon has not created one yet. */
+    public static HostIdentity load(Path dir) {
+        try {
+            String hostId = Files.readString(dir.resolve("host-id"), StandardCharsets.US_ASCII).trim();
+            char[] pass = Files.readString(dir.resolve("host.pass"), StandardCharsets.US_ASCII).trim().toCharArray();
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            try (InputStream in = Files.newInputStream(dir.resolve("host.p12"))) {
+                ks.load(in, pass);
+            }
+            Certificate cert = ks.getCertificate(ALIAS);
+            if (cert == null) throw new FableException("host identity in " + dir + " has no '" + ALIAS + "' entry; delete host.p12 to regenerate it");
+            return new HostIdentity(dir, hostId, ks, pass, fingerprint(cert));
+        } catch (IOException | GeneralSecurityException e) {
+            throw new FableException("cannot read the host identity in " + dir + ": " + e
+                    + "; start the daemon once ('fable daemon') to create it, or delete the directory to regenerate it", e);
+        }
+    }
+
+    /** SHA-256 of the certificate's DER encoding, lower-case hex. */
+    public static String fingerprint(Certificate cert) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(cert.getEncoded()));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("SHA-256 unavailable", e);
+        }
+    }
+
+    private static void createKeyStore(Path dir) throws IOException {
+        byte[] raw = new byte[24];
+        new SecureRandom().nextBytes(raw);
+        String pass = HexFormat.of().formatHex(raw);
+        Path tmpStore = dir.resolve("host.p12.tmp");
+        Files.deleteIfExists(tmpStore);   // a crashed earlier attempt; we hold the lock
+        Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
+        List<String> cmd = List.of(keytool.toString(), "-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname", "secp256r1",
+                "-sigalg", "SHA256withECDSA", "-dname", "CN=fable-host", "-validity", "3650", "-storetype", "PKCS12",
+                "-keystore", tmpStore.toString(), "-storepass", pass, "-keypass", pass);
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            byte[] out = p.getInputStream().readAllBytes();
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException(keytool + " failed: " + new String(out, StandardCharsets.UTF_8).trim());
+            }
+            restrict(tmpStore);
+            writeRestricted(dir.resolve("host.pass"), pass);
+            Files.move(tmpStore, dir.resolve("host.p12"), StandardCopyOption.ATOMIC_MOVE);   // last: its presence means complete
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while creating the host key", e);
+        } finally {
+            Files.deleteIfExists(tmpStore);
+        }
+    }
+
+    private static void writeRestricted(Path target, String content) throws IOException {
+        Files.deleteIfExists(target);
+        Files.createFile(target, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(target, content, StandardCharsets.US_ASCII);
+    }
+
+    private static void restrict(Path p) throws IOException {
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-------"));
+    }
+
+    public Path directory() { return dir; }
+
+    public String hostId() { return hostId; }
+
+    /** The PKCS#12 store holding the key under {@link #ALIAS}; its password is {@link #password()}. */
+    public KeyStore keyStore() { return keyStore; }
+
+    public char[] password() { return password.clone(); }
+
+    public String fingerprint() { return fingerprint; }
+
+    @Override
+    public String toString() {
+        return "host " + hostId + " (certificate sha256 " + fingerprint.substring(0, 16) + "…, uid " + Libc.getuid() + ")";
+    }
+}

@@ -1,0 +1,9 @@
+/**
+ * The per-host name daemon ({@code fabled}) and its transport policies (trust, contention,
+ * migration). Applications need it only on their path to auto-start a daemon; they speak to one
+ * through {@code dev.fable.naming} and its protocol.
+ */
+module dev.fable.daemon {
+    requires dev.fable;
+    exports dev.fable.daemon;
+}

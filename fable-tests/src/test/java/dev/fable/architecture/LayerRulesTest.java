@@ -1,0 +1,82 @@
+package dev.fable.architecture;
+
+import com.tngtech.archunit.core.domain.JavaClass;
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.ArchRule;
+import com.tngtech.archunit.library.Architectures;
+import dev.fable.Fable;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.belongToAnyOf;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+/**
+ * The layers of fable-core and fable-daemon only point down (module-info of fable-core lists them):
+ * internal → API types → sync → buffer → transport → flow → naming (protocol below the client) →
+ * endpoint → {@code Fable} (the entry point) → daemon. A class that imports a layer above its own
+ * fails this test, and no two packages import each other, except through {@code Fable}, which sits
+ * in the API's package but on top of everything.
+ */
+class LayerRulesTest {
+    private static JavaClasses classes;
+
+    @BeforeAll
+    static void importMainClasses() {
+        classes = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importPackages("dev.fable");
+    }
+
+    /** The entry point and its nested types (its context). */
+    private static final com.tngtech.archunit.base.DescribedPredicate<JavaClass> ENTRY = belongToAnyOf(Fable.class);
+
+    static final ArchRule LAYERS = Architectures.layeredArchitecture()
+            .consideringOnlyDependenciesInLayers()
+            .layer("internal").definedBy("dev.fable.internal..")
+            .layer("api").definedBy(resideInAPackage("dev.fable").and(not(ENTRY)).as("API types in dev.fable (not Fable)"))
+            .layer("sync").definedBy("dev.fable.sync..")
+            .layer("buffer").definedBy("dev.fable.buffer..")
+            .layer("transport").definedBy("dev.fable.transport..")
+            .layer("flow").definedBy("dev.fable.flow..")
+            .layer("protocol").definedBy("dev.fable.naming.protocol..")
+            .layer("naming").definedBy("dev.fable.naming")
+            .layer("endpoint").definedBy("dev.fable.endpoint..")
+            .layer("entry").definedBy(ENTRY.as("dev.fable.Fable"))
+            .layer("daemon").definedBy("dev.fable.daemon..")
+            .whereLayer("internal").mayNotAccessAnyLayer()
+            .whereLayer("api").mayOnlyAccessLayers("internal")
+            .whereLayer("sync").mayOnlyAccessLayers("internal", "api")
+            .whereLayer("buffer").mayOnlyAccessLayers("internal", "api", "sync")
+            .whereLayer("transport").mayOnlyAccessLayers("internal", "api", "sync", "buffer")
+            .whereLayer("flow").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport")
+            .whereLayer("protocol").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow")
+            .whereLayer("naming").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol")
+            .whereLayer("endpoint").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming")
+            .whereLayer("entry").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming", "endpoint")
+            .whereLayer("daemon").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming");
+
+    @Test
+    void layersOnlyPointDown() {
+        LAYERS.check(classes);
+    }
+
+    @Test
+    void noPackageCycles() {
+        slices().matching("dev.fable.(**)").should().beFreeOfCycles()
+                .ignoreDependency(ENTRY, com.tngtech.archunit.base.DescribedPredicate.alwaysTrue())
+                .check(classes);
+    }
+
+    @Test
+    void onlyTheDaemonNamesTheDaemon() {
+        // the client jar must run without fable-daemon (it starts the daemon by class name, and says which artifact to add)
+        noClasses().that().resideOutsideOfPackage("dev.fable.daemon..").should().dependOnClassesThat().resideInAPackage("dev.fable.daemon..")
+                .check(classes);
+    }
+}

@@ -1,0 +1,181 @@
+package dev.fable.naming;
+
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.ConnectionEvent;
+import dev.fable.Endpoint;
+import dev.fable.Fable;
+import dev.fable.testing.PeerProcess;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import dev.fable.naming.protocol.FlowEntry;
+
+/**
+ * The migration policy with real JVMs and two daemon "hosts" A (127.0.0.2) and B (127.0.0.3): an
+ * endpoint process moves from B to A and back while a process on A ping-pongs with it over one
+ * {@code xio://} connection. A move is what a migrated VM or container sees: the runtime directory
+ * (here a symbolic link) now belongs to the other host's daemon, and the process re-registers there
+ * ({@code NameService.rehome}). The connection goes tcp → shm when the two ends share a host, and
+ * shm → tcp when they part, with every echo's sequence number checked across both switches.
+ */
+class MigrationPolicyTest {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    /** Listens as args[0]; echoes every message; "MOVE" on stdin: the host changed (rehome). */
+    public static final class MovingEcho {
+        public static void main(String[] args) throws Exception {
+            Thread commands = new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in))) {
+                    for (String l; (l = in.readLine()) != null; ) {
+                        if (l.equals("MOVE")) {
+                            Fable.names().rehome();
+                            System.out.println("MOVED");
+                        }
+                    }
+                } catch (Exception e) {
+                    System.out.println("FAILED " + e);
+                }
+            }, "commands");
+            commands.setDaemon(true);
+            commands.start();
+            try (Endpoint ep = Fable.register(args[0]).listen()) {
+                System.out.println("LISTENING");
+                try (Connection c = ep.accept(WAIT)) {
+                    PeerProcess.echoUntilClosed(c, () -> { });
+                }
+            }
+            System.out.println("DONE");
+        }
+    }
+
+    /** Connects to xio://args[0]; ping-pongs sequence numbers until STOP, printing every switch. */
+    public static final class Pinger {
+        public static void main(String[] args) throws Exception {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            long seq = 0;
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT))) {
+                System.out.println("CONNECTED " + c.transport());
+                while (!in.ready()) {   // any line on stdin: stop
+                    c.send(ByteBuffer.allocate(8).putLong(0, seq).array());
+                    byte[] back;
+                    do {
+                        for (ConnectionEvent e; (e = c.pollEvent()) != null; ) {
+                            if (e.type() == ConnectionEvent.Type.RECONFIGURED) System.out.println("SWITCHED " + e.epoch() + " " + e.transport() + " | " + e.reason());
+                            if (e.type() == ConnectionEvent.Type.RECONFIGURATION_FAILED) System.out.println("FAILED switch: " + e);
+                        }
+                        back = c.receiveMessage(Duration.ofMillis(100));
+                    } while (back == null);
+                    if (back.length != 8 || ByteBuffer.wrap(back).getLong() != seq) {
+                        System.out.println("FAILED echo of " + seq);
+                        return;
+                    }
+                    seq++;
+                }
+            }
+            System.out.println("OK " + seq);
+        }
+    }
+
+    /** Points {@code link} at {@code target}, atomically (rename over the old link). */
+    private static void repoint(Path link, Path target) throws Exception {
+        Path tmp = link.resolveSibling(link.getFileName() + ".new");
+        Files.deleteIfExists(tmp);
+        Files.createSymbolicLink(tmp, target);
+        Files.move(tmp, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /**
+     * A PEER_LISTENING makes every client of the daemon re-resolve: only a configured peer may send
+     * one, and only for a valid endpoint name.
+     */
+    @Test
+    void aListeningNoticeIsTakenOnlyFromAConfiguredPeerAndForAValidName() throws Exception {
+        int port = TestDaemon.freePort("127.0.0.2");
+        Path rt = TestDaemon.freshDir("mn");
+        Path st = Files.createDirectories(rt.resolve("state"));
+        java.net.InetSocketAddress daemon = new java.net.InetSocketAddress("127.0.0.2", port);
+        try (TestDaemon a = TestDaemon.start(rt, "fable.state.dir=" + st, "fable.host.address=127.0.0.2", "fable.daemon.port=" + port,
+                "fable.daemon.peers=127.0.0.3:1")) {
+            try (RawClient stranger = new RawClient(daemon, "127.0.0.5")) {
+                stranger.send(new dev.fable.naming.protocol.Message.PeerListening(1, "ledger", "some-host"));
+                dev.fable.naming.protocol.Message m = stranger.read(WAIT);
+                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("not a peer in fable.daemon.peers"),
+                        "a host that is no peer is refused: " + m);
+            }
+            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
+                peer.send(new dev.fable.naming.protocol.Message.PeerListening(1, "../ledger", "host-b"));
+                dev.fable.naming.protocol.Message m = peer.read(WAIT);
+                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("../ledger"), "a bad name is refused: " + m);
+            }
+            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
+                peer.send(new dev.fable.naming.protocol.Message.PeerListening(2, "ledger", "host-b"));
+                assertTrue(peer.read(WAIT) instanceof dev.fable.naming.protocol.Message.Ok, "a configured peer is heard");
+            }
+            dev.fable.testing.Await.until(() -> a.log().contains("peer host host-b says endpoint 'ledger' listens there (from 127.0.0.3)"),
+                    WAIT, a::log);   // the daemon's stderr reaches us through a reader thread
+            assertTrue(!a.log().contains("some-host"), "the stranger's notice was not acted on:\n" + a.log());
+        }
+    }
+
+    @Test
+    void aConnectionFollowsItsPeerFromAnotherHostOntoThisOneAndBack() throws Exception {
+        String name = "mover-" + ProcessHandle.current().pid();
+        int portA = TestDaemon.freePort("127.0.0.2");
+        int portB = TestDaemon.freePort("127.0.0.3");
+        Path rtA = TestDaemon.freshDir("ma"), rtB = TestDaemon.freshDir("mb");
+        Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+        Path link = TestDaemon.freshDir("ml").resolve("rt");   // the moving process's runtime directory
+        Files.createSymbolicLink(link, rtB);
+        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
+                     "fable.daemon.peers=127.0.0.2:" + portA);
+             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
+                     "fable.daemon.peers=127.0.0.3:" + portB);
+             PeerProcess mover = PeerProcess.start(MovingEcho.class, List.of("-Dfable.runtime.dir=" + link, "-Dfable.daemon.autostart=false"), name);
+             DaemonNameService adminA = DaemonNameService.open(rtA, false)) {
+            mover.awaitLine("LISTENING", WAIT);
+            String hostA = adminA.host().hostId();
+            String hostB;
+            try (DaemonNameService adminB = DaemonNameService.open(rtB, false)) {
+                hostB = adminB.host().hostId();
+            }
+            try (PeerProcess pinger = PeerProcess.start(Pinger.class,
+                    List.of("-Dfable.runtime.dir=" + rtA, "-Dfable.state.dir=" + stA, "-Dfable.daemon.autostart=false"), name)) {
+                assertEquals("CONNECTED tcp", pinger.awaitLine("CONNECTED", WAIT), "B is another host on a trusted network");
+
+                repoint(link, rtA);   // the endpoint's process now runs on host A, beside the pinger
+                mover.send("MOVE");
+                mover.awaitLine("MOVED", WAIT);
+                String toShm = pinger.awaitLine("SWITCHED", WAIT);
+                assertTrue(toShm.startsWith("SWITCHED 1 shm | policy: same host, trusted peer; endpoint '" + name + "' listens on host " + hostA),
+                        toShm + "\n" + a.log());
+                List<FlowEntry> ends = adminA.flows().stream().filter(f -> f.peerName().equals(name) || f.localName().equals(name)).toList();
+                assertEquals(2, ends.size(), "both ends are clients of host A now: " + ends);
+                for (FlowEntry f : ends) assertTrue(f.transport().equals("shm") && f.epoch() == 1, f.toString());
+
+                repoint(link, rtB);   // and back to host B
+                mover.send("MOVE");
+                mover.awaitLine("MOVED", WAIT);
+                String toTcp = pinger.awaitLine("SWITCHED", WAIT);
+                assertTrue(toTcp.startsWith("SWITCHED 2 tcp | policy: other host over trusted network 127.0.0.0/8; endpoint '" + name
+                        + "' listens on host " + hostB), toTcp + "\n" + a.log());
+                assertTrue(a.log().contains("peer host " + hostB + " says endpoint '" + name + "' listens there"), a.log());
+
+                pinger.send("STOP");
+                String ok = pinger.awaitLine("OK", WAIT);
+                assertTrue(Long.parseLong(ok.substring(3)) > 10, ok);
+            }
+            mover.awaitLine("DONE", WAIT);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+package dev.fable.naming;
+
+import dev.fable.daemon.NameDaemon;
+import dev.fable.testing.PeerProcess;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A real {@code fabled} in a child JVM with its own runtime directory; killed on close. */
+final class TestDaemon implements AutoCloseable {
+    final Path runtimeDir;
+    final PeerProcess process;
+    final String readyLine;
+
+    private TestDaemon(Path runtimeDir, PeerProcess process, String readyLine) {
+        this.runtimeDir = runtimeDir;
+        this.process = process;
+        this.readyLine = readyLine;
+    }
+
+    /** A fresh, short runtime directory under target/ (Unix socket paths are limited to 107 bytes). */
+    static Path freshDir(String tag) throws IOException {
+        Path d = Path.of("target", "nd", tag + Long.toString(System.nanoTime() % 1_000_000_000L, 36)).toAbsolutePath();
+        Files.createDirectories(d);
+        return d;
+    }
+
+    /** Starts a daemon on {@code runtimeDir} with extra {@code -D} settings; waits for its ready line. */
+    static TestDaemon start(Path runtimeDir, String... props) throws InterruptedException {
+        List<String> args = new ArrayList<>();
+        args.add("-Dfable.runtime.dir=" + runtimeDir);
+        for (String p : props) args.add("-D" + p);
+        PeerProcess p = PeerProcess.start(NameDaemon.class, args);
+        try {
+            String line = p.expectLine("fabled ready");
+            return new TestDaemon(runtimeDir, p, line);
+        } catch (AssertionError | InterruptedException e) {
+            p.close();
+            throw e;
+        }
+    }
+
+    DaemonNameService client() {
+        return DaemonNameService.open(runtimeDir, false);
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    String log() {
+        return process.stderr();
+    }
+
+    void kill9() throws InterruptedException {
+        process.kill9();
+    }
+
+    /** A TCP port free on {@code host} right now. */
+    static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(InetAddress.getByName(host), 0));
+            return s.getLocalPort();
+        }
+    }
+
+    @Override
+    public void close() {
+        process.close();
+    }
+}
