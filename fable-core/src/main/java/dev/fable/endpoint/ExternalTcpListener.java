@@ -1,5 +1,6 @@
 package dev.fable.endpoint;
 
+import dev.fable.flow.LiveConnection;
 import dev.fable.internal.Closeables;
 import dev.fable.transport.Selectors;
 import dev.fable.transport.stream.PlainIo;
@@ -64,8 +65,8 @@ public final class ExternalTcpListener implements ExternalListener {
                     ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
                     ch.configureBlocking(false);
                     String peer = ch.getRemoteAddress().toString();
-                    return new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
-                            new PlainIo(ch), false, options.slotSize(), options, 0);
+                    return LiveConnection.external(new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
+                            new PlainIo(ch), false, options.slotSize(), options, 0));
                 }
                 if (!Selectors.awaitReady(selector, t, deadline)) return null;
             }

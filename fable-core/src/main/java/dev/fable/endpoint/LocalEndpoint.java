@@ -7,7 +7,7 @@ import dev.fable.transport.ControlChannel;
 import dev.fable.transport.EndpointListener;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;
-import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.Leg;
 import dev.fable.flow.LiveConnection;
 
 import java.io.IOException;
@@ -65,6 +65,7 @@ final class LocalEndpoint implements Endpoint {
     private final NameService names;
     private final TransportRegistry transports;
     private final FlowTable flows;
+    private final long drainNanos = TimeUnit.MILLISECONDS.toNanos(Long.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
     private final NameService.Registration registration;   // null for anonymous endpoints
     private EndpointListener listener;                      // guarded by this
     private boolean closed;                                 // guarded by this
@@ -142,8 +143,8 @@ final class LocalEndpoint implements Endpoint {
         ControlChannel ch = p.channel();
         try {
             ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-            AbstractConnection leg = acceptLeg(ch, hello, null);
-            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()));
+            Leg leg = acceptLeg(ch, hello, null);
+            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()), drainNanos);
             java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
             if (entry != null) entry.complete(c);
             flows.add(c, NameService.ACCEPTED_REASON);
@@ -157,12 +158,12 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** {@code waitMode}: the wait mode a switch asked for, or null for the endpoint's own. */
-    private AbstractConnection acceptLeg(ControlChannel ch, ByteBuffer hello, WaitMode waitMode) {
+    private Leg acceptLeg(ControlChannel ch, ByteBuffer hello, WaitMode waitMode) {
         String transport = Frames.getString(hello, "transport");
         Transport t = transports.get(transport);
         if (t == null) throw new FableException("endpoint '" + name + "': a peer asked for unknown transport '" + transport + "'");
         ConnectOptions o = listenOptions;
-        return (AbstractConnection) t.accept(ch, name, hello, waitMode == null ? o : o.waitMode(waitMode));
+        return t.accept(ch, name, hello, waitMode == null ? o : o.waitMode(waitMode));
     }
 
     /**
@@ -280,7 +281,7 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));
         }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-        AbstractConnection leg = acceptLeg(ch, hello, waitMode);
+        Leg leg = acceptLeg(ch, hello, waitMode);
         if (!leg.peerName().equals(c.peerName())) {   // only the connection's own peer may extend it
             leg.close();
             throw new FableException("'" + leg.peerName() + "' asked to take over " + c + ", whose peer is '" + c.peerName() + "'");
@@ -300,8 +301,8 @@ final class LocalEndpoint implements Endpoint {
                     + "', which this library does not have; update Fable on this host");
         }
         long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
-        AbstractConnection leg = (AbstractConnection) t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { });
+        Leg leg = t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { }, drainNanos);
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 Route r = names.resolve(target.name(), new RouteRequest(options.isTrusted(), null),
@@ -314,12 +315,12 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
-    private AbstractConnection openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own) {
+    private Leg openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own) {
         ConnectOptions options = wait == null ? own : own.waitMode(wait);
         Route route = names.resolve(peer, new RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return (AbstractConnection) t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        return t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.fable.endpoint;
 
+import dev.fable.flow.LiveConnection;
 import dev.fable.internal.Closeables;
 import dev.fable.transport.tls.HostIdentity;
 import dev.fable.naming.NameService;
@@ -59,7 +60,7 @@ public final class TransportRegistry {
                 ch.connect(UnixDomainSocketAddress.of(t.path()));
             }
             ch.configureBlocking(false);
-            return new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0);
+            return LiveConnection.external(new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0));
         } catch (IOException e) {
             Closeables.closeQuietly(ch);
             throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e

@@ -31,7 +31,7 @@ public final class TripwirePoller implements Poller {
 
     @Override
     public void add(Connection c) {
-        if (!(c instanceof Pollable) || c instanceof dev.fable.flow.LiveConnection l && !(l.leg() instanceof Pollable)) {
+        if (!(c instanceof dev.fable.flow.LiveConnection l) || !l.pollable()) {
             throw new IllegalArgumentException(c + " cannot join a Poller: this version's Poller sleeps on shared-memory "
                     + "tripwires, so it takes shm connections only; receive on a " + c.transport()
                     + " connection from its own thread (receive(timeout) sleeps in select)");

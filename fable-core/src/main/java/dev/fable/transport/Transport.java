@@ -29,10 +29,10 @@ public interface Transport {
      * {@code opener} (so the peer, woken by the connect, finds the first frame right behind it) and
      * runs the handshake with the peer {@code route} names.
      */
-    Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route, ConnectOptions options);
+    Leg connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route, ConnectOptions options);
 
     /** Acceptor side: {@code hello} is the connector's first frame, positioned after the transport name. */
-    Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options);
+    Leg accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options);
 
     /**
      * Tells the connector why this side refuses (best effort) and throws the refusal here. A reason

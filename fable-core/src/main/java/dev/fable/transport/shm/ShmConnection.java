@@ -9,7 +9,7 @@ import dev.fable.CorruptChannelException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.Waiter;
-import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.AbstractLeg;
 import dev.fable.transport.Counted;
 import dev.fable.transport.Arenas;
 import dev.fable.transport.ControlChannel;
@@ -29,7 +29,7 @@ import java.lang.foreign.MemorySegment;
  * {@link ControlMonitor} thread and any closing thread only change {@link #state} (under the
  * object's monitor, off the data path) and wake sleepers.
  */
-final class ShmConnection extends AbstractConnection implements Pollable, Faults, ControlMonitor.Listener {
+final class ShmConnection extends AbstractLeg implements Pollable, Faults, ControlMonitor.Listener {
     private final long peerPid;
     private final Arena arena;
     private final ControlChannel control;
@@ -76,7 +76,7 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     }
 
     @Override
-    protected boolean awaitSpace(long deadline) {
+    public boolean awaitSpace(long deadline) {
         return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu);
     }
 
@@ -87,6 +87,11 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
             if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu)) return false;
         }
         return true;
+    }
+
+    @Override
+    public boolean tryFinishOutput() {
+        return out.commitEndOfEpoch() || state() != ConnectionState.OPEN;   // the peer is gone: nobody to tell
     }
 
     @Override
@@ -119,7 +124,7 @@ final class ShmConnection extends AbstractConnection implements Pollable, Faults
     }
 
     @Override
-    protected Buffer receiveUntil(long deadline) {
+    public Buffer receive(long deadline) {
         while (true) {
             Buffer b = poll();
             if (b != null) return b;

@@ -15,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import dev.fable.transport.PeerRef;
+import dev.fable.transport.Leg;
 
 
 /**
@@ -132,7 +133,7 @@ public final class ShmTransport implements Transport {
     }
 
     @Override
-    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
+    public Leg connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
                               ConnectOptions options) {
         String peerName = route.name();
         Outgoing out = Outgoing.obtain(options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
@@ -170,7 +171,7 @@ public final class ShmTransport implements Transport {
     }
 
     @Override
-    public Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
+    public Leg accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         Outgoing out = null;
         try {
@@ -202,7 +203,7 @@ public final class ShmTransport implements Transport {
     }
 
     /** Both sides have mapped each other's files: ours can go from the directory now. */
-    private static Connection established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
+    private static Leg established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
                                           Outgoing out, Incoming in, Side peer) {
         out.unlink();
         control.handshakeDone();

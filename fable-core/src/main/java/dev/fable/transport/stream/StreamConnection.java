@@ -10,7 +10,7 @@ import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.Waiter;
 import dev.fable.internal.Closeables;
-import dev.fable.transport.AbstractConnection;
+import dev.fable.transport.AbstractLeg;
 import dev.fable.transport.Counted;
 
 import java.io.IOException;
@@ -36,7 +36,7 @@ import java.util.concurrent.TimeUnit;
  * may come from any thread: it takes the writer's lock to queue the CLOSE marker behind the last
  * committed frame, so it cannot interleave with a commit.
  */
-public final class StreamConnection extends AbstractConnection implements StreamFailure {
+public final class StreamConnection extends AbstractLeg implements StreamFailure {
     private static final long CLOSE_FLUSH_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final String transport;
@@ -90,7 +90,7 @@ public final class StreamConnection extends AbstractConnection implements Stream
     }
 
     @Override
-    protected boolean awaitSpace(long deadline) {
+    public boolean awaitSpace(long deadline) {
         return await(false, deadline);
     }
 
@@ -131,6 +131,15 @@ public final class StreamConnection extends AbstractConnection implements Stream
                 if (!await(false, deadline)) return false;
             }
             return true;
+        } catch (FableException e) {
+            return true;   // the socket broke: the state says so, and the reconfiguration layer reports it
+        }
+    }
+
+    @Override
+    public boolean tryFinishOutput() {
+        try {
+            return out.pushEndOfEpoch() || state() != ConnectionState.OPEN;   // the peer is gone: nobody to tell
         } catch (FableException e) {
             return true;   // the socket broke: the state says so, and the reconfiguration layer reports it
         }
@@ -178,7 +187,7 @@ public final class StreamConnection extends AbstractConnection implements Stream
     }
 
     @Override
-    protected Buffer receiveUntil(long deadline) {
+    public Buffer receive(long deadline) {
         while (true) {
             Buffer b = poll();
             if (b != null) return b;

@@ -14,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.TimeUnit;
 import dev.fable.transport.PeerRef;
+import dev.fable.transport.Leg;
 
 
 /**
@@ -84,7 +85,7 @@ public class StreamTransport implements Transport {
     }
 
     @Override
-    public Connection connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
+    public Leg connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
                               ConnectOptions options) {
         ControlChannel control = opener.get();
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
@@ -122,7 +123,7 @@ public class StreamTransport implements Transport {
     }
 
     @Override
-    public Connection accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
+    public Leg accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         try {
             short version = hello.remaining() >= 2 ? hello.getShort() : -1;

@@ -1,0 +1,115 @@
+package dev.fable.transport;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.ConnectionState;
+import dev.fable.CorruptChannelException;
+import dev.fable.FableException;
+import dev.fable.WaitMode;
+import dev.fable.sync.CpuSample;
+import dev.fable.sync.Waiter;
+
+/**
+ * One transport instance of a connection: one epoch, one transport. Applications never hold a leg:
+ * {@code dev.fable.flow.LiveConnection} is the {@link Connection} and drives a chain of legs, one per
+ * epoch. A leg has no blocking conveniences of the API ({@code send}, {@code receiveMessage}); the
+ * live connection builds those once over whichever leg is current.
+ *
+ * <h2>Threads</h2>
+ * The sending methods ({@link #claim}, {@link #awaitSpace}, {@link #finishOutput}, {@link #tryFinishOutput})
+ * belong to the connection's sending role and the receiving ones ({@link #poll}, {@link #receive},
+ * {@link #inputFinished}, {@link #skipEndOfEpoch}, {@link #detachHeldBuffers}, {@link #readBuffersHeld})
+ * to its receiving role: one thread each at a time. The rest may be called from any thread.
+ */
+public interface Leg {
+    String localName();
+
+    String peerName();
+
+    /** The transport's name, e.g. {@code "shm"} ({@code dev.fable.TransportName}), or {@code tcp-raw} for a plain peer. */
+    String transport();
+
+    /** 0 for a new connection, e+1 for the leg a switch sets up. */
+    long epoch();
+
+    /** Largest fragment one buffer carries (this side's slot size). */
+    int maxFragment();
+
+    ConnectOptions options();
+
+    /** How this leg's waits wait (its options' mode, or the one a switch set). */
+    WaitMode waitMode();
+
+    /**
+     * Sets, before the leg is published to the roles' threads: the connection its buffers name as theirs,
+     * and the CPU samples its sending and receiving waits write (the connection's, shared by all its legs).
+     */
+    void bind(Connection connection, CpuSample send, CpuSample recv);
+
+    /** A write buffer for up to {@code maxBytes} (capped at {@link #maxFragment()}), or null under back-pressure. Never blocks. */
+    Buffer claim(int maxBytes);
+
+    /** Waits until a claim may succeed (or the leg ended) or {@code deadline} ({@link Waiter#deadline}); false at the deadline. */
+    boolean awaitSpace(long deadline);
+
+    /** The next read buffer, or null if none has arrived (or the peer's end-of-epoch marker was read). Never blocks. */
+    Buffer poll();
+
+    /** Waits until {@code deadline} for the next read buffer; null on timeout or once {@link #inputFinished()}. */
+    Buffer receive(long deadline);
+
+    /**
+     * Sends the end-of-epoch marker behind everything this side committed, so the peer's reader knows
+     * this direction of the leg is finished. Called once, by the sending role, with no claimed buffer
+     * outstanding. Waits (the socket or ring may be full) until {@code deadline}; false if the marker
+     * could not be queued in time.
+     */
+    boolean finishOutput(long deadline);
+
+    /** {@link #finishOutput} without waiting: false when the marker does not fit now (retry later). */
+    boolean tryFinishOutput();
+
+    /** True once the peer's end-of-epoch marker was polled: nothing more will arrive on this leg. */
+    boolean inputFinished();
+
+    /**
+     * If the next thing on this leg is the peer's end-of-epoch marker, consumes it and returns true;
+     * never consumes data. For a switcher that holds the receiving role while its thread is idle.
+     */
+    boolean skipEndOfEpoch();
+
+    /**
+     * Copies every read buffer the application still holds from this leg into private memory and
+     * detaches it (its release then only ends it), so the leg can close. Returns how many.
+     */
+    int detachHeldBuffers();
+
+    /** Read buffers polled from this leg and not yet released. */
+    int readBuffersHeld();
+
+    /**
+     * Accepting side: this reconfiguration leg is now in its connection's chain (the receiver can follow
+     * the old leg's end-of-epoch marker to it). Transports whose connector waits for that say so here.
+     */
+    void installed();
+
+    ConnectionState state();
+
+    /** Why the leg ended, or null while it is open. */
+    FableException failure();
+
+    long messagesSent();
+
+    long messagesReceived();
+
+    long bytesSent();
+
+    long bytesReceived();
+
+    /** Fails the leg because the peer broke the protocol; returns the exception to throw. */
+    CorruptChannelException corrupt(String detail);
+
+    /** Unmaps or closes this side's resources and tells the peer; idempotent. */
+    void close();
+}
