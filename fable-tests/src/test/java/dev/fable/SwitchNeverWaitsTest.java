@@ -1,0 +1,57 @@
+package dev.fable;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code claim()} never waits for a switch: when the old transport cannot take its end-of-epoch
+ * marker yet (the reader holds the whole ring), the sending thread's non-blocking claim returns
+ * null at once, as back-pressure does, and the switch finishes once the reader drains. Before the
+ * roles were split, the switcher and the claim each waited up to 10 s for the marker under the
+ * sending lock, then threw.
+ */
+class SwitchNeverWaitsTest {
+    private static final Duration LIMIT = Duration.ofSeconds(10);
+
+    @Test
+    void aClaimDuringASwitchWhoseMarkerCannotFitReturnsNullAndTheSwitchFinishesOnceTheReaderDrains() throws Exception {
+        // 4 slots of a power of two: the ring has exactly 4 entries, so 4 unread messages leave no room for the marker
+        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+            Connection c = p.client();
+            for (int i = 0; i < 4; i++) {
+                Buffer b = c.claim(8);
+                assertNotNull(b, "slot " + i);
+                b.putLong(0, i);
+                b.commit();
+            }
+            assertNull(c.claim(8), "the old ring is full");
+
+            long epoch = c.reconfigure("shm", "a switch whose marker must wait");   // returns once the new leg is in
+            assertEquals(1, epoch);
+            assertTrue(c.reconfiguring(), "the old leg cannot end yet");
+            assertNull(c.claim(8), "claim() during the switch: nothing now (the marker does not fit), without waiting or throwing");
+            assertTrue(c.reconfiguring());
+
+            for (int i = 0; i < 4; i++) {
+                Buffer r = p.server().receive(LIMIT);
+                assertNotNull(r, "old message " + i);
+                assertEquals(i, r.getLong(0));
+                assertEquals(0, r.epoch());
+                r.release();
+            }
+            Buffer b = c.claim(8, LIMIT);   // the blocking form: the marker fits now, the output moves
+            assertNotNull(b);
+            assertEquals(1, b.epoch(), "claimed from the new transport");
+            b.putLong(0, 99);
+            b.commit();
+            Buffer r = p.server().receive(LIMIT);
+            assertNotNull(r);
+            assertEquals(99, r.getLong(0));
+            assertEquals(1, r.epoch());
+            r.release();
+        }
+    }
+}
