@@ -6,6 +6,13 @@ import dev.fable.naming.NameService;
 
 import dev.fable.endpoint.ExternalTcpListener;
 import dev.fable.endpoint.FableRuntime;
+import dev.fable.endpoint.RuntimeSettings;
+import dev.fable.flow.LiveConnection;
+import dev.fable.naming.NamingConfig;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
 import dev.fable.endpoint.TripwirePoller;
 
 /**
@@ -26,30 +33,147 @@ import dev.fable.endpoint.TripwirePoller;
  * }
  * }</pre>
  *
+ * <h2>One set-up per process, or several</h2>
+ * The static methods use the process's shared set-up, made on first use from a default
+ * {@link Context} (system properties and environment). {@link #launch(Context)} makes another, with
+ * its own naming client, transports and flow table: two contexts with different runtime
+ * directories talk to two daemons and share no names or flows.
+ *
  * <p>Names live in this host's name daemon ({@code fabled}), which the first call starts when none
  * runs (unless {@code -Dfable.daemon.autostart=false}); the daemon also picks the transport of an
  * {@code xio://} connect. The JVM needs {@code --enable-native-access=ALL-UNNAMED} (futex,
  * membarrier and fallocate are called through the FFM linker).
  */
-public final class Fable {
-    private Fable() {}
+public final class Fable implements AutoCloseable {
+    /**
+     * The settings of one Fable set-up (the {@code Aeron.Context} idea). Every value has a default, and
+     * the defaults are the one place Fable reads its system properties and environment for them:
+     * <ul>
+     * <li>{@link #runtimeDir(Path)}: the daemon's and the endpoints' sockets ({@code fable.runtime.dir},
+     *     {@code FABLE_RUNTIME_DIR}, {@code $XDG_RUNTIME_DIR/fable}, else {@code /tmp/fable-<uid>});</li>
+     * <li>{@link #stateDir(Path)}: where a daemon this set-up starts keeps its host identity
+     *     ({@code fable.state.dir}, {@code FABLE_STATE_DIR}, else the daemon's default);</li>
+     * <li>{@link #autostartDaemon(boolean)}: start a daemon when none answers ({@code fable.daemon.autostart}, default true);</li>
+     * <li>{@link #drainTimeout(Duration)}: how long read buffers of a switched-away transport may be held before
+     *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s).</li>
+     * </ul>
+     * Process-wide in this version, whatever the context: the shared-memory directory ({@code fable.shm.dir}),
+     * the leak detector's level ({@code fable.leakDetection}) and the background threads that watch control
+     * sockets and flush socket writes.
+     */
+    public static final class Context {
+        private Path runtimeDir;
+        private Path stateDir;
+        private Boolean autostartDaemon;
+        private Duration drainTimeout;
 
-    private static volatile FableRuntime shared;
+        public Context runtimeDir(Path dir) {
+            this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
+            return this;
+        }
 
-    private static FableRuntime shared() {
-        FableRuntime r = shared;
-        if (r == null) {
+        public Path runtimeDir() {
+            return runtimeDir != null ? runtimeDir : NamingConfig.runtimeDir();
+        }
+
+        public Context stateDir(Path dir) {
+            this.stateDir = Objects.requireNonNull(dir, "stateDir");
+            return this;
+        }
+
+        /** The state directory set here, or null for the daemon's default. */
+        public Path stateDir() {
+            if (stateDir != null) return stateDir;
+            String p = NamingConfig.get("fable.state.dir");
+            return p == null ? null : Path.of(p);
+        }
+
+        public Context autostartDaemon(boolean start) {
+            this.autostartDaemon = start;
+            return this;
+        }
+
+        public boolean autostartDaemon() {
+            return autostartDaemon != null ? autostartDaemon : NamingConfig.autostart();
+        }
+
+        public Context drainTimeout(Duration d) {
+            if (d.isNegative()) throw new IllegalArgumentException("drain timeout must be >= 0, not " + d);
+            this.drainTimeout = d;
+            return this;
+        }
+
+        public Duration drainTimeout() {
+            return drainTimeout != null ? drainTimeout
+                    : Duration.ofMillis(NamingConfig.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
+        }
+
+        @Override
+        public String toString() {
+            return "Fable.Context[runtimeDir=" + runtimeDir() + ", stateDir=" + stateDir() + ", autostartDaemon=" + autostartDaemon()
+                    + ", drainTimeout=" + drainTimeout() + "]";
+        }
+    }
+
+    private static volatile Fable shared;
+
+    private final Context context;
+    private final FableRuntime runtime;
+
+    private Fable(Context context, NameService names) {
+        this.context = context;
+        this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.drainTimeout().toNanos()));
+    }
+
+    /**
+     * A set-up of its own: its own client of the daemon in {@code context}'s runtime directory
+     * (started if none answers and the context allows), its own transports and flow table. Close it
+     * to close its connection to the daemon (which drops its names).
+     */
+    public static Fable launch(Context context) {
+        Objects.requireNonNull(context, "context");
+        return new Fable(context, DaemonNameService.open(context.runtimeDir(), context.autostartDaemon(), context.stateDir()));
+    }
+
+    private static Fable shared() {
+        Fable f = shared;
+        if (f == null) {
             synchronized (Fable.class) {
-                r = shared;
-                if (r == null) shared = r = new FableRuntime(DaemonNameService.get());
+                f = shared;
+                if (f == null) shared = f = new Fable(new Context(), DaemonNameService.get());   // the process's one client (the CLI's too)
             }
         }
-        return r;
+        return f;
+    }
+
+    /** Registers {@code name} in this set-up; closing the endpoint unregisters it. */
+    public Endpoint endpoint(String name) {
+        return runtime.register(name);
+    }
+
+    /** Connects from an anonymous endpoint of this set-up to {@code uri} (forms as {@link #connect}). */
+    public Connection open(String uri, ConnectOptions options) {
+        return runtime.connect(uri, options);
+    }
+
+    /** This set-up's naming client: names, flows, host identity. */
+    public NameService nameService() {
+        return runtime.names();
+    }
+
+    public Context context() {
+        return context;
+    }
+
+    /** Closes this set-up's client of the daemon: its names are dropped. Connections already made keep flowing. */
+    @Override
+    public void close() {
+        runtime.close();
     }
 
     /** Registers {@code name} for this process; closing the endpoint unregisters it. */
     public static Endpoint register(String name) {
-        return shared().register(name);
+        return shared().endpoint(name);
     }
 
     /**
@@ -58,7 +182,7 @@ public final class Fable {
      * external peer {@code tcp://host:port} / {@code unix:///path}.
      */
     public static Connection connect(String uri, ConnectOptions options) {
-        return shared().connect(uri, options);
+        return shared().open(uri, options);
     }
 
     /**
@@ -74,9 +198,9 @@ public final class Fable {
         return new TripwirePoller(mode, 20_000);
     }
 
-    /** The naming layer of this process (the daemon client): names, flows, host identity. */
+    /** The naming layer of this process's shared set-up (the daemon client): names, flows, host identity. */
     public static NameService names() {
-        return shared().names();
+        return shared().nameService();
     }
 
     /** Buffers reported by the leak detector since the JVM started. */

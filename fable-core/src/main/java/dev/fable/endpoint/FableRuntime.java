@@ -17,10 +17,12 @@ public final class FableRuntime implements AutoCloseable {
     private final TransportRegistry transports;
     private final FlowTable flows = new FlowTable();
     private final AtomicLong anonymous = new AtomicLong();
+    private final RuntimeSettings settings;
 
     /** Takes {@code names} over: it reports this runtime's flows and carries out the daemon's orders for them. */
-    public FableRuntime(NameService names) {
+    public FableRuntime(NameService names, RuntimeSettings settings) {
         this.names = names;
+        this.settings = settings;
         this.transports = new TransportRegistry(names);
         names.flowSource(flows::report);
         names.reconfigurer(flows::reconfigure);
@@ -29,7 +31,7 @@ public final class FableRuntime implements AutoCloseable {
 
     /** Registers {@code name}; closing the endpoint unregisters it. */
     public Endpoint register(String name) {
-        return new LocalEndpoint(name, names, transports, flows, true);
+        return new LocalEndpoint(name, names, transports, flows, settings, true);
     }
 
     /** Connects from an anonymous endpoint to {@code uri} (see {@code Fable.connect}). */
@@ -37,7 +39,7 @@ public final class FableRuntime implements AutoCloseable {
         Target t = Target.parse(uri);
         String anon = "anon-" + ProcessHandle.current().pid() + "-" + anonymous.incrementAndGet();
         if (t.external()) return TransportRegistry.external(t, anon, options);
-        return new LocalEndpoint(anon, names, transports, flows, false).connect(uri, options);
+        return new LocalEndpoint(anon, names, transports, flows, settings, false).connect(uri, options);
     }
 
     /** Accepts plain TCP peers on {@code uri}. */

@@ -65,13 +65,14 @@ final class LocalEndpoint implements Endpoint {
     private final NameService names;
     private final TransportRegistry transports;
     private final FlowTable flows;
-    private final long drainNanos = TimeUnit.MILLISECONDS.toNanos(Long.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
+    private final RuntimeSettings settings;
     private final NameService.Registration registration;   // null for anonymous endpoints
     private EndpointListener listener;                      // guarded by this
     private boolean closed;                                 // guarded by this
     private volatile ConnectOptions listenOptions;
 
-    LocalEndpoint(String name, NameService names, TransportRegistry transports, FlowTable flows, boolean register) {
+    LocalEndpoint(String name, NameService names, TransportRegistry transports, FlowTable flows, RuntimeSettings settings, boolean register) {
+        this.settings = settings;
         this.flows = flows;
         this.name = name;
         this.names = names;
@@ -90,7 +91,7 @@ final class LocalEndpoint implements Endpoint {
         if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
         this.listenOptions = options;
         if (listener == null) {
-            Path sock = NamingConfig.endpointSocket(name);
+            Path sock = NamingConfig.endpointSocket(settings.runtimeDir(), name);
             listener = new EndpointListener(name, sock, names.host().advertiseHost());
             EndpointListener l = listener;
             Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
@@ -144,7 +145,7 @@ final class LocalEndpoint implements Endpoint {
         try {
             ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
             Leg leg = acceptLeg(ch, hello, null);
-            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()), drainNanos);
+            LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()), settings.drainNanos());
             java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
             if (entry != null) entry.complete(c);
             flows.add(c, NameService.ACCEPTED_REASON);
@@ -302,7 +303,7 @@ final class LocalEndpoint implements Endpoint {
         }
         long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
         Leg leg = t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { }, drainNanos);
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { }, settings.drainNanos());
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 Route r = names.resolve(target.name(), new RouteRequest(options.isTrusted(), null),

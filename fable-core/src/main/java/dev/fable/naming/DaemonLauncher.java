@@ -33,7 +33,7 @@ final class DaemonLauncher {
     }
 
     /** Spawns the daemon; returns its process (the caller waits for the socket). */
-    static Process spawn(Path runtimeDir) {
+    static Process spawn(Path runtimeDir, Path stateDir) {
         Path log = logFile(runtimeDir);
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) cmd.add("/usr/bin/setsid");   // own session: no terminal signals
@@ -45,6 +45,7 @@ final class DaemonLauncher {
             if (isDaemonSetting(k)) cmd.add("-D" + k + "=" + System.getProperty(k));
         }
         cmd.add("-Dfable.runtime.dir=" + runtimeDir.toAbsolutePath());
+        if (stateDir != null) cmd.add("-Dfable.state.dir=" + stateDir.toAbsolutePath());   // after the copied one: it wins
         Class<?> daemon = daemonClass();
         cmd.add("-cp");
         cmd.add(location(daemon) + java.io.File.pathSeparator + location(DaemonLauncher.class));

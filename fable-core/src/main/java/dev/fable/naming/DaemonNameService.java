@@ -45,6 +45,7 @@ public final class DaemonNameService implements NameService {
     private final Path runtimeDir;
     private final Path socket;
     private final boolean autostart;
+    private final Path stateDir;   // for a daemon this client starts; null: the default
     private final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicInteger ids = new AtomicInteger(1);
     private final Set<Reg> live = ConcurrentHashMap.newKeySet();
@@ -78,8 +79,9 @@ public final class DaemonNameService implements NameService {
         }
     }
 
-    private DaemonNameService(Path runtimeDir, boolean autostart) {
+    private DaemonNameService(Path runtimeDir, boolean autostart, Path stateDir) {
         this.runtimeDir = runtimeDir;
+        this.stateDir = stateDir;
         this.socket = NamingConfig.daemonSocket(runtimeDir);
         this.autostart = autostart;
         createEndpointDirectory(runtimeDir);
@@ -105,7 +107,20 @@ public final class DaemonNameService implements NameService {
 
     /** A client of the daemon in {@code runtimeDir}; for tools and tests that talk to a specific daemon. */
     public static DaemonNameService open(Path runtimeDir, boolean autostart) {
-        return new DaemonNameService(runtimeDir, autostart);
+        return new DaemonNameService(runtimeDir, autostart, null);
+    }
+
+    /**
+     * A client of the daemon in {@code runtimeDir}; a daemon it auto-starts keeps its host identity in
+     * {@code stateDir} (null: {@code fable.state.dir} or its default).
+     */
+    public static DaemonNameService open(Path runtimeDir, boolean autostart, Path stateDir) {
+        return new DaemonNameService(runtimeDir, autostart, stateDir);
+    }
+
+    /** The runtime directory of the daemon this client talks to. */
+    public Path runtimeDir() {
+        return runtimeDir;
     }
 
     public Path socket() {
@@ -144,7 +159,7 @@ public final class DaemonNameService implements NameService {
                 }
             } catch (IOException e) {
                 last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
-                if (autostart && spawned == null) spawned = DaemonLauncher.spawn(runtimeDir);
+                if (autostart && spawned == null) spawned = DaemonLauncher.spawn(runtimeDir, stateDir);
             }
             if (spawned != null && !spawned.isAlive() && spawned.exitValue() != 0 && first) {
                 // Another process may have started one at the same moment (ours then lost the lock): keep trying until the deadline.

@@ -51,7 +51,12 @@ public final class NamingConfig {
 
     /** The Unix socket a listening endpoint of this host accepts on: {@code <runtime dir>/ep/<name>.sock}. */
     public static Path endpointSocket(String name) {
-        return runtimeDir().resolve("ep").resolve(checkName(name) + ".sock");
+        return endpointSocket(runtimeDir(), name);
+    }
+
+    /** The Unix socket endpoint {@code name} accepts on under {@code runtimeDir}: {@code <runtimeDir>/ep/<name>.sock}. */
+    public static Path endpointSocket(Path runtimeDir, String name) {
+        return runtimeDir.resolve("ep").resolve(checkName(name) + ".sock");
     }
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");

@@ -1,0 +1,52 @@
+package dev.fable;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Two {@link Fable.Context}s in one JVM are two set-ups: each talks to its own daemon (its own
+ * runtime directory; its own state directory, so its own host identity), holds its own names and
+ * carries its own connections.
+ */
+class TwoContextsTest {
+    private static final Duration LIMIT = Duration.ofSeconds(20);
+
+    @Test
+    void twoContextsTalkToTwoDaemonsAndShareNoNames(@TempDir Path dir) throws Exception {
+        Fable.Context a = new Fable.Context().runtimeDir(dir.resolve("run-a")).stateDir(dir.resolve("state-a"));
+        Fable.Context b = new Fable.Context().runtimeDir(dir.resolve("run-b")).stateDir(dir.resolve("state-b"));
+        try (Fable fa = Fable.launch(a); Fable fb = Fable.launch(b)) {
+            assertNotEquals(fa.nameService().host().hostId(), fb.nameService().host().hostId(),
+                    "two daemons, each with the host identity of its own state directory");
+            try (Endpoint ea = fa.endpoint("svc").listen(ConnectOptions.trusted());
+                 Endpoint eb = fb.endpoint("svc").listen(ConnectOptions.trusted())) {   // the same name twice: two registries
+                assertTrue(fa.nameService().names().stream().anyMatch(n -> n.name().equals("svc")));
+                assertEquals(1, fa.nameService().names().stream().filter(n -> n.name().equals("svc")).count(), "A sees only its own 'svc'");
+                assertEquals(1, fb.nameService().names().stream().filter(n -> n.name().equals("svc")).count(), "B sees only its own 'svc'");
+                roundTrip(fa, ea, 1);
+                roundTrip(fb, eb, 2);
+            }
+            assertTrue(fa.nameService().names().stream().noneMatch(n -> n.name().equals("svc")), "closing A's endpoint dropped A's name");
+        }
+    }
+
+    private static void roundTrip(Fable f, Endpoint ep, long value) throws Exception {
+        CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(ep::accept);
+        try (Connection c = f.open("xio://svc", ConnectOptions.trusted()); Connection s = accepted.get()) {
+            Buffer b = c.claim(8, LIMIT);
+            assertNotNull(b);
+            b.putLong(0, value);
+            b.commit();
+            Buffer r = s.receive(LIMIT);
+            assertNotNull(r);
+            assertEquals(value, r.getLong(0), "the message went to this context's own endpoint");
+            r.release();
+        }
+    }
+}
