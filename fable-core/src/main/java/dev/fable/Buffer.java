@@ -22,7 +22,17 @@ import java.lang.foreign.MemorySegment;
  */
 public interface Buffer {
     /** Where the memory behind a buffer lives. */
-    enum Kind { SHM_SLOT, PRIVATE_COPY, HEAP, DIRECT, SOCKET_STAGING }
+    enum Kind {
+        /** A slot of a shared-memory pool: the peer's memory (read buffers) or ours that the peer maps (write buffers). */
+        SHM_SLOT,
+        /**
+         * This process's private copy of what the peer wrote: every read buffer of an untrusted shared-memory
+         * connection, and a read buffer still held when a switch's drain timeout copied it off the old transport.
+         */
+        PRIVATE_COPY,
+        /** Part of a socket transport's staging (write) or receive (read) area: the kernel copies to or from it. */
+        SOCKET_STAGING
+    }
 
     Kind kind();
 

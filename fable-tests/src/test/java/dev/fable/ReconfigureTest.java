@@ -191,10 +191,13 @@ class ReconfigureTest {
      */
     @Test
     void readBuffersHeldPastTheDrainTimeoutAreCopiedAndTheOldTransportCloses() throws Exception {
-        System.setProperty("fable.drainTimeoutMillis", "200");
-        try {
+        try (Fable fable = Fable.launch(new Fable.Context().drainTimeout(Duration.ofMillis(200)))) {   // the daemon of the suite, a set-up of its own
             for (String[] pair : new String[][] {{"unix", "shm"}, {"shm", "tcp"}}) {
-                try (InProcessChannelTest.Pair p = InProcessChannelTest.pair(pair[0], ConnectOptions.trusted(), ConnectOptions.trusted())) {
+                String name = InProcessChannelTest.unique("drain");
+                Endpoint ep = fable.endpoint(name).listen(ConnectOptions.trusted());
+                java.util.concurrent.CompletableFuture<Connection> accepted = java.util.concurrent.CompletableFuture.supplyAsync(ep::accept);
+                Connection client = fable.open("xio+" + pair[0] + "://" + name, ConnectOptions.trusted());
+                try (InProcessChannelTest.Pair p = new InProcessChannelTest.Pair(ep, accepted.get(), client)) {
                     Connection c = p.client(), s = p.server();
                     List<Buffer> kept = new ArrayList<>();
                     for (long v = 1; v <= 3; v++) {
@@ -219,6 +222,7 @@ class ReconfigureTest {
                     assertEquals(pair[0], copied.transport());
                     for (int i = 0; i < 3; i++) {
                         assertEquals((i + 1) * 111L, kept.get(i).getLong(0), "a copied buffer reads as before");
+                        assertEquals(Buffer.Kind.PRIVATE_COPY, kept.get(i).kind(), "a buffer copied off its transport says so");
                         assertEquals((i + 1) * 111L, kept.get(i).segment().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
                         kept.get(i).release();
                         Buffer dead = kept.get(i);
@@ -227,8 +231,6 @@ class ReconfigureTest {
                     roundTrip(c, s, 5);
                 }
             }
-        } finally {
-            System.clearProperty("fable.drainTimeoutMillis");
         }
     }
 

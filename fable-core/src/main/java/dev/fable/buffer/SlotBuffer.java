@@ -11,9 +11,10 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
 /**
- * The one {@link Buffer} implementation of the shared-memory transport: a recyclable view of one
- * slot (or of one private copy). Objects are created when a connection is set up and recycled by
- * their {@link BufferOwner}; handing one out and taking it back allocates nothing.
+ * The one {@link Buffer} implementation, for every transport: a recyclable view of one shared-memory
+ * slot, one private copy of a slot, or one frame of a socket's staging or receive area (its
+ * {@link Kind} says which). Objects are created when a connection is set up and recycled by their
+ * {@link BufferOwner}; handing one out and taking it back allocates nothing.
  *
  * <p>Not thread-safe: owned by one thread between hand-out and commit/release (see {@link Buffer}).
  * The fields below are plain because the owning connection side is single-threaded.
@@ -25,7 +26,7 @@ public final class SlotBuffer implements Buffer {
 
     private BufferOwner owner;   // replaced by DETACHED when a drain timeout copies the buffer off its transport
     private final java.util.function.Supplier<Connection> home;   // the application's connection, as its transport knows it now
-    private final Kind kind;
+    private Kind kind;   // PRIVATE_COPY once detach() copied it off its transport
     private final boolean readOnly;
     private final LeakDetector.Token leakToken;
     private final int index;
@@ -122,6 +123,7 @@ public final class SlotBuffer implements Buffer {
         this.view = this.segment;   // the whole copy: segment() returns it as for a shm slot
         this.viewOf = null;
         this.owner = DETACHED;
+        this.kind = Kind.PRIVATE_COPY;   // it no longer lives where its transport put it: say so
         return true;
     }
 

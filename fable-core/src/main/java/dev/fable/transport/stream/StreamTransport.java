@@ -25,7 +25,7 @@ import dev.fable.transport.Leg;
  * connector → HELLO  transport, version, pid, target name, own name, largest fragment it sends
  * acceptor  → ACCEPT pid, own name, largest fragment it sends | REJECT reason
  * (tls: the TLS handshake runs here)
- * then frames: 4-byte header (see StreamFrame) + payload, both ways
+ * then frames: an 8-byte header, the payload and padding to 8 bytes (see StreamFrame), both ways
  * </pre>
  * One copy per side: the application fills a staging slot that the kernel copies from, and reads
  * in place from the area the kernel copied into.
