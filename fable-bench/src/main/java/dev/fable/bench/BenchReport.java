@@ -1,6 +1,10 @@
 package dev.fable.bench;
 
+import org.apache.commons.csv.CSVFormat;
+import org.apache.commons.csv.CSVPrinter;
+
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -279,50 +283,55 @@ final class BenchReport {
     // ------------------------------------------------------------------ files
 
     void write(Path dir) throws IOException {
-        Files.writeString(dir.resolve("samples.csv"), samplesCsv());
-        Files.writeString(dir.resolve("summary.csv"), summaryCsv());
+        writeSamples(dir.resolve("samples.csv"));
+        writeSummary(dir.resolve("summary.csv"));
         List<String> images = charts(dir);
         Files.writeString(dir.resolve("summary.md"), markdown(images));
     }
 
-    String samplesCsv() {
-        StringBuilder sb = new StringBuilder("row,placement,kind,size,round,cpu_a,cpu_b,probe_before_ns,probe_after_ns,placement_label,foreign_cpu_pct,"
-                + "steal_pct,transport,count,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,msg_per_s,bytes_per_s,reader_alloc_per_msg,writer_alloc_per_msg,error\n");
-        for (Sample s : samples) {
-            Map<String, String> v = s.values();
-            sb.append(String.join(",", s.row(), s.placement(), s.kind(), Integer.toString(s.size()), Integer.toString(s.rep()),
-                    Integer.toString(s.cpuA()), Integer.toString(s.cpuB()), num(s.probeBefore()), num(s.probeAfter()), s.placementLabel(),
-                    num(s.foreignPct()), num(s.stealPct()), v.getOrDefault("transport", ""), v.getOrDefault("rts", v.getOrDefault("msgs", "")),
-                    v.getOrDefault("p50", ""), v.getOrDefault("p90", ""), v.getOrDefault("p99", ""), v.getOrDefault("p999", ""),
-                    v.getOrDefault("max", ""), v.getOrDefault("msgPerSec", ""), v.getOrDefault("bytesPerSec", ""),
-                    v.getOrDefault("readerAllocPerMsg", v.getOrDefault("allocPerRt", "")), v.getOrDefault("writerAllocPerMsg", ""),
-                    s.failed() ? '"' + s.error().replace('"', '\'') + '"' : "")).append('\n');
+    static final String[] SAMPLE_COLUMNS = {"row", "placement", "kind", "size", "round", "cpu_a", "cpu_b", "probe_before_ns",
+            "probe_after_ns", "placement_label", "foreign_cpu_pct", "steal_pct", "transport", "count", "p50_ns", "p90_ns", "p99_ns",
+            "p999_ns", "max_ns", "msg_per_s", "bytes_per_s", "reader_alloc_per_msg", "writer_alloc_per_msg", "error"};
+    static final String[] SUMMARY_COLUMNS = {"row", "placement", "kind", "size", "placement_label", "rounds", "median", "min", "max",
+            "unit", "p90_ns", "p99_ns", "p999_ns", "msg_per_s", "error"};
+    /** RFC 4180 with '\n' line ends: a field is quoted only when it needs to be (an error text with a comma, quote or newline). */
+    static final CSVFormat CSV = CSVFormat.DEFAULT.builder().setRecordSeparator('\n').get();
+
+    void writeSamples(Path file) throws IOException {
+        try (CSVPrinter out = CSV.builder().setHeader(SAMPLE_COLUMNS).get().print(file, StandardCharsets.UTF_8)) {
+            for (Sample s : samples) {
+                Map<String, String> v = s.values();
+                out.printRecord(s.row(), s.placement(), s.kind(), s.size(), s.rep(), s.cpuA(), s.cpuB(), num(s.probeBefore()),
+                        num(s.probeAfter()), s.placementLabel(), num(s.foreignPct()), num(s.stealPct()), v.getOrDefault("transport", ""),
+                        v.getOrDefault("rts", v.getOrDefault("msgs", "")), v.getOrDefault("p50", ""), v.getOrDefault("p90", ""),
+                        v.getOrDefault("p99", ""), v.getOrDefault("p999", ""), v.getOrDefault("max", ""), v.getOrDefault("msgPerSec", ""),
+                        v.getOrDefault("bytesPerSec", ""), v.getOrDefault("readerAllocPerMsg", v.getOrDefault("allocPerRt", "")),
+                        v.getOrDefault("writerAllocPerMsg", ""), s.failed() ? s.error() : "");
+            }
         }
-        return sb.toString();
     }
 
-    String summaryCsv() {
-        StringBuilder sb = new StringBuilder("row,placement,kind,size,placement_label,rounds,median,min,max,unit,p90_ns,p99_ns,p999_ns,msg_per_s,error\n");
-        for (String placement : plan.placements()) {
-            for (String kind : measuredKinds()) {
-                for (int size : plan.sizes()) {
-                    for (Row r : plan.rows()) {
-                        Stat s = figure(r.id(), placement, kind, size);
-                        String fail = failure(r.id(), placement, kind, size);
-                        boolean lat = kind.equals("lat");
-                        Stat p90 = lat ? stat(r.id(), placement, kind, size, "p90") : null, p99 = lat ? stat(r.id(), placement, kind, size, "p99") : null,
-                                p999 = lat ? stat(r.id(), placement, kind, size, "p999") : null,
-                                mps = lat ? null : stat(r.id(), placement, kind, size, "msgPerSec");
-                        sb.append(String.join(",", r.id(), placement, kind, Integer.toString(size), placementOf(placement, kind, size),
-                                s == null ? "0" : Integer.toString(s.n()), s == null ? "" : num(s.median()), s == null ? "" : num(s.min()),
-                                s == null ? "" : num(s.max()), lat ? "ns" : "bytes/s", p90 == null ? "" : num(p90.median()),
-                                p99 == null ? "" : num(p99.median()), p999 == null ? "" : num(p999.median()), mps == null ? "" : num(mps.median()),
-                                fail == null ? "" : '"' + fail.replace('"', '\'') + '"')).append('\n');
+    void writeSummary(Path file) throws IOException {
+        try (CSVPrinter out = CSV.builder().setHeader(SUMMARY_COLUMNS).get().print(file, StandardCharsets.UTF_8)) {
+            for (String placement : plan.placements()) {
+                for (String kind : measuredKinds()) {
+                    for (int size : plan.sizes()) {
+                        for (Row r : plan.rows()) {
+                            Stat s = figure(r.id(), placement, kind, size);
+                            String fail = failure(r.id(), placement, kind, size);
+                            boolean lat = kind.equals("lat");
+                            Stat p90 = lat ? stat(r.id(), placement, kind, size, "p90") : null, p99 = lat ? stat(r.id(), placement, kind, size, "p99") : null,
+                                    p999 = lat ? stat(r.id(), placement, kind, size, "p999") : null,
+                                    mps = lat ? null : stat(r.id(), placement, kind, size, "msgPerSec");
+                            out.printRecord(r.id(), placement, kind, size, placementOf(placement, kind, size), s == null ? 0 : s.n(),
+                                    s == null ? "" : num(s.median()), s == null ? "" : num(s.min()), s == null ? "" : num(s.max()),
+                                    lat ? "ns" : "bytes/s", p90 == null ? "" : num(p90.median()), p99 == null ? "" : num(p99.median()),
+                                    p999 == null ? "" : num(p999.median()), mps == null ? "" : num(mps.median()), fail == null ? "" : fail);
+                        }
                     }
                 }
             }
         }
-        return sb.toString();
     }
 
     private static String num(double d) {

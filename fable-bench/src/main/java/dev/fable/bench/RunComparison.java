@@ -1,5 +1,8 @@
 package dev.fable.bench;
 
+import org.apache.commons.csv.CSVParser;
+import org.apache.commons.csv.CSVRecord;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,12 +27,15 @@ final class RunComparison {
         Path csv = Files.isDirectory(dir) ? dir.resolve("summary.csv") : dir;
         if (!Files.exists(csv)) throw new IllegalArgumentException("no summary.csv in " + dir + " (give a results folder of a run)");
         Map<String, Cell> m = new LinkedHashMap<>();
-        List<String> lines = Files.readAllLines(csv);
-        for (String l : lines.subList(1, lines.size())) {
-            String[] f = l.split(",", 15);
-            if (f[6].isEmpty()) continue;
-            Cell c = new Cell(f[0], f[1], f[2], Integer.parseInt(f[3]), f[4], Double.parseDouble(f[6]));
-            m.put(c.row() + "/" + c.placement() + "/" + c.kind() + "/" + c.size(), c);
+        try (CSVParser p = BenchReport.CSV.builder().setHeader().get().parse(Files.newBufferedReader(csv))) {
+            for (CSVRecord r : p) {
+                if (r.get("median").isEmpty()) continue;
+                Cell c = new Cell(r.get("row"), r.get("placement"), r.get("kind"), Integer.parseInt(r.get("size")), r.get("placement_label"),
+                        Double.parseDouble(r.get("median")));
+                m.put(c.row() + "/" + c.placement() + "/" + c.kind() + "/" + c.size(), c);
+            }
+        } catch (IllegalArgumentException | IllegalStateException e) {   // a column missing, a line cut short, a stray quote
+            throw new IllegalArgumentException(csv + " is not a summary.csv of fable bench: " + e.getMessage(), e);
         }
         return m;
     }

@@ -7,10 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "flows", description = "List every connection end of every process on this host, as their libraries report them now.")
@@ -29,30 +26,16 @@ final class FlowsCommand implements Callable<Integer> {
         }
         long now = System.currentTimeMillis();
         if (json) {
-            List<Object> rows = new ArrayList<>();
-            for (FlowEntry f : flows) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("pid", f.pid());
-                m.put("local", f.localName());
-                m.put("peer", f.peerName());
-                m.put("transport", f.transport());
-                m.put("reason", f.reason());
-                m.put("epoch", f.epoch());
-                m.put("connectionId", Long.toHexString(f.connectionId()));
-                m.put("connector", f.connector());
-                m.put("wait", f.waitMode());
-                m.put("waitOverridden", f.waitOverridden());
-                m.put("sendCpu", f.sendCpu());
-                m.put("receiveCpu", f.recvCpu());
-                m.put("bytesSent", f.bytesSent());
-                m.put("bytesReceived", f.bytesReceived());
-                m.put("messagesSent", f.messagesSent());
-                m.put("messagesReceived", f.messagesReceived());
-                m.put("openedAtMillis", f.openedAtMillis());
-                m.put("ageMillis", now - f.openedAtMillis());
-                rows.add(m);
-            }
-            System.out.println(Json.of(rows));
+            System.out.println(Json.array(flows, (g, f) -> g.writeNumberProperty("pid", f.pid())
+                    .writeStringProperty("local", f.localName()).writeStringProperty("peer", f.peerName())
+                    .writeStringProperty("transport", f.transport()).writeStringProperty("reason", f.reason())
+                    .writeNumberProperty("epoch", f.epoch()).writeStringProperty("connectionId", Long.toHexString(f.connectionId()))
+                    .writeBooleanProperty("connector", f.connector()).writeStringProperty("wait", f.waitMode())
+                    .writeBooleanProperty("waitOverridden", f.waitOverridden())
+                    .writeNumberProperty("sendCpu", f.sendCpu()).writeNumberProperty("receiveCpu", f.recvCpu())
+                    .writeNumberProperty("bytesSent", f.bytesSent()).writeNumberProperty("bytesReceived", f.bytesReceived())
+                    .writeNumberProperty("messagesSent", f.messagesSent()).writeNumberProperty("messagesReceived", f.messagesReceived())
+                    .writeNumberProperty("openedAtMillis", f.openedAtMillis()).writeNumberProperty("ageMillis", now - f.openedAtMillis())));
             return FableCli.OK;
         }
         Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU", "REASON", "EPOCH", "SENT", "RECEIVED", "MESSAGES", "AGE");

@@ -6,10 +6,7 @@ import dev.fable.naming.protocol.NameEntry;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "names", description = "List the endpoints the name daemon holds: name, pid, host, addresses.")
@@ -27,17 +24,9 @@ final class NamesCommand implements Callable<Integer> {
             return FableCli.SETUP;
         }
         if (json) {
-            List<Object> rows = new ArrayList<>();
-            for (NameEntry n : names) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("name", n.name());
-                m.put("pid", n.pid());
-                m.put("host", n.hostId());
-                m.put("unixPath", n.unixPath());
-                m.put("tcpAddress", n.tcpAddress());
-                rows.add(m);
-            }
-            System.out.println(Json.of(rows));
+            System.out.println(Json.array(names, (g, n) -> g.writeStringProperty("name", n.name()).writeNumberProperty("pid", n.pid())
+                    .writeStringProperty("host", n.hostId()).writeStringProperty("unixPath", n.unixPath())
+                    .writeStringProperty("tcpAddress", n.tcpAddress())));
             return FableCli.OK;
         }
         Table t = new Table("NAME", "PID", "HOST", "UNIX", "TCP");

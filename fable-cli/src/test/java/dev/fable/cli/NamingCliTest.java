@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -63,6 +64,11 @@ class NamingCliTest {
                         && names.contains("127.0.0.1:5555"), names);
                 String namesJson = run(dir, "names", "--json");
                 assertTrue(namesJson.contains("\"name\":\"cli-visible\"") && namesJson.contains("\"pid\":" + pid), namesJson);
+                Map<String, Object> name = JsonTest.parse(namesJson).stream().filter(m -> "cli-visible".equals(m.get("name"))).findFirst().orElseThrow();
+                assertEquals(List.of("name", "pid", "host", "unixPath", "tcpAddress"), List.copyOf(name.keySet()), namesJson);
+                assertEquals(pid, name.get("pid"));
+                assertEquals("/run/cli-visible.sock", name.get("unixPath"));
+                assertEquals("127.0.0.1:5555", name.get("tcpAddress"));
 
                 String flows = run(dir, "flows");
                 assertTrue(flows.contains("TRANSPORT") && flows.contains("someone") && flows.contains("same host, trusted peer")
@@ -70,6 +76,15 @@ class NamingCliTest {
                 String flowsJson = run(dir, "flows", "--json");
                 assertTrue(flowsJson.contains("\"transport\":\"shm\"") && flowsJson.contains("\"epoch\":3")
                         && flowsJson.contains("\"bytesReceived\":2000"), flowsJson);
+                Map<String, Object> flow = JsonTest.parse(flowsJson).stream().filter(m -> "someone".equals(m.get("peer"))).findFirst().orElseThrow();
+                assertEquals(List.of("pid", "local", "peer", "transport", "reason", "epoch", "connectionId", "connector", "wait", "waitOverridden",
+                        "sendCpu", "receiveCpu", "bytesSent", "bytesReceived", "messagesSent", "messagesReceived", "openedAtMillis", "ageMillis"),
+                        List.copyOf(flow.keySet()), flowsJson);
+                assertEquals(List.of(pid, "cli-visible", "shm", "same host, trusted peer", 3L, 1000L, 2000L, 10L, 20L),
+                        List.of(flow.get("pid"), flow.get("local"), flow.get("transport"), flow.get("reason"), flow.get("epoch"),
+                                flow.get("bytesSent"), flow.get("bytesReceived"), flow.get("messagesSent"), flow.get("messagesReceived")), flowsJson);
+                assertNull(flow.get("wait"), "a row without connection details has no wait mode");
+                assertTrue((Long) flow.get("ageMillis") >= 1500, flowsJson);
             }
             drain.interrupt();
         } finally {
