@@ -25,9 +25,34 @@ final class PeerJvm {
             String v = System.getProperty(k);
             if (v != null) cmd.add("-D" + k + "=" + v);
         }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+        cmd.addAll(List.of("-cp", classPath(), main.getName()));
         cmd.addAll(args);
         return cmd;
+    }
+
+    /**
+     * The peers' class path: this JVM's, or, when this JVM runs on the module path (as {@code ./fable} does), the
+     * same jars as a class path: the peers stay in the unnamed module, where Aeron's agents get their --add-opens.
+     */
+    static String classPath() {
+        String cp = System.getProperty("java.class.path", "");
+        String mp = System.getProperty("jdk.module.path", "");
+        if (mp.isEmpty()) return cp;
+        StringBuilder all = new StringBuilder(cp);
+        for (String entry : mp.split(java.io.File.pathSeparator)) {
+            java.io.File f = new java.io.File(entry);
+            java.io.File[] jars = f.isDirectory() ? f.listFiles((d, n) -> n.endsWith(".jar")) : null;
+            if (jars == null || jars.length == 0) {
+                if (!all.isEmpty()) all.append(java.io.File.pathSeparator);
+                all.append(entry);   // a jar, or a directory of classes
+            } else {
+                for (java.io.File j : jars) {
+                    if (!all.isEmpty()) all.append(java.io.File.pathSeparator);
+                    all.append(j.getPath());
+                }
+            }
+        }
+        return all.toString();
     }
 
     /** Where the bench's own shared-memory files go (Aeron's directory): {@code -Dfable.bench.shmDir}, default /dev/shm. */

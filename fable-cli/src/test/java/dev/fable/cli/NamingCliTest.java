@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 import dev.fable.naming.protocol.FlowEntry;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 
 /** {@code fable daemon}, {@code fable names} and {@code fable flows} as real processes against one daemon. */
 class NamingCliTest {

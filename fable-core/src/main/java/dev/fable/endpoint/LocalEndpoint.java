@@ -28,6 +28,7 @@ import dev.fable.WaitMode;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.transport.PeerRef;
+import dev.fable.naming.protocol.ListenAddress;
 
 /**
  * The endpoint implementation: a name held through the {@link NameService}, an
@@ -95,7 +96,8 @@ final class LocalEndpoint implements Endpoint {
             listener = new EndpointListener(name, sock, names.host().advertiseHost());
             EndpointListener l = listener;
             Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
-            registration.listening(listener.address());
+            java.net.InetSocketAddress tcp = listener.tcpAddress();
+            registration.listening(new ListenAddress(listener.unixPath().toString(), tcp.getAddress().getHostAddress(), tcp.getPort()));
             dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
         }
         return this;

@@ -28,7 +28,7 @@ import dev.fable.naming.protocol.NameEntry;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.naming.protocol.SwitchOrder;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 
 /**
  * The library's client of {@code fabled}: one per process ({@link #get()}). It keeps one control

@@ -8,7 +8,7 @@ import dev.fable.naming.protocol.NameEntry;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.naming.protocol.SwitchOrder;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 
 /**
  * The library's view of the naming layer: the per-host name daemon ({@code fabled}). It owns names,

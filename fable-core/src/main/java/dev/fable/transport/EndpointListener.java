@@ -62,11 +62,15 @@ public final class EndpointListener implements AutoCloseable {
         return !unix.isOpen();
     }
 
-    /** The addresses to publish. */
-    public ListenAddress address() {
+    /** The Unix socket's path, to publish. */
+    public Path unixPath() {
+        return unixPath;
+    }
+
+    /** The TCP socket's bound address, to publish. */
+    public InetSocketAddress tcpAddress() {
         try {
-            InetSocketAddress a = (InetSocketAddress) tcp.getLocalAddress();
-            return new ListenAddress(unixPath.toString(), a.getAddress().getHostAddress(), a.getPort());
+            return (InetSocketAddress) tcp.getLocalAddress();
         } catch (IOException e) {
             throw new FableException("endpoint '" + name + "': cannot read its TCP address: " + e, e);
         }

@@ -1,6 +1,6 @@
 package dev.fable.naming;
 
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.naming.protocol.Message;
 import org.junit.jupiter.api.Test;

@@ -3,7 +3,7 @@ package dev.fable.naming;
 import dev.fable.FableException;
 import dev.fable.NameInUseException;
 import dev.fable.NameNotFoundException;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 import dev.fable.naming.protocol.NameEntry;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;

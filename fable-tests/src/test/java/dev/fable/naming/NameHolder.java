@@ -1,7 +1,7 @@
 package dev.fable.naming;
 
 import java.nio.file.Path;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 
 /**
  * Child process for the naming tests: connects to the daemon in {@code args[0]}, registers and

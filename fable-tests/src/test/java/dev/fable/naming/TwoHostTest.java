@@ -2,7 +2,7 @@ package dev.fable.naming;
 
 import dev.fable.FableException;
 import dev.fable.NameNotFoundException;
-import dev.fable.transport.ListenAddress;
+import dev.fable.naming.protocol.ListenAddress;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import org.junit.jupiter.api.Test;
