@@ -215,7 +215,11 @@ final class HostileProducer {
                     fatalPointer = rnd.nextBoolean() ? rnd.nextLong() : pointer(rnd.nextInt(n), (int) validLength(), rnd.nextBoolean());
                     expect = EXPECT_STAMP;
                 }
-                case 1 -> fatalPointer = (validLength() << 32) | moreBit() | ((1L + rnd.nextInt(127)) << 24) | rnd.nextInt(n);
+                case 1 -> {   // pool 127, slot 0, length 0, no MORE is END_OF_EPOCH: a valid entry (a switch), not this fault
+                    do {
+                        fatalPointer = (validLength() << 32) | moreBit() | ((1L + rnd.nextInt(127)) << 24) | rnd.nextInt(n);
+                    } while (fatalPointer == END_OF_EPOCH);
+                }
                 case 2 -> fatalPointer = (validLength() << 32) | moreBit() | badSlot();
                 case 3 -> fatalPointer = (badLength() << 32) | moreBit() | rnd.nextInt(n);
                 case 4 -> fatalPointer = (validLength() << 32) | moreBit() | s0;
