@@ -21,6 +21,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -30,10 +31,6 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class CleanupTest {
     private Path shmDir;
-
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
 
     @BeforeEach
     void privateShmDir() throws IOException {

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
+import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -21,10 +22,6 @@ import static org.junit.jupiter.api.Assertions.*;
 class IdleCpuTest {
     private static final Duration WINDOW = Duration.ofSeconds(2);
     private static final long IDLE_BUDGET_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
 
     /**
      * Listens as {@code args[0]} with wait mode {@code args[1]}, accepts, prints "BLOCKING tid" and blocks

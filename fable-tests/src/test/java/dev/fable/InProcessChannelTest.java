@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.testing.Pair;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -12,34 +13,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Both ends in one JVM (the memory is still shared through /dev/shm files): API semantics. */
 class InProcessChannelTest {
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
-
-    record Pair(Endpoint ep, Connection server, Connection client) implements AutoCloseable {
-        public void close() {
-            client.close();
-            server.close();
-            ep.close();
-        }
-    }
-
-    static Pair pair(ConnectOptions serverOpts, ConnectOptions clientOpts) throws Exception {
-        return pair("shm", serverOpts, clientOpts);
-    }
-
-    /** An endpoint and a connection to it over {@code transport} ({@code xio+<transport>://}), both ends in this JVM. */
-    static Pair pair(String transport, ConnectOptions serverOpts, ConnectOptions clientOpts) throws Exception {
-        String name = unique("inproc");
-        Endpoint ep = Fable.register(name).listen(serverOpts);
-        CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(ep::accept);
-        Connection client = Fable.connect("xio+" + transport + "://" + name, clientOpts);
-        return new Pair(ep, accepted.get(), client);
-    }
-
     @Test
     void messagesArriveInOrderWithTheirBytes() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(256).slotCount(8))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(256).slotCount(8))) {
             for (int i = 0; i < 10_000; i++) {
                 Buffer b = p.client().claim(16, Duration.ofSeconds(5));
                 assertNotNull(b);
@@ -61,7 +37,7 @@ class InProcessChannelTest {
 
     @Test
     void countersTrackMessagesAndPayloadBytesOnBothSides() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(128).slotCount(8))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(128).slotCount(8))) {
             long bytes = 0;
             for (int i = 0; i < 20; i++) {
                 int n = 1 + i * 5;                      // 1 .. 96 bytes, each one slot
@@ -82,7 +58,7 @@ class InProcessChannelTest {
 
     @Test
     void buffersAreSingleUse() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted())) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
             Buffer b = p.client().claim(8);
             b.putLong(0, 7);
             b.commit();
@@ -100,7 +76,7 @@ class InProcessChannelTest {
 
     @Test
     void claimReturnsNullWhenPeerHoldsEverySlotAndNeverOverwrites() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
             for (int i = 0; i < 4; i++) {
                 Buffer b = p.client().claim(8);
                 assertNotNull(b, "slot " + i);
@@ -130,7 +106,7 @@ class InProcessChannelTest {
 
     @Test
     void largeMessagesSpanSlots() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64 * 1024).slotCount(64))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64 * 1024).slotCount(64))) {
             Random rnd = new Random(1);
             for (int size : new int[] {1, 63, 64, 65, 4096, 65536, 65537, 1 << 20, 16 << 20}) {
                 byte[] data = new byte[size];
@@ -145,7 +121,7 @@ class InProcessChannelTest {
 
     @Test
     void untrustedReaderGetsPrivateCopies() throws Exception {
-        try (Pair p = pair(ConnectOptions.untrusted().readQuota(2), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.untrusted().readQuota(2), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
             for (int i = 0; i < 3; i++) {
                 Buffer b = p.client().claim(8);
                 b.putLong(0, i);
@@ -168,7 +144,7 @@ class InProcessChannelTest {
 
     @Test
     void cleanCloseDeliversEverythingThenEnds() throws Exception {
-        try (Pair p = pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(16))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(16))) {
             for (int i = 0; i < 10; i++) {
                 Buffer b = p.client().claim(8);
                 b.putLong(0, i);

@@ -1,6 +1,7 @@
 package dev.fable;
 
 import dev.fable.buffer.LeakDetector;
+import dev.fable.testing.Pair;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -9,10 +10,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
+import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -20,24 +21,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * naming its connection; paranoid mode also says where it was claimed.
  */
 class LeakDetectionTest {
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
 
-    record Pair(Endpoint ep, Connection server, Connection client) implements AutoCloseable {
-        static Pair open(String name) throws Exception {
-            Endpoint ep = Fable.register(name).listen();
-            CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(30)));
-            Connection client = Fable.connect("xio+shm://" + name, ConnectOptions.trusted().slotSize(64).slotCount(8));
-            return new Pair(ep, accepted.get(30, TimeUnit.SECONDS), client);
-        }
-
-        @Override
-        public void close() {
-            client.close();
-            server.close();
-            ep.close();
-        }
+    /** A pair over shared memory on {@code name}, with few, small slots. */
+    static Pair open(String name) throws Exception {
+        return Pair.open(name, "shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(8));
     }
 
     @AfterEach
@@ -82,7 +69,7 @@ class LeakDetectionTest {
         BlockingQueue<String> reports = new LinkedBlockingQueue<>();
         LeakDetector.setListener(reports::add);
         String name = unique("leak");
-        try (Pair p = Pair.open(name)) {
+        try (Pair p = open(name)) {
             // Buffers that are committed and released are never reported, however often they are reused.
             for (int i = 0; i < 100; i++) {
                 Buffer b = p.client().claim(8);
@@ -126,7 +113,7 @@ class LeakDetectionTest {
         public static void main(String[] args) throws Exception {
             BlockingQueue<String> reports = new LinkedBlockingQueue<>();
             LeakDetector.setListener(reports::add);
-            try (Pair p = Pair.open(args[0])) {
+            try (Pair p = open(args[0])) {
                 claimAndDropInParanoidMode(p.client());
                 for (String m : awaitReports(reports, "'" + args[0] + "'", 1, Duration.ofSeconds(20))) {
                     System.out.println("LEAK " + m.replace('\n', '|'));

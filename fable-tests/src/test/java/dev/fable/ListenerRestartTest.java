@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 
+import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -15,9 +16,6 @@ import static org.junit.jupiter.api.Assertions.*;
  * its name at once, and a name held by a live process is refused with the holder's pid.
  */
 class ListenerRestartTest {
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
 
     /**
      * Registers and listens as {@code args[0]} (or prints "ERROR class message" and exits 1), prints

@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.testing.Pair;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -30,7 +31,7 @@ class LostWakeupTest {
             });
         }
         int rounds = 30_000;
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair(o, o)) {
+        try (Pair p = Pair.open("shm", o, o)) {
             CompletableFuture<Void> echo = CompletableFuture.runAsync(() -> {
                 for (int i = 0; i < rounds; i++) {
                     Buffer r = p.server().receive(Duration.ofSeconds(5));

@@ -14,6 +14,7 @@ import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
+import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -22,10 +23,6 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class PeerDeathTest {
     private static final long ONE_SECOND = TimeUnit.SECONDS.toNanos(1);
-
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-    }
 
     // ---- child processes ----
 

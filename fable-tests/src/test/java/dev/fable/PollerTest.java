@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.testing.Pair;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -12,8 +13,8 @@ class PollerTest {
     @Test
     void wakesForTheConnectionThatGotData() throws Exception {
         for (WaitMode mode : WaitMode.values()) {
-            try (InProcessChannelTest.Pair a = InProcessChannelTest.pair(ConnectOptions.trusted().waitMode(mode), ConnectOptions.trusted());
-                 InProcessChannelTest.Pair b = InProcessChannelTest.pair(ConnectOptions.trusted().waitMode(mode), ConnectOptions.trusted());
+            try (Pair a = Pair.open("shm", ConnectOptions.trusted().waitMode(mode), ConnectOptions.trusted());
+                 Pair b = Pair.open("shm", ConnectOptions.trusted().waitMode(mode), ConnectOptions.trusted());
                  Poller p = Fable.poller(mode)) {
                 p.add(a.server());
                 p.add(b.server());
@@ -38,7 +39,7 @@ class PollerTest {
      */
     @Test
     void followsAConnectionThroughASwitchAndReportsItsEvents() throws Exception {
-        try (InProcessChannelTest.Pair a = InProcessChannelTest.pair(ConnectOptions.trusted().waitMode(WaitMode.BLOCK),
+        try (Pair a = Pair.open("shm", ConnectOptions.trusted().waitMode(WaitMode.BLOCK),
                 ConnectOptions.trusted()); Poller p = Fable.poller(WaitMode.BLOCK)) {
             p.add(a.server());
             assertNull(p.await(Duration.ofMillis(30)));

@@ -1,5 +1,7 @@
 package dev.fable;
 
+import dev.fable.testing.Names;
+import dev.fable.testing.Pair;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -23,7 +25,6 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 @Timeout(value = 600, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ReconfigureTest {
-    static final List<String> TRANSPORTS = List.of("shm", "unix", "tcp", "tls");
     private static final Duration WAIT = Duration.ofSeconds(30);
 
     /** Size of message {@code seq}: mostly 1–512 B, every 1000th up to 1 MiB, so the run covers 1 B to 1 MiB in reasonable time. */
@@ -51,8 +52,8 @@ class ReconfigureTest {
         List<String> path = new ArrayList<>();
         String cur = start;
         while (path.size() < atLeast) {
-            for (String a : TRANSPORTS) {
-                for (String b : TRANSPORTS) {
+            for (String a : TransportName.ALL) {
+                for (String b : TransportName.ALL) {
                     if (a.equals(b)) continue;
                     if (!cur.equals(a)) {
                         path.add(a);
@@ -136,7 +137,7 @@ class ReconfigureTest {
 
     @Test
     void badSwitchesLeaveTheConnectionFlowingOnItsTransport() throws Exception {
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+        try (Pair p = Pair.open("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
             badSwitches(p.client(), p.server());
         }
     }
@@ -167,7 +168,7 @@ class ReconfigureTest {
      */
     @Test
     void aSwitchCompletesOnSidesThatGoQuiet() throws Exception {
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
             Connection c = p.client(), s = p.server();
             Buffer held = s.claim(8);
             assertEquals(1, c.reconfigure("tcp", "test: quiet sides"));
@@ -193,11 +194,7 @@ class ReconfigureTest {
     void readBuffersHeldPastTheDrainTimeoutAreCopiedAndTheOldTransportCloses() throws Exception {
         try (Fable fable = Fable.launch(new Fable.Context().drainTimeout(Duration.ofMillis(200)))) {   // the daemon of the suite, a set-up of its own
             for (String[] pair : new String[][] {{"unix", "shm"}, {"shm", "tcp"}}) {
-                String name = InProcessChannelTest.unique("drain");
-                Endpoint ep = fable.endpoint(name).listen(ConnectOptions.trusted());
-                java.util.concurrent.CompletableFuture<Connection> accepted = java.util.concurrent.CompletableFuture.supplyAsync(ep::accept);
-                Connection client = fable.open("xio+" + pair[0] + "://" + name, ConnectOptions.trusted());
-                try (InProcessChannelTest.Pair p = new InProcessChannelTest.Pair(ep, accepted.get(), client)) {
+                try (Pair p = Pair.open(fable, Names.unique("drain"), pair[0], ConnectOptions.trusted(), ConnectOptions.trusted())) {
                     Connection c = p.client(), s = p.server();
                     List<Buffer> kept = new ArrayList<>();
                     for (long v = 1; v <= 3; v++) {
@@ -246,7 +243,7 @@ class ReconfigureTest {
      */
     @Test
     void silentPeersAtTheEndpointDoNotHoldUpASwitch() throws Exception {
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+        try (Pair p = Pair.open("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
             java.nio.file.Path sock = dev.fable.naming.NamingConfig.endpointSocket(p.ep().name());
             List<java.nio.channels.SocketChannel> silent = new ArrayList<>();
             try {
@@ -266,7 +263,7 @@ class ReconfigureTest {
 
     @Test
     void forgedSessionFramesAreRefusedAndTheConnectionFlowsOn() throws Exception {
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+        try (Pair p = Pair.open("unix", ConnectOptions.trusted(), ConnectOptions.trusted())) {
             Endpoint ep = p.ep();
             Connection c = p.client(), s = p.server();
             String name = ep.name();
@@ -393,7 +390,7 @@ class ReconfigureTest {
         try (Connection c = Fable.connect("xio+shm://" + name, ConnectOptions.trusted().connectTimeout(WAIT))) {
             Thread.ofPlatform().daemon().name("switcher").start(() -> {
                 for (int n = 1; ; n++) {
-                    c.reconfigure(TRANSPORTS.get(n % TRANSPORTS.size()), "churn");
+                    c.reconfigure(TransportName.ALL.get(n % TransportName.ALL.size()), "churn");
                     if (n % 12 == 0) {
                         System.out.println("SWITCHED " + n);
                         System.out.flush();

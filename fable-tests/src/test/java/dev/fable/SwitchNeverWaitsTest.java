@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.testing.Pair;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -19,7 +20,7 @@ class SwitchNeverWaitsTest {
     @Test
     void aClaimDuringASwitchWhoseMarkerCannotFitReturnsNullAndTheSwitchFinishesOnceTheReaderDrains() throws Exception {
         // 4 slots of a power of two: the ring has exactly 4 entries, so 4 unread messages leave no room for the marker
-        try (InProcessChannelTest.Pair p = InProcessChannelTest.pair(ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
             Connection c = p.client();
             for (int i = 0; i < 4; i++) {
                 Buffer b = c.claim(8);

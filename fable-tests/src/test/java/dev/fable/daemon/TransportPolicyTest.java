@@ -1,5 +1,6 @@
 package dev.fable.daemon;
 
+import dev.fable.TransportName;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -44,7 +45,7 @@ class TransportPolicyTest {
 
     @Test
     void forcedSchemeWinsOnTheSameHost() throws Exception {
-        for (String t : List.of("shm", "unix", "tcp", "tls")) {
+        for (String t : TransportName.ALL) {
             TransportPolicy.Decision d = choose(true, true, t, null);
             assertEquals(t, d.transport());
             assertTrue(d.reason().contains("xio+" + t + "://"), d.reason());

@@ -33,6 +33,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
+import static dev.fable.testing.Names.unique;
 import static dev.fable.transport.shm.HostilePeer.*;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -68,10 +69,6 @@ class HostilePeerFuzzTest {
     static final long BUDGET_NANOS = TimeUnit.SECONDS.toNanos(Long.getLong("fable.fuzz.seconds", 40));
     static final long HANG_NANOS = TimeUnit.SECONDS.toNanos(20);
     static final Duration SHORT_WAIT = Duration.ofNanos(50_000);
-
-    static String unique(String base) {
-        return base + "-" + ProcessHandle.current().pid() + "-" + (System.nanoTime() & 0xFFFFFFL);
-    }
 
     /** Findings of one test run; reported together at the end, each with the seed. */
     static final class Findings {
