@@ -35,6 +35,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 
+import static java.lang.System.Logger.Level.INFO;
+import static java.lang.System.Logger.Level.WARNING;
+
 
 /**
  * {@code fabled}: the per-host, per-user name daemon. One thread runs a selector over the Unix
@@ -46,6 +49,12 @@ import java.util.concurrent.TimeUnit;
  * the daemon closes is logged with the reason.
  */
 public final class NameDaemon implements AutoCloseable {
+    static {
+        DaemonLogging.install();   // before the first record: every log line has its time and level
+    }
+
+    private static final System.Logger LOG = System.getLogger(NameDaemon.class.getName());
+
     /** How long a client may take to send HELLO, or stay in the middle of a frame ({@code fable.daemon.stallSeconds}, default 5). */
     static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(NamingConfig.getLong("fable.daemon.stallSeconds", 5));
     static final long MID_FRAME_TIMEOUT_NANOS = HELLO_TIMEOUT_NANOS;
@@ -134,7 +143,7 @@ public final class NameDaemon implements AutoCloseable {
         try {
             identity = HostIdentity.loadOrCreate(stateDir);
             knownFingerprints.add(identity.fingerprint());
-            if (Files.deleteIfExists(socketPath)) DaemonLog.info("removed the stale socket " + socketPath + " of a daemon that is gone");
+            if (Files.deleteIfExists(socketPath)) LOG.log(INFO, "removed the stale socket " + socketPath + " of a daemon that is gone");
             selector = Selector.open();
             unixServer = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             unixServer.bind(UnixDomainSocketAddress.of(socketPath), 512);
@@ -169,21 +178,30 @@ public final class NameDaemon implements AutoCloseable {
                 peers, policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096), idle);
     }
 
-    /** Runs a daemon in the foreground; {@code --autostarted} marks one the library spawned (exits when idle). */
+    /**
+     * Runs a daemon in the foreground; {@code --autostarted} marks one the library spawned (exits when idle).
+     * The ready line goes to stdout, where a parent process waits for it; an auto-started daemon's stdout is
+     * its log file, so there the line is logged instead (every log line has its time and level).
+     */
     public static void main(String[] args) {
         boolean autostarted = args.length > 0 && args[0].equals("--autostarted");
         NameDaemon d;
         try {
             d = fromConfig(!autostarted);
         } catch (IOException | RuntimeException e) {
-            DaemonLog.warn("cannot start: " + e.getMessage());
+            LOG.log(WARNING, "cannot start: " + e.getMessage());
             System.exit(2);
             return;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(d::stopAndWait, "fabled-shutdown"));
-        System.out.println("fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
-                + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : ""));
-        System.out.flush();
+        String ready = "fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
+                + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : "");
+        if (autostarted) {
+            LOG.log(INFO, ready);
+        } else {
+            System.out.println(ready);
+            System.out.flush();
+        }
         d.run();
         System.exit(0);
     }
@@ -213,7 +231,7 @@ public final class NameDaemon implements AutoCloseable {
 
     /** Serves until {@link #close()} or the idle timeout. */
     public void run() {
-        DaemonLog.info("serving " + socketPath + " as " + identity + ", advertise " + advertiseHost
+        LOG.log(INFO, "serving " + socketPath + " as " + identity + ", advertise " + advertiseHost
                 + (tcpServer != null ? ", peer port " + tcpPort() : "") + (peers.isEmpty() ? "" : ", peers " + peers)
                 + (idleExitNanos > 0 ? ", exits after " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s idle" : ""));
         while (running) {
@@ -225,7 +243,7 @@ public final class NameDaemon implements AutoCloseable {
                 selector.selectedKeys().clear();
                 housekeeping(System.nanoTime());
             } catch (IOException | RuntimeException e) {
-                DaemonLog.warn("event loop error (continuing): " + e);
+                LOG.log(WARNING, "event loop error (continuing): " + e);
             }
         }
         shutdown();
@@ -271,7 +289,7 @@ public final class NameDaemon implements AutoCloseable {
                         + ", which serves only user '" + dev.fable.internal.PeerUser.me() + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
                 ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
                 ch.close();
-                DaemonLog.warn("refused: " + why);
+                LOG.log(WARNING, "refused: " + why);
                 return;
             }
         } else {
@@ -434,7 +452,7 @@ public final class NameDaemon implements AutoCloseable {
                 try {
                     PeerClient.notice(p, name, advertiseHost, identity.hostId());
                 } catch (IOException e) {
-                    DaemonLog.warn("could not tell peer daemon " + p + " that '" + name + "' listens here: " + e.getMessage());
+                    LOG.log(WARNING, "could not tell peer daemon " + p + " that '" + name + "' listens here: " + e.getMessage());
                 }
             });
         }
@@ -525,7 +543,7 @@ public final class NameDaemon implements AutoCloseable {
             registry.removeWaiter(w);
             return;
         }
-        if (!failures.isEmpty()) DaemonLog.warn("peer lookup of '" + w.request.name() + "': " + failures);
+        if (!failures.isEmpty()) LOG.log(WARNING, "peer lookup of '" + w.request.name() + "': " + failures);
         try {
             if (found != null) {
                 w.answered = true;
@@ -566,7 +584,7 @@ public final class NameDaemon implements AutoCloseable {
         String from = configuredPeerAddress(s, "asking for '" + pr.name() + "'");
         if (from == null) return;
         if (knownFingerprints.add(pr.askerFingerprint())) {
-            DaemonLog.info("peer host " + printable(pr.askerHostId()) + " at " + from + " is known now (certificate sha256 "
+            LOG.log(INFO, "peer host " + printable(pr.askerHostId()) + " at " + from + " is known now (certificate sha256 "
                     + pr.askerFingerprint().substring(0, Math.min(16, pr.askerFingerprint().length())) + "…)");
         }
     }
@@ -582,7 +600,7 @@ public final class NameDaemon implements AutoCloseable {
                 }
             }
         } catch (IOException | RuntimeException e) {
-            DaemonLog.warn("could not check the address of a peer daemon " + doing + ": " + e);
+            LOG.log(WARNING, "could not check the address of a peer daemon " + doing + ": " + e);
         }
         return null;
     }
@@ -607,7 +625,7 @@ public final class NameDaemon implements AutoCloseable {
         reply(s, new Ok(pl.id()));
         if (pl.hostId().equals(identity.hostId())) return;
         String host = printable(pl.hostId());
-        DaemonLog.info("peer host " + host + " says endpoint '" + pl.name() + "' listens there (from " + from + ")");
+        LOG.log(INFO, "peer host " + host + " says endpoint '" + pl.name() + "' listens there (from " + from + ")");
         broadcastPolicy("endpoint '" + pl.name() + "' listens on host " + host, pl.name());
     }
 
@@ -644,7 +662,7 @@ public final class NameDaemon implements AutoCloseable {
         policy = policy.withNetwork(network, t.trusted());
         String what = "network " + network + (t.trusted() ? " marked trusted" : " no longer trusted") + "; trusted networks now "
                 + policy.trustedNetworks();
-        DaemonLog.info("policy: " + what + ", by " + s);
+        LOG.log(INFO, "policy: " + what + ", by " + s);
         reply(s, new Ok(t.id()));
         broadcastPolicy(what, null);
     }
@@ -673,7 +691,7 @@ public final class NameDaemon implements AutoCloseable {
         String what = "pid " + r.pid() + " connection '" + r.localName() + "' -> " + r.transport()
                 + (r.reason() == null || r.reason().isBlank() ? "" : " (" + r.reason() + ")");
         orders.put(qid, new Order(s, r.id(), target, what, 0));
-        DaemonLog.info("reconfigure " + what + ", asked by " + s);
+        LOG.log(INFO, "reconfigure " + what + ", asked by " + s);
         replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, r.pid(), r.localName(), r.transport(), r.reason(), r.connectionId(), r.waitMode()))));
     }
 
@@ -681,7 +699,7 @@ public final class NameDaemon implements AutoCloseable {
         Order o = orders.get(qid);
         if (o == null || o.target() != s) return;
         orders.remove(qid);
-        if (failure == null) DaemonLog.info("reconfigured " + o.what()); else DaemonLog.warn("reconfigure " + o.what() + " failed: " + failure);
+        if (failure == null) LOG.log(INFO, "reconfigured " + o.what()); else LOG.log(WARNING, "reconfigure " + o.what() + " failed: " + failure);
         if (o.requester() == null) {
             contention.answered(o.contentionId());
             return;
@@ -711,7 +729,7 @@ public final class NameDaemon implements AutoCloseable {
             if (e.pid() == s.pid && e.localName() != null && e.peerName() != null && e.transport() != null) rows.add(e);
         }
         if (rows.size() < f.entries().size()) {
-            DaemonLog.warn(s + " reported " + (f.entries().size() - rows.size()) + " flow row(s) of another process or without names; dropped");
+            LOG.log(WARNING, s + " reported " + (f.entries().size() - rows.size()) + " flow row(s) of another process or without names; dropped");
         }
         if (c.flows.size() + rows.size() > MAX_FLOW_ROWS) {
             reject(s, Wire.E_LIMIT, "reported more than " + MAX_FLOW_ROWS + " flow rows for one table");
@@ -732,7 +750,7 @@ public final class NameDaemon implements AutoCloseable {
             contentionSample(c);
             return;
         }
-        if (!c.pending.isEmpty()) DaemonLog.warn("flow table sent without " + c.pending.size() + " client(s) that did not answer within 300 ms: " + c.pending);
+        if (!c.pending.isEmpty()) LOG.log(WARNING, "flow table sent without " + c.pending.size() + " client(s) that did not answer within 300 ms: " + c.pending);
         replyFrames(c.requester, Messages.encodeFlows(Wire.FLOW_LIST, c.requestId, withAcceptorReasons(c.flows)));
     }
 
@@ -791,7 +809,7 @@ public final class NameDaemon implements AutoCloseable {
             int qid = nextQueryId++;
             String what = "pid " + o.pid() + " connection '" + o.localName() + "' -> shm with " + o.waitMode() + " waits (" + o.reason() + ")";
             orders.put(qid, new Order(null, 0, target, what, o.connectionId()));
-            DaemonLog.info("policy: reconfigure " + what);
+            LOG.log(INFO, "policy: reconfigure " + what);
             replyFrames(target, List.of(Messages.encode(new Reconfigure(qid, o.pid(), o.localName(), "shm", o.reason(), o.connectionId(), o.waitMode()))));
         }
     }
@@ -838,7 +856,7 @@ public final class NameDaemon implements AutoCloseable {
         if (!idle) {
             idleSinceNanos = now;
         } else if (idleExitNanos > 0 && now - idleSinceNanos > idleExitNanos) {
-            DaemonLog.info("no clients and no names for " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s: exiting");
+            LOG.log(INFO, "no clients and no names for " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s: exiting");
             running = false;
         }
     }
@@ -853,7 +871,7 @@ public final class NameDaemon implements AutoCloseable {
             for (int i = 0; i < 20; i++) {
                 if (ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true)) {
                     int n = dev.fable.transport.shm.ShmFiles.removeFilesOf(dir, pid);
-                    if (n > 0) DaemonLog.info("removed " + n + " shared-memory file(s) of dead pid " + pid);
+                    if (n > 0) LOG.log(INFO, "removed " + n + " shared-memory file(s) of dead pid " + pid);
                     return;
                 }
                 try {
@@ -879,14 +897,14 @@ public final class NameDaemon implements AutoCloseable {
         if (!s.peerDaemon && s.pid > 0 && !s.shmDir.isEmpty()) sweepSharedMemoryOf(java.nio.file.Path.of(s.shmDir), s.pid);
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
         if (s.peerDaemon) {
-            if (!reason.equals("disconnected")) DaemonLog.warn("closed peer daemon connection: " + reason);
+            if (!reason.equals("disconnected")) LOG.log(WARNING, "closed peer daemon connection: " + reason);
         } else if (!s.helloDone && reason.equals("disconnected")) {
-            DaemonLog.info("closed a client that left before HELLO");
+            LOG.log(INFO, "closed a client that left before HELLO");
         } else {
             if (reason.equals("disconnected")) {
-                DaemonLog.info("closed " + s + ": " + reason + names);
+                LOG.log(INFO, "closed " + s + ": " + reason + names);
             } else {
-                DaemonLog.warn("closed " + s + ": " + reason + names);
+                LOG.log(WARNING, "closed " + s + ": " + reason + names);
             }
         }
         s.names.clear();
@@ -934,9 +952,9 @@ public final class NameDaemon implements AutoCloseable {
             lock.release();
             lockFile.close();
         } catch (IOException e) {
-            DaemonLog.warn("cleaning up " + runtimeDir + ": " + e);
+            LOG.log(WARNING, "cleaning up " + runtimeDir + ": " + e);
         }
-        DaemonLog.info("stopped");
+        LOG.log(INFO, "stopped");
         stopped.countDown();
     }
 }
