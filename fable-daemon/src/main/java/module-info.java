@@ -5,5 +5,6 @@
  */
 module dev.fable.daemon {
     requires dev.fable;
+    requires java.logging;   // the daemon log's format (DaemonLogging)
     exports dev.fable.daemon;
 }

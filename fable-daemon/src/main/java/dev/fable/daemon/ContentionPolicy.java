@@ -33,7 +33,7 @@ import java.util.concurrent.TimeUnit;
  * filter over a continuous estimate (the paper's Kalman suggestion) does not fit a yes/no
  * observation; the vote is its discrete counterpart, and its two thresholds are the hysteresis.
  *
- * <p>Single-threaded: the daemon's selector thread owns it.
+ * <p>Loop thread only: {@link SwitchOrders} owns it on the daemon's event loop.
  */
 final class ContentionPolicy {
 

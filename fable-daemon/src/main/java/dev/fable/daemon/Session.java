@@ -15,6 +15,8 @@ import java.util.Set;
  * One connection to the daemon: a client library over the Unix socket, or a peer daemon over TCP.
  * Replies queue here and are written as the socket accepts them; a client that lets more than
  * {@link #MAX_QUEUED} bytes pile up (it sends requests but does not read replies) is closed.
+ *
+ * <p>Loop thread only: created, read, written and closed by {@link ClientSessions} on the daemon's event loop.
  */
 final class Session {
     static final int MAX_QUEUED = 1 << 20;
@@ -74,6 +76,11 @@ final class Session {
         if (key.isValid()) {
             key.interestOps(queue.isEmpty() ? SelectionKey.OP_READ : SelectionKey.OP_READ | SelectionKey.OP_WRITE);
         }
+    }
+
+    /** A client library (not a peer daemon) that said HELLO and is still connected: it gets queries, orders and notices. */
+    boolean isOpenClient() {
+        return !peerDaemon && helloDone && !closed;
     }
 
     long queuedBytes() {

@@ -23,6 +23,8 @@ import java.util.Locale;
  * </pre>
  * (1) {@code fable.policy.local} replaces shm (shm, unix, tcp or tls). (2) {@code fable.policy.remote}
  * replaces the network rule (tcp or tls).
+ *
+ * <p>Immutable ({@link #withNetwork} makes a new one): any thread.
  */
 public final class TransportPolicy {
 

@@ -15,15 +15,15 @@ class FlowReasonsTest {
 
     @Test
     void acceptingEndBorrowsTheConnectorsReasonAndKeepsItsOwnOtherwise() {
-        List<FlowEntry> out = NameDaemon.withAcceptorReasons(List.of(
+        List<FlowEntry> out = FlowCollector.withAcceptorReasons(List.of(
                 flow(1, "anon-1", "ledger", "shm", "same host, trusted peer"),
-                flow(2, "ledger", "anon-1", "shm", NameDaemon.ACCEPTED),
-                flow(2, "ledger", "anon-9", "tcp", NameDaemon.ACCEPTED),          // its connector is on another host: no row here
-                flow(3, "billing", "anon-1", "unix", NameDaemon.ACCEPTED)));      // same peer name, other endpoint: no match
+                flow(2, "ledger", "anon-1", "shm", FlowCollector.ACCEPTED),
+                flow(2, "ledger", "anon-9", "tcp", FlowCollector.ACCEPTED),          // its connector is on another host: no row here
+                flow(3, "billing", "anon-1", "unix", FlowCollector.ACCEPTED)));      // same peer name, other endpoint: no match
         assertEquals("same host, trusted peer", out.get(0).reason());
         assertEquals("same host, trusted peer (accepting side)", out.get(1).reason());
-        assertEquals(NameDaemon.ACCEPTED, out.get(2).reason());
-        assertEquals(NameDaemon.ACCEPTED, out.get(3).reason());
+        assertEquals(FlowCollector.ACCEPTED, out.get(2).reason());
+        assertEquals(FlowCollector.ACCEPTED, out.get(3).reason());
         assertEquals(2, out.get(1).pid());
         assertEquals(3, out.get(1).messagesSent());
     }

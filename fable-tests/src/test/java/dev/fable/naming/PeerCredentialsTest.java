@@ -37,7 +37,10 @@ class PeerCredentialsTest {
             // Open the path for the test only; the daemon's own defaults are 0700.
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
             Files.setPosixFilePermissions(NamingConfig.daemonSocket(dir), PosixFilePermissions.fromString("rwxrwxrwx"));
-            String classes = Path.of("target", "classes").toAbsolutePath() + ":" + Path.of("target", "test-classes").toAbsolutePath();
+            // The client library (fable-core) too; user nobody cannot read a jar under root's ~/.m2, so a jar is copied here.
+            Path core = Path.of(DaemonNameService.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(core)) core = Files.copy(core, dir.resolve(core.getFileName()));
+            String classes = core + ":" + Path.of("target", "classes").toAbsolutePath() + ":" + Path.of("target", "test-classes").toAbsolutePath();
             List<String> cmd = new ArrayList<>(List.of("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                     Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
                     "-XX:-UsePerfData", "-Xshare:off", "-Djava.io.tmpdir=/tmp", "-Duser.home=/tmp", "-cp", classes,

@@ -1,0 +1,276 @@
+package dev.fable.daemon;
+
+import dev.fable.internal.PeerUser;
+import dev.fable.naming.NamingConfig;
+import dev.fable.naming.protocol.Message;
+import dev.fable.naming.protocol.Message.Fail;
+import dev.fable.naming.protocol.Message.Hello;
+import dev.fable.naming.protocol.Message.Welcome;
+import dev.fable.naming.protocol.Messages;
+import dev.fable.naming.protocol.ProtocolException;
+import dev.fable.naming.protocol.Wire;
+import dev.fable.transport.tls.HostIdentity;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+
+import static java.lang.System.Logger.Level.INFO;
+import static java.lang.System.Logger.Level.WARNING;
+
+/**
+ * The daemon's connections ({@link Session}s): binds the Unix socket and the peer port, accepts clients on the Unix socket (the daemon's user only)
+ * and peer daemons on the TCP port, reads their frames, answers HELLO and hands every other message to
+ * the daemon's dispatch; queues and writes replies. A connection that breaks a per-client limit is
+ * closed with the reason in the log: a malformed frame, no HELLO (or a frame left half-sent, or a peer
+ * daemon's connection kept open) for {@link #HELLO_TIMEOUT_NANOS}, more than {@link Session#MAX_QUEUED}
+ * bytes of unread replies. On every close the daemon's close hook lets the other parts forget the
+ * connection (its names, its orders, the flow tables it owes).
+ *
+ * <p>Loop thread only: every method runs on the thread that runs {@link NameDaemon#run}.
+ */
+final class ClientSessions {
+    private static final System.Logger LOG = System.getLogger(ClientSessions.class.getName());
+
+    /** How long a client may take to send HELLO, or stay in the middle of a frame ({@code fable.daemon.stallSeconds}, default 5). */
+    static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(NamingConfig.getLong("fable.daemon.stallSeconds", 5));
+    static final long MID_FRAME_TIMEOUT_NANOS = HELLO_TIMEOUT_NANOS;
+
+    /** Where a message goes once its connection said HELLO (or is a peer daemon's). */
+    interface Dispatch {
+        void handle(Session s, Message m) throws IOException;
+    }
+
+    private final Selector selector;
+    private final ServerSocketChannel unixServer;
+    private final ServerSocketChannel tcpServer;
+    private final Path socketPath;
+    private final HostIdentity identity;
+    private final String advertiseHost;
+    private final Dispatch dispatch;
+    private final BiConsumer<Session, String> closeHook;
+    private final Map<SocketChannel, Session> sessions = new HashMap<>();
+    private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
+    private int nextQueryId = 1;
+
+    /**
+     * Binds the Unix socket and, with {@code tcpPort} &gt;= 0, the peer daemons' TCP port on {@code advertiseHost}.
+     *
+     * @param closeHook called with every closed connection and the reason, after its close is logged
+     */
+    ClientSessions(Selector selector, Path socketPath, String advertiseHost, int tcpPort, HostIdentity identity,
+                   Dispatch dispatch, BiConsumer<Session, String> closeHook) throws IOException {
+        this.selector = selector;
+        this.socketPath = socketPath;
+        this.identity = identity;
+        this.advertiseHost = advertiseHost;
+        this.dispatch = dispatch;
+        this.closeHook = closeHook;
+        unixServer = listen(ServerSocketChannel.open(StandardProtocolFamily.UNIX), UnixDomainSocketAddress.of(socketPath), 512);
+        tcpServer = tcpPort >= 0 ? listen(ServerSocketChannel.open(), new InetSocketAddress(advertiseHost, tcpPort), 128) : null;
+    }
+
+    private ServerSocketChannel listen(ServerSocketChannel server, SocketAddress address, int backlog) throws IOException {
+        server.bind(address, backlog);
+        server.configureBlocking(false);
+        server.register(selector, SelectionKey.OP_ACCEPT);
+        return server;
+    }
+
+    boolean hasPeerPort() {
+        return tcpServer != null;
+    }
+
+    /** The bound TCP port for peer daemons, or 0 without one. */
+    int tcpPort() {
+        try {
+            return tcpServer == null ? 0 : ((InetSocketAddress) tcpServer.getLocalAddress()).getPort();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /** A selected key of the daemon's selector: a server socket to accept on, or a connection to write and read. */
+    void handleKey(SelectionKey k) {
+        if (!k.isValid()) return;
+        try {
+            if (k.isAcceptable()) {
+                accept((ServerSocketChannel) k.channel());
+                return;
+            }
+            Session s = (Session) k.attachment();
+            if (k.isWritable()) s.flush();
+            if (k.isValid() && k.isReadable()) read(s);
+        } catch (IOException e) {
+            Object a = k.attachment();
+            if (a instanceof Session s) close(s, "connection error: " + e.getMessage());
+        }
+    }
+
+    private void accept(ServerSocketChannel server) throws IOException {
+        SocketChannel ch = server.accept();
+        if (ch == null) return;
+        boolean tcp = server == tcpServer;
+        ch.configureBlocking(false);
+        if (!tcp) {
+            String other = PeerUser.otherUser(ch);
+            if (other != null) {
+                String why = "a process of user '" + other + "' connected to " + socketPath
+                        + ", which serves only user '" + PeerUser.me() + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
+                ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
+                ch.close();
+                LOG.log(WARNING, "refused: " + why);
+                return;
+            }
+        } else {
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
+        SelectionKey key = ch.register(selector, SelectionKey.OP_READ);
+        Session s = new Session(ch, key, tcp);
+        key.attach(s);
+        sessions.put(ch, s);
+    }
+
+    private void read(Session s) throws IOException {
+        readBuffer.clear();
+        int n = s.channel.read(readBuffer);
+        if (n < 0) {
+            close(s, s.decoder.midFrame() ? "disconnected in the middle of a frame" : "disconnected");
+            return;
+        }
+        readBuffer.flip();
+        try {
+            ByteBuffer payload;
+            while (!s.closed && (payload = s.decoder.next(readBuffer)) != null) {
+                handle(s, Messages.decode(payload));
+            }
+        } catch (ProtocolException e) {
+            reject(s, e.code(), e.getMessage());
+            return;
+        }
+        if (!s.closed) s.midFrameSinceNanos = s.decoder.midFrame() ? (s.midFrameSinceNanos == 0 ? System.nanoTime() : s.midFrameSinceNanos) : 0;
+    }
+
+    /** A client's first message must be HELLO; after it (and from peer daemons) messages go to the dispatch. */
+    private void handle(Session s, Message m) throws IOException {
+        if (s.peerDaemon || s.helloDone) {
+            dispatch.handle(s, m);
+        } else if (m instanceof Hello h) {
+            s.helloDone = true;
+            s.pid = h.pid();
+            s.description = h.description() == null ? "?" : h.description();
+            s.shmDir = h.shmDir() == null ? "" : h.shmDir();
+            reply(s, new Welcome(h.id(), identity.hostId(), advertiseHost, identity.fingerprint(), ProcessHandle.current().pid()));
+        } else {
+            reject(s, Wire.E_BAD_REQUEST, "the first message must be HELLO, not " + m.getClass().getSimpleName());
+        }
+    }
+
+    /** Sends an error frame (best effort) and closes the client, logging why. */
+    void reject(Session s, int code, String why) {
+        try {
+            s.channel.write(Messages.encode(new Fail(0, code, why)));
+        } catch (IOException | RuntimeException ignored) {
+            // the client is going anyway; the log line says why
+        }
+        close(s, why);
+    }
+
+    void reply(Session s, Message m) throws IOException {
+        send(s, List.of(Messages.encode(m)));
+    }
+
+    /** Queues frames for {@code s} (nothing if it is closed); closes it if its unread backlog passed {@link Session#MAX_QUEUED}. */
+    void send(Session s, List<ByteBuffer> frames) throws IOException {
+        if (s.closed) return;
+        if (!s.send(frames)) {
+            close(s, "does not read its replies (" + s.queuedBytes() + " bytes queued, limit " + Session.MAX_QUEUED + ")");
+        }
+    }
+
+    /** Per-client time limits, checked by the {@link Sweeper}: no HELLO, a half-sent frame, a peer daemon that stays. */
+    void rejectStalled(long now) {
+        for (Session s : all()) {
+            if (s.peerDaemon && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "a peer daemon connection stayed open longer than "
+                        + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s (one lookup per connection)");
+            } else if (!s.peerDaemon && !s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "sent no HELLO within " + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s");
+            } else if (s.midFrameSinceNanos != 0 && now - s.midFrameSinceNanos > MID_FRAME_TIMEOUT_NANOS) {
+                reject(s, Wire.E_BAD_REQUEST, "stalled in the middle of a frame for more than "
+                        + TimeUnit.NANOSECONDS.toSeconds(MID_FRAME_TIMEOUT_NANOS) + " s");
+            }
+        }
+    }
+
+    /** Closes {@code s} (once), logs why, then runs the close hook. */
+    void close(Session s, String reason) {
+        if (s.closed) return;
+        s.closed = true;
+        sessions.remove(s.channel);
+        s.key.cancel();
+        try {
+            s.channel.close();
+        } catch (IOException ignored) {
+            // already gone
+        }
+        String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
+        if (s.peerDaemon) {
+            if (!reason.equals("disconnected")) LOG.log(WARNING, "closed peer daemon connection: " + reason);
+        } else if (!s.helloDone && reason.equals("disconnected")) {
+            LOG.log(INFO, "closed a client that left before HELLO");
+        } else {
+            LOG.log(reason.equals("disconnected") ? INFO : WARNING, "closed " + s + ": " + reason + names);
+        }
+        closeHook.accept(s, reason);
+    }
+
+    /** Closes every connection (the daemon stops). */
+    void closeAll(String reason) {
+        for (Session s : all()) close(s, reason);
+    }
+
+    /** Closes the Unix socket and the TCP port (the daemon stops; after {@link #closeAll}). */
+    void closeServers() throws IOException {
+        unixServer.close();
+        if (tcpServer != null) tcpServer.close();
+    }
+
+    /** A snapshot of the connections: safe to iterate while sending (a send may close one). */
+    List<Session> all() {
+        return new ArrayList<>(sessions.values());
+    }
+
+    int size() {
+        return sessions.size();
+    }
+
+    boolean isEmpty() {
+        return sessions.isEmpty();
+    }
+
+    /** True when no client library is connected (peer daemons' lookups do not keep the daemon alive). */
+    boolean onlyPeerDaemons() {
+        return sessions.values().stream().allMatch(x -> x.peerDaemon);
+    }
+
+    /** The id of the next query the daemon sends to a client (a flow query or a switch order); one sequence for both. */
+    int nextQueryId() {
+        return nextQueryId++;
+    }
+}
