@@ -11,8 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 import static dev.fable.transport.shm.ShmLayout.*;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Producer side of one direction: owns the pool (read-write) and the ring's producer registers.
@@ -27,8 +25,6 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * consumer's READ and each is checked against the meta-slots before its slot is reused.
  */
 final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
-    private static final VarHandle LONG = JAVA_LONG.varHandle();
-    private static final VarHandle INT = JAVA_INT.varHandle();
     private static final VarHandle MESSAGES = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "messages", long.class);
 
     private static final byte FREE = 0;
@@ -68,8 +64,8 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         this.mask = capacityFor(slotCount) - 1;
         this.faults = faults;
         this.consumerMayPark = consumerMayPark;
-        this.dataWire = new Tripwire(ring, CONSUMER_PARKED);
-        this.spaceWire = new Tripwire(ring, PRODUCER_PARKED);
+        this.dataWire = consumerParkedTripwire(ring);
+        this.spaceWire = producerParkedTripwire(ring);
         this.slots = new MemorySegment[slotCount];
         this.slotState = new byte[slotCount];
         this.freeSlots = new int[slotCount];
@@ -88,15 +84,15 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     /** Writes the headers of freshly created files (before the peer maps them). */
     static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
         // plain writes: no other process maps these files yet; the handshake frame that names them publishes them
-        pool.set(JAVA_LONG, HDR_MAGIC, POOL_MAGIC);
-        pool.set(JAVA_INT, HDR_VERSION, VERSION);
-        pool.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
-        pool.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
-        ring.set(JAVA_LONG, HDR_MAGIC, RING_MAGIC);
-        ring.set(JAVA_INT, HDR_VERSION, VERSION);
-        ring.set(JAVA_INT, HDR_CAPACITY, capacityFor(slotCount));
-        ring.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
-        ring.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
+        putHeaderMagicPlain(pool, POOL_MAGIC);
+        putHeaderVersionPlain(pool, VERSION);
+        putHeaderSlotSizePlain(pool, slotSize);
+        putHeaderSlotCountPlain(pool, slotCount);
+        putHeaderMagicPlain(ring, RING_MAGIC);
+        putHeaderVersionPlain(ring, VERSION);
+        putHeaderCapacityPlain(ring, capacityFor(slotCount));
+        putHeaderSlotSizePlain(ring, slotSize);
+        putHeaderSlotCountPlain(ring, slotCount);
         VarHandle.releaseFence();   // headers before the handshake message that names the files
     }
 
@@ -124,10 +120,10 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         int length = b.length();
         long p = position;
         long e = entryOffset(p, mask);
-        ring.set(JAVA_LONG, e + 8, pointer(slot, length, more));   // plain: published by the release store below
-        LONG.setRelease(ring, e, p + 1);                           // release: payload and pointer before the stamp
+        putPointerPlain(ring, e, pointer(slot, length, more));   // plain: published by the release store below
+        putStampRelease(ring, e, p + 1);                         // release: payload and pointer before the stamp
         position = p + 1;
-        LONG.setRelease(ring, WRITE, p + 1);                       // release: the WRITE register (monitoring, flow table)
+        putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring, flow table)
         slotState[slot] = PUBLISHED;
         bytes += length;
         b.kill();
@@ -148,12 +144,12 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     boolean commitEndOfEpoch() {
         long p = position;
         // acquire: the consumer's READ, as in reclaim(); positions in [READ, position) still occupy entries
-        if (p - (long) LONG.getAcquire(ring, READ) >= mask + 1) return false;
+        if (p - readRegisterAcquire(ring) >= mask + 1) return false;
         long e = entryOffset(p, mask);
-        ring.set(JAVA_LONG, e + 8, END_OF_EPOCH);   // plain: published by the release store below
-        LONG.setRelease(ring, e, p + 1);            // release: the marker's pointer before its stamp
+        putPointerPlain(ring, e, END_OF_EPOCH);   // plain: published by the release store below
+        putStampRelease(ring, e, p + 1);          // release: the marker's pointer before its stamp
         position = p + 1;
-        LONG.setRelease(ring, WRITE, p + 1);        // release: the WRITE register (monitoring)
+        putWriteRegisterRelease(ring, p + 1);     // release: the WRITE register (monitoring)
         if (consumerMayPark) {
             dataWire.signal();
         }
@@ -170,7 +166,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
      * empty, so the consumer's READ line is read rarely. Returns how many slots came back.
      */
     int reclaim() {
-        long r = (long) LONG.getAcquire(ring, READ);   // acquire: the consumer's rewritten pointers are visible
+        long r = readRegisterAcquire(ring);   // acquire: the consumer's rewritten pointers are visible
         if (r == reclaimed) {
             return 0;
         }
@@ -179,7 +175,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         }
         int n = 0;
         for (long p = reclaimed; p < r; p++) {
-            long ptr = ring.get(JAVA_LONG, entryOffset(p, mask) + 8);   // plain: ordered by the acquire of READ
+            long ptr = pointerPlain(ring, entryOffset(p, mask));   // plain: ordered by the acquire of READ
             int slot = pointerSlot(ptr);
             if (pointerPool(ptr) != 0 || slot >= slotCount || slotState[slot] != PUBLISHED) {
                 reclaimed = p;
@@ -198,7 +194,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
 
     /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
     boolean spaceAvailable() {
-        return freeCount > 0 || (long) LONG.getAcquire(ring, READ) != reclaimed;   // acquire: see reclaim()
+        return freeCount > 0 || readRegisterAcquire(ring) != reclaimed;   // acquire: see reclaim()
     }
 
     Tripwire spaceWire() {
@@ -211,7 +207,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
 
     /** Tells the consumer that nothing more will be published (after the last commit). */
     void markClosed() {
-        INT.setRelease(ring, PRODUCER_STATE, STATE_CLOSED);   // release: after every published entry
+        putProducerStateRelease(ring, STATE_CLOSED);   // release: after every published entry
         dataWire.wakeAll();
     }
 

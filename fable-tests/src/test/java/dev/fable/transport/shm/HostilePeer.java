@@ -475,20 +475,20 @@ public final class HostilePeer {
         private void publish(long stamp, long ptr) {
             long p = position;
             long e = r.entry(p);
-            r.ring().set(JAVA_LONG, e + 8, ptr);
-            LONG.setRelease(r.ring(), e, stamp);
-            LONG.setRelease(r.ring(), WRITE, p + 1);
+            putPointerPlain(r.ring(), e, ptr);
+            putStampRelease(r.ring(), e, stamp);
+            putWriteRegisterRelease(r.ring(), p + 1);
             position = p + 1;
         }
 
         /** Takes back what the (honest) victim released, checking it as RingWriter does. */
         private void reclaim() {
-            long rr = (long) LONG.getAcquire(r.ring(), READ);
+            long rr = readRegisterAcquire(r.ring());
             if (rr < reclaimed || rr > position) {
                 throw new IllegalStateException("the victim's READ " + rr + " is outside [" + reclaimed + ", " + position + "]");
             }
             for (long q = reclaimed; q < rr; q++) {
-                long ptr = r.ring().get(JAVA_LONG, r.entry(q) + 8);
+                long ptr = pointerPlain(r.ring(), r.entry(q));
                 int s = pointerSlot(ptr);
                 if (pointerPool(ptr) != 0 || s >= r.slotCount() || !published[s]) {
                     throw new IllegalStateException("the victim released 0x" + Long.toHexString(ptr) + " at " + q);
@@ -522,10 +522,10 @@ public final class HostilePeer {
             if (rnd.nextInt(4) == 0) {
                 MemorySegment ring = r.ring();
                 switch (rnd.nextInt(6)) {
-                    case 0 -> LONG.setRelease(ring, WRITE, rnd.nextLong());            // the reader never trusts WRITE
+                    case 0 -> putWriteRegisterRelease(ring, rnd.nextLong());           // the reader never trusts WRITE
                     case 1 -> INT.setRelease(ring, CONSUMER_PARKED, rnd.nextInt());     // the victim's flag
                     case 2 -> INT.setRelease(ring, PRODUCER_PARKED, rnd.nextInt());
-                    case 3 -> INT.setRelease(ring, PRODUCER_STATE, rnd.nextInt());
+                    case 3 -> putProducerStateRelease(ring, rnd.nextInt());
                     case 4 -> {                                                        // headers are read once, at the handshake
                         long[] at = {HDR_MAGIC, HDR_VERSION, HDR_CAPACITY, HDR_SLOT_SIZE, HDR_SLOT_COUNT};
                         ring.set(JAVA_INT, at[rnd.nextInt(at.length)], rnd.nextInt());
@@ -553,16 +553,16 @@ public final class HostilePeer {
                         long q = position - cap + rnd.nextInt(2 * cap);
                         long e = r.entry(q);
                         if (rnd.nextBoolean()) {
-                            ring.set(JAVA_LONG, e + 8, rnd.nextLong());
-                            LONG.setRelease(ring, e, q + 1);
+                            putPointerPlain(ring, e, rnd.nextLong());
+                            putStampRelease(ring, e, q + 1);
                         } else {
-                            ring.set(JAVA_LONG, e + 8, pointer(rnd.nextInt(r.slotCount()), (int) validLength(), false));
-                            LONG.setRelease(ring, e, rnd.nextLong());
+                            putPointerPlain(ring, e, pointer(rnd.nextInt(r.slotCount()), (int) validLength(), false));
+                            putStampRelease(ring, e, rnd.nextLong());
                         }
                     }
-                    case 3 -> ring.set(JAVA_LONG, r.entry(position + rnd.nextInt(cap)) + 8, rnd.nextLong());   // rewrite a published pointer
-                    case 4 -> LONG.setRelease(ring, r.entry(position - 1 - rnd.nextInt(cap)), rnd.nextLong());   // rewrite a stamp behind
-                    default -> LONG.setRelease(ring, WRITE, rnd.nextLong());
+                    case 3 -> putPointerPlain(ring, r.entry(position + rnd.nextInt(cap)), rnd.nextLong());   // rewrite a published pointer
+                    case 4 -> putStampRelease(ring, r.entry(position - 1 - rnd.nextInt(cap)), rnd.nextLong());   // rewrite a stamp behind
+                    default -> putWriteRegisterRelease(ring, rnd.nextLong());
                 }
             }
         }
@@ -583,7 +583,7 @@ public final class HostilePeer {
                     error(this + ": the victim survived 20 s of chaos");
                     return finish();
                 }
-                if ((long) LONG.getAcquire(r.ring(), READ) == 0) return false;   // the victim has not read the plan yet
+                if (readRegisterAcquire(r.ring()) == 0) return false;   // the victim has not read the plan yet
                 if (rnd.nextInt(4) == 0) chaos();
                 return false;
             }
@@ -744,7 +744,7 @@ public final class HostilePeer {
         }
 
         private void writeReleased(long[] ptrs) {
-            for (int i = 0; i < ptrs.length; i++) r.ring().set(JAVA_LONG, r.entry(read + i) + 8, ptrs[i]);
+            for (int i = 0; i < ptrs.length; i++) putPointerPlain(r.ring(), r.entry(read + i), ptrs[i]);
         }
 
         /** Garbage where the writer must not care: stamps, registers it does not read, headers, unused entries. */
@@ -755,18 +755,18 @@ public final class HostilePeer {
                 case 0 -> ring.set(JAVA_LONG, r.entry(rnd.nextLong() & Long.MAX_VALUE), rnd.nextLong());   // any stamp
                 case 1 -> {
                     long w = rnd.nextLong();
-                    if (w != nextTarget) LONG.setRelease(ring, WRITE, w);   // the victim rewrites it with its next commit
+                    if (w != nextTarget) putWriteRegisterRelease(ring, w);   // the victim rewrites it with its next commit
                 }
                 case 2 -> INT.setRelease(ring, CONSUMER_PARKED, rnd.nextInt(3));   // 1 makes the victim CAS and wake
                 case 3 -> INT.setRelease(ring, PRODUCER_PARKED, rnd.nextInt());
-                case 4 -> INT.setRelease(ring, PRODUCER_STATE, rnd.nextInt());
+                case 4 -> putProducerStateRelease(ring, rnd.nextInt());
                 case 5 -> {
                     long[] at = {HDR_MAGIC, HDR_VERSION, HDR_CAPACITY, HDR_SLOT_SIZE, HDR_SLOT_COUNT};
                     ring.set(JAVA_INT, at[rnd.nextInt(at.length)], rnd.nextInt());
                 }
                 default -> {   // pointer of an entry not in use: the victim writes it before it publishes there
                     long q = published + rnd.nextInt((int) (read + r.capacity() - published));
-                    ring.set(JAVA_LONG, r.entry(q) + 8, rnd.nextLong());
+                    putPointerPlain(ring, r.entry(q), rnd.nextLong());
                 }
             }
         }
@@ -779,7 +779,7 @@ public final class HostilePeer {
         private boolean entriesDistinct(int k) {
             boolean[] seen = new boolean[n];
             for (long q = read; q < read + k; q++) {
-                int s = pointerSlot(r.ring().get(JAVA_LONG, r.entry(q) + 8));
+                int s = pointerSlot(pointerPlain(r.ring(), r.entry(q)));
                 if (s == 0 || s >= n || seen[s]) return false;
                 seen[s] = true;
             }
@@ -793,7 +793,7 @@ public final class HostilePeer {
                 case 0 -> { }   // in order: the entries still hold the pointers the victim published
                 case 1 -> {     // out of order: the same pointers, shuffled, maybe with garbage length/MORE bits
                     long[] ptrs = new long[k];
-                    for (int i = 0; i < k; i++) ptrs[i] = garbageHighBits(r.ring().get(JAVA_LONG, r.entry(read + i) + 8));
+                    for (int i = 0; i < k; i++) ptrs[i] = garbageHighBits(pointerPlain(r.ring(), r.entry(read + i)));
                     for (int i = k - 1; i > 0; i--) {
                         int j = rnd.nextInt(i + 1);
                         long t = ptrs[i];
@@ -805,7 +805,7 @@ public final class HostilePeer {
                 default -> writeReleased(distinctReleases(k));   // any published slots, even ones not polled yet
             }
             for (int g = rnd.nextInt(3); g > 0; g--) harmlessGarbage(target);
-            LONG.setRelease(r.ring(), READ, read + k);
+            putReadRegisterRelease(r.ring(), read + k);
             read += k;
         }
 
@@ -820,7 +820,7 @@ public final class HostilePeer {
                         case 2 -> read == 0 ? -1 - rnd.nextInt(1000) : read - 1 - rnd.nextLong(read);
                         default -> read == 0 ? rnd.nextLong() | Long.MIN_VALUE : read - 1;
                     };
-                    LONG.setRelease(r.ring(), READ, bad);
+                    putReadRegisterRelease(r.ring(), bad);
                 }
                 case 1 -> {
                     bad = switch (rnd.nextInt(5)) {
@@ -831,7 +831,7 @@ public final class HostilePeer {
                         default -> published + 1 + (rnd.nextLong() & Long.MAX_VALUE) % (Long.MAX_VALUE - published);
                     };
                     if (rnd.nextBoolean()) writeReleased(distinctReleases(1 + rnd.nextInt(n - 1)));
-                    LONG.setRelease(r.ring(), READ, bad);
+                    putReadRegisterRelease(r.ring(), bad);
                 }
                 default -> {
                     int k = kind == 5 ? 2 + rnd.nextInt(n - 2) : 1 + rnd.nextInt(n - 1);
@@ -855,7 +855,7 @@ public final class HostilePeer {
                     }
                     writeReleased(ptrs);
                     if (rnd.nextBoolean()) harmlessGarbage(Long.MIN_VALUE);
-                    LONG.setRelease(r.ring(), READ, read + k);
+                    putReadRegisterRelease(r.ring(), read + k);
                 }
             }
             fatalWritten = true;
@@ -871,7 +871,7 @@ public final class HostilePeer {
                     case 1 -> pointer(rnd.nextInt(n), 0, false);
                     default -> garbageHighBits(pointer(1 + rnd.nextInt(n - 1), 0, false));
                 };
-                ring.set(JAVA_LONG, r.entry(read + rnd.nextInt(n)) + 8, p);
+                putPointerPlain(ring, r.entry(read + rnd.nextInt(n)), p);
             }
             long next = switch (rnd.nextInt(8)) {
                 case 0 -> rnd.nextLong();
@@ -879,7 +879,7 @@ public final class HostilePeer {
                 case 2 -> read + n;
                 default -> read + rnd.nextInt(n);
             };
-            LONG.setRelease(ring, READ, next);
+            putReadRegisterRelease(ring, next);
             if (next >= read && next < read + n) read = next;
         }
 
