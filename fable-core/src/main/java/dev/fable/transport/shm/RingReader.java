@@ -26,8 +26,10 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * <p>Release protocol: positions {@code [released, position)} were polled; releasing a buffer
  * writes its slot pointer into entry {@code released} (only if a different pointer is there, i.e.
  * when releasing out of order) and then advances READ with a release store.
+ *
+ * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
-final class RingReader implements BufferOwner, dev.fable.transport.Counted {
+public final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle RECYCLED_TOP = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "recycledTop", int.class);
 
     private final MemorySegment ring;
@@ -61,8 +63,8 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
-               java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
+    public RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
+                      java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -111,7 +113,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
      * Checks the headers of a peer's freshly mapped files against what the handshake announced.
      * Returns null when they agree, else what is wrong.
      */
-    static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+    public static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
         // plain reads: the producer wrote the headers once, before the handshake frame that named the
         // files; the socket round trip orders them. Every value is compared, none is used as an index.
         if (headerMagicPlain(pool) != POOL_MAGIC || headerMagicPlain(ring) != RING_MAGIC) {
@@ -130,7 +132,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** The next fragment, or null if the producer has published nothing new. */
-    SlotBuffer poll() {
+    public SlotBuffer poll() {
         if (inputFinished) return null;
         if (recycledTop == 0) {
             throw new QuotaExceededException("the reader of " + label + " holds all " + recycled.length
@@ -278,7 +280,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         return bytes;
     }
 
-    void untrackAll() {
+    public void untrackAll() {
         LeakDetector.untrackAll(leakTokens);
     }
 }

@@ -23,8 +23,10 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * {@code PUBLISHED}; hence {@code position - reclaimed <= slotCount <= capacity} and the ring never
  * overwrites an entry the consumer has not released. Released pointers are read only behind the
  * consumer's READ and each is checked against the meta-slots before its slot is reused.
+ *
+ * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
-final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
+public final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle MESSAGES = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "messages", long.class);
 
     private static final byte FREE = 0;
@@ -55,8 +57,8 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
-               Faults faults, boolean consumerMayPark, String label) {
+    public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
+                      Faults faults, boolean consumerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -82,7 +84,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */
-    static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+    public static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
         // plain writes: no other process maps these files yet; the handshake frame that names them publishes them
         putHeaderMagicPlain(pool, POOL_MAGIC);
         putHeaderVersionPlain(pool, VERSION);
@@ -101,7 +103,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** A free slot as a writable buffer, or null when the consumer holds every slot (back-pressure). */
-    SlotBuffer claim(int maxBytes) {
+    public SlotBuffer claim(int maxBytes) {
         if (freeCount == 0 && reclaim() == 0) {
             return null;
         }
@@ -222,7 +224,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** Stops leak tracking of every buffer (connection closing). */
-    void untrackAll() {
+    public void untrackAll() {
         LeakDetector.untrackAll(leakTokens);
     }
 }
