@@ -13,8 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 import static dev.fable.transport.shm.ShmLayout.*;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Consumer side of one direction: maps the producer's pool read-only and owns the ring's consumer
@@ -28,10 +26,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Release protocol: positions {@code [released, position)} were polled; releasing a buffer
  * writes its slot pointer into entry {@code released} (only if a different pointer is there, i.e.
  * when releasing out of order) and then advances READ with a release store.
+ *
+ * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
-final class RingReader implements BufferOwner, dev.fable.transport.Counted {
-    private static final VarHandle LONG = JAVA_LONG.varHandle();
-    private static final VarHandle INT = JAVA_INT.varHandle();
+public final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle RECYCLED_TOP = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "recycledTop", int.class);
 
     private final MemorySegment ring;
@@ -65,8 +63,8 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
-               java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
+    public RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
+                      java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -77,8 +75,8 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         this.faults = faults;
         this.producerMayPark = producerMayPark;
         this.label = label;
-        this.dataWire = new Tripwire(ring, CONSUMER_PARKED);
-        this.spaceWire = new Tripwire(ring, PRODUCER_PARKED);
+        this.dataWire = consumerParkedTripwire(ring);
+        this.spaceWire = producerParkedTripwire(ring);
         this.slots = new MemorySegment[slotCount];
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
@@ -115,26 +113,26 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
      * Checks the headers of a peer's freshly mapped files against what the handshake announced.
      * Returns null when they agree, else what is wrong.
      */
-    static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+    public static String validateHeaders(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
         // plain reads: the producer wrote the headers once, before the handshake frame that named the
         // files; the socket round trip orders them. Every value is compared, none is used as an index.
-        if (pool.get(JAVA_LONG, HDR_MAGIC) != POOL_MAGIC || ring.get(JAVA_LONG, HDR_MAGIC) != RING_MAGIC) {
+        if (headerMagicPlain(pool) != POOL_MAGIC || headerMagicPlain(ring) != RING_MAGIC) {
             return "bad magic in the peer's pool or ring file";
         }
-        if (pool.get(JAVA_INT, HDR_VERSION) != VERSION || ring.get(JAVA_INT, HDR_VERSION) != VERSION) {
-            return "layout version " + pool.get(JAVA_INT, HDR_VERSION) + "/" + ring.get(JAVA_INT, HDR_VERSION)
+        if (headerVersionPlain(pool) != VERSION || headerVersionPlain(ring) != VERSION) {
+            return "layout version " + headerVersionPlain(pool) + "/" + headerVersionPlain(ring)
                     + " (this side speaks " + VERSION + ")";
         }
-        if (pool.get(JAVA_INT, HDR_SLOT_SIZE) != slotSize || pool.get(JAVA_INT, HDR_SLOT_COUNT) != slotCount
-                || ring.get(JAVA_INT, HDR_SLOT_SIZE) != slotSize || ring.get(JAVA_INT, HDR_SLOT_COUNT) != slotCount
-                || ring.get(JAVA_INT, HDR_CAPACITY) != capacityFor(slotCount)) {
+        if (headerSlotSizePlain(pool) != slotSize || headerSlotCountPlain(pool) != slotCount
+                || headerSlotSizePlain(ring) != slotSize || headerSlotCountPlain(ring) != slotCount
+                || headerCapacityPlain(ring) != capacityFor(slotCount)) {
             return "file headers disagree with the handshake (" + slotCount + " slots of " + slotSize + " B)";
         }
         return null;
     }
 
     /** The next fragment, or null if the producer has published nothing new. */
-    SlotBuffer poll() {
+    public SlotBuffer poll() {
         if (inputFinished) return null;
         if (recycledTop == 0) {
             throw new QuotaExceededException("the reader of " + label + " holds all " + recycled.length
@@ -142,7 +140,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         }
         long p = position;
         long e = entryOffset(p, mask);
-        long stamp = (long) LONG.getAcquire(ring, e);   // acquire: pairs with the producer's release of the stamp
+        long stamp = stampAcquire(ring, e);   // acquire: pairs with the producer's release of the stamp
         if (stamp != p + 1) {
             long previousLap = p < capacity ? 0 : p + 1 - capacity;
             if (stamp != previousLap) {
@@ -151,7 +149,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
             }
             return null;
         }
-        long ptr = ring.get(JAVA_LONG, e + 8);   // plain: ordered after the stamp's acquire
+        long ptr = pointerPlain(ring, e);   // plain: ordered after the stamp's acquire
         if (ptr == END_OF_EPOCH) {   // the producer's last entry on this leg (a reconfiguration retires it); never released
             position = p + 1;
             inputFinished = true;
@@ -188,8 +186,8 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         if (inputFinished) return true;
         long p = position;
         long e = entryOffset(p, mask);
-        if ((long) LONG.getAcquire(ring, e) != p + 1) return false;   // acquire: as in poll()
-        if (ring.get(JAVA_LONG, e + 8) != END_OF_EPOCH) return false;  // plain: ordered after the stamp's acquire
+        if (stampAcquire(ring, e) != p + 1) return false;          // acquire: as in poll()
+        if (pointerPlain(ring, e) != END_OF_EPOCH) return false;   // plain: ordered after the stamp's acquire
         position = p + 1;
         inputFinished = true;
         return true;
@@ -231,12 +229,12 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
 
     private void giveBack(long ptr) {
         long r = released;
-        long e = entryOffset(r, mask) + 8;
-        if (ring.get(JAVA_LONG, e) != ptr) {   // plain read of an entry only we may write now
-            ring.set(JAVA_LONG, e, ptr);       // plain: published by the release store of READ below
+        long e = entryOffset(r, mask);
+        if (pointerPlain(ring, e) != ptr) {   // plain read of an entry only we may write now
+            putPointerPlain(ring, e, ptr);    // plain: published by the release store of READ below
         }
         released = r + 1;
-        LONG.setRelease(ring, READ, r + 1);    // release: the rewritten pointer before READ
+        putReadRegisterRelease(ring, r + 1);  // release: the rewritten pointer before READ
         if (producerMayPark) {
             spaceWire.signal();
         }
@@ -254,14 +252,14 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
      * address is otherwise known only after the entry arrived). A wrong guess costs one wasted load.
      */
     boolean dataAvailable() {
-        long stamp = (long) LONG.getAcquire(ring, entryOffset(position, mask));   // acquire: as in poll()
-        touched += slots[nextSlotGuess].get(JAVA_LONG, 0);                        // plain: speculative, value unused
+        long stamp = stampAcquire(ring, entryOffset(position, mask));   // acquire: as in poll()
+        touched += slotFirstWordPlain(slots[nextSlotGuess]);             // plain: speculative, value unused
         return stamp == position + 1;
     }
 
     /** True once the producer closed cleanly. Acquire: pairs with its release after the last commit. */
     boolean producerClosed() {
-        return (int) INT.getAcquire(ring, PRODUCER_STATE) == STATE_CLOSED;   // acquire: after its last publication
+        return producerStateAcquire(ring) == STATE_CLOSED;   // acquire: after its last publication
     }
 
     Tripwire dataWire() {
@@ -282,7 +280,7 @@ final class RingReader implements BufferOwner, dev.fable.transport.Counted {
         return bytes;
     }
 
-    void untrackAll() {
+    public void untrackAll() {
         LeakDetector.untrackAll(leakTokens);
     }
 }

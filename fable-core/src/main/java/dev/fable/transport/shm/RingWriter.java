@@ -11,8 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 import static dev.fable.transport.shm.ShmLayout.*;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Producer side of one direction: owns the pool (read-write) and the ring's producer registers.
@@ -25,10 +23,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * {@code PUBLISHED}; hence {@code position - reclaimed <= slotCount <= capacity} and the ring never
  * overwrites an entry the consumer has not released. Released pointers are read only behind the
  * consumer's READ and each is checked against the meta-slots before its slot is reused.
+ *
+ * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
-final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
-    private static final VarHandle LONG = JAVA_LONG.varHandle();
-    private static final VarHandle INT = JAVA_INT.varHandle();
+public final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle MESSAGES = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "messages", long.class);
 
     private static final byte FREE = 0;
@@ -59,8 +57,8 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
-               Faults faults, boolean consumerMayPark, String label) {
+    public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
+                      Faults faults, boolean consumerMayPark, String label) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -68,8 +66,8 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         this.mask = capacityFor(slotCount) - 1;
         this.faults = faults;
         this.consumerMayPark = consumerMayPark;
-        this.dataWire = new Tripwire(ring, CONSUMER_PARKED);
-        this.spaceWire = new Tripwire(ring, PRODUCER_PARKED);
+        this.dataWire = consumerParkedTripwire(ring);
+        this.spaceWire = producerParkedTripwire(ring);
         this.slots = new MemorySegment[slotCount];
         this.slotState = new byte[slotCount];
         this.freeSlots = new int[slotCount];
@@ -86,17 +84,17 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */
-    static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+    public static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
         // plain writes: no other process maps these files yet; the handshake frame that names them publishes them
-        pool.set(JAVA_LONG, HDR_MAGIC, POOL_MAGIC);
-        pool.set(JAVA_INT, HDR_VERSION, VERSION);
-        pool.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
-        pool.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
-        ring.set(JAVA_LONG, HDR_MAGIC, RING_MAGIC);
-        ring.set(JAVA_INT, HDR_VERSION, VERSION);
-        ring.set(JAVA_INT, HDR_CAPACITY, capacityFor(slotCount));
-        ring.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
-        ring.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
+        putHeaderMagicPlain(pool, POOL_MAGIC);
+        putHeaderVersionPlain(pool, VERSION);
+        putHeaderSlotSizePlain(pool, slotSize);
+        putHeaderSlotCountPlain(pool, slotCount);
+        putHeaderMagicPlain(ring, RING_MAGIC);
+        putHeaderVersionPlain(ring, VERSION);
+        putHeaderCapacityPlain(ring, capacityFor(slotCount));
+        putHeaderSlotSizePlain(ring, slotSize);
+        putHeaderSlotCountPlain(ring, slotCount);
         VarHandle.releaseFence();   // headers before the handshake message that names the files
     }
 
@@ -105,7 +103,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** A free slot as a writable buffer, or null when the consumer holds every slot (back-pressure). */
-    SlotBuffer claim(int maxBytes) {
+    public SlotBuffer claim(int maxBytes) {
         if (freeCount == 0 && reclaim() == 0) {
             return null;
         }
@@ -124,10 +122,10 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         int length = b.length();
         long p = position;
         long e = entryOffset(p, mask);
-        ring.set(JAVA_LONG, e + 8, pointer(slot, length, more));   // plain: published by the release store below
-        LONG.setRelease(ring, e, p + 1);                           // release: payload and pointer before the stamp
+        putPointerPlain(ring, e, pointer(slot, length, more));   // plain: published by the release store below
+        putStampRelease(ring, e, p + 1);                         // release: payload and pointer before the stamp
         position = p + 1;
-        LONG.setRelease(ring, WRITE, p + 1);                       // release: the WRITE register (monitoring, flow table)
+        putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring, flow table)
         slotState[slot] = PUBLISHED;
         bytes += length;
         b.kill();
@@ -148,12 +146,12 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     boolean commitEndOfEpoch() {
         long p = position;
         // acquire: the consumer's READ, as in reclaim(); positions in [READ, position) still occupy entries
-        if (p - (long) LONG.getAcquire(ring, READ) >= mask + 1) return false;
+        if (p - readRegisterAcquire(ring) >= mask + 1) return false;
         long e = entryOffset(p, mask);
-        ring.set(JAVA_LONG, e + 8, END_OF_EPOCH);   // plain: published by the release store below
-        LONG.setRelease(ring, e, p + 1);            // release: the marker's pointer before its stamp
+        putPointerPlain(ring, e, END_OF_EPOCH);   // plain: published by the release store below
+        putStampRelease(ring, e, p + 1);          // release: the marker's pointer before its stamp
         position = p + 1;
-        LONG.setRelease(ring, WRITE, p + 1);        // release: the WRITE register (monitoring)
+        putWriteRegisterRelease(ring, p + 1);     // release: the WRITE register (monitoring)
         if (consumerMayPark) {
             dataWire.signal();
         }
@@ -170,7 +168,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
      * empty, so the consumer's READ line is read rarely. Returns how many slots came back.
      */
     int reclaim() {
-        long r = (long) LONG.getAcquire(ring, READ);   // acquire: the consumer's rewritten pointers are visible
+        long r = readRegisterAcquire(ring);   // acquire: the consumer's rewritten pointers are visible
         if (r == reclaimed) {
             return 0;
         }
@@ -179,7 +177,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
         }
         int n = 0;
         for (long p = reclaimed; p < r; p++) {
-            long ptr = ring.get(JAVA_LONG, entryOffset(p, mask) + 8);   // plain: ordered by the acquire of READ
+            long ptr = pointerPlain(ring, entryOffset(p, mask));   // plain: ordered by the acquire of READ
             int slot = pointerSlot(ptr);
             if (pointerPool(ptr) != 0 || slot >= slotCount || slotState[slot] != PUBLISHED) {
                 reclaimed = p;
@@ -198,7 +196,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
 
     /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
     boolean spaceAvailable() {
-        return freeCount > 0 || (long) LONG.getAcquire(ring, READ) != reclaimed;   // acquire: see reclaim()
+        return freeCount > 0 || readRegisterAcquire(ring) != reclaimed;   // acquire: see reclaim()
     }
 
     Tripwire spaceWire() {
@@ -211,7 +209,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
 
     /** Tells the consumer that nothing more will be published (after the last commit). */
     void markClosed() {
-        INT.setRelease(ring, PRODUCER_STATE, STATE_CLOSED);   // release: after every published entry
+        putProducerStateRelease(ring, STATE_CLOSED);   // release: after every published entry
         dataWire.wakeAll();
     }
 
@@ -226,7 +224,7 @@ final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     }
 
     /** Stops leak tracking of every buffer (connection closing). */
-    void untrackAll() {
+    public void untrackAll() {
         LeakDetector.untrackAll(leakTokens);
     }
 }

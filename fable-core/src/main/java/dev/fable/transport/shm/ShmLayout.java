@@ -1,5 +1,13 @@
 package dev.fable.transport.shm;
 
+import dev.fable.sync.Tripwire;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 /**
  * Byte layout of the two files of one direction, shared by writer and reader. Layout version 1.
  *
@@ -29,6 +37,14 @@ package dev.fable.transport.shm;
  * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool id 127 with
  * length 0 and slot 0 is the end-of-epoch marker ({@link #END_OF_EPOCH}): the producer's last entry
  * on a connection leg that a reconfiguration retires; it names no slot and is never released.
+ *
+ * <h2>Accessors</h2>
+ * Every read and write of a header field, register or entry field goes through a static accessor
+ * below, named for the field and its memory ordering ({@code Plain}, {@code Acquire}, {@code Release});
+ * no other class in core adds offsets to a field. They are static and take the segment (and an
+ * entry's offset from {@link #entryOffset}), so the JIT inlines them into the data path. They check
+ * nothing: every value read from memory the peer can write is still checked by the caller before use. The PARKED words are reached only
+ * through {@link Tripwire} ({@link #consumerParkedTripwire}, {@link #producerParkedTripwire}).
  */
 public final class ShmLayout {
     private ShmLayout() {}
@@ -52,6 +68,11 @@ public final class ShmLayout {
     public static final long PRODUCER_STATE = 640;
     public static final long ENTRIES = 1024;
     public static final int ENTRY_SIZE = 16;
+    private static final long ENTRY_STAMP = 0;     // within an entry
+    private static final long ENTRY_POINTER = 8;
+
+    private static final VarHandle LONG = JAVA_LONG.varHandle();
+    private static final VarHandle INT = JAVA_INT.varHandle();
 
     public static final int STATE_OPEN = 0;
     public static final int STATE_CLOSED = 1;
@@ -100,5 +121,123 @@ public final class ShmLayout {
     /** Unsigned: a hostile value can never come out negative. */
     public static long pointerLength(long p) {
         return p >>> 32;
+    }
+
+    // ---- headers: plain; the producer writes them once (before the handshake frame that names the files) ----
+
+    /** Plain: magic ({@link #POOL_MAGIC} / {@link #RING_MAGIC}) of a pool or ring; written once by the producer. */
+    public static long headerMagicPlain(MemorySegment file) {
+        return file.get(JAVA_LONG, HDR_MAGIC);
+    }
+
+    /** Plain: magic of a pool or ring; written once by the producer before the peer maps the file. */
+    public static void putHeaderMagicPlain(MemorySegment file, long magic) {
+        file.set(JAVA_LONG, HDR_MAGIC, magic);
+    }
+
+    /** Plain: layout version of a pool or ring; written once by the producer. */
+    public static int headerVersionPlain(MemorySegment file) {
+        return file.get(JAVA_INT, HDR_VERSION);
+    }
+
+    /** Plain: layout version of a pool or ring; written once by the producer before the peer maps the file. */
+    public static void putHeaderVersionPlain(MemorySegment file, int version) {
+        file.set(JAVA_INT, HDR_VERSION, version);
+    }
+
+    /** Plain: ring capacity (ring only); written once by the producer. */
+    public static int headerCapacityPlain(MemorySegment ring) {
+        return ring.get(JAVA_INT, HDR_CAPACITY);
+    }
+
+    /** Plain: ring capacity (ring only); written once by the producer before the peer maps the file. */
+    public static void putHeaderCapacityPlain(MemorySegment ring, int capacity) {
+        ring.set(JAVA_INT, HDR_CAPACITY, capacity);
+    }
+
+    /** Plain: slot size of a pool or ring; written once by the producer. */
+    public static int headerSlotSizePlain(MemorySegment file) {
+        return file.get(JAVA_INT, HDR_SLOT_SIZE);
+    }
+
+    /** Plain: slot size of a pool or ring; written once by the producer before the peer maps the file. */
+    public static void putHeaderSlotSizePlain(MemorySegment file, int slotSize) {
+        file.set(JAVA_INT, HDR_SLOT_SIZE, slotSize);
+    }
+
+    /** Plain: slot count of a pool or ring; written once by the producer. */
+    public static int headerSlotCountPlain(MemorySegment file) {
+        return file.get(JAVA_INT, HDR_SLOT_COUNT);
+    }
+
+    /** Plain: slot count of a pool or ring; written once by the producer before the peer maps the file. */
+    public static void putHeaderSlotCountPlain(MemorySegment file, int slotCount) {
+        file.set(JAVA_INT, HDR_SLOT_COUNT, slotCount);
+    }
+
+    // ---- registers ----
+
+    /** Release: the WRITE register (positions published; the consumer never reads it); written by the producer. */
+    public static void putWriteRegisterRelease(MemorySegment ring, long positions) {
+        LONG.setRelease(ring, WRITE, positions);
+    }
+
+    /** Acquire: the READ register (positions released), so rewritten pointers behind it are visible; written by the consumer. */
+    public static long readRegisterAcquire(MemorySegment ring) {
+        return (long) LONG.getAcquire(ring, READ);
+    }
+
+    /** Release: the READ register, after the pointers rewritten behind it; written by the consumer. */
+    public static void putReadRegisterRelease(MemorySegment ring, long positions) {
+        LONG.setRelease(ring, READ, positions);
+    }
+
+    /** Acquire: PRODUCER_STATE ({@link #STATE_OPEN} / {@link #STATE_CLOSED}); written by the producer. */
+    public static int producerStateAcquire(MemorySegment ring) {
+        return (int) INT.getAcquire(ring, PRODUCER_STATE);
+    }
+
+    /** Release: PRODUCER_STATE, after every entry the producer published; written by the producer. */
+    public static void putProducerStateRelease(MemorySegment ring, int state) {
+        INT.setRelease(ring, PRODUCER_STATE, state);
+    }
+
+    /** CONSUMER_PARKED as a tripwire: the consumer sets a generation (volatile) and 0 (opaque); the producer reads it (volatile) and CASes it to 0. */
+    public static Tripwire consumerParkedTripwire(MemorySegment ring) {
+        return new Tripwire(ring, CONSUMER_PARKED);
+    }
+
+    /** PRODUCER_PARKED as a tripwire: the producer sets a generation (volatile) and 0 (opaque); the consumer reads it (volatile) and CASes it to 0. */
+    public static Tripwire producerParkedTripwire(MemorySegment ring) {
+        return new Tripwire(ring, PRODUCER_PARKED);
+    }
+
+    // ---- entry fields; entry = entryOffset(position, mask) ----
+
+    /** Acquire: an entry's stamp (position + 1 once published), pairs with {@link #putStampRelease}; written by the producer. */
+    public static long stampAcquire(MemorySegment ring, long entry) {
+        return (long) LONG.getAcquire(ring, entry + ENTRY_STAMP);
+    }
+
+    /** Release: an entry's stamp, after its slot pointer and the slot's payload; written by the producer. */
+    public static void putStampRelease(MemorySegment ring, long entry, long stamp) {
+        LONG.setRelease(ring, entry + ENTRY_STAMP, stamp);
+    }
+
+    /** Plain: an entry's slot pointer, ordered by the caller's acquire of the stamp or of READ; written by the producer (publish), then the consumer (release). */
+    public static long pointerPlain(MemorySegment ring, long entry) {
+        return ring.get(JAVA_LONG, entry + ENTRY_POINTER);
+    }
+
+    /** Plain: an entry's slot pointer, published by the caller's next release (stamp or READ); written by the producer (publish), then the consumer (release). */
+    public static void putPointerPlain(MemorySegment ring, long entry, long pointer) {
+        ring.set(JAVA_LONG, entry + ENTRY_POINTER, pointer);
+    }
+
+    // ---- slots ----
+
+    /** Plain: the first word of a slot (a slice from {@link #slotOffset}), read only to pull its line in early; written by the producer. */
+    public static long slotFirstWordPlain(MemorySegment slot) {
+        return slot.get(JAVA_LONG, 0);
     }
 }

@@ -143,7 +143,7 @@ final class HostileConsumer {
         }
 
         private void writeReleased(long[] ptrs) {
-            for (int i = 0; i < ptrs.length; i++) r.ring().set(JAVA_LONG, r.entry(read + i) + 8, ptrs[i]);
+            for (int i = 0; i < ptrs.length; i++) putPointerPlain(r.ring(), r.entry(read + i), ptrs[i]);
         }
 
         /** Garbage where the writer must not care: stamps, registers it does not read, headers, unused entries. */
@@ -154,18 +154,18 @@ final class HostileConsumer {
                 case 0 -> ring.set(JAVA_LONG, r.entry(rnd.nextLong() & Long.MAX_VALUE), rnd.nextLong());   // any stamp
                 case 1 -> {
                     long w = rnd.nextLong();
-                    if (w != nextTarget) LONG.setRelease(ring, WRITE, w);   // the victim rewrites it with its next commit
+                    if (w != nextTarget) putWriteRegisterRelease(ring, w);   // the victim rewrites it with its next commit
                 }
                 case 2 -> INT.setRelease(ring, CONSUMER_PARKED, rnd.nextInt(3));   // 1 makes the victim CAS and wake
                 case 3 -> INT.setRelease(ring, PRODUCER_PARKED, rnd.nextInt());
-                case 4 -> INT.setRelease(ring, PRODUCER_STATE, rnd.nextInt());
+                case 4 -> putProducerStateRelease(ring, rnd.nextInt());
                 case 5 -> {
                     long[] at = {HDR_MAGIC, HDR_VERSION, HDR_CAPACITY, HDR_SLOT_SIZE, HDR_SLOT_COUNT};
                     ring.set(JAVA_INT, at[rnd.nextInt(at.length)], rnd.nextInt());
                 }
                 default -> {   // pointer of an entry not in use: the victim writes it before it publishes there
                     long q = published + rnd.nextInt((int) (read + r.capacity() - published));
-                    ring.set(JAVA_LONG, r.entry(q) + 8, rnd.nextLong());
+                    putPointerPlain(ring, r.entry(q), rnd.nextLong());
                 }
             }
         }
@@ -178,7 +178,7 @@ final class HostileConsumer {
         private boolean entriesDistinct(int k) {
             boolean[] seen = new boolean[n];
             for (long q = read; q < read + k; q++) {
-                int s = pointerSlot(r.ring().get(JAVA_LONG, r.entry(q) + 8));
+                int s = pointerSlot(pointerPlain(r.ring(), r.entry(q)));
                 if (s == 0 || s >= n || seen[s]) return false;
                 seen[s] = true;
             }
@@ -192,7 +192,7 @@ final class HostileConsumer {
                 case 0 -> { }   // in order: the entries still hold the pointers the victim published
                 case 1 -> {     // out of order: the same pointers, shuffled, maybe with garbage length/MORE bits
                     long[] ptrs = new long[k];
-                    for (int i = 0; i < k; i++) ptrs[i] = garbageHighBits(r.ring().get(JAVA_LONG, r.entry(read + i) + 8));
+                    for (int i = 0; i < k; i++) ptrs[i] = garbageHighBits(pointerPlain(r.ring(), r.entry(read + i)));
                     for (int i = k - 1; i > 0; i--) {
                         int j = rnd.nextInt(i + 1);
                         long t = ptrs[i];
@@ -204,7 +204,7 @@ final class HostileConsumer {
                 default -> writeReleased(distinctReleases(k));   // any published slots, even ones not polled yet
             }
             for (int g = rnd.nextInt(3); g > 0; g--) harmlessGarbage(target);
-            LONG.setRelease(r.ring(), READ, read + k);
+            putReadRegisterRelease(r.ring(), read + k);
             read += k;
         }
 
@@ -219,7 +219,7 @@ final class HostileConsumer {
                         case 2 -> read == 0 ? -1 - rnd.nextInt(1000) : read - 1 - rnd.nextLong(read);
                         default -> read == 0 ? rnd.nextLong() | Long.MIN_VALUE : read - 1;
                     };
-                    LONG.setRelease(r.ring(), READ, bad);
+                    putReadRegisterRelease(r.ring(), bad);
                 }
                 case 1 -> {
                     bad = switch (rnd.nextInt(5)) {
@@ -230,7 +230,7 @@ final class HostileConsumer {
                         default -> published + 1 + (rnd.nextLong() & Long.MAX_VALUE) % (Long.MAX_VALUE - published);
                     };
                     if (rnd.nextBoolean()) writeReleased(distinctReleases(1 + rnd.nextInt(n - 1)));
-                    LONG.setRelease(r.ring(), READ, bad);
+                    putReadRegisterRelease(r.ring(), bad);
                 }
                 default -> {
                     int k = kind == 5 ? 2 + rnd.nextInt(n - 2) : 1 + rnd.nextInt(n - 1);
@@ -254,7 +254,7 @@ final class HostileConsumer {
                     }
                     writeReleased(ptrs);
                     if (rnd.nextBoolean()) harmlessGarbage(Long.MIN_VALUE);
-                    LONG.setRelease(r.ring(), READ, read + k);
+                    putReadRegisterRelease(r.ring(), read + k);
                 }
             }
             fatalWritten = true;
@@ -270,7 +270,7 @@ final class HostileConsumer {
                     case 1 -> pointer(rnd.nextInt(n), 0, false);
                     default -> garbageHighBits(pointer(1 + rnd.nextInt(n - 1), 0, false));
                 };
-                ring.set(JAVA_LONG, r.entry(read + rnd.nextInt(n)) + 8, p);
+                putPointerPlain(ring, r.entry(read + rnd.nextInt(n)), p);
             }
             long next = switch (rnd.nextInt(8)) {
                 case 0 -> rnd.nextLong();
@@ -278,7 +278,7 @@ final class HostileConsumer {
                 case 2 -> read + n;
                 default -> read + rnd.nextInt(n);
             };
-            LONG.setRelease(ring, READ, next);
+            putReadRegisterRelease(ring, next);
             if (next >= read && next < read + n) read = next;
         }
 

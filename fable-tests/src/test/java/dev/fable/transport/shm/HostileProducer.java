@@ -243,20 +243,20 @@ final class HostileProducer {
         private void publish(long stamp, long ptr) {
             long p = position;
             long e = r.entry(p);
-            r.ring().set(JAVA_LONG, e + 8, ptr);
-            LONG.setRelease(r.ring(), e, stamp);
-            LONG.setRelease(r.ring(), WRITE, p + 1);
+            putPointerPlain(r.ring(), e, ptr);
+            putStampRelease(r.ring(), e, stamp);
+            putWriteRegisterRelease(r.ring(), p + 1);
             position = p + 1;
         }
 
         /** Takes back what the (honest) victim released, checking it as RingWriter does. */
         private void reclaim() {
-            long rr = (long) LONG.getAcquire(r.ring(), READ);
+            long rr = readRegisterAcquire(r.ring());
             if (rr < reclaimed || rr > position) {
                 throw new IllegalStateException("the victim's READ " + rr + " is outside [" + reclaimed + ", " + position + "]");
             }
             for (long q = reclaimed; q < rr; q++) {
-                long ptr = r.ring().get(JAVA_LONG, r.entry(q) + 8);
+                long ptr = pointerPlain(r.ring(), r.entry(q));
                 int s = pointerSlot(ptr);
                 if (pointerPool(ptr) != 0 || s >= r.slotCount() || !published[s]) {
                     throw new IllegalStateException("the victim released 0x" + Long.toHexString(ptr) + " at " + q);
@@ -290,10 +290,10 @@ final class HostileProducer {
             if (rnd.nextInt(4) == 0) {
                 MemorySegment ring = r.ring();
                 switch (rnd.nextInt(6)) {
-                    case 0 -> LONG.setRelease(ring, WRITE, rnd.nextLong());            // the reader never trusts WRITE
+                    case 0 -> putWriteRegisterRelease(ring, rnd.nextLong());           // the reader never trusts WRITE
                     case 1 -> INT.setRelease(ring, CONSUMER_PARKED, rnd.nextInt());     // the victim's flag
                     case 2 -> INT.setRelease(ring, PRODUCER_PARKED, rnd.nextInt());
-                    case 3 -> INT.setRelease(ring, PRODUCER_STATE, rnd.nextInt());
+                    case 3 -> putProducerStateRelease(ring, rnd.nextInt());
                     case 4 -> {                                                        // headers are read once, at the handshake
                         long[] at = {HDR_MAGIC, HDR_VERSION, HDR_CAPACITY, HDR_SLOT_SIZE, HDR_SLOT_COUNT};
                         ring.set(JAVA_INT, at[rnd.nextInt(at.length)], rnd.nextInt());
@@ -321,16 +321,16 @@ final class HostileProducer {
                         long q = position - cap + rnd.nextInt(2 * cap);
                         long e = r.entry(q);
                         if (rnd.nextBoolean()) {
-                            ring.set(JAVA_LONG, e + 8, rnd.nextLong());
-                            LONG.setRelease(ring, e, q + 1);
+                            putPointerPlain(ring, e, rnd.nextLong());
+                            putStampRelease(ring, e, q + 1);
                         } else {
-                            ring.set(JAVA_LONG, e + 8, pointer(rnd.nextInt(r.slotCount()), (int) validLength(), false));
-                            LONG.setRelease(ring, e, rnd.nextLong());
+                            putPointerPlain(ring, e, pointer(rnd.nextInt(r.slotCount()), (int) validLength(), false));
+                            putStampRelease(ring, e, rnd.nextLong());
                         }
                     }
-                    case 3 -> ring.set(JAVA_LONG, r.entry(position + rnd.nextInt(cap)) + 8, rnd.nextLong());   // rewrite a published pointer
-                    case 4 -> LONG.setRelease(ring, r.entry(position - 1 - rnd.nextInt(cap)), rnd.nextLong());   // rewrite a stamp behind
-                    default -> LONG.setRelease(ring, WRITE, rnd.nextLong());
+                    case 3 -> putPointerPlain(ring, r.entry(position + rnd.nextInt(cap)), rnd.nextLong());   // rewrite a published pointer
+                    case 4 -> putStampRelease(ring, r.entry(position - 1 - rnd.nextInt(cap)), rnd.nextLong());   // rewrite a stamp behind
+                    default -> putWriteRegisterRelease(ring, rnd.nextLong());
                 }
             }
         }
@@ -340,7 +340,7 @@ final class HostileProducer {
             if (fatalWritten) return victimEndedOrOverdue(now, "the victim did not fail the connection within 20 s of the fatal entry");
             if (fatalAt == CHAOS) {
                 if (victimEndedOrOverdue(now, "the victim survived 20 s of chaos")) return true;
-                if ((long) LONG.getAcquire(r.ring(), READ) == 0) return false;   // the victim has not read the plan yet
+                if (readRegisterAcquire(r.ring()) == 0) return false;   // the victim has not read the plan yet
                 if (rnd.nextInt(4) == 0) chaos();
                 return false;
             }

@@ -1,7 +1,11 @@
-package dev.fable.transport.shm;
+package dev.fable.jmh;
 
 import dev.fable.CorruptChannelException;
 import dev.fable.buffer.SlotBuffer;
+import dev.fable.transport.shm.Faults;
+import dev.fable.transport.shm.RingReader;
+import dev.fable.transport.shm.RingWriter;
+import dev.fable.transport.shm.ShmLayout;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -35,8 +39,8 @@ import java.util.concurrent.TimeUnit;
  *       message. Shows what pipelining through the ring (and reclaiming in runs) saves.</li>
  * </ul>
  *
- * <p>This class sits in the ring's package because the ring classes are package-private; it is
- * compiled into the benchmark jar only. Slots are 64 B and 128 per pool, as a small-message
+ * <p>The ring classes are public for this benchmark only (their package is exported to Fable's own
+ * modules alone); it is compiled into the benchmark jar only. Slots are 64 B and 128 per pool, as a small-message
  * connection would configure. {@code trusted=false} adds the reader's private copy of the 64 B.
  * Compare with {@code ConnectionOpsBench.roundTrip}: the difference is the {@code Connection}
  * layer (state checks, interface calls).
