@@ -4,7 +4,6 @@ import dev.fable.buffer.LeakDetector;
 import dev.fable.naming.DaemonNameService;
 import dev.fable.naming.NameService;
 
-import dev.fable.endpoint.ExternalTcpListener;
 import dev.fable.endpoint.FableRuntime;
 import dev.fable.endpoint.RuntimeSettings;
 import dev.fable.flow.LiveConnection;
@@ -55,17 +54,20 @@ public final class Fable implements AutoCloseable {
      *     ({@code fable.state.dir}, {@code FABLE_STATE_DIR}, else the daemon's default);</li>
      * <li>{@link #autostartDaemon(boolean)}: start a daemon when none answers ({@code fable.daemon.autostart}, default true);</li>
      * <li>{@link #drainTimeout(Duration)}: how long read buffers of a switched-away transport may be held before
-     *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s).</li>
+     *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s);</li>
+     * <li>{@link #leakDetection(String)}: {@code off}, {@code simple} or {@code paranoid} (where each leaked
+     *     buffer was claimed) ({@code fable.leakDetection}, default simple). Each set-up has its own detector.</li>
      * </ul>
-     * Process-wide in this version, whatever the context: the shared-memory directory ({@code fable.shm.dir}),
-     * the leak detector's level ({@code fable.leakDetection}) and the background threads that watch control
-     * sockets and flush socket writes.
+     * Process-wide in this version, whatever the context: the shared-memory directory ({@code fable.shm.dir})
+     * with its pool of prepared shared-memory files, and the two background threads that watch shared-memory
+     * control sockets and flush socket writes (they keep no state but the connections registered with them).
      */
     public static final class Context {
         private Path runtimeDir;
         private Path stateDir;
         private Boolean autostartDaemon;
         private Duration drainTimeout;
+        private String leakDetection;
 
         public Context runtimeDir(Path dir) {
             this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
@@ -108,10 +110,20 @@ public final class Fable implements AutoCloseable {
                     : Duration.ofMillis(NamingConfig.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
         }
 
+        public Context leakDetection(String level) {
+            LeakDetector.Level.parse(level);   // checked now: a typo fails here, not at the first buffer
+            this.leakDetection = level;
+            return this;
+        }
+
+        public String leakDetection() {
+            return leakDetection != null ? leakDetection : NamingConfig.get("fable.leakDetection", "simple");
+        }
+
         @Override
         public String toString() {
             return "Fable.Context[runtimeDir=" + runtimeDir() + ", stateDir=" + stateDir() + ", autostartDaemon=" + autostartDaemon()
-                    + ", drainTimeout=" + drainTimeout() + "]";
+                    + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + "]";
         }
     }
 
@@ -120,9 +132,10 @@ public final class Fable implements AutoCloseable {
     private final Context context;
     private final FableRuntime runtime;
 
-    private Fable(Context context, NameService names) {
+    private Fable(Context context, java.util.function.Supplier<NameService> names) {
         this.context = context;
-        this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.drainTimeout().toNanos()));
+        this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.stateDir(), context.drainTimeout().toNanos(),
+                LeakDetector.Level.parse(context.leakDetection())));
     }
 
     /**
@@ -132,7 +145,9 @@ public final class Fable implements AutoCloseable {
      */
     public static Fable launch(Context context) {
         Objects.requireNonNull(context, "context");
-        return new Fable(context, DaemonNameService.open(context.runtimeDir(), context.autostartDaemon(), context.stateDir()));
+        Fable f = new Fable(context, () -> DaemonNameService.open(context.runtimeDir(), context.autostartDaemon(), context.stateDir()));
+        f.runtime.names();   // now: a set-up that cannot reach its daemon fails here, not at its first endpoint
+        return f;
     }
 
     private static Fable shared() {
@@ -140,7 +155,7 @@ public final class Fable implements AutoCloseable {
         if (f == null) {
             synchronized (Fable.class) {
                 f = shared;
-                if (f == null) shared = f = new Fable(new Context(), DaemonNameService.get());   // the process's one client (the CLI's too)
+                if (f == null) shared = f = new Fable(new Context(), DaemonNameService::get);   // the process's one client (the CLI's too)
             }
         }
         return f;
@@ -163,6 +178,21 @@ public final class Fable implements AutoCloseable {
 
     public Context context() {
         return context;
+    }
+
+    /** Buffers this set-up's leak detector reported (dropped while handed out, neither committed nor released). */
+    public long leaksReported() {
+        return runtime.leaks().leaksReported();
+    }
+
+    /** Also hands each of this set-up's leak reports to {@code listener} (tests, metrics); null removes it. */
+    public void onLeak(java.util.function.Consumer<String> listener) {
+        runtime.leaks().setListener(listener);
+    }
+
+    /** As {@link #listenExternal(String, ConnectOptions)}, in this set-up. */
+    public ExternalListener externalListener(String uri, ConnectOptions options) {
+        return runtime.listenExternal(uri, options);
     }
 
     /** Closes this set-up's client of the daemon: its names are dropped. Connections already made keep flowing. */
@@ -190,7 +220,7 @@ public final class Fable implements AutoCloseable {
      * {@link ExternalListener}. No name, no daemon: the address is the rendezvous.
      */
     public static ExternalListener listenExternal(String uri, ConnectOptions options) {
-        return new ExternalTcpListener(uri, options);
+        return shared().externalListener(uri, options);
     }
 
     /** A poller over shared-memory connections that waits with {@code mode} (spinning up to 20 µs first unless BLOCK). */
@@ -203,8 +233,8 @@ public final class Fable implements AutoCloseable {
         return shared().nameService();
     }
 
-    /** Buffers reported by the leak detector since the JVM started. */
+    /** Buffers the leak detector of the process's shared set-up reported. */
     public static long leakedBuffers() {
-        return LeakDetector.leaksReported();
+        return shared().leaksReported();
     }
 }

@@ -1,9 +1,6 @@
 package dev.fable;
 
-import dev.fable.buffer.LeakDetector;
 import dev.fable.testing.Pair;
-import dev.fable.testing.PeerProcess;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -18,18 +15,14 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * A buffer dropped without commit() or release() is reported once the GC finds it unreachable,
- * naming its connection; paranoid mode also says where it was claimed.
+ * naming its connection; paranoid mode also says where it was claimed. Each test runs in a
+ * {@link Fable.Context} of its own (the leak detector is per set-up), in this JVM.
  */
 class LeakDetectionTest {
 
-    /** A pair over shared memory on {@code name}, with few, small slots. */
-    static Pair open(String name) throws Exception {
-        return Pair.open(name, "shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(8));
-    }
-
-    @AfterEach
-    void removeListener() {
-        LeakDetector.setListener(null);
+    /** A pair over shared memory on {@code name} in set-up {@code fable}, with few, small slots. */
+    static Pair open(Fable fable, String name) throws Exception {
+        return Pair.open(fable, name, "shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(8));
     }
 
     // Separate methods so that no local variable of the test keeps the dropped buffer reachable.
@@ -67,9 +60,9 @@ class LeakDetectionTest {
     @Test
     void droppedWriteAndReadBuffersAreReportedNamingTheirConnection() throws Exception {
         BlockingQueue<String> reports = new LinkedBlockingQueue<>();
-        LeakDetector.setListener(reports::add);
         String name = unique("leak");
-        try (Pair p = open(name)) {
+        try (Fable fable = Fable.launch(new Fable.Context().leakDetection("simple")); Pair p = open(fable, name)) {
+            fable.onLeak(reports::add);
             // Buffers that are committed and released are never reported, however often they are reused.
             for (int i = 0; i < 100; i++) {
                 Buffer b = p.client().claim(8);
@@ -77,7 +70,7 @@ class LeakDetectionTest {
                 b.commit();
                 p.server().receive(Duration.ofSeconds(5)).release();
             }
-            long before = Fable.leakedBuffers();
+            long before = fable.leaksReported();
 
             claimAndDrop(p.client());
             Buffer w = p.client().claim(8);
@@ -86,7 +79,7 @@ class LeakDetectionTest {
             pollAndDrop(p.server());
 
             List<String> mine = awaitReports(reports, "'" + name + "'", 2, Duration.ofSeconds(20));
-            assertTrue(Fable.leakedBuffers() >= before + 2, "leakedBuffers() counts the reports");
+            assertEquals(before + 2, fable.leaksReported(), "leaksReported() counts the reports");
             String sending = p.client() + " (sending)";
             String receiving = p.server() + " (receiving)";
             assertEquals(1, mine.stream().filter(m -> m.contains(sending)).count(), "one report for the claimed buffer: " + mine);
@@ -108,36 +101,30 @@ class LeakDetectionTest {
         }
     }
 
-    /** In paranoid mode: leaks a claimed buffer and prints every report on one line as "LEAK ...", then "DONE". */
-    public static final class ParanoidLeaker {
-        public static void main(String[] args) throws Exception {
-            BlockingQueue<String> reports = new LinkedBlockingQueue<>();
-            LeakDetector.setListener(reports::add);
-            try (Pair p = open(args[0])) {
-                claimAndDropInParanoidMode(p.client());
-                for (String m : awaitReports(reports, "'" + args[0] + "'", 1, Duration.ofSeconds(20))) {
-                    System.out.println("LEAK " + m.replace('\n', '|'));
-                }
-            }
-            System.out.println("DONE");
-        }
-
-        private static void claimAndDropInParanoidMode(Connection c) {
-            Buffer b = c.claim(8);
-            b.putLong(0, 1);
-        }
+    private static void claimAndDropInParanoidMode(Connection c) {
+        Buffer b = c.claim(8);
+        b.putLong(0, 1);
     }
 
     @Test
-    void paranoidModeReportsWhereTheBufferWasClaimed() throws Exception {
+    void paranoidModeReportsWhereTheBufferWasClaimedAndOnlyToItsOwnSetUp() throws Exception {
         String name = unique("paranoid");
-        try (PeerProcess child = PeerProcess.start(ParanoidLeaker.class, List.of("-Dfable.leakDetection=paranoid"), name)) {
-            String line = child.expectLine("LEAK ");
+        BlockingQueue<String> reports = new LinkedBlockingQueue<>();
+        BlockingQueue<String> others = new LinkedBlockingQueue<>();
+        try (Fable paranoid = Fable.launch(new Fable.Context().leakDetection("paranoid"));
+             Fable other = Fable.launch(new Fable.Context().leakDetection("simple"));
+             Pair p = open(paranoid, name)) {
+            paranoid.onLeak(reports::add);
+            other.onLeak(others::add);
+            claimAndDropInParanoidMode(p.client());
+            List<String> mine = awaitReports(reports, "'" + name + "'", 1, Duration.ofSeconds(20));
+            String line = mine.getFirst().replace('\n', '|');
             assertTrue(line.contains("shm connection"), line);
             assertTrue(line.contains("claimAndDropInParanoidMode"), "the claim site is named: " + line);
-            assertTrue(line.contains("ParanoidLeaker.main"), line);
-            child.expectLine("DONE");
-            assertEquals(0, child.waitFor(30), child.stderr());
+            assertTrue(line.contains("paranoidModeReportsWhereTheBufferWasClaimedAndOnlyToItsOwnSetUp"), line);
+            assertEquals(1, paranoid.leaksReported());
+            assertEquals(0, other.leaksReported(), "another set-up's detector saw nothing");
+            assertTrue(others.stream().noneMatch(m -> m.contains(name)), "another set-up's listener got nothing: " + others);
         }
     }
 }

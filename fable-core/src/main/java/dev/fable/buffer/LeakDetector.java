@@ -12,35 +12,57 @@ import java.util.function.Consumer;
  * it is strongly reachable; once handed out only the application holds it, so if the application
  * drops it the GC enqueues the token and a daemon thread reports the leak.
  *
- * <p>{@code -Dfable.leakDetection=paranoid} also records where each buffer was claimed (one
- * {@link Throwable} per hand-out: for debugging only). {@code -Dfable.leakDetection=off} disables it.
+ * <p>One detector per Fable set-up ({@code Fable.Context.leakDetection}, default
+ * {@code -Dfable.leakDetection}): {@link Level#PARANOID} also records where each buffer was claimed
+ * (one {@link Throwable} per hand-out: for debugging only), {@link Level#OFF} tracks nothing. Its
+ * reporting thread starts with the first tracked buffer and ends with {@link #close()}.
  */
-public final class LeakDetector {
-    private LeakDetector() {}
+public final class LeakDetector implements AutoCloseable {
+    /** How much a detector does. */
+    public enum Level {
+        /** Nothing is tracked. */
+        OFF,
+        /** Leaks are reported with the buffer's label (the default). */
+        SIMPLE,
+        /** Leaks are reported with where the buffer was handed out (a stack trace per hand-out). */
+        PARANOID;
 
-    private static final String MODE = System.getProperty("fable.leakDetection", "simple");
-    private static final boolean ENABLED = !"off".equals(MODE);
-    private static final boolean PARANOID = "paranoid".equals(MODE);
-    private static final ReferenceQueue<SlotBuffer> QUEUE = new ReferenceQueue<>();
-    private static final AtomicLong LEAKS = new AtomicLong();
-    private static final System.Logger LOG = System.getLogger("dev.fable.leak");
-    private static volatile Consumer<String> listener;
-
-    static {
-        if (ENABLED) {
-            Thread t = new Thread(LeakDetector::reportLoop, "fable-leak-detector");
-            t.setDaemon(true);
-            t.start();
+        /** {@code off}, {@code simple} or {@code paranoid}, any case. */
+        public static Level parse(String s) {
+            try {
+                return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("unknown leak detection level '" + s + "'; use off, simple or paranoid", e);
+            }
         }
     }
 
-    /** Leaks reported since the JVM started. */
-    public static long leaksReported() {
-        return LEAKS.get();
+    private static final System.Logger LOG = System.getLogger("dev.fable.leak");
+
+    private final Level level;
+    private final ReferenceQueue<SlotBuffer> queue = new ReferenceQueue<>();
+    private final AtomicLong leaks = new AtomicLong();
+    /** Keeps tokens reachable while their buffers are out (a phantom reference must outlive its referent). */
+    private final java.util.Set<Token> roots = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicReference<Thread> reporter = new java.util.concurrent.atomic.AtomicReference<>();
+    private volatile boolean closed;
+    private volatile Consumer<String> listener;
+
+    public LeakDetector(Level level) {
+        this.level = java.util.Objects.requireNonNull(level, "level");
+    }
+
+    public Level level() {
+        return level;
+    }
+
+    /** Leaks this detector reported. */
+    public long leaksReported() {
+        return leaks.get();
     }
 
     /** Also hands each report to {@code l} (tests, metrics); {@code null} removes it. */
-    public static void setListener(Consumer<String> l) {
+    public void setListener(Consumer<String> l) {
         listener = l;
     }
 
@@ -51,20 +73,32 @@ public final class LeakDetector {
         }
     }
 
-    static Token track(SlotBuffer buffer, String label) {
-        return new Token(buffer, label);
+    Token track(SlotBuffer buffer, String label) {
+        if (level != Level.OFF && reporter.get() == null && !closed) {
+            Thread t = Thread.ofPlatform().daemon().name("fable-leak-detector").unstarted(this::reportLoop);
+            if (reporter.compareAndSet(null, t)) t.start();
+        }
+        return new Token(this, buffer, label);
     }
 
-    private static void reportLoop() {
-        while (true) {
+    /** Stops the reporting thread; buffers tracked afterwards are not reported. */
+    @Override
+    public void close() {
+        closed = true;
+        Thread t = reporter.get();
+        if (t != null) t.interrupt();
+    }
+
+    private void reportLoop() {
+        while (!closed) {
             try {
-                Token t = (Token) QUEUE.remove();
-                TokenRoots.remove(t);
+                Token t = (Token) queue.remove();
+                roots.remove(t);
                 if (t.outstanding) {
-                    LEAKS.incrementAndGet();
+                    leaks.incrementAndGet();
                     String msg = "LEAK: a Fable buffer (" + t.label + ") became unreachable without commit() or release(); "
                             + "its slot stays held until the connection closes. "
-                            + (t.claimedAt == null ? "Run with -Dfable.leakDetection=paranoid to see where it was claimed."
+                            + (t.claimedAt == null ? "Set the leak detection level to paranoid (-Dfable.leakDetection=paranoid) to see where it was claimed."
                                                    : "It was handed out here:");
                     LOG.log(System.Logger.Level.WARNING, msg, t.claimedAt);
                     Consumer<String> l = listener;
@@ -86,6 +120,7 @@ public final class LeakDetector {
 
     /** One per recyclable buffer object, kept strongly by the buffer's owner via the buffer. */
     public static final class Token extends PhantomReference<SlotBuffer> {
+        private final LeakDetector detector;
         private final String label;
         // Written by the buffer's thread, read by the reporter after the GC enqueued the token:
         // enqueueing happens after the buffer became unreachable, i.e. after its last use, and the
@@ -93,40 +128,28 @@ public final class LeakDetector {
         private boolean outstanding;
         private Throwable claimedAt;
 
-        Token(SlotBuffer referent, String label) {
-            super(referent, ENABLED ? QUEUE : null);
+        Token(LeakDetector detector, SlotBuffer referent, String label) {
+            super(referent, detector.level == Level.OFF ? null : detector.queue);
+            this.detector = detector;
             this.label = label;
-            TokenRoots.add(this);
+            if (detector.level != Level.OFF) detector.roots.add(this);
         }
 
         void handedOut() {
             outstanding = true;
-            if (PARANOID) claimedAt = new Throwable("buffer handed out here");
+            if (detector.level == Level.PARANOID) claimedAt = new Throwable("buffer handed out here");
         }
 
         void returned() {
             outstanding = false;
-            if (PARANOID) claimedAt = null;
+            if (detector.level == Level.PARANOID) claimedAt = null;
         }
 
         /** Stops tracking: the owner is closing and outstanding buffers no longer count as leaks. */
         public void untrack() {
             outstanding = false;
-            TokenRoots.remove(this);
+            detector.roots.remove(this);
             clear();
-        }
-    }
-
-    /** Keeps tokens reachable while their buffers are out (a phantom reference must outlive its referent). */
-    private static final class TokenRoots {
-        private static final java.util.Set<Token> ROOTS = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-        static void add(Token t) {
-            if (ENABLED) ROOTS.add(t);
-        }
-
-        static void remove(Token t) {
-            ROOTS.remove(t);
         }
     }
 }

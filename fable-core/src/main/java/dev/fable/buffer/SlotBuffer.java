@@ -45,13 +45,14 @@ public final class SlotBuffer implements Buffer {
     private long epoch;
 
     /** @param index the owner's number for this object (e.g. which private copy area it owns) */
-    public SlotBuffer(BufferOwner owner, int index, java.util.function.Supplier<Connection> home, Kind kind, boolean readOnly, String leakLabel) {
+    public SlotBuffer(BufferOwner owner, int index, java.util.function.Supplier<Connection> home, Kind kind, boolean readOnly, String leakLabel,
+                      LeakDetector leaks) {
         this.owner = owner;
         this.index = index;
         this.home = home;
         this.kind = kind;
         this.readOnly = readOnly;
-        this.leakToken = LeakDetector.track(this, leakLabel);
+        this.leakToken = leaks.track(this, leakLabel);
     }
 
     // ---- owner side (transport) ----

@@ -1,5 +1,6 @@
 package dev.fable.endpoint;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;
@@ -7,52 +8,79 @@ import dev.fable.ExternalListener;
 import dev.fable.naming.NameService;
 
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
- * One Fable set-up: its naming client, its transports and its flow table. {@code dev.fable.Fable}
- * builds one per context; nothing here is shared with another runtime in the same JVM.
+ * One Fable set-up: its naming client, its transports, its flow table and its leak detector.
+ * {@code dev.fable.Fable} builds one per context; none of these is shared with another runtime in
+ * the same JVM. The naming client is made on first need: a program that only talks to plain
+ * {@code tcp://} peers never needs a daemon.
  */
 public final class FableRuntime implements AutoCloseable {
-    private final NameService names;
+    private final Supplier<NameService> connectNames;
+    private volatile NameService names;
     private final TransportRegistry transports;
     private final FlowTable flows = new FlowTable();
     private final AtomicLong anonymous = new AtomicLong();
     private final RuntimeSettings settings;
+    private final LeakDetector leaks;
 
-    /** Takes {@code names} over: it reports this runtime's flows and carries out the daemon's orders for them. */
-    public FableRuntime(NameService names, RuntimeSettings settings) {
-        this.names = names;
+    /**
+     * {@code connectNames} makes this runtime's naming client when first needed; the runtime takes it
+     * over: it reports this runtime's flows and carries out the daemon's orders for them.
+     */
+    public FableRuntime(Supplier<NameService> connectNames, RuntimeSettings settings) {
+        this.connectNames = connectNames;
         this.settings = settings;
-        this.transports = new TransportRegistry(names);
-        names.flowSource(flows::report);
-        names.reconfigurer(flows::reconfigure);
-        names.policyListener(flows::followPolicy);
+        this.leaks = new LeakDetector(settings.leakLevel());
+        this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), leaks);
+    }
+
+    /** This runtime's naming client, connected (and the daemon started, if allowed) on the first call. */
+    public NameService names() {
+        NameService n = names;
+        if (n == null) {
+            synchronized (this) {
+                n = names;
+                if (n == null) {
+                    n = connectNames.get();
+                    n.flowSource(flows::report);
+                    n.reconfigurer(flows::reconfigure);
+                    n.policyListener(flows::followPolicy);
+                    names = n;
+                }
+            }
+        }
+        return n;
     }
 
     /** Registers {@code name}; closing the endpoint unregisters it. */
     public Endpoint register(String name) {
-        return new LocalEndpoint(name, names, transports, flows, settings, true);
+        return new LocalEndpoint(name, names(), transports, flows, settings, true);
     }
 
     /** Connects from an anonymous endpoint to {@code uri} (see {@code Fable.connect}). */
     public Connection connect(String uri, ConnectOptions options) {
         Target t = Target.parse(uri);
         String anon = "anon-" + ProcessHandle.current().pid() + "-" + anonymous.incrementAndGet();
-        if (t.external()) return TransportRegistry.external(t, anon, options);
-        return new LocalEndpoint(anon, names, transports, flows, settings, false).connect(uri, options);
+        if (t.external()) return transports.external(t, anon, options);
+        return new LocalEndpoint(anon, names(), transports, flows, settings, false).connect(uri, options);
     }
 
     /** Accepts plain TCP peers on {@code uri}. */
     public ExternalListener listenExternal(String uri, ConnectOptions options) {
-        return new ExternalTcpListener(uri, options);
+        return new ExternalTcpListener(uri, options, leaks);
     }
 
-    public NameService names() {
-        return names;
+    /** This runtime's leak detector: every buffer of its connections is tracked by it. */
+    public LeakDetector leaks() {
+        return leaks;
     }
 
     @Override
     public void close() {
-        names.close();
+        NameService n = names;
+        if (n != null) n.close();
+        leaks.close();
     }
 }

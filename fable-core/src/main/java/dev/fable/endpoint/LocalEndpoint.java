@@ -295,7 +295,7 @@ final class LocalEndpoint implements Endpoint {
     @Override
     public Connection connect(String uri, ConnectOptions options) {
         Target target = Target.parse(uri);
-        if (target.external()) return TransportRegistry.external(target, name, options);
+        if (target.external()) return transports.external(target, name, options);
         Route route = names.resolve(target.name(), new RouteRequest(options.isTrusted(), target.forcedTransport()),
                 options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());

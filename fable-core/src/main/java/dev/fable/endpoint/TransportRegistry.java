@@ -1,9 +1,9 @@
 package dev.fable.endpoint;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.flow.LiveConnection;
 import dev.fable.internal.Closeables;
 import dev.fable.transport.tls.HostIdentity;
-import dev.fable.naming.NameService;
 import dev.fable.transport.Transport;
 import dev.fable.transport.shm.ShmTransport;
 import dev.fable.transport.stream.PlainIo;
@@ -30,13 +30,22 @@ public final class TransportRegistry {
 
     private final Map<String, Transport> byName;
 
-    TransportRegistry(NameService names) {
-        TlsTransport tls = new TlsTransport(() -> HostIdentity.load(HostIdentity.defaultDirectory()), names::isKnownHost);
+    private final LeakDetector leaks;
+
+    /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code leaks}: tracks every connection's buffers. */
+    TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, LeakDetector leaks) {
+        this.leaks = leaks;
+        TlsTransport tls = new TlsTransport(() -> HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory()),
+                knownHost, leaks);
         byName = Map.of(
-                ShmTransport.NAME, new ShmTransport(),
-                StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false),
-                StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true),
+                ShmTransport.NAME, new ShmTransport(leaks),
+                StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false, leaks),
+                StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true, leaks),
                 TlsTransport.NAME, tls);
+    }
+
+    LeakDetector leaks() {
+        return leaks;
     }
 
     Transport get(String name) {
@@ -47,7 +56,7 @@ public final class TransportRegistry {
      * A connection to a plain peer: {@code send} writes exactly the bytes given, {@code poll} returns
      * whatever bytes arrived (no message boundaries), the peer's end of stream is a clean close.
      */
-    static Connection external(Target t, String localName, ConnectOptions options) {
+    Connection external(Target t, String localName, ConnectOptions options) {
         boolean tcp = t.scheme().equals("tcp");
         String where = tcp ? t.host() + ":" + t.port() : t.path();
         SocketChannel ch = null;
@@ -60,7 +69,7 @@ public final class TransportRegistry {
                 ch.connect(UnixDomainSocketAddress.of(t.path()));
             }
             ch.configureBlocking(false);
-            return LiveConnection.external(new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0));
+            return LiveConnection.external(new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0, leaks));
         } catch (IOException e) {
             Closeables.closeQuietly(ch);
             throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e

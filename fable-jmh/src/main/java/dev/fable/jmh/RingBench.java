@@ -1,6 +1,7 @@
 package dev.fable.jmh;
 
 import dev.fable.CorruptChannelException;
+import dev.fable.buffer.LeakDetector;
 import dev.fable.buffer.SlotBuffer;
 import dev.fable.transport.shm.Faults;
 import dev.fable.transport.shm.RingReader;
@@ -64,6 +65,8 @@ public class RingBench {
     private RingReader reader;
     private long sequence;
 
+    private LeakDetector leaks;
+
     @Setup(Level.Trial)
     public void open() {
         arena = Arena.ofShared();
@@ -71,11 +74,12 @@ public class RingBench {
         MemorySegment pool = arena.allocate(ShmLayout.poolBytes(SLOT_SIZE, SLOTS), 4096);
         MemorySegment ring = arena.allocate(ShmLayout.ringBytes(capacity), 4096);
         RingWriter.initialise(pool, ring, SLOT_SIZE, SLOTS);
+        leaks = new LeakDetector(LeakDetector.Level.SIMPLE);   // as a connection's buffers are tracked by default
         Faults faults = detail -> { throw new CorruptChannelException("ring benchmark: " + detail); };
         // peers "may park" (the default ADAPTIVE mode): every commit and release pays the wake check
-        writer = new RingWriter(pool, ring, SLOT_SIZE, SLOTS, null, 0, faults, true, "jmh ring (sending)");
+        writer = new RingWriter(pool, ring, SLOT_SIZE, SLOTS, null, 0, faults, true, "jmh ring (sending)", leaks);
         reader = new RingReader(pool.asReadOnly(), ring, SLOT_SIZE, SLOTS, trusted, 0, null, 0, faults, true,
-                "jmh ring (receiving)");
+                "jmh ring (receiving)", leaks);
         String bad = RingReader.validateHeaders(pool, ring, SLOT_SIZE, SLOTS);
         if (bad != null) throw new IllegalStateException(bad);
     }

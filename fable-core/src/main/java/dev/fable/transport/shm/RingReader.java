@@ -64,7 +64,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private long bytes;
 
     public RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
-                      java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label) {
+                      java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label,
+                      LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -87,7 +88,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         this.leakTokens = new LeakDetector.Token[n];
         Buffer.Kind kind = trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY;
         for (int i = 0; i < n; i++) {
-            recycled[i] = new SlotBuffer(this, n - 1 - i, connection, kind, true, label);
+            recycled[i] = new SlotBuffer(this, n - 1 - i, connection, kind, true, label, leaks);
             leakTokens[i] = recycled[i].leakToken();
         }
         recycledTop = n;

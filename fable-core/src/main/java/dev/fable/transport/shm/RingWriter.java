@@ -58,7 +58,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private long bytes;
 
     public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
-                      Faults faults, boolean consumerMayPark, String label) {
+                      Faults faults, boolean consumerMayPark, String label, LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
         this.slotSize = slotSize;
@@ -76,7 +76,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
             freeSlots[i] = i;
-            recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label);
+            recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
             leakTokens[i] = recycled[i].leakToken();
         }
         freeCount = slotCount;

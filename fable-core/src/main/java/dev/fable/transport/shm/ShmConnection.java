@@ -1,5 +1,6 @@
 package dev.fable.transport.shm;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.Buffer;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
@@ -45,7 +46,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
 
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
-                  int inSlotSize, int inSlotCount, WaitMode peerMode) {
+                  int inSlotSize, int inSlotCount, WaitMode peerMode, LeakDetector leaks) {
         super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
         this.arena = arena;
@@ -54,9 +55,9 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         this.spinNanos = options.spinNanos();
         String label = toString();
         this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this::face, epoch, this,
-                peerMode != WaitMode.SPIN, label + " (sending)");
+                peerMode != WaitMode.SPIN, label + " (sending)", leaks);
         this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this::face, epoch, this,
-                mode != WaitMode.SPIN, label + " (receiving)");
+                mode != WaitMode.SPIN, label + " (receiving)", leaks);
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
         ControlMonitor.watch(control, this);

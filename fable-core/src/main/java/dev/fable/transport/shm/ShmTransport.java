@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import dev.fable.transport.PeerRef;
 import dev.fable.transport.Leg;
+import dev.fable.buffer.LeakDetector;
 
 
 /**
@@ -39,6 +40,13 @@ public final class ShmTransport implements Transport {
     /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
     static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+    private final LeakDetector leaks;
+
+    /** {@code leaks}: tracks the buffers of this transport's connections. */
+    public ShmTransport(LeakDetector leaks) {
+        this.leaks = leaks;
+    }
 
     @Override
     public String name() {
@@ -203,12 +211,12 @@ public final class ShmTransport implements Transport {
     }
 
     /** Both sides have mapped each other's files: ours can go from the directory now. */
-    private static Leg established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
+    private Leg established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
                                           Outgoing out, Incoming in, Side peer) {
         out.unlink();
         control.handshakeDone();
         return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
-                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode());
+                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), leaks);
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */

@@ -1,5 +1,6 @@
 package dev.fable.transport.stream;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.CorruptChannelException;
@@ -65,7 +66,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     private long messages;
     private long bytes;
 
-    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, java.util.function.Supplier<Connection> connection, long epoch, String label) {
+    StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, java.util.function.Supplier<Connection> connection, long epoch, String label, LeakDetector leaks) {
         this.io = io;
         this.framed = framed;
         this.maxFragment = maxFragment;
@@ -78,7 +79,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         this.freeBuffers = new int[quota];
         this.areaOf = new int[quota];
         for (int i = 0; i < quota; i++) {
-            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, true, label);
+            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, true, label, leaks);
             freeBuffers[i] = quota - 1 - i;
         }
         freeCount = quota;

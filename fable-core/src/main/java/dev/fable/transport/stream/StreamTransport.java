@@ -1,5 +1,6 @@
 package dev.fable.transport.stream;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.FableException;
@@ -41,7 +42,11 @@ public class StreamTransport implements Transport {
     private final String name;
     private final boolean crossesHosts;
 
-    public StreamTransport(String name, boolean crossesHosts) {
+    private final LeakDetector leaks;
+
+    /** {@code leaks}: tracks the buffers of this transport's connections. */
+    public StreamTransport(String name, boolean crossesHosts, LeakDetector leaks) {
+        this.leaks = leaks;
         this.name = name;
         this.crossesHosts = crossesHosts;
     }
@@ -154,6 +159,6 @@ public class StreamTransport implements Transport {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
         SocketIo io = pipe(ch, connector, route, deadline);
-        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch());
+        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), leaks);
     }
 }

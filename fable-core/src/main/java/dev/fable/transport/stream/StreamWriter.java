@@ -1,5 +1,6 @@
 package dev.fable.transport.stream;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.buffer.BufferOwner;
@@ -53,7 +54,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
     private long bytes;
 
     StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, java.util.function.Supplier<Connection> connection, long epoch,
-                 StreamFailure failure, String label) {
+                 StreamFailure failure, String label, LeakDetector leaks) {
         this.io = io;
         this.failure = failure;
         this.framed = framed;
@@ -71,7 +72,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
         for (int i = 0; i < slots; i++) {
             frame[i] = staging.slice((int) (i * stride), framed ? StreamFrame.size(slotSize) : slotSize).order(ByteOrder.LITTLE_ENDIAN);
             payload[i] = MemorySegment.ofBuffer(frame[i]).asSlice(header, slotSize);
-            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label);
+            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label, leaks);
             free[i] = slots - 1 - i;
         }
         freeCount = slots;

@@ -1,5 +1,6 @@
 package dev.fable.transport.tls;
 
+import dev.fable.buffer.LeakDetector;
 import dev.fable.FableException;
 import dev.fable.transport.tls.HostIdentity;
 import dev.fable.naming.NameService;
@@ -43,8 +44,8 @@ public final class TlsTransport extends StreamTransport {
     private final Supplier<HostIdentity> identity;
     private final Predicate<String> knownHost;
 
-    public TlsTransport(Supplier<HostIdentity> identity, Predicate<String> knownHost) {
-        super(NAME, true);
+    public TlsTransport(Supplier<HostIdentity> identity, Predicate<String> knownHost, LeakDetector leaks) {
+        super(NAME, true, leaks);
         this.identity = identity;
         this.knownHost = knownHost;
     }
