@@ -55,12 +55,14 @@ public final class Fable implements AutoCloseable {
      * <li>{@link #autostartDaemon(boolean)}: start a daemon when none answers ({@code fable.daemon.autostart}, default true);</li>
      * <li>{@link #drainTimeout(Duration)}: how long read buffers of a switched-away transport may be held before
      *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s);</li>
+     * <li>{@link #shmDir(Path)}: this set-up's shared-memory pools and rings, and the ones it prepares ahead
+     *     ({@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>});</li>
      * <li>{@link #leakDetection(String)}: {@code off}, {@code simple} or {@code paranoid} (where each leaked
      *     buffer was claimed) ({@code fable.leakDetection}, default simple). Each set-up has its own detector.</li>
      * </ul>
-     * Process-wide in this version, whatever the context: the shared-memory directory ({@code fable.shm.dir})
-     * with its pool of prepared shared-memory files, and the two background threads that watch shared-memory
-     * control sockets and flush socket writes (they keep no state but the connections registered with them).
+     * Process-wide, whatever the context: the two background threads that watch shared-memory control sockets
+     * and flush socket writes (they keep nothing but the connections registered with them), and the
+     * {@code fable.noMembarrier} switch.
      */
     public static final class Context {
         private Path runtimeDir;
@@ -68,6 +70,7 @@ public final class Fable implements AutoCloseable {
         private Boolean autostartDaemon;
         private Duration drainTimeout;
         private String leakDetection;
+        private Path shmDir;
 
         public Context runtimeDir(Path dir) {
             this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
@@ -110,6 +113,15 @@ public final class Fable implements AutoCloseable {
                     : Duration.ofMillis(NamingConfig.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
         }
 
+        public Context shmDir(Path dir) {
+            this.shmDir = Objects.requireNonNull(dir, "shmDir");
+            return this;
+        }
+
+        public Path shmDir() {
+            return shmDir != null ? shmDir : dev.fable.transport.shm.ShmFiles.defaultDirectory();
+        }
+
         public Context leakDetection(String level) {
             LeakDetector.Level.parse(level);   // checked now: a typo fails here, not at the first buffer
             this.leakDetection = level;
@@ -123,7 +135,7 @@ public final class Fable implements AutoCloseable {
         @Override
         public String toString() {
             return "Fable.Context[runtimeDir=" + runtimeDir() + ", stateDir=" + stateDir() + ", autostartDaemon=" + autostartDaemon()
-                    + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + "]";
+                    + ", shmDir=" + shmDir() + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + "]";
         }
     }
 
@@ -134,7 +146,7 @@ public final class Fable implements AutoCloseable {
 
     private Fable(Context context, java.util.function.Supplier<NameService> names) {
         this.context = context;
-        this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.stateDir(), context.drainTimeout().toNanos(),
+        this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.stateDir(), context.shmDir(), context.drainTimeout().toNanos(),
                 LeakDetector.Level.parse(context.leakDetection())));
     }
 
@@ -145,7 +157,7 @@ public final class Fable implements AutoCloseable {
      */
     public static Fable launch(Context context) {
         Objects.requireNonNull(context, "context");
-        Fable f = new Fable(context, () -> DaemonNameService.open(context.runtimeDir(), context.autostartDaemon(), context.stateDir()));
+        Fable f = new Fable(context, () -> DaemonNameService.open(context.runtimeDir(), context.autostartDaemon(), context.stateDir(), context.shmDir()));
         f.runtime.names();   // now: a set-up that cannot reach its daemon fails here, not at its first endpoint
         return f;
     }

@@ -1,5 +1,6 @@
 package dev.fable;
 
+import dev.fable.testing.Await;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,16 +12,17 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Two {@link Fable.Context}s in one JVM are two set-ups: each talks to its own daemon (its own
- * runtime directory; its own state directory, so its own host identity), holds its own names and
- * carries its own connections.
+ * runtime directory; its own state directory, so its own host identity), holds its own names,
+ * carries its own connections and keeps its shared memory in its own directory.
  */
 class TwoContextsTest {
     private static final Duration LIMIT = Duration.ofSeconds(20);
 
     @Test
     void twoContextsTalkToTwoDaemonsAndShareNoNames(@TempDir Path dir) throws Exception {
-        Fable.Context a = new Fable.Context().runtimeDir(dir.resolve("run-a")).stateDir(dir.resolve("state-a"));
-        Fable.Context b = new Fable.Context().runtimeDir(dir.resolve("run-b")).stateDir(dir.resolve("state-b"));
+        Path shmA = dir.resolve("shm-a"), shmB = dir.resolve("shm-b");
+        Fable.Context a = new Fable.Context().runtimeDir(dir.resolve("run-a")).stateDir(dir.resolve("state-a")).shmDir(shmA);
+        Fable.Context b = new Fable.Context().runtimeDir(dir.resolve("run-b")).stateDir(dir.resolve("state-b")).shmDir(shmB);
         try (Fable fa = Fable.launch(a); Fable fb = Fable.launch(b)) {
             assertNotEquals(fa.nameService().host().hostId(), fb.nameService().host().hostId(),
                     "two daemons, each with the host identity of its own state directory");
@@ -31,14 +33,24 @@ class TwoContextsTest {
                 assertEquals(1, fb.nameService().names().stream().filter(n -> n.name().equals("svc")).count(), "B sees only its own 'svc'");
                 roundTrip(fa, ea, 1);
                 roundTrip(fb, eb, 2);
+                // each set-up's shared memory lives in its own directory: the pool it prepares ahead appears there
+                Await.until(() -> hasPool(shmA) && hasPool(shmB), LIMIT, () -> "prepared pools in " + shmA + " and " + shmB);
             }
             assertTrue(fa.nameService().names().stream().noneMatch(n -> n.name().equals("svc")), "closing A's endpoint dropped A's name");
         }
     }
 
+    private static boolean hasPool(Path shm) {
+        try (var files = java.nio.file.Files.list(shm)) {
+            return files.anyMatch(f -> f.getFileName().toString().endsWith(".pool"));
+        } catch (java.io.IOException e) {
+            return false;   // not created yet
+        }
+    }
+
     private static void roundTrip(Fable f, Endpoint ep, long value) throws Exception {
         CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(ep::accept);
-        try (Connection c = f.open("xio://svc", ConnectOptions.trusted()); Connection s = accepted.get()) {
+        try (Connection c = f.open("xio+shm://svc", ConnectOptions.trusted()); Connection s = accepted.get()) {
             Buffer b = c.claim(8, LIMIT);
             assertNotNull(b);
             b.putLong(0, value);

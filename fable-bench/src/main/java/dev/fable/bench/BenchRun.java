@@ -305,7 +305,7 @@ final class BenchRun implements AutoCloseable {
 
     /** Removes the Fable pools of processes that died without their exit hooks. */
     static void removeFilesOf(List<ProcessHandle> dead) {
-        for (ProcessHandle h : dead) ShmFiles.removeFilesOf(ShmFiles.configuredDirectory(), h.pid());
+        for (ProcessHandle h : dead) ShmFiles.removeFilesOf(ShmFiles.defaultDirectory(), h.pid());
     }
 
     /** Aeron's directories of this run, and the Fable pools of peers that died without their exit hooks. */

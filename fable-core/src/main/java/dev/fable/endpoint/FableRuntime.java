@@ -33,7 +33,7 @@ public final class FableRuntime implements AutoCloseable {
         this.connectNames = connectNames;
         this.settings = settings;
         this.leaks = new LeakDetector(settings.leakLevel());
-        this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), leaks);
+        this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), leaks);
     }
 
     /** This runtime's naming client, connected (and the daemon started, if allowed) on the first call. */

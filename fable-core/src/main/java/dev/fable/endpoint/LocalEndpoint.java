@@ -98,7 +98,7 @@ final class LocalEndpoint implements Endpoint {
             Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
             java.net.InetSocketAddress tcp = listener.tcpAddress();
             registration.listening(new ListenAddress(listener.unixPath().toString(), tcp.getAddress().getHostAddress(), tcp.getPort()));
-            dev.fable.transport.shm.ShmTransport.prepare(options);   // the first shm accept finds its pool ready
+            transports.shm().prepare(options);   // the first shm accept finds its pool ready
         }
         return this;
     }

@@ -11,12 +11,14 @@ import java.nio.file.Path;
  *
  * @param runtimeDir where its endpoints bind their Unix sockets ({@code <runtimeDir>/ep}); the daemon's socket is there too
  * @param stateDir   where this host's identity (TLS key) is; null: {@code fable.state.dir} or its default
+ * @param shmDir     where its shared-memory pools and rings go
  * @param drainNanos how long read buffers of a switched-away transport may be held before they are copied off it
  * @param leakLevel  how much its leak detector does
  */
-public record RuntimeSettings(Path runtimeDir, Path stateDir, long drainNanos, LeakDetector.Level leakLevel) {
+public record RuntimeSettings(Path runtimeDir, Path stateDir, Path shmDir, long drainNanos, LeakDetector.Level leakLevel) {
     public RuntimeSettings {
         if (runtimeDir == null) throw new IllegalArgumentException("runtimeDir is required");
+        if (shmDir == null) throw new IllegalArgumentException("shmDir is required");
         if (leakLevel == null) throw new IllegalArgumentException("leakLevel is required");
         if (drainNanos < 0) throw new IllegalArgumentException("drain timeout must be >= 0, not " + drainNanos + " ns");
     }

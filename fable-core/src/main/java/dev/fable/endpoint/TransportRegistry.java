@@ -33,15 +33,20 @@ public final class TransportRegistry {
     private final LeakDetector leaks;
 
     /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code leaks}: tracks every connection's buffers. */
-    TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, LeakDetector leaks) {
+    TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, java.nio.file.Path shmDir,
+                      LeakDetector leaks) {
         this.leaks = leaks;
         TlsTransport tls = new TlsTransport(() -> HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory()),
                 knownHost, leaks);
         byName = Map.of(
-                ShmTransport.NAME, new ShmTransport(leaks),
+                ShmTransport.NAME, new ShmTransport(shmDir, leaks),
                 StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false, leaks),
                 StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true, leaks),
                 TlsTransport.NAME, tls);
+    }
+
+    ShmTransport shm() {
+        return (ShmTransport) byName.get(ShmTransport.NAME);
     }
 
     LeakDetector leaks() {

@@ -46,6 +46,7 @@ public final class DaemonNameService implements NameService {
     private final Path socket;
     private final boolean autostart;
     private final Path stateDir;   // for a daemon this client starts; null: the default
+    private final Path shmDir;     // told to the daemon in HELLO
     private final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicInteger ids = new AtomicInteger(1);
     private final Set<Reg> live = ConcurrentHashMap.newKeySet();
@@ -79,8 +80,9 @@ public final class DaemonNameService implements NameService {
         }
     }
 
-    private DaemonNameService(Path runtimeDir, boolean autostart, Path stateDir) {
+    private DaemonNameService(Path runtimeDir, boolean autostart, Path stateDir, Path shmDir) {
         this.runtimeDir = runtimeDir;
+        this.shmDir = shmDir;
         this.stateDir = stateDir;
         this.socket = NamingConfig.daemonSocket(runtimeDir);
         this.autostart = autostart;
@@ -107,15 +109,16 @@ public final class DaemonNameService implements NameService {
 
     /** A client of the daemon in {@code runtimeDir}; for tools and tests that talk to a specific daemon. */
     public static DaemonNameService open(Path runtimeDir, boolean autostart) {
-        return new DaemonNameService(runtimeDir, autostart, null);
+        return new DaemonNameService(runtimeDir, autostart, null, dev.fable.transport.shm.ShmFiles.defaultDirectory());
     }
 
     /**
      * A client of the daemon in {@code runtimeDir}; a daemon it auto-starts keeps its host identity in
-     * {@code stateDir} (null: {@code fable.state.dir} or its default).
+     * {@code stateDir} (null: {@code fable.state.dir} or its default); {@code shmDir} is where this client's
+     * shared-memory files go (the daemon removes them when the client dies).
      */
-    public static DaemonNameService open(Path runtimeDir, boolean autostart, Path stateDir) {
-        return new DaemonNameService(runtimeDir, autostart, stateDir);
+    public static DaemonNameService open(Path runtimeDir, boolean autostart, Path stateDir, Path shmDir) {
+        return new DaemonNameService(runtimeDir, autostart, stateDir, shmDir);
     }
 
     /** The runtime directory of the daemon this client talks to. */
@@ -187,7 +190,7 @@ public final class DaemonNameService implements NameService {
     private void handshake(DaemonConnection c) throws IOException {
         try {
             c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java"),
-                    dev.fable.transport.shm.ShmFiles.configuredDirectory().toAbsolutePath().toString()));
+                    shmDir.toAbsolutePath().toString()));
         } catch (IOException e) {
             // a daemon that refuses this client has already written why and closed: read it below
         }

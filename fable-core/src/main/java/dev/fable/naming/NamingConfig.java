@@ -1,6 +1,7 @@
 package dev.fable.naming;
 
 import dev.fable.internal.Libc;
+import dev.fable.internal.Settings;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,26 +16,17 @@ import java.util.regex.Pattern;
 public final class NamingConfig {
     private NamingConfig() {}
 
-    /** The property, else its environment variable, else null. */
+    /** The property, else its environment variable, else null ({@link Settings#get}). */
     public static String get(String key) {
-        String v = System.getProperty(key);
-        if (v == null || v.isBlank()) v = System.getenv(key.toUpperCase(Locale.ROOT).replace('.', '_'));
-        return v == null || v.isBlank() ? null : v.trim();
+        return Settings.get(key);
     }
 
     public static String get(String key, String dflt) {
-        String v = get(key);
-        return v == null ? dflt : v;
+        return Settings.get(key, dflt);
     }
 
     public static long getLong(String key, long dflt) {
-        String v = get(key);
-        if (v == null) return dflt;
-        try {
-            return Long.parseLong(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + "=" + v + " is not a number");
-        }
+        return Settings.getLong(key, dflt);
     }
 
     /**
@@ -44,7 +36,7 @@ public final class NamingConfig {
     public static Path runtimeDir() {
         String v = get("fable.runtime.dir");
         if (v != null) return Path.of(v);
-        String xdg = System.getenv("XDG_RUNTIME_DIR");
+        String xdg = Settings.env("XDG_RUNTIME_DIR");
         if (xdg != null && !xdg.isBlank() && Files.isDirectory(Path.of(xdg))) return Path.of(xdg, "fable");
         return Path.of("/tmp", "fable-" + Libc.getuid());
     }

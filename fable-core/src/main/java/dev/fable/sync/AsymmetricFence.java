@@ -32,7 +32,7 @@ public final class AsymmetricFence {
 
     static {
         boolean registered = false, expedited = false;
-        if (!Boolean.getBoolean("fable.noMembarrier")) {
+        if (!dev.fable.internal.Settings.getBoolean("fable.noMembarrier", false)) {
             long mask = Libc.syscall6(Libc.SYS_MEMBARRIER, MEMBARRIER_CMD_QUERY, 0, 0, 0, 0, 0);
             if (mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0
                     && (mask & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {

@@ -24,26 +24,37 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code -Dfable.shm.dir=/path} moves the directory (tests; hosts with another tmpfs).
  */
 public final class ShmFiles {
-    private ShmFiles() {}
-
+    /** Numbers this process's files, in every directory (one file name never serves two set-ups). */
     private static final AtomicLong COUNTER = new AtomicLong();
     private static final long PAGE = 4096;
-    private static volatile Path directory;
 
-    /** Where this process's shared-memory files go ({@code -Dfable.shm.dir}, else {@code /dev/shm/fable-<uid>}); not created here. */
-    public static Path configuredDirectory() {
-        String base = System.getProperty("fable.shm.dir");
+    private final Path configured;
+    private volatile Path directory;
+
+    /** The files of one set-up, in {@code dir} (created 0700 on first use). */
+    public ShmFiles(Path dir) {
+        this.configured = dir;
+    }
+
+    /** The default directory ({@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>}); not created here. */
+    public static Path defaultDirectory() {
+        String base = dev.fable.internal.Settings.get("fable.shm.dir");
         return base != null ? Path.of(base) : Path.of("/dev/shm", "fable-" + Libc.getuid());
     }
 
+    /** The directory these files go to, not necessarily created yet. */
+    public Path configuredDirectory() {
+        return configured;
+    }
+
     /** The directory, created 0700 on first use; files of dead processes are removed then. */
-    public static Path directory() {
+    public Path directory() {
         Path d = directory;
         if (d == null) {
-            synchronized (ShmFiles.class) {
+            synchronized (this) {
                 d = directory;
                 if (d == null) {
-                    d = configuredDirectory();
+                    d = configured;
                     try {
                         Files.createDirectories(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
                         Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
@@ -100,7 +111,7 @@ public final class ShmFiles {
     }
 
     /** A fresh, unique path for a file of this process. */
-    public static Path newPath(String suffix) {
+    public Path newPath(String suffix) {
         return directory().resolve(ProcessHandle.current().pid() + "-" + COUNTER.incrementAndGet() + "." + suffix);
     }
 
@@ -155,7 +166,7 @@ public final class ShmFiles {
      * Maps a peer's file. {@code readOnly} maps it so the OS refuses our writes. The file must be at
      * least {@code size} bytes (checked here, so a short file cannot SIGBUS us later).
      */
-    public static MemorySegment mapPeer(Path path, long size, boolean readOnly, Arena arena, String what) {
+    public MemorySegment mapPeer(Path path, long size, boolean readOnly, Arena arena, String what) {
         if (!path.getParent().equals(directory())) {
             throw new SharedMemoryException("peer named a " + what + " outside " + directory() + ": " + path);
         }

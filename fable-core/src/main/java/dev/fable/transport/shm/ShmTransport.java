@@ -42,10 +42,17 @@ public final class ShmTransport implements Transport {
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
     private final LeakDetector leaks;
+    private final ShmFiles files;
+    private final PoolReserve reserve;
 
-    /** {@code leaks}: tracks the buffers of this transport's connections. */
-    public ShmTransport(LeakDetector leaks) {
+    /**
+     * {@code dir}: where this transport's pools and rings go; {@code leaks}: tracks the buffers of its
+     * connections. It prepares its next outgoing pool in the background unless {@code fable.shm.reserve=false}.
+     */
+    public ShmTransport(java.nio.file.Path dir, LeakDetector leaks) {
         this.leaks = leaks;
+        this.files = new ShmFiles(dir);
+        this.reserve = new PoolReserve(files, dev.fable.internal.Settings.getBoolean("fable.shm.reserve", true));
     }
 
     @Override
@@ -83,10 +90,10 @@ public final class ShmTransport implements Transport {
     /** This side's outgoing files, created and initialised, not yet shared; mapped in the connection's own arena. */
     record Outgoing(Arena arena, int slotSize, int slotCount, Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
         /** Creates the files now (about 4 ms for the default 8 MiB pool here: reserving and faulting in every page). */
-        static Outgoing create(int slotSize, int slotCount) {
+        static Outgoing create(ShmFiles files, int slotSize, int slotCount) {
             Arena arena = Arena.ofShared();
-            Path poolPath = ShmFiles.newPath("pool");
-            Path ringPath = ShmFiles.newPath("ring");
+            Path poolPath = files.newPath("pool");
+            Path ringPath = files.newPath("ring");
             try {
                 MemorySegment pool = ShmFiles.createAndMap(poolPath, ShmLayout.poolBytes(slotSize, slotCount), arena,
                         "shared-memory pool (" + slotCount + " slots of " + slotSize + " B)");
@@ -103,10 +110,10 @@ public final class ShmTransport implements Transport {
         }
 
         /** A prepared pool of this shape from the {@link PoolReserve}, else a new one; then asks the reserve for the next. */
-        static Outgoing obtain(ConnectOptions o) {
-            Outgoing ready = PoolReserve.take(o.slotSize(), o.slotCount());
-            if (ready == null) ready = create(o.slotSize(), o.slotCount());   // throws when /dev/shm is too small: no refill then
-            PoolReserve.refill(o.slotSize(), o.slotCount());
+        static Outgoing obtain(ShmFiles files, PoolReserve reserve, ConnectOptions o) {
+            Outgoing ready = reserve.take(o.slotSize(), o.slotCount());
+            if (ready == null) ready = create(files, o.slotSize(), o.slotCount());   // throws when /dev/shm is too small: no refill then
+            reserve.refill(o.slotSize(), o.slotCount());
             return ready;
         }
 
@@ -121,9 +128,9 @@ public final class ShmTransport implements Transport {
     }
 
     private record Incoming(MemorySegment pool, MemorySegment ring) {
-        static Incoming map(Arena arena, Side peer) {
-            MemorySegment pool = ShmFiles.mapPeer(peer.pool(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
-            MemorySegment ring = ShmFiles.mapPeer(peer.ring(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
+        static Incoming map(ShmFiles files, Arena arena, Side peer) {
+            MemorySegment pool = files.mapPeer(peer.pool(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
+            MemorySegment ring = files.mapPeer(peer.ring(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
             String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount());
             if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
             return new Incoming(pool, ring);
@@ -131,8 +138,13 @@ public final class ShmTransport implements Transport {
     }
 
     /** Prepares a pool of this shape in the background, so the next connect or accept need not (see {@link PoolReserve}). */
-    public static void prepare(ConnectOptions o) {
-        PoolReserve.refill(o.slotSize(), o.slotCount());
+    public void prepare(ConnectOptions o) {
+        reserve.refill(o.slotSize(), o.slotCount());
+    }
+
+    /** Where this transport's files go. */
+    public java.nio.file.Path directory() {
+        return files.configuredDirectory();
     }
 
     @Override
@@ -144,7 +156,7 @@ public final class ShmTransport implements Transport {
     public Leg connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route,
                               ConnectOptions options) {
         String peerName = route.name();
-        Outgoing out = Outgoing.obtain(options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
+        Outgoing out = Outgoing.obtain(files, reserve, options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
         ControlChannel control = null;
         try {
             control = opener.get();
@@ -164,7 +176,7 @@ public final class ShmTransport implements Transport {
             }
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
-            Incoming in = Incoming.map(arena, peer);
+            Incoming in = Incoming.map(files, arena, peer);
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -190,11 +202,11 @@ public final class ShmTransport implements Transport {
             String wanted = Frames.getString(hello, "target name");
             Side peer = Side.read(hello);
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
-            out = Outgoing.obtain(options);
+            out = Outgoing.obtain(files, reserve, options);
             Arena arena = out.arena();
             Incoming in;
             try {
-                in = Incoming.map(arena, peer);
+                in = Incoming.map(files, arena, peer);
             } catch (RuntimeException e) {
                 reject(control, e.getMessage());
                 throw e;

@@ -52,10 +52,9 @@ public final class HostIdentity {
 
     /** {@code -Dfable.state.dir}, else {@code $XDG_STATE_HOME/fable}, else {@code ~/.local/state/fable}. */
     public static Path defaultDirectory() {
-        String p = System.getProperty("fable.state.dir");
-        if (p == null || p.isBlank()) p = System.getenv("FABLE_STATE_DIR");
+        String p = dev.fable.internal.Settings.get("fable.state.dir");
         if (p != null && !p.isBlank()) return Path.of(p);
-        String xdg = System.getenv("XDG_STATE_HOME");
+        String xdg = dev.fable.internal.Settings.env("XDG_STATE_HOME");
         if (xdg != null && !xdg.isBlank()) return Path.of(xdg, "fable");
         return Path.of(System.getProperty("user.home"), ".local", "state", "fable");
     }
