@@ -19,6 +19,7 @@ import java.util.concurrent.locks.LockSupport;
 
 /** Keeps the receiving thread's fields off the cache lines of whatever the JVM places before this object. */
 abstract class ReceiveRolePad {
+    int p0i;   // fills the gap after the object header, so that no field of the subclasses lands before the pad
     long p00, p01, p02, p03, p04, p05, p06, p07;
 }
 
@@ -37,6 +38,10 @@ abstract class ReceiveRoleFields extends ReceiveRolePad {
     volatile int gate;
     long receivedBefore;
     long receivedBytesBefore;
+    /** When the receiving thread first found its leg finished and no next one (0: not now). Receiving thread. */
+    long orphaned;
+    /** Look at retired legs now and then while data flows (the drain timeout runs out then too). Receiving thread. */
+    int reapTick;
 }
 
 /**
@@ -56,10 +61,6 @@ final class ReceiveRole extends ReceiveRoleFields {
     private final CpuSample cpu;
     /** Legs the input left, not yet handed to the closer. Receiving role only. */
     private final List<Link> retired = new ArrayList<>();
-    /** When the receiving thread first found its leg finished and no next one (0: not now). */
-    private long orphaned;
-    /** Look at retired legs now and then while data flows (the drain timeout runs out then too). */
-    private int reapTick;
     private final MessageAssembler assembler = new MessageAssembler();
     private final MessageAssembler.Source fragments = this::receiveUntil;   // made once: receiveMessage allocates only its result
     private final java.util.function.Function<String, RuntimeException> corrupt = detail -> in.leg.corrupt(detail);

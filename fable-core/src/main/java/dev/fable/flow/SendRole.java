@@ -15,6 +15,7 @@ import java.util.concurrent.locks.LockSupport;
 
 /** Keeps the sending thread's fields off the cache lines of whatever the JVM places before this object. */
 abstract class SendRolePad {
+    int p0i;   // fills the gap after the object header, so that no field of the subclasses lands before the pad
     long p00, p01, p02, p03, p04, p05, p06, p07;
 }
 
