@@ -8,7 +8,7 @@ package dev.fable;
 public enum WaitMode {
     /** Busy-poll with {@link Thread#onSpinWait()}. Lowest latency; burns a core; never use when both ends share one. */
     SPIN,
-    /** Sleep on a futex at once (one system call per wait, about 20 µs to wake on this VM). */
+    /** Sleep on a futex at once (one system call per wait; the wake-up latency measured here is in docs/BENCHMARKS.md). */
     BLOCK,
     /** Spin for {@link ConnectOptions#spinNanos()} (20 µs by default), then sleep on the futex. The default. */
     ADAPTIVE

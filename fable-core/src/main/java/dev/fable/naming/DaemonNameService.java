@@ -334,7 +334,7 @@ public final class DaemonNameService implements NameService {
 
     /**
      * The daemon answers most requests within tens of microseconds; parking now would add a wake-up
-     * of this thread (20-50 µs on a VM whose other vCPU idles) to every connect. So spin a little
+     * of this thread (tens of µs on a VM whose other vCPU idles; docs/naming.md) to every connect. So spin a little
      * first: setup path only, bounded, and only when the caller asked for an answer.
      */
     private static void spinForReply(Pending p) {

@@ -11,7 +11,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>The futexes are <em>non-private</em> (no {@code FUTEX_PRIVATE_FLAG}): the word lives in a
  * {@code /dev/shm} mapping and the waker is another process. Wait and wake are system calls (about
- * 0.4 µs each here), so callers only make them when a peer has advertised that it sleeps.
+ * measured in docs/BENCHMARKS.md), so callers only make them when a peer has advertised that it sleeps.
  */
 public final class Futex {
     private Futex() {}

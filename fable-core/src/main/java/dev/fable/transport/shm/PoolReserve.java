@@ -5,8 +5,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * One prepared outgoing pool per process, so a connect or accept does not spend the ~4 ms (default
- * 8 MiB pool, this machine) of reserving and faulting in its pool on the critical path. Taking it
+ * A prepared outgoing pool per set-up, so a connect or accept does not spend the milliseconds of
+ * reserving and faulting in its pool (docs/transports.md) on the critical path. Taking it
  * starts a background thread that prepares the next one, of the shape last asked for.
  *
  * <p>One per shared-memory transport, that is per Fable set-up. The prepared files sit in its
@@ -75,7 +75,7 @@ final class PoolReserve {
 
     /**
      * The preparer: waits for a wish, lets the connection that just took the reserve finish its
-     * handshake and first exchanges (preparing is ~4 ms of CPU, and on a 2-core machine it would delay
+     * handshake and first exchanges (preparing takes milliseconds of CPU, and on a 2-core machine it would delay
      * exactly those), then prepares. A pool of a shape nobody wants any more is discarded.
      */
     private void run() {

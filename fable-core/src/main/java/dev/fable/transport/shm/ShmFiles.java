@@ -178,7 +178,7 @@ public final class ShmFiles {
             if (actual < size) {
                 throw new SharedMemoryException("peer's " + what + " " + path + " has " + actual + " bytes, expected " + size);
             }
-            // Not populated: faulting 8 MiB in here would cost ~2 ms of the rendezvous; the first lap
+            // Not populated: faulting the whole pool in here would add milliseconds to the rendezvous; the first lap
             // pays minor faults instead (the pages exist already: the creator faulted them in).
             return ch.map(readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, size, arena);
         } catch (IOException e) {

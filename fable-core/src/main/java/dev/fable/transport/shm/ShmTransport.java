@@ -89,7 +89,7 @@ public final class ShmTransport implements Transport {
 
     /** This side's outgoing files, created and initialised, not yet shared; mapped in the connection's own arena. */
     record Outgoing(Arena arena, int slotSize, int slotCount, Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
-        /** Creates the files now (about 4 ms for the default 8 MiB pool here: reserving and faulting in every page). */
+        /** Creates the files now: reserving and faulting in every page, milliseconds for the default 8 MiB pool (docs/transports.md). */
         static Outgoing create(ShmFiles files, int slotSize, int slotCount) {
             Arena arena = Arena.ofShared();
             Path poolPath = files.newPath("pool");
