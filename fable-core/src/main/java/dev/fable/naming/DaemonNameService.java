@@ -149,11 +149,16 @@ public final class DaemonNameService implements NameService {
         Process spawned = null;
         long backoff = 5;
         String last = null;
+        // Built before connecting: the first call of the shm directory initialises the native-call layer
+        // (Libc), ~1 s in a fresh JVM and several on a loaded host, and the daemon gives a connection 5 s
+        // (fable.daemon.stallSeconds) to send HELLO before it refuses it as hostile.
+        ByteBuffer hello = Messages.encode(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java"),
+                shmDir.toAbsolutePath().toString()));
         while (!closed) {
             try {
                 DaemonConnection c = DaemonConnection.open(socket);
                 try {
-                    handshake(c);
+                    handshake(c, hello.duplicate());
                     return null;
                 } catch (IOException e) {
                     c.close();
@@ -187,10 +192,10 @@ public final class DaemonNameService implements NameService {
                 + "FABLE_DAEMON_AUTOSTART): start one with 'fable daemon' (or the fabled.service unit)";
     }
 
-    private void handshake(DaemonConnection c) throws IOException {
+    /** Sends {@code hello} (an encoded HELLO) and waits for the daemon's WELCOME. */
+    private void handshake(DaemonConnection c, ByteBuffer hello) throws IOException {
         try {
-            c.send(new Hello(0, ProcessHandle.current().pid(), ProcessHandle.current().info().command().orElse("java"),
-                    shmDir.toAbsolutePath().toString()));
+            c.sendFrame(hello);
         } catch (IOException e) {
             // a daemon that refuses this client has already written why and closed: read it below
         }

@@ -40,7 +40,9 @@ import static java.lang.System.Logger.Level.WARNING;
  * closed with the reason in the log: a malformed frame, no HELLO (or a frame left half-sent, or a peer
  * daemon's connection kept open) for {@link #HELLO_TIMEOUT_NANOS}, more than {@link Session#MAX_QUEUED}
  * bytes of unread replies. On every close the daemon's close hook lets the other parts forget the
- * connection (its names, its orders, the flow tables it owes).
+ * connection (its names, its orders, the flow tables it owes). A client closed for a violation
+ * ({@link #reject}) gets the replies it was owed, then the error, then the end of the stream: its socket
+ * lingers ({@link LingeringSockets}) until the client closes too.
  *
  * <p>Loop thread only: every method runs on the thread that runs {@link NameDaemon#run}.
  */
@@ -66,6 +68,7 @@ final class ClientSessions {
     private final BiConsumer<Session, String> closeHook;
     private final Map<SocketChannel, Session> sessions = new HashMap<>();
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
+    private final LingeringSockets lingering = new LingeringSockets(readBuffer);
     private int nextQueryId = 1;
 
     /**
@@ -114,6 +117,10 @@ final class ClientSessions {
                 return;
             }
             Session s = (Session) k.attachment();
+            if (s.closed) {
+                lingering.ready(s, k);
+                return;
+            }
             if (k.isWritable()) s.flush();
             if (k.isValid() && k.isReadable()) read(s);
         } catch (IOException e) {
@@ -181,14 +188,18 @@ final class ClientSessions {
         }
     }
 
-    /** Sends an error frame (best effort) and closes the client, logging why. */
+    /**
+     * Closes the client for a violation, logging why; its socket lingers ({@link LingeringSockets}). The error
+     * frame queues behind the replies it was owed (written straight to the socket it could split one).
+     */
     void reject(Session s, int code, String why) {
+        if (s.closed) return;
         try {
-            s.channel.write(Messages.encode(new Fail(0, code, why)));
+            s.send(Messages.encode(new Fail(0, code, why)));
         } catch (IOException | RuntimeException ignored) {
             // the client is going anyway; the log line says why
         }
-        close(s, why);
+        close(s, why, true);
     }
 
     void reply(Session s, Message m) throws IOException {
@@ -220,15 +231,15 @@ final class ClientSessions {
 
     /** Closes {@code s} (once), logs why, then runs the close hook. */
     void close(Session s, String reason) {
+        close(s, reason, false);
+    }
+
+    /** As {@link #close(Session, String)}; with {@code linger} its socket stays open to drain ({@link #reject}). */
+    private void close(Session s, String reason, boolean linger) {
         if (s.closed) return;
         s.closed = true;
         sessions.remove(s.channel);
-        s.key.cancel();
-        try {
-            s.channel.close();
-        } catch (IOException ignored) {
-            // already gone
-        }
+        if (!linger || !lingering.start(s)) s.closeChannel();
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
         if (s.peerDaemon) {
             if (!reason.equals("disconnected")) LOG.log(WARNING, "closed peer daemon connection: " + reason);
@@ -240,9 +251,15 @@ final class ClientSessions {
         closeHook.accept(s, reason);
     }
 
-    /** Closes every connection (the daemon stops). */
+    /** Closes the sockets of rejected clients that lingered too long; the {@link Sweeper} calls it. */
+    void expireLingering(long now) {
+        lingering.expire(now);
+    }
+
+    /** Closes every connection, lingering ones too (the daemon stops). */
     void closeAll(String reason) {
         for (Session s : all()) close(s, reason);
+        lingering.closeAll();
     }
 
     /** Closes the Unix socket and the TCP port (the daemon stops; after {@link #closeAll}). */

@@ -14,9 +14,11 @@ import java.util.Set;
 /**
  * One connection to the daemon: a client library over the Unix socket, or a peer daemon over TCP.
  * Replies queue here and are written as the socket accepts them; a client that lets more than
- * {@link #MAX_QUEUED} bytes pile up (it sends requests but does not read replies) is closed.
+ * {@link #MAX_QUEUED} bytes pile up (it sends requests but does not read replies) is closed. One closed for
+ * another violation lingers: its queue is still written, then its output shut, and what it sends is dropped.
  *
- * <p>Loop thread only: created, read, written and closed by {@link ClientSessions} on the daemon's event loop.
+ * <p>Loop thread only: created, read, written and closed by {@link ClientSessions} on the daemon's event loop;
+ * its linger state and socket, once it is closed for a violation, by {@link LingeringSockets} on the same thread.
  */
 final class Session {
     static final int MAX_QUEUED = 1 << 20;
@@ -39,6 +41,12 @@ final class Session {
     /** Its last flow report had a connection the contention policy watches: it is asked every contention round. */
     boolean contentionWatched;
     boolean closed;
+    /** Closed for a violation, its socket lingers until then ({@link LingeringSockets}). */
+    long lingerUntilNanos;
+    /** Bytes read and dropped while lingering. */
+    long drainedBytes;
+    /** Its socket is shut for writing (lingering, after the last reply). */
+    boolean outputShut;
 
     Session(SocketChannel channel, SelectionKey key, boolean peerDaemon) {
         this.channel = channel;
@@ -75,6 +83,37 @@ final class Session {
         }
         if (key.isValid()) {
             key.interestOps(queue.isEmpty() ? SelectionKey.OP_READ : SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+        }
+    }
+
+    /** Lingering: writes what is still queued and, once it is all out, shuts the socket for writing (the client reads the end of the stream). */
+    void flushThenShutOutput() throws IOException {
+        flush();
+        if (queued == 0 && !outputShut) {
+            outputShut = true;
+            channel.shutdownOutput();
+        }
+    }
+
+    /**
+     * Lingering: reads what the client sent into {@code scratch} and drops it.
+     *
+     * @return the bytes dropped so far, or -1 once the client closed its end
+     */
+    long drain(ByteBuffer scratch) throws IOException {
+        scratch.clear();
+        if (channel.read(scratch) < 0) return -1;
+        drainedBytes += scratch.position();
+        return drainedBytes;
+    }
+
+    /** Cancels its key and closes its socket. */
+    void closeChannel() {
+        key.cancel();
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // already gone
         }
     }
 

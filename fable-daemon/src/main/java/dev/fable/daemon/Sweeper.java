@@ -9,7 +9,8 @@ import static java.lang.System.Logger.Level.INFO;
 
 /**
  * What the daemon cleans up after others: every {@link #SWEEP_NANOS} it closes clients that stall
- * ({@link ClientSessions#rejectStalled}) and says when the daemon has been idle (no clients, no names)
+ * ({@link ClientSessions#rejectStalled}), closes the sockets of rejected clients that lingered too long
+ * ({@link ClientSessions#expireLingering}) and says when the daemon has been idle (no clients, no names)
  * for its idle-exit time; and when a client's connection closes because its process died
  * ({@code kill -9}), it removes the shared-memory files that process created and never unlinked.
  *
@@ -34,11 +35,12 @@ final class Sweeper {
         this.idleExitNanos = idleExitNanos;
     }
 
-    /** Coarse checks, at most every {@link #SWEEP_NANOS}: stalled clients and the idle exit. True: time to exit. */
+    /** Coarse checks, at most every {@link #SWEEP_NANOS}: stalled clients, lingering sockets and the idle exit. True: time to exit. */
     boolean sweep(long now) {
         if (now - lastSweepNanos < SWEEP_NANOS) return false;
         lastSweepNanos = now;
         sessions.rejectStalled(now);
+        sessions.expireLingering(now);
         boolean idle = registry.size() == 0 && sessions.onlyPeerDaemons();
         if (!idle) {
             idleSinceNanos = now;

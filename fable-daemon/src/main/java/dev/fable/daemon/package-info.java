@@ -19,6 +19,8 @@
  * <li>{@code ClientSessions}: session I/O: binds the sockets, accepts clients (same user only) and peer
  *     daemons, reads and writes frames, HELLO, per-client limits (malformed or stalled frames, unread
  *     replies), closing with the reason logged. {@code Session}: one connection and its reply queue.
+ *     {@code LingeringSockets}: a client closed for a violation gets its owed replies, the error and an
+ *     orderly end of stream; its socket drains what it still sends until it closes (bounded).
  * <li>{@code NameRequests}: names and resolves (REGISTER, LISTENING, UNREGISTER, NAMES, RESOLVE, STATS),
  *     waiting resolves and their deadlines, on the {@code Registry} (the names and the waiters).
  * <li>{@code PeerLinks}: peer daemons: lookups and listening notices ({@code PeerClient}, virtual threads),
@@ -29,7 +31,7 @@
  *     {@code fable reconfigure} and from the {@code ContentionPolicy}'s rounds; their answers.
  * <li>{@code FlowCollector}: flow tables: asks the clients, gathers and checks their rows, pairs a
  *     connection's two ends.
- * <li>{@code Sweeper}: stalled clients and the idle exit, every 250 ms; the shared-memory files of a
+ * <li>{@code Sweeper}: stalled clients, lingering sockets past their time and the idle exit, every 250 ms; the shared-memory files of a
  *     client process that died (on a virtual thread).
  * <li>{@code DaemonLogging}: the log's format (ISO-8601 time, level) on stderr, through
  *     {@code System.Logger} and {@code java.util.logging}; any thread.

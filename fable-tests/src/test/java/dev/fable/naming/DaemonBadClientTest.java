@@ -63,6 +63,13 @@ class DaemonBadClientTest {
         Await.until(() -> daemon.log().contains(text), LIMIT, () -> "daemon log lacks '" + text + "':\n" + daemon.log());
     }
 
+    /** The daemon logged the offender's close ({@code text}), released its names ({@code prefix}...) and still serves the good client. */
+    private static void closedAndReleased(String text, String prefix) {
+        logged(text);
+        assertTrue(good.names().stream().noneMatch(n -> n.name().startsWith(prefix)), "the offender's names are released");
+        goodClientIsServed();
+    }
+
     /** A client reports its own connections only: rows naming another pid (the policy sends orders by pid) are dropped. */
     @Test
     void flowRowsOfAnotherProcessAreDropped() throws Exception {
@@ -172,20 +179,75 @@ class DaemonBadClientTest {
         goodClientIsServed();
     }
 
+    /**
+     * Exactly one registration over the limit: the daemon's verdict comes after the last byte the test
+     * sends. (Sending more after it raced the close: the rest of the flood either met a closed socket or
+     * was still unread when the daemon closed, and the test saw "Connection reset" instead of the end of
+     * the stream. What a client sending past its verdict gets is the next test's subject.)
+     */
     @Test
     void aRegistrationFloodOverTheLimitClosesTheClientAndReleasesItsNames() throws Exception {
         try (RawClient c = new RawClient(daemon.runtimeDir)) {
             c.send(new Message.Hello(0, 4, "registration flood", ""));
             assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
-            for (int i = 1; i <= 150; i++) c.send(new Message.Register(i, "flood-" + i));
+            for (int i = 1; i <= 101; i++) c.send(new Message.Register(i, "flood-" + i));   // the limit is 100
             List<Message> got = c.readUntilClosed(LIMIT);
-            assertEquals(101, got.size(), "100 OKs, then the error");
-            Message.Fail f = (Message.Fail) got.getLast();
+            assertEquals(101, got.size(), "100 OKs, then the error: " + got);
+            for (int i = 0; i < 100; i++) {
+                assertEquals(new Message.Ok(i + 1), got.get(i), "reply " + (i + 1));
+            }
+            Message.Fail f = assertInstanceOf(Message.Fail.class, got.getLast());
             assertEquals(Wire.E_LIMIT, f.code());
             assertTrue(f.text().contains("more than 100 names"), f.text());
         }
-        logged("more than 100 names");
-        assertTrue(good.names().stream().noneMatch(n -> n.name().startsWith("flood-")), "the offender's names are released");
+        closedAndReleased("more than 100 names", "flood-");
+    }
+
+    /**
+     * A client closed for a violation may still be sending (its requests were in flight when the
+     * verdict left): it gets the replies the daemon owed it, in order, then the error, then an orderly
+     * end of stream, not a "Connection reset" (the daemon closing a socket with unread input resets
+     * it), and what it sends after the verdict is read and dropped, not answered.
+     */
+    @Test
+    void aClientClosedForAViolationGetsItsRepliesTheErrorAndAnOrderlyEndWhileStillSending() throws Exception {
+        try (RawClient c = new RawClient(daemon.runtimeDir)) {
+            c.send(new Message.Hello(0, 6, "sends past its verdict", ""));
+            assertInstanceOf(Message.Welcome.class, c.read(LIMIT));
+            ByteBuffer twoFrames = ByteBuffer.allocate(4096);
+            twoFrames.put(dev.fable.naming.protocol.Messages.encode(new Message.Register(1, "past-verdict")));
+            twoFrames.put(dev.fable.naming.protocol.Messages.encode(new Message.Hello(2, 6, "again", "")));   // the violation
+            c.sendBytes(twoFrames.flip());
+            assertEquals(new Message.Ok(1), c.read(LIMIT), "the reply owed before the violation comes first");
+            Message.Fail f = assertInstanceOf(Message.Fail.class, c.read(LIMIT));
+            assertTrue(f.text().contains("HELLO sent twice"), f.text());
+            // The verdict is read: whatever comes now is after it (on the old daemon: a broken pipe here, or a reset below).
+            for (int i = 3; i < 53; i++) c.send(new Message.Register(i, "past-verdict-" + i));
+            assertEquals(List.of(), c.readUntilClosed(LIMIT), "nothing after the error but the end of the stream");
+        }
+        closedAndReleased("HELLO sent twice", "past-verdict");
+    }
+
+    /** The lingering after a verdict is bounded: a client that keeps sending is cut off after a megabyte. */
+    @Test
+    void aClientThatKeepsSendingAfterItsVerdictIsCutOff() throws Exception {
+        try (RawClient c = new RawClient(daemon.runtimeDir)) {
+            c.send(new Message.Register(1, "no-hello"));
+            Message.Fail f = assertInstanceOf(Message.Fail.class, c.read(LIMIT));
+            assertTrue(f.text().contains("HELLO"), f.text());
+            long sent = 0;
+            boolean cut = false;
+            try {
+                while (sent < 64L << 20) {
+                    c.sendBytes(ByteBuffer.allocate(64 << 10));
+                    sent += 64 << 10;
+                }
+            } catch (IOException e) {
+                cut = true;   // broken pipe or reset: the daemon closed the connection
+            }
+            assertTrue(cut, "the daemon drained " + sent + " bytes after the verdict without closing");
+        }
+        logged("kept sending after it was closed");
         goodClientIsServed();
     }
 

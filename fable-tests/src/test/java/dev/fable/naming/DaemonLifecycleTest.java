@@ -125,7 +125,9 @@ class DaemonLifecycleTest {
                         () -> "not registered again: " + observer.names());
                 System.out.println("re-registered " + TimeUnit.NANOSECONDS.toMillis(took) + " ms after the new daemon answered");
                 assertEquals(second.pid(), ns.daemonPid());
-                Route route = observer.resolve("survivor", TRUSTED, 0);
+                // Names come back in the order of the client's live set (a hash set): both may be registered
+                // while survivor's LISTENING is still on its way, so the resolve waits for it.
+                Route route = observer.resolve("survivor", TRUSTED, TimeUnit.SECONDS.toNanos(10));
                 assertEquals("/run/survivor.sock", route.unixPath());
                 assertEquals(ProcessHandle.current().pid(), route.peerPid());
                 assertTrue(second.log().contains("removed the stale socket"), second.log());

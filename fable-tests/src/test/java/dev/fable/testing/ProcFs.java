@@ -7,11 +7,14 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * What the kernel says about a process or thread ({@code /proc}, Linux only): CPU time, the system
- * call a thread sits in, and the files a process has mapped. Used by tests that are about processes.
+ * What the kernel says about a process or thread ({@code /proc}, Linux only): CPU time, how often a
+ * thread was scheduled, the system call a thread sits in, and the files a process has mapped. Used by
+ * tests that are about processes.
  */
 public final class ProcFs {
     private ProcFs() {}
@@ -48,6 +51,32 @@ public final class ProcFs {
         String[] f = s.split(" ");
         if (f.length < 3 || !f[0].equals(Long.toString(SYS_FUTEX))) return false;
         return Long.decode(f[2]) == FUTEX_WAIT;
+    }
+
+    /**
+     * The scheduler state of thread {@code tid} of {@code pid} (field 3 of its {@code stat}): 'R' running
+     * or waiting for a CPU, 'S' asleep, 'D' in uninterruptible sleep, ...; '?' if the thread is gone.
+     */
+    public static char threadState(long pid, long tid) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(tid), "stat"));
+        } catch (NoSuchFileException e) {
+            return '?';
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return stat.charAt(stat.lastIndexOf(')') + 2);   // "tid (comm) S ...": comm may contain ')' and spaces
+    }
+
+    /** CPU time of thread {@code tid} of {@code pid} in nanoseconds (first field of its {@code schedstat}). */
+    public static long threadCpuNanos(long pid, long tid) {
+        try {
+            return Long.parseLong(Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(tid), "schedstat"))
+                    .trim().split(" ")[0]);
+        } catch (IOException e) {
+            throw new UncheckedIOException("thread " + tid + " of process " + pid, e);
+        }
     }
 
     /** Raw contents of {@code /proc/<pid>/task/<tid>/syscall}, for failure messages. */
@@ -112,6 +141,74 @@ public final class ProcFs {
             throw new UncheckedIOException(e);
         }
         throw new AssertionError("process " + pid + " has no thread named '" + want + "'");
+    }
+
+    /**
+     * How often a thread was put on a CPU, from the scheduler's counters: the context switches of
+     * {@code /proc/<pid>/task/<tid>/status} (voluntary: it blocked or yielded; nonvoluntary: it was
+     * preempted) and the third field of {@code schedstat} (times it was given a CPU). Unlike CPU time
+     * these do not grow with the load of the host while the thread sleeps: a thread blocked in the
+     * kernel is not scheduled at all, however busy the other cores are.
+     */
+    public record RunCounts(long voluntarySwitches, long involuntarySwitches, long timeslices) {
+        /** The counts since {@code before} (a sample of the same thread). */
+        public RunCounts since(RunCounts before) {
+            return new RunCounts(voluntarySwitches - before.voluntarySwitches, involuntarySwitches - before.involuntarySwitches,
+                    timeslices - before.timeslices);
+        }
+
+        /** Times the thread ran: the larger of the two views (they differ by the slice in progress). */
+        public long runs() {
+            return Math.max(timeslices, voluntarySwitches + involuntarySwitches);
+        }
+
+        @Override
+        public String toString() {
+            return runs() + " run(s): " + timeslices + " timeslice(s), " + voluntarySwitches + " voluntary and "
+                    + involuntarySwitches + " involuntary context switch(es)";
+        }
+    }
+
+    /** The {@link RunCounts} of thread {@code tid} of {@code pid}; fails if the thread is gone. */
+    public static RunCounts runCounts(long pid, long tid) {
+        Path task = Path.of("/proc", Long.toString(pid), "task", Long.toString(tid));
+        try {
+            return runCounts(task);
+        } catch (IOException e) {
+            throw new UncheckedIOException("thread " + tid + " of process " + pid, e);
+        }
+    }
+
+    private static RunCounts runCounts(Path task) throws IOException {
+        long voluntary = -1, involuntary = -1;
+        for (String line : Files.readAllLines(task.resolve("status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) voluntary = Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            if (line.startsWith("nonvoluntary_ctxt_switches:")) involuntary = Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+        }
+        if (voluntary < 0 || involuntary < 0) throw new IOException(task + "/status has no context switch counts");
+        long slices = Long.parseLong(Files.readString(task.resolve("schedstat")).trim().split(" ")[2]);
+        return new RunCounts(voluntary, involuntary, slices);
+    }
+
+    /** One thread of a process as {@link #threads} sees it: its kernel name ({@code comm}) and counts. */
+    public record ThreadSample(long tid, String comm, RunCounts counts) {}
+
+    /** Every live thread of {@code pid} (tid to sample); threads that exit while listed are left out. */
+    public static Map<Long, ThreadSample> threads(long pid) {
+        Map<Long, ThreadSample> out = new LinkedHashMap<>();
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks) {
+                try {
+                    long tid = Long.parseLong(t.getFileName().toString());
+                    out.put(tid, new ThreadSample(tid, Files.readString(t.resolve("comm")).trim(), runCounts(t)));
+                } catch (NoSuchFileException gone) {
+                    // the thread exited while we listed
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
     }
 
     /** The lines of {@code /proc/<pid>/maps} that map a file inside {@code dir}. */
