@@ -121,6 +121,7 @@ public final class LeakDetector implements AutoCloseable {
     /** One per recyclable buffer object, kept strongly by the buffer's owner via the buffer. */
     public static final class Token extends PhantomReference<SlotBuffer> {
         private final LeakDetector detector;
+        private final boolean paranoid;   // the detector's level, copied: hand-out and return read only this object
         private final String label;
         // Written by the buffer's thread, read by the reporter after the GC enqueued the token:
         // enqueueing happens after the buffer became unreachable, i.e. after its last use, and the
@@ -131,18 +132,19 @@ public final class LeakDetector implements AutoCloseable {
         Token(LeakDetector detector, SlotBuffer referent, String label) {
             super(referent, detector.level == Level.OFF ? null : detector.queue);
             this.detector = detector;
+            this.paranoid = detector.level == Level.PARANOID;
             this.label = label;
             if (detector.level != Level.OFF) detector.roots.add(this);
         }
 
         void handedOut() {
             outstanding = true;
-            if (detector.level == Level.PARANOID) claimedAt = new Throwable("buffer handed out here");
+            if (paranoid) claimedAt = new Throwable("buffer handed out here");
         }
 
         void returned() {
             outstanding = false;
-            if (detector.level == Level.PARANOID) claimedAt = null;
+            if (paranoid) claimedAt = null;
         }
 
         /** Stops tracking: the owner is closing and outstanding buffers no longer count as leaks. */
