@@ -1,7 +1,6 @@
 package dev.fable.endpoint;
 
 import java.net.URI;
-import java.util.Set;
 
 /**
  * A parsed connect URI: a Fable name ({@code xio://name}, or {@code xio+<transport>://name} to

@@ -5,7 +5,6 @@ import dev.fable.internal.Settings;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.regex.Pattern;
 
 /**

@@ -9,7 +9,6 @@ import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
 import dev.fable.sync.CpuSample;
-import dev.fable.sync.Waiter;
 
 /**
  * What every transport's {@link Leg} shares: the state machine (OPEN → PEER_CLOSED / PEER_GONE /

@@ -2,7 +2,6 @@ package dev.fable.transport;
 
 import dev.fable.FableException;
 import dev.fable.internal.PeerUser;
-import dev.fable.naming.NameService;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;

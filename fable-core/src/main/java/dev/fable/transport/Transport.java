@@ -1,15 +1,13 @@
 package dev.fable.transport;
 
 import dev.fable.ConnectOptions;
-import dev.fable.Connection;
-import dev.fable.naming.NameService;
 
 import java.nio.ByteBuffer;
 
 
 /**
  * Service-provider interface of a transport: it turns an established control channel into a
- * {@link Connection}. The naming layer finds the peer and opens the control channel (a Unix socket
+ * {@link Leg} (one epoch of a connection; the application holds a {@code LiveConnection} over its legs). The naming layer finds the peer and opens the control channel (a Unix socket
  * on the same host, a TCP connection to another); the transport does its own handshake over it.
  * Stream transports then carry their data on that same socket; shared memory keeps it as the
  * liveness signal only.

@@ -11,6 +11,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.belongToAnyOf;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
@@ -71,6 +73,53 @@ class LayerRulesTest {
         slices().matching("dev.fable.(**)").should().beFreeOfCycles()
                 .ignoreDependency(ENTRY, com.tngtech.archunit.base.DescribedPredicate.alwaysTrue())
                 .check(classes);
+    }
+
+    /** The layers in order, as the rule above defines them; {@link #layerOf} maps a package or the entry class to its index. */
+    private static final java.util.List<String> ORDER = java.util.List.of("internal", "api", "sync", "buffer", "transport", "flow",
+            "protocol", "naming", "endpoint", "entry", "daemon");
+
+    private static int layerOf(String pkg, String cls) {
+        if (pkg.equals("dev.fable")) return ORDER.indexOf("Fable".equals(cls) ? "entry" : "api");
+        if (pkg.equals("dev.fable.naming")) return ORDER.indexOf("naming");
+        if (pkg.startsWith("dev.fable.naming.protocol")) return ORDER.indexOf("protocol");
+        for (String l : ORDER) if (pkg.startsWith("dev.fable." + l)) return ORDER.indexOf(l);
+        return -1;   // another module's package (bench, cli, jmh): not layered here
+    }
+
+    /**
+     * The same order in the sources, imports and fully-qualified names included: an unused import pointing up
+     * compiles to nothing (so the bytecode rules above cannot see it) but still ties the packages together for a
+     * reader and for source-level tools.
+     */
+    @Test
+    void sourceImportsOnlyPointDown() throws java.io.IOException {
+        java.util.regex.Pattern ref = java.util.regex.Pattern.compile("\\b(dev\\.fable(?:\\.[a-z_]\\w*)*)\\.([A-Z]\\w*)");
+        java.util.List<String> upward = new java.util.ArrayList<>();
+        int files = 0;
+        for (String module : java.util.List.of("fable-core", "fable-daemon")) {
+            java.nio.file.Path root = java.nio.file.Path.of("..", module, "src", "main", "java");
+            assertTrue(java.nio.file.Files.isDirectory(root), "run from fable-tests: " + root.toAbsolutePath() + " is missing");
+            try (var walk = java.nio.file.Files.walk(root)) {
+                for (java.nio.file.Path f : walk.filter(p -> p.toString().endsWith(".java")).toList()) {
+                    String name = f.getFileName().toString();
+                    if (name.equals("module-info.java") || name.equals("package-info.java")) continue;
+                    String code = java.nio.file.Files.readString(f).replaceAll("(?s)/\\*.*?\\*/", "").replaceAll("//[^\\n]*", "")
+                            .replaceAll("\"(?:\\\\.|[^\"\\\\\\n])*\"", "\"\"");   // a class named in a string is no dependency
+                    var pm = java.util.regex.Pattern.compile("(?m)^\\s*package\\s+([\\w.]+)\\s*;").matcher(code);
+                    if (!pm.find()) continue;
+                    files++;
+                    int own = layerOf(pm.group(1), name.replace(".java", ""));
+                    var m = ref.matcher(code);
+                    while (m.find()) {
+                        int target = layerOf(m.group(1), m.group(2));
+                        if (target > own) upward.add(f + ": " + m.group(1) + "." + m.group(2) + " (" + ORDER.get(own) + " -> " + ORDER.get(target) + ")");
+                    }
+                }
+            }
+        }
+        assertTrue(files > 100, "read only " + files + " source files");
+        assertEquals(java.util.List.of(), upward, "source references to a layer above");
     }
 
     @Test

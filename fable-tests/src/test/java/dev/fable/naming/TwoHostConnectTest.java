@@ -1,6 +1,5 @@
 package dev.fable.naming;
 
-import dev.fable.Buffer;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;

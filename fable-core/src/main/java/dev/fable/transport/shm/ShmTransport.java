@@ -1,10 +1,8 @@
 package dev.fable.transport.shm;
 
 import dev.fable.ConnectOptions;
-import dev.fable.Connection;
 import dev.fable.FableException;
 import dev.fable.WaitMode;
-import dev.fable.naming.NameService;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;

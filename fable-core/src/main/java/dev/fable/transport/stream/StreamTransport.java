@@ -2,9 +2,7 @@ package dev.fable.transport.stream;
 
 import dev.fable.buffer.LeakDetector;
 import dev.fable.ConnectOptions;
-import dev.fable.Connection;
 import dev.fable.FableException;
-import dev.fable.naming.NameService;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;

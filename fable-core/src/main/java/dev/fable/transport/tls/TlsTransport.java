@@ -3,7 +3,6 @@ package dev.fable.transport.tls;
 import dev.fable.buffer.LeakDetector;
 import dev.fable.FableException;
 import dev.fable.transport.tls.HostIdentity;
-import dev.fable.naming.NameService;
 import dev.fable.transport.stream.SocketIo;
 import dev.fable.transport.stream.StreamTransport;
 
@@ -32,7 +31,7 @@ import dev.fable.transport.PeerRef;
  *   <li>the connector accepts only the certificate whose SHA-256 the naming layer gave in the route
  *       (the daemon vouches for the peer host, like a known-hosts entry);</li>
  *   <li>the acceptor requires a client certificate and accepts it only if its daemon knows that
- *       host ({@link NameService#isKnownHost}).</li>
+ *       host (the {@code knownHost} predicate it is given: the naming client's {@code isKnownHost}).</li>
  * </ul>
  * No certificate authority, host name or expiry is involved: the pin is the trust.
  */
