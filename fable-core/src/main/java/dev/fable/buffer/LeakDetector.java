@@ -52,10 +52,6 @@ public final class LeakDetector implements AutoCloseable {
         this.level = java.util.Objects.requireNonNull(level, "level");
     }
 
-    public Level level() {
-        return level;
-    }
-
     /** Leaks this detector reported. */
     public long leaksReported() {
         return leaks.get();

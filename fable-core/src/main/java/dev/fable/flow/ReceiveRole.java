@@ -174,7 +174,7 @@ final class ReceiveRole extends ReceiveRoleFields {
             } finally {
                 receiving = 0;
             }
-            if (SendRole.expired(deadline)) return null;
+            if (Waiter.expired(deadline)) return null;
         }
     }
 

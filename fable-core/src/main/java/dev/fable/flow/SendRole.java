@@ -137,7 +137,7 @@ final class SendRole extends SendRoleFields {
                 }
             }
             b = claim(maxBytes);
-            if (b != null || expired(deadline)) return b;
+            if (b != null || Waiter.expired(deadline)) return b;
         }
     }
 
@@ -147,10 +147,6 @@ final class SendRole extends SendRoleFields {
     private static long slice(long deadline) {
         long s = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1);
         return deadline == Waiter.FOREVER || s - deadline < 0 ? s : deadline;
-    }
-
-    static boolean expired(long deadline) {
-        return deadline != Waiter.FOREVER && System.nanoTime() - deadline >= 0;
     }
 
     enum Move { DONE, BUFFER_OUT, MARKER_DID_NOT_FIT }

@@ -89,10 +89,6 @@ final class Switcher {
         return newest;
     }
 
-    boolean canSwitch() {
-        return opener != null;
-    }
-
     long reconfigure(String transport, WaitMode waitMode, String reason) {
         Objects.requireNonNull(transport, "transport");
         TransportName.check(transport, "reconfigure of " + owner);

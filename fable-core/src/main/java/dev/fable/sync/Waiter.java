@@ -42,6 +42,11 @@ public final class Waiter {
         }
     }
 
+    /** True once {@code deadline} ({@link #deadline}) has passed; never for {@link #FOREVER}. */
+    public static boolean expired(long deadline) {
+        return deadline != FOREVER && System.nanoTime() - deadline >= 0;
+    }
+
     /** Converts a timeout to a deadline for {@link #await}. */
     public static long deadline(long timeoutNanos) {
         if (timeoutNanos < 0) return FOREVER;

@@ -58,6 +58,15 @@ public abstract class AbstractLeg implements Leg {
     public void installed() {
     }
 
+    /** {@link #tryFinishOutput()} until it fits, waiting for space (a full ring or socket) up to {@code deadline}. */
+    @Override
+    public boolean finishOutput(long deadline) {
+        while (!tryFinishOutput()) {
+            if (!awaitSpace(deadline)) return false;
+        }
+        return true;
+    }
+
     /** Where this leg's sending and receiving threads last waited (the connection's, shared by all its legs). */
     protected CpuSample sendCpu = new CpuSample();
     protected CpuSample recvCpu = new CpuSample();

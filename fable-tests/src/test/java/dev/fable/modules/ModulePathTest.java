@@ -106,7 +106,7 @@ class ModulePathTest {
     @Test
     void theTransportPackagesAreNotExported(@TempDir Path dir) throws Exception {
         String errors = compile(dir, MAIN.replace("public class Main {",
-                "public class Main {\n    static Object internal() { return dev.fable.transport.shm.ShmFiles.directory(); }"));
+                "public class Main {\n    static Object internal() { return dev.fable.transport.shm.ShmFiles.defaultDirectory(); }"));
         assertNotNull(errors, "an application module must not reach a transport's internals");
         assertTrue(errors.contains("dev.fable.transport.shm") && errors.contains("not visible"), errors);
     }

@@ -82,15 +82,6 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     }
 
     @Override
-    public boolean finishOutput(long deadline) {
-        while (!out.commitEndOfEpoch()) {   // the ring is full (possible only when capacity == slotCount): wait for a release
-            if (state() != ConnectionState.OPEN) return true;   // the peer is gone: nobody to tell
-            if (!Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu)) return false;
-        }
-        return true;
-    }
-
-    @Override
     public boolean tryFinishOutput() {
         return out.commitEndOfEpoch() || state() != ConnectionState.OPEN;   // the peer is gone: nobody to tell
     }

@@ -42,11 +42,6 @@ public final class ShmFiles {
         return base != null ? Path.of(base) : Path.of("/dev/shm", "fable-" + Libc.getuid());
     }
 
-    /** The directory these files go to, not necessarily created yet. */
-    public Path configuredDirectory() {
-        return configured;
-    }
-
     /** The directory, created 0700 on first use; files of dead processes are removed then. */
     public Path directory() {
         Path d = directory;

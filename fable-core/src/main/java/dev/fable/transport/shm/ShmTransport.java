@@ -140,11 +140,6 @@ public final class ShmTransport implements Transport {
         reserve.refill(o.slotSize(), o.slotCount());
     }
 
-    /** Where this transport's files go. */
-    public java.nio.file.Path directory() {
-        return files.configuredDirectory();
-    }
-
     @Override
     public boolean crossesHosts() {
         return false;

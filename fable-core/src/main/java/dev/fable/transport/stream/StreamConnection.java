@@ -127,11 +127,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     @Override
     public boolean finishOutput(long deadline) {
         try {
-            while (!out.pushEndOfEpoch()) {
-                if (state() != ConnectionState.OPEN) return true;   // the peer is gone: nobody to tell
-                if (!await(false, deadline)) return false;
-            }
-            return true;
+            return super.finishOutput(deadline);
         } catch (FableException e) {
             return true;   // the socket broke: the state says so, and the reconfiguration layer reports it
         }
