@@ -153,9 +153,9 @@ final class Switcher {
         Link last = newest;
         switching.set(leg.epoch());   // before the leg is linked: a role that reaches it can complete this switch, and only this one
         last.next = n;                // volatile: the roles follow `next` when they move
+        send.switchPending();         // the sender's next claim moves it; before `newest`: a claim that follows epoch() == e+1 comes from e+1
         newest = n;
         if (opener == null) leg.installed();   // accepting side: the connector's sender may move now (shm waits for this)
-        send.switchPending();                  // the busy sender's next claim moves it
         // A busy thread moves itself within microseconds (the sender at its next claim, the receiver at the peer's
         // marker). Only a role that has not moved after a short wait is moved here, and only if its thread is idle.
         awaitMoved(n, HELP_AFTER_NANOS);
