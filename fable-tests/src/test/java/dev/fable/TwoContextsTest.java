@@ -23,6 +23,8 @@ class TwoContextsTest {
         Path shmA = dir.resolve("shm-a"), shmB = dir.resolve("shm-b");
         Fable.Context a = new Fable.Context().runtimeDir(dir.resolve("run-a")).stateDir(dir.resolve("state-a")).shmDir(shmA);
         Fable.Context b = new Fable.Context().runtimeDir(dir.resolve("run-b")).stateDir(dir.resolve("state-b")).shmDir(shmB);
+        java.util.Set<Thread> before = monitorThreads();
+        java.util.Set<Thread> mine;
         try (Fable fa = Fable.launch(a); Fable fb = Fable.launch(b)) {
             assertNotEquals(fa.nameService().host().hostId(), fb.nameService().host().hostId(),
                     "two daemons, each with the host identity of its own state directory");
@@ -35,9 +37,20 @@ class TwoContextsTest {
                 roundTrip(fb, eb, 2);
                 // each set-up's shared memory lives in its own directory: the pool it prepares ahead appears there
                 Await.until(() -> hasPool(shmA) && hasPool(shmB), LIMIT, () -> "prepared pools in " + shmA + " and " + shmB);
+                // each set-up watches its own legs' control sockets: two monitor threads, not one for the process
+                mine = monitorThreads();
+                mine.removeAll(before);
+                assertEquals(2, mine.size(), "one control monitor per context: " + mine);
             }
             assertTrue(fa.nameService().names().stream().noneMatch(n -> n.name().equals("svc")), "closing A's endpoint dropped A's name");
         }
+        for (Thread t : mine) assertFalse(t.isAlive(), "closing its context ended " + t.getName());
+    }
+
+    private static java.util.Set<Thread> monitorThreads() {
+        java.util.Set<Thread> s = new java.util.HashSet<>(Thread.getAllStackTraces().keySet());
+        s.removeIf(t -> !t.getName().startsWith("fable-control-monitor-"));
+        return s;
     }
 
     private static boolean hasPool(Path shm) {

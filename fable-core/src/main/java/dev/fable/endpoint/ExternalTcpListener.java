@@ -1,6 +1,6 @@
 package dev.fable.endpoint;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.flow.LiveConnection;
 import dev.fable.internal.Closeables;
 import dev.fable.transport.Selectors;
@@ -28,10 +28,10 @@ public final class ExternalTcpListener implements ExternalListener {
     private final ConnectOptions options;
     private final String where;
 
-    private final LeakDetector leaks;
+    private final LegServices services;
 
-    public ExternalTcpListener(String uri, ConnectOptions options, LeakDetector leaks) {
-        this.leaks = leaks;
+    public ExternalTcpListener(String uri, ConnectOptions options, LegServices services) {
+        this.services = services;
         URI u = URI.create(uri);
         if (!"tcp".equals(u.getScheme()) || u.getHost() == null || u.getPort() < 0) {
             throw new IllegalArgumentException("listenExternal needs tcp://host:port (port 0 picks a free one), not '" + uri + "'");
@@ -70,7 +70,7 @@ public final class ExternalTcpListener implements ExternalListener {
                     ch.configureBlocking(false);
                     String peer = ch.getRemoteAddress().toString();
                     return LiveConnection.external(new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
-                            new PlainIo(ch), false, options.slotSize(), options, 0, leaks));
+                            new PlainIo(ch), false, options.slotSize(), options, 0, services));
                 }
                 if (!Selectors.awaitReady(selector, t, deadline)) return null;
             }

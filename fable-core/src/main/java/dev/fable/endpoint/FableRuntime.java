@@ -1,6 +1,7 @@
 package dev.fable.endpoint;
 
 import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;
@@ -23,7 +24,8 @@ public final class FableRuntime implements AutoCloseable {
     private final FlowTable flows = new FlowTable();
     private final AtomicLong anonymous = new AtomicLong();
     private final RuntimeSettings settings;
-    private final LeakDetector leaks;
+    private final LegServices services;
+    private static final AtomicLong RUNTIMES = new AtomicLong();
 
     /**
      * {@code connectNames} makes this runtime's naming client when first needed; the runtime takes it
@@ -32,8 +34,8 @@ public final class FableRuntime implements AutoCloseable {
     public FableRuntime(Supplier<NameService> connectNames, RuntimeSettings settings) {
         this.connectNames = connectNames;
         this.settings = settings;
-        this.leaks = new LeakDetector(settings.leakLevel());
-        this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), leaks);
+        this.services = new LegServices(settings.leakLevel(), Long.toString(RUNTIMES.incrementAndGet()));
+        this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), services);
     }
 
     /** This runtime's naming client, connected (and the daemon started, if allowed) on the first call. */
@@ -69,18 +71,23 @@ public final class FableRuntime implements AutoCloseable {
 
     /** Accepts plain TCP peers on {@code uri}. */
     public ExternalListener listenExternal(String uri, ConnectOptions options) {
-        return new ExternalTcpListener(uri, options, leaks);
+        return new ExternalTcpListener(uri, options, services);
     }
 
     /** This runtime's leak detector: every buffer of its connections is tracked by it. */
     public LeakDetector leaks() {
-        return leaks;
+        return services.leaks();
+    }
+
+    /** This runtime's leak detector and threads (tests: a closed runtime leaves no thread running). */
+    public LegServices services() {
+        return services;
     }
 
     @Override
     public void close() {
         NameService n = names;
         if (n != null) n.close();
-        leaks.close();
+        services.close();
     }
 }

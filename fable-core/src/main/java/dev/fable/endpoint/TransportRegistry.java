@@ -1,6 +1,6 @@
 package dev.fable.endpoint;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.flow.LiveConnection;
 import dev.fable.internal.Closeables;
 import dev.fable.transport.tls.HostIdentity;
@@ -30,18 +30,18 @@ public final class TransportRegistry {
 
     private final Map<String, Transport> byName;
 
-    private final LeakDetector leaks;
+    private final LegServices services;
 
-    /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code leaks}: tracks every connection's buffers. */
+    /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code services}: the set-up's leak detector and threads. */
     TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, java.nio.file.Path shmDir,
-                      LeakDetector leaks) {
-        this.leaks = leaks;
+                      LegServices services) {
+        this.services = services;
         TlsTransport tls = new TlsTransport(() -> HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory()),
-                knownHost, leaks);
+                knownHost, services);
         byName = Map.of(
-                ShmTransport.NAME, new ShmTransport(shmDir, leaks),
-                StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false, leaks),
-                StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true, leaks),
+                ShmTransport.NAME, new ShmTransport(shmDir, services),
+                StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false, services),
+                StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true, services),
                 TlsTransport.NAME, tls);
     }
 
@@ -49,8 +49,8 @@ public final class TransportRegistry {
         return (ShmTransport) byName.get(ShmTransport.NAME);
     }
 
-    LeakDetector leaks() {
-        return leaks;
+    LegServices services() {
+        return services;
     }
 
     Transport get(String name) {
@@ -74,7 +74,7 @@ public final class TransportRegistry {
                 ch.connect(UnixDomainSocketAddress.of(t.path()));
             }
             ch.configureBlocking(false);
-            return LiveConnection.external(new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0, leaks));
+            return LiveConnection.external(new StreamConnection(tcp ? TCP_RAW : UNIX_RAW, localName, where, 0, new PlainIo(ch), false, options.slotSize(), options, 0, services));
         } catch (IOException e) {
             Closeables.closeQuietly(ch);
             throw new PeerGoneException("cannot connect to " + t.scheme() + "://" + where + ": " + e

@@ -6,18 +6,20 @@ import java.nio.channels.CancelledKeyException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * One daemon thread per process that watches every live connection's control socket and reports
- * when the peer's end closes: on a clean close and on {@code kill -9} alike the kernel closes the
- * socket, so a dead peer is noticed within milliseconds, with no heartbeat and no CPU while idle
- * (the thread sleeps in {@code epoll_wait}).
+ * One thread per Fable set-up ({@link LegServices}) that watches the control socket of every live
+ * leg and reports when the peer's end closes: on a clean close and on {@code kill -9} alike the
+ * kernel closes the socket, so a dead peer is noticed within milliseconds, with no heartbeat and no
+ * CPU while idle (the thread sleeps in {@code epoll_wait}).
+ *
+ * <p>Threads: {@link #watch} and {@link #unwatch} from any thread; everything else on the monitor
+ * thread, which starts with the first {@code watch} and ends with {@link #close()}.
  */
-public final class ControlMonitor {
-    private ControlMonitor() {}
-
+public final class ControlMonitor extends SetUpThread {
     /** Called on the monitor thread when the peer's side of a control channel closed. */
     public interface Listener {
         void controlClosed();
@@ -25,32 +27,49 @@ public final class ControlMonitor {
 
     private record Pending(ControlChannel channel, Listener listener, boolean add) {}
 
-    private static final Queue<Pending> PENDING = new ConcurrentLinkedQueue<>();
-    private static final Selector SELECTOR;
+    private static final System.Logger LOG = System.getLogger("dev.fable.control");
 
-    static {
-        try {
-            SELECTOR = Selector.open();
-        } catch (IOException e) {
-            throw new ExceptionInInitializerError(e);
+    private final Queue<Pending> pending = new ConcurrentLinkedQueue<>();
+    private volatile Selector selector;   // made once, just before the thread starts
+
+    /** {@code name}: the thread's name, so a thread dump shows whose monitor it is. */
+    ControlMonitor(String name) {
+        super(name);
+    }
+
+    /** Reports {@code ch}'s peer end to {@code l}; if this monitor is closed, reports it at once. */
+    public void watch(ControlChannel ch, Listener l) {
+        if (started() == null) {
+            l.controlClosed();
+            return;
         }
-        Thread t = new Thread(ControlMonitor::run, "fable-control-monitor");
-        t.setDaemon(true);
-        t.start();
+        pending.add(new Pending(ch, l, true));
+        selector.wakeup();
     }
 
-    public static void watch(ControlChannel ch, Listener l) {
-        PENDING.add(new Pending(ch, l, true));
-        SELECTOR.wakeup();
+    /** Stops watching {@code ch} (the leg is closing on its own). */
+    public void unwatch(ControlChannel ch) {
+        if (started() == null) return;
+        pending.add(new Pending(ch, null, false));
+        selector.wakeup();
     }
 
-    public static void unwatch(ControlChannel ch) {
-        PENDING.add(new Pending(ch, null, false));
-        SELECTOR.wakeup();
+    @Override
+    void beforeStart() {
+        try {
+            selector = Selector.open();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot open the selector that watches control sockets", e);
+        }
+    }
+
+    @Override
+    void wake(Thread t) {
+        selector.wakeup();
     }
 
     /**
-     * One listener's failure must not abort the round: the rest of {@code PENDING} would then wait for
+     * One listener's failure must not abort the round: the rest of {@code pending} would then wait for
      * the next wake-up and the other selected keys would be skipped, so other connections would miss
      * their peer's end.
      */
@@ -58,46 +77,52 @@ public final class ControlMonitor {
         try {
             l.controlClosed();
         } catch (RuntimeException e) {
-            System.getLogger("dev.fable.control").log(System.Logger.Level.ERROR, "a connection failed to handle its peer's end", e);
+            LOG.log(System.Logger.Level.ERROR, "a connection failed to handle its peer's end", e);
         }
     }
 
-    private static void run() {
+    @Override
+    void run() {
         ByteBuffer scratch = ByteBuffer.allocate(256);
-        while (true) {
-            try {
-                SELECTOR.select();
-                Pending p;
-                while ((p = PENDING.poll()) != null) {
-                    if (p.add()) {
-                        try {
-                            p.channel().channel().register(SELECTOR, SelectionKey.OP_READ, p.listener());
-                        } catch (ClosedChannelException e) {
-                            notifyClosed(p.listener());
+        Selector sel = selector;
+        try (sel) {
+            while (!closed()) {
+                try {
+                    sel.select();
+                    Pending p;
+                    while ((p = pending.poll()) != null) {
+                        if (p.add()) {
+                            try {
+                                p.channel().channel().register(sel, SelectionKey.OP_READ, p.listener());
+                            } catch (ClosedChannelException e) {
+                                notifyClosed(p.listener());
+                            }
+                        } else {
+                            SelectionKey k = p.channel().channel().keyFor(sel);
+                            if (k != null) k.cancel();
                         }
-                    } else {
-                        SelectionKey k = p.channel().channel().keyFor(SELECTOR);
-                        if (k != null) k.cancel();
                     }
+                    for (SelectionKey k : sel.selectedKeys()) {
+                        Listener l = (Listener) k.attachment();
+                        boolean peerEnded;
+                        try {
+                            scratch.clear();
+                            peerEnded = ((SocketChannel) k.channel()).read(scratch) < 0;
+                        } catch (IOException | CancelledKeyException e) {
+                            peerEnded = true;
+                        }
+                        if (peerEnded) {
+                            k.cancel();
+                            notifyClosed(l);
+                        }
+                    }
+                    sel.selectedKeys().clear();
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(System.Logger.Level.ERROR, "control monitor error", e);
                 }
-                for (SelectionKey k : SELECTOR.selectedKeys()) {
-                    Listener l = (Listener) k.attachment();
-                    boolean closed;
-                    try {
-                        scratch.clear();
-                        closed = ((java.nio.channels.SocketChannel) k.channel()).read(scratch) < 0;
-                    } catch (IOException | CancelledKeyException e) {
-                        closed = true;
-                    }
-                    if (closed) {
-                        k.cancel();
-                        notifyClosed(l);
-                    }
-                }
-                SELECTOR.selectedKeys().clear();
-            } catch (IOException | RuntimeException e) {
-                System.getLogger("dev.fable.control").log(System.Logger.Level.ERROR, "control monitor error", e);
             }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "closing the control monitor's selector", e);
         }
     }
 }

@@ -1,6 +1,6 @@
 package dev.fable.transport.shm;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.Buffer;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
@@ -38,6 +38,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     private final RingReader in;
     private final WaitMode mode;
     private final long spinNanos;
+    private final ControlMonitor monitor;
     private final Waiter.Condition dataOrEnd;
     private final Waiter.Condition spaceOrEnd;
 
@@ -46,7 +47,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
 
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
-                  int inSlotSize, int inSlotCount, WaitMode peerMode, LeakDetector leaks) {
+                  int inSlotSize, int inSlotCount, WaitMode peerMode, LegServices services) {
         super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
         this.arena = arena;
@@ -55,12 +56,13 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         this.spinNanos = options.spinNanos();
         String label = toString();
         this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this::face, epoch, this,
-                peerMode != WaitMode.SPIN, label + " (sending)", leaks);
+                peerMode != WaitMode.SPIN, label + " (sending)", services.leaks());
         this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this::face, epoch, this,
-                mode != WaitMode.SPIN, label + " (receiving)", leaks);
+                mode != WaitMode.SPIN, label + " (receiving)", services.leaks());
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
-        ControlMonitor.watch(control, this);
+        this.monitor = services.controlMonitor();
+        monitor.watch(control, this);
     }
 
     @Override public String transport() { return ShmTransport.NAME; }
@@ -154,7 +156,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
                 + ". The peer (pid " + peerPid + ") broke the shared-memory protocol, so this connection was shut down; "
                 + "other connections are not affected. Check that both sides run the same Fable version.");
         if (end(ConnectionState.FAILED, e)) {
-            ControlMonitor.unwatch(control);
+            monitor.unwatch(control);
             control.close();   // tells the peer
         }
         return e;
@@ -177,7 +179,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         if (!markClosed()) return;
         out.markClosed();          // after our last commit: the peer drains, then sees a clean close
         wakeAll();
-        ControlMonitor.unwatch(control);
+        monitor.unwatch(control);
         control.close();
         in.untrackAll();
         out.untrackAll();

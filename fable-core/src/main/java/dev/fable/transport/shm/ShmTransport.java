@@ -14,7 +14,7 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import dev.fable.transport.PeerRef;
 import dev.fable.transport.Leg;
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 
 
 /**
@@ -39,16 +39,16 @@ public final class ShmTransport implements Transport {
     static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
-    private final LeakDetector leaks;
+    private final LegServices services;
     private final ShmFiles files;
     private final PoolReserve reserve;
 
     /**
-     * {@code dir}: where this transport's pools and rings go; {@code leaks}: tracks the buffers of its
-     * connections. It prepares its next outgoing pool in the background unless {@code fable.shm.reserve=false}.
+     * {@code dir}: where this transport's pools and rings go; {@code services}: the set-up's leak detector and
+     * threads, shared by its connections. It prepares its next outgoing pool in the background unless {@code fable.shm.reserve=false}.
      */
-    public ShmTransport(java.nio.file.Path dir, LeakDetector leaks) {
-        this.leaks = leaks;
+    public ShmTransport(java.nio.file.Path dir, LegServices services) {
+        this.services = services;
         this.files = new ShmFiles(dir);
         this.reserve = new PoolReserve(files, dev.fable.internal.Settings.getBoolean("fable.shm.reserve", true));
     }
@@ -221,7 +221,7 @@ public final class ShmTransport implements Transport {
         out.unlink();
         control.handshakeDone();
         return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
-                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), leaks);
+                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), services);
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */

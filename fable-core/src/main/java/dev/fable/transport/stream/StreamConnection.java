@@ -1,6 +1,6 @@
 package dev.fable.transport.stream;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.Buffer;
 import dev.fable.ConnectOptions;
 import dev.fable.ConnectionClosedException;
@@ -56,7 +56,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
      * @param peerMaxFragment  largest fragment the peer announced it sends (sizes the receive area)
      */
     public StreamConnection(String transport, String localName, String peerName, long peerPid, SocketIo io, boolean framed,
-                            int peerMaxFragment, ConnectOptions options, long epoch, LeakDetector leaks) {
+                            int peerMaxFragment, ConnectOptions options, long epoch, LegServices services) {
         super(options, localName, peerName, epoch);
         this.transport = transport;
         this.peerPid = peerPid;
@@ -68,8 +68,8 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
         String label = toString();
-        this.out = new StreamWriter(io, framed, slotSize, slots, this::face, epoch, this, label + " (sending)", leaks);
-        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this::face, epoch, label + " (receiving)", leaks);
+        this.out = new StreamWriter(io, framed, slotSize, slots, this::face, epoch, this, label + " (sending)", services);
+        this.in = new StreamReader(io, framed, peerMaxFragment, quota, this::face, epoch, label + " (receiving)", services.leaks());
     }
 
     /** Staging slots per sending side: enough to keep the socket busy, few enough to bound memory (16 × 64 KiB). */

@@ -1,6 +1,6 @@
 package dev.fable.transport.stream;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.ConnectOptions;
 import dev.fable.FableException;
 import dev.fable.transport.ControlChannel;
@@ -40,11 +40,11 @@ public class StreamTransport implements Transport {
     private final String name;
     private final boolean crossesHosts;
 
-    private final LeakDetector leaks;
+    private final LegServices services;
 
-    /** {@code leaks}: tracks the buffers of this transport's connections. */
-    public StreamTransport(String name, boolean crossesHosts, LeakDetector leaks) {
-        this.leaks = leaks;
+    /** {@code services}: the set-up's leak detector and threads, shared by this transport's connections. */
+    public StreamTransport(String name, boolean crossesHosts, LegServices services) {
+        this.services = services;
         this.name = name;
         this.crossesHosts = crossesHosts;
     }
@@ -157,6 +157,6 @@ public class StreamTransport implements Transport {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
         SocketIo io = pipe(ch, connector, route, deadline);
-        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), leaks);
+        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), services);
     }
 }

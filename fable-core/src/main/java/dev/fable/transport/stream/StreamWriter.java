@@ -1,6 +1,7 @@
 package dev.fable.transport.stream;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
+import dev.fable.transport.PendingFlusher;
 import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.buffer.BufferOwner;
@@ -31,7 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * sending thread spins for it (the flusher holds it only for one non-blocking write), the flusher
  * only tries it. The CAS acquires and the release store publishes, so the fields below are plain.
  */
-final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
+final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, PendingFlusher.Writer {
     private final SocketIo io;
     private final boolean framed;
     private final int slotSize;
@@ -46,6 +47,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
     private int queueSize;
     private final long epoch;
     private final StreamFailure failure;
+    private final PendingFlusher flusher;     // this set-up's: finishes what a quiet sender left queued
     private final ByteBuffer closeFrame = ByteBuffer.allocateDirect(StreamFrame.HEADER).order(ByteOrder.LITTLE_ENDIAN);
     private boolean closeQueued;
     private boolean armed;                   // registered with the PendingFlusher; guarded by lock
@@ -54,8 +56,9 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
     private long bytes;
 
     StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, java.util.function.Supplier<Connection> connection, long epoch,
-                 StreamFailure failure, String label, LeakDetector leaks) {
+                 StreamFailure failure, String label, LegServices services) {
         this.io = io;
+        this.flusher = services.pendingFlusher();
         this.failure = failure;
         this.framed = framed;
         this.slotSize = slotSize;
@@ -72,7 +75,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
         for (int i = 0; i < slots; i++) {
             frame[i] = staging.slice((int) (i * stride), framed ? StreamFrame.size(slotSize) : slotSize).order(ByteOrder.LITTLE_ENDIAN);
             payload[i] = MemorySegment.ofBuffer(frame[i]).asSlice(header, slotSize);
-            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label, leaks);
+            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, false, label, services.leaks());
             free[i] = slots - 1 - i;
         }
         freeCount = slots;
@@ -141,7 +144,8 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
      * is not in here. Returns true when nothing is left (the flusher forgets this writer), false to
      * be called again.
      */
-    boolean flushPending() {
+    @Override
+    public boolean flushPending() {
         if (!lock.compareAndSet(0, 1)) return false;   // the sending thread is active: it flushes itself
         try {
             flush();
@@ -177,7 +181,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted {
             flush();
             if (!armed && (queueSize > 0 || !flushPipe())) {
                 armed = true;   // the socket is full: if this thread goes quiet now, the flusher finishes the job
-                PendingFlusher.arm(this);
+                flusher.arm(this);
             }
         } finally {
             unlock();

@@ -1,6 +1,6 @@
 package dev.fable.transport.tls;
 
-import dev.fable.buffer.LeakDetector;
+import dev.fable.transport.LegServices;
 import dev.fable.FableException;
 import dev.fable.transport.tls.HostIdentity;
 import dev.fable.transport.stream.SocketIo;
@@ -43,8 +43,8 @@ public final class TlsTransport extends StreamTransport {
     private final Supplier<HostIdentity> identity;
     private final Predicate<String> knownHost;
 
-    public TlsTransport(Supplier<HostIdentity> identity, Predicate<String> knownHost, LeakDetector leaks) {
-        super(NAME, true, leaks);
+    public TlsTransport(Supplier<HostIdentity> identity, Predicate<String> knownHost, LegServices services) {
+        super(NAME, true, services);
         this.identity = identity;
         this.knownHost = knownHost;
     }

@@ -1,0 +1,41 @@
+package dev.fable.transport;
+
+import dev.fable.buffer.LeakDetector;
+
+/**
+ * What every leg of one Fable set-up shares: its leak detector, the thread that watches control
+ * sockets for a peer's end, and the thread that finishes socket writes a quiet sender left queued.
+ * One per set-up (the endpoint layer makes it with the context); two set-ups in one JVM share
+ * nothing. The threads start on first use; {@link #close()} ends them and the leak detector.
+ */
+public final class LegServices implements AutoCloseable {
+    private final LeakDetector leaks;
+    private final ControlMonitor controlMonitor;
+    private final PendingFlusher pendingFlusher;
+
+    /** {@code id}: names this set-up's threads ({@code fable-control-monitor-ID}, ...). */
+    public LegServices(LeakDetector.Level leakLevel, String id) {
+        this.leaks = new LeakDetector(leakLevel);
+        this.controlMonitor = new ControlMonitor("fable-control-monitor-" + id);
+        this.pendingFlusher = new PendingFlusher("fable-pending-flusher-" + id);
+    }
+
+    public LeakDetector leaks() {
+        return leaks;
+    }
+
+    public ControlMonitor controlMonitor() {
+        return controlMonitor;
+    }
+
+    public PendingFlusher pendingFlusher() {
+        return pendingFlusher;
+    }
+
+    @Override
+    public void close() {
+        controlMonitor.close();
+        pendingFlusher.close();
+        leaks.close();
+    }
+}
