@@ -28,6 +28,7 @@ import dev.fable.WaitMode;
 import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.transport.PeerRef;
+import dev.fable.transport.tls.DoorProof;
 import dev.fable.naming.protocol.ListenAddress;
 
 /**
@@ -36,13 +37,28 @@ import dev.fable.naming.protocol.ListenAddress;
  *
  * <h2>Sessions</h2>
  * Every control channel a Fable connector opens starts with a session frame: {@code int magic
- * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch[, string reason, byte wait mode of a REJOIN]}
- * (wait mode 0: the endpoint's own, else {@link WaitMode} ordinal + 1), then the transport's own
- * handshake. OPEN starts a connection (the application accepts it); REJOIN is the next leg of a
- * live connection being reconfigured ({@link LiveConnection}), which this endpoint hands to that
+ * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch}; a REJOIN goes on with
+ * {@code byte[16] nonce, string reason, byte wait mode, byte[32] authenticator} (wait mode 0: the
+ * endpoint's own, else {@link WaitMode} ordinal + 1; the authenticator is an HMAC-SHA256, keyed
+ * with the connection's secret, over the frame before it). Then the transport's own handshake.
+ * OPEN starts a connection (the application accepts it); REJOIN is the next leg of a live
+ * connection being reconfigured ({@link LiveConnection}), which this endpoint hands to that
  * connection without the application's involvement. The dispatcher accepts every incoming channel
  * and reads its session frame on a virtual thread of its own ({@link #session}), queueing OPENs for
  * {@link #accept}.
+ *
+ * <h2>Doors (docs/security.md)</h2>
+ * <ul>
+ *   <li>The Unix socket admits only processes of this uid ({@code SO_PEERCRED}), and only the
+ *       transports that run on this host: shm and unix.</li>
+ *   <li>The TCP port admits only tcp and tls, and only connectors that first answer a
+ *       {@link DoorProof} challenge with a host key this host's daemon knows; plain tcp besides only
+ *       from this host or a trusted network ({@code fable trust}).</li>
+ *   <li>The acceptor of a connection's first leg makes the connection's secret and hands it over
+ *       inside that leg's handshake (inside TLS for tls); a REJOIN whose authenticator does not
+ *       verify with it, or whose epoch is not the next one, is refused and the connection flows on.</li>
+ * </ul>
+ * Refusals are logged as one line with the peer's address and counted ({@link #refusals()}).
  */
 final class LocalEndpoint implements Endpoint {
     private static final long ACCEPT_HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -51,16 +67,25 @@ final class LocalEndpoint implements Endpoint {
     private static final byte OPEN = 1;
     private static final byte REJOIN = 2;
     private static final int SESSION_BYTES = 4 + 1 + 8 + 8;
+    private static final int REJOIN_NONCE_BYTES = 16;
+    private static final int MAC_BYTES = 32;
+    private static final byte[] MAC_CONTEXT = "fable-rejoin-v1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    /** How long a connector waits for the door's challenge. */
+    private static final long DOOR_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final java.security.SecureRandom IDS = new java.security.SecureRandom();
 
-    /** A control channel waiting for accept(): its transport hello still to read, unless a session-less peer sent it first. */
-    private record Pending(ControlChannel channel, ByteBuffer hello, long id) {}
+    /** A control channel past the door, waiting for accept(): its transport hello, its connection id (0: session-less) and secret. */
+    private record Pending(ControlChannel channel, ByteBuffer hello, long id, byte[] secret) {}
 
-    private static final Pending CLOSED = new Pending(null, null, 0);
+    private static final Pending CLOSED = new Pending(null, null, 0, null);
+
+    /** A connection this endpoint accepts or accepted: the connection once accept() made it, and the secret its REJOINs prove. */
+    private record LiveEntry(java.util.concurrent.CompletableFuture<LiveConnection> connection, byte[] secret) {}
 
     private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>(MAX_PENDING);
-    /** Connections by id, entered when their OPEN arrives (a REJOIN can follow the connector's handshake at once). */
-    private final java.util.Map<Long, java.util.concurrent.CompletableFuture<LiveConnection>> live = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Connections by id, entered when their OPEN passed the door (a REJOIN can follow the connector's handshake at once). */
+    private final java.util.Map<Long, LiveEntry> live = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong refusals = new java.util.concurrent.atomic.AtomicLong();
 
     private final String name;
     private final NameService names;
@@ -145,16 +170,16 @@ final class LocalEndpoint implements Endpoint {
         }
         ControlChannel ch = p.channel();
         try {
-            ByteBuffer hello = p.hello() != null ? p.hello() : ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
-            Leg leg = acceptLeg(ch, hello, null);
+            ch.secretToSend(p.secret());
+            Leg leg = acceptLeg(ch, p.hello(), null);
             LiveConnection c = new LiveConnection(leg, p.id(), null, () -> live.remove(p.id()), settings.drainNanos());
-            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(p.id());
-            if (entry != null) entry.complete(c);
+            LiveEntry entry = live.get(p.id());
+            if (entry != null) entry.connection().complete(c);
             flows.add(c, NameService.ACCEPTED_REASON);
             return c;
         } catch (RuntimeException e) {
-            java.util.concurrent.CompletableFuture<LiveConnection> entry = live.remove(p.id());
-            if (entry != null) entry.completeExceptionally(e);
+            LiveEntry entry = live.remove(p.id());
+            if (entry != null) entry.connection().completeExceptionally(e);
             ch.close();
             throw e;
         }
@@ -217,38 +242,134 @@ final class LocalEndpoint implements Endpoint {
      * {@link #accept}, or runs a reconfiguration leg's handshake and hands the leg to its connection.
      */
     private void session(ControlChannel ch) {
+        String from = ch.peerAddress();
         try {
-            ByteBuffer first = ch.readFrame(System.nanoTime() + SESSION_NANOS);
+            long deadline = System.nanoTime() + SESSION_NANOS;
+            ByteBuffer first = ch.readFrame(deadline);
+            ByteBuffer whole = first.duplicate();   // as sent: what the door proof signs
             if (first.remaining() < SESSION_BYTES || first.getInt(0) != SESSION_MAGIC) {
-                queue(new Pending(ch, first, 0));   // a connector that sends no session frame: its first frame is the hello
+                if (ch.overTcp()) refuse(ch, "it sent no session frame; the TCP door admits only Fable connectors that prove their host key");
+                checkDoor(ch, first);
+                queue(new Pending(ch, first, 0, null));   // a local connector that sends no session frame: its first frame is the hello
                 return;
             }
             byte kind = first.get(4);
             long id = first.getLong(5);
             long epoch = first.getLong(13);
             ch.epoch(epoch);
+            if (kind != OPEN && kind != REJOIN) refuse(ch, "unknown session kind " + kind);
+            LiveEntry entry = kind == REJOIN ? checkRejoin(ch, first, id) : null;   // before the door's proof: a MAC is cheaper
+            if (ch.overTcp()) passDoor(ch, whole, deadline);
             if (kind == OPEN) {
-                if (epoch != 0) throw new FableException("endpoint '" + name + "': a new connection announced epoch " + epoch + ", not 0");
+                if (epoch != 0) refuse(ch, "a new connection announced epoch " + epoch + ", not 0");
+                ByteBuffer hello = ch.readFrame(deadline);   // read here, so that accept() only sees connections past the door
+                checkDoor(ch, hello);
+                byte[] secret = new byte[ControlChannel.SECRET_BYTES];
+                IDS.nextBytes(secret);
                 // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
-                if (live.putIfAbsent(id, new java.util.concurrent.CompletableFuture<>()) != null) {
-                    throw new FableException("endpoint '" + name + "': a peer opened connection " + Long.toHexString(id)
-                            + ", which exists already");
+                if (live.putIfAbsent(id, new LiveEntry(new java.util.concurrent.CompletableFuture<>(), secret)) != null) {
+                    refuse(ch, "it opened connection " + Long.toHexString(id) + ", which exists already");
                 }
-                queue(new Pending(ch, null, id));
-            } else if (kind == REJOIN) {
-                first.position(SESSION_BYTES);
-                String why = first.hasRemaining() ? Frames.getString(first, "reason") : "the connecting side switched";
-                int wait = first.hasRemaining() ? first.get() : 0;
-                if (wait < 0 || wait > WaitMode.values().length) {
-                    throw new FableException("endpoint '" + name + "': a peer asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
-                }
-                rejoin(ch, id, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
+                queue(new Pending(ch, hello, id, secret));
             } else {
-                throw new FableException("endpoint '" + name + "': unknown session kind " + kind);
+                first.position(SESSION_BYTES + REJOIN_NONCE_BYTES);
+                String why = Frames.getString(first, "reason");
+                int wait = Frames.getByte(first, "wait mode");
+                if (wait < 0 || wait > WaitMode.values().length) {
+                    refuse(ch, "it asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+                }
+                rejoin(ch, id, entry, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
             }
+        } catch (Transport.Refused e) {
+            refusals.incrementAndGet();
+            ch.close();
+            System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "' refused a connection from "
+                    + from + ": " + e.getMessage());
         } catch (RuntimeException e) {
             ch.close();
             System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());
+        }
+    }
+
+    /** Connections this endpoint refused at its doors (bad proof, wrong door, untrusted network, forged switch). */
+    long refusals() {
+        return refusals.get();
+    }
+
+    /** Tells the connector why (best effort) and throws {@link Transport.Refused}. */
+    private static void refuse(ControlChannel ch, String why) {
+        try {
+            Transport.reject(ch, Transport.REJECT, "door", why);
+        } catch (Transport.Refused told) {
+            throw new Transport.Refused(why);   // the log line says "refused a connection from ADDR: why"
+        }
+    }
+
+    /** The TCP door: a fresh challenge, which the connector must answer with a known host key ({@link DoorProof}). */
+    private void passDoor(ControlChannel ch, ByteBuffer sessionFrame, long deadline) {
+        byte[] nonce = new byte[DoorProof.NONCE_BYTES];
+        ch.writeFrame(DoorProof.challenge(nonce));
+        ByteBuffer proof = ch.readFrame(deadline);
+        try {
+            DoorProof.verify(proof, nonce, sessionFrame, names::isKnownHost);
+        } catch (Transport.Refused e) {
+            refuse(ch, e.getMessage());
+        }
+    }
+
+    /**
+     * Which transports come through which door: shm and unix only through the Unix socket, tcp and
+     * tls only through the TCP port, plain tcp only from this host or a trusted network.
+     */
+    private void checkDoor(ControlChannel ch, ByteBuffer hello) {
+        String transport = Frames.getString(hello.duplicate(), "transport");
+        Transport t = transports.get(transport);
+        if (t == null) refuse(ch, "it asked for unknown transport '" + transport + "'");
+        if (t.crossesHosts() != ch.overTcp()) {
+            refuse(ch, ch.overTcp() ? "it asked for " + transport + " through the TCP door; shm and unix come only through the endpoint's "
+                    + "Unix socket, from this user" : "it asked for " + transport + " through the Unix socket; tcp and tls use the TCP door");
+        }
+        if (transport.equals(dev.fable.TransportName.TCP) && ch.overTcp()) {
+            java.net.InetAddress from;
+            try {
+                from = ((InetSocketAddress) ch.channel().getRemoteAddress()).getAddress();
+            } catch (IOException e) {
+                throw new FableException("endpoint '" + name + "': the peer left during the handshake: " + e, e);
+            }
+            if (!names.isTrustedAddress(from)) {
+                refuse(ch, "plain tcp from " + from.getHostAddress() + ", which is not in a trusted network of this host; "
+                        + "connect with tls, or mark the network trusted here (fable trust add NETWORK)");
+            }
+        }
+    }
+
+    /** A REJOIN's authenticator, checked with its connection's secret: returns the connection's entry, or refuses. */
+    private LiveEntry checkRejoin(ControlChannel ch, ByteBuffer frame, long id) {
+        LiveEntry entry = live.get(id);
+        if (entry == null) refuse(ch, "it asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        int n = frame.remaining();
+        if (n < SESSION_BYTES + REJOIN_NONCE_BYTES + 2 + 1 + MAC_BYTES) refuse(ch, "its switch request is " + n + " B, too short to be authenticated");
+        byte[] want = mac(entry.secret(), frame.duplicate().limit(frame.limit() - MAC_BYTES));
+        byte[] got = new byte[MAC_BYTES];
+        frame.get(frame.limit() - MAC_BYTES, got);
+        if (!java.security.MessageDigest.isEqual(want, got)) {
+            refuse(ch, "its switch request for connection " + Long.toHexString(id) + " carries a wrong authenticator "
+                    + "(forged, or not from this connection's peer); the connection flows on");
+        }
+        frame.limit(frame.limit() - MAC_BYTES);
+        return entry;
+    }
+
+    /** HMAC-SHA256 under {@code secret} over the context string and {@code bytes}. */
+    private static byte[] mac(byte[] secret, ByteBuffer bytes) {
+        try {
+            javax.crypto.Mac m = javax.crypto.Mac.getInstance("HmacSHA256");
+            m.init(new javax.crypto.spec.SecretKeySpec(secret, "HmacSHA256"));
+            m.update(MAC_CONTEXT);
+            m.update(bytes);
+            return m.doFinal();
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
         }
     }
 
@@ -256,17 +377,15 @@ final class LocalEndpoint implements Endpoint {
     private void queue(Pending p) {
         if (!pending.offer(p)) {
             live.remove(p.id());
-            throw new FableException("endpoint '" + name + "': " + MAX_PENDING + " new connections already wait for accept(); refused one");
+            throw new Transport.Refused("endpoint '" + name + "': " + MAX_PENDING + " new connections already wait for accept(); refused one");
         }
     }
 
     /** A reconfiguration leg for connection {@code id}: handshake here, then the connection adopts it. */
-    private void rejoin(ControlChannel ch, long id, String reason, WaitMode waitMode) {
-        java.util.concurrent.CompletableFuture<LiveConnection> entry = live.get(id);
-        if (entry == null) throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+    private void rejoin(ControlChannel ch, long id, LiveEntry entry, String reason, WaitMode waitMode) {
         LiveConnection c;
         try {   // the connector's handshake is done, so accept() is finishing it here: at most a moment
-            c = entry.get(ACCEPT_HANDSHAKE_NANOS, TimeUnit.NANOSECONDS);
+            c = entry.connection().get(ACCEPT_HANDSHAKE_NANOS, TimeUnit.NANOSECONDS);
         } catch (InterruptedException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
         }
@@ -284,6 +403,7 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("a peer offered epoch " + ch.epoch() + " for " + c + ", whose next epoch is " + (c.epoch() + 1));
         }
         ByteBuffer hello = ch.readFrame(System.nanoTime() + ACCEPT_HANDSHAKE_NANOS);
+        checkDoor(ch, hello);
         Leg leg = acceptLeg(ch, hello, waitMode);
         if (!leg.peerName().equals(c.peerName())) {   // only the connection's own peer may extend it
             leg.close();
@@ -303,9 +423,20 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("the name daemon chose transport '" + route.transport() + "' for '" + target.name()
                     + "', which this library does not have; update Fable on this host");
         }
-        long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions); unguessable, since it lets a peer extend the connection
-        Leg leg = t.connect(() -> open(route, t, OPEN, id, 0, null, null), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options), () -> { }, settings.drainNanos());
+        long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions)
+        java.util.concurrent.atomic.AtomicReference<ControlChannel> firstLeg = new java.util.concurrent.atomic.AtomicReference<>();
+        Leg leg = t.connect(() -> {
+            ControlChannel ch = open(route, t, OPEN, id, 0, null, null, null);
+            firstLeg.set(ch);
+            return ch;
+        }, name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        byte[] secret = firstLeg.get().secretReceived();   // the key of this connection's switch requests
+        if (secret == null) {
+            leg.close();
+            throw new FableException("endpoint '" + route.peerName() + "' handed over no connection secret in its " + t.name()
+                    + " handshake; it runs an older Fable: update it");
+        }
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options, secret), () -> { }, settings.drainNanos());
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 Route r = names.resolve(target.name(), new RouteRequest(options.isTrusted(), null),
@@ -318,19 +449,20 @@ final class LocalEndpoint implements Endpoint {
     }
 
     /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
-    private Leg openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own) {
+    private Leg openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own, byte[] secret) {
         ConnectOptions options = wait == null ? own : own.waitMode(wait);
         Route route = names.resolve(peer, new RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        return t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait, secret), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
     }
 
     /**
      * Opens the socket the transport runs over (the peer's Unix socket on this host, else its TCP
-     * port) and sends the session frame.
+     * port), sends the session frame (a REJOIN's authenticated with {@code secret}) and, at a TCP
+     * door, answers its challenge with this host's key.
      */
-    private static ControlChannel open(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait) {
+    private ControlChannel open(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait, byte[] secret) {
         boolean viaTcp = t.crossesHosts();
         String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
         if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
@@ -346,12 +478,23 @@ final class LocalEndpoint implements Endpoint {
                 EndpointListener.checkSameUser(ch, "endpoint '" + route.peerName() + "'");
             }
             ControlChannel control = new ControlChannel(ch, t.name() + " to '" + route.peerName() + "' at " + where).epoch(epoch);
-            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + 2 + 4 * 1000 + 1).putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
+            ByteBuffer session = ByteBuffer.allocate(SESSION_BYTES + REJOIN_NONCE_BYTES + 2 + 4 * 1000 + 1 + MAC_BYTES)
+                    .putInt(SESSION_MAGIC).put(kind).putLong(id).putLong(epoch);
             if (kind == REJOIN) {
+                byte[] nonce = new byte[REJOIN_NONCE_BYTES];
+                IDS.nextBytes(nonce);
+                session.put(nonce);
                 Frames.putString(session, reason.length() > 1000 ? reason.substring(0, 1000) : reason);
                 session.put((byte) (wait == null ? 0 : wait.ordinal() + 1));
+                session.put(mac(secret, session.duplicate().flip()));
             }
-            control.writeFrame(session.flip());
+            session.flip();
+            control.writeFrame(session.duplicate());
+            if (viaTcp) {
+                String what = t.name() + " connection to '" + route.peerName() + "' at " + where;
+                byte[] nonce = DoorProof.nonceOf(control.readFrame(System.nanoTime() + DOOR_NANOS), what);
+                control.writeFrame(DoorProof.prove(transports.identity(), nonce, session));
+            }
             return control;
         } catch (IOException | RuntimeException e) {
             Closeables.closeQuietly(ch);

@@ -31,18 +31,32 @@ public final class TransportRegistry {
     private final Map<String, Transport> byName;
 
     private final LegServices services;
+    private final java.nio.file.Path stateDir;
+    private volatile HostIdentity identity;   // loaded on first need (the daemon creates it)
 
     /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code services}: the set-up's leak detector and threads. */
     TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, java.nio.file.Path shmDir,
                       LegServices services) {
         this.services = services;
-        TlsTransport tls = new TlsTransport(() -> HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory()),
-                knownHost, services);
+        this.stateDir = stateDir;
+        TlsTransport tls = new TlsTransport(this::identity, knownHost, services);
         byName = Map.of(
                 ShmTransport.NAME, new ShmTransport(shmDir, services),
                 StreamTransport.UNIX, new StreamTransport(StreamTransport.UNIX, false, services),
                 StreamTransport.TCP, new StreamTransport(StreamTransport.TCP, true, services),
                 TlsTransport.NAME, tls);
+    }
+
+    /** This host's identity (key and certificate), from the set-up's state directory; loaded once. */
+    HostIdentity identity() {
+        HostIdentity id = identity;
+        if (id == null) {
+            synchronized (this) {
+                id = identity;
+                if (id == null) identity = id = HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory());
+            }
+        }
+        return id;
     }
 
     ShmTransport shm() {

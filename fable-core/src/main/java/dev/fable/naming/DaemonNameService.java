@@ -493,6 +493,12 @@ public final class DaemonNameService implements NameService {
         return reply(call(new KnownHost(nextId(), sha256Fingerprint), 0)) instanceof Ok;
     }
 
+    @Override
+    public boolean isTrustedAddress(java.net.InetAddress address) {
+        if (address.isLoopbackAddress()) return true;   // this host: no network to listen in on
+        return reply(call(new TrustedAddress(nextId(), address.getHostAddress()), 0)) instanceof Ok;
+    }
+
     /** The daemon's used heap after a full GC and its table sizes (for capacity tests and {@code fable names}). */
     public Stats stats() {
         Message m = reply(call(new StatsRequest(nextId()), 2000));

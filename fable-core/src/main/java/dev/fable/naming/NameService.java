@@ -98,6 +98,12 @@ public interface NameService extends AutoCloseable {
     /** True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with. */
     boolean isKnownHost(String sha256Fingerprint);
 
+    /**
+     * True if a plain (unencrypted) tcp connection may come from {@code address}: it is this host's
+     * loopback or in one of the daemon's trusted networks ({@code fable trust}).
+     */
+    boolean isTrustedAddress(java.net.InetAddress address);
+
     @Override
     void close();
 

@@ -23,6 +23,8 @@ public final class ControlChannel implements AutoCloseable {
     private final SocketChannel channel;
     private final String description;
     private long epoch;           // set before the handshake by the naming layer; read by the transport that builds the connection
+    private byte[] secretToSend;  // acceptor of a connection's first leg: the connection's secret, for the transport to hand over
+    private byte[] secretReceived;// connector of a first leg: the secret the acceptor handed over, once the handshake is done
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
     /** How long a handshake read spins before it sleeps in select (setup path only). */
@@ -42,6 +44,70 @@ public final class ControlChannel implements AutoCloseable {
     public ControlChannel epoch(long e) {
         this.epoch = e;
         return this;
+    }
+
+    /** Length of a connection secret, bytes. */
+    public static final int SECRET_BYTES = 32;
+
+    /**
+     * Acceptor of a connection's first leg: the connection's secret, which the transport hands to the
+     * connector inside its handshake (inside TLS for tls). Later legs (REJOINs) carry none.
+     */
+    public ControlChannel secretToSend(byte[] secret) {
+        this.secretToSend = secret;
+        return this;
+    }
+
+    public byte[] secretToSend() {
+        return secretToSend;
+    }
+
+    /** Connector: the secret the acceptor's handshake handed over (null if none). */
+    public byte[] secretReceived() {
+        return secretReceived;
+    }
+
+    /** Appends the secret to send (or an empty one) to a handshake frame: {@code byte length, bytes}. */
+    public void putSecret(ByteBuffer frame) {
+        byte[] s = secretToSend;
+        if (s == null) {
+            frame.put((byte) 0);
+        } else {
+            frame.put((byte) s.length).put(s);
+        }
+    }
+
+    /** Reads what {@link #putSecret} wrote, if the frame has it (a peer that sends none: none). */
+    public void takeSecret(ByteBuffer frame) {
+        if (!frame.hasRemaining()) return;
+        int n = frame.get() & 0xFF;
+        if (n == 0) return;
+        if (n != SECRET_BYTES || frame.remaining() < n) {
+            throw new FableException("control connection " + description + ": malformed connection secret (" + n + " B, "
+                    + frame.remaining() + " B left); is the peer a Fable endpoint of this version?");
+        }
+        byte[] s = new byte[n];
+        frame.get(s);
+        secretReceived = s;
+    }
+
+    /** True if this channel is a TCP connection (an endpoint's TCP door), false for a Unix socket. */
+    public boolean overTcp() {
+        try {
+            return !(channel.getLocalAddress() instanceof java.net.UnixDomainSocketAddress);
+        } catch (IOException e) {
+            return true;   // closed: the stricter door
+        }
+    }
+
+    /** The peer's address for messages ("unix" for a Unix socket). */
+    public String peerAddress() {
+        try {
+            java.net.SocketAddress a = channel.getRemoteAddress();
+            return a instanceof java.net.InetSocketAddress i ? i.getAddress().getHostAddress() + ":" + i.getPort() : "unix";
+        } catch (IOException e) {
+            return "?";
+        }
     }
 
     public SocketChannel channel() {

@@ -16,6 +16,9 @@ import java.nio.ByteBuffer;
  * acceptor can dispatch.
  */
 public interface Transport {
+    /** Reply type of a refusal, the same in every transport's handshake and at an endpoint's door: {@code byte 3, string reason}. */
+    byte REJECT = 3;
+
     /** Short name used in URIs ({@code xio+<name>://}) and in the flow table. */
     String name();
 

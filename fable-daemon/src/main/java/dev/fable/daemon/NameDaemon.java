@@ -181,6 +181,7 @@ public final class NameDaemon implements AutoCloseable {
             case Fail f when orders.awaits(f.id()) -> orders.answered(s, f.id(), f.text());
             case Trust t -> policies.trust(s, t);
             case KnownHost kh -> peerLinks.knownHost(s, kh);
+            case TrustedAddress ta -> policies.trustedAddress(s, ta);
             case Hello h -> sessions.reject(s, Wire.E_BAD_REQUEST, "HELLO sent twice");
             default -> sessions.reject(s, Wire.E_BAD_REQUEST, "a client may not send " + m.getClass().getSimpleName());
         }

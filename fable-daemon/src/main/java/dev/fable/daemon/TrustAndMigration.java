@@ -4,6 +4,7 @@ import dev.fable.naming.protocol.Message.Fail;
 import dev.fable.naming.protocol.Message.Ok;
 import dev.fable.naming.protocol.Message.PolicyChanged;
 import dev.fable.naming.protocol.Message.Trust;
+import dev.fable.naming.protocol.Message.TrustedAddress;
 import dev.fable.naming.protocol.Messages;
 import dev.fable.naming.protocol.Wire;
 
@@ -62,6 +63,13 @@ final class TrustAndMigration {
         LOG.log(INFO, "policy: " + what + ", by " + s);
         sessions.reply(s, new Ok(t.id()));
         broadcast(what, null);
+    }
+
+    /** TRUSTED_ADDRESS: may a plain tcp connection come from this address (in a trusted network)? */
+    void trustedAddress(Session s, TrustedAddress t) throws IOException {
+        boolean ok = policy.trustedNetworks().stream().anyMatch(c -> c.contains(t.address()));   // a malformed address is in none
+        sessions.reply(s, ok ? new Ok(t.id()) : new Fail(t.id(), Wire.E_DENIED, t.address() + " is not in a trusted network "
+                + policy.trustedNetworks() + " (fable trust add NETWORK)"));
     }
 
     /** Migration's trigger here: endpoint {@code name} listens on this host now; this host's clients with connections to it re-resolve. */

@@ -81,4 +81,7 @@ public sealed interface Message {
 
     /** Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}. */
     record KnownHost(int id, String fingerprint) implements Message {}
+
+    /** Client → daemon: may a plain tcp connection come from {@code address} (a trusted network, or this host)? OK or ERROR. */
+    record TrustedAddress(int id, String address) implements Message {}
 }

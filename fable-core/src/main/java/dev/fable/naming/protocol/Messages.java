@@ -73,6 +73,7 @@ public final class Messages {
             case Wire.STATS_REPLY -> new Stats(id, r.i64("used heap"), r.i32("names"), r.i32("clients"), r.i32("waiters"));
             case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
+            case Wire.TRUSTED_ADDRESS -> new TrustedAddress(id, r.text("address"));
             case Wire.RECONFIGURE -> new Reconfigure(id, r.i64("pid"), r.text("local name"), r.text("transport"), r.str("reason"),
                     r.i64("connection id"), r.str("wait mode"));
             case Wire.TRUST -> new Trust(id, r.text("network"), r.bool("trusted"));
@@ -107,6 +108,7 @@ public final class Messages {
             case Stats x -> w(Wire.STATS_REPLY, x.id()).i64(x.usedHeapBytes()).i32(x.names()).i32(x.clients()).i32(x.waiters()).frame();
             case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
+            case TrustedAddress x -> w(Wire.TRUSTED_ADDRESS, x.id()).str(x.address()).frame();
             case Reconfigure x -> w(Wire.RECONFIGURE, x.id()).i64(x.pid()).str(x.localName()).str(x.transport()).str(clip(x.reason()))
                     .i64(x.connectionId()).str(x.waitMode()).frame();
             case Trust x -> w(Wire.TRUST, x.id()).str(x.network()).bool(x.trusted()).frame();

@@ -34,6 +34,7 @@ public final class Wire {
     public static final int TRUST = 21;
     public static final int POLICY_CHANGED = 22;
     public static final int PEER_LISTENING = 23;
+    public static final int TRUSTED_ADDRESS = 24;
 
     // error codes
     public static final int E_NOT_FOUND = 1;

@@ -33,7 +33,7 @@ public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
     private static final short VERSION = 2;   // 2: a reconfiguration leg ends its handshake with INSTALLED
     private static final byte ACCEPT = 2;
-    private static final byte REJECT = 3;
+    private static final byte REJECT = Transport.REJECT;
     private static final byte READY = 4;
     /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
     static final byte INSTALLED = 5;
@@ -169,6 +169,7 @@ public final class ShmTransport implements Transport {
             }
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
+            control.takeSecret(reply);
             Incoming in = Incoming.map(files, arena, peer);
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
@@ -206,6 +207,7 @@ public final class ShmTransport implements Transport {
             }
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
+            control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");

@@ -34,7 +34,7 @@ public class StreamTransport implements Transport {
     public static final String TCP = "tcp";
     private static final short VERSION = 1;
     private static final byte ACCEPT = 2;
-    private static final byte REJECT = 3;
+    private static final byte REJECT = Transport.REJECT;
     protected static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
     private final String name;
@@ -59,9 +59,17 @@ public class StreamTransport implements Transport {
         return crossesHosts;
     }
 
-    /** The byte pipe over the handshaken socket; TLS wraps it (and verifies the peer) here. */
-    protected SocketIo pipe(SocketChannel channel, boolean connector, PeerRef route, long deadline) throws IOException {
-        return new PlainIo(channel);
+    /**
+     * The byte pipe over the handshaken socket; TLS wraps it (and verifies the peer) here, and hands
+     * over the connection's secret inside TLS ({@link ControlChannel#secretToSend()}).
+     */
+    protected SocketIo pipe(ControlChannel control, boolean connector, PeerRef route, long deadline) throws IOException {
+        return new PlainIo(control.channel());
+    }
+
+    /** True if the handshake reply carries the connection's secret in the clear (unix, tcp); tls carries it inside TLS. */
+    protected boolean secretInReply() {
+        return true;
     }
 
     /** What one side announces: who it is and the largest fragment it will send. */
@@ -106,6 +114,7 @@ public class StreamTransport implements Transport {
             }
             if (type != ACCEPT) throw new FableException("malformed " + name + " handshake: reply type " + type);
             Side peer = Side.read(reply);
+            if (secretInReply()) control.takeSecret(reply);
             StreamConnection c = established(control, true, route, localName, peer, options, deadline);
             if (control.epoch() > 0) {
                 try {
@@ -138,6 +147,7 @@ public class StreamTransport implements Transport {
             if (!wanted.equals(localName)) Transport.reject(control, REJECT, name, "this endpoint is '" + localName + "', not '" + wanted + "'");
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             self(localName, options).write(reply);
+            if (secretInReply()) control.putSecret(reply);
             control.writeFrame(reply.flip());
             return established(control, false, null, localName, peer, options, deadline);
         } catch (IOException e) {
@@ -156,7 +166,7 @@ public class StreamTransport implements Transport {
         if (!(ch.getLocalAddress() instanceof java.net.UnixDomainSocketAddress)) {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
-        SocketIo io = pipe(ch, connector, route, deadline);
+        SocketIo io = pipe(control, connector, route, deadline);
         return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), services);
     }
 }

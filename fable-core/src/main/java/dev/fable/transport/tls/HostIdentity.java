@@ -150,6 +150,24 @@ public final class HostIdentity {
 
     public char[] password() { return password.clone(); }
 
+    /** The host's private key (signs {@link DoorProof}s). */
+    java.security.PrivateKey privateKey() {
+        try {
+            return (java.security.PrivateKey) keyStore.getKey(ALIAS, password);
+        } catch (GeneralSecurityException e) {
+            throw new FableException("cannot read the host key in " + dir + ": " + e + "; delete host.p12 there to regenerate it", e);
+        }
+    }
+
+    /** The host's certificate, DER. */
+    byte[] certificateDer() {
+        try {
+            return keyStore.getCertificate(ALIAS).getEncoded();
+        } catch (GeneralSecurityException e) {
+            throw new FableException("cannot read the host certificate in " + dir + ": " + e, e);
+        }
+    }
+
     public String fingerprint() { return fingerprint; }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.fable.transport.tls;
 
 import dev.fable.FableException;
+import dev.fable.transport.ControlChannel;
 import dev.fable.transport.stream.SocketIo;
 
 import java.io.IOException;
@@ -95,8 +96,10 @@ public final class TlsIo implements SocketIo {
      * The acceptor's last handshake step: one application byte, written after everything the engine
      * sent during the handshake (a TLS 1.3 server sends its NewSessionTicket there).
      */
-    void sendReady(String what) throws IOException {
-        ByteBuffer[] ready = {ByteBuffer.wrap(new byte[] {READY})};
+    void sendReady(String what, ControlChannel control) throws IOException {
+        ByteBuffer mark = ByteBuffer.allocate(2 + ControlChannel.SECRET_BYTES).put(READY);
+        control.putSecret(mark);   // the connection's secret, inside TLS (none on a switch's leg)
+        ByteBuffer[] ready = {mark.flip()};
         try (Selector sel = Selector.open()) {
             SelectionKey key = channel.register(sel, 0);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -111,17 +114,26 @@ public final class TlsIo implements SocketIo {
      * death with a reset instead of a FIN, and a reset can discard what the peer has not read yet of
      * the data this side committed. Anything the acceptor sent after the byte stays in {@code appIn}.
      */
-    void awaitReady(long deadline, String what) throws IOException {
-        ByteBuffer one = ByteBuffer.allocate(1);
+    void awaitReady(long deadline, String what, ControlChannel control) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate(2);
         try (Selector sel = Selector.open()) {
             SelectionKey key = channel.register(sel, 0);
-            while (one.hasRemaining()) {
-                int n = read(one);
-                if (n < 0) throw new SSLException(what + ": the peer closed right after the TLS handshake");
-                if (n == 0) waitFor(sel, key, SelectionKey.OP_READ, deadline, what);
-            }
+            readFully(head, sel, key, deadline, what);
+            if (head.get(0) != READY) throw new SSLException(what + ": the peer's first byte after the handshake was not Fable's ready mark");
+            int n = head.get(1) & 0xFF;
+            if (n != 0 && n != ControlChannel.SECRET_BYTES) throw new SSLException(what + ": malformed connection secret (" + n + " B)");
+            ByteBuffer mark = ByteBuffer.allocate(2 + n).put(head.flip());
+            readFully(mark, sel, key, deadline, what);
+            control.takeSecret(mark.flip().position(1));
         }
-        if (one.get(0) != READY) throw new SSLException(what + ": the peer's first byte after the handshake was not Fable's ready mark");
+    }
+
+    private void readFully(ByteBuffer b, Selector sel, SelectionKey key, long deadline, String what) throws IOException {
+        while (b.hasRemaining()) {
+            int n = read(b);
+            if (n < 0) throw new SSLException(what + ": the peer closed right after the TLS handshake");
+            if (n == 0) waitFor(sel, key, SelectionKey.OP_READ, deadline, what);
+        }
     }
 
     private static final byte READY = 'R';

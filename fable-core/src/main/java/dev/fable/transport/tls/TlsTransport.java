@@ -22,6 +22,7 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509ExtendedTrustManager;
 import dev.fable.transport.PeerRef;
+import dev.fable.transport.ControlChannel;
 
 
 /**
@@ -50,7 +51,13 @@ public final class TlsTransport extends StreamTransport {
     }
 
     @Override
-    protected SocketIo pipe(SocketChannel channel, boolean connector, PeerRef route, long deadline) throws IOException {
+    protected boolean secretInReply() {
+        return false;
+    }
+
+    @Override
+    protected SocketIo pipe(ControlChannel control, boolean connector, PeerRef route, long deadline) throws IOException {
+        SocketChannel channel = control.channel();
         String what = connector ? "tls connection to '" + route.name() + "'" : "tls connection accepted";
         String expected = connector ? route.certFingerprint() : null;
         if (connector && (expected == null || expected.isEmpty())) {
@@ -66,7 +73,7 @@ public final class TlsTransport extends StreamTransport {
         engine.setSSLParameters(p);
         TlsIo io = new TlsIo(channel, engine);
         io.handshake(deadline, what);
-        if (connector) io.awaitReady(deadline, what); else io.sendReady(what);
+        if (connector) io.awaitReady(deadline, what, control); else io.sendReady(what, control);
         return io;
     }
 
