@@ -70,6 +70,8 @@ final class LocalEndpoint implements Endpoint {
     private static final int REJOIN_NONCE_BYTES = 16;
     private static final int MAC_BYTES = 32;
     private static final byte[] MAC_CONTEXT = "fable-rejoin-v1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    /** How long a refused connection may keep sending before we close it anyway. */
+    private static final long REFUSAL_LINGER_NANOS = TimeUnit.SECONDS.toNanos(2);
     /** How long a connector waits for the door's challenge. */
     private static final long DOOR_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final java.security.SecureRandom IDS = new java.security.SecureRandom();
@@ -282,7 +284,7 @@ final class LocalEndpoint implements Endpoint {
             }
         } catch (Transport.Refused e) {
             refusals.incrementAndGet();
-            ch.close();
+            ch.closeAfterRefusal(REFUSAL_LINGER_NANOS);
             System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "' refused a connection from "
                     + from + ": " + e.getMessage());
         } catch (RuntimeException e) {

@@ -198,6 +198,35 @@ public final class ControlChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends a refused connection so that the refusal arrives: shuts our output (the refusal goes ahead
+     * of a FIN), then reads and drops what the peer had already sent (its hello, say) until it closes,
+     * at most 64 KiB or {@code lingerNanos}; only then closes. Closing with its bytes unread would
+     * make the kernel answer with a reset, which discards the refusal before the peer reads it.
+     */
+    public void closeAfterRefusal(long lingerNanos) {
+        try {
+            channel.shutdownOutput();
+            long deadline = System.nanoTime() + lingerNanos;
+            ByteBuffer sink = ByteBuffer.allocate(4096);
+            for (int total = 0; total < 64 * 1024; ) {
+                sink.clear();
+                int n = channel.read(sink);
+                if (n < 0) break;
+                total += n;
+                if (n == 0) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) break;
+                    selector(SelectionKey.OP_READ).select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                    selector.selectedKeys().clear();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // the peer is gone already: nothing to linger for
+        }
+        close();
+    }
+
     @Override
     public void close() {
         handshakeDone();
