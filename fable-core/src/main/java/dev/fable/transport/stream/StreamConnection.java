@@ -48,6 +48,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     private final StreamReader in;
     private final WaitMode mode;
     private final long spinNanos;
+    private final dev.fable.transport.Liveness liveness;
     private volatile Selector readSelector;
     private volatile Selector writeSelector;
 
@@ -64,6 +65,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
         this.channel = io.channel();
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
+        this.liveness = services.liveness();
         int slotSize = Math.min(options.slotSize(), StreamFrame.MAX_FRAGMENT);
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
@@ -197,6 +199,10 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     private void peerEnded() {
         if (in.endedCleanly()) {
             end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
+        } else if (silenced(in.resetCause())) {
+            end(ConnectionState.PEER_GONE, new PeerGoneException(silence(in.resetCause())
+                    + (in.unparsed() > 0 ? "; it fell silent in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
+                    + "; everything it sent before was delivered"));
         } else {
             end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
                     + " went away without closing (crashed, killed or the network dropped"
@@ -204,6 +210,16 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
                     + (in.unparsed() > 0 ? " in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
                     + "; everything it sent before was delivered"));
         }
+    }
+
+    /** True if the kernel ended the socket with {@code cause} because the liveness bound ran out (see {@link dev.fable.transport.Liveness}). */
+    private boolean silenced(String cause) {
+        return liveness.enabled() && dev.fable.transport.Liveness.silencedBy(cause);
+    }
+
+    private String silence(String cause) {
+        return this + ": peer '" + peerName + "'" + pid() + " gave " + liveness.silence() + "; the host may be down or the network cut ("
+                + cause + "; the bound is Fable.Context.peerTimeout)";
     }
 
     private String pid() {
@@ -263,8 +279,10 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     public FableException failed(String op, Exception cause) {
         if (cause instanceof CorruptChannelException c) return corrupt(c.getMessage());
         if (cause instanceof FableException f) return f;
-        end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
-                + " is unreachable: " + cause.getMessage() + "; everything received before was delivered"));
+        end(ConnectionState.PEER_GONE, new PeerGoneException(silenced(cause.getMessage())
+                ? silence(cause.getMessage()) + "; everything received before was delivered"
+                : "peer '" + peerName + "'" + pid() + " of " + this + " is unreachable: " + cause.getMessage()
+                        + "; everything received before was delivered"));
         return ended(op);
     }
 
