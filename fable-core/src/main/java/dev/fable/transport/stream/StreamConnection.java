@@ -25,7 +25,10 @@ import java.util.concurrent.TimeUnit;
  * A {@link dev.fable.Connection} over a byte stream (Unix socket, TCP, TLS over TCP, or a plain
  * external TCP peer): a {@link StreamWriter} and a {@link StreamReader} on one non-blocking socket.
  * The socket is also the liveness signal: the end of the stream after a CLOSE marker is a clean
- * close, without one the peer is gone. That end is noticed when this side receives (or when a send
+ * close, without one the peer is gone. A TCP peer that falls silent (host down, network cut) is
+ * ended by the kernel within the set-up's {@link dev.fable.transport.Liveness} bound, set on the
+ * socket before this connection is made; its {@code ETIMEDOUT} becomes a {@link PeerGoneException}
+ * that says so. That end is noticed when this side receives (or when a send
  * fails), not asynchronously as with shared memory: {@link #state()} stays OPEN until then. (Java
  * gives no portable way to see the peer's FIN or RST without reading the data queued before it.)
  *
@@ -219,7 +222,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
 
     private String silence(String cause) {
         return this + ": peer '" + peerName + "'" + pid() + " gave " + liveness.silence() + "; the host may be down or the network cut ("
-                + cause + "; the bound is Fable.Context.peerTimeout)";
+                + cause + "; the bound is Fable.Context.peerTimeout, fable.peerTimeoutMillis)";
     }
 
     private String pid() {
