@@ -59,6 +59,11 @@ public final class Fable implements AutoCloseable {
      *     ({@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>});</li>
      * <li>{@link #leakDetection(String)}: {@code off}, {@code simple} or {@code paranoid} (where each leaked
      *     buffer was claimed) ({@code fable.leakDetection}, default simple). Each set-up has its own detector.</li>
+     * <li>{@link #peerTimeout(Duration)}: how soon a tcp or tls connection (and one to a plain external tcp peer)
+     *     notices a peer whose host died or whose network was cut: a blocked receive or send then throws
+     *     {@link PeerGoneException} ({@code fable.peerTimeoutMillis}, default 10 s; 0 leaves the kernel's
+     *     defaults, under which a quiet receiver waits forever). Set with TCP keepalive and {@code TCP_USER_TIMEOUT}
+     *     once per connection, nothing on the data path; see docs/transports.md.</li>
      * </ul>
      * Process-wide, whatever the context: the two background threads that watch shared-memory control sockets
      * and flush socket writes (they keep nothing but the connections registered with them), and the
@@ -71,6 +76,7 @@ public final class Fable implements AutoCloseable {
         private Duration drainTimeout;
         private String leakDetection;
         private Path shmDir;
+        private Duration peerTimeout;
 
         public Context runtimeDir(Path dir) {
             this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
@@ -132,10 +138,29 @@ public final class Fable implements AutoCloseable {
             return leakDetection != null ? leakDetection : NamingConfig.get("fable.leakDetection", "simple");
         }
 
+        /**
+         * The liveness bound of this set-up's TCP connections (tcp, tls, plain external peers): a peer that
+         * gives no sign of life for this long (host down, network cut) ends the connection with
+         * {@link PeerGoneException}. Zero: off (the kernel's defaults); else at least 2 s, since TCP
+         * keepalive counts whole seconds.
+         *
+         * @throws IllegalArgumentException if negative or between 0 and 2 s
+         */
+        public Context peerTimeout(Duration d) {
+            dev.fable.transport.Liveness.ofMillis(d.toMillis());   // checked now, with the reason
+            this.peerTimeout = d;
+            return this;
+        }
+
+        public Duration peerTimeout() {
+            return peerTimeout != null ? peerTimeout
+                    : Duration.ofMillis(NamingConfig.getLong("fable.peerTimeoutMillis", dev.fable.transport.Liveness.DEFAULT_MILLIS));
+        }
+
         @Override
         public String toString() {
             return "Fable.Context[runtimeDir=" + runtimeDir() + ", stateDir=" + stateDir() + ", autostartDaemon=" + autostartDaemon()
-                    + ", shmDir=" + shmDir() + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + "]";
+                    + ", shmDir=" + shmDir() + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + ", peerTimeout=" + peerTimeout() + "]";
         }
     }
 
@@ -147,7 +172,7 @@ public final class Fable implements AutoCloseable {
     private Fable(Context context, java.util.function.Supplier<NameService> names) {
         this.context = context;
         this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.stateDir(), context.shmDir(), context.drainTimeout().toNanos(),
-                LeakDetector.Level.parse(context.leakDetection())));
+                LeakDetector.Level.parse(context.leakDetection()), context.peerTimeout().toMillis()));
     }
 
     /**

@@ -66,8 +66,14 @@ public final class ExternalTcpListener implements ExternalListener {
             while (true) {
                 SocketChannel ch = server.accept();
                 if (ch != null) {
-                    ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                    ch.configureBlocking(false);
+                    try {
+                        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                        services.liveness().apply(ch);
+                        ch.configureBlocking(false);
+                    } catch (IOException e) {
+                        Closeables.closeQuietly(ch);   // this peer only; the listener keeps listening
+                        throw new FableException("cannot set up the connection from a peer on " + where + ": " + e, e);
+                    }
                     String peer = ch.getRemoteAddress().toString();
                     return LiveConnection.external(new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
                             new PlainIo(ch), false, options.slotSize(), options, 0, services));

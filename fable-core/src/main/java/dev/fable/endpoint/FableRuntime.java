@@ -2,6 +2,7 @@ package dev.fable.endpoint;
 
 import dev.fable.buffer.LeakDetector;
 import dev.fable.transport.LegServices;
+import dev.fable.transport.Liveness;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.Endpoint;
@@ -34,7 +35,8 @@ public final class FableRuntime implements AutoCloseable {
     public FableRuntime(Supplier<NameService> connectNames, RuntimeSettings settings) {
         this.connectNames = connectNames;
         this.settings = settings;
-        this.services = new LegServices(settings.leakLevel(), Long.toString(RUNTIMES.incrementAndGet()));
+        this.services = new LegServices(settings.leakLevel(), Long.toString(RUNTIMES.incrementAndGet()),
+                Liveness.ofMillis(settings.peerTimeoutMillis()));
         this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), services);
     }
 

@@ -14,12 +14,15 @@ import java.nio.file.Path;
  * @param shmDir     where its shared-memory pools and rings go
  * @param drainNanos how long read buffers of a switched-away transport may be held before they are copied off it
  * @param leakLevel  how much its leak detector does
+ * @param peerTimeoutMillis how soon its TCP sockets notice a silent peer (0: the kernel's defaults)
  */
-public record RuntimeSettings(Path runtimeDir, Path stateDir, Path shmDir, long drainNanos, LeakDetector.Level leakLevel) {
+public record RuntimeSettings(Path runtimeDir, Path stateDir, Path shmDir, long drainNanos, LeakDetector.Level leakLevel,
+                              long peerTimeoutMillis) {
     public RuntimeSettings {
         if (runtimeDir == null) throw new IllegalArgumentException("runtimeDir is required");
         if (shmDir == null) throw new IllegalArgumentException("shmDir is required");
         if (leakLevel == null) throw new IllegalArgumentException("leakLevel is required");
         if (drainNanos < 0) throw new IllegalArgumentException("drain timeout must be >= 0, not " + drainNanos + " ns");
+        dev.fable.transport.Liveness.ofMillis(peerTimeoutMillis);   // checks the range
     }
 }

@@ -83,6 +83,7 @@ public final class TransportRegistry {
             if (tcp) {
                 ch = SocketChannel.open(new InetSocketAddress(t.host(), t.port()));
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                services.liveness().apply(ch);
             } else {
                 ch = SocketChannel.open(StandardProtocolFamily.UNIX);
                 ch.connect(UnixDomainSocketAddress.of(t.path()));

@@ -9,10 +9,15 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * The handful of Linux calls Fable makes through the FFM linker, and nothing else.
@@ -36,6 +41,18 @@ public final class Libc {
     public static final int O_CLOEXEC = 02000000;
 
     public static final int ENOSPC = 28;
+    public static final int ETIMEDOUT = 110;
+    public static final int ENETUNREACH = 101;
+    public static final int EHOSTUNREACH = 113;
+
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_TYPE = 3;
+    public static final int SOCK_STREAM = 1;
+    public static final int IPPROTO_TCP = 6;
+    /** Linux {@code TCP_USER_TIMEOUT} (2.6.37+): ms that sent data may stay unacknowledged before the kernel drops the connection. */
+    public static final int TCP_USER_TIMEOUT = 18;
+    private static final int AF_INET = 2;
+    private static final int AF_INET6 = 10;
     /** madvise: fault every page of the range in, writable, without changing its contents (Linux 5.14+). */
     public static final int MADV_POPULATE_WRITE = 23;
 
@@ -70,6 +87,18 @@ public final class Libc {
     /** {@code int sched_getcpu(void)}: glibc reads it from rseq or the vDSO, no system call; critical: no thread-state transition. */
     private static final MethodHandle SCHED_GETCPU = LINKER.downcallHandle(
             LIBC.find("sched_getcpu").orElseThrow(), FunctionDescriptor.of(JAVA_INT), Linker.Option.critical(false));
+    private static final MethodHandle GETSOCKOPT = LINKER.downcallHandle(
+            LIBC.find("getsockopt").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS),
+            Linker.Option.captureCallState("errno"));
+    private static final MethodHandle SETSOCKOPT = LINKER.downcallHandle(
+            LIBC.find("setsockopt").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT),
+            Linker.Option.captureCallState("errno"));
+    /** {@code getsockname} and {@code getpeername} have the same signature. */
+    private static final FunctionDescriptor SOCKNAME = FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle GETSOCKNAME = LINKER.downcallHandle(LIBC.find("getsockname").orElseThrow(), SOCKNAME);
+    private static final MethodHandle GETPEERNAME = LINKER.downcallHandle(LIBC.find("getpeername").orElseThrow(), SOCKNAME);
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -137,6 +166,85 @@ public final class Libc {
             }
         } catch (Throwable t) {
             throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code setsockopt(fd, level, name, &value, 4)} for an int option.
+     *
+     * @return 0 or the errno of the failure
+     */
+    public static int setIntOption(int fd, int level, int name, int value) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            MemorySegment v = a.allocateFrom(JAVA_INT, value);
+            int rc = (int) SETSOCKOPT.invokeExact(state, fd, level, name, v, 4);
+            return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code getsockopt(fd, level, name, ...)} for an int option.
+     *
+     * @return the option's value (all the options Fable reads are non-negative), or minus the errno of the failure
+     */
+    public static long intOption(int fd, int level, int name) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            MemorySegment v = a.allocate(JAVA_INT);
+            MemorySegment len = a.allocateFrom(JAVA_INT, 4);
+            int rc = (int) GETSOCKOPT.invokeExact(state, fd, level, name, v, len);
+            return rc == 0 ? v.get(JAVA_INT, 0) : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * True if {@code fd} is a stream socket bound to {@code local} and connected to {@code remote}
+     * ({@code getsockname}, {@code getpeername}; IPv4-mapped IPv6 addresses count as IPv4, as Java
+     * reports them). In one network namespace no other socket of that type has the same pair.
+     */
+    public static boolean isStreamSocket(int fd, InetSocketAddress local, InetSocketAddress remote) {
+        return remote.equals(socketAddress(fd, true)) && local.equals(socketAddress(fd, false))
+                && intOption(fd, SOL_SOCKET, SO_TYPE) == SOCK_STREAM;
+    }
+
+    /**
+     * The address {@code fd} is connected to ({@code peer}: {@code getpeername}) or bound to
+     * ({@code getsockname}), or null if it is no IPv4/IPv6 socket or not connected.
+     */
+    public static InetSocketAddress socketAddress(int fd, boolean peer) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment addr = a.allocate(128);   // sockaddr_storage
+            MemorySegment len = a.allocateFrom(JAVA_INT, 128);
+            int rc = peer ? (int) GETPEERNAME.invokeExact(fd, addr, len) : (int) GETSOCKNAME.invokeExact(fd, addr, len);
+            return rc == 0 ? inet(addr) : null;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** A {@code sockaddr_in} or {@code sockaddr_in6} as Java sees it, or null for another family. */
+    private static InetSocketAddress inet(MemorySegment sa) throws UnknownHostException {
+        int family = Short.toUnsignedInt(sa.get(JAVA_SHORT, 0));
+        int port = ((sa.get(JAVA_BYTE, 2) & 0xff) << 8) | (sa.get(JAVA_BYTE, 3) & 0xff);
+        byte[] ip;
+        if (family == AF_INET) ip = sa.asSlice(4, 4).toArray(JAVA_BYTE);
+        else if (family == AF_INET6) ip = sa.asSlice(8, 16).toArray(JAVA_BYTE);
+        else return null;
+        return new InetSocketAddress(InetAddress.getByAddress(ip), port);   // a v4-mapped v6 address comes back as IPv4
+    }
+
+    /** {@code strerror(errno)} alone, as the JDK puts it into an {@code IOException}'s message. */
+    public static String strerrorText(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
         }
     }
 

@@ -4,7 +4,8 @@ import dev.fable.buffer.LeakDetector;
 
 /**
  * What every leg of one Fable set-up shares: its leak detector, the thread that watches control
- * sockets for a peer's end, and the thread that finishes socket writes a quiet sender left queued.
+ * sockets for a peer's end, the thread that finishes socket writes a quiet sender left queued, and
+ * the liveness bound of its TCP sockets.
  * One per set-up (the endpoint layer makes it with the context); two set-ups in one JVM share
  * nothing. The threads start on first use; {@link #close()} ends them and the leak detector.
  */
@@ -12,9 +13,14 @@ public final class LegServices implements AutoCloseable {
     private final LeakDetector leaks;
     private final ControlMonitor controlMonitor;
     private final PendingFlusher pendingFlusher;
+    private final Liveness liveness;
 
-    /** {@code id}: names this set-up's threads ({@code fable-control-monitor-ID}, ...). */
-    public LegServices(LeakDetector.Level leakLevel, String id) {
+    /**
+     * {@code id}: names this set-up's threads ({@code fable-control-monitor-ID}, ...); {@code liveness}: how
+     * soon its TCP sockets (tcp, tls, plain external peers) notice a silent peer.
+     */
+    public LegServices(LeakDetector.Level leakLevel, String id, Liveness liveness) {
+        this.liveness = java.util.Objects.requireNonNull(liveness, "liveness");
         this.leaks = new LeakDetector(leakLevel);
         this.controlMonitor = new ControlMonitor("fable-control-monitor-" + id);
         this.pendingFlusher = new PendingFlusher("fable-pending-flusher-" + id);
@@ -30,6 +36,11 @@ public final class LegServices implements AutoCloseable {
 
     public PendingFlusher pendingFlusher() {
         return pendingFlusher;
+    }
+
+    /** The liveness bound every TCP socket of this set-up gets when its connection is made. */
+    public Liveness liveness() {
+        return liveness;
     }
 
     @Override

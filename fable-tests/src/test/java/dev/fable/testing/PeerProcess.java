@@ -38,7 +38,15 @@ public final class PeerProcess implements AutoCloseable {
 
     /** Starts {@code java <jvmArgs> -cp <test class path> mainClass args...}. */
     public static PeerProcess start(Class<?> mainClass, List<String> jvmArgs, String... args) {
-        List<String> cmd = new ArrayList<>();
+        return startUnder(List.of(), mainClass, jvmArgs, args);
+    }
+
+    /**
+     * As {@link #start(Class, List, String...)}, run by {@code launcher} (e.g. {@code ip netns exec NS}:
+     * the JVM lives in another network namespace).
+     */
+    public static PeerProcess startUnder(List<String> launcher, Class<?> mainClass, List<String> jvmArgs, String... args) {
+        List<String> cmd = new ArrayList<>(launcher);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.add("-Xmx256m");

@@ -25,7 +25,10 @@ import java.util.concurrent.TimeUnit;
  * A {@link dev.fable.Connection} over a byte stream (Unix socket, TCP, TLS over TCP, or a plain
  * external TCP peer): a {@link StreamWriter} and a {@link StreamReader} on one non-blocking socket.
  * The socket is also the liveness signal: the end of the stream after a CLOSE marker is a clean
- * close, without one the peer is gone. That end is noticed when this side receives (or when a send
+ * close, without one the peer is gone. A TCP peer that falls silent (host down, network cut) is
+ * ended by the kernel within the set-up's {@link dev.fable.transport.Liveness} bound, set on the
+ * socket before this connection is made; its {@code ETIMEDOUT} becomes a {@link PeerGoneException}
+ * that says so. That end is noticed when this side receives (or when a send
  * fails), not asynchronously as with shared memory: {@link #state()} stays OPEN until then. (Java
  * gives no portable way to see the peer's FIN or RST without reading the data queued before it.)
  *
@@ -48,6 +51,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     private final StreamReader in;
     private final WaitMode mode;
     private final long spinNanos;
+    private final dev.fable.transport.Liveness liveness;
     private volatile Selector readSelector;
     private volatile Selector writeSelector;
 
@@ -64,6 +68,7 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
         this.channel = io.channel();
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
+        this.liveness = services.liveness();
         int slotSize = Math.min(options.slotSize(), StreamFrame.MAX_FRAGMENT);
         int slots = Math.max(2, Math.min(options.slotCount(), STAGING_SLOTS));
         int quota = options.readQuota() > 0 ? options.readQuota() : DEFAULT_READ_QUOTA;
@@ -197,6 +202,10 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     private void peerEnded() {
         if (in.endedCleanly()) {
             end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
+        } else if (silenced(in.resetCause())) {
+            end(ConnectionState.PEER_GONE, new PeerGoneException(silence(in.resetCause())
+                    + (in.unparsed() > 0 ? "; it fell silent in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
+                    + "; everything it sent before was delivered"));
         } else {
             end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
                     + " went away without closing (crashed, killed or the network dropped"
@@ -204,6 +213,16 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
                     + (in.unparsed() > 0 ? " in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
                     + "; everything it sent before was delivered"));
         }
+    }
+
+    /** True if the kernel ended the socket with {@code cause} because the liveness bound ran out (see {@link dev.fable.transport.Liveness}). */
+    private boolean silenced(String cause) {
+        return liveness.enabled() && dev.fable.transport.Liveness.silencedBy(cause);
+    }
+
+    private String silence(String cause) {
+        return this + ": peer '" + peerName + "'" + pid() + " gave " + liveness.silence() + "; the host may be down or the network cut ("
+                + cause + "; the bound is Fable.Context.peerTimeout, fable.peerTimeoutMillis)";
     }
 
     private String pid() {
@@ -263,8 +282,10 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     public FableException failed(String op, Exception cause) {
         if (cause instanceof CorruptChannelException c) return corrupt(c.getMessage());
         if (cause instanceof FableException f) return f;
-        end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
-                + " is unreachable: " + cause.getMessage() + "; everything received before was delivered"));
+        end(ConnectionState.PEER_GONE, new PeerGoneException(silenced(cause.getMessage())
+                ? silence(cause.getMessage()) + "; everything received before was delivered"
+                : "peer '" + peerName + "'" + pid() + " of " + this + " is unreachable: " + cause.getMessage()
+                        + "; everything received before was delivered"));
         return ended(op);
     }
 

@@ -18,7 +18,7 @@ import dev.fable.transport.Leg;
 
 /**
  * The socket transports: {@code unix} (Unix domain socket, same host) and {@code tcp} (TCP with
- * TCP_NODELAY), and the base of {@code tls}. The data travels on the control connection itself,
+ * TCP_NODELAY and the set-up's {@link dev.fable.transport.Liveness} bound), and the base of {@code tls}. The data travels on the control connection itself,
  * after a short handshake:
  * <pre>
  * connector → HELLO  transport, version, pid, target name, own name, largest fragment it sends
@@ -165,6 +165,7 @@ public class StreamTransport implements Transport {
         SocketChannel ch = control.channel();
         if (!(ch.getLocalAddress() instanceof java.net.UnixDomainSocketAddress)) {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            services.liveness().apply(ch);   // a dead host or a cut network ends the leg within the bound
         }
         SocketIo io = pipe(control, connector, route, deadline);
         return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), services);

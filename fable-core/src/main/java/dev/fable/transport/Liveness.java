@@ -1,0 +1,173 @@
+package dev.fable.transport;
+
+import dev.fable.internal.Libc;
+import jdk.net.ExtendedSocketOptions;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.channels.SocketChannel;
+
+/**
+ * How soon a TCP socket (tcp, tls, plain external peers) notices a peer that went silent: a host
+ * that died without a FIN or RST, or a network that was cut. Left to the kernel's defaults, a
+ * connection that only receives waits forever (keepalive is off) and one with unacknowledged data
+ * waits about 15 minutes of retransmissions ({@code tcp_retries2}).
+ *
+ * <p>With a bound of B seconds, each socket gets, once, when the connection is made:
+ * <ul>
+ *   <li>keepalive ({@code SO_KEEPALIVE}, {@code TCP_KEEPIDLE} = B/2, {@code TCP_KEEPINTVL} = max(1, B/10),
+ *       {@code TCP_KEEPCNT} to fill B): an idle connection probes the peer;</li>
+ *   <li>{@code TCP_USER_TIMEOUT} = B − one probe interval: data (or probes) unacknowledged that long ends
+ *       the connection. Keepalive alone does not fire while sent data is outstanding; and with the
+ *       user timeout set, Linux ends a probing connection when it has heard nothing for that long,
+ *       at the next probe, so within B either way.</li>
+ * </ul>
+ * The kernel then fails the socket with {@code ETIMEDOUT} (or the unreachable error it saw last),
+ * the waiting receiver or sender wakes, and the leg ends with a {@code PeerGoneException} that says
+ * how long the peer was silent. Nothing runs on the data path: no heartbeat frames, no timers of ours.
+ *
+ * <p>{@code TCP_USER_TIMEOUT} has no JDK socket option; it is set with {@code setsockopt} on the
+ * socket's descriptor, which the JDK does not expose either. The descriptor is found, once per
+ * connection, as the one stream socket of this process with the connection's local and remote
+ * address ({@code /proc/self/fd}, {@code getsockname}, {@code getpeername}): unique within a network
+ * namespace, and no reflection into the JDK.
+ */
+public final class Liveness {
+    /** The default bound, 10 s. */
+    public static final long DEFAULT_MILLIS = 10_000;
+    /** The smallest bound other than off: keepalive counts whole seconds, and needs an idle time and a probe. */
+    public static final long MIN_MILLIS = 2_000;
+    /** No bound: the kernel's defaults (no keepalive, ~15 min of retransmissions). */
+    public static final Liveness OFF = new Liveness(0);
+
+    private final long boundMillis;
+    private final int idleSeconds;
+    private final int intervalSeconds;
+    private final int probes;
+    private final int userTimeoutMillis;
+
+    private Liveness(long boundMillis) {
+        this.boundMillis = boundMillis;
+        int b = (int) Math.min(Integer.MAX_VALUE / 1000, boundMillis / 1000);
+        this.intervalSeconds = Math.max(1, b / 10);
+        this.idleSeconds = Math.max(1, b / 2);
+        this.probes = Math.max(1, (b - idleSeconds) / intervalSeconds);
+        this.userTimeoutMillis = (int) Math.max(0, Math.min(Integer.MAX_VALUE, boundMillis - intervalSeconds * 1000L));
+    }
+
+    /**
+     * A bound of {@code millis}: 0 for off, else at least {@link #MIN_MILLIS}.
+     *
+     * @throws IllegalArgumentException for a negative bound or one below 2 s
+     */
+    public static Liveness ofMillis(long millis) {
+        if (millis == 0) return OFF;
+        if (millis < MIN_MILLIS) {
+            throw new IllegalArgumentException("peer timeout must be 0 (off) or at least " + MIN_MILLIS + " ms, not " + millis
+                    + " ms: TCP keepalive counts whole seconds and needs an idle time and one probe");
+        }
+        return new Liveness(millis);
+    }
+
+    /** The bound in milliseconds; 0 when off. */
+    public long boundMillis() {
+        return boundMillis;
+    }
+
+    public boolean enabled() {
+        return boundMillis > 0;
+    }
+
+    public int idleSeconds() {
+        return idleSeconds;
+    }
+
+    public int intervalSeconds() {
+        return intervalSeconds;
+    }
+
+    public int probes() {
+        return probes;
+    }
+
+    public int userTimeoutMillis() {
+        return userTimeoutMillis;
+    }
+
+    /**
+     * Sets the options on a connected TCP socket; does nothing when off or for a Unix domain socket.
+     * Called once per connection, on the set-up path.
+     *
+     * @throws IOException if the socket refuses an option (it is closed, say); the caller closes it
+     */
+    public void apply(SocketChannel ch) throws IOException {
+        if (!enabled() || !(ch.getRemoteAddress() instanceof InetSocketAddress remote)) return;
+        ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPIDLE, idleSeconds);
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPINTERVAL, intervalSeconds);
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPCOUNT, probes);
+        int fd = descriptor(ch, (InetSocketAddress) ch.getLocalAddress(), remote);
+        int err = Libc.setIntOption(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT, userTimeoutMillis);
+        if (err != 0) throw new IOException("setsockopt(TCP_USER_TIMEOUT, " + userTimeoutMillis + " ms) failed: " + Libc.strerror(err));
+    }
+
+    /**
+     * The {@code TCP_USER_TIMEOUT} the kernel has for {@code ch}'s socket, in ms (0: the kernel's default);
+     * the JDK cannot read it. For tests and diagnostics.
+     */
+    public static int userTimeoutOf(SocketChannel ch) throws IOException {
+        int fd = descriptor(ch, (InetSocketAddress) ch.getLocalAddress(), (InetSocketAddress) ch.getRemoteAddress());
+        long v = Libc.intOption(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT);
+        if (v < 0) throw new IOException("getsockopt(TCP_USER_TIMEOUT) failed: " + Libc.strerror((int) -v));
+        return (int) v;
+    }
+
+    /** This process's descriptor of the TCP socket with these addresses. */
+    private static int descriptor(SocketChannel ch, InetSocketAddress local, InetSocketAddress remote) throws IOException {
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path p : fds) {
+                int fd;
+                try {
+                    fd = Integer.parseInt(p.getFileName().toString());
+                } catch (NumberFormatException e) {
+                    continue;
+                }
+                if (Libc.isStreamSocket(fd, local, remote)) return fd;
+            }
+        }
+        throw new IOException("no descriptor of this process is the TCP socket " + local + " -> " + remote
+                + (ch.isOpen() ? "" : " (it is closed)") + "; cannot set TCP_USER_TIMEOUT");
+    }
+
+    /**
+     * True if {@code m}, an {@code IOException}'s message, is the kernel giving up on a silent peer: {@code ETIMEDOUT}, or the unreachable
+     * error a cut network left behind ({@code EHOSTUNREACH}, {@code ENETUNREACH}: for an established
+     * connection these end it only when the timeout strikes). The JDK gives no errno, only its text.
+     */
+    public static boolean silencedBy(String m) {
+        if (m == null) return false;
+        return m.contains(TIMED_OUT) || m.contains(HOST_UNREACHABLE) || m.contains(NET_UNREACHABLE);
+    }
+
+    private static final String TIMED_OUT = Libc.strerrorText(Libc.ETIMEDOUT);
+    private static final String HOST_UNREACHABLE = Libc.strerrorText(Libc.EHOSTUNREACH);
+    private static final String NET_UNREACHABLE = Libc.strerrorText(Libc.ENETUNREACH);
+
+    /** For messages: "no sign of life for 10 s". */
+    public String silence() {
+        long ms = boundMillis;
+        return "no sign of life for " + (ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms");
+    }
+
+    @Override
+    public String toString() {
+        return enabled()
+                ? "liveness bound " + boundMillis + " ms (keepalive idle " + idleSeconds + " s, interval "
+                        + intervalSeconds + " s, " + probes + " probes; TCP_USER_TIMEOUT " + userTimeoutMillis + " ms)"
+                : "liveness off (kernel defaults)";
+    }
+}

@@ -1,0 +1,306 @@
+package dev.fable.transport.stream;
+
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.Endpoint;
+import dev.fable.Fable;
+import dev.fable.PeerGoneException;
+import dev.fable.daemon.NameDaemon;
+import dev.fable.testing.PeerProcess;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * A network cut between two hosts ends a tcp and a tls connection within the liveness bound, with
+ * {@link PeerGoneException} in the receivers blocked on them and in a sender blocked on back-pressure.
+ *
+ * <p>The two hosts are two fresh network namespaces joined by a veth pair, each with its own name
+ * daemon (peering with the other, so tls certificates are vouched for both ways) and one endpoint JVM:
+ * B listens and echoes, A connects over {@code xio+tcp} twice and {@code xio+tls} once with
+ * {@code Fable.Context.peerTimeout} = 3 s, checks echoes on all three, then blocks a receiving thread
+ * on the first tcp and the tls connection. The test takes B's end of the link down
+ * ({@code ip link set … down}: A's packets go nowhere, nothing comes back, no RST, no ICMP) and tells
+ * A, which then sends one message on the tls connection and sends on the second tcp connection until
+ * it blocks. So the first tcp connection is idle at the cut (keepalive probes find the silence), the
+ * tls one has data in flight that is never acknowledged, and the second tcp one a full socket
+ * ({@code TCP_USER_TIMEOUT} for both). All three blocked calls must throw {@link PeerGoneException}
+ * saying the peer gave no sign of life, after the cut and within the bound plus scheduling slack;
+ * with the kernel's defaults the idle receiver would wait forever and the others about 15 minutes.
+ *
+ * <p>Needs root (network namespaces) and {@code ip} (iproute2); skipped otherwise. Namespaces and
+ * links have names unique to the run and are removed afterwards, also when the test fails.
+ */
+@Timeout(value = 180, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class PartitionTest {
+    private static final Duration BOUND = Duration.ofSeconds(3);
+    /** JVM scheduling on a loaded machine, the peer's stdout line: on top of the bound, never instead of it. */
+    private static final Duration SLACK = Duration.ofSeconds(2);
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final String A_ADDRESS = "10.77.0.1";
+    private static final String B_ADDRESS = "10.77.0.2";
+    private static final int DAEMON_PORT = 7411;   // each daemon in its own namespace: no clash with anything
+
+    /** Host B's endpoint: listens as args[0], echoes every message on every connection until it breaks. */
+    public static final class Listener {
+        public static void main(String[] args) throws Exception {
+            try (Endpoint ep = Fable.register(args[0]).listen(ConnectOptions.trusted())) {
+                System.out.println("LISTENING");
+                while (true) {
+                    Connection c = ep.accept(WAIT);
+                    if (c == null) return;
+                    System.out.println("ACCEPTED " + c.transport());
+                    Thread.ofPlatform().daemon().start(() -> PeerProcess.echoUntilClosed(c, () -> { }));
+                }
+            }
+        }
+    }
+
+    /**
+     * Host A's endpoint: connects to args[0] over tcp, tls and tcp again with a liveness bound of args[1]
+     * ms, checks echoes, blocks a receiver on the first two, then on "CUT" (stdin) sends one message on
+     * tls and sends on the third until it blocks; prints "GONE label ms message" (ms since the CUT line)
+     * for each blocked call that ends (labels tcp, tls, tcp-send).
+     */
+    public static final class Receiver {
+        public static void main(String[] args) throws Exception {
+            Duration bound = Duration.ofMillis(Long.parseLong(args[1]));
+            ConnectOptions o = ConnectOptions.trusted().connectTimeout(WAIT);
+            try (Fable f = Fable.launch(new Fable.Context().peerTimeout(bound));
+                 Connection tcp = f.open("xio+tcp://" + args[0], o);
+                 Connection tls = f.open("xio+tls://" + args[0], o);
+                 Connection sending = f.open("xio+tcp://" + args[0], o)) {
+                Random r = new Random(11);
+                for (Connection c : List.of(tcp, tls, sending)) {
+                    for (int size : new int[] {1, 100, 64 * 1024 + 1, 1 << 20}) {
+                        byte[] m = new byte[size];
+                        r.nextBytes(m);
+                        c.send(m);
+                        if (!Arrays.equals(m, c.receiveMessage(WAIT))) throw new AssertionError("echo of " + size + " B over " + c.transport() + " differs");
+                    }
+                }
+                long[] cutAt = {0};
+                List<Thread> receivers = new ArrayList<>();
+                for (Connection c : List.of(tcp, tls)) {
+                    receivers.add(Thread.ofPlatform().start(() -> report(c.transport(), cutAt, () -> {
+                        byte[] m = c.receiveMessage(WAIT);
+                        return m == null ? "TIMEOUT" : "RECEIVED " + m.length + " B";
+                    })));
+                }
+                System.out.println("READY " + tcp.transport() + " " + tls.transport() + " " + sending.transport());
+                String line = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+                if (!"CUT".equals(line)) return;
+                cutAt[0] = System.nanoTime();   // before the send: a racy read by a receiver only shows as -1 in its line
+                tls.send(new byte[100]);         // in the socket, never acknowledged
+                receivers.add(Thread.ofPlatform().start(() -> report("tcp-send", cutAt, () -> {
+                    byte[] m = new byte[1 << 20];
+                    for (int i = 0; i < 1000; i++) sending.send(m);   // fills the socket and the staging slots, then blocks
+                    return "SENT 1000 MiB";
+                })));
+                for (Thread t : receivers) t.join();
+            } catch (RuntimeException e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + e.getMessage().replace('\n', ' '));
+            }
+        }
+    }
+
+    /** Runs {@code blocking} and prints how it ended: "GONE label ms message" for a PeerGoneException. */
+    private static void report(String label, long[] cutAt, java.util.function.Supplier<String> blocking) {
+        String outcome;
+        try {
+            outcome = blocking.get() + " " + label;
+        } catch (PeerGoneException e) {
+            long ms = cutAt[0] == 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cutAt[0]);
+            outcome = "GONE " + label + " " + ms + " " + e.getMessage().replace('\n', ' ');
+        } catch (RuntimeException e) {
+            outcome = "OTHER " + label + " " + e.getClass().getSimpleName() + ": " + e.getMessage().replace('\n', ' ');
+        }
+        synchronized (System.out) {
+            System.out.println(outcome);
+        }
+    }
+
+    @Test
+    void aCutNetworkEndsBlockedTcpAndTlsReceiversWithPeerGoneWithinTheBound() throws Exception {
+        String ip = onPath("ip");
+        assumeTrue(ip != null, "the partition test needs iproute2's 'ip' on the PATH (apt-get install iproute2)");
+        assumeTrue(dev.fable.internal.Libc.getuid() == 0,
+                "the partition test makes network namespaces: it runs as root only (uid " + dev.fable.internal.Libc.getuid() + ")");
+        String tag = Long.toString(ProcessHandle.current().pid(), 36) + Long.toString(System.nanoTime() % 46_656, 36);
+        try (Netns net = Netns.create(ip, tag)) {
+            Path rtA = fresh("pa"), rtB = fresh("pb");
+            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+            String name = "partition-" + tag;
+            List<PeerProcess> all = new ArrayList<>();
+            try {
+                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B_ADDRESS, A_ADDRESS));
+                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A_ADDRESS, B_ADDRESS));
+                daemonB.expectLine("fabled ready");
+                daemonA.expectLine("fabled ready");
+                PeerProcess listener = net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name);
+                listener.expectLine("LISTENING");
+                PeerProcess receiver = net.start(all, net.a, Receiver.class, endpointArgs(rtA, stA), name, Long.toString(BOUND.toMillis()));
+                assertEquals("READY tcp tls tcp", receiver.expectLine("", WAIT), () -> "A's connections\n" + receiver.stderr());
+
+                long cut = System.nanoTime();   // before the cut: the measured time only grows
+                net.ip("-n", net.b, "link", "set", net.linkB, "down");
+                receiver.send("CUT");
+                Map<String, String> gone = new HashMap<>();
+                Map<String, Long> after = new HashMap<>();
+                for (int i = 0; i < 3; i++) {
+                    String l = receiver.expectLine("", BOUND.plus(SLACK).plus(Duration.ofSeconds(30)));
+                    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cut);
+                    assertTrue(l.startsWith("GONE "), "a receiver on a cut network must end with PeerGoneException, not: " + l
+                            + "\nreceiver stderr:\n" + receiver.stderr());
+                    String[] f = l.split(" ", 4);
+                    String transport = f[1];   // tcp, tls, or tcp-send
+                    assertTrue(Long.parseLong(f[2]) >= 0, "the receiver ended before it was told of the cut: " + l);
+                    gone.put(transport, l);
+                    after.put(transport, ms);
+                }
+                for (String transport : List.of("tcp", "tls", "tcp-send")) {
+                    String l = gone.get(transport);
+                    assertTrue(l != null, "no end reported for " + transport + ": " + gone);
+                    long ms = after.get(transport);
+                    assertTrue(ms >= 500, transport + ": ended " + ms + " ms after the cut; the kernel must first have heard nothing for "
+                            + "a while (the user timeout is 2 s, keepalive probes come every second): " + l);
+                    assertTrue(ms <= BOUND.plus(SLACK).toMillis(), transport + ": PeerGoneException " + ms + " ms after the cut; the bound is "
+                            + BOUND.toMillis() + " ms (+" + SLACK.toMillis() + " ms slack): " + l);
+                    assertTrue(l.contains("gave no sign of life for 3 s; the host may be down or the network cut"), l);
+                    assertTrue(l.contains(transport.replace("-send", "") + " connection '") && l.contains("-> '" + name + "'"),
+                            "the message names the transport and the endpoints: " + l);
+                }
+                System.out.println("partition: tcp ended " + after.get("tcp") + " ms, tls " + after.get("tls") + " ms, the blocked tcp sender "
+                        + after.get("tcp-send") + " ms after the cut (bound " + BOUND.toMillis() + " ms)\n  " + String.join("\n  ", gone.values()));
+            } finally {
+                for (PeerProcess p : all) p.close();
+            }
+        }
+    }
+
+    private static List<String> daemonArgs(Path rt, Path st, String self, String peer) {
+        return List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.host.address=" + self,
+                "-Dfable.daemon.port=" + DAEMON_PORT, "-Dfable.daemon.peers=" + peer + ":" + DAEMON_PORT,
+                "-Dfable.trusted.networks=10.77.0.0/24");
+    }
+
+    private static List<String> endpointArgs(Path rt, Path st) {
+        return List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.daemon.autostart=false");
+    }
+
+    /** A fresh, short runtime directory under target/ (Unix socket paths are limited to 107 bytes). */
+    private static Path fresh(String tag) throws IOException {
+        Path d = Path.of("target", "nd", tag + Long.toString(System.nanoTime() % 1_000_000_000L, 36)).toAbsolutePath();
+        return Files.createDirectories(d);
+    }
+
+    private static String onPath(String program) {
+        for (String dir : (System.getenv("PATH") + File.pathSeparator + "/usr/sbin:/sbin").split(File.pathSeparator)) {
+            if (dir.isEmpty()) continue;
+            Path p = Path.of(dir, program);
+            if (Files.isRegularFile(p) && Files.isExecutable(p)) return p.toString();
+        }
+        return null;
+    }
+
+    /** Two network namespaces joined by a veth pair, 10.77.0.1 (a) and 10.77.0.2 (b); removed on close. */
+    private static final class Netns implements AutoCloseable {
+        final String ip;
+        final String a;
+        final String b;
+        final String linkA;
+        final String linkB;
+        private boolean madeA;
+        private boolean madeB;
+
+        private Netns(String ip, String tag) {
+            this.ip = ip;
+            this.a = "fable-" + tag + "-a";
+            this.b = "fable-" + tag + "-b";
+            this.linkA = ("fv" + tag).substring(0, Math.min(13, 2 + tag.length())) + "a";   // interface names: 15 bytes at most
+            this.linkB = linkA.substring(0, linkA.length() - 1) + "b";
+        }
+
+        static Netns create(String ip, String tag) throws Exception {
+            Netns n = new Netns(ip, tag);
+            try {
+                String refused = n.tryIp("netns", "add", n.a);
+                assumeTrue(refused == null || !(refused.contains("not permitted") || refused.contains("Permission denied")),
+                        "root here may not make network namespaces (no CAP_SYS_ADMIN/CAP_NET_ADMIN, e.g. an unprivileged container): " + refused);
+                if (refused != null) throw new AssertionError(refused);
+                n.madeA = true;
+                n.ip("netns", "add", n.b);
+                n.madeB = true;
+                n.ip("link", "add", n.linkA, "netns", n.a, "type", "veth", "peer", "name", n.linkB, "netns", n.b);
+                n.ip("-n", n.a, "addr", "add", A_ADDRESS + "/24", "dev", n.linkA);
+                n.ip("-n", n.b, "addr", "add", B_ADDRESS + "/24", "dev", n.linkB);
+                for (String[] ns : new String[][] {{n.a, n.linkA}, {n.b, n.linkB}}) {
+                    n.ip("-n", ns[0], "link", "set", "lo", "up");
+                    n.ip("-n", ns[0], "link", "set", ns[1], "up");
+                }
+                return n;
+            } catch (Exception | AssertionError e) {
+                n.close();
+                throw e;
+            }
+        }
+
+        /** Runs {@code ip args...} and fails with its output unless it succeeds. */
+        void ip(String... args) throws IOException, InterruptedException {
+            String failed = tryIp(args);
+            if (failed != null) throw new AssertionError(failed);
+        }
+
+        /** Runs {@code ip args...}; null if it succeeded, else the command, its status and output. */
+        String tryIp(String... args) throws IOException, InterruptedException {
+            List<String> cmd = new ArrayList<>(List.of(ip));
+            cmd.addAll(List.of(args));
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError(String.join(" ", cmd) + " did not finish in 30 s");
+            }
+            return p.exitValue() == 0 ? null : String.join(" ", cmd) + " failed (" + p.exitValue() + "): " + out.strip();
+        }
+
+        /** A JVM in namespace {@code ns}, remembered in {@code all} so that the test ends it. */
+        PeerProcess start(List<PeerProcess> all, String ns, Class<?> main, List<String> jvmArgs, String... args) {
+            PeerProcess p = PeerProcess.startUnder(List.of(ip, "netns", "exec", ns), main, jvmArgs, args);
+            all.add(p);
+            return p;
+        }
+
+        /** Deletes the namespaces (the veth pair goes with them); the processes in them must have ended. */
+        @Override
+        public void close() {
+            for (String ns : new String[] {madeA ? a : null, madeB ? b : null}) {
+                if (ns == null) continue;
+                try {
+                    ip("netns", "del", ns);
+                } catch (Exception | AssertionError e) {
+                    System.err.println("PartitionTest: could not remove network namespace " + ns + ": " + e.getMessage());
+                }
+            }
+        }
+    }
+}
