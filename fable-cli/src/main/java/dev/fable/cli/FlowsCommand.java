@@ -3,6 +3,9 @@ package dev.fable.cli;
 import dev.fable.FableException;
 import dev.fable.naming.DaemonNameService;
 import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.naming.protocol.Message;
+import dev.fable.naming.protocol.RefusalEntry;
+import dev.fable.naming.protocol.Wire;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -15,8 +18,13 @@ final class FlowsCommand implements Callable<Integer> {
     @Option(names = "--json", description = "one JSON array, for machines")
     boolean json;
 
+    @Option(names = "--refused", description = "list the connections this host's endpoints refused at their doors instead "
+            + "(per endpoint and source address: how many, the latest reason)")
+    boolean refused;
+
     @Override
     public Integer call() {
+        if (refused) return refusals();
         List<FlowEntry> flows;
         try {
             flows = DaemonNameService.get().flows();
@@ -47,6 +55,31 @@ final class FlowsCommand implements Callable<Integer> {
         }
         System.out.print(t);
         if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
+        return FableCli.OK;
+    }
+
+    private int refusals() {
+        Message.RefusalList l;
+        try {
+            l = DaemonNameService.get().refusals();
+        } catch (FableException e) {
+            System.err.println("fable flows: " + e.getMessage());
+            return FableCli.SETUP;
+        }
+        long now = System.currentTimeMillis();
+        if (json) {
+            System.out.println(Json.array(l.entries(), (g, r) -> g.writeStringProperty("endpoint", r.endpoint())
+                    .writeStringProperty("from", r.address()).writeNumberProperty("count", r.count())
+                    .writeStringProperty("lastReason", r.lastReason()).writeNumberProperty("lastAtMillis", r.lastAtMillis())));
+            return FableCli.OK;
+        }
+        Table t = new Table("ENDPOINT", "FROM", "REFUSED", "LAST", "LAST REASON");
+        for (RefusalEntry r : l.entries()) {
+            t.row(r.endpoint(), r.address(), r.count(), age(Duration.ofMillis(Math.max(0, now - r.lastAtMillis()))) + " ago", r.lastReason());
+        }
+        System.out.print(t);
+        System.out.println(l.total() + " connection(s) refused since the daemon started" + (l.entries().size() == Wire.MAX_REFUSAL_ROWS
+                ? " (the latest " + Wire.MAX_REFUSAL_ROWS + " sources shown)" : ""));
         return FableCli.OK;
     }
 

@@ -287,6 +287,7 @@ final class LocalEndpoint implements Endpoint {
             ch.closeAfterRefusal(REFUSAL_LINGER_NANOS);
             System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "' refused a connection from "
                     + from + ": " + e.getMessage());
+            names.reportRefusal(name, from, e.getMessage());
         } catch (RuntimeException e) {
             ch.close();
             System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "endpoint '" + name + "': " + e.getMessage());

@@ -493,6 +493,43 @@ public final class DaemonNameService implements NameService {
         return reply(call(new KnownHost(nextId(), sha256Fingerprint), 0)) instanceof Ok;
     }
 
+    /** Refusal reports per second at most; the excess is counted into the next one sent. */
+    private static final int REFUSAL_REPORTS_PER_SECOND = 20;
+    private final Object refusalLimiter = new Object();
+    private long refusalWindowStart;   // guarded by refusalLimiter
+    private int refusalsInWindow;      // guarded by refusalLimiter
+    private int refusalsSuppressed;    // guarded by refusalLimiter
+
+    @Override
+    public void reportRefusal(String endpoint, String address, String reason) {
+        int count;
+        synchronized (refusalLimiter) {
+            long now = System.nanoTime();
+            if (now - refusalWindowStart > 1_000_000_000L) {
+                refusalWindowStart = now;
+                refusalsInWindow = 0;
+            }
+            if (++refusalsInWindow > REFUSAL_REPORTS_PER_SECOND) {
+                refusalsSuppressed++;
+                return;
+            }
+            count = 1 + refusalsSuppressed;
+            refusalsSuppressed = 0;
+        }
+        try {
+            reply(call(new Message.Refused(nextId(), endpoint, address, reason, count), 0));
+        } catch (RuntimeException e) {
+            System.getLogger("dev.fable.naming").log(System.Logger.Level.DEBUG, "could not report a refusal to the daemon: " + e);
+        }
+    }
+
+    /** What this host's endpoints refused, for {@code fable flows --refused}. */
+    public RefusalList refusals() {
+        Message m = reply(call(new RefusalsRequest(nextId()), 1000));
+        if (m instanceof RefusalList l) return l;
+        throw failure(m, "refusals");
+    }
+
     @Override
     public boolean isTrustedAddress(java.net.InetAddress address) {
         if (address.isLoopbackAddress()) return true;   // this host: no network to listen in on

@@ -104,6 +104,13 @@ public interface NameService extends AutoCloseable {
      */
     boolean isTrustedAddress(java.net.InetAddress address);
 
+    /**
+     * Tells the daemon that endpoint {@code endpoint} refused a connection from {@code address}, for
+     * {@code fable flows --refused}. Best effort, never throws; a flood is rate-limited (the excess is
+     * counted into the next report).
+     */
+    default void reportRefusal(String endpoint, String address, String reason) {}
+
     @Override
     void close();
 

@@ -50,6 +50,7 @@ public final class NameDaemon implements AutoCloseable {
     private final FlowCollector flows;
     private final SwitchOrders orders;
     private final Sweeper sweeper;
+    private final Refusals refusals;
     private final CountDownLatch stopped = new CountDownLatch(1);
 
     /**
@@ -77,6 +78,7 @@ public final class NameDaemon implements AutoCloseable {
         }
         Registry registry = new Registry();
         policies = new TrustAndMigration(sessions, identity.hostId(), policy);
+        refusals = new Refusals(sessions);
         peerLinks = new PeerLinks(sessions, registry, policies, identity, advertiseHost, peers, loop);
         names = new NameRequests(sessions, registry, policies, peerLinks, identity, socketPath, maxNamesPerClient);
         flows = new FlowCollector(sessions);
@@ -182,6 +184,8 @@ public final class NameDaemon implements AutoCloseable {
             case Trust t -> policies.trust(s, t);
             case KnownHost kh -> peerLinks.knownHost(s, kh);
             case TrustedAddress ta -> policies.trustedAddress(s, ta);
+            case Refused r -> refusals.refused(s, r);
+            case RefusalsRequest q -> refusals.list(s, q);
             case Hello h -> sessions.reject(s, Wire.E_BAD_REQUEST, "HELLO sent twice");
             default -> sessions.reject(s, Wire.E_BAD_REQUEST, "a client may not send " + m.getClass().getSimpleName());
         }

@@ -82,6 +82,11 @@ class DoorAttackTest {
             }
 
             assertEquals(8, ep.refusals(), "every refusal counted (the capture in 5 was refused too, for its transport)");
+            // and reported to the daemon, for fable flows --refused: one row for this endpoint and 127.0.0.1
+            dev.fable.naming.DaemonNameService names = (dev.fable.naming.DaemonNameService) Fable.names();
+            dev.fable.testing.Await.until(() -> names.refusals().entries().stream()
+                            .anyMatch(r -> r.endpoint().equals(ep.name()) && r.address().equals("127.0.0.1") && r.count() == 8),
+                    LIMIT, () -> "the daemon's refusal rows: " + names.refusals());
             assertNull(ep.tryAccept(), "nothing reached accept()");
             for (int i = 2; i < 1000; i++) roundTrip(p, i);
             assertEquals(0, p.client().epoch(), "the connection never switched");

@@ -84,4 +84,16 @@ public sealed interface Message {
 
     /** Client → daemon: may a plain tcp connection come from {@code address} (a trusted network, or this host)? OK or ERROR. */
     record TrustedAddress(int id, String address) implements Message {}
+
+    /**
+     * Client → daemon: endpoint {@code endpoint} refused {@code count} connections from {@code address}
+     * (the latest for {@code reason}); OK. For {@code fable flows --refused}.
+     */
+    record Refused(int id, String endpoint, String address, String reason, int count) implements Message {}
+
+    /** Client → daemon: the refusals this host's endpoints reported; answered with {@link RefusalList}. */
+    record RefusalsRequest(int id) implements Message {}
+
+    /** Daemon → client: every refusal counted since the daemon started ({@code total}) and the latest sources. */
+    record RefusalList(int id, long total, List<RefusalEntry> entries) implements Message {}
 }

@@ -16,6 +16,7 @@ public final class Messages {
 
     /** Smallest encodings of list elements (all strings null), used to bound counts. */
     private static final int MIN_NAME_ENTRY = 2 + 8 + 2 + 2 + 2;
+    private static final int MIN_REFUSAL_ENTRY = 2 + 2 + 8 + 2 + 8;
     private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6 + 8 + 1 + 2 + 1 + 4 + 4;
     /** Room left in a frame for list elements after the header. */
     private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
@@ -74,6 +75,16 @@ public final class Messages {
             case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
             case Wire.TRUSTED_ADDRESS -> new TrustedAddress(id, r.text("address"));
+            case Wire.REFUSED -> new Refused(id, r.text("endpoint"), r.text("address"), r.text("reason"), r.i32("count"));
+            case Wire.REFUSALS -> new RefusalsRequest(id);
+            case Wire.REFUSAL_LIST -> {
+                long total = r.i64("total");
+                int n = r.count("refusals", MIN_REFUSAL_ENTRY);
+                if (n > Wire.MAX_REFUSAL_ROWS) throw new ProtocolException(Wire.E_BAD_REQUEST, n + " refusal rows (at most " + Wire.MAX_REFUSAL_ROWS + ")");
+                List<RefusalEntry> l = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) l.add(new RefusalEntry(r.text("endpoint"), r.text("address"), r.i64("count"), r.text("reason"), r.i64("at")));
+                yield new RefusalList(id, total, l);
+            }
             case Wire.RECONFIGURE -> new Reconfigure(id, r.i64("pid"), r.text("local name"), r.text("transport"), r.str("reason"),
                     r.i64("connection id"), r.str("wait mode"));
             case Wire.TRUST -> new Trust(id, r.text("network"), r.bool("trusted"));
@@ -109,6 +120,16 @@ public final class Messages {
             case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
             case TrustedAddress x -> w(Wire.TRUSTED_ADDRESS, x.id()).str(x.address()).frame();
+            case Refused x -> w(Wire.REFUSED, x.id()).str(clipShort(x.endpoint())).str(clipShort(x.address())).str(clipShort(x.reason())).i32(x.count()).frame();
+            case RefusalsRequest x -> w(Wire.REFUSALS, x.id()).frame();
+            case RefusalList x -> {
+                if (x.entries().size() > Wire.MAX_REFUSAL_ROWS) throw new IllegalArgumentException("at most " + Wire.MAX_REFUSAL_ROWS + " refusal rows");
+                PayloadWriter p = w(Wire.REFUSAL_LIST, x.id()).i64(x.total()).i32(x.entries().size());
+                for (RefusalEntry e : x.entries()) {   // 64 rows of clipped strings fit one frame
+                    p.str(clipShort(e.endpoint())).str(clipShort(e.address())).i64(e.count()).str(clipShort(e.lastReason())).i64(e.lastAtMillis());
+                }
+                yield p.frame();
+            }
             case Reconfigure x -> w(Wire.RECONFIGURE, x.id()).i64(x.pid()).str(x.localName()).str(x.transport()).str(clip(x.reason()))
                     .i64(x.connectionId()).str(x.waitMode()).frame();
             case Trust x -> w(Wire.TRUST, x.id()).str(x.network()).bool(x.trusted()).frame();
@@ -162,6 +183,12 @@ public final class Messages {
             frames.add(p.frame());
         } while (true);
         return frames;
+    }
+
+    /** Text of a refusal row: short enough that {@link Wire#MAX_REFUSAL_ROWS} rows fit one frame. */
+    static String clipShort(String s) {
+        if (s == null || s.length() <= 240) return s;
+        return s.substring(0, 240) + "…";
     }
 
     /** Long free text (reasons, error texts) is shortened to fit a string field. */

@@ -35,6 +35,11 @@ public final class Wire {
     public static final int POLICY_CHANGED = 22;
     public static final int PEER_LISTENING = 23;
     public static final int TRUSTED_ADDRESS = 24;
+    public static final int REFUSED = 25;
+    public static final int REFUSALS = 26;
+    public static final int REFUSAL_LIST = 27;
+    /** Rows of a {@link #REFUSAL_LIST} (the daemon keeps this many: the latest sources). */
+    public static final int MAX_REFUSAL_ROWS = 64;
 
     // error codes
     public static final int E_NOT_FOUND = 1;
