@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 import java.io.IOException;
 import java.util.concurrent.Callable;
 
-@Command(name = "daemon", description = {"Run the name daemon (fabled) in the foreground, logging to stderr.",
+@Command(name = "daemon", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class, description = {"Run the name daemon (fabled) in the foreground, logging to stderr.",
         "Settings come from -D properties or FABLE_* environment variables (see docs/naming.md); it never exits when idle "
                 + "unless fable.daemon.idleExitSeconds is set."})
 final class DaemonCommand implements Callable<Integer> {

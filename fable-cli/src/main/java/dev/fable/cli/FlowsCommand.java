@@ -13,7 +13,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "flows", description = "List every connection end of every process on this host, as their libraries report them now.")
+@Command(name = "flows", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class, description = "List every connection end of every process on this host, as their libraries report them now.")
 final class FlowsCommand implements Callable<Integer> {
     @Option(names = "--json", description = "one JSON array, for machines")
     boolean json;

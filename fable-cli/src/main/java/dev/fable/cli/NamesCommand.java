@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "names", description = "List the endpoints the name daemon holds: name, pid, host, addresses.")
+@Command(name = "names", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class, description = "List the endpoints the name daemon holds: name, pid, host, addresses.")
 final class NamesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "one JSON array, for machines")
     boolean json;

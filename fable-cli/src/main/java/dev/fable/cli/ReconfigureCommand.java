@@ -13,7 +13,7 @@ import java.util.concurrent.Callable;
  * {@code fable reconfigure <pid>/<local-name> --to shm|unix|tcp|tls}: asks the process holding that
  * connection (through this host's name daemon) to switch it live; prints what happened.
  */
-@Command(name = "reconfigure", description = {"Switch a live connection to another transport without losing, duplicating or "
+@Command(name = "reconfigure", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class, description = {"Switch a live connection to another transport without losing, duplicating or "
         + "reordering a message (make-before-break).", "CONNECTION is PID/LOCAL as 'fable flows' lists it; only the connecting "
         + "side of a connection can switch it."})
 final class ReconfigureCommand implements Callable<Integer> {

@@ -5,6 +5,7 @@ import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.ConnectionClosedException;
 import dev.fable.Endpoint;
+import dev.fable.ExternalListener;
 import dev.fable.Fable;
 import dev.fable.FableException;
 import dev.fable.PeerGoneException;
@@ -20,9 +21,12 @@ import java.nio.channels.FileChannel;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 
-@Command(name = "recv", description = "Listen as <name>, accept one connection and copy everything received to stdout.")
+@Command(name = "recv", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class,
+        description = {"Listen as <name>, accept one connection and copy everything received to stdout.",
+                "<name> may be a bare name or xio://name (the listener takes every transport); tcp://host:port listens "
+                        + "there for one plain TCP peer that does not speak Fable (socat, nc, curl) and copies its bytes."})
 final class RecvCommand implements Callable<Integer> {
-    @Parameters(index = "0", description = "endpoint name to listen as")
+    @Parameters(index = "0", paramLabel = "<name>", description = "endpoint name or xio://name to listen as, or tcp://host:port")
     String name;
 
     @Option(names = "--untrusted", description = "take a private copy of every buffer (the sender is not trusted)")
@@ -31,24 +35,63 @@ final class RecvCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ConnectOptions opts = untrusted ? ConnectOptions.untrusted() : ConnectOptions.trusted();
-        long bytes = 0;
-        try (Endpoint ep = Fable.register(name).listen(opts);
-             FileChannel out = new FileOutputStream(FileDescriptor.out).getChannel()) {
-            System.err.println("fable recv: listening as '" + name + "'");
+        if (name.startsWith("tcp://")) return plain(opts);
+        String endpoint = name;
+        int scheme = name.indexOf("://");
+        if (scheme >= 0) {
+            if (!name.startsWith("xio")) {
+                System.err.println("fable recv: cannot listen on '" + name + "': give a name, xio://name or tcp://host:port");
+                return FableCli.USAGE;
+            }
+            endpoint = name.substring(scheme + 3);   // xio+shm://x listens as x too: the listener takes every transport
+        }
+        try (Endpoint ep = Fable.register(endpoint).listen(opts)) {
+            System.err.println("fable recv: listening as '" + endpoint + "'");
             try (Connection c = ep.accept()) {
-                while (true) {
-                    Buffer b;
-                    try {
-                        b = c.receive(Duration.ofSeconds(-1));
-                    } catch (ConnectionClosedException e) {
-                        System.err.println("fable recv: received " + bytes + " bytes from '" + c.peerName() + "'");
-                        return FableCli.OK;
-                    }
-                    ByteBuffer bb = b.segment().asSlice(0, b.length()).asByteBuffer();
-                    while (bb.hasRemaining()) out.write(bb);
-                    bytes += b.length();
-                    b.release();
+                return copy(c);
+            }
+        } catch (FableException e) {
+            System.err.println("fable recv: " + e.getMessage());
+            return FableCli.SETUP;
+        } catch (IllegalArgumentException e) {
+            System.err.println("fable recv: " + e.getMessage());
+            return FableCli.USAGE;
+        }
+    }
+
+    /** tcp://host:port: one plain peer's bytes, as they come. */
+    private int plain(ConnectOptions opts) {
+        try (ExternalListener l = Fable.listenExternal(name, opts)) {
+            System.err.println("fable recv: listening on " + name + " (port " + l.port() + ") for a plain TCP peer");
+            try (Connection c = l.accept(Duration.ofSeconds(-1))) {
+                return copy(c);
+            }
+        } catch (FableException e) {
+            System.err.println("fable recv: " + e.getMessage());
+            return FableCli.SETUP;
+        } catch (IllegalArgumentException e) {
+            System.err.println("fable recv: " + e.getMessage());
+            return FableCli.USAGE;
+        }
+    }
+
+    /** Copies every buffer to stdout until the peer closes; the exit code says how it ended. */
+    private static int copy(Connection c) {
+        long bytes = 0;
+        try {
+            FileChannel out = new FileOutputStream(FileDescriptor.out).getChannel();
+            while (true) {
+                Buffer b;
+                try {
+                    b = c.receive(Duration.ofSeconds(-1));
+                } catch (ConnectionClosedException e) {
+                    System.err.println("fable recv: received " + bytes + " bytes from '" + c.peerName() + "'");
+                    return FableCli.OK;
                 }
+                ByteBuffer bb = b.segment().asSlice(0, b.length()).asByteBuffer();
+                while (bb.hasRemaining()) out.write(bb);
+                bytes += b.length();
+                b.release();
             }
         } catch (PeerGoneException e) {
             System.err.println("fable recv: the sender went away before finishing; output is incomplete after " + bytes + " bytes: " + e.getMessage());
@@ -57,11 +100,8 @@ final class RecvCommand implements Callable<Integer> {
             System.err.println("fable recv: cannot write to stdout after " + bytes + " bytes: " + e);
             return FableCli.IO;
         } catch (FableException e) {
-            System.err.println("fable recv: " + e.getMessage());
-            return bytes > 0 ? FableCli.INCOMPLETE : FableCli.SETUP;
-        } catch (IllegalArgumentException e) {
-            System.err.println("fable recv: " + e.getMessage());
-            return FableCli.USAGE;
+            System.err.println("fable recv: after " + bytes + " bytes: " + e.getMessage());
+            return FableCli.INCOMPLETE;
         }
     }
 }

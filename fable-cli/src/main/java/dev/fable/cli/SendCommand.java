@@ -18,9 +18,13 @@ import java.nio.channels.FileChannel;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 
-@Command(name = "send", description = "Connect to <name> and send stdin through the channel until end of file.")
+@Command(name = "send", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class,
+        description = {"Connect to <target> and send stdin through the channel until end of file.",
+                "What stdin has given is sent whenever it pauses (a pipe such as 'tail -f log | fable send x' streams), "
+                        + "at the latest when a buffer is full. <target>: a name, xio://name, xio+shm|unix|tcp|tls://name, "
+                        + "or tcp://host:port for a plain TCP peer."})
 final class SendCommand implements Callable<Integer> {
-    @Parameters(index = "0", description = "endpoint name (or xio:// URI) to send to")
+    @Parameters(index = "0", paramLabel = "<target>", description = "endpoint name, xio:// URI or tcp://host:port to send to")
     String target;
 
     @Option(names = "--wait", defaultValue = "10s", description = "how long to wait for the listener to appear (e.g. 0s, 10s, 2m); default ${DEFAULT-VALUE}")
@@ -37,18 +41,30 @@ final class SendCommand implements Callable<Integer> {
             return FableCli.USAGE;
         }
         long bytes = 0;
-        try (Connection c = Fable.connect(uri, ConnectOptions.trusted().connectTimeout(timeout));
-             FileChannel in = new FileInputStream(FileDescriptor.in).getChannel()) {
+        Connection connected;
+        try {
+            connected = Fable.connect(uri, ConnectOptions.trusted().connectTimeout(timeout));
+        } catch (FableException e) {   // nothing sent yet: the receiver was never reached
+            System.err.println("fable send: " + e.getMessage());
+            return FableCli.SETUP;
+        } catch (IllegalArgumentException e) {
+            System.err.println("fable send: " + e.getMessage());
+            return FableCli.USAGE;
+        }
+        try (Connection c = connected;
+             FileInputStream stdin = new FileInputStream(FileDescriptor.in)) {
+            FileChannel in = stdin.getChannel();
             boolean eof = false;
             while (!eof) {
                 Buffer b = c.claim(c.maxFragment(), Duration.ofSeconds(-1));
                 ByteBuffer bb = b.segment().asByteBuffer();
-                while (bb.hasRemaining()) {
+                // block for the first bytes, then take only what is there already: a pause in the input sends what came
+                do {
                     if (in.read(bb) < 0) {
                         eof = true;
                         break;
                     }
-                }
+                } while (bb.hasRemaining() && stdin.available() > 0);
                 if (bb.position() == 0) {
                     b.length(0);
                     if (eof) {

@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
  * made with {@code xio://} follow at once: to plain tcp where the network became trusted, to tls
  * where it no longer is (transparent security, paper §4.2).
  */
-@Command(name = "trust", description = {"Mark a network trusted (plain tcp to its hosts) or not (tls), in this host's daemon, "
+@Command(name = "trust", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class, description = {"Mark a network trusted (plain tcp to its hosts) or not (tls), in this host's daemon, "
         + "until it restarts (fable.trusted.networks sets the start).", "Live xio:// connections to its hosts switch at once."})
 final class TrustCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "add|remove", description = "add: trusted from now on; remove: no longer trusted")
