@@ -35,36 +35,26 @@ final class RecvCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ConnectOptions opts = untrusted ? ConnectOptions.untrusted() : ConnectOptions.trusted();
-        if (name.startsWith("tcp://")) return plain(opts);
-        String endpoint = name;
         int scheme = name.indexOf("://");
-        if (scheme >= 0) {
-            if (!name.startsWith("xio")) {
-                System.err.println("fable recv: cannot listen on '" + name + "': give a name, xio://name or tcp://host:port");
-                return FableCli.USAGE;
-            }
-            endpoint = name.substring(scheme + 3);   // xio+shm://x listens as x too: the listener takes every transport
-        }
-        try (Endpoint ep = Fable.register(endpoint).listen(opts)) {
-            System.err.println("fable recv: listening as '" + endpoint + "'");
-            try (Connection c = ep.accept()) {
-                return copy(c);
-            }
-        } catch (FableException e) {
-            System.err.println("fable recv: " + e.getMessage());
-            return FableCli.SETUP;
-        } catch (IllegalArgumentException e) {
-            System.err.println("fable recv: " + e.getMessage());
+        if (scheme >= 0 && !name.startsWith("xio") && !name.startsWith("tcp://")) {
+            System.err.println("fable recv: cannot listen on '" + name + "': give a name, xio://name or tcp://host:port");
             return FableCli.USAGE;
         }
-    }
-
-    /** tcp://host:port: one plain peer's bytes, as they come. */
-    private int plain(ConnectOptions opts) {
-        try (ExternalListener l = Fable.listenExternal(name, opts)) {
-            System.err.println("fable recv: listening on " + name + " (port " + l.port() + ") for a plain TCP peer");
-            try (Connection c = l.accept(Duration.ofSeconds(-1))) {
-                return copy(c);
+        try {
+            if (name.startsWith("tcp://")) {   // one plain peer's bytes, as they come
+                try (ExternalListener l = Fable.listenExternal(name, opts)) {
+                    System.err.println("fable recv: listening on " + name + " (port " + l.port() + ") for a plain TCP peer");
+                    try (Connection c = l.accept(Duration.ofSeconds(-1))) {
+                        return copy(c);
+                    }
+                }
+            }
+            String endpoint = scheme < 0 ? name : name.substring(scheme + 3);   // xio+shm://x listens as x too: it takes every transport
+            try (Endpoint ep = Fable.register(endpoint).listen(opts)) {
+                System.err.println("fable recv: listening as '" + endpoint + "'");
+                try (Connection c = ep.accept()) {
+                    return copy(c);
+                }
             }
         } catch (FableException e) {
             System.err.println("fable recv: " + e.getMessage());
