@@ -171,7 +171,9 @@ public final class DaemonNameService implements NameService {
                 } catch (IOException e) {
                     c.close();
                     last = e.getMessage();
-                    if (e instanceof Refused) return last;   // retrying cannot help
+                    // retrying cannot help a first connect; a reconnect (the reader thread's loop) backs off below
+                    // until its deadline instead of spinning on a refusal
+                    if (e instanceof Refused && first) return last;
                 }
             } catch (IOException e) {
                 last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
