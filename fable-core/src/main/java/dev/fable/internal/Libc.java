@@ -80,6 +80,8 @@ public final class Libc {
             LIBC.find("close").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GETUID = LINKER.downcallHandle(
             LIBC.find("getuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETEUID = LINKER.downcallHandle(
+            LIBC.find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SCHED_SETAFFINITY = LINKER.downcallHandle(
             LIBC.find("sched_setaffinity").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
@@ -115,6 +117,15 @@ public final class Libc {
     public static int getuid() {
         try {
             return (int) GETUID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code geteuid()}: the uid that owns the files and sockets this process creates, and that peers see. */
+    public static int geteuid() {
+        try {
+            return (int) GETEUID.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

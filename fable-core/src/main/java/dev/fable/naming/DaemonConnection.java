@@ -44,6 +44,11 @@ final class DaemonConnection implements AutoCloseable {
         }
     }
 
+    /** The uid of the process that serves the socket ({@code SO_PEERCRED}). */
+    int peerUid() throws IOException {
+        return dev.fable.internal.PeerUser.uid(channel);
+    }
+
     void send(Message m) throws IOException {
         ByteBuffer f = Messages.encode(m);
         sendFrame(f);

@@ -1,6 +1,7 @@
 package dev.fable.naming;
 
 import dev.fable.FableException;
+import dev.fable.internal.OwnedDirectory;
 
 import java.io.IOException;
 import java.net.URISyntaxException;
@@ -52,7 +53,7 @@ final class DaemonLauncher {
         cmd.add(DAEMON_CLASS);
         cmd.add("--autostarted");
         try {
-            Files.createDirectories(runtimeDir);
+            OwnedDirectory.ensure(runtimeDir, "Fable runtime directory", "fable.runtime.dir");   // checked by the caller already; the log goes here
             return new ProcessBuilder(cmd).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))

@@ -3,6 +3,8 @@ package dev.fable.naming;
 import dev.fable.FableException;
 import dev.fable.NameInUseException;
 import dev.fable.NameNotFoundException;
+import dev.fable.internal.OwnedDirectory;
+import dev.fable.internal.PeerUser;
 import dev.fable.naming.protocol.Message;
 import dev.fable.naming.protocol.Message.*;
 import dev.fable.naming.protocol.Messages;
@@ -90,11 +92,16 @@ public final class DaemonNameService implements NameService {
         connectOrFail(System.nanoTime() + CONNECT_WAIT_NANOS);
     }
 
-    /** {@code <runtime dir>/ep} (0700), where endpoints bind their Unix sockets. */
+    /**
+     * The runtime directory and {@code <runtime dir>/ep}, where endpoints bind their Unix sockets: created
+     * 0700, or checked to be this uid's and closed to others' writes ({@link OwnedDirectory}).
+     */
     private static void createEndpointDirectory(Path runtimeDir) {
         try {
-            java.nio.file.Files.createDirectories(runtimeDir.resolve("ep"), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                    java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+            OwnedDirectory.ensure(runtimeDir, "Fable runtime directory", "fable.runtime.dir");
+            OwnedDirectory.ensure(runtimeDir.resolve("ep"), "Fable endpoint socket directory", "fable.runtime.dir");
+        } catch (OwnedDirectory.RefusedException e) {
+            throw new FableException(e.getMessage(), e);
         } catch (IOException e) {
             throw new FableException("cannot create the Fable runtime directory " + runtimeDir.resolve("ep") + ": " + e
                     + "; set -Dfable.runtime.dir (or FABLE_RUNTIME_DIR) to a writable directory", e);
@@ -158,12 +165,15 @@ public final class DaemonNameService implements NameService {
             try {
                 DaemonConnection c = DaemonConnection.open(socket);
                 try {
+                    checkDaemonUid(c);
                     handshake(c, hello.duplicate());
                     return null;
                 } catch (IOException e) {
                     c.close();
                     last = e.getMessage();
-                    if (e instanceof Refused) return last;   // retrying cannot help
+                    // retrying cannot help a first connect; a reconnect (the reader thread's loop) backs off below
+                    // until its deadline instead of spinning on a refusal
+                    if (e instanceof Refused && first) return last;
                 }
             } catch (IOException e) {
                 last = "no daemon answers at " + socket + " (" + e.getMessage() + ")";
@@ -190,6 +200,19 @@ public final class DaemonNameService implements NameService {
         }
         return "cannot reach the name daemon at " + socket + ": " + last + "; auto-start is off (fable.daemon.autostart / "
                 + "FABLE_DAEMON_AUTOSTART): start one with 'fable daemon' (or the fabled.service unit)";
+    }
+
+    /**
+     * Refuses a daemon socket served by another uid ({@code SO_PEERCRED} of the listening process) before
+     * anything is sent to it: a daemon socket that someone else created would learn this process's names.
+     */
+    private void checkDaemonUid(DaemonConnection c) throws IOException {
+        int daemon = c.peerUid();
+        int me = PeerUser.me();
+        if (daemon != me) {
+            throw new Refused("the name daemon at " + socket + " runs as uid " + daemon + ", this process as uid " + me
+                    + "; refusing it (someone else may have created " + socket + ")");
+        }
     }
 
     /** Sends {@code hello} (an encoded HELLO) and waits for the daemon's WELCOME. */

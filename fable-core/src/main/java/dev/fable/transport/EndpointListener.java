@@ -1,6 +1,7 @@
 package dev.fable.transport;
 
 import dev.fable.FableException;
+import dev.fable.internal.OwnedDirectory;
 import dev.fable.internal.PeerUser;
 
 import java.io.IOException;
@@ -13,7 +14,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 
 
 /**
@@ -21,8 +21,10 @@ import java.nio.file.attribute.PosixFilePermissions;
  * and a TCP socket on this host's advertised address (tcp and tls, from this or another host). The
  * naming layer publishes both addresses; connectors come straight here, never through the daemon.
  *
- * <p>Unix-socket peers must run as this process's user ({@code SO_PEERCRED}); TCP peers are
- * checked by the transport (tls verifies certificates; plain tcp is for trusted networks only).
+ * <p>Unix-socket peers must run as this process's uid ({@code SO_PEERCRED}, {@link PeerUser}): a
+ * connection from another uid is closed and the refusal logged. The socket's directory must be this
+ * uid's ({@link OwnedDirectory}). TCP peers are checked by the transport (tls verifies
+ * certificates; plain tcp is for trusted networks only).
  */
 public final class EndpointListener implements AutoCloseable {
     private final String name;
@@ -35,7 +37,7 @@ public final class EndpointListener implements AutoCloseable {
         this.name = name;
         Path unixPath = socketPath;
         try {
-            Files.createDirectories(unixPath.getParent(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            OwnedDirectory.ensure(unixPath.getParent(), "Fable endpoint socket directory", "fable.runtime.dir");
             // published as its real path: where the socket is, even if the runtime directory is a link that later
             // points elsewhere (a process that moved hosts keeps listening where it bound)
             unixPath = unixPath.getParent().toRealPath().resolve(unixPath.getFileName());
@@ -50,6 +52,8 @@ public final class EndpointListener implements AutoCloseable {
             this.unixPath = unixPath;
             unix.register(selector, SelectionKey.OP_ACCEPT);
             tcp.register(selector, SelectionKey.OP_ACCEPT);
+        } catch (OwnedDirectory.RefusedException e) {
+            throw new FableException(e.getMessage(), e);
         } catch (IOException e) {
             throw new FableException("cannot listen as '" + name + "' on " + unixPath + " and " + tcpHost + ": " + e
                     + "; check fable.runtime.dir and fable.host.address", e);
@@ -107,12 +111,13 @@ public final class EndpointListener implements AutoCloseable {
         }
     }
 
-    /** Refuses a Unix-socket peer that runs as another user (SO_PEERCRED). */
+    /** Refuses a Unix-socket peer that runs as another uid (SO_PEERCRED; uids are compared, never names). */
     public static void checkSameUser(SocketChannel ch, String who) throws IOException {
-        String other = PeerUser.otherUser(ch);
-        if (other != null) {
-            throw new FableException(who + " runs as user '" + other + "', this process as '" + PeerUser.me()
-                    + "'; Fable connects only processes of the same user");
+        int peer = PeerUser.uid(ch);
+        int me = PeerUser.me();
+        if (peer != me) {
+            throw new FableException(who + " runs as uid " + peer + ", this process as uid " + me
+                    + "; Fable connects only processes of the same uid");
         }
     }
 
@@ -122,7 +127,6 @@ public final class EndpointListener implements AutoCloseable {
             unix.close();
             tcp.close();
             selector.close();
-            Files.createDirectories(unixPath.getParent(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             Files.deleteIfExists(unixPath);
         } catch (IOException e) {
             System.getLogger("dev.fable.transport").log(System.Logger.Level.WARNING, "closing endpoint '" + name + "'", e);

@@ -34,7 +34,7 @@ import static java.lang.System.Logger.Level.INFO;
 import static java.lang.System.Logger.Level.WARNING;
 
 /**
- * The daemon's connections ({@link Session}s): binds the Unix socket and the peer port, accepts clients on the Unix socket (the daemon's user only)
+ * The daemon's connections ({@link Session}s): binds the Unix socket and the peer port, accepts clients on the Unix socket (the daemon's uid only)
  * and peer daemons on the TCP port, reads their frames, answers HELLO and hands every other message to
  * the daemon's dispatch; queues and writes replies. A connection that breaks a per-client limit is
  * closed with the reason in the log: a malformed frame, no HELLO (or a frame left half-sent, or a peer
@@ -135,10 +135,10 @@ final class ClientSessions {
         boolean tcp = server == tcpServer;
         ch.configureBlocking(false);
         if (!tcp) {
-            String other = PeerUser.otherUser(ch);
-            if (other != null) {
-                String why = "a process of user '" + other + "' connected to " + socketPath
-                        + ", which serves only user '" + PeerUser.me() + "'; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
+            int peer = PeerUser.uid(ch);
+            if (peer != PeerUser.me()) {
+                String why = "a process of uid " + peer + " connected to " + socketPath
+                        + ", which serves only uid " + PeerUser.me() + "; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
                 ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
                 ch.close();
                 LOG.log(WARNING, "refused: " + why);

@@ -1,5 +1,7 @@
 package dev.fable.daemon;
 
+import dev.fable.internal.OwnedDirectory;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -8,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * One daemon per runtime directory: {@code fabled.lock} there, locked while this daemon serves, with its
@@ -26,9 +27,12 @@ final class DaemonLock {
         this.lock = lock;
     }
 
-    /** Creates {@code runtimeDir} (0700) and takes its lock; fails naming the holder's pid if another daemon has it. */
+    /**
+     * Creates {@code runtimeDir} (0700), or checks that this uid owns it and nobody else can write in it
+     * ({@link OwnedDirectory}), and takes its lock; fails naming the holder's pid if another daemon has it.
+     */
     static DaemonLock take(Path runtimeDir, Path socketPath) throws IOException {
-        Files.createDirectories(runtimeDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        OwnedDirectory.ensure(runtimeDir, "Fable runtime directory", "fable.runtime.dir");
         Path lockPath = runtimeDir.resolve("fabled.lock");
         FileChannel file = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileLock lock = file.tryLock();

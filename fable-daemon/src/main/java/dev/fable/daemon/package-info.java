@@ -16,7 +16,7 @@
  *     each message, each turn's housekeeping and each closed connection; start and stop.
  * <li>{@code EventLoop}: the loop thread: the selector, the tasks other threads post, the turn.
  * <li>{@code DaemonLock}: {@code fabled.lock}, one daemon per runtime directory.
- * <li>{@code ClientSessions}: session I/O: binds the sockets, accepts clients (same user only) and peer
+ * <li>{@code ClientSessions}: session I/O: binds the sockets, accepts clients (same uid only) and peer
  *     daemons, reads and writes frames, HELLO, per-client limits (malformed or stalled frames, unread
  *     replies), closing with the reason logged. {@code Session}: one connection and its reply queue.
  *     {@code LingeringSockets}: a client closed for a violation gets its owed replies, the error and an

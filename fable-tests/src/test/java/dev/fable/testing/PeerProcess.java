@@ -38,7 +38,7 @@ public final class PeerProcess implements AutoCloseable {
 
     /** Starts {@code java <jvmArgs> -cp <test class path> mainClass args...}. */
     public static PeerProcess start(Class<?> mainClass, List<String> jvmArgs, String... args) {
-        return startUnder(List.of(), mainClass, jvmArgs, args);
+        return startAs(List.of(), System.getProperty("java.class.path"), mainClass, jvmArgs, args);
     }
 
     /**
@@ -46,7 +46,16 @@ public final class PeerProcess implements AutoCloseable {
      * the JVM lives in another network namespace).
      */
     public static PeerProcess startUnder(List<String> launcher, Class<?> mainClass, List<String> jvmArgs, String... args) {
-        List<String> cmd = new ArrayList<>(launcher);
+        return startAs(launcher, System.getProperty("java.class.path"), mainClass, jvmArgs, args);
+    }
+
+    /**
+     * Starts {@code <prefix> java <jvmArgs> -cp <classPath> mainClass args...}: {@code prefix} runs it as
+     * another uid ({@code setpriv ...}, see {@link Stranger}) with a class path that uid can read, or in
+     * another network namespace ({@code ip netns exec NS}).
+     */
+    public static PeerProcess startAs(List<String> prefix, String classPath, Class<?> mainClass, List<String> jvmArgs, String... args) {
+        List<String> cmd = new ArrayList<>(prefix);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.add("-Xmx256m");
@@ -58,7 +67,7 @@ public final class PeerProcess implements AutoCloseable {
         }
         cmd.addAll(jvmArgs);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath);
         cmd.add(mainClass.getName());
         cmd.addAll(List.of(args));
         try {

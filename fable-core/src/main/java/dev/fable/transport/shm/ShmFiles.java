@@ -2,6 +2,7 @@ package dev.fable.transport.shm;
 
 import dev.fable.SharedMemoryException;
 import dev.fable.internal.Libc;
+import dev.fable.internal.OwnedDirectory;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -11,16 +12,22 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.LinkOption;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The per-user shared-memory directory ({@code /dev/shm/fable-<uid>/}, mode 0700) and its files.
+ * The directory is created 0700 or, if it exists, used only when this uid owns it and nobody else
+ * can write in it ({@link OwnedDirectory}); so files of different users never share a directory.
  *
  * <p>Files are named {@code <pid>-<n>.pool|ring}, created 0600 with {@code O_EXCL}, and their space
  * is reserved with {@code fallocate} so a too-small {@code /dev/shm} fails at connect, never with
  * SIGBUS later. A file is unlinked as soon as the peer has mapped it, so a crash leaves files only
- * during a handshake; those are removed by the next process that starts (their pid is dead).
+ * during a handshake; those are removed by the next process that starts (their pid is dead), which
+ * touches only Fable's own files (the name pattern above, regular files of this uid).
  * {@code -Dfable.shm.dir=/path} moves the directory (tests; hosts with another tmpfs).
  */
 public final class ShmFiles {
@@ -51,8 +58,9 @@ public final class ShmFiles {
                 if (d == null) {
                     d = configured;
                     try {
-                        Files.createDirectories(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-                        Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
+                        OwnedDirectory.ensure(d, "Fable shared-memory directory", "fable.shm.dir");
+                    } catch (OwnedDirectory.RefusedException e) {
+                        throw new SharedMemoryException(e.getMessage(), e);
                     } catch (IOException e) {
                         throw new SharedMemoryException("cannot create the shared-memory directory " + d + ": " + e
                                 + "; check that /dev/shm is mounted and writable (or set -Dfable.shm.dir)", e);
@@ -65,21 +73,21 @@ public final class ShmFiles {
         return d;
     }
 
-    /** Deletes files whose creator process is no longer alive. Returns how many were removed. */
+    /** Fable's own file names in this directory: {@code <pid>-<n>.pool} or {@code <pid>-<n>.ring}. */
+    private static final Pattern OWN_NAME = Pattern.compile("([1-9][0-9]{0,18})-[1-9][0-9]{0,18}\\.(pool|ring)");
+
+    /**
+     * Deletes the files of processes that are no longer alive. Only Fable's own files are touched:
+     * names {@code <pid>-<n>.pool|ring}, regular files (not links) owned by this process's uid.
+     * Returns how many were removed.
+     */
     public static int removeStaleFiles(Path dir) {
         int removed = 0;
+        int me = Libc.geteuid();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
             for (Path f : files) {
-                String name = f.getFileName().toString();
-                int dash = name.indexOf('-');
-                if (dash <= 0) continue;
-                long pid;
-                try {
-                    pid = Long.parseLong(name.substring(0, dash));
-                } catch (NumberFormatException e) {
-                    continue;
-                }
-                if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
+                long pid = creatorPid(f, me);
+                if (pid < 0 || ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
                 if (Files.deleteIfExists(f)) removed++;
             }
         } catch (IOException e) {
@@ -88,17 +96,43 @@ public final class ShmFiles {
         return removed;
     }
 
+    /** The pid in {@code f}'s name if it is one of Fable's own files (name, regular file, owner {@code uid}), else -1. */
+    private static long creatorPid(Path f, int uid) {
+        Matcher m = OWN_NAME.matcher(f.getFileName().toString());
+        if (!m.matches()) return -1;
+        try {
+            Map<String, Object> a = Files.readAttributes(f, "unix:uid,mode", LinkOption.NOFOLLOW_LINKS);
+            if ((Integer) a.get("uid") != uid || ((Integer) a.get("mode") & S_IFMT) != S_IFREG) return -1;
+        } catch (IOException gone) {
+            return -1;
+        }
+        return Long.parseLong(m.group(1));
+    }
+
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFREG = 0100000;
+
     /**
      * Deletes the pool and ring files {@code pid} created in {@code dir}, if that process is gone (the
      * name daemon calls this when a client dies, with the directory the client named in its HELLO).
-     * Only names of the form {@code <pid>-<n>.pool|ring} are touched.
+     * Only Fable's own files are touched: names {@code <pid>-<n>.pool|ring}, regular files owned by
+     * this process's uid, in a directory this uid owns.
      */
     public static int removeFilesOf(Path dir, long pid) {
         if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) return 0;
         if (!dir.isAbsolute() || !Files.isDirectory(dir)) return 0;
+        try {
+            OwnedDirectory.check(dir, "Fable shared-memory directory", "fable.shm.dir");
+        } catch (IOException e) {
+            System.getLogger("dev.fable.shm").log(System.Logger.Level.WARNING, "not sweeping the files of dead pid " + pid + ": " + e.getMessage());
+            return 0;
+        }
         int removed = 0;
+        int me = Libc.geteuid();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, pid + "-*.{pool,ring}")) {
-            for (Path f : files) if (Files.deleteIfExists(f)) removed++;
+            for (Path f : files) {
+                if (creatorPid(f, me) == pid && Files.deleteIfExists(f)) removed++;
+            }
         } catch (IOException e) {
             System.getLogger("dev.fable.shm").log(System.Logger.Level.WARNING, "could not remove the files of dead pid " + pid, e);
         }

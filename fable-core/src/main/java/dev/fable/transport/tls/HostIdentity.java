@@ -1,6 +1,7 @@
 package dev.fable.transport.tls;
 
 import dev.fable.FableException;
+import dev.fable.internal.OwnedDirectory;
 import dev.fable.internal.Libc;
 
 import java.io.IOException;
@@ -35,6 +36,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class HostIdentity {
     public static final String ALIAS = "fable-host";
+    private static final String STATE_DIR = "Fable state directory";
 
     private final Path dir;
     private final String hostId;
@@ -62,7 +64,7 @@ public final class HostIdentity {
     /** Loads the identity in {@code dir}, creating it first if there is none. */
     public static synchronized HostIdentity loadOrCreate(Path dir) {
         try {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            OwnedDirectory.ensure(dir, STATE_DIR, "fable.state.dir");
             // Processes (two daemons started at once) serialise on a lock file; threads on the class monitor.
             try (FileChannel lockFile = FileChannel.open(dir.resolve("identity.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                  FileLock ignored = lockFile.lock()) {
@@ -71,6 +73,8 @@ public final class HostIdentity {
                 if (!Files.exists(dir.resolve("host.p12"))) createKeyStore(dir);
             }
             return load(dir);
+        } catch (OwnedDirectory.RefusedException e) {
+            throw new FableException(e.getMessage(), e);
         } catch (IOException e) {
             throw new FableException("cannot create the host identity in " + dir + ": " + e
                     + "; set -Dfable.state.dir (or FABLE_STATE_DIR) to a writable directory", e);
@@ -80,6 +84,7 @@ public final class HostIdentity {
     /** Loads an existing identity; fails clearly if the daemon has not created one yet. */
     public static HostIdentity load(Path dir) {
         try {
+            OwnedDirectory.check(dir, STATE_DIR, "fable.state.dir");   // a key someone else could have replaced is no identity
             String hostId = Files.readString(dir.resolve("host-id"), StandardCharsets.US_ASCII).trim();
             char[] pass = Files.readString(dir.resolve("host.pass"), StandardCharsets.US_ASCII).trim().toCharArray();
             KeyStore ks = KeyStore.getInstance("PKCS12");
@@ -89,6 +94,8 @@ public final class HostIdentity {
             Certificate cert = ks.getCertificate(ALIAS);
             if (cert == null) throw new FableException("host identity in " + dir + " has no '" + ALIAS + "' entry; delete host.p12 to regenerate it");
             return new HostIdentity(dir, hostId, ks, pass, fingerprint(cert));
+        } catch (OwnedDirectory.RefusedException e) {
+            throw new FableException(e.getMessage(), e);
         } catch (IOException | GeneralSecurityException e) {
             throw new FableException("cannot read the host identity in " + dir + ": " + e
                     + "; start the daemon once ('fable daemon') to create it, or delete the directory to regenerate it", e);
