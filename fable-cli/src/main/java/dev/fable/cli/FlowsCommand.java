@@ -46,7 +46,7 @@ final class FlowsCommand implements Callable<Integer> {
                     .writeNumberProperty("openedAtMillis", f.openedAtMillis()).writeNumberProperty("ageMillis", now - f.openedAtMillis())));
             return FableCli.OK;
         }
-        Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU", "REASON", "EPOCH", "SENT", "RECEIVED", "MESSAGES", "AGE");
+        Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU S/R", "REASON", "EPOCH", "BYTES OUT", "BYTES IN", "MSGS OUT/IN", "AGE");
         for (FlowEntry f : flows) {
             t.row(f.pid(), f.localName(), f.peerName(), f.transport(), f.waitMode() == null ? "-" : f.waitMode() + (f.waitOverridden() ? "*" : ""),
                     cpu(f), f.reason(), f.epoch(),
@@ -54,6 +54,10 @@ final class FlowsCommand implements Callable<Integer> {
                     age(Duration.ofMillis(Math.max(0, now - f.openedAtMillis()))));
         }
         System.out.print(t);
+        if (!flows.isEmpty()) {
+            System.out.println("CPU S/R: the CPU this end's sending / receiving thread last waited on in the last 0.5 s (-: it did not wait). "
+                    + "MSGS OUT/IN: messages sent / received. EPOCH: switches so far.");
+        }
         if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
         return FableCli.OK;
     }
