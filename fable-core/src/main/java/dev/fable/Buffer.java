@@ -61,13 +61,40 @@ public interface Buffer {
      */
     MemorySegment segment();
 
+    // Typed access. Multi-byte values are LITTLE-ENDIAN on every platform and transport (the order of
+    // x86-64 and aarch64, so no byte is swapped there); offsets are bytes from the start of the buffer,
+    // need no alignment, and are checked against capacity(): a value outside throws
+    // IndexOutOfBoundsException. Reads of a released or committed buffer throw IllegalStateException.
+
     byte getByte(int offset);
+
+    short getShort(int offset);
+
+    int getInt(int offset);
 
     long getLong(int offset);
 
+    float getFloat(int offset);
+
+    double getDouble(int offset);
+
     void putByte(int offset, byte value);
 
+    void putShort(int offset, short value);
+
+    void putInt(int offset, int value);
+
     void putLong(int offset, long value);
+
+    void putFloat(int offset, float value);
+
+    void putDouble(int offset, double value);
+
+    /**
+     * The first {@link #length()} bytes as a {@link java.nio.ByteBuffer} (little-endian, read-only for
+     * read buffers), for code that speaks NIO. A view, not a copy: valid only until commit/release.
+     */
+    java.nio.ByteBuffer asByteBuffer();
 
     /** Copies {@code len} bytes from {@code src[srcOff..]} to this buffer at {@code offset}. */
     void put(int offset, byte[] src, int srcOff, int len);

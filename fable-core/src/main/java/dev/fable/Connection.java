@@ -47,7 +47,13 @@ public interface Connection extends AutoCloseable {
     /** Largest fragment one buffer can carry (the slot size of this side's pool). */
     int maxFragment();
 
-    /** A write buffer for up to {@code maxBytes} (capped at {@link #maxFragment()}), or {@code null} under back-pressure. */
+    /**
+     * A write buffer for up to {@code maxBytes}, or {@code null} under back-pressure. The buffer grants
+     * {@code min(maxBytes, maxFragment())} bytes: its {@link Buffer#length()} says how many (a larger
+     * message goes out with {@link #send(byte[], int, int)}, or in fragments with {@link Buffer#commitFragment()}).
+     *
+     * @throws IllegalArgumentException if {@code maxBytes} is 0 or negative
+     */
     Buffer claim(int maxBytes);
 
     /** Like {@link #claim(int)} but waits up to {@code timeout}; {@code null} if none became free in time. */

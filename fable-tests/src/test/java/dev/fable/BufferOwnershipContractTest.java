@@ -35,6 +35,75 @@ class BufferOwnershipContractTest extends ChannelContract {
         }
     }
 
+    // ---- typed access ----
+
+    /** Every typed accessor round-trips over every transport, little-endian byte by byte, bounds checked; the NIO view is the message. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void typedValuesArriveLittleEndianOverEveryTransport(String transport) throws Exception {
+        try (Pair p = open(transport, "typed", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Buffer b = p.client().claim(64, WAIT);
+            assertNotNull(b);
+            b.length(31);
+            b.putShort(0, (short) 0x0102);
+            b.putInt(2, 0x03040506);
+            b.putLong(6, 0x0708090A0B0C0D0EL);
+            b.putFloat(14, 1.5f);
+            b.putDouble(18, -2.25);
+            b.putByte(26, (byte) 0x7F);
+            b.putInt(27, -1);
+            assertThrows(IndexOutOfBoundsException.class, () -> b.putInt(b.capacity() - 3, 0), "an int past capacity");
+            b.commit();
+            Buffer r = p.server().receive(WAIT);
+            assertNotNull(r);
+            assertEquals(31, r.length());
+            assertEquals((short) 0x0102, r.getShort(0));
+            assertEquals(0x02, r.getByte(0), "little-endian: the low byte first");
+            assertEquals(0x03040506, r.getInt(2));
+            assertEquals(0x06, r.getByte(2));
+            assertEquals(0x0708090A0B0C0D0EL, r.getLong(6));
+            assertEquals(0x0E, r.getByte(6));
+            assertEquals(1.5f, r.getFloat(14));
+            assertEquals(-2.25, r.getDouble(18));
+            assertEquals(-1, r.getInt(27));
+            assertThrows(IndexOutOfBoundsException.class, () -> r.getLong(-1));
+            java.nio.ByteBuffer view = r.asByteBuffer();
+            assertEquals(31, view.remaining(), "the view is the message's bytes");
+            assertEquals(java.nio.ByteOrder.LITTLE_ENDIAN, view.order());
+            assertEquals(0x03040506, view.getInt(2));
+            assertTrue(view.isReadOnly(), "a read buffer's view is read-only");
+            assertThrows(java.nio.ReadOnlyBufferException.class, () -> r.putInt(0, 1));
+            r.release();
+            assertThrows(IllegalStateException.class, () -> r.getInt(0), "a released buffer cannot be read");
+        }
+    }
+
+    /** claim() of nothing is a mistake; claim() of too much grants what there is and says so; an empty message still goes. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("transports")
+    void claimSaysWhatItGrantsAndRefusesNothing(String transport) throws Exception {
+        try (Pair p = open(transport, "grant", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Connection c = p.client();
+            assertThrows(IllegalArgumentException.class, () -> c.claim(0));
+            assertThrows(IllegalArgumentException.class, () -> c.claim(-1));
+            Buffer b = c.claim(c.maxFragment() + 100_000, WAIT);
+            assertNotNull(b);
+            assertEquals(c.maxFragment(), b.length(), "granted: the largest fragment, and length() says so");
+            IndexOutOfBoundsException e = assertThrows(IndexOutOfBoundsException.class, () -> b.length(b.capacity() + 1));
+            assertTrue(e.getMessage().contains("send(byte[])"), "the message says what to do: " + e.getMessage());
+            b.length(3).putByte(0, (byte) 1);
+            b.commit();
+            c.send(new byte[0]);
+            Buffer r = p.server().receive(WAIT);
+            assertNotNull(r);
+            assertEquals(3, r.length());
+            r.release();
+            byte[] empty = p.server().receiveMessage(WAIT);
+            assertNotNull(empty, "the empty message arrived");
+            assertEquals(0, empty.length);
+        }
+    }
+
     // ---- out-of-order release ----
 
     @ParameterizedTest(name = "{0}")

@@ -21,7 +21,7 @@ public final class Messages {
         Objects.checkFromIndexSize(offset, length, data.length);
         int done = 0;
         do {
-            Buffer b = c.claim(length - done, FOREVER);
+            Buffer b = c.claim(Math.max(1, length - done), FOREVER);   // an empty message still takes a buffer
             int n = Math.min(length - done, b.capacity());
             b.put(0, data, offset + done, n);
             b.length(n);

@@ -171,7 +171,10 @@ public final class SlotBuffer implements Buffer {
     @Override
     public Buffer length(int bytes) {
         writable();
-        Objects.checkIndex(bytes, capacity + 1);
+        if (bytes < 0 || bytes > capacity) {
+            throw new IndexOutOfBoundsException("length " + bytes + " is outside this buffer's 0 … " + capacity + " bytes (a claim grants "
+                    + "at most the transport's largest fragment; send a larger message with send(byte[]) or in fragments with commitFragment())");
+        }
         this.length = bytes;
         return this;
     }
@@ -214,8 +217,70 @@ public final class SlotBuffer implements Buffer {
     @Override
     public long getLong(int offset) {
         live();
-        return segment.get(JAVA_LONG_UNALIGNED, at(offset, 8));
+        return segment.get(LONG_LE, at(offset, 8));
     }
+
+    @Override
+    public short getShort(int offset) {
+        live();
+        return segment.get(SHORT_LE, at(offset, 2));
+    }
+
+    @Override
+    public int getInt(int offset) {
+        live();
+        return segment.get(INT_LE, at(offset, 4));
+    }
+
+    @Override
+    public float getFloat(int offset) {
+        live();
+        return segment.get(FLOAT_LE, at(offset, 4));
+    }
+
+    @Override
+    public double getDouble(int offset) {
+        live();
+        return segment.get(DOUBLE_LE, at(offset, 8));
+    }
+
+    @Override
+    public void putShort(int offset, short value) {
+        writable();
+        segment.set(SHORT_LE, at(offset, 2), value);
+    }
+
+    @Override
+    public void putInt(int offset, int value) {
+        writable();
+        segment.set(INT_LE, at(offset, 4), value);
+    }
+
+    @Override
+    public void putFloat(int offset, float value) {
+        writable();
+        segment.set(FLOAT_LE, at(offset, 4), value);
+    }
+
+    @Override
+    public void putDouble(int offset, double value) {
+        writable();
+        segment.set(DOUBLE_LE, at(offset, 8), value);
+    }
+
+    @Override
+    public java.nio.ByteBuffer asByteBuffer() {
+        live();
+        java.nio.ByteBuffer b = segment.asSlice(base, length).asByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        return readOnly ? b.asReadOnlyBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN) : b;
+    }
+
+    // Little-endian whatever the platform (Buffer's contract); on x86-64 and aarch64 these are the native layouts.
+    private static final java.lang.foreign.ValueLayout.OfLong LONG_LE = JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfShort SHORT_LE = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfInt INT_LE = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfFloat FLOAT_LE = java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfDouble DOUBLE_LE = java.lang.foreign.ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     @Override
     public void putByte(int offset, byte value) {
@@ -226,7 +291,7 @@ public final class SlotBuffer implements Buffer {
     @Override
     public void putLong(int offset, long value) {
         writable();
-        segment.set(JAVA_LONG_UNALIGNED, at(offset, 8), value);
+        segment.set(LONG_LE, at(offset, 8), value);
     }
 
     @Override

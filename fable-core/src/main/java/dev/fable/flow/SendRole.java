@@ -66,6 +66,8 @@ final class SendRole extends SendRoleFields {
     }
 
     Buffer claim(int maxBytes) {
+        if (maxBytes <= 0) throw new IllegalArgumentException("claim(" + maxBytes + "): ask for at least 1 byte (a buffer grants "
+                + "min(maxBytes, maxFragment()) and length() says how many)");
         claims++;                   // plain: sending thread only; a switcher reads it after AsymmetricFence.heavy()
         AsymmetricFence.light();    // the store above before the gate load below (the switcher's heavy fence orders its side)
         if ((int) GATE.getAcquire(this) != OPEN) return claimDuringSwitch(maxBytes);   // acquire: `out` as its mover left it
