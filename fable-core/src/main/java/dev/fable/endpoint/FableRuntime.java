@@ -26,6 +26,7 @@ public final class FableRuntime implements AutoCloseable {
     private final AtomicLong anonymous = new AtomicLong();
     private final RuntimeSettings settings;
     private final LegServices services;
+    private final Thread exitHook;
     private static final AtomicLong RUNTIMES = new AtomicLong();
 
     /**
@@ -37,6 +38,8 @@ public final class FableRuntime implements AutoCloseable {
         this.settings = settings;
         this.services = new LegServices(settings.leakLevel(), Long.toString(RUNTIMES.incrementAndGet()),
                 Liveness.ofMillis(settings.peerTimeoutMillis()));
+        this.exitHook = Thread.ofPlatform().unstarted(flows::closeAll);
+        Runtime.getRuntime().addShutdownHook(exitHook);   // a normal exit (SIGTERM, System.exit, main returning) closes cleanly
         this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), services);
     }
 
@@ -67,7 +70,11 @@ public final class FableRuntime implements AutoCloseable {
     public Connection connect(String uri, ConnectOptions options) {
         Target t = Target.parse(uri);
         String anon = "anon-" + ProcessHandle.current().pid() + "-" + anonymous.incrementAndGet();
-        if (t.external()) return transports.external(t, anon, options);
+        if (t.external()) {
+            Connection c = transports.external(t, anon, options);
+            flows.add(c, "plain peer (" + uri + ")");
+            return c;
+        }
         return new LocalEndpoint(anon, names(), transports, flows, settings, false).connect(uri, options);
     }
 
@@ -88,6 +95,11 @@ public final class FableRuntime implements AutoCloseable {
 
     @Override
     public void close() {
+        try {
+            Runtime.getRuntime().removeShutdownHook(exitHook);
+        } catch (IllegalStateException exiting) {
+            // the JVM is exiting: the hook runs (or ran) anyway
+        }
         NameService n = names;
         if (n != null) n.close();
         services.close();

@@ -30,6 +30,19 @@ final class FlowTable {
 
     private final ConcurrentLinkedQueue<Flow> flows = new ConcurrentLinkedQueue<>();
 
+    /** Closes every live connection (the JVM is exiting normally): each peer then sees a clean close after what was sent. */
+    void closeAll() {
+        for (Flow f : flows) {
+            Connection c = f.ref().get();
+            if (c == null) continue;
+            try {
+                c.close();
+            } catch (RuntimeException e) {
+                System.getLogger("dev.fable").log(System.Logger.Level.DEBUG, "closing " + c + " at exit: " + e);
+            }
+        }
+    }
+
     void add(Connection c, String reason) {
         flows.removeIf(Flow::gone);   // O(live connections), once per connection made
         flows.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis()));

@@ -162,7 +162,7 @@ final class ReceiveRole extends ReceiveRoleFields {
                             throw new PeerGoneException(switcher.owner() + ": the peer ended its " + l.leg.transport()
                                     + " transport for a switch, but the new transport did not arrive within "
                                     + TimeUnit.NANOSECONDS.toSeconds(Switcher.SWITCH_NANOS)
-                                    + " s (the peer died mid-switch?); everything it sent before was delivered");
+                                    + " s (the peer died mid-switch?); every message it sent before that reaches this side");
                         }
                         LockSupport.parkNanos(SWITCH_POLL_NANOS);   // the endpoint is installing it (setup path, not data path)
                     } else {

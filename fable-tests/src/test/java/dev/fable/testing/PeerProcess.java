@@ -175,6 +175,11 @@ public final class PeerProcess implements AutoCloseable {
         return process;
     }
 
+    /** SIGTERM (a normal exit: the JVM runs its shutdown hooks); returns at once. */
+    public void terminate() {
+        process.destroy();
+    }
+
     /** SIGKILL, and waits until the process is gone. */
     public void kill9() throws InterruptedException {
         process.destroyForcibly();

@@ -170,7 +170,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
             end(ConnectionState.PEER_CLOSED, new ConnectionClosedException("peer '" + peerName + "' closed " + this));
         } else {
             end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "' (pid " + peerPid + ") of " + this
-                    + " went away without closing (crashed or killed); everything it committed before was delivered"));
+                    + " went away without closing (crashed or killed); every message it sent before that reaches this side (what this side sent may not have reached it)"));
         }
     }
 

@@ -205,13 +205,13 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
         } else if (silenced(in.resetCause())) {
             end(ConnectionState.PEER_GONE, new PeerGoneException(silence(in.resetCause())
                     + (in.unparsed() > 0 ? "; it fell silent in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
-                    + "; everything it sent before was delivered"));
+                    + "; every message it sent before that reaches this side (what this side sent may not have reached it)"));
         } else {
             end(ConnectionState.PEER_GONE, new PeerGoneException("peer '" + peerName + "'" + pid() + " of " + this
                     + " went away without closing (crashed, killed or the network dropped"
                     + (in.resetCause() != null ? ": " + in.resetCause() : "") + ")"
                     + (in.unparsed() > 0 ? " in the middle of a message (" + in.unparsed() + " B of it were dropped)" : "")
-                    + "; everything it sent before was delivered"));
+                    + "; every message it sent before that reaches this side (what this side sent may not have reached it)"));
         }
     }
 
