@@ -67,7 +67,7 @@ public final class NameDaemon implements AutoCloseable {
         this.idleExitNanos = TimeUnit.SECONDS.toNanos(idleExitSeconds);
         lock = DaemonLock.take(runtimeDir, socketPath);
         try {
-            identity = HostIdentity.loadOrCreate(stateDir);
+            identity = HostKeys.loadOrCreate(stateDir);
             if (Files.deleteIfExists(socketPath)) LOG.log(INFO, "removed the stale socket " + socketPath + " of a daemon that is gone");
             loop = new EventLoop();
             sessions = new ClientSessions(loop.selector(), socketPath, advertiseHost, tcpPort, identity, this::dispatch, this::closed);
