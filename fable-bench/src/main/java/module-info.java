@@ -4,6 +4,7 @@
  */
 module dev.fable.bench {
     requires dev.fable;
+    requires dev.fable.daemon;             // JsseCeiling: a throwaway host key (HostKeys)
     requires java.desktop;                 // charts: java.awt, javax.imageio
     requires java.management;              // the machine's load and CPU time
     requires jdk.management;

@@ -6,5 +6,8 @@
 module dev.fable.daemon {
     requires dev.fable;
     requires java.logging;   // the daemon log's format (DaemonLogging)
+    requires java.management;   // STATS: used heap (MemoryMXBean)
+    requires org.bouncycastle.pkix;       // HostKeys: the host's self-signed certificate
+    requires org.bouncycastle.provider;   // its ASN.1 types (X500Name, Extension)
     exports dev.fable.daemon;
 }

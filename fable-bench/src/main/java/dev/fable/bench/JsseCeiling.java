@@ -1,5 +1,6 @@
 package dev.fable.bench;
 
+import dev.fable.daemon.HostKeys;
 import dev.fable.transport.tls.HostIdentity;
 
 import java.lang.management.ManagementFactory;
@@ -26,7 +27,7 @@ public final class JsseCeiling {
 
     public static void main(String[] args) throws Exception {
         Path dir = Files.createTempDirectory("fable-jsse-");
-        HostIdentity id = HostIdentity.loadOrCreate(dir);
+        HostIdentity id = HostKeys.loadOrCreate(dir);
         for (boolean direct : new boolean[] {false, true}) {
             SSLEngine[] pair = handshaken(id);
             ByteBuffer msg = alloc(direct, 64 * 1024), net = alloc(direct, 200_000), out = alloc(direct, 70_000);

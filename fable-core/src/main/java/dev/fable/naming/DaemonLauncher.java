@@ -49,7 +49,7 @@ final class DaemonLauncher {
         if (stateDir != null) cmd.add("-Dfable.state.dir=" + stateDir.toAbsolutePath());   // after the copied one: it wins
         Class<?> daemon = daemonClass();
         cmd.add("-cp");
-        cmd.add(location(daemon) + java.io.File.pathSeparator + location(DaemonLauncher.class));
+        cmd.add(classPath(daemon));
         cmd.add(DAEMON_CLASS);
         cmd.add("--autostarted");
         try {
@@ -62,6 +62,35 @@ final class DaemonLauncher {
             throw new FableException("cannot start the name daemon (" + String.join(" ", cmd) + "): " + e
                     + "; start one yourself with 'fable daemon'", e);
         }
+    }
+
+    /**
+     * One class of each library the daemon uses besides fable-core (the {@code fable-daemon} artifact's
+     * dependencies, BouncyCastle: it signs the host certificate on the first start), looked up by name
+     * through the daemon's class loader: this module does not depend on them.
+     */
+    static final List<String> DAEMON_LIBRARIES = List.of(
+            "org.bouncycastle.cert.X509v3CertificateBuilder",   // bcpkix-jdk18on
+            "org.bouncycastle.asn1.x500.X500Name",              // bcprov-jdk18on
+            "org.bouncycastle.asn1.cms.ContentInfo");           // bcutil-jdk18on
+
+    /**
+     * The daemon's class path: its jar, fable-core's and its libraries' ({@link #DAEMON_LIBRARIES}) where
+     * this JVM has them (class path or module path). A library this JVM lacks is left out: a daemon whose
+     * host identity exists already does not need it, and one that must create it says which artifact is missing.
+     */
+    static String classPath(Class<?> daemon) {
+        java.util.LinkedHashSet<String> path = new java.util.LinkedHashSet<>();
+        path.add(location(daemon));
+        path.add(location(DaemonLauncher.class));
+        for (String name : DAEMON_LIBRARIES) {
+            try {
+                path.add(location(Class.forName(name, false, daemon.getClassLoader())));
+            } catch (ClassNotFoundException | LinkageError e) {
+                // not on this JVM's path: see above
+            }
+        }
+        return String.join(java.io.File.pathSeparator, path);
     }
 
     /** The daemon's main class, in the {@code fable-daemon} artifact; the client jar does not depend on it. */

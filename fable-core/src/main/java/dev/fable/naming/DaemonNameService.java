@@ -559,9 +559,21 @@ public final class DaemonNameService implements NameService {
         return reply(call(new TrustedAddress(nextId(), address.getHostAddress()), 0)) instanceof Ok;
     }
 
-    /** The daemon's used heap after a full GC and its table sizes (for capacity tests and {@code fable names}). */
+    /** The daemon's used heap as it is (no GC forced) and its table sizes. */
     public Stats stats() {
-        Message m = reply(call(new StatsRequest(nextId()), 2000));
+        return stats(false);
+    }
+
+    /**
+     * As {@link #stats()}, but the daemon runs two full GCs first, so used heap figures compare between
+     * calls (capacity tests). It stops the daemon's loop for the GCs: a diagnostic, not for every request.
+     */
+    public Stats settledStats() {
+        return stats(true);
+    }
+
+    private Stats stats(boolean settle) {
+        Message m = reply(call(new StatsRequest(nextId(), settle), 2000));
         if (m instanceof Stats s) return s;
         throw failure(m, "stats");
     }

@@ -67,6 +67,11 @@ final class ClientSessions {
     private final Dispatch dispatch;
     private final BiConsumer<Session, String> closeHook;
     private final Map<SocketChannel, Session> sessions = new HashMap<>();
+    private final int maxClients;
+    private int clients;           // open connections accepted on the Unix socket
+    private int peerConnections;   // open connections accepted on the peer port
+    private long capRefused;       // connections refused for the cap since the last log line about it
+    private long capLoggedAtNanos;
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
     private final LingeringSockets lingering = new LingeringSockets(readBuffer);
     private int nextQueryId = 1;
@@ -74,10 +79,14 @@ final class ClientSessions {
     /**
      * Binds the Unix socket and, with {@code tcpPort} &gt;= 0, the peer daemons' TCP port on {@code advertiseHost}.
      *
+     * @param maxClients how many connections each of the two sockets keeps open at most ({@code fable.daemon.maxClients});
+     *                   one more is refused with an error frame that names the limit, and closed
      * @param closeHook called with every closed connection and the reason, after its close is logged
      */
-    ClientSessions(Selector selector, Path socketPath, String advertiseHost, int tcpPort, HostIdentity identity,
+    ClientSessions(Selector selector, Path socketPath, String advertiseHost, int tcpPort, int maxClients, HostIdentity identity,
                    Dispatch dispatch, BiConsumer<Session, String> closeHook) throws IOException {
+        if (maxClients < 1) throw new IllegalArgumentException("fable.daemon.maxClients=" + maxClients + " must be at least 1");
+        this.maxClients = maxClients;
         this.selector = selector;
         this.socketPath = socketPath;
         this.identity = identity;
@@ -147,10 +156,38 @@ final class ClientSessions {
         } else {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         }
+        int open = tcp ? peerConnections : clients;
+        if (open >= maxClients) {
+            refuseOverCap(ch, tcp, open);
+            return;
+        }
         SelectionKey key = ch.register(selector, SelectionKey.OP_READ);
         Session s = new Session(ch, key, tcp);
         key.attach(s);
         sessions.put(ch, s);
+        if (tcp) peerConnections++;
+        else clients++;
+    }
+
+    /**
+     * One connection too many ({@code fable.daemon.maxClients}): one ERROR frame naming the limit, then
+     * closed; the open connections are not touched. Logged at most once a second, with the count since.
+     */
+    private void refuseOverCap(SocketChannel ch, boolean tcp, int open) throws IOException {
+        String why = (tcp ? "the daemon's peer port" : "the daemon at " + socketPath) + " has " + open
+                + " connections open, its limit (fable.daemon.maxClients=" + maxClients + "); close idle Fable processes or raise the limit";
+        try {
+            ch.write(Messages.encode(new Fail(0, Wire.E_LIMIT, why)));   // a fresh socket's buffer takes one small frame
+        } finally {
+            ch.close();
+        }
+        capRefused++;
+        long now = System.nanoTime();
+        if (capLoggedAtNanos == 0 || now - capLoggedAtNanos > TimeUnit.SECONDS.toNanos(1)) {
+            LOG.log(WARNING, "refused " + capRefused + " connection(s) over the limit: " + why);
+            capRefused = 0;
+            capLoggedAtNanos = now;
+        }
     }
 
     private void read(Session s) throws IOException {
@@ -239,6 +276,8 @@ final class ClientSessions {
         if (s.closed) return;
         s.closed = true;
         sessions.remove(s.channel);
+        if (s.peerDaemon) peerConnections--;
+        else clients--;
         if (!linger || !lingering.start(s)) s.closeChannel();
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
         if (s.peerDaemon) {

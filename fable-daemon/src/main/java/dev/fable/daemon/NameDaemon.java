@@ -57,10 +57,11 @@ public final class NameDaemon implements AutoCloseable {
      * Takes the daemon lock in {@code runtimeDir}, loads or creates the host identity and binds the
      * sockets. Fails if another daemon holds the lock.
      *
+     * @param maxClients      connections kept open at most on the Unix socket, and as many on the peer port; more are refused
      * @param idleExitSeconds exit after this long without clients and names; 0: never
      */
     public NameDaemon(Path runtimeDir, Path stateDir, String advertiseHost, int tcpPort, List<String> peers,
-                      TransportPolicy policy, int maxNamesPerClient, long idleExitSeconds) throws IOException {
+                      TransportPolicy policy, int maxNamesPerClient, int maxClients, long idleExitSeconds) throws IOException {
         ContentionPolicy contention = new ContentionPolicy(ContentionPolicy.Settings.fromConfig());
         this.runtimeDir = runtimeDir;
         this.socketPath = NamingConfig.daemonSocket(runtimeDir);
@@ -68,10 +69,10 @@ public final class NameDaemon implements AutoCloseable {
         this.idleExitNanos = TimeUnit.SECONDS.toNanos(idleExitSeconds);
         lock = DaemonLock.take(runtimeDir, socketPath);
         try {
-            identity = HostIdentity.loadOrCreate(stateDir);
+            identity = HostKeys.loadOrCreate(stateDir);
             if (Files.deleteIfExists(socketPath)) LOG.log(INFO, "removed the stale socket " + socketPath + " of a daemon that is gone");
             loop = new EventLoop();
-            sessions = new ClientSessions(loop.selector(), socketPath, advertiseHost, tcpPort, identity, this::dispatch, this::closed);
+            sessions = new ClientSessions(loop.selector(), socketPath, advertiseHost, tcpPort, maxClients, identity, this::dispatch, this::closed);
         } catch (IOException | RuntimeException e) {
             lock.release();
             throw e;
@@ -97,7 +98,8 @@ public final class NameDaemon implements AutoCloseable {
         long idle = NamingConfig.getLong("fable.daemon.idleExitSeconds", foreground ? 0 : 60);
         return new NameDaemon(NamingConfig.runtimeDir(), HostIdentity.defaultDirectory(),
                 NamingConfig.get("fable.host.address", "127.0.0.1"), (int) NamingConfig.getLong("fable.daemon.port", -1),
-                peers, policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096), idle);
+                peers, policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096),
+                (int) NamingConfig.getLong("fable.daemon.maxClients", 1024), idle);
     }
 
     /**

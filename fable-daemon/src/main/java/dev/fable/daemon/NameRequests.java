@@ -118,11 +118,19 @@ final class NameRequests {
         sessions.send(s, Messages.encodeNames(n.id(), registry.list(identity.hostId())));
     }
 
+    /**
+     * STATS: used heap from the {@link java.lang.management.MemoryMXBean}, as it is. Only a request that
+     * asks to settle gets two full GCs first (a capacity test comparing figures); a plain one forces
+     * none, so a client polling STATS cannot make the daemon collect on every request. Only this user's
+     * processes reach the Unix socket (the peer port does not serve STATS).
+     */
     void stats(Session s, StatsRequest st) throws IOException {
-        System.gc();
-        System.gc();
-        Runtime rt = Runtime.getRuntime();
-        sessions.reply(s, new Stats(st.id(), rt.totalMemory() - rt.freeMemory(), registry.size(), sessions.size(), registry.waiterCount()));
+        if (st.settle()) {
+            System.gc();
+            System.gc();
+        }
+        long used = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        sessions.reply(s, new Stats(st.id(), used, registry.size(), sessions.size(), registry.waiterCount()));
     }
 
     /** A closed connection's names go (its waiting resolves are dropped as they come up). */

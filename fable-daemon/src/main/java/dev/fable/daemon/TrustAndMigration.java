@@ -48,13 +48,21 @@ final class TrustAndMigration {
         return policy.choose(sameHost, trusted, forced, peerTcpHost);
     }
 
-    /** {@code fable trust add|remove}: changes the trusted networks, then tells every client. */
+    /**
+     * {@code fable trust add|remove}: changes the trusted networks, then tells every client. Removing a
+     * network that is not in the list is an error (E_NOT_FOUND, nothing changes, nobody is told).
+     */
     void trust(Session s, Trust t) throws IOException {
         Cidr network;
         try {
             network = Cidr.parse(t.network());
         } catch (IllegalArgumentException e) {
             sessions.reply(s, new Fail(t.id(), Wire.E_BAD_REQUEST, e.getMessage()));
+            return;
+        }
+        if (!t.trusted() && policy.trustedNetworks().stream().noneMatch(c -> c.toString().equals(network.toString()))) {
+            sessions.reply(s, new Fail(t.id(), Wire.E_NOT_FOUND, "network " + network + " is not trusted, so there is nothing to remove"
+                    + " (trusted networks: " + policy.trustedNetworks() + "; 'fable trust remove' takes one of them as written there)"));
             return;
         }
         policy = policy.withNetwork(network, t.trusted());

@@ -52,7 +52,7 @@ class DoorAttackTest {
             // 2. a session frame, then junk where the proof goes
             assertRefused(door, open(7), null, ByteBuffer.wrap(new byte[] {0, 1, 2}), "door proof", "a junk proof");
             // 3. a proof made with a host key nobody vouched for (a fresh identity of our own)
-            HostIdentity stranger = HostIdentity.loadOrCreate(elsewhere.resolve("stranger-state"));
+            HostIdentity stranger = dev.fable.daemon.HostKeys.loadOrCreate(elsewhere.resolve("stranger-state"));
             assertRefused(door, open(8), hello("tcp"), stranger, "neither this host's nor a known peer host's", "an unknown host key");
             // 4. shm and unix hellos through the TCP door, even with this host's own key
             assertRefused(door, open(9), hello("shm"), me, "shm and unix come only through", "an shm hello over TCP");

@@ -59,6 +59,16 @@ class ModulePathTest {
         return jarOf(Class.forName("dev.fable.daemon.NameDaemon"));
     }
 
+    /** The daemon artifact's own dependencies (BouncyCastle: it makes the host key), as Maven puts them beside it. */
+    private static List<Path> daemonLibraries() throws Exception {
+        List<Path> l = new ArrayList<>();
+        for (String c : List.of("org.bouncycastle.cert.X509v3CertificateBuilder", "org.bouncycastle.asn1.x500.X500Name",
+                "org.bouncycastle.asn1.cms.ContentInfo")) {
+            l.add(jarOf(Class.forName(c)));
+        }
+        return l;
+    }
+
     /** Compiles module {@code app} with {@code main} against {@code core}; returns javac's diagnostics, null if it compiled. */
     private static String compile(Path dir, String main) throws Exception {
         Path src = dir.resolve("src");
@@ -98,7 +108,9 @@ class ModulePathTest {
     @Test
     void anApplicationModuleTalksThroughTheApiAndAutoStartsTheDaemonModule(@TempDir Path dir) throws Exception {
         assertNull(compile(dir, MAIN), "the API compiles from a named module");
-        Run r = run(dir, List.of(core(), daemon()), "--add-modules", "dev.fable.daemon");
+        List<Path> path = new ArrayList<>(List.of(core(), daemon()));
+        path.addAll(daemonLibraries());
+        Run r = run(dir, path, "--add-modules", "dev.fable.daemon");
         assertEquals(0, r.status(), r.out());
         assertTrue(r.out().contains("GOT 42 over shm"), r.out());
     }

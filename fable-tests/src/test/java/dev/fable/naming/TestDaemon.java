@@ -34,8 +34,15 @@ final class TestDaemon implements AutoCloseable {
     /** Starts a daemon on {@code runtimeDir} with extra {@code -D} settings; waits for its ready line. */
     static TestDaemon start(Path runtimeDir, String... props) throws InterruptedException {
         List<String> args = new ArrayList<>();
-        args.add("-Dfable.runtime.dir=" + runtimeDir);
         for (String p : props) args.add("-D" + p);
+        return startJvm(runtimeDir, args);
+    }
+
+    /** Starts a daemon on {@code runtimeDir} with extra JVM arguments (such as {@code -Xlog:gc:stderr}); waits for its ready line. */
+    static TestDaemon startJvm(Path runtimeDir, List<String> jvmArgs) throws InterruptedException {
+        List<String> args = new ArrayList<>();
+        args.add("-Dfable.runtime.dir=" + runtimeDir);
+        args.addAll(jvmArgs);
         PeerProcess p = PeerProcess.start(NameDaemon.class, args);
         try {
             String line = p.expectLine("fabled ready");

@@ -127,7 +127,7 @@ class OwnedDirectoriesTest {
     void theStateAndSharedMemoryDirectoriesAreCheckedTheSameWayAndCreated0700() throws Exception {
         Path state = fresh("state");
         chmod(state, "rwxrwx---");
-        FableException e = assertThrows(FableException.class, () -> HostIdentity.loadOrCreate(state));
+        FableException e = assertThrows(FableException.class, () -> dev.fable.daemon.HostKeys.loadOrCreate(state));
         assertEquals(refusal(state, "Fable state directory", "its mode 0770 lets group or others write in it; chmod 700 " + state,
                 "fable.state.dir"), e.getMessage());
         assertThrows(FableException.class, () -> HostIdentity.load(state), "a library process does not read a key from it either");
@@ -146,7 +146,7 @@ class OwnedDirectoriesTest {
         new ShmFiles(created).directory();
         assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(created)));
         assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(created.getParent())), "missing parents too");
-        HostIdentity.loadOrCreate(fresh("parent").resolve("st"));   // a fresh one works
+        dev.fable.daemon.HostKeys.loadOrCreate(fresh("parent").resolve("st"));   // a fresh one works
     }
 
     // ---- (2) a stranger squats the runtime directory, or serves a daemon socket ----

@@ -48,9 +48,14 @@ public sealed interface Message {
     /** Client → daemon: one chunk of this process's connections. */
     record FlowReport(int id, boolean last, List<FlowEntry> entries) implements Message {}
 
-    record StatsRequest(int id) implements Message {}
+    /**
+     * Client → daemon: the daemon's heap and table sizes. {@code settle}: collect garbage first (two full
+     * GCs) so the heap figure is comparable between requests (capacity tests); otherwise no GC is forced.
+     * Only clients on the daemon's Unix socket (its own user) can send it; peer daemons cannot.
+     */
+    record StatsRequest(int id, boolean settle) implements Message {}
 
-    /** The daemon's used heap right after a full GC, and its table sizes. */
+    /** The daemon's used heap (right after full GCs when the request asked to settle), and its table sizes. */
     record Stats(int id, long usedHeapBytes, int names, int clients, int waiters) implements Message {}
 
     /** Daemon → peer daemon over TCP: do you hold {@code name}? Answered with a route (transport unset) or an error. */

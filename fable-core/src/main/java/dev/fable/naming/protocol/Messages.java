@@ -70,7 +70,7 @@ public final class Messages {
                 yield type == Wire.FLOW_LIST ? new FlowList(id, last, l) : new FlowReport(id, last, l);
             }
             case Wire.FLOW_QUERY -> new FlowQuery(id);
-            case Wire.STATS -> new StatsRequest(id);
+            case Wire.STATS -> new StatsRequest(id, r.bool("settle"));
             case Wire.STATS_REPLY -> new Stats(id, r.i64("used heap"), r.i32("names"), r.i32("clients"), r.i32("waiters"));
             case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
@@ -115,7 +115,7 @@ public final class Messages {
             case NamesRequest x -> w(Wire.NAMES, x.id()).frame();
             case FlowsRequest x -> w(Wire.FLOWS, x.id()).frame();
             case FlowQuery x -> w(Wire.FLOW_QUERY, x.id()).frame();
-            case StatsRequest x -> w(Wire.STATS, x.id()).frame();
+            case StatsRequest x -> w(Wire.STATS, x.id()).bool(x.settle()).frame();
             case Stats x -> w(Wire.STATS_REPLY, x.id()).i64(x.usedHeapBytes()).i32(x.names()).i32(x.clients()).i32(x.waiters()).frame();
             case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();

@@ -141,12 +141,18 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     /**
      * Publishes the end-of-epoch marker after every committed entry (a reconfiguration retires this
      * leg; nothing may be committed after it). False when the ring has no free entry: wait for the
-     * consumer to release one and try again.
+     * consumer to release one and try again. The consumer's READ is checked as {@link #reclaim} checks
+     * it: outside {@code [reclaimed, position]} the connection fails with a {@link dev.fable.CorruptChannelException}.
      */
     boolean commitEndOfEpoch() {
         long p = position;
         // acquire: the consumer's READ, as in reclaim(); positions in [READ, position) still occupy entries
-        if (p - readRegisterAcquire(ring) >= mask + 1) return false;
+        long r = readRegisterAcquire(ring);
+        if (r < reclaimed || r > p) {
+            throw faults.corrupt("the reader moved its READ register to " + r + ", outside [" + reclaimed + ", " + p
+                    + "], when this side ended its epoch");
+        }
+        if (p - r >= mask + 1) return false;
         long e = entryOffset(p, mask);
         putPointerPlain(ring, e, END_OF_EPOCH);   // plain: published by the release store below
         putStampRelease(ring, e, p + 1);          // release: the marker's pointer before its stamp

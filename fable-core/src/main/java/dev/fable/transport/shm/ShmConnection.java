@@ -32,7 +32,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class ShmConnection extends AbstractLeg implements Pollable, Faults, ControlMonitor.Listener {
     private final long peerPid;
-    private final Arena arena;
+    private final Arena outArena;   // our pool and ring
+    private final Arena inArena;    // the peer's pool and ring
     private final ControlChannel control;
     private final RingWriter out;
     private final RingReader in;
@@ -45,12 +46,13 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
 
-    ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena arena, ControlChannel control,
+    ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena outArena, Arena inArena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
                   int inSlotSize, int inSlotCount, WaitMode peerMode, LegServices services) {
         super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
-        this.arena = arena;
+        this.outArena = outArena;
+        this.inArena = inArena;
         this.control = control;
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
@@ -183,7 +185,8 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         control.close();
         in.untrackAll();
         out.untrackAll();
-        Arenas.close(arena, this);   // unmaps the four mappings
+        Arenas.close(outArena, this);   // unmaps the four mappings
+        Arenas.close(inArena, this);
     }
 
     /** A reconfiguration leg on the accepting side is in its connection's chain: tell the connector, which waits for it (ShmTransport). */

@@ -125,6 +125,7 @@ public final class ShmTransport implements Transport {
         }
     }
 
+    /** The peer's files, mapped (pool read-only) in an arena of their own and validated. */
     private record Incoming(MemorySegment pool, MemorySegment ring) {
         static Incoming map(ShmFiles files, Arena arena, Side peer) {
             MemorySegment pool = files.mapPeer(peer.pool(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
@@ -151,10 +152,10 @@ public final class ShmTransport implements Transport {
         String peerName = route.name();
         Outgoing out = Outgoing.obtain(files, reserve, options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
         ControlChannel control = null;
+        Arena inArena = null;
         try {
             control = opener.get();
             long deadline = System.nanoTime() + HANDSHAKE_NANOS;
-            Arena arena = out.arena();
             ByteBuffer hello = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
             Frames.putString(hello, NAME);
             hello.putShort(VERSION);
@@ -170,7 +171,8 @@ public final class ShmTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
             control.takeSecret(reply);
-            Incoming in = Incoming.map(files, arena, peer);
+            inArena = Arena.ofShared();
+            Incoming in = Incoming.map(files, inArena, peer);
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -178,60 +180,75 @@ public final class ShmTransport implements Transport {
                 ByteBuffer installed = control.readFrame(deadline);
                 if (Frames.getByte(installed, "installed") != INSTALLED) throw new FableException("malformed handshake: expected INSTALLED");
             }
-            return established(localName, options, arena, control, out, in, peer);   // the acceptor mapped ours before it accepted
+            return established(localName, options, inArena, control, out, in, peer);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
-            throw abort(e, out, control);
+            throw abort(e, out, inArena, control);
         }
     }
 
+    /**
+     * The accepting side. Everything the connector's HELLO says is checked first, its files mapped and
+     * their headers validated, and refused (REJECT with the reason) before this side obtains its own
+     * outgoing pool: a bad hello costs no pool, neither a new 8 MiB file nor the prepared one in the
+     * {@link PoolReserve}.
+     */
     @Override
     public Leg accept(ControlChannel control, String localName, ByteBuffer hello, ConnectOptions options) {
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         Outgoing out = null;
+        Arena inArena = null;
         try {
             short version = hello.remaining() >= 2 ? hello.getShort() : -1;
             if (version != VERSION) {
                 reject(control, "shared-memory handshake version " + version + " is not supported (this side speaks " + VERSION + ")");
             }
-            String wanted = Frames.getString(hello, "target name");
-            Side peer = Side.read(hello);
+            Side peer;
+            String wanted;
+            try {
+                wanted = Frames.getString(hello, "target name");
+                peer = Side.read(hello);
+            } catch (RuntimeException e) {   // malformed, or a path the file system cannot name
+                reject(control, e.getMessage());
+                throw e;
+            }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
-            out = Outgoing.obtain(files, reserve, options);
-            Arena arena = out.arena();
+            inArena = Arena.ofShared();
             Incoming in;
             try {
-                in = Incoming.map(files, arena, peer);
+                in = Incoming.map(files, inArena, peer);
             } catch (RuntimeException e) {
                 reject(control, e.getMessage());
                 throw e;
             }
+            out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
-            return established(localName, options, arena, control, out, in, peer);
+            return established(localName, options, inArena, control, out, in, peer);
         } catch (RuntimeException e) {
-            throw abort(e, out, control);
+            throw abort(e, out, inArena, control);
         }
     }
 
     /** Both sides have mapped each other's files: ours can go from the directory now. */
-    private Leg established(String localName, ConnectOptions options, Arena arena, ControlChannel control,
+    private Leg established(String localName, ConnectOptions options, Arena inArena, ControlChannel control,
                                           Outgoing out, Incoming in, Side peer) {
         out.unlink();
         control.handshakeDone();
-        return new ShmConnection(localName, peer.name(), peer.pid(), options, arena, control,
+        return new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
                 out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), services);
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */
-    private static RuntimeException abort(RuntimeException e, Outgoing out, ControlChannel control) {
+    private static RuntimeException abort(RuntimeException e, Outgoing out, Arena inArena, ControlChannel control) {
         if (out != null) {
             out.unlink();
-            out.arena().close();   // also unmaps the peer's files if they were mapped
+            out.arena().close();
         }
+        if (inArena != null) inArena.close();   // unmaps the peer's files if they were mapped
         if (control != null) control.close();
         return e;
     }

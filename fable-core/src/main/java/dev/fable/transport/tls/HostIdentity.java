@@ -7,22 +7,13 @@ import dev.fable.internal.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.security.cert.Certificate;
 import java.util.HexFormat;
-import java.util.List;
-import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A host's identity: a stable random id and a TLS key pair with a self-signed certificate, created
@@ -30,9 +21,11 @@ import java.util.concurrent.TimeUnit;
  * 0700). Peers are verified by the certificate's SHA-256 fingerprint, which the naming layer hands
  * out with every route (like an SSH known-hosts entry that the daemon vouches for).
  *
- * <p>Files: {@code host-id}, {@code host.p12} (PKCS#12, EC P-256), {@code host.pass}. Created with
- * {@code keytool} from the running JDK (the JDK has no public API to sign a certificate) under a lock
- * file, so concurrent first starts agree on one identity; {@code host.p12} is renamed into place last.
+ * <p>Files: {@code host-id}, {@code host.p12} (PKCS#12, EC P-256, self-signed {@code CN=fable-host}),
+ * {@code host.pass}. This class only loads them (clients, and the daemon after its first start); the
+ * daemon creates them in process ({@code dev.fable.daemon.HostKeys}, with BouncyCastle, which this
+ * dependency-free module does not use), 0600 from creation, under a lock file so concurrent first
+ * starts agree on one identity, {@code host.p12} renamed into place last.
  */
 public final class HostIdentity {
     public static final String ALIAS = "fable-host";
@@ -59,26 +52,6 @@ public final class HostIdentity {
         String xdg = dev.fable.internal.Settings.env("XDG_STATE_HOME");
         if (xdg != null && !xdg.isBlank()) return Path.of(xdg, "fable");
         return Path.of(System.getProperty("user.home"), ".local", "state", "fable");
-    }
-
-    /** Loads the identity in {@code dir}, creating it first if there is none. */
-    public static synchronized HostIdentity loadOrCreate(Path dir) {
-        try {
-            OwnedDirectory.ensure(dir, STATE_DIR, "fable.state.dir");
-            // Processes (two daemons started at once) serialise on a lock file; threads on the class monitor.
-            try (FileChannel lockFile = FileChannel.open(dir.resolve("identity.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                 FileLock ignored = lockFile.lock()) {
-                Path id = dir.resolve("host-id");
-                if (!Files.exists(id)) writeRestricted(id, UUID.randomUUID().toString());
-                if (!Files.exists(dir.resolve("host.p12"))) createKeyStore(dir);
-            }
-            return load(dir);
-        } catch (OwnedDirectory.RefusedException e) {
-            throw new FableException(e.getMessage(), e);
-        } catch (IOException e) {
-            throw new FableException("cannot create the host identity in " + dir + ": " + e
-                    + "; set -Dfable.state.dir (or FABLE_STATE_DIR) to a writable directory", e);
-        }
     }
 
     /** Loads an existing identity; fails clearly if the daemon has not created one yet. */
@@ -109,43 +82,6 @@ public final class HostIdentity {
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("SHA-256 unavailable", e);
         }
-    }
-
-    private static void createKeyStore(Path dir) throws IOException {
-        byte[] raw = new byte[24];
-        new SecureRandom().nextBytes(raw);
-        String pass = HexFormat.of().formatHex(raw);
-        Path tmpStore = dir.resolve("host.p12.tmp");
-        Files.deleteIfExists(tmpStore);   // a crashed earlier attempt; we hold the lock
-        Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-        List<String> cmd = List.of(keytool.toString(), "-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname", "secp256r1",
-                "-sigalg", "SHA256withECDSA", "-dname", "CN=fable-host", "-validity", "3650", "-storetype", "PKCS12",
-                "-keystore", tmpStore.toString(), "-storepass", pass, "-keypass", pass);
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            byte[] out = p.getInputStream().readAllBytes();
-            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException(keytool + " failed: " + new String(out, StandardCharsets.UTF_8).trim());
-            }
-            restrict(tmpStore);
-            writeRestricted(dir.resolve("host.pass"), pass);
-            Files.move(tmpStore, dir.resolve("host.p12"), StandardCopyOption.ATOMIC_MOVE);   // last: its presence means complete
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while creating the host key", e);
-        } finally {
-            Files.deleteIfExists(tmpStore);
-        }
-    }
-
-    private static void writeRestricted(Path target, String content) throws IOException {
-        Files.deleteIfExists(target);
-        Files.createFile(target, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        Files.writeString(target, content, StandardCharsets.US_ASCII);
-    }
-
-    private static void restrict(Path p) throws IOException {
-        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-------"));
     }
 
     public Path directory() { return dir; }

@@ -27,7 +27,7 @@ class ProtocolFuzzTest {
                 new Message.Register(3, "svc"), new Message.Ok(4), new Message.Fail(5, Wire.E_NOT_FOUND, "no"),
                 new Message.Listening(6, "svc", "/p", "127.0.0.1", 80), new Message.Unregister(7, "svc"),
                 new Message.Resolve(8, "svc", true, "tcp", 100), new Message.RouteReply(9, route), new Message.NamesRequest(10),
-                new Message.FlowsRequest(11), new Message.FlowQuery(12), new Message.StatsRequest(13), new Message.Stats(14, 1, 2, 3, 4),
+                new Message.FlowsRequest(11), new Message.FlowQuery(12), new Message.StatsRequest(13, false), new Message.StatsRequest(13, true), new Message.Stats(14, 1, 2, 3, 4),
                 new Message.PeerResolve(15, "svc", "host-a", "ab12"), new Message.KnownHost(16, "fp"))) {
             l.add(Messages.encode(m));
         }

@@ -812,4 +812,52 @@ class HostilePeerFuzzTest {
             cu.close();
         }
     }
+
+    // =====================================================================================
+    // The end of an epoch: the writer reads the consumer's READ once more, to fit its marker.
+    // =====================================================================================
+
+    /**
+     * A consumer that moves READ out of range just as this side ends its epoch (a reconfiguration's
+     * end-of-epoch marker, {@code RingWriter.commitEndOfEpoch}): behind what this side already
+     * reclaimed, beyond what it published, and the extremes that overflow {@code position - READ}.
+     * The marker is not written and the connection fails with a CorruptChannelException naming the
+     * value. In process: the accepting side's own mapping of this side's ring is the peer's view of it.
+     */
+    @Test
+    void aReadRegisterOutOfRangeWhenTheEpochEndsFailsTheConnection() throws Exception {
+        ConnectOptions o = ConnectOptions.trusted().slotSize(64).slotCount(4);
+        for (String which : List.of("behind reclaimed", "beyond written", "Long.MIN_VALUE", "Long.MAX_VALUE")) {
+            String name = unique("epoch-read");
+            try (Endpoint ep = Fable.register(name).listen(o)) {
+                CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(10)));
+                try (Connection c = Fable.connect("xio+shm://" + name, o); Connection peer = accepted.get(30, TimeUnit.SECONDS)) {
+                    for (int i = 0; i < 6; i++) {   // more than the 4 slots: the writer has reclaimed released ones
+                        c.send(new byte[] {(byte) i});
+                        Buffer b = peer.receive(Duration.ofSeconds(10));
+                        assertNotNull(b);
+                        b.release();
+                    }
+                    Object writer = HostileAccess.field(((dev.fable.flow.LiveConnection) c).leg(), "out");
+                    long reclaimed = (long) HostileAccess.field(writer, "reclaimed");
+                    long position = (long) HostileAccess.field(writer, "position");
+                    assertTrue(reclaimed > 0 && position == 6, "reclaimed " + reclaimed + ", position " + position);
+                    long bad = switch (which) {
+                        case "behind reclaimed" -> reclaimed - 1;
+                        case "beyond written" -> position + 1;
+                        case "Long.MIN_VALUE" -> Long.MIN_VALUE;
+                        default -> Long.MAX_VALUE;
+                    };
+                    MemorySegment ring = HostileAccess.Rings.incoming(peer).ring();   // the consumer's mapping of c's outgoing ring
+                    ShmLayout.putReadRegisterRelease(ring, bad);
+                    ShmConnection leg = (ShmConnection) ((dev.fable.flow.LiveConnection) c).leg();
+                    CorruptChannelException e = assertThrows(CorruptChannelException.class, leg::tryFinishOutput, which);
+                    assertTrue(e.getMessage().contains("READ register to " + bad + ", outside [" + reclaimed + ", " + position + "]"),
+                            which + ": " + e.getMessage());
+                    assertEquals(ConnectionState.FAILED, leg.state(), which);
+                    assertEquals(position, (long) HostileAccess.field(writer, "position"), which + ": no marker was published");
+                }
+            }
+        }
+    }
 }

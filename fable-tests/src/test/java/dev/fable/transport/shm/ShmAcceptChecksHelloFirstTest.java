@@ -1,0 +1,148 @@
+package dev.fable.transport.shm;
+
+import dev.fable.ConnectOptions;
+import dev.fable.FableException;
+import dev.fable.buffer.LeakDetector;
+import dev.fable.testing.Await;
+import dev.fable.transport.ControlChannel;
+import dev.fable.transport.Frames;
+import dev.fable.transport.LegServices;
+import dev.fable.transport.Liveness;
+import dev.fable.transport.Transport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The accepting side of the shm transport checks the connector's HELLO, and maps and validates the
+ * files it names, before it obtains its own outgoing pool: a hostile hello (files whose headers are
+ * garbage, a geometry out of range, files outside the shared-memory directory) is refused with a
+ * REJECT frame that gives the reason, the pool this process had prepared ({@link PoolReserve}) is
+ * still there untouched, and no pool or ring file of ours appeared in the directory.
+ * {@link ShmTransport#accept} is driven directly, over a real Unix socket pair.
+ */
+class ShmAcceptChecksHelloFirstTest {
+    private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(64).slotCount(4);
+    private static final short SHM_HANDSHAKE_VERSION = 2;
+
+    @TempDir
+    Path dir;
+    private LegServices services;
+    private ShmTransport transport;
+    private AtomicReference<?> prepared;
+
+    @BeforeEach
+    void prepareAPool() {
+        services = new LegServices(LeakDetector.Level.OFF, "hello-first", Liveness.OFF);
+        transport = new ShmTransport(dir.resolve("shm"), services);
+        transport.prepare(OPTIONS);
+        prepared = (AtomicReference<?>) HostileAccess.field(HostileAccess.field(transport, "reserve"), "ready");
+        Await.until(() -> prepared.get() != null, Duration.ofSeconds(10), () -> "the reserve prepared no pool");
+    }
+
+    @AfterEach
+    void close() {
+        if (prepared.getAndSet(null) instanceof ShmTransport.Outgoing o) {
+            o.unlink();
+            o.arena().close();
+        }
+        services.close();
+    }
+
+    private Set<String> files() throws IOException {
+        try (Stream<Path> l = Files.list(dir.resolve("shm"))) {
+            return new TreeSet<>(l.map(p -> p.getFileName().toString()).toList());
+        }
+    }
+
+    /** A file of {@code size} zero bytes in the shm directory, named as this process's. */
+    private Path zeros(String name, long size) throws IOException {
+        Path p = dir.resolve("shm").resolve(ProcessHandle.current().pid() + "-" + name);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(1), size - 1);
+        }
+        return p;
+    }
+
+    private static ByteBuffer hello(int slotSize, int slotCount, Path pool, Path ring) {
+        ByteBuffer b = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
+        b.putShort(SHM_HANDSHAKE_VERSION);
+        Frames.putString(b, "victim");
+        b.putLong(ProcessHandle.current().pid());
+        Frames.putString(b, "hostile");
+        b.put((byte) 0).putInt(slotSize).putInt(slotCount);
+        Frames.putString(b, pool.toString());
+        Frames.putString(b, ring.toString());
+        return b.flip();
+    }
+
+    /** Offers {@code hello} to accept() over a real socket pair; asserts the refusal, the REJECT frame and the untouched reserve. */
+    private void refused(ByteBuffer hello, String reason) throws Exception {
+        Object pool = prepared.get();
+        Set<String> before = files();
+        Path sock = dir.resolve("c.sock");
+        Files.deleteIfExists(sock);
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX).bind(UnixDomainSocketAddress.of(sock));
+             SocketChannel connector = SocketChannel.open(UnixDomainSocketAddress.of(sock));
+             SocketChannel acceptor = server.accept()) {
+            ControlChannel theirs = new ControlChannel(connector, "hostile connector");
+            ControlChannel ours = new ControlChannel(acceptor, "victim acceptor");
+            FableException e = assertThrows(FableException.class, () -> transport.accept(ours, "victim", hello, OPTIONS));
+            assertTrue(e.getMessage().contains(reason), e.getMessage());
+            ByteBuffer reply = theirs.readFrame(System.nanoTime() + TimeUnit.SECONDS.toNanos(10));
+            assertEquals(Transport.REJECT, Frames.getByte(reply, "reply type"), "the connector is told");
+            String why = Frames.getString(reply, "reason");
+            assertTrue(why.contains(reason), why);
+        }
+        assertSame(pool, prepared.get(), "the prepared pool was not taken for a hello that was refused");
+        assertEquals(before, files(), "no pool or ring file of ours appeared (nor went)");
+    }
+
+    @Test
+    void filesWithGarbageHeadersAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        Path pool = zeros("bogus.pool", ShmLayout.poolBytes(64, 4));
+        Path ring = zeros("bogus.ring", ShmLayout.ringBytes(ShmLayout.capacityFor(4)));
+        refused(hello(64, 4, pool, ring), "bad magic");
+    }
+
+    @Test
+    void filesSmallerThanTheirGeometryAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        Path pool = zeros("small.pool", 4096);
+        Path ring = zeros("small.ring", 4096);
+        refused(hello(64, 1024, pool, ring), "expected");
+    }
+
+    @Test
+    void filesOutsideTheSharedMemoryDirectoryAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        refused(hello(64, 4, Path.of("/etc/passwd"), Path.of("/etc/hosts")), "outside");
+    }
+
+    @Test
+    void aGeometryOutOfRangeIsRefusedWithTheReason() throws Exception {
+        Path any = dir.resolve("shm").resolve("none");
+        for (List<Integer> g : List.of(List.of(63, 4), List.of(64, 1), List.of(64, Integer.MAX_VALUE), List.of(-64, 4))) {
+            refused(hello(g.get(0), g.get(1), any, any), "malformed handshake: pool of " + g.get(1) + " slots of " + g.get(0) + " B");
+        }
+    }
+}
