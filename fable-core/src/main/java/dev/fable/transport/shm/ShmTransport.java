@@ -26,8 +26,9 @@ import dev.fable.transport.LegServices;
  * <pre>
  * connector → HELLO  "shm", version, pid, names, wait mode, slotSize, slotCount, pool path, ring path
  * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, pool path, ring path | REJECT reason
- * connector → READY
+ * connector → READY | REJECT reason (it will not map what the acceptor declared)
  * </pre>
+ * Either side refuses a peer whose pool is larger than its {@link dev.fable.transport.PeerLimits} allow, before it maps anything.
  */
 public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
@@ -135,6 +136,26 @@ public final class ShmTransport implements Transport {
         }
     }
 
+    /**
+     * Null if this side may map what {@code peer} declared, else why not, naming the limit and the setting that
+     * raises it (see {@link dev.fable.transport.PeerLimits}). Checked before anything is mapped or allocated.
+     */
+    static String tooLarge(Side peer, dev.fable.transport.PeerLimits limits) {
+        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount()));
+        String who = "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared a shared-memory pool of " + peer.slotCount()
+                + " slots of " + peer.slotSize() + " B";
+        if (peer.slotCount() > limits.maxSlots()) {
+            return who + ", more than the " + limits.maxSlots() + " slots this side accepts (Fable.Context.maxPeerSlots, "
+                    + dev.fable.transport.PeerLimits.SLOTS_PROPERTY + "); raise it on the receiving side or give the sender fewer slots (ConnectOptions.slotCount)";
+        }
+        if (bytes > limits.maxPoolBytes()) {
+            return who + " (" + bytes + " B with its ring), more than the " + limits.maxPoolBytes()
+                    + " B this side maps for one peer (Fable.Context.maxPeerPoolBytes, " + dev.fable.transport.PeerLimits.POOL_PROPERTY
+                    + "); raise it on the receiving side or give the sender fewer or smaller slots (ConnectOptions.slotCount/slotSize)";
+        }
+        return null;
+    }
+
     /** Prepares a pool of this shape in the background, so the next connect or accept need not (see {@link PoolReserve}). */
     public void prepare(ConnectOptions o) {
         reserve.refill(o.slotSize(), o.slotCount());
@@ -170,7 +191,15 @@ public final class ShmTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
             control.takeSecret(reply);
-            Incoming in = Incoming.map(files, arena, peer);
+            String tooLarge = tooLarge(peer, services.limits());
+            if (tooLarge != null) reject(control, tooLarge);   // instead of READY: the acceptor learns why
+            Incoming in;
+            try {
+                in = Incoming.map(files, arena, peer);
+            } catch (RuntimeException e) {
+                reject(control, e.getMessage());
+                throw e;
+            }
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -196,6 +225,8 @@ public final class ShmTransport implements Transport {
             String wanted = Frames.getString(hello, "target name");
             Side peer = Side.read(hello);
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            String tooLarge = tooLarge(peer, services.limits());
+            if (tooLarge != null) reject(control, tooLarge);
             out = Outgoing.obtain(files, reserve, options);
             Arena arena = out.arena();
             Incoming in;
@@ -210,7 +241,12 @@ public final class ShmTransport implements Transport {
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
-            if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
+            byte readyType = Frames.getByte(ready, "ready");
+            if (readyType == REJECT) {
+                throw new FableException("'" + peer.name() + "' (pid " + peer.pid() + ") refused the shared-memory connection: "
+                        + Frames.getString(ready, "reason"));
+            }
+            if (readyType != READY) throw new FableException("malformed handshake: expected READY");
             return established(localName, options, arena, control, out, in, peer);
         } catch (RuntimeException e) {
             throw abort(e, out, control);
