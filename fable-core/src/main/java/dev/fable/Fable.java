@@ -57,8 +57,9 @@ public final class Fable implements AutoCloseable {
      * <li>{@link #autostartDaemon(boolean)}: start a daemon when none answers ({@code fable.daemon.autostart}, default true);</li>
      * <li>{@link #drainTimeout(Duration)}: how long read buffers of a switched-away transport may be held before
      *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s);</li>
-     * <li>{@link #shmDir(Path)}: this set-up's shared-memory pools and rings, and the ones it prepares ahead
-     *     ({@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>});</li>
+     * <li>{@link #shmDir(Path)}: where earlier Fable versions kept pools and rings; pools and rings are sealed memfds
+     *     now, and this directory is only swept of files dead processes left there ({@code fable.shm.dir}, else
+     *     {@code /dev/shm/fable-<uid>});</li>
      * <li>{@link #leakDetection(String)}: {@code off}, {@code simple} or {@code paranoid} (where each leaked
      *     buffer was claimed) ({@code fable.leakDetection}, default simple). Each set-up has its own detector.</li>
      * <li>{@link #peerTimeout(Duration)}: how soon a tcp or tls connection (and one to a plain external tcp peer)

@@ -27,12 +27,15 @@ class ShmTooSmallTest {
     private static final int SLOT_SIZE = 64 * 1024;
     private static final int SLOT_COUNT = 128;
 
-    /** Listens as {@code args[0]} and connects to itself with 128 slots of 64 KiB; prints "FAILED class message" or "CONNECTED". */
+    /** Listens as {@code args[0]}, accepts, and connects to itself with 128 slots of 64 KiB; prints "FAILED class message" or "CONNECTED". */
     public static final class BigPoolConnector {
         public static void main(String[] args) throws Exception {
             try (Endpoint ep = Fable.register(args[0]).listen()) {
+                java.util.concurrent.CompletableFuture<Connection> accepted =
+                        java.util.concurrent.CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(30)));
                 try (Connection c = Fable.connect("xio+shm://" + args[0],
                         ConnectOptions.trusted().slotSize(SLOT_SIZE).slotCount(SLOT_COUNT))) {
+                    accepted.get().close();
                     System.out.println("CONNECTED " + c);
                 } catch (FableException e) {
                     System.out.println("FAILED " + e.getClass().getName() + " " + e.getMessage().replace('\n', ' '));
