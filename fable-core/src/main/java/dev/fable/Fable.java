@@ -13,6 +13,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
 import dev.fable.endpoint.TripwirePoller;
+import dev.fable.internal.Settings;
+import dev.fable.transport.PeerLimits;
 
 /**
  * Entry point: register a name, connect to a name.
@@ -55,8 +57,9 @@ public final class Fable implements AutoCloseable {
      * <li>{@link #autostartDaemon(boolean)}: start a daemon when none answers ({@code fable.daemon.autostart}, default true);</li>
      * <li>{@link #drainTimeout(Duration)}: how long read buffers of a switched-away transport may be held before
      *     they are copied off it ({@code fable.drainTimeoutMillis}, default 5 s);</li>
-     * <li>{@link #shmDir(Path)}: this set-up's shared-memory pools and rings, and the ones it prepares ahead
-     *     ({@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>});</li>
+     * <li>{@link #shmDir(Path)}: where earlier Fable versions kept pools and rings; pools and rings are sealed memfds
+     *     now, and this directory is only swept of files dead processes left there ({@code fable.shm.dir}, else
+     *     {@code /dev/shm/fable-<uid>});</li>
      * <li>{@link #leakDetection(String)}: {@code off}, {@code simple} or {@code paranoid} (where each leaked
      *     buffer was claimed) ({@code fable.leakDetection}, default simple). Each set-up has its own detector.</li>
      * <li>{@link #peerTimeout(Duration)}: how soon a tcp or tls connection (and one to a plain external tcp peer)
@@ -64,6 +67,11 @@ public final class Fable implements AutoCloseable {
      *     {@link PeerGoneException} ({@code fable.peerTimeoutMillis}, default 10 s; 0 leaves the kernel's
      *     defaults, under which a quiet receiver waits forever). Set with TCP keepalive and {@code TCP_USER_TIMEOUT}
      *     once per connection, nothing on the data path; see docs/transports.md.</li>
+     * <li>{@link #maxPeerPoolBytes(long)}, {@link #maxPeerSlots(int)}, {@link #maxPeerFragment(int)}: how much a peer
+     *     may make this set-up map or allocate for one connection, whatever its handshake declares
+     *     ({@code fable.shm.maxPeerPoolBytes}, default 64 MiB of pool and ring; {@code fable.shm.maxPeerSlots}, default
+     *     65,536; {@code fable.maxPeerFragment}, default 1 MiB for unix, tcp and tls). A peer that declares more is
+     *     refused at the handshake, with the limit and this setting named on both sides.</li>
      * </ul>
      * Process-wide, whatever the context: the two background threads that watch shared-memory control sockets
      * and flush socket writes (they keep nothing but the connections registered with them), and the
@@ -77,6 +85,9 @@ public final class Fable implements AutoCloseable {
         private String leakDetection;
         private Path shmDir;
         private Duration peerTimeout;
+        private Long maxPeerPoolBytes;
+        private Integer maxPeerSlots;
+        private Integer maxPeerFragment;
 
         public Context runtimeDir(Path dir) {
             this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
@@ -157,10 +168,60 @@ public final class Fable implements AutoCloseable {
                     : Duration.ofMillis(NamingConfig.getLong("fable.peerTimeoutMillis", dev.fable.transport.Liveness.DEFAULT_MILLIS));
         }
 
+        /**
+         * Most bytes of pool and ring a shared-memory peer may declare for the direction this set-up reads (both
+         * are mapped here, and an untrusted reader's private copies come out of the same bound). A bigger
+         * declaration is refused at the handshake. At least 64 KiB.
+         *
+         * @throws IllegalArgumentException if below 64 KiB
+         */
+        public Context maxPeerPoolBytes(long bytes) {
+            this.maxPeerPoolBytes = PeerLimits.checkPoolBytes(bytes);
+            return this;
+        }
+
+        public long maxPeerPoolBytes() {
+            return maxPeerPoolBytes != null ? maxPeerPoolBytes
+                    : PeerLimits.checkPoolBytes(Settings.getLong(PeerLimits.POOL_PROPERTY, PeerLimits.DEFAULT_MAX_POOL_BYTES));
+        }
+
+        /**
+         * Most slots a shared-memory peer may declare (this side keeps a slot view and a flag per peer slot,
+         * about 60 B of heap). 2 … 2^24.
+         */
+        public Context maxPeerSlots(int slots) {
+            this.maxPeerSlots = PeerLimits.checkSlots(slots);
+            return this;
+        }
+
+        public int maxPeerSlots() {
+            return maxPeerSlots != null ? maxPeerSlots
+                    : PeerLimits.checkSlots(Settings.getLong(PeerLimits.SLOTS_PROPERTY, PeerLimits.DEFAULT_MAX_SLOTS));
+        }
+
+        /**
+         * Largest fragment a unix, tcp or tls peer may declare it sends (this side's receive areas are sized from
+         * it). A peer whose slot size is bigger is refused at the handshake. 64 B … 16 MiB.
+         */
+        public Context maxPeerFragment(int bytes) {
+            this.maxPeerFragment = PeerLimits.checkFragment(bytes);
+            return this;
+        }
+
+        public int maxPeerFragment() {
+            return maxPeerFragment != null ? maxPeerFragment
+                    : PeerLimits.checkFragment(Settings.getLong(PeerLimits.FRAGMENT_PROPERTY, PeerLimits.DEFAULT_MAX_FRAGMENT));
+        }
+
+        PeerLimits peerLimits() {
+            return new PeerLimits(maxPeerPoolBytes(), maxPeerSlots(), maxPeerFragment());
+        }
+
         @Override
         public String toString() {
             return "Fable.Context[runtimeDir=" + runtimeDir() + ", stateDir=" + stateDir() + ", autostartDaemon=" + autostartDaemon()
-                    + ", shmDir=" + shmDir() + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + ", peerTimeout=" + peerTimeout() + "]";
+                    + ", shmDir=" + shmDir() + ", drainTimeout=" + drainTimeout() + ", leakDetection=" + leakDetection() + ", peerTimeout=" + peerTimeout()
+                    + ", maxPeerPoolBytes=" + maxPeerPoolBytes() + ", maxPeerSlots=" + maxPeerSlots() + ", maxPeerFragment=" + maxPeerFragment() + "]";
         }
     }
 
@@ -172,7 +233,7 @@ public final class Fable implements AutoCloseable {
     private Fable(Context context, java.util.function.Supplier<NameService> names) {
         this.context = context;
         this.runtime = new FableRuntime(names, new RuntimeSettings(context.runtimeDir(), context.stateDir(), context.shmDir(), context.drainTimeout().toNanos(),
-                LeakDetector.Level.parse(context.leakDetection()), context.peerTimeout().toMillis()));
+                LeakDetector.Level.parse(context.leakDetection()), context.peerTimeout().toMillis(), context.peerLimits()));
     }
 
     /**

@@ -25,9 +25,11 @@ import static dev.fable.testing.Names.unique;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Shared-memory files never outlive their use: they are unlinked once the peer mapped them, the
- * mappings go away on close, and files left by a process that died are removed by the next one.
- * Every process here runs with a private {@code -Dfable.shm.dir} so the directory can be checked exactly.
+ * Shared memory never outlives its use: pools and rings are sealed memfds, never files in the
+ * shared-memory directory; each side closes its descriptors once the peer mapped them, the mappings
+ * go away on close, and a process that dies takes its memfds with it. Files an earlier version left
+ * by a process that died are removed by the next one. Every process here runs with a private
+ * {@code -Dfable.shm.dir} so the directory can be checked exactly.
  */
 class CleanupTest {
     private Path shmDir;
@@ -56,12 +58,10 @@ class CleanupTest {
         }
     }
 
-    /** The distinct files of {@link #shmDir} that {@code pid} has mapped (deleted or not). */
+    /** The distinct Fable memfds {@code pid} has mapped, by name ({@code fable-<creator pid>-<n>.pool|ring}). */
     private Set<String> mappedFiles(long pid) {
-        return ProcFs.mappingsUnder(pid, shmDir).stream()
-                .map(l -> l.endsWith(" (deleted)") ? l.substring(0, l.length() - " (deleted)".length()) : l)
-                .map(l -> Path.of(l).getFileName().toString())
-                .collect(Collectors.toCollection(TreeSet::new));
+        assertEquals(List.of(), ProcFs.mappingsUnder(pid, shmDir), "nothing of the shared-memory directory is mapped");
+        return ProcFs.memfdMappings(pid);
     }
 
     // ---- child processes ----
@@ -148,8 +148,8 @@ class CleanupTest {
     }
 
     private static void awaitReserve(PeerProcess holder) {
-        Await.until(() -> uncheckedFiles(holder.pid()).size() == 2, Duration.ofSeconds(20),
-                () -> "the listener's prepared pool (pool + ring) never appeared: " + uncheckedFiles(holder.pid()));
+        Await.until(() -> ProcFs.memfdDescriptors(holder.pid()).size() == 2, Duration.ofSeconds(20),
+                () -> "the listener's prepared pool (pool + ring memfds) never appeared: " + ProcFs.memfdDescriptors(holder.pid()));
     }
 
     private static Set<String> uncheckedFiles(long pid) {
@@ -160,11 +160,13 @@ class CleanupTest {
         }
     }
 
+    /** A prepared pool is a pair of memfds the process holds open: it is never a file, so no exit, not even kill -9, leaves one. */
     @Test
-    void aPreparedPoolIsRemovedOnNormalExitAndByTheDaemonAfterKill9() throws Exception {
+    void aPreparedPoolIsNoFileAndGoesWithItsProcessOnNormalExitAndKill9() throws Exception {
         try (PeerProcess holder = PeerProcess.start(ReserveHolder.class, unique("reserve-exit"))) {
             holder.expectLine("READY");
             awaitReserve(holder);
+            assertEquals(Set.of(), defaultDirFilesOf(holder.pid()), "the prepared pool is no file in the shared-memory directory");
             holder.send("EXIT");
             assertEquals(0, holder.waitFor(30), holder.stderr());
             assertEquals(Set.of(), defaultDirFilesOf(holder.pid()), "a normal exit leaves no prepared pool behind");
@@ -173,8 +175,7 @@ class CleanupTest {
             holder.expectLine("READY");
             awaitReserve(holder);
             holder.kill9();
-            Await.until(() -> uncheckedFiles(holder.pid()).isEmpty(), Duration.ofSeconds(5),
-                    () -> "the name daemon did not remove the killed process's prepared pool: " + uncheckedFiles(holder.pid()));
+            assertEquals(Set.of(), uncheckedFiles(holder.pid()), "a killed process leaves no prepared pool behind");
         }
     }
 
@@ -196,9 +197,12 @@ class CleanupTest {
                 Set<String> cMaps = mappedFiles(c);
                 assertEquals(4, lMaps.size(), "listener maps " + lMaps);
                 assertEquals(lMaps, cMaps, "both sides map the same four files");
-                assertEquals(2, lMaps.stream().filter(f -> f.startsWith(l + "-")).count(), lMaps.toString());
-                assertEquals(2, lMaps.stream().filter(f -> f.startsWith(c + "-")).count(), lMaps.toString());
-                assertEquals(Set.of(), files(), "files must be unlinked as soon as the peer mapped them");
+                assertEquals(2, lMaps.stream().filter(f -> f.startsWith("fable-" + l + "-")).count(), lMaps.toString());
+                assertEquals(2, lMaps.stream().filter(f -> f.startsWith("fable-" + c + "-")).count(), lMaps.toString());
+                assertEquals(Set.of(), files(), "no file in the shared-memory directory");
+                Await.until(() -> ProcFs.memfdDescriptors(l).isEmpty() && ProcFs.memfdDescriptors(c).isEmpty(), Duration.ofSeconds(5),
+                        () -> "each side closes its memfd descriptors once the peer mapped them: listener " + ProcFs.memfdDescriptors(l)
+                                + ", connector " + ProcFs.memfdDescriptors(c));
 
                 connector.send("CLOSE");
                 connector.expectLine("CLOSED");
@@ -233,33 +237,26 @@ class CleanupTest {
     }
 
     /**
-     * Two clean-ups race here, and either may win: the name daemon removes a dead client's files as
-     * soon as its control connection closes, and the next Fable process sweeps files of dead pids at
-     * start. The test asserts the outcome (nothing left, the next process works) whichever ran;
-     * {@code staleFilesOfDeadProcessesAreRemovedAndLiveOnesAreKept} tests the sweep on its own and
-     * {@code aPreparedPoolIsRemovedOnNormalExitAndByTheDaemonAfterKill9} the daemon's.
+     * A connector killed while its handshake waits holds its pool and ring as memfd descriptors only: the kernel
+     * frees them with the process, nothing is left in the directory, and the next process works.
      */
     @Test
-    void filesOfAProcessKilledDuringTheHandshakeAreRemovedByTheNextProcess() throws Exception {
+    void aProcessKilledDuringTheHandshakeLeavesNothingBehind() throws Exception {
         String name = unique("half");
-        // This listener never accepts: the connector creates its files, sends HELLO and waits for the answer.
+        // This listener never accepts: the connector creates its memfds, sends HELLO and waits for the answer.
         try (Endpoint ep = Fable.register(name).listen();
              PeerProcess victim = PeerProcess.start(ConnectSide.class, jvmArgs(), name)) {
-            String prefix = victim.pid() + "-";
-            Await.until(() -> {
-                try {
-                    return files().stream().filter(f -> f.startsWith(prefix)).count() == 2;
-                } catch (IOException e) {
-                    throw new AssertionError(e);
-                }
-            }, Duration.ofSeconds(30), () -> "the connector never created its pool and ring; stderr:\n" + victim.stderr());
+            String prefix = "fable-" + victim.pid() + "-";
+            Await.until(() -> ProcFs.memfdDescriptors(victim.pid()).stream().filter(f -> f.startsWith(prefix)).count() == 2,
+                    Duration.ofSeconds(30), () -> "the connector never created its pool and ring; stderr:\n" + victim.stderr());
+            assertEquals(Set.of(), files(), "the handshake's pool and ring are no files");
             victim.kill9();
 
             try (PeerProcess next = PeerProcess.start(SelfConnect.class, jvmArgs(), unique("next"))) {
                 next.expectLine("DONE");
                 assertEquals(0, next.waitFor(30), next.stderr());
             }
-            assertEquals(Set.of(), files(), "the next process removed the dead one's files and left none of its own");
+            assertEquals(Set.of(), files(), "nothing left in the directory");
         }
     }
 }

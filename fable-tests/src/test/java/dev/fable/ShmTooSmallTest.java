@@ -17,20 +17,25 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * A shared-memory file system too small for the pool (docker's default 64 MiB /dev/shm, here a 1 MiB
- * tmpfs) fails at connect with a message that says how much is needed and how to get it, instead of
- * a SIGBUS later. Needs root (to mount a tmpfs); skipped otherwise.
+ * Pools and rings are sealed memfds, not files in the shared-memory directory: a directory on a file
+ * system too small for the pool (docker's default 64 MiB /dev/shm, here a 1 MiB tmpfs) no longer
+ * limits them, and nothing is written there. (Memory a memfd cannot get fails its {@code fallocate} at
+ * connect, naming the bytes needed, never with a SIGBUS later: {@code ShmFiles.createSealed}.) Needs
+ * root (to mount a tmpfs); skipped otherwise.
  */
 class ShmTooSmallTest {
     private static final int SLOT_SIZE = 64 * 1024;
     private static final int SLOT_COUNT = 128;
 
-    /** Listens as {@code args[0]} and connects to itself with 128 slots of 64 KiB; prints "FAILED class message" or "CONNECTED". */
+    /** Listens as {@code args[0]}, accepts, and connects to itself with 128 slots of 64 KiB; prints "FAILED class message" or "CONNECTED". */
     public static final class BigPoolConnector {
         public static void main(String[] args) throws Exception {
             try (Endpoint ep = Fable.register(args[0]).listen()) {
+                java.util.concurrent.CompletableFuture<Connection> accepted =
+                        java.util.concurrent.CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(30)));
                 try (Connection c = Fable.connect("xio+shm://" + args[0],
                         ConnectOptions.trusted().slotSize(SLOT_SIZE).slotCount(SLOT_COUNT))) {
+                    accepted.get().close();
                     System.out.println("CONNECTED " + c);
                 } catch (FableException e) {
                     System.out.println("FAILED " + e.getClass().getName() + " " + e.getMessage().replace('\n', ' '));
@@ -51,7 +56,7 @@ class ShmTooSmallTest {
     }
 
     @Test
-    void tooSmallShmFailsAtConnectSayingHowMuchIsNeeded() throws Exception {
+    void aTooSmallShmDirectoryNoLongerLimitsPoolsWhichAreMemfds() throws Exception {
         assumeTrue("root".equals(System.getProperty("user.name")), "mounting a tmpfs needs root");
         Path mnt = Files.createTempDirectory("fable-small-shm-");
         try {
@@ -62,18 +67,13 @@ class ShmTooSmallTest {
                 String name = "small-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
                 try (PeerProcess child = PeerProcess.start(BigPoolConnector.class, List.of("-Dfable.shm.dir=" + shm), name)) {
                     String line = child.expectLine("", Duration.ofSeconds(60));
-                    assertTrue(line.startsWith("FAILED " + SharedMemoryException.class.getName() + " "), line);
-                    long needed = ShmLayout.poolBytes(SLOT_SIZE, SLOT_COUNT);
-                    assertTrue(needed >= (long) SLOT_SIZE * SLOT_COUNT);
-                    assertTrue(line.contains(needed + " bytes"), "names the bytes needed (" + needed + "): " + line);
-                    assertTrue(line.contains("/dev/shm"), line);
-                    assertTrue(line.contains("--shm-size"), line);
-                    assertTrue(line.contains(shm.toString()), "names the directory it tried: " + line);
+                    assertTrue(line.startsWith("CONNECTED "), "an 8 MiB pool connects although " + shm + " has 1 MiB: " + line);
+                    assertTrue(ShmLayout.poolBytes(SLOT_SIZE, SLOT_COUNT) > (1 << 20));
                     assertEquals(0, child.waitFor(30), child.stderr());
                     assertFalse(child.stderr().contains("SIGBUS"), child.stderr());
                 }
-                try (Stream<Path> left = Files.list(shm)) {
-                    assertEquals(List.of(), left.toList(), "a failed connect leaves no file behind");
+                if (Files.isDirectory(shm)) try (Stream<Path> left = Files.list(shm)) {
+                    assertEquals(List.of(), left.toList(), "nothing was written to the shared-memory directory");
                 }
             } finally {
                 run("umount", "-l", mnt.toString());

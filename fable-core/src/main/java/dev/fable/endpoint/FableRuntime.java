@@ -37,7 +37,7 @@ public final class FableRuntime implements AutoCloseable {
         this.connectNames = connectNames;
         this.settings = settings;
         this.services = new LegServices(settings.leakLevel(), Long.toString(RUNTIMES.incrementAndGet()),
-                Liveness.ofMillis(settings.peerTimeoutMillis()));
+                Liveness.ofMillis(settings.peerTimeoutMillis()), settings.peerLimits());
         this.exitHook = Thread.ofPlatform().unstarted(flows::closeAll);
         Runtime.getRuntime().addShutdownHook(exitHook);   // a normal exit (SIGTERM, System.exit, main returning) closes cleanly
         this.transports = new TransportRegistry(cert -> names().isKnownHost(cert), settings.stateDir(), settings.shmDir(), services);

@@ -15,10 +15,12 @@ import java.nio.file.Path;
  * @param drainNanos how long read buffers of a switched-away transport may be held before they are copied off it
  * @param leakLevel  how much its leak detector does
  * @param peerTimeoutMillis how soon its TCP sockets notice a silent peer (0: the kernel's defaults)
+ * @param peerLimits what a peer's handshake may make its legs map or allocate
  */
 public record RuntimeSettings(Path runtimeDir, Path stateDir, Path shmDir, long drainNanos, LeakDetector.Level leakLevel,
-                              long peerTimeoutMillis) {
+                              long peerTimeoutMillis, dev.fable.transport.PeerLimits peerLimits) {
     public RuntimeSettings {
+        if (peerLimits == null) throw new IllegalArgumentException("peerLimits is required");
         if (runtimeDir == null) throw new IllegalArgumentException("runtimeDir is required");
         if (shmDir == null) throw new IllegalArgumentException("shmDir is required");
         if (leakLevel == null) throw new IllegalArgumentException("leakLevel is required");

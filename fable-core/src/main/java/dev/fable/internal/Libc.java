@@ -35,12 +35,27 @@ public final class Libc {
     public static final long SYS_MEMBARRIER = 324;
     public static final long SYS_FUTEX_WAITV = 449;
 
+    public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
     public static final int O_CLOEXEC = 02000000;
 
     public static final int ENOSPC = 28;
+    public static final int ENOMEM = 12;
+    public static final int EPERM = 1;
+
+    /** memfd_create flags: close on exec; allow seals (without it the file is born with F_SEAL_SEAL). */
+    public static final int MFD_CLOEXEC = 1;
+    public static final int MFD_ALLOW_SEALING = 2;
+    /** fcntl commands and seals (linux/fcntl.h). */
+    public static final int F_ADD_SEALS = 1033;
+    public static final int F_GET_SEALS = 1034;
+    public static final int F_SEAL_SEAL = 1;
+    public static final int F_SEAL_SHRINK = 2;
+    public static final int F_SEAL_GROW = 4;
+    public static final int F_SEAL_WRITE = 8;
+    private static final int SEEK_END = 2;
     public static final int ETIMEDOUT = 110;
     public static final int ENETUNREACH = 101;
     public static final int EHOSTUNREACH = 113;
@@ -75,6 +90,23 @@ public final class Libc {
     private static final MethodHandle FALLOCATE = LINKER.downcallHandle(
             LIBC.find("fallocate").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+            Linker.Option.captureCallState("errno"));
+    private static final MethodHandle MEMFD_CREATE = LINKER.downcallHandle(
+            LIBC.find("memfd_create").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT),
+            Linker.Option.captureCallState("errno"));
+    /** {@code int fcntl(int fd, int cmd, ...)} with one int argument (variadic from the third). */
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(
+            LIBC.find("fcntl").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle FTRUNCATE = LINKER.downcallHandle(
+            LIBC.find("ftruncate").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG),
+            Linker.Option.captureCallState("errno"));
+    private static final MethodHandle LSEEK = LINKER.downcallHandle(
+            LIBC.find("lseek").orElseThrow(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT),
             Linker.Option.captureCallState("errno"));
     private static final MethodHandle CLOSE = LINKER.downcallHandle(
             LIBC.find("close").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -175,6 +207,88 @@ public final class Libc {
             } finally {
                 int ignored = (int) CLOSE.invokeExact(fd);
             }
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)}, then {@code fallocate(fd, 0, 0, size)}: an
+     * anonymous shared-memory file of {@code size} reserved bytes that can be sealed.
+     *
+     * @return the descriptor (>= 0), or minus the errno of the call that failed (nothing is left open then)
+     */
+    public static int memfdReserved(String name, long size) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            int fd = (int) MEMFD_CREATE.invokeExact(state, a.allocateFrom(name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+            if (fd < 0) return -(int) ERRNO.get(state, 0L);
+            int rc = (int) FALLOCATE.invokeExact(state, fd, 0, 0L, size);
+            if (rc == 0) return fd;
+            int err = (int) ERRNO.get(state, 0L);
+            int ignored = (int) CLOSE.invokeExact(fd);
+            return -err;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code fcntl(fd, cmd, arg)} for the int commands Fable uses ({@code F_ADD_SEALS}, {@code F_GET_SEALS}).
+     *
+     * @return the call's result (>= 0), or minus its errno
+     */
+    public static int fcntl(int fd, int cmd, int arg) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            int rc = (int) FCNTL.invokeExact(state, fd, cmd, arg);
+            return rc >= 0 ? rc : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code ftruncate(fd, size)}: 0 or the errno of the failure (EPERM on a memfd sealed against it). */
+    public static int ftruncate(int fd, long size) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            int rc = (int) FTRUNCATE.invokeExact(state, fd, size);
+            return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The size of the file {@code fd} is open on ({@code lseek(fd, 0, SEEK_END)}), or minus the errno. */
+    public static long fileSize(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            long r = (long) LSEEK.invokeExact(state, fd, 0L, SEEK_END);
+            return r >= 0 ? r : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code open(path, flags | O_CLOEXEC)} of an existing file.
+     *
+     * @return the descriptor, or minus the errno
+     */
+    public static int open(String path, int flags) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            int fd = (int) OPEN.invokeExact(state, a.allocateFrom(path), flags | O_CLOEXEC, 0);
+            return fd >= 0 ? fd : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code close(fd)}; errors ignored (there is nothing to do about them). */
+    public static void close(int fd) {
+        try {
+            int ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

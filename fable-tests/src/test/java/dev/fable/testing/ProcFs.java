@@ -225,4 +225,50 @@ public final class ProcFs {
         }
         return out;
     }
+
+    /**
+     * The distinct Fable memfds {@code pid} has mapped, by name ({@code fable-<pid>-<n>.pool|ring}), from the
+     * {@code /memfd:fable-... (deleted)} lines of its {@code maps}.
+     */
+    public static java.util.Set<String> memfdMappings(long pid) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "maps"))) {
+                int at = line.indexOf("/memfd:fable-");
+                if (at < 0) continue;
+                String name = line.substring(at + "/memfd:".length());
+                if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
+                out.add(name);
+            }
+        } catch (NoSuchFileException e) {
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
+
+    /** The Fable memfds {@code pid} holds open descriptors of, by name (its prepared pool, a handshake's pool and ring). */
+    public static java.util.Set<String> memfdDescriptors(long pid) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "fd"))) {
+            for (Path fd : fds) {
+                String target;
+                try {
+                    target = Files.readSymbolicLink(fd).toString();
+                } catch (IOException gone) {
+                    continue;
+                }
+                if (!target.startsWith("/memfd:fable-")) continue;
+                String name = target.substring("/memfd:".length());
+                if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
+                out.add(name);
+            }
+        } catch (NoSuchFileException e) {
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
 }

@@ -9,11 +9,9 @@ import java.util.concurrent.locks.LockSupport;
  * reserving and faulting in its pool (docs/transports.md) on the critical path. Taking it
  * starts a background thread that prepares the next one, of the shape last asked for.
  *
- * <p>One per shared-memory transport, that is per Fable set-up. The prepared files sit in its
- * shared-memory directory under this pid until used. A normal exit
- * removes them (shutdown hook); after a {@code kill -9} the name daemon removes them when it sees the
- * process's control connection close, and failing that the next Fable process's stale-file sweep
- * does. A connect storm outruns the reserve and falls back to preparing inline.
+ * <p>One per shared-memory transport, that is per Fable set-up. A prepared pool is a pair of sealed
+ * memfds this process holds open until used; they go with the process on any exit, {@code kill -9}
+ * included (the exit hook only closes them early). A connect storm outruns the reserve and falls back to preparing inline.
  * {@code fable.shm.reserve=false} turns it off.
  */
 final class PoolReserve {

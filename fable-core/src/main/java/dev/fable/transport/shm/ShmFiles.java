@@ -19,16 +19,21 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The per-user shared-memory directory ({@code /dev/shm/fable-<uid>/}, mode 0700) and its files.
- * The directory is created 0700 or, if it exists, used only when this uid owns it and nobody else
- * can write in it ({@link OwnedDirectory}); so files of different users never share a directory.
+ * The shared memory of pools and rings: sealed memfds, and the per-user directory
+ * ({@code /dev/shm/fable-<uid>/}) where Fable versions before them kept files.
  *
- * <p>Files are named {@code <pid>-<n>.pool|ring}, created 0600 with {@code O_EXCL}, and their space
- * is reserved with {@code fallocate} so a too-small {@code /dev/shm} fails at connect, never with
- * SIGBUS later. A file is unlinked as soon as the peer has mapped it, so a crash leaves files only
- * during a handshake; those are removed by the next process that starts (their pid is dead), which
- * touches only Fable's own files (the name pattern above, regular files of this uid).
- * {@code -Dfable.shm.dir=/path} moves the directory (tests; hosts with another tmpfs).
+ * <p>Each pool and ring is a memfd named {@code fable-<pid>-<n>.pool|ring}, its space reserved with
+ * {@code fallocate} (too little memory fails at connect, never with SIGBUS later) and sealed with
+ * {@code F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL}: nobody, its creator included, can shrink it, so a
+ * peer that tries cannot make our accesses fault. The peer opens it through
+ * {@code /proc/<creator pid>/fd/<fd>} and checks the seals before it maps it. The creator closes its
+ * descriptor once the peer has mapped it; the memory then lives exactly as long as a mapping of it, and a
+ * crashed process leaves nothing behind (there is no file to unlink).
+ *
+ * <p>The directory ({@code -Dfable.shm.dir=/path}) is no longer written; files of dead processes that an
+ * earlier version left there are still removed when a set-up first creates a pool, and by the name daemon;
+ * only Fable's own files are touched (names {@code <pid>-<n>.pool|ring}, regular files of this uid), and
+ * the directory is used only when this uid owns it and nobody else can write in it ({@link OwnedDirectory}).
  */
 public final class ShmFiles {
     /** Numbers this process's files, in every directory (one file name never serves two set-ups). */
@@ -71,6 +76,18 @@ public final class ShmFiles {
             }
         }
         return d;
+    }
+
+    private volatile boolean swept;
+
+    /**
+     * Once per set-up, when it first creates a pool: removes files of dead processes that an earlier Fable version
+     * left in the directory, if the directory exists (it is never created now).
+     */
+    void sweepOnce() {
+        if (swept) return;
+        swept = true;
+        if (Files.isDirectory(configured)) removeStaleFiles(configured);
     }
 
     /** Fable's own file names in this directory: {@code <pid>-<n>.pool} or {@code <pid>-<n>.ring}. */
@@ -139,43 +156,79 @@ public final class ShmFiles {
         return removed;
     }
 
-    /** A fresh, unique path for a file of this process. */
-    public Path newPath(String suffix) {
-        return directory().resolve(ProcessHandle.current().pid() + "-" + COUNTER.incrementAndGet() + "." + suffix);
+    /** Seals every pool and ring carries: no shrinking (a shorter file would SIGBUS the peer), no growing, no more seals. */
+    public static final int SEALS = Libc.F_SEAL_SHRINK | Libc.F_SEAL_GROW | Libc.F_SEAL_SEAL;
+    /** The name prefix of Fable's memfds, as {@code /proc/<pid>/fd} and {@code /proc/<pid>/maps} show it ({@code /memfd:fable-...}). */
+    public static final String MEMFD_PREFIX = "fable-";
+
+    /** One of this side's sealed memfds, mapped read-write; {@link #fd} stays open until the peer has opened it. */
+    public static final class Sealed {
+        final int fd;
+        final MemorySegment segment;
+        private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+        Sealed(int fd, MemorySegment segment) {
+            this.fd = fd;
+            this.segment = segment;
+        }
+
+        public int fd() {
+            return fd;
+        }
+
+        public MemorySegment segment() {
+            return segment;
+        }
+
+        /** Closes the descriptor once (the mapping stays); safe to call again. */
+        void closeFd() {
+            if (closed.compareAndSet(false, true)) Libc.close(fd);
+        }
+    }
+
+    /** A fresh memfd name of this process: {@code fable-<pid>-<n>.<suffix>}. */
+    static String newName(String suffix) {
+        return MEMFD_PREFIX + ProcessHandle.current().pid() + "-" + COUNTER.incrementAndGet() + "." + suffix;
     }
 
     /**
-     * Creates {@code path} (0600, exclusive), reserves {@code size} bytes, maps it read-write into
-     * {@code arena} and faults every page in so the first lap of the ring pays no page faults.
+     * Creates a memfd named {@code name}, reserves {@code size} bytes ({@code fallocate}: too little memory fails
+     * here, never with SIGBUS later), seals it with {@link #SEALS}, maps it read-write into {@code arena} and
+     * faults every page in so the first lap of the ring pays no page faults. The descriptor stays open: the
+     * peer opens the memfd through {@code /proc/<our pid>/fd/<fd>}.
      */
-    public static MemorySegment createAndMap(Path path, long size, Arena arena, String what) {
-        int err = Libc.createReserved(path.toString(), size);
-        if (err != 0) {
-            try {
-                Files.deleteIfExists(path);
-            } catch (IOException ignored) {
-                // best effort: the next start removes it anyway
-            }
-            if (err == Libc.ENOSPC) {
-                long free = -1;
-                try {
-                    free = Files.getFileStore(path.getParent()).getUsableSpace();
-                } catch (IOException ignored) {
-                    // message below still names the size needed
-                }
-                throw new SharedMemoryException("not enough shared memory for the " + what + ": it needs " + size
-                        + " bytes in " + path.getParent() + (free >= 0 ? " but only " + free + " are free" : "")
-                        + "; enlarge /dev/shm (docker: --shm-size, Kubernetes: an emptyDir with medium Memory) "
+    public static Sealed createSealed(String name, long size, Arena arena, String what) {
+        int fd = Libc.memfdReserved(name, size);
+        if (fd < 0) {
+            int err = -fd;
+            if (err == Libc.ENOSPC || err == Libc.ENOMEM) {
+                throw new SharedMemoryException("not enough memory for the " + what + ": it needs " + size + " bytes of shared memory ("
+                        + Libc.strerror(err) + "); give the process more memory (a container's or cgroup's memory limit counts it) "
                         + "or use fewer/smaller slots (ConnectOptions.slotCount/slotSize)");
             }
-            throw new SharedMemoryException("cannot create the " + what + " at " + path + ": " + Libc.strerror(err));
+            throw new SharedMemoryException("cannot create the " + what + " (memfd_create + fallocate of " + size + " bytes): " + Libc.strerror(err));
         }
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            MemorySegment m = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+        try {
+            int rc = Libc.fcntl(fd, Libc.F_ADD_SEALS, SEALS);
+            if (rc < 0) throw new SharedMemoryException("cannot seal the " + what + ": " + Libc.strerror(-rc) + " (Linux 3.17+ and a tmpfs-backed memfd are needed)");
+            MemorySegment m = mapFd(fd, size, false, arena, what);
             populate(m);
-            return m;
+            return new Sealed(fd, m);
+        } catch (RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    /** Maps {@code size} bytes of our descriptor {@code fd} (through {@code /proc/self/fd}: NIO opens the same file anew). */
+    private static MemorySegment mapFd(int fd, long size, boolean readOnly, Arena arena, String what) {
+        StandardOpenOption[] opts = readOnly
+                ? new StandardOpenOption[] {StandardOpenOption.READ}
+                : new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE};
+        try (FileChannel ch = FileChannel.open(Path.of("/proc/self/fd/" + fd), opts)) {
+            return ch.map(readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, size, arena);
         } catch (IOException e) {
-            throw new SharedMemoryException("cannot map the " + what + " at " + path + ": " + e, e);
+            throw new SharedMemoryException("cannot map the " + what + ": " + e, e);
         }
     }
 
@@ -192,26 +245,43 @@ public final class ShmFiles {
     }
 
     /**
-     * Maps a peer's file. {@code readOnly} maps it so the OS refuses our writes. The file must be at
-     * least {@code size} bytes (checked here, so a short file cannot SIGBUS us later).
+     * Maps a peer's memfd: descriptor {@code fd} of process {@code pid}, opened through {@code /proc/<pid>/fd/<fd>}
+     * (same user; the kernel checks that we may look into that process). Before anything is mapped it must be
+     * a Fable memfd (its name starts with {@code /memfd:fable-}), carry at least {@link #SEALS} (so the peer can
+     * never shrink it under us: no SIGBUS), and hold at least {@code size} bytes. {@code readOnly} maps it so the
+     * OS refuses our writes.
      */
-    public MemorySegment mapPeer(Path path, long size, boolean readOnly, Arena arena, String what) {
-        if (!path.getParent().equals(directory())) {
-            throw new SharedMemoryException("peer named a " + what + " outside " + directory() + ": " + path);
+    public static MemorySegment mapPeer(long pid, int fd, long size, boolean readOnly, Arena arena, String what) {
+        if (pid <= 0 || fd < 0) throw new SharedMemoryException("peer named its " + what + " as descriptor " + fd + " of pid " + pid);
+        Path link = Path.of("/proc", Long.toString(pid), "fd", Integer.toString(fd));
+        String target;
+        try {
+            target = Files.readSymbolicLink(link).toString();
+        } catch (IOException e) {
+            throw new SharedMemoryException("cannot open the peer's " + what + " " + link + ": " + e
+                    + "; both sides must run as the same user in the same PID namespace", e);
         }
-        StandardOpenOption[] opts = readOnly
-                ? new StandardOpenOption[] {StandardOpenOption.READ}
-                : new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE};
-        try (FileChannel ch = FileChannel.open(path, opts)) {
-            long actual = ch.size();
+        if (!target.startsWith("/memfd:" + MEMFD_PREFIX)) {
+            throw new SharedMemoryException("the peer's " + what + " " + link + " is " + target + ", not a Fable memfd");
+        }
+        int my = Libc.open(link.toString(), readOnly ? Libc.O_RDONLY : Libc.O_RDWR);
+        if (my < 0) throw new SharedMemoryException("cannot open the peer's " + what + " " + link + ": " + Libc.strerror(-my));
+        try {
+            int seals = Libc.fcntl(my, Libc.F_GET_SEALS, 0);
+            if (seals < 0 || (seals & SEALS) != SEALS) {
+                throw new SharedMemoryException("the peer's " + what + " " + link + " is not sealed against shrinking (seals "
+                        + (seals < 0 ? Libc.strerror(-seals) : "0x" + Integer.toHexString(seals)) + ", need 0x" + Integer.toHexString(SEALS)
+                        + "): it could truncate it and crash this process; refused");
+            }
+            long actual = Libc.fileSize(my);
             if (actual < size) {
-                throw new SharedMemoryException("peer's " + what + " " + path + " has " + actual + " bytes, expected " + size);
+                throw new SharedMemoryException("peer's " + what + " " + link + " has " + actual + " bytes, expected " + size);
             }
             // Not populated: faulting the whole pool in here would add milliseconds to the rendezvous; the first lap
             // pays minor faults instead (the pages exist already: the creator faulted them in).
-            return ch.map(readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, size, arena);
-        } catch (IOException e) {
-            throw new SharedMemoryException("cannot map the peer's " + what + " " + path + ": " + e, e);
+            return mapFd(my, size, readOnly, arena, "peer's " + what + " " + link);
+        } finally {
+            Libc.close(my);
         }
     }
 

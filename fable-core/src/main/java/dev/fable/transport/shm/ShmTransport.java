@@ -10,7 +10,6 @@ import dev.fable.transport.Transport;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import dev.fable.transport.PeerRef;
 import dev.fable.transport.Leg;
@@ -19,22 +18,24 @@ import dev.fable.transport.LegServices;
 
 /**
  * The shared-memory transport (Barrelfish bulk transport, one producer and one consumer per
- * direction). Each side creates the pool and ring of the direction it writes, the peer maps them
- * (pool read-only), and each side unlinks its files as soon as the peer confirms the mapping.
+ * direction). Each side creates the pool and ring of the direction it writes as sealed memfds
+ * ({@link ShmFiles}), the peer opens them through {@code /proc/<pid>/fd}, checks the seals and maps
+ * them (pool read-only), and each side closes its descriptors as soon as the peer confirms the mapping.
  *
  * <h2>Handshake (after the naming layer opened the control channel)</h2>
  * <pre>
- * connector → HELLO  "shm", version, pid, names, wait mode, slotSize, slotCount, pool path, ring path
- * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, pool path, ring path | REJECT reason
- * connector → READY
+ * connector → HELLO  "shm", version, target name, pid, own name, wait mode, slotSize, slotCount, pool fd, ring fd
+ * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, pool fd, ring fd, secret | REJECT reason
+ * connector → READY | REJECT reason (it will not map what the acceptor declared)
  * </pre>
+ * Either side refuses a peer whose pool is larger than its {@link dev.fable.transport.PeerLimits} allow, before it maps anything.
  */
 public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
-    private static final short VERSION = 2;   // 2: a reconfiguration leg ends its handshake with INSTALLED
-    private static final byte ACCEPT = 2;
+    static final short VERSION = 3;   // 2: a reconfiguration leg ends its handshake with INSTALLED; 3: sealed memfds named by descriptor, REJECT instead of READY
+    static final byte ACCEPT = 2;
     private static final byte REJECT = Transport.REJECT;
-    private static final byte READY = 4;
+    static final byte READY = 4;
     /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
     static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -58,14 +59,16 @@ public final class ShmTransport implements Transport {
         return NAME;
     }
 
-    /** What one side announces about the direction it writes. */
-    private record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, Path pool, Path ring) {
+    /**
+     * What one side announces about the direction it writes: its pool and ring are its descriptors {@code poolFd}
+     * and {@code ringFd}, sealed memfds the peer opens through {@code /proc/<pid>/fd/<n>}.
+     */
+    record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, int poolFd, int ringFd) {
         void write(ByteBuffer b) {
             b.putLong(pid);
             Frames.putString(b, name);
             b.put((byte) waitMode.ordinal()).putInt(slotSize).putInt(slotCount);
-            Frames.putString(b, pool.toString());
-            Frames.putString(b, ring.toString());
+            b.putInt(poolFd).putInt(ringFd);
         }
 
         static Side read(ByteBuffer b) {
@@ -74,34 +77,36 @@ public final class ShmTransport implements Transport {
             int mode = Frames.getByte(b, "wait mode");
             int slotSize = Frames.getInt(b, "slot size");
             int slotCount = Frames.getInt(b, "slot count");
-            String pool = Frames.getString(b, "pool path");
-            String ring = Frames.getString(b, "ring path");
+            int poolFd = Frames.getInt(b, "pool descriptor");
+            int ringFd = Frames.getInt(b, "ring descriptor");
             if (mode < 0 || mode >= WaitMode.values().length) throw new FableException("malformed handshake: wait mode " + mode);
             if (slotSize < 64 || slotSize > ConnectOptions.MAX_SLOT_SIZE || slotSize % 64 != 0
                     || slotCount < 2 || slotCount > ConnectOptions.MAX_SLOT_COUNT) {
                 throw new FableException("malformed handshake: pool of " + slotCount + " slots of " + slotSize + " B");
             }
-            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, Path.of(pool), Path.of(ring));
+            if (pid <= 0 || poolFd < 0 || ringFd < 0) {
+                throw new FableException("malformed handshake: pid " + pid + ", pool descriptor " + poolFd + ", ring descriptor " + ringFd);
+            }
+            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, poolFd, ringFd);
         }
     }
 
-    /** This side's outgoing files, created and initialised, not yet shared; mapped in the connection's own arena. */
-    record Outgoing(Arena arena, int slotSize, int slotCount, Path poolPath, Path ringPath, MemorySegment pool, MemorySegment ring) {
-        /** Creates the files now: reserving and faulting in every page, milliseconds for the default 8 MiB pool (docs/transports.md). */
+    /** This side's outgoing memfds, created, initialised and sealed, not yet shared; mapped in the connection's own arena. */
+    record Outgoing(Arena arena, int slotSize, int slotCount, ShmFiles.Sealed poolFile, ShmFiles.Sealed ringFile) {
+        /** Creates the memfds now: reserving and faulting in every page, milliseconds for the default 8 MiB pool (docs/transports.md). */
         static Outgoing create(ShmFiles files, int slotSize, int slotCount) {
+            files.sweepOnce();
             Arena arena = Arena.ofShared();
-            Path poolPath = files.newPath("pool");
-            Path ringPath = files.newPath("ring");
+            ShmFiles.Sealed pool = null;
             try {
-                MemorySegment pool = ShmFiles.createAndMap(poolPath, ShmLayout.poolBytes(slotSize, slotCount), arena,
+                pool = ShmFiles.createSealed(ShmFiles.newName("pool"), ShmLayout.poolBytes(slotSize, slotCount), arena,
                         "shared-memory pool (" + slotCount + " slots of " + slotSize + " B)");
-                MemorySegment ring = ShmFiles.createAndMap(ringPath, ShmLayout.ringBytes(ShmLayout.capacityFor(slotCount)),
+                ShmFiles.Sealed ring = ShmFiles.createSealed(ShmFiles.newName("ring"), ShmLayout.ringBytes(ShmLayout.capacityFor(slotCount)),
                         arena, "shared-memory ring");
-                RingWriter.initialise(pool, ring, slotSize, slotCount);
-                return new Outgoing(arena, slotSize, slotCount, poolPath, ringPath, pool, ring);
+                RingWriter.initialise(pool.segment(), ring.segment(), slotSize, slotCount);
+                return new Outgoing(arena, slotSize, slotCount, pool, ring);
             } catch (RuntimeException e) {
-                ShmFiles.unlink(poolPath);
-                ShmFiles.unlink(ringPath);
+                if (pool != null) pool.closeFd();
                 arena.close();
                 throw e;
             }
@@ -110,30 +115,59 @@ public final class ShmTransport implements Transport {
         /** A prepared pool of this shape from the {@link PoolReserve}, else a new one; then asks the reserve for the next. */
         static Outgoing obtain(ShmFiles files, PoolReserve reserve, ConnectOptions o) {
             Outgoing ready = reserve.take(o.slotSize(), o.slotCount());
-            if (ready == null) ready = create(files, o.slotSize(), o.slotCount());   // throws when /dev/shm is too small: no refill then
+            if (ready == null) ready = create(files, o.slotSize(), o.slotCount());   // throws when memory is short: no refill then
             reserve.refill(o.slotSize(), o.slotCount());
             return ready;
         }
 
-        Side describe(String name, ConnectOptions o) {
-            return new Side(ProcessHandle.current().pid(), name, o.waitMode(), o.slotSize(), o.slotCount(), poolPath, ringPath);
+        MemorySegment pool() {
+            return poolFile.segment();
         }
 
+        MemorySegment ring() {
+            return ringFile.segment();
+        }
+
+        Side describe(String name, ConnectOptions o) {
+            return new Side(ProcessHandle.current().pid(), name, o.waitMode(), o.slotSize(), o.slotCount(), poolFile.fd(), ringFile.fd());
+        }
+
+        /** Closes our descriptors (once; the mappings stay): the peer has opened the memfds, or never will. */
         void unlink() {
-            ShmFiles.unlink(poolPath);
-            ShmFiles.unlink(ringPath);
+            poolFile.closeFd();
+            ringFile.closeFd();
         }
     }
 
-    /** The peer's files, mapped (pool read-only) in an arena of their own and validated. */
-    private record Incoming(MemorySegment pool, MemorySegment ring) {
-        static Incoming map(ShmFiles files, Arena arena, Side peer) {
-            MemorySegment pool = files.mapPeer(peer.pool(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
-            MemorySegment ring = files.mapPeer(peer.ring(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
+    /** The peer's memfds, mapped (pool read-only) in an arena of their own and validated. */
+    record Incoming(MemorySegment pool, MemorySegment ring) {
+        static Incoming map(Arena arena, Side peer) {
+            MemorySegment pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
+            MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
             String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount());
             if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
             return new Incoming(pool, ring);
         }
+    }
+
+    /**
+     * Null if this side may map what {@code peer} declared, else why not, naming the limit and the setting that
+     * raises it (see {@link dev.fable.transport.PeerLimits}). Checked before anything is mapped or allocated.
+     */
+    static String tooLarge(Side peer, dev.fable.transport.PeerLimits limits) {
+        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount()));
+        String who = "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared a shared-memory pool of " + peer.slotCount()
+                + " slots of " + peer.slotSize() + " B";
+        if (peer.slotCount() > limits.maxSlots()) {
+            return who + ", more than the " + limits.maxSlots() + " slots this side accepts (Fable.Context.maxPeerSlots, "
+                    + dev.fable.transport.PeerLimits.SLOTS_PROPERTY + "); raise it on the receiving side or give the sender fewer slots (ConnectOptions.slotCount)";
+        }
+        if (bytes > limits.maxPoolBytes()) {
+            return who + " (" + bytes + " B with its ring), more than the " + limits.maxPoolBytes()
+                    + " B this side maps for one peer (Fable.Context.maxPeerPoolBytes, " + dev.fable.transport.PeerLimits.POOL_PROPERTY
+                    + "); raise it on the receiving side or give the sender fewer or smaller slots (ConnectOptions.slotCount/slotSize)";
+        }
+        return null;
     }
 
     /** Prepares a pool of this shape in the background, so the next connect or accept need not (see {@link PoolReserve}). */
@@ -171,8 +205,16 @@ public final class ShmTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
             control.takeSecret(reply);
+            String tooLarge = tooLarge(peer, services.limits());
+            if (tooLarge != null) reject(control, tooLarge);   // instead of READY: the acceptor learns why
             inArena = Arena.ofShared();
-            Incoming in = Incoming.map(files, inArena, peer);
+            Incoming in;
+            try {
+                in = Incoming.map(inArena, peer);
+            } catch (RuntimeException e) {
+                reject(control, e.getMessage());
+                throw e;
+            }
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -212,10 +254,12 @@ public final class ShmTransport implements Transport {
                 throw e;
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            String tooLarge = tooLarge(peer, services.limits());
+            if (tooLarge != null) reject(control, tooLarge);
             inArena = Arena.ofShared();
             Incoming in;
             try {
-                in = Incoming.map(files, inArena, peer);
+                in = Incoming.map(inArena, peer);
             } catch (RuntimeException e) {
                 reject(control, e.getMessage());
                 throw e;
@@ -226,7 +270,12 @@ public final class ShmTransport implements Transport {
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
-            if (Frames.getByte(ready, "ready") != READY) throw new FableException("malformed handshake: expected READY");
+            byte readyType = Frames.getByte(ready, "ready");
+            if (readyType == REJECT) {
+                throw new FableException("'" + peer.name() + "' (pid " + peer.pid() + ") refused the shared-memory connection: "
+                        + Frames.getString(ready, "reason"));
+            }
+            if (readyType != READY) throw new FableException("malformed handshake: expected READY");
             return established(localName, options, inArena, control, out, in, peer);
         } catch (RuntimeException e) {
             throw abort(e, out, inArena, control);

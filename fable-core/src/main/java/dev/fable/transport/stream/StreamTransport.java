@@ -21,7 +21,7 @@ import dev.fable.transport.Leg;
  * TCP_NODELAY and the set-up's {@link dev.fable.transport.Liveness} bound), and the base of {@code tls}. The data travels on the control connection itself,
  * after a short handshake:
  * <pre>
- * connector → HELLO  transport, version, pid, target name, own name, largest fragment it sends
+ * connector → HELLO  transport, version, pid, target name, own name, largest fragment it sends, largest fragment it accepts
  * acceptor  → ACCEPT pid, own name, largest fragment it sends | REJECT reason
  * (tls: the TLS handshake runs here)
  * then frames: an 8-byte header, the payload and padding to 8 bytes (see StreamFrame), both ways
@@ -32,7 +32,7 @@ import dev.fable.transport.Leg;
 public class StreamTransport implements Transport {
     public static final String UNIX = "unix";
     public static final String TCP = "tcp";
-    private static final short VERSION = 1;
+    private static final short VERSION = 2;   // 2: HELLO ends with the largest fragment the connector accepts
     private static final byte ACCEPT = 2;
     private static final byte REJECT = Transport.REJECT;
     protected static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -91,6 +91,18 @@ public class StreamTransport implements Transport {
         }
     }
 
+    /**
+     * Null if this side accepts fragments as large as {@code peer} declared, else why not, naming the limit and the
+     * setting that raises it. Checked before the receive areas (sized from the declaration) exist.
+     */
+    private String tooLarge(Side peer) {
+        int max = services.limits().maxFragment();
+        if (peer.maxFragment() <= max) return null;
+        return "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared " + name + " fragments of up to " + peer.maxFragment()
+                + " B, more than the " + max + " B this side accepts (Fable.Context.maxPeerFragment, "
+                + dev.fable.transport.PeerLimits.FRAGMENT_PROPERTY + "); raise it on the receiving side or give the sender smaller slots (ConnectOptions.slotSize)";
+    }
+
     private static Side self(String localName, ConnectOptions options) {
         return new Side(ProcessHandle.current().pid(), localName, Math.min(options.slotSize(), StreamFrame.MAX_FRAGMENT));
     }
@@ -106,6 +118,7 @@ public class StreamTransport implements Transport {
             hello.putShort(VERSION);
             Frames.putString(hello, route.name());
             self(localName, options).write(hello);
+            hello.putInt(services.limits().maxFragment());
             control.writeFrame(hello.flip());
             ByteBuffer reply = control.readFrame(deadline);
             byte type = Frames.getByte(reply, "reply type");
@@ -115,6 +128,8 @@ public class StreamTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed " + name + " handshake: reply type " + type);
             Side peer = Side.read(reply);
             if (secretInReply()) control.takeSecret(reply);
+            String tooLarge = tooLarge(peer);   // a correct acceptor refuses first (it knows our limit): this one ignored it
+            if (tooLarge != null) throw new Transport.Refused("refused a " + name + " connection: " + tooLarge);
             StreamConnection c = established(control, true, route, localName, peer, options, deadline);
             if (control.epoch() > 0) {
                 try {
@@ -144,9 +159,18 @@ public class StreamTransport implements Transport {
             }
             String wanted = Frames.getString(hello, "target name");
             Side peer = Side.read(hello);
+            int peerAccepts = Frames.getInt(hello, "largest fragment accepted");
             if (!wanted.equals(localName)) Transport.reject(control, REJECT, name, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            String tooLarge = tooLarge(peer);
+            if (tooLarge != null) Transport.reject(control, REJECT, name, tooLarge);
+            Side me = self(localName, options);
+            if (me.maxFragment() > peerAccepts) {
+                Transport.reject(control, REJECT, name, "endpoint '" + localName + "' sends " + name + " fragments of up to " + me.maxFragment()
+                        + " B, more than the " + peerAccepts + " B the connecting side accepts (its Fable.Context.maxPeerFragment, "
+                        + dev.fable.transport.PeerLimits.FRAGMENT_PROPERTY + "); raise it there or listen with smaller slots (ConnectOptions.slotSize)");
+            }
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
-            self(localName, options).write(reply);
+            me.write(reply);
             if (secretInReply()) control.putSecret(reply);
             control.writeFrame(reply.flip());
             return established(control, false, null, localName, peer, options, deadline);

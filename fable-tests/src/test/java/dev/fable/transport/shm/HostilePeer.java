@@ -126,7 +126,7 @@ public final class HostilePeer {
         if (ERRORS.incrementAndGet() <= 20) say("ERROR " + what.replace('\n', ' '));
     }
 
-    private static void readCommands() {
+    static void readCommands() {
         Thread t = new Thread(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
                 String l;

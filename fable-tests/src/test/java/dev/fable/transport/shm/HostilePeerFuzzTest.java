@@ -610,7 +610,7 @@ class HostilePeerFuzzTest {
                     long sent = c.messagesSent();
                     if (plan.fatal() >= 0) assertTrue(sent <= plan.fatal(), "claimed past the planned failure");
                     else if (!plan.chaos()) assertTrue(sent <= plan.clean(), "claimed more than the peer released");
-                    int max = rnd.nextInt(options.slotSize() + 100);
+                    int max = 1 + rnd.nextInt(options.slotSize() + 100);   // claim(0) is a usage error
                     Buffer b = c.claim(max);
                     if (b == null && rnd.nextInt(32) == 0) b = c.claim(max, SHORT_WAIT);   // wait on a READ/PRODUCER_PARKED the peer scribbles on
                     if (b == null) break;

@@ -36,15 +36,15 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The accepting side of the shm transport checks the connector's HELLO, and maps and validates the
- * files it names, before it obtains its own outgoing pool: a hostile hello (files whose headers are
- * garbage, a geometry out of range, files outside the shared-memory directory) is refused with a
- * REJECT frame that gives the reason, the pool this process had prepared ({@link PoolReserve}) is
- * still there untouched, and no pool or ring file of ours appeared in the directory.
+ * memfds it names, before it obtains its own outgoing pool: a hostile hello (memfds whose headers are
+ * garbage or that are smaller than their geometry, descriptors that are not Fable's memfds, a
+ * geometry out of range) is refused with a REJECT frame that gives the reason, the pool this process
+ * had prepared ({@link PoolReserve}) is still there untouched, and no memfd of ours appeared.
  * {@link ShmTransport#accept} is driven directly, over a real Unix socket pair.
  */
 class ShmAcceptChecksHelloFirstTest {
     private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(64).slotCount(4);
-    private static final short SHM_HANDSHAKE_VERSION = 2;
+    private static final short SHM_HANDSHAKE_VERSION = 3;
 
     @TempDir
     Path dir;
@@ -54,7 +54,7 @@ class ShmAcceptChecksHelloFirstTest {
 
     @BeforeEach
     void prepareAPool() {
-        services = new LegServices(LeakDetector.Level.OFF, "hello-first", Liveness.OFF);
+        services = new LegServices(LeakDetector.Level.OFF, "hello-first", Liveness.OFF, dev.fable.transport.PeerLimits.DEFAULTS);
         transport = new ShmTransport(dir.resolve("shm"), services);
         transport.prepare(OPTIONS);
         prepared = (AtomicReference<?>) HostileAccess.field(HostileAccess.field(transport, "reserve"), "ready");
@@ -68,32 +68,40 @@ class ShmAcceptChecksHelloFirstTest {
             o.arena().close();
         }
         services.close();
+        arena.close();
     }
 
-    private Set<String> files() throws IOException {
-        try (Stream<Path> l = Files.list(dir.resolve("shm"))) {
-            return new TreeSet<>(l.map(p -> p.getFileName().toString()).toList());
+    /** This process's Fable memfds, as /proc/self/fd shows them. */
+    private static Set<String> files() throws IOException {
+        Set<String> out = new TreeSet<>();
+        try (Stream<Path> l = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : l.toList()) {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.startsWith("/memfd:" + ShmFiles.MEMFD_PREFIX)) out.add(target);
+                } catch (IOException gone) {
+                    // closed while listing (the directory's own descriptor, say)
+                }
+            }
         }
+        return out;
     }
 
-    /** A file of {@code size} zero bytes in the shm directory, named as this process's. */
-    private Path zeros(String name, long size) throws IOException {
-        Path p = dir.resolve("shm").resolve(ProcessHandle.current().pid() + "-" + name);
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(1), size - 1);
-        }
-        return p;
+    /** A sealed memfd of {@code size} zero bytes, named as this process's (its descriptor stays open for the test). */
+    private int zeros(String name, long size) {
+        return ShmFiles.createSealed(ShmFiles.newName(name), size, arena, "test " + name).fd();
     }
 
-    private static ByteBuffer hello(int slotSize, int slotCount, Path pool, Path ring) {
+    private final java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+
+    private static ByteBuffer hello(int slotSize, int slotCount, int poolFd, int ringFd) {
         ByteBuffer b = ByteBuffer.allocate(ControlChannel.MAX_FRAME);
         b.putShort(SHM_HANDSHAKE_VERSION);
         Frames.putString(b, "victim");
         b.putLong(ProcessHandle.current().pid());
         Frames.putString(b, "hostile");
         b.put((byte) 0).putInt(slotSize).putInt(slotCount);
-        Frames.putString(b, pool.toString());
-        Frames.putString(b, ring.toString());
+        b.putInt(poolFd).putInt(ringFd);
         return b.flip();
     }
 
@@ -116,33 +124,38 @@ class ShmAcceptChecksHelloFirstTest {
             assertTrue(why.contains(reason), why);
         }
         assertSame(pool, prepared.get(), "the prepared pool was not taken for a hello that was refused");
-        assertEquals(before, files(), "no pool or ring file of ours appeared (nor went)");
+        assertEquals(before, files(), "no memfd of ours appeared (nor went)");
     }
 
     @Test
-    void filesWithGarbageHeadersAreRefusedBeforeAnyPoolIsTaken() throws Exception {
-        Path pool = zeros("bogus.pool", ShmLayout.poolBytes(64, 4));
-        Path ring = zeros("bogus.ring", ShmLayout.ringBytes(ShmLayout.capacityFor(4)));
+    void memfdsWithGarbageHeadersAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        int pool = zeros("bogus.pool", ShmLayout.poolBytes(64, 4));
+        int ring = zeros("bogus.ring", ShmLayout.ringBytes(ShmLayout.capacityFor(4)));
         refused(hello(64, 4, pool, ring), "bad magic");
     }
 
     @Test
-    void filesSmallerThanTheirGeometryAreRefusedBeforeAnyPoolIsTaken() throws Exception {
-        Path pool = zeros("small.pool", 4096);
-        Path ring = zeros("small.ring", 4096);
-        refused(hello(64, 1024, pool, ring), "expected");
+    void memfdsSmallerThanTheirGeometryAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        int pool = zeros("small.pool", 4096);
+        int ring = zeros("small.ring", 4096);
+        refused(hello(64, 1024, pool, ring), "");
     }
 
     @Test
-    void filesOutsideTheSharedMemoryDirectoryAreRefusedBeforeAnyPoolIsTaken() throws Exception {
-        refused(hello(64, 4, Path.of("/etc/passwd"), Path.of("/etc/hosts")), "outside");
+    void descriptorsThatAreNotFableMemfdsAreRefusedBeforeAnyPoolIsTaken() throws Exception {
+        int passwd = dev.fable.internal.Libc.open("/etc/passwd", 0);
+        assertTrue(passwd >= 0, "open /etc/passwd");
+        try {
+            refused(hello(64, 4, passwd, passwd), "");
+        } finally {
+            dev.fable.internal.Libc.close(passwd);
+        }
     }
 
     @Test
     void aGeometryOutOfRangeIsRefusedWithTheReason() throws Exception {
-        Path any = dir.resolve("shm").resolve("none");
         for (List<Integer> g : List.of(List.of(63, 4), List.of(64, 1), List.of(64, Integer.MAX_VALUE), List.of(-64, 4))) {
-            refused(hello(g.get(0), g.get(1), any, any), "malformed handshake: pool of " + g.get(1) + " slots of " + g.get(0) + " B");
+            refused(hello(g.get(0), g.get(1), 0, 0), "malformed handshake: pool of " + g.get(1) + " slots of " + g.get(0) + " B");
         }
     }
 }
