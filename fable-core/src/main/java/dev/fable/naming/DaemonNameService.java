@@ -482,7 +482,15 @@ public final class DaemonNameService implements NameService {
     @Override
     public void trust(String network, boolean trusted) {
         Message m = reply(call(new Trust(nextId(), network, trusted), 0));
+        if (m instanceof Fail f && f.code() == Wire.E_BAD_REQUEST) throw new IllegalArgumentException(f.text());
         if (m instanceof Fail f) throw new FableException("cannot change the trust of '" + network + "': " + f.text());
+    }
+
+    /** The networks this host's daemon trusts now ({@code fable trust list}). */
+    public List<String> trustedNetworks() {
+        Message m = reply(call(new TrustListRequest(nextId()), 1000));
+        if (m instanceof NetworkList l) return l.networks();
+        throw failure(m, "trust list");
     }
 
     @Override

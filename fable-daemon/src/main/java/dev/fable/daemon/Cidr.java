@@ -20,7 +20,7 @@ public record Cidr(byte[] network, int prefix, String text) {
             if (prefix < 0 || prefix > a.length * 8) throw new NumberFormatException("prefix " + prefix + " out of range");
             return new Cidr(a, prefix, t);
         } catch (UnknownHostException | NumberFormatException e) {
-            throw new IllegalArgumentException("invalid network '" + text + "' in fable.trusted.networks: " + e.getMessage()
+            throw new IllegalArgumentException("invalid network '" + text + "': " + e.getMessage()
                     + "; use CIDR notation such as 10.0.0.0/8 or fd00::/8");
         }
     }

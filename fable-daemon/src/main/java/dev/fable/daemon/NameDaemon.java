@@ -90,7 +90,13 @@ public final class NameDaemon implements AutoCloseable {
     /** A daemon configured from system properties and environment (see {@code docs/naming.md}). */
     public static NameDaemon fromConfig(boolean foreground) throws IOException {
         String trusted = NamingConfig.get("fable.trusted.networks", "127.0.0.0/8");
-        TransportPolicy policy = new TransportPolicy(Cidr.parseList(trusted), NamingConfig.get("fable.policy.local"),
+        List<Cidr> trustedNetworks;
+        try {
+            trustedNetworks = Cidr.parseList(trusted);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("fable.trusted.networks: " + e.getMessage(), e);
+        }
+        TransportPolicy policy = new TransportPolicy(trustedNetworks, NamingConfig.get("fable.policy.local"),
                 NamingConfig.get("fable.policy.remote"));
         String peersCsv = NamingConfig.get("fable.daemon.peers", "");
         List<String> peers = new ArrayList<>();
@@ -186,6 +192,7 @@ public final class NameDaemon implements AutoCloseable {
             case Trust t -> policies.trust(s, t);
             case KnownHost kh -> peerLinks.knownHost(s, kh);
             case TrustedAddress ta -> policies.trustedAddress(s, ta);
+            case TrustListRequest q -> policies.list(s, q);
             case Refused r -> refusals.refused(s, r);
             case RefusalsRequest q -> refusals.list(s, q);
             case Hello h -> sessions.reject(s, Wire.E_BAD_REQUEST, "HELLO sent twice");

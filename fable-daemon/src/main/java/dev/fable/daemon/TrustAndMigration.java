@@ -5,6 +5,8 @@ import dev.fable.naming.protocol.Message.Ok;
 import dev.fable.naming.protocol.Message.PolicyChanged;
 import dev.fable.naming.protocol.Message.Trust;
 import dev.fable.naming.protocol.Message.TrustedAddress;
+import dev.fable.naming.protocol.Message.TrustListRequest;
+import dev.fable.naming.protocol.Message.NetworkList;
 import dev.fable.naming.protocol.Messages;
 import dev.fable.naming.protocol.Wire;
 
@@ -71,6 +73,13 @@ final class TrustAndMigration {
         LOG.log(INFO, "policy: " + what + ", by " + s);
         sessions.reply(s, new Ok(t.id()));
         broadcast(what, null);
+    }
+
+    /** TRUST_LIST: the trusted networks, as given. */
+    void list(Session s, TrustListRequest q) throws IOException {
+        List<String> l = new java.util.ArrayList<>();
+        for (Cidr c : policy.trustedNetworks()) if (l.size() < 256) l.add(c.toString());
+        sessions.reply(s, new NetworkList(q.id(), l));
     }
 
     /** TRUSTED_ADDRESS: may a plain tcp connection come from this address (in a trusted network)? */

@@ -96,6 +96,12 @@ public sealed interface Message {
      */
     record Refused(int id, String endpoint, String address, String reason, int count) implements Message {}
 
+    /** Client → daemon: the networks trusted now ({@code fable trust list}); answered with {@link NetworkList}. */
+    record TrustListRequest(int id) implements Message {}
+
+    /** Daemon → client: the trusted networks (CIDR, as given), at most 256. */
+    record NetworkList(int id, List<String> networks) implements Message {}
+
     /** Client → daemon: the refusals this host's endpoints reported; answered with {@link RefusalList}. */
     record RefusalsRequest(int id) implements Message {}
 

@@ -77,6 +77,14 @@ public final class Messages {
             case Wire.TRUSTED_ADDRESS -> new TrustedAddress(id, r.text("address"));
             case Wire.REFUSED -> new Refused(id, r.text("endpoint"), r.text("address"), r.text("reason"), r.i32("count"));
             case Wire.REFUSALS -> new RefusalsRequest(id);
+            case Wire.TRUST_LIST -> new TrustListRequest(id);
+            case Wire.NETWORK_LIST -> {
+                int n = r.count("networks", 2);
+                if (n > 256) throw new ProtocolException(Wire.E_BAD_REQUEST, n + " networks (at most 256)");
+                List<String> l = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) l.add(r.text("network"));
+                yield new NetworkList(id, l);
+            }
             case Wire.REFUSAL_LIST -> {
                 long total = r.i64("total");
                 int n = r.count("refusals", MIN_REFUSAL_ENTRY);
@@ -122,6 +130,13 @@ public final class Messages {
             case TrustedAddress x -> w(Wire.TRUSTED_ADDRESS, x.id()).str(x.address()).frame();
             case Refused x -> w(Wire.REFUSED, x.id()).str(clipShort(x.endpoint())).str(clipShort(x.address())).str(clipShort(x.reason())).i32(x.count()).frame();
             case RefusalsRequest x -> w(Wire.REFUSALS, x.id()).frame();
+            case TrustListRequest x -> w(Wire.TRUST_LIST, x.id()).frame();
+            case NetworkList x -> {
+                if (x.networks().size() > 256) throw new IllegalArgumentException("at most 256 networks");
+                PayloadWriter p = w(Wire.NETWORK_LIST, x.id()).i32(x.networks().size());
+                for (String n : x.networks()) p.str(clipShort(n));
+                yield p.frame();
+            }
             case RefusalList x -> {
                 if (x.entries().size() > Wire.MAX_REFUSAL_ROWS) throw new IllegalArgumentException("at most " + Wire.MAX_REFUSAL_ROWS + " refusal rows");
                 PayloadWriter p = w(Wire.REFUSAL_LIST, x.id()).i64(x.total()).i32(x.entries().size());

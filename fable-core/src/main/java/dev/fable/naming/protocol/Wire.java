@@ -38,6 +38,8 @@ public final class Wire {
     public static final int REFUSED = 25;
     public static final int REFUSALS = 26;
     public static final int REFUSAL_LIST = 27;
+    public static final int TRUST_LIST = 28;
+    public static final int NETWORK_LIST = 29;
     /** Rows of a {@link #REFUSAL_LIST} (the daemon keeps this many: the latest sources). */
     public static final int MAX_REFUSAL_ROWS = 64;
 
