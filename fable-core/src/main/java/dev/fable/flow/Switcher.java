@@ -150,12 +150,15 @@ final class Switcher {
             }
             all.add(n);
         }
+        // Accepting side: tell the connector, whose sender may move now (shm waits for this), before the leg is linked: once
+        // it is, this side's sender may move onto it at its next claim, and on a stream leg INSTALLED must be the first frame.
+        // The connector's marker may then reach this side's receiver before the link below: it waits for it (a moment).
+        if (opener == null) leg.installed();
         Link last = newest;
         switching.set(leg.epoch());   // before the leg is linked: a role that reaches it can complete this switch, and only this one
         last.next = n;                // volatile: the roles follow `next` when they move
         send.switchPending();         // the sender's next claim moves it; before `newest`: a claim that follows epoch() == e+1 comes from e+1
         newest = n;
-        if (opener == null) leg.installed();   // accepting side: the connector's sender may move now (shm waits for this)
         // A busy thread moves itself within microseconds (the sender at its next claim, the receiver at the peer's
         // marker). Only a role that has not moved after a short wait is moved here, and only if its thread is idle.
         awaitMoved(n, HELP_AFTER_NANOS);

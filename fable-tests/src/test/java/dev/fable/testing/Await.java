@@ -14,13 +14,20 @@ public final class Await {
      */
     public static long until(BooleanSupplier condition, Duration limit, Supplier<String> what) {
         long start = System.nanoTime();
-        long deadline = start + limit.toNanos();
+        if (!within(condition, limit)) throw new AssertionError("not within " + limit + ": " + what.get());
+        return System.nanoTime() - start;
+    }
+
+    /**
+     * Polls {@code condition} until it holds (true) or {@code limit} passes (false): for a test that
+     * counts the cases where it does not hold instead of failing at the first. Yields between polls.
+     */
+    public static boolean within(BooleanSupplier condition, Duration limit) {
+        long deadline = System.nanoTime() + limit.toNanos();
         while (!condition.getAsBoolean()) {
-            if (System.nanoTime() - deadline >= 0) {
-                throw new AssertionError("not within " + limit + ": " + what.get());
-            }
+            if (System.nanoTime() - deadline >= 0) return false;
             Thread.yield();
         }
-        return System.nanoTime() - start;
+        return true;
     }
 }

@@ -141,9 +141,13 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         return buffers.length - freeCount;
     }
 
-    /** The peer's stream ended (EOF, or its close marker was parsed) and everything before it was handed out. */
+    /**
+     * The peer's stream ended (EOF, or its close marker was parsed) and every whole frame before it was
+     * handed out. What arrived of a frame cut short by the end (a peer killed mid-write) can never
+     * complete: it does not hold the end back ({@link #unparsed()} counts it).
+     */
     boolean ended() {
-        return closeSeen || (endOfStream && tail == parse);
+        return closeSeen || (endOfStream && !complete());
     }
 
     /** True if the peer said goodbye (a CLOSE frame, or EOF of a plain external peer) rather than vanished. */
