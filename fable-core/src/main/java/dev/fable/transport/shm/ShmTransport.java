@@ -58,8 +58,8 @@ public final class ShmTransport implements Transport {
         return NAME;
     }
 
-    /** What one side announces about the direction it writes. */
-    private record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, Path pool, Path ring) {
+    /** What one side announces about the direction it writes (package-private: ShmHandshakeFuzzTest reads hostile ones). */
+    record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, Path pool, Path ring) {
         void write(ByteBuffer b) {
             b.putLong(pid);
             Frames.putString(b, name);
