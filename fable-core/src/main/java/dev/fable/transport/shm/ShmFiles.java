@@ -196,7 +196,7 @@ public final class ShmFiles {
      * least {@code size} bytes (checked here, so a short file cannot SIGBUS us later).
      */
     public MemorySegment mapPeer(Path path, long size, boolean readOnly, Arena arena, String what) {
-        if (!path.getParent().equals(directory())) {
+        if (!directory().equals(path.getParent())) {   // a relative or empty path has no parent: refused as well
             throw new SharedMemoryException("peer named a " + what + " outside " + directory() + ": " + path);
         }
         StandardOpenOption[] opts = readOnly

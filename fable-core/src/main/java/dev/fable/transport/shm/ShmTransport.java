@@ -81,7 +81,11 @@ public final class ShmTransport implements Transport {
                     || slotCount < 2 || slotCount > ConnectOptions.MAX_SLOT_COUNT) {
                 throw new FableException("malformed handshake: pool of " + slotCount + " slots of " + slotSize + " B");
             }
-            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, Path.of(pool), Path.of(ring));
+            try {
+                return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, Path.of(pool), Path.of(ring));
+            } catch (java.nio.file.InvalidPathException e) {   // a NUL byte, say: the peer's bytes, not a path
+                throw new FableException("malformed handshake: " + e.getMessage(), e);
+            }
         }
     }
 
