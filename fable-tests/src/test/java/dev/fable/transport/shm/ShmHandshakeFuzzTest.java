@@ -175,6 +175,10 @@ class ShmHandshakeFuzzTest {
         assertEquals("accepted " + WaitMode.values()[1], connectorReply(reply(1, SLOT, SLOTS, true)));
         assertEquals("valid", headers(headerSeed(SLOT, SLOTS, SLOT, SLOTS)));
         assertThrows(SharedMemory(), () -> acceptHello(hello(0, SLOT, SLOTS, "/etc/passwd", ring.toString())));
+        // the fuzzer's first two finds: a path with a NUL byte (was InvalidPathException), a path without a directory (was NullPointerException)
+        assertThrows(FableException.class, () -> acceptHello(hello(0, SLOT, SLOTS, pool + "\0", ring.toString())));
+        assertThrows(SharedMemory(), () -> acceptHello(hello(0, SLOT, SLOTS, "", ring.toString())));
+        assertThrows(SharedMemory(), () -> acceptHello(hello(0, SLOT, SLOTS, pool.toString(), "peer.ring")));
         assertThrows(FableException.class, () -> acceptHello(hello(0, 65, SLOTS, pool.toString(), ring.toString())));
         assertThrows(FableException.class, () -> acceptHello(hello(0, SLOT, 1 + ConnectOptions.MAX_SLOT_COUNT, pool.toString(), ring.toString())));
     }
