@@ -62,6 +62,7 @@ public final class Fuzz {
     private LongUnaryOperator allocationCap = n -> Long.MAX_VALUE;
     private UnaryOperator<byte[]> fixup = null;
     private int maxLength = 8192;
+    private long maxInputs = Long.MAX_VALUE;
 
     private Fuzz(String name) {
         this.name = name;
@@ -102,6 +103,12 @@ public final class Fuzz {
         return this;
     }
 
+    /** Most inputs whatever the scale (for a slow target). */
+    public Fuzz maxInputs(long n) {
+        this.maxInputs = n;
+        return this;
+    }
+
     /** Longest input the mutator builds. */
     public Fuzz maxLength(int n) {
         this.maxLength = n;
@@ -123,7 +130,7 @@ public final class Fuzz {
     public Result run(Target target) {
         if (corpus.isEmpty()) throw new IllegalArgumentException("no seeds");
         long seed = seedFor(name);
-        long n = Math.max(1, (long) (inputs * scale()));
+        long n = Math.max(1, Math.min(maxInputs, (long) (inputs * scale())));
         Random rnd = new Random(seed);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         Finding[] found = new Finding[1];
