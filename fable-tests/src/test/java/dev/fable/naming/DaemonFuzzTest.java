@@ -105,12 +105,21 @@ class DaemonFuzzTest {
         assertEquals("/run/fuzz-good", good.resolve("fuzz-good", new RouteRequest(true, null), 0).unixPath());
     }
 
+    /** The long run's find: a HELLO whose shm directory holds a NUL byte threw InvalidPathException in the daemon's close of that client. */
+    @Test
+    void aHelloWithANulInItsShmDirectoryIsClosedCleanly() throws Exception {
+        assertEquals("Welcome", connection(stream(new Hello(1, 4243, "nul-dir", "/tmp/a\0b"))));
+        Await.until(() -> daemon.log().contains("closed client pid 4243 (nul-dir)"), LIMIT, daemon::log);
+        goodClientIsServed();
+        assertFalse(daemon.log().contains("event loop error"), daemon.log());
+    }
+
     @Test
     void fuzzedClientsNeverHurtTheDaemon() {
         Fuzz.target("daemon: live, over its Unix socket")
                 .seeds(seeds())
                 .inputs(INPUTS)
-                .maxInputs(50_000)   // a long run's scale would take hours through sockets
+                .maxInputs(10_000)   // through sockets, and each STATS costs the daemon two full GCs: a long run would take hours
                 .maxLength(4096)
                 .expecting()   // replies that do not decode, a read that times out (the daemon never closed): findings
                 .run(DaemonFuzzTest::connection);
