@@ -221,7 +221,7 @@ public final class Fuzz {
         } catch (Throwable t) {
             if (!isExpected(t)) return t;
             String m = String.valueOf(t.getMessage());
-            label = t.getClass().getSimpleName() + " " + m.replaceAll("[0-9a-fA-F]{2,}|[0-9]+", "#").replaceAll("'[^']*'", "'_'");
+            label = t.getClass().getSimpleName() + " " + m.replaceAll("/\\S*", "/_").replaceAll("[0-9a-fA-F]{2,}|[0-9]+", "#").replaceAll("'[^']*'", "'_'");
             if (label.length() > 56) label = label.substring(0, 56);   // the reason, not the peer's bytes it quotes
         }
         if (labels.add(label) && corpus.size() < MAX_CORPUS) corpus.add(input);
