@@ -274,13 +274,13 @@ final class LocalEndpoint implements Endpoint {
                 }
                 queue(new Pending(ch, hello, id, secret));
             } else {
-                first.position(SESSION_BYTES + REJOIN_NONCE_BYTES);
-                String why = Frames.getString(first, "reason");
-                int wait = Frames.getByte(first, "wait mode");
-                if (wait < 0 || wait > WaitMode.values().length) {
-                    refuse(ch, "it asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+                Rejoin r = null;
+                try {
+                    r = rejoinRequest(first);
+                } catch (Transport.Refused e) {
+                    refuse(ch, e.getMessage());
                 }
-                rejoin(ch, id, entry, why, wait == 0 ? null : WaitMode.values()[wait - 1]);
+                rejoin(ch, id, entry, r.reason(), r.waitMode());
             }
         } catch (Transport.Refused e) {
             refusals.incrementAndGet();
@@ -350,17 +350,47 @@ final class LocalEndpoint implements Endpoint {
     private LiveEntry checkRejoin(ControlChannel ch, ByteBuffer frame, long id) {
         LiveEntry entry = live.get(id);
         if (entry == null) refuse(ch, "it asked to switch connection " + Long.toHexString(id) + ", which this endpoint does not have (closed?)");
+        try {
+            authenticate(frame, entry.secret(), id);
+        } catch (Transport.Refused e) {
+            refuse(ch, e.getMessage());
+        }
+        return entry;
+    }
+
+    /**
+     * The socket-free part of {@link #checkRejoin} (the session-frame fuzz test drives it): checks the REJOIN
+     * frame's authenticator with {@code secret} and drops it from the frame's limit, else throws
+     * {@link Transport.Refused} with the reason.
+     */
+    static void authenticate(ByteBuffer frame, byte[] secret, long id) {
         int n = frame.remaining();
-        if (n < SESSION_BYTES + REJOIN_NONCE_BYTES + 2 + 1 + MAC_BYTES) refuse(ch, "its switch request is " + n + " B, too short to be authenticated");
-        byte[] want = mac(entry.secret(), frame.duplicate().limit(frame.limit() - MAC_BYTES));
+        if (n < SESSION_BYTES + REJOIN_NONCE_BYTES + 2 + 1 + MAC_BYTES) throw new Transport.Refused("its switch request is " + n + " B, too short to be authenticated");
+        byte[] want = mac(secret, frame.duplicate().limit(frame.limit() - MAC_BYTES));
         byte[] got = new byte[MAC_BYTES];
         frame.get(frame.limit() - MAC_BYTES, got);
         if (!java.security.MessageDigest.isEqual(want, got)) {
-            refuse(ch, "its switch request for connection " + Long.toHexString(id) + " carries a wrong authenticator "
+            throw new Transport.Refused("its switch request for connection " + Long.toHexString(id) + " carries a wrong authenticator "
                     + "(forged, or not from this connection's peer); the connection flows on");
         }
         frame.limit(frame.limit() - MAC_BYTES);
-        return entry;
+    }
+
+    /** What an authenticated REJOIN asks for: the reason of the switch and the wait mode (null: the endpoint's own). */
+    record Rejoin(String reason, WaitMode waitMode) {}
+
+    /**
+     * Reads what a REJOIN frame asks for, after {@link #authenticate} (socket-free; fuzzed): {@link Transport.Refused}
+     * for a wait mode out of range, another {@link dev.fable.FableException} for a malformed frame.
+     */
+    static Rejoin rejoinRequest(ByteBuffer frame) {
+        frame.position(SESSION_BYTES + REJOIN_NONCE_BYTES);
+        String why = Frames.getString(frame, "reason");
+        int wait = Frames.getByte(frame, "wait mode");
+        if (wait < 0 || wait > WaitMode.values().length) {
+            throw new Transport.Refused("it asked for wait mode " + wait + " (0.." + WaitMode.values().length + ")");
+        }
+        return new Rejoin(why, wait == 0 ? null : WaitMode.values()[wait - 1]);
     }
 
     /** HMAC-SHA256 under {@code secret} over the context string and {@code bytes}. */

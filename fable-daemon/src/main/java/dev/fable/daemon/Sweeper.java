@@ -53,7 +53,14 @@ final class Sweeper {
 
     /** A connection closed: if it was a client that told where its shared-memory files live, sweep them once its process is dead. */
     void closed(Session s) {
-        if (!s.peerDaemon && s.pid > 0 && !s.shmDir.isEmpty()) sweepSharedMemoryOf(Path.of(s.shmDir), s.pid);
+        if (s.peerDaemon || s.pid <= 0 || s.shmDir.isEmpty()) return;
+        Path dir;
+        try {
+            dir = Path.of(s.shmDir);
+        } catch (java.nio.file.InvalidPathException e) {   // the client's HELLO named no path (a NUL byte, say): nothing to sweep
+            return;
+        }
+        sweepSharedMemoryOf(dir, s.pid);
     }
 
     /**

@@ -73,7 +73,7 @@ public class StreamTransport implements Transport {
     }
 
     /** What one side announces: who it is and the largest fragment it will send. */
-    private record Side(long pid, String name, int maxFragment) {
+    record Side(long pid, String name, int maxFragment) {
         void write(ByteBuffer b) {
             b.putLong(pid);
             Frames.putString(b, name);
