@@ -34,6 +34,11 @@ public final class ControlChannel implements AutoCloseable {
         this.channel = channel;
         this.description = description;
         channel.configureBlocking(false);
+        if (!(channel.getLocalAddress() instanceof java.net.UnixDomainSocketAddress)) {
+            // the handshake is small frames in turns (session, challenge, proof, hello, ...): with Nagle's algorithm a
+            // frame written right behind another waits for the peer's delayed ACK, 40 ms on Linux
+            channel.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+        }
     }
 
     /** The epoch of the connection (or reconfiguration leg) this channel sets up: 0 first, +1 per switch. */
