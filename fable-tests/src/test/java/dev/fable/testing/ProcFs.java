@@ -226,6 +226,14 @@ public final class ProcFs {
         return out;
     }
 
+    private static final String MEMFD = "/memfd:fable-";
+
+    /** {@code /memfd:fable-<pid>-<n>.pool (deleted)} → {@code fable-<pid>-<n>.pool}. */
+    private static String memfdName(String path) {
+        String name = path.substring("/memfd:".length());
+        return name.endsWith(" (deleted)") ? name.substring(0, name.length() - " (deleted)".length()) : name;
+    }
+
     /**
      * The distinct Fable memfds {@code pid} has mapped, by name ({@code fable-<pid>-<n>.pool|ring}), from the
      * {@code /memfd:fable-... (deleted)} lines of its {@code maps}.
@@ -234,11 +242,8 @@ public final class ProcFs {
         java.util.Set<String> out = new java.util.TreeSet<>();
         try {
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "maps"))) {
-                int at = line.indexOf("/memfd:fable-");
-                if (at < 0) continue;
-                String name = line.substring(at + "/memfd:".length());
-                if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
-                out.add(name);
+                int at = line.indexOf(MEMFD);
+                if (at >= 0) out.add(memfdName(line.substring(at)));
             }
         } catch (NoSuchFileException e) {
             return out;
@@ -259,10 +264,7 @@ public final class ProcFs {
                 } catch (IOException gone) {
                     continue;
                 }
-                if (!target.startsWith("/memfd:fable-")) continue;
-                String name = target.substring("/memfd:".length());
-                if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
-                out.add(name);
+                if (target.startsWith(MEMFD)) out.add(memfdName(target));
             }
         } catch (NoSuchFileException e) {
             return out;

@@ -205,16 +205,8 @@ public final class ShmTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
             control.takeSecret(reply);
-            String tooLarge = tooLarge(peer, services.limits());
-            if (tooLarge != null) reject(control, tooLarge);   // instead of READY: the acceptor learns why
             inArena = Arena.ofShared();
-            Incoming in;
-            try {
-                in = Incoming.map(inArena, peer);
-            } catch (RuntimeException e) {
-                reject(control, e.getMessage());
-                throw e;
-            }
+            Incoming in = admit(control, inArena, peer);   // a refusal goes instead of READY: the acceptor learns why
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -254,16 +246,8 @@ public final class ShmTransport implements Transport {
                 throw e;
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
-            String tooLarge = tooLarge(peer, services.limits());
-            if (tooLarge != null) reject(control, tooLarge);
             inArena = Arena.ofShared();
-            Incoming in;
-            try {
-                in = Incoming.map(inArena, peer);
-            } catch (RuntimeException e) {
-                reject(control, e.getMessage());
-                throw e;
-            }
+            Incoming in = admit(control, inArena, peer);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
@@ -279,6 +263,21 @@ public final class ShmTransport implements Transport {
             return established(localName, options, inArena, control, out, in, peer);
         } catch (RuntimeException e) {
             throw abort(e, out, inArena, control);
+        }
+    }
+
+    /**
+     * The peer's side, checked against this side's caps, then its memfds mapped into {@code inArena}
+     * and validated; any refusal is told to the peer (REJECT and the reason) before it is thrown here.
+     */
+    private Incoming admit(ControlChannel control, Arena inArena, Side peer) {
+        String tooLarge = tooLarge(peer, services.limits());
+        if (tooLarge != null) reject(control, tooLarge);
+        try {
+            return Incoming.map(inArena, peer);
+        } catch (RuntimeException e) {
+            reject(control, e.getMessage());
+            throw e;
         }
     }
 

@@ -14,23 +14,18 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -71,20 +66,9 @@ class ShmAcceptChecksHelloFirstTest {
         arena.close();
     }
 
-    /** This process's Fable memfds, as /proc/self/fd shows them. */
-    private static Set<String> files() throws IOException {
-        Set<String> out = new TreeSet<>();
-        try (Stream<Path> l = Files.list(Path.of("/proc/self/fd"))) {
-            for (Path fd : l.toList()) {
-                try {
-                    String target = Files.readSymbolicLink(fd).toString();
-                    if (target.startsWith("/memfd:" + ShmFiles.MEMFD_PREFIX)) out.add(target);
-                } catch (IOException gone) {
-                    // closed while listing (the directory's own descriptor, say)
-                }
-            }
-        }
-        return out;
+    /** This process's Fable memfds held open. */
+    private static Set<String> files() {
+        return dev.fable.testing.ProcFs.memfdDescriptors(ProcessHandle.current().pid());
     }
 
     /** A sealed memfd of {@code size} zero bytes, named as this process's (its descriptor stays open for the test). */
