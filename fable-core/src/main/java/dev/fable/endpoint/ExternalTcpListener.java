@@ -40,6 +40,7 @@ public final class ExternalTcpListener implements ExternalListener {
         try {
             server = ServerSocketChannel.open();
             server.bind(new InetSocketAddress(u.getHost(), u.getPort()), 128);
+            services.liveness().applyToListener(server);   // accepted sockets inherit the bound: no per-connection descriptor scan
             server.configureBlocking(false);
             selector = Selector.open();
             server.register(selector, SelectionKey.OP_ACCEPT);

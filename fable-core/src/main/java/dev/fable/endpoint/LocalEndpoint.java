@@ -29,6 +29,7 @@ import dev.fable.naming.protocol.Route;
 import dev.fable.naming.protocol.RouteRequest;
 import dev.fable.transport.PeerRef;
 import dev.fable.transport.tls.DoorProof;
+import dev.fable.transport.tls.HostIdentity;
 import dev.fable.naming.protocol.ListenAddress;
 
 /**
@@ -120,7 +121,7 @@ final class LocalEndpoint implements Endpoint {
         this.listenOptions = options;
         if (listener == null) {
             Path sock = NamingConfig.endpointSocket(settings.runtimeDir(), name);
-            listener = new EndpointListener(name, sock, names.host().advertiseHost());
+            listener = new EndpointListener(name, sock, names.host().advertiseHost(), transports.services().liveness());
             EndpointListener l = listener;
             Thread.ofPlatform().daemon().name("fable-endpoint-" + name).start(() -> dispatch(l));
             java.net.InetSocketAddress tcp = listener.tcpAddress();
@@ -311,12 +312,20 @@ final class LocalEndpoint implements Endpoint {
     /** The TCP door: a fresh challenge, which the connector must answer with a known host key ({@link DoorProof}). */
     private void passDoor(ControlChannel ch, ByteBuffer sessionFrame, long deadline) {
         byte[] nonce = new byte[DoorProof.NONCE_BYTES];
-        ch.writeFrame(DoorProof.challenge(nonce));
+        // this host's own key needs no daemon query (its fingerprint came with the daemon's WELCOME); others do
+        String own = names.host().certFingerprint();
+        HostIdentity self;
+        try {
+            self = transports.identity(own);
+        } catch (FableException e) {
+            System.getLogger("dev.fable").log(System.Logger.Level.ERROR, "endpoint '" + name + "': " + e.getMessage());
+            refuse(ch, "the endpoint cannot prove its host: " + e.getMessage());
+            return;
+        }
+        ch.writeFrame(DoorProof.challenge(self, nonce));
         ByteBuffer proof = ch.readFrame(deadline);
         try {
-            // this host's own key needs no daemon query (its fingerprint came with the daemon's WELCOME); others do
-            String own = names.host().certFingerprint();
-            DoorProof.verify(proof, nonce, sessionFrame, fp -> fp.equalsIgnoreCase(own) || names.isKnownHost(fp));
+            DoorProof.verify(self, proof, nonce, sessionFrame, fp -> fp.equalsIgnoreCase(own) || names.isKnownHost(fp));
         } catch (Transport.Refused e) {
             refuse(ch, e.getMessage());
         }
@@ -506,7 +515,7 @@ final class LocalEndpoint implements Endpoint {
         }
         SocketChannel ch = null;
         try {
-            ch = viaTcp ? SocketChannel.open(new InetSocketAddress(route.tcpHost(), route.tcpPort()))
+            ch = viaTcp ? transports.services().liveness().connect(new InetSocketAddress(route.tcpHost(), route.tcpPort()))
                     : SocketChannel.open(StandardProtocolFamily.UNIX);
             if (!viaTcp) {
                 ch.connect(UnixDomainSocketAddress.of(route.unixPath()));
@@ -527,8 +536,12 @@ final class LocalEndpoint implements Endpoint {
             control.writeFrame(session.duplicate());
             if (viaTcp) {
                 String what = t.name() + " connection to '" + route.peerName() + "' at " + where;
-                byte[] nonce = DoorProof.nonceOf(control.readFrame(System.nanoTime() + DOOR_NANOS), what);
-                control.writeFrame(DoorProof.prove(transports.identity(), nonce, session));
+                DoorProof.Challenge c = DoorProof.challengeOf(control.readFrame(System.nanoTime() + DOOR_NANOS), what);
+                if (!c.fingerprint().equalsIgnoreCase(route.peerCertFingerprint())) {   // no MAC for a door that is not our peer's host
+                    throw new FableException(what + ": the endpoint presented host key " + c.fingerprint() + ", but its route names "
+                            + route.peerCertFingerprint() + "; not answering its challenge (a stale route, or someone else at that address)");
+                }
+                control.writeFrame(DoorProof.prove(transports.identity(), c, session));
             }
             return control;
         } catch (IOException | RuntimeException e) {

@@ -20,6 +20,7 @@ import java.nio.channels.SocketChannel;
 import java.util.Map;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
+import dev.fable.FableException;
 import dev.fable.PeerGoneException;
 
 /** The transports of this process by name, and plain connections to external (non-Fable) peers. */
@@ -59,6 +60,28 @@ public final class TransportRegistry {
         return id;
     }
 
+    /**
+     * This host's identity as its daemon knows it ({@code daemonFingerprint}, from the daemon's
+     * WELCOME): the one loaded, or, when that is another key, loaded again (a process that moved
+     * hosts, whose state directory now holds the new host's key).
+     *
+     * @throws FableException if the state directory holds another key than the daemon's
+     */
+    HostIdentity identity(String daemonFingerprint) {
+        HostIdentity id = identity();
+        if (id.fingerprint().equalsIgnoreCase(daemonFingerprint)) return id;
+        synchronized (this) {
+            id = HostIdentity.load(stateDir != null ? stateDir : HostIdentity.defaultDirectory());
+            identity = id;
+        }
+        if (!id.fingerprint().equalsIgnoreCase(daemonFingerprint)) {
+            throw new FableException("this process's host key (" + id.directory() + ", certificate sha256 " + id.fingerprint()
+                    + ") is not its name daemon's (" + daemonFingerprint + "), so its TCP door cannot prove who it is; "
+                    + "run it with the daemon's state directory (fable.state.dir, Fable.Context.stateDir)");
+        }
+        return id;
+    }
+
     ShmTransport shm() {
         return (ShmTransport) byName.get(ShmTransport.NAME);
     }
@@ -81,9 +104,8 @@ public final class TransportRegistry {
         SocketChannel ch = null;
         try {
             if (tcp) {
-                ch = SocketChannel.open(new InetSocketAddress(t.host(), t.port()));
+                ch = services.liveness().connect(new InetSocketAddress(t.host(), t.port()));
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                services.liveness().apply(ch);
             } else {
                 ch = SocketChannel.open(StandardProtocolFamily.UNIX);
                 ch.connect(UnixDomainSocketAddress.of(t.path()));

@@ -66,6 +66,11 @@ public final class Libc {
     public static final int IPPROTO_TCP = 6;
     /** Linux {@code TCP_USER_TIMEOUT} (2.6.37+): ms that sent data may stay unacknowledged before the kernel drops the connection. */
     public static final int TCP_USER_TIMEOUT = 18;
+    public static final int SO_KEEPALIVE = 9;
+    public static final int SO_ACCEPTCONN = 30;
+    public static final int TCP_KEEPIDLE = 4;
+    public static final int TCP_KEEPINTVL = 5;
+    public static final int TCP_KEEPCNT = 6;
     private static final int AF_INET = 2;
     private static final int AF_INET6 = 10;
     /** madvise: fault every page of the range in, writable, without changing its contents (Linux 5.14+). */
@@ -285,6 +290,17 @@ public final class Libc {
         }
     }
 
+    /**
+     * The lowest descriptor number free now (opens and closes {@code /dev/null}), or -1: the
+     * descriptor the next socket of this process will probably get, if no other thread opens one first.
+     */
+    public static int lowestFreeDescriptor() {
+        int fd = open("/dev/null", 0);
+        if (fd < 0) return -1;
+        close(fd);
+        return fd;
+    }
+
     /** {@code close(fd)}; errors ignored (there is nothing to do about them). */
     public static void close(int fd) {
         try {
@@ -335,6 +351,30 @@ public final class Libc {
     public static boolean isStreamSocket(int fd, InetSocketAddress local, InetSocketAddress remote) {
         return remote.equals(socketAddress(fd, true)) && local.equals(socketAddress(fd, false))
                 && intOption(fd, SOL_SOCKET, SO_TYPE) == SOCK_STREAM;
+    }
+
+    /** Bytes of the scratch memory {@link #socketPort} takes. */
+    public static final int SOCKET_PORT_SCRATCH = 136;
+
+    /**
+     * The port {@code fd} is connected to ({@code peer}: {@code getpeername}) or bound to, or -1 if
+     * it is no IPv4/IPv6 socket (or, for {@code peer}, not connected). {@code scratch}
+     * ({@link #SOCKET_PORT_SCRATCH} bytes) is the caller's, so that a scan over every descriptor
+     * of the process makes no arena per descriptor; the full address is for {@link #isStreamSocket}.
+     */
+    public static int socketPort(int fd, boolean peer, MemorySegment scratch) {
+        try {
+            MemorySegment addr = scratch.asSlice(0, 128);
+            MemorySegment len = scratch.asSlice(128, 4);
+            len.set(JAVA_INT, 0, 128);
+            int rc = peer ? (int) GETPEERNAME.invokeExact(fd, addr, len) : (int) GETSOCKNAME.invokeExact(fd, addr, len);
+            if (rc != 0) return -1;
+            int family = Short.toUnsignedInt(addr.get(JAVA_SHORT, 0));
+            if (family != AF_INET && family != AF_INET6) return -1;
+            return ((addr.get(JAVA_BYTE, 2) & 0xff) << 8) | (addr.get(JAVA_BYTE, 3) & 0xff);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
     }
 
     /**

@@ -33,7 +33,8 @@ public final class EndpointListener implements AutoCloseable {
     private final ServerSocketChannel tcp;
     private final Selector selector;
 
-    public EndpointListener(String name, Path socketPath, String tcpHost) {
+    /** {@code liveness}: the bound every accepted TCP socket inherits from the listening one ({@link Liveness#applyToListener}). */
+    public EndpointListener(String name, Path socketPath, String tcpHost, Liveness liveness) {
         this.name = name;
         Path unixPath = socketPath;
         try {
@@ -47,6 +48,7 @@ public final class EndpointListener implements AutoCloseable {
             unix.configureBlocking(false);
             tcp = ServerSocketChannel.open();
             tcp.bind(new InetSocketAddress(tcpHost, 0), 128);
+            liveness.applyToListener(tcp);
             tcp.configureBlocking(false);
             selector = Selector.open();
             this.unixPath = unixPath;

@@ -9,6 +9,9 @@ import java.net.StandardSocketOptions;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 
 /**
@@ -100,19 +103,71 @@ public final class Liveness {
 
     /**
      * Sets the options on a connected TCP socket; does nothing when off or for a Unix domain socket.
-     * Called once per connection, on the set-up path.
+     * Called once per connection, on the set-up path. A socket accepted from a listener that got
+     * the options with {@link #applyToListener} has them already (Linux copies them to each accepted
+     * socket): seen by its keepalive settings, it costs four {@code getsockopt}s and no descriptor scan.
      *
      * @throws IOException if the socket refuses an option (it is closed, say); the caller closes it
      */
     public void apply(SocketChannel ch) throws IOException {
+        apply(ch, -1);
+    }
+
+    /**
+     * Opens a TCP connection to {@code to} whose socket has the bound before it is returned. The
+     * descriptor is found without a scan in the usual case: the kernel gives a new socket the lowest
+     * free descriptor, which is looked up just before (another thread may take it first: then the scan).
+     *
+     * @throws IOException if the connection or an option fails (the socket is closed then)
+     */
+    public SocketChannel connect(InetSocketAddress to) throws IOException {
+        int guess = enabled() ? Libc.lowestFreeDescriptor() : -1;
+        SocketChannel ch = SocketChannel.open(to);
+        try {
+            apply(ch, guess);
+            return ch;
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** {@code guess}: the descriptor {@code ch} probably has, tried before a scan (-1: none). */
+    private void apply(SocketChannel ch, int guess) throws IOException {
         if (!enabled() || !(ch.getRemoteAddress() instanceof InetSocketAddress remote)) return;
+        if (ch.getOption(StandardSocketOptions.SO_KEEPALIVE) && ch.getOption(ExtendedSocketOptions.TCP_KEEPIDLE) == idleSeconds
+                && ch.getOption(ExtendedSocketOptions.TCP_KEEPINTERVAL) == intervalSeconds
+                && ch.getOption(ExtendedSocketOptions.TCP_KEEPCOUNT) == probes) {
+            return;   // inherited from our listener, with the user timeout set beside them
+        }
         ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
         ch.setOption(ExtendedSocketOptions.TCP_KEEPIDLE, idleSeconds);
         ch.setOption(ExtendedSocketOptions.TCP_KEEPINTERVAL, intervalSeconds);
         ch.setOption(ExtendedSocketOptions.TCP_KEEPCOUNT, probes);
-        int fd = descriptor(ch, (InetSocketAddress) ch.getLocalAddress(), remote);
-        int err = Libc.setIntOption(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT, userTimeoutMillis);
-        if (err != 0) throw new IOException("setsockopt(TCP_USER_TIMEOUT, " + userTimeoutMillis + " ms) failed: " + Libc.strerror(err));
+        InetSocketAddress local = (InetSocketAddress) ch.getLocalAddress();
+        int fd = guess >= 0 && Libc.isStreamSocket(guess, local, remote) ? guess : descriptor(ch.isOpen(), local, remote);
+        set(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT, userTimeoutMillis, "TCP_USER_TIMEOUT");
+    }
+
+    /**
+     * Sets the options on a listening TCP socket, once, so that every socket it accepts has them
+     * from the start ({@link #apply} then finds them there). Does nothing when off.
+     *
+     * @throws IOException if the socket refuses an option
+     */
+    public void applyToListener(ServerSocketChannel ss) throws IOException {
+        if (!enabled() || !(ss.getLocalAddress() instanceof InetSocketAddress local)) return;
+        int fd = descriptor(ss.isOpen(), local, null);
+        set(fd, Libc.SOL_SOCKET, Libc.SO_KEEPALIVE, 1, "SO_KEEPALIVE");
+        set(fd, Libc.IPPROTO_TCP, Libc.TCP_KEEPIDLE, idleSeconds, "TCP_KEEPIDLE");
+        set(fd, Libc.IPPROTO_TCP, Libc.TCP_KEEPINTVL, intervalSeconds, "TCP_KEEPINTVL");
+        set(fd, Libc.IPPROTO_TCP, Libc.TCP_KEEPCNT, probes, "TCP_KEEPCNT");
+        set(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT, userTimeoutMillis, "TCP_USER_TIMEOUT");
+    }
+
+    private static void set(int fd, int level, int option, int value, String what) throws IOException {
+        int err = Libc.setIntOption(fd, level, option, value);
+        if (err != 0) throw new IOException("setsockopt(" + what + ", " + value + ") failed: " + Libc.strerror(err));
     }
 
     /**
@@ -120,15 +175,20 @@ public final class Liveness {
      * the JDK cannot read it. For tests and diagnostics.
      */
     public static int userTimeoutOf(SocketChannel ch) throws IOException {
-        int fd = descriptor(ch, (InetSocketAddress) ch.getLocalAddress(), (InetSocketAddress) ch.getRemoteAddress());
+        int fd = descriptor(ch.isOpen(), (InetSocketAddress) ch.getLocalAddress(), (InetSocketAddress) ch.getRemoteAddress());
         long v = Libc.intOption(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT);
         if (v < 0) throw new IOException("getsockopt(TCP_USER_TIMEOUT) failed: " + Libc.strerror((int) -v));
         return (int) v;
     }
 
-    /** This process's descriptor of the TCP socket with these addresses. */
-    private static int descriptor(SocketChannel ch, InetSocketAddress local, InetSocketAddress remote) throws IOException {
-        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+    /**
+     * This process's descriptor of the TCP socket bound to {@code local} and connected to
+     * {@code remote} (null: the listening socket bound to {@code local}). Ports are compared first,
+     * with no allocation per descriptor; only a descriptor whose ports match has its whole addresses read.
+     */
+    private static int descriptor(boolean open, InetSocketAddress local, InetSocketAddress remote) throws IOException {
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd")); Arena a = Arena.ofConfined()) {
+            MemorySegment scratch = a.allocate(Libc.SOCKET_PORT_SCRATCH);
             for (Path p : fds) {
                 int fd;
                 try {
@@ -136,11 +196,19 @@ public final class Liveness {
                 } catch (NumberFormatException e) {
                     continue;
                 }
-                if (Libc.isStreamSocket(fd, local, remote)) return fd;
+                if (Libc.socketPort(fd, false, scratch) != local.getPort()) continue;
+                if (remote == null) {
+                    if (Libc.socketPort(fd, true, scratch) == -1 && Libc.intOption(fd, Libc.SOL_SOCKET, Libc.SO_ACCEPTCONN) == 1
+                            && local.equals(Libc.socketAddress(fd, false))) {
+                        return fd;
+                    }
+                } else if (Libc.socketPort(fd, true, scratch) == remote.getPort() && Libc.isStreamSocket(fd, local, remote)) {
+                    return fd;
+                }
             }
         }
-        throw new IOException("no descriptor of this process is the TCP socket " + local + " -> " + remote
-                + (ch.isOpen() ? "" : " (it is closed)") + "; cannot set TCP_USER_TIMEOUT");
+        throw new IOException("no descriptor of this process is the TCP socket " + local + (remote == null ? " (listening)" : " -> " + remote)
+                + (open ? "" : " (it is closed)") + "; cannot set its liveness options");
     }
 
     /**

@@ -118,6 +118,39 @@ class DoorAttackTest {
         }
     }
 
+    /**
+     * The connector is no MAC oracle: an "endpoint" whose challenge carries a host key other than the
+     * one its route names (a stranger who took over the address, here a raw server with a key of its
+     * own) gets no proof, only a closed connection, and the connect fails naming both keys.
+     */
+    @Test
+    void aConnectorAnswersNoChallengeFromAHostItsRouteDoesNotName(@TempDir Path elsewhere) throws Exception {
+        HostIdentity stranger = dev.fable.daemon.HostKeys.loadOrCreate(elsewhere.resolve("stranger-state"));
+        String name = "impostor-" + ProcessHandle.current().pid();
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open()
+                     .bind(new InetSocketAddress("127.0.0.1", 0));
+             dev.fable.naming.NameService.Registration r = Fable.names().register(name)) {
+            r.listening(new dev.fable.naming.protocol.ListenAddress(null, "127.0.0.1",
+                    ((InetSocketAddress) server.getLocalAddress()).getPort()));
+            java.util.concurrent.CompletableFuture<Throwable> connect = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (Connection c = Fable.connect("xio+tcp://" + name, ConnectOptions.trusted().connectTimeout(LIMIT))) {
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            });
+            try (SocketChannel ch = server.accept()) {
+                assertNotNull(readFrame(ch), "the connector's session frame");
+                write(ch, DoorProof.challenge(stranger, new byte[DoorProof.NONCE_BYTES]));
+                assertNull(readFrame(ch), "no proof for a door whose host key the route does not name: the connector hung up");
+            }
+            Throwable t = connect.get(LIMIT.toSeconds(), TimeUnit.SECONDS);
+            assertNotNull(t, "the connect failed");
+            assertTrue(String.valueOf(t.getMessage()).contains("not answering its challenge")
+                    && t.getMessage().contains(stranger.fingerprint()), String.valueOf(t));
+        }
+    }
+
     // ---- the raw client ----
 
     private static InetSocketAddress tcpDoor(String name) {
@@ -159,7 +192,7 @@ class DoorAttackTest {
         try (SocketChannel ch = SocketChannel.open(door)) {
             if (session != null) {
                 write(ch, session.duplicate());
-                byte[] nonce = nonce(ch);
+                DoorProof.Challenge nonce = nonce(ch);
                 if (key instanceof HostIdentity id) write(ch, DoorProof.prove(id, nonce, session.duplicate()));
                 else if (key instanceof ByteBuffer junk) write(ch, junk);
             }
@@ -174,12 +207,11 @@ class DoorAttackTest {
         while (framed.hasRemaining()) ch.write(framed);
     }
 
-    private static byte[] nonce(SocketChannel ch) throws Exception {
+    private static DoorProof.Challenge nonce(SocketChannel ch) throws Exception {
         byte[] all = readFrame(ch);
         assertNotNull(all, "the door closed instead of sending its challenge");
-        assertEquals(1 + DoorProof.NONCE_BYTES, all.length, "a challenge frame");
-        assertEquals(DoorProof.CHALLENGE, all[0]);
-        return java.util.Arrays.copyOfRange(all, 1, all.length);
+        assertEquals(DoorProof.CHALLENGE, all[0], "a challenge frame");
+        return DoorProof.challengeOf(ByteBuffer.wrap(all), "the raw client");
     }
 
     /** The refusal's reason, after which the endpoint must close the connection. */

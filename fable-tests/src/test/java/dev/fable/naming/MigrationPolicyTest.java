@@ -141,7 +141,9 @@ class MigrationPolicyTest {
                      "fable.daemon.peers=127.0.0.2:" + portA);
              TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
                      "fable.daemon.peers=127.0.0.3:" + portB);
-             PeerProcess mover = PeerProcess.start(MovingEcho.class, List.of("-Dfable.runtime.dir=" + link, "-Dfable.daemon.autostart=false"), name);
+             // its host key follows the move too: the state directory is inside the linked runtime directory
+             PeerProcess mover = PeerProcess.start(MovingEcho.class, List.of("-Dfable.runtime.dir=" + link, "-Dfable.state.dir=" + link.resolve("state"),
+                     "-Dfable.daemon.autostart=false"), name);
              DaemonNameService adminA = DaemonNameService.open(rtA, false)) {
             mover.awaitLine("LISTENING", WAIT);
             String hostA = adminA.host().hostId();

@@ -312,7 +312,7 @@ class OwnedDirectoriesTest {
     public static final class SameUidListener {
         public static void main(String[] args) throws Exception {
             Path sock = Path.of(args[0], "ep", "probe.sock");
-            try (EndpointListener l = new EndpointListener("probe", sock, "127.0.0.1")) {
+            try (EndpointListener l = new EndpointListener("probe", sock, "127.0.0.1", dev.fable.transport.Liveness.OFF)) {
                 Files.setPosixFilePermissions(sock.getParent(), PosixFilePermissions.fromString("rwx--x--x"));
                 Files.setPosixFilePermissions(l.unixPath(), PosixFilePermissions.fromString("rwxrwxrwx"));
                 System.out.println("LISTENING " + l.unixPath());

@@ -36,13 +36,21 @@ public final class HostIdentity {
     private final KeyStore keyStore;
     private final char[] password;
     private final String fingerprint;
+    /** Unwrapped once: PKCS#12 protects the key with PBKDF2, which costs milliseconds per {@code getKey}. */
+    private final java.security.PrivateKey privateKey;
+    private final byte[] certificateDer;
 
-    private HostIdentity(Path dir, String hostId, KeyStore keyStore, char[] password, String fingerprint) {
+    private HostIdentity(Path dir, String hostId, KeyStore keyStore, char[] password, Certificate cert) throws GeneralSecurityException {
         this.dir = dir;
         this.hostId = hostId;
         this.keyStore = keyStore;
         this.password = password;
-        this.fingerprint = fingerprint;
+        this.fingerprint = fingerprint(cert);
+        this.certificateDer = cert.getEncoded();
+        if (!(keyStore.getKey(ALIAS, password) instanceof java.security.PrivateKey key)) {
+            throw new FableException("host identity in " + dir + " has no private key under '" + ALIAS + "'; delete host.p12 to regenerate it");
+        }
+        this.privateKey = key;
     }
 
     /** {@code -Dfable.state.dir}, else {@code $XDG_STATE_HOME/fable}, else {@code ~/.local/state/fable}. */
@@ -66,7 +74,7 @@ public final class HostIdentity {
             }
             Certificate cert = ks.getCertificate(ALIAS);
             if (cert == null) throw new FableException("host identity in " + dir + " has no '" + ALIAS + "' entry; delete host.p12 to regenerate it");
-            return new HostIdentity(dir, hostId, ks, pass, fingerprint(cert));
+            return new HostIdentity(dir, hostId, ks, pass, cert);
         } catch (OwnedDirectory.RefusedException e) {
             throw new FableException(e.getMessage(), e);
         } catch (IOException | GeneralSecurityException e) {
@@ -78,10 +86,61 @@ public final class HostIdentity {
     /** SHA-256 of the certificate's DER encoding, lower-case hex. */
     public static String fingerprint(Certificate cert) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(cert.getEncoded()));
+            return fingerprint(cert.getEncoded());
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot encode certificate " + cert, e);
+        }
+    }
+
+    /** SHA-256 of {@code der}, a certificate's encoding, lower-case hex. */
+    public static String fingerprint(byte[] der) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(der));
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("SHA-256 unavailable", e);
         }
+    }
+
+    /** Door keys kept at once; a host that meets more peer hosts than this derives again (never a stranger's: see {@link #doorKey}). */
+    static final int MAX_DOOR_KEYS = 1024;
+    private final java.util.concurrent.ConcurrentHashMap<String, byte[]> doorKeys = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * The key this host and the host of certificate {@code der} (fingerprint {@code fingerprint},
+     * which the caller computed and vouched for: its route, or the daemon's known hosts) share for
+     * {@link DoorProof}s: HMAC-SHA256 keyed with their static ECDH P-256 secret, over
+     * {@code "fable-door-v2 key"}. Derived once per peer host and kept.
+     *
+     * @throws dev.fable.transport.Transport.Refused if {@code der} is no certificate with an EC P-256 key
+     */
+    byte[] doorKey(String fingerprint, byte[] der) {
+        String k = fingerprint.toLowerCase(java.util.Locale.ROOT);
+        byte[] key = doorKeys.get(k);
+        if (key != null) return key;
+        java.security.PublicKey peer;
+        try {
+            peer = java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(new java.io.ByteArrayInputStream(der)).getPublicKey();
+        } catch (GeneralSecurityException | RuntimeException e) {
+            throw new dev.fable.transport.Transport.Refused("its certificate does not parse: " + e.getMessage());
+        }
+        if (!(peer instanceof java.security.interfaces.ECPublicKey ec)
+                || ec.getParams().getCurve().getField().getFieldSize() != 256) {
+            throw new dev.fable.transport.Transport.Refused("its certificate's key is " + peer.getAlgorithm() + ", not EC P-256");
+        }
+        try {
+            javax.crypto.KeyAgreement ka = javax.crypto.KeyAgreement.getInstance("ECDH");
+            ka.init(privateKey);
+            ka.doPhase(peer, true);
+            javax.crypto.Mac m = javax.crypto.Mac.getInstance("HmacSHA256");
+            m.init(new javax.crypto.spec.SecretKeySpec(ka.generateSecret(), "HmacSHA256"));
+            key = m.doFinal("fable-door-v2 key".getBytes(StandardCharsets.US_ASCII));
+        } catch (GeneralSecurityException e) {
+            throw new dev.fable.transport.Transport.Refused("no ECDH secret with its key: " + e.getMessage());
+        }
+        if (doorKeys.size() >= MAX_DOOR_KEYS) doorKeys.clear();
+        doorKeys.put(k, key);
+        return key;
     }
 
     public Path directory() { return dir; }
@@ -95,20 +154,12 @@ public final class HostIdentity {
 
     /** The host's private key (signs {@link DoorProof}s). */
     java.security.PrivateKey privateKey() {
-        try {
-            return (java.security.PrivateKey) keyStore.getKey(ALIAS, password);
-        } catch (GeneralSecurityException e) {
-            throw new FableException("cannot read the host key in " + dir + ": " + e + "; delete host.p12 there to regenerate it", e);
-        }
+        return privateKey;
     }
 
-    /** The host's certificate, DER. */
+    /** The host's certificate, DER (a copy). */
     byte[] certificateDer() {
-        try {
-            return keyStore.getCertificate(ALIAS).getEncoded();
-        } catch (GeneralSecurityException e) {
-            throw new FableException("cannot read the host certificate in " + dir + ": " + e, e);
-        }
+        return certificateDer.clone();
     }
 
     public String fingerprint() { return fingerprint; }

@@ -92,22 +92,25 @@ public final class TlsTransport extends StreamTransport {
         }
     }
 
-    private volatile KeyManager[] keyManagers;
+    /** The key managers of one identity (a process that moved hosts gets the new host's identity, and new ones). */
+    private record Keys(HostIdentity identity, KeyManager[] managers) {}
+
+    private volatile Keys keys;
 
     private KeyManager[] keyManagers() throws GeneralSecurityException {
-        KeyManager[] k = keyManagers;
-        if (k == null) {
+        HostIdentity id = identity.get();
+        Keys k = keys;
+        if (k == null || k.identity() != id) {
             synchronized (this) {
-                k = keyManagers;
-                if (k == null) {
-                    HostIdentity id = identity.get();
+                k = keys;
+                if (k == null || k.identity() != id) {
                     KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
                     kmf.init(id.keyStore(), id.password());
-                    keyManagers = k = kmf.getKeyManagers();
+                    keys = k = new Keys(id, kmf.getKeyManagers());
                 }
             }
         }
-        return k;
+        return k.managers();
     }
 
     /** Trusts exactly the pinned server certificate, or client certificates of hosts the daemon knows. */

@@ -15,10 +15,13 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Fuzzing of the TCP door's proof ({@link DoorProof#verify}): a certificate (≤ {@link DoorProof#MAX_CERT} B)
- * and a signature (≤ {@link DoorProof#MAX_SIGNATURE} B), each behind a length the peer chose. Seeds are real
- * proofs of a real host key; the door knows that key's fingerprint, so a mutated signature behind the intact
- * certificate is verified for real. Only {@link Transport.Refused} may come out.
+ * Fuzzing of the TCP door's frames, both of which the other side writes: the proof an acceptor
+ * checks ({@link DoorProof#verify}: a certificate of at most {@link DoorProof#MAX_CERT} B behind a
+ * length the peer chose, then a {@link DoorProof#MAC_BYTES}-byte MAC) and the challenge a connector
+ * reads ({@link DoorProof#challengeOf}: a nonce and the acceptor's certificate). Seeds are real
+ * frames of a real host key the door knows, so a mutated MAC behind the intact certificate is checked
+ * for real. Only {@link Transport.Refused} (proofs) or {@link dev.fable.FableException} (challenges)
+ * may come out.
  */
 class DoorProofFuzzTest {
     static final int INPUTS = 6_000;
@@ -33,13 +36,13 @@ class DoorProofFuzzTest {
     }
 
     static String verify(byte[] proof) {
-        String fp = DoorProof.verify(ByteBuffer.wrap(proof), NONCE, SESSION, host.fingerprint()::equals);
+        String fp = DoorProof.verify(host, ByteBuffer.wrap(proof), NONCE, SESSION, host.fingerprint()::equals);
         assertEquals(host.fingerprint(), fp);
         return "verified";
     }
 
     static byte[] proof() {
-        ByteBuffer p = DoorProof.prove(host, NONCE, SESSION);
+        ByteBuffer p = DoorProof.prove(host, new DoorProof.Challenge(NONCE, host.certificateDer(), host.fingerprint()), SESSION);
         byte[] b = new byte[p.remaining()];
         p.get(b);
         return b;
@@ -57,14 +60,29 @@ class DoorProofFuzzTest {
     @Test
     void proofsOnlyEverVerifyOrRefuse() {
         List<byte[]> seeds = new ArrayList<>();
-        for (int i = 0; i < 4; i++) seeds.add(proof());   // ECDSA signatures differ in length (DER): a few of them
+        seeds.add(proof());
         Fuzz.target("endpoint: TCP door proof")
                 .seeds(seeds)
                 .inputs(INPUTS)
-                .maxLength(2 + DoorProof.MAX_CERT + 2 + DoorProof.MAX_SIGNATURE + 64)
+                .maxLength(2 + DoorProof.MAX_CERT + DoorProof.MAC_BYTES + 64)
                 .expecting(Transport.Refused.class)
-                // the X.509 parser's objects for a certificate of at most 4 KiB, the signature check's big integers
+                // the certificate and MAC copies; the X.509 parser runs only for a known host's certificate, once
                 .allocationCap(n -> 512 * 1024 + 64 * n)
                 .run(DoorProofFuzzTest::verify);
+    }
+
+    @Test
+    void challengesOnlyEverParseOrFail() {
+        ByteBuffer c = DoorProof.challenge(host, new byte[DoorProof.NONCE_BYTES]);
+        byte[] seed = new byte[c.remaining()];
+        c.get(seed);
+        assertEquals(host.fingerprint(), DoorProof.challengeOf(ByteBuffer.wrap(seed), "fuzz").fingerprint(), "the seed parses");
+        Fuzz.target("connector: TCP door challenge")
+                .seeds(List.of(seed))
+                .inputs(INPUTS)
+                .maxLength(1 + DoorProof.NONCE_BYTES + 2 + DoorProof.MAX_CERT + 64)
+                .expecting(dev.fable.FableException.class)
+                .allocationCap(n -> 64 * 1024 + 64 * n)
+                .run(b -> DoorProof.challengeOf(ByteBuffer.wrap(b), "fuzz").fingerprint());
     }
 }
