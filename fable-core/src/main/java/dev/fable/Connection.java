@@ -84,11 +84,22 @@ public interface Connection extends AutoCloseable {
     /** Why the connection failed or ended, or {@code null} while it is open. */
     FableException failure();
 
-    /** Messages (fragments) committed by this side. */
+    /**
+     * Whole messages committed by this side: buffers committed without {@link Buffer#more()}, each the
+     * last (or only) fragment of its message. A message larger than one buffer
+     * ({@link #send(byte[])}, claims chained with MORE) counts once here and once per fragment in
+     * {@link #fragmentsSent()}.
+     */
     long messagesSent();
 
-    /** Messages (fragments) polled by this side. */
+    /** Whole messages polled by this side: buffers received without {@link Buffer#more()}. */
     long messagesReceived();
+
+    /** Buffers (fragments) committed by this side, with or without MORE. */
+    long fragmentsSent();
+
+    /** Buffers (fragments) polled by this side, with or without MORE. */
+    long fragmentsReceived();
 
     /** Payload bytes committed by this side. */
     long bytesSent();

@@ -138,10 +138,11 @@ class MessageOrderContractTest extends ChannelContract {
                 assertEquals(name, c.peerName());
                 assertEquals(ConnectionState.OPEN, c.state());
                 assertNull(c.failure());
-                assertEquals(0, c.messagesSent() + c.messagesReceived() + c.bytesSent() + c.bytesReceived());
+                assertEquals(0, c.messagesSent() + c.messagesReceived() + c.fragmentsSent() + c.fragmentsReceived() + c.bytesSent() + c.bytesReceived());
 
                 long bytes = 0;
                 long frags = 0;
+                long msgs = 0;
                 for (int i = 0; i < 50; i++) {
                     int len = 1 + i * 7;                      // 1 .. 344 bytes, each one fragment
                     Buffer b = c.claim(len, WAIT);
@@ -150,6 +151,7 @@ class MessageOrderContractTest extends ChannelContract {
                     b.commit();
                     bytes += len;
                     frags++;
+                    msgs++;
                     Buffer r = s.receive(WAIT);
                     assertEquals(len, r.length());
                     r.release();
@@ -158,17 +160,22 @@ class MessageOrderContractTest extends ChannelContract {
                 c.send(new byte[big]);
                 assertEquals(big, s.receiveMessage(WAIT).length);
                 bytes += big;
-                frags += 4;
+                frags += 4;   // one message of four fragments: counted once as a message
+                msgs++;
 
                 for (int i = 0; i < 7; i++) s.send(new byte[100 + i]);
                 for (int i = 0; i < 7; i++) assertEquals(100 + i, c.receiveMessage(WAIT).length);
 
-                assertEquals(frags, c.messagesSent());
-                assertEquals(frags, s.messagesReceived());
+                assertEquals(msgs, c.messagesSent(), "whole messages sent");
+                assertEquals(msgs, s.messagesReceived(), "whole messages received");
+                assertEquals(frags, c.fragmentsSent(), "fragments sent");
+                assertEquals(frags, s.fragmentsReceived(), "fragments received");
                 assertEquals(bytes, c.bytesSent());
                 assertEquals(bytes, s.bytesReceived());
                 assertEquals(7, s.messagesSent());
                 assertEquals(7, c.messagesReceived());
+                assertEquals(7, s.fragmentsSent());
+                assertEquals(7, c.fragmentsReceived());
                 assertEquals(7 * 100 + 21, s.bytesSent());
                 assertEquals(7 * 100 + 21, c.bytesReceived());
             }

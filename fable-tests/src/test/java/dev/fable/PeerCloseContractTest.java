@@ -49,7 +49,8 @@ class PeerCloseContractTest extends ChannelContract {
             b.release();
         }
         assertArrayEquals(LAST_WORDS, s.receiveMessage(WAIT), "the message sent just before close");
-        assertEquals(10 + (LAST_WORDS.length + writerFragment - 1) / writerFragment, s.messagesReceived());
+        assertEquals(11, s.messagesReceived(), "whole messages");
+        assertEquals(10 + (LAST_WORDS.length + writerFragment - 1) / writerFragment, s.fragmentsReceived(), "fragments");
         assertEquals(10 * 16 + LAST_WORDS.length, s.bytesReceived());
     }
 

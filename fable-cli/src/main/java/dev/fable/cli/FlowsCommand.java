@@ -56,7 +56,7 @@ final class FlowsCommand implements Callable<Integer> {
         System.out.print(t);
         if (!flows.isEmpty()) {
             System.out.println("CPU S/R: the CPU this end's sending / receiving thread last waited on in the last 0.5 s (-: it did not wait). "
-                    + "MSGS OUT/IN: messages sent / received. EPOCH: switches so far.");
+                    + "MSGS OUT/IN: whole messages sent / received (a large message counts once, however many fragments). EPOCH: switches so far.");
         }
         if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
         return FableCli.OK;

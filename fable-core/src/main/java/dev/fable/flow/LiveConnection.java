@@ -220,6 +220,8 @@ public final class LiveConnection implements Connection, Pollable {
     @Override public int maxFragment() { return send.out().leg.maxFragment(); }
     @Override public long messagesSent() { return send.messagesSent(); }
     @Override public long messagesReceived() { return recv.messagesReceived(); }
+    @Override public long fragmentsSent() { return send.fragmentsSent(); }
+    @Override public long fragmentsReceived() { return recv.fragmentsReceived(); }
     @Override public long bytesSent() { return send.bytesSent(); }
     @Override public long bytesReceived() { return recv.bytesReceived(); }
 

@@ -36,8 +36,10 @@ abstract class ReceiveRoleFields extends ReceiveRolePad {
     int receiving;
     /** {@link #OPEN} or {@link #HELD}. */
     volatile int gate;
+    /** Fragments, bytes and whole messages polled from legs the input left. Written by the receiving thread or a switcher holding the gate. */
     long receivedBefore;
     long receivedBytesBefore;
+    long receivedMessagesBefore;
     /** When the receiving thread first found its leg finished and no next one (0: not now). Receiving thread. */
     long orphaned;
     /** Look at retired legs now and then while data flows (the drain timeout runs out then too). Receiving thread. */
@@ -107,7 +109,8 @@ final class ReceiveRole extends ReceiveRoleFields {
 
     /** Inside the role (the receiving thread, or a switcher holding the gate). */
     private void moveInput(Link l, Link n) {
-        receivedBefore += l.leg.messagesReceived();
+        receivedBefore += l.leg.fragmentsReceived();
+        receivedMessagesBefore += l.leg.messagesReceived();
         receivedBytesBefore += l.leg.bytesReceived();
         l.retiredAt = System.nanoTime();
         in = n;
@@ -211,8 +214,12 @@ final class ReceiveRole extends ReceiveRoleFields {
         return in;
     }
 
+    long fragmentsReceived() {
+        return receivedBefore + in.leg.fragmentsReceived();
+    }
+
     long messagesReceived() {
-        return receivedBefore + in.leg.messagesReceived();
+        return receivedMessagesBefore + in.leg.messagesReceived();
     }
 
     long bytesReceived() {

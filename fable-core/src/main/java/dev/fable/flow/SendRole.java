@@ -33,9 +33,10 @@ abstract class SendRoleFields extends SendRolePad {
     volatile Link out;
     /** The sending thread's claims, successful or in progress. Plain: sending thread only; a switcher reads it after its heavy fence. */
     long claims;
-    /** Fragments and bytes committed on legs the output left. Written by the holder of {@link #HELD}. */
+    /** Fragments, bytes and whole messages committed on legs the output left. Written by the holder of {@link #HELD}. */
     long sentBefore;
     long sentBytesBefore;
+    long sentMessagesBefore;
     /** {@link #OPEN}, {@link #MOVE} or {@link #HELD}. */
     volatile int gate;
 }
@@ -167,10 +168,11 @@ final class SendRole extends SendRoleFields {
             // A claimed buffer of o is out: its thread moves later. A leg counts a commit only after the commit's last
             // access to the leg (RingWriter publishes the count last; StreamWriter commits under the lock close() takes),
             // so when the counts agree the sending thread is done with o and o may be retired and unmapped.
-            if (claims - mine != sentBefore + o.leg.messagesSent()) return Move.BUFFER_OUT;
+            if (claims - mine != sentBefore + o.leg.fragmentsSent()) return Move.BUFFER_OUT;
             boolean queued = waitUntil == 0 ? o.leg.tryFinishOutput() : o.leg.finishOutput(waitUntil);
             if (!queued && o.leg.state() == ConnectionState.OPEN) return Move.MARKER_DID_NOT_FIT;
-            sentBefore += o.leg.messagesSent();
+            sentBefore += o.leg.fragmentsSent();
+            sentMessagesBefore += o.leg.messagesSent();
             sentBytesBefore += o.leg.bytesSent();
             o.outputDone = true;
             out = n;   // volatile: the receiving role and the switcher follow it
@@ -207,8 +209,12 @@ final class SendRole extends SendRoleFields {
         return out;
     }
 
+    long fragmentsSent() {
+        return sentBefore + out.leg.fragmentsSent();
+    }
+
     long messagesSent() {
-        return sentBefore + out.leg.messagesSent();
+        return sentMessagesBefore + out.leg.messagesSent();
     }
 
     long bytesSent() {

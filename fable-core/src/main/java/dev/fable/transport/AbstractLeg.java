@@ -95,6 +95,16 @@ public abstract class AbstractLeg implements Leg {
     protected abstract Counted receiving();
 
     @Override
+    public final long fragmentsSent() {
+        return sending().fragments();
+    }
+
+    @Override
+    public final long fragmentsReceived() {
+        return receiving().fragments();
+    }
+
+    @Override
     public final long messagesSent() {
         return sending().messages();
     }

@@ -6,8 +6,16 @@ package dev.fable.transport;
  * a value a few messages old (statistics, not synchronisation; 64-bit HotSpot does not tear longs).
  */
 public interface Counted {
-    /** Message fragments committed (sending side) or polled (receiving side). */
-    long messages();
+    /** Fragments committed (sending side) or polled (receiving side); a message is one or more fragments. */
+    long fragments();
+
+    /** Those of the fragments that had MORE set: a later fragment of the same message follows them. */
+    long continued();
+
+    /** Whole messages: fragments that ended their message. */
+    default long messages() {
+        return fragments() - continued();
+    }
 
     /** Payload bytes of those fragments. */
     long bytes();

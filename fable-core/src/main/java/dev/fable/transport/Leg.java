@@ -99,6 +99,12 @@ public interface Leg {
     /** Why the leg ended, or null while it is open. */
     FableException failure();
 
+    /** Fragments committed on this leg (a switch compares it with the claims made, {@link dev.fable.transport.Counted}). */
+    long fragmentsSent();
+
+    long fragmentsReceived();
+
+    /** Whole messages committed on this leg: its fragments without MORE (a message's first fragments may be on an older leg). */
     long messagesSent();
 
     long messagesReceived();

@@ -60,7 +60,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private long position;   // next position to poll
     private long released;   // private copy of READ
     private final long epoch;
-    private long messages;
+    private long fragments;
+    private long continued;
     private long bytes;
 
     public RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, boolean trusted, int quota,
@@ -167,11 +168,12 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         }
         position = p + 1;
         nextSlotGuess = slot + 1 == slotCount ? 0 : slot + 1;
-        messages++;
+        fragments++;
         bytes += length;
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
         boolean more = pointerMore(ptr);
+        if (more) continued++;
         if (trusted) {
             held[slot] = true;
             return b.bindReadable(slot, slots[slot], (int) length, more, ptr, epoch);
@@ -272,8 +274,13 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     }
 
     @Override
-    public long messages() {
-        return messages;
+    public long fragments() {
+        return fragments;
+    }
+
+    @Override
+    public long continued() {
+        return continued;
     }
 
     @Override

@@ -27,7 +27,7 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
 public final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
-    private static final VarHandle MESSAGES = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "messages", long.class);
+    private static final VarHandle FRAGMENTS = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "fragments", long.class);
 
     private static final byte FREE = 0;
     private static final byte CLAIMED = 1;
@@ -54,7 +54,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private long position;    // next position to publish (private copy of WRITE)
     private long reclaimed;   // positions whose released pointers were validated and freed
     private final long epoch;
-    private long messages;
+    private long fragments;
+    private long continued;   // fragments with MORE (plain: statistics)
     private long bytes;
 
     public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
@@ -135,7 +136,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         }
         // Last, as a release store: a reconfiguration switcher that sees this count (after its heavy fence)
         // knows the commit made its last access to the shared files, so it may retire and unmap them.
-        MESSAGES.setRelease(this, messages + 1);
+        if (more) continued++;
+        FRAGMENTS.setRelease(this, fragments + 1);
     }
 
     /**
@@ -220,8 +222,13 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     }
 
     @Override
-    public long messages() {
-        return messages;
+    public long fragments() {
+        return fragments;
+    }
+
+    @Override
+    public long continued() {
+        return continued;
     }
 
     @Override

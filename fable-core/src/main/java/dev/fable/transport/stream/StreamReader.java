@@ -63,7 +63,8 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     private boolean closeSeen;
     private boolean epochEndSeen;   // the END_OF_EPOCH frame was parsed: this leg carries nothing more
     private String resetCause;
-    private long messages;
+    private long fragments;
+    private long continued;
     private long bytes;
 
     StreamReader(SocketIo io, boolean framed, int maxFragment, int quota, java.util.function.Supplier<Connection> connection, long epoch, String label, LeakDetector leaks) {
@@ -95,7 +96,9 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     }
 
     @Override
-    public long messages() { return messages; }
+    public long fragments() { return fragments; }
+    @Override
+    public long continued() { return continued; }
 
     @Override
     public long bytes() { return bytes; }
@@ -230,7 +233,8 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         areaOf[i] = current;
         live[current]++;
         parse = framed ? parse + StreamFrame.size(len) : start + len;
-        messages++;
+        fragments++;
+        if (more) continued++;
         bytes += len;
         return buffers[i].bindReadable(i, area, start, len, len, more, 0, epoch);
     }

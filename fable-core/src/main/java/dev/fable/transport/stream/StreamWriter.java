@@ -52,7 +52,8 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
     private boolean closeQueued;
     private boolean armed;                   // registered with the PendingFlusher; guarded by lock
     private final AtomicInteger lock = new AtomicInteger();
-    private long messages;
+    private long fragments;
+    private long continued;
     private long bytes;
 
     StreamWriter(SocketIo io, boolean framed, int slotSize, int slots, java.util.function.Supplier<Connection> connection, long epoch,
@@ -88,7 +89,9 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
     int slotSize() { return slotSize; }
 
     @Override
-    public long messages() { return messages; }
+    public long fragments() { return fragments; }
+    @Override
+    public long continued() { return continued; }
 
     @Override
     public long bytes() { return bytes; }
@@ -203,7 +206,8 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
         f.limit(end).position(0);
         queue[(queueHead + queueSize) % queue.length] = slot;
         queueSize++;
-        messages++;
+        fragments++;
+        if (more) continued++;
         bytes += len;
     }
 
