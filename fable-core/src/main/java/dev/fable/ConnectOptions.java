@@ -115,7 +115,8 @@ public final class ConnectOptions {
 
     /**
      * Bytes per slot of the pool this side writes into: a multiple of 64 (a cache line), 64 B … 1 GiB.
-     * It is the largest fragment one buffer of this side carries ({@link Connection#maxFragment()}).
+     * It is the largest fragment one buffer of this side carries ({@link Connection#maxFragment()}); the socket
+     * transports (unix, tcp, tls) cap it at their own largest frame.
      *
      * @param bytes the slot size: a multiple of 64 from 64 to {@link #MAX_SLOT_SIZE}
      * @return a copy of these options with that slot size

@@ -60,7 +60,7 @@ public interface Endpoint extends AutoCloseable {
      *
      * @return the accepted connection, or {@code null} if none is waiting
      * @throws IllegalStateException if {@link #listen(ConnectOptions)} was not called first
-     * @throws FableException if the endpoint is closed
+     * @throws FableException if the endpoint was closed (just after {@link #close()} it may still return {@code null})
      */
     Connection tryAccept();
 

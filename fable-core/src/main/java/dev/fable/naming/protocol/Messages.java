@@ -113,8 +113,8 @@ public final class Messages {
     }
 
     /**
-     * Encodes a message that always fits one frame (every type but the lists). Free-text fields (reasons,
-     * error texts) longer than 1000 characters are shortened.
+     * Encodes a message that always fits one frame (every type but the lists). Long free text is shortened:
+     * reasons and error texts to 1000 characters, the fields of refusals to 240.
      *
      * @param m the message
      * @return the frame, big-endian length prefix included, positioned at 0 and ready to write
