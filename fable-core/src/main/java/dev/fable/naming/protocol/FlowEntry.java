@@ -12,8 +12,8 @@ package dev.fable.naming.protocol;
  * @param epoch          the epoch of the transport in use (0 before any switch)
  * @param bytesSent      payload bytes this end committed
  * @param bytesReceived  payload bytes this end received
- * @param messagesSent   fragments this end committed
- * @param messagesReceived fragments this end received
+ * @param messagesSent   whole messages this end committed ({@link dev.fable.Connection#messagesSent()})
+ * @param messagesReceived whole messages this end received ({@link dev.fable.Connection#messagesReceived()})
  * @param openedAtMillis when this end was opened, in milliseconds since the epoch
  * @param connectionId   the same at both ends of a connection (0: unknown); the daemon pairs the ends by it
  * @param connector      this end connected (only it can switch the connection)
@@ -38,8 +38,8 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      * @param epoch            the epoch of the transport in use
      * @param bytesSent        payload bytes this end committed
      * @param bytesReceived    payload bytes this end received
-     * @param messagesSent     fragments this end committed
-     * @param messagesReceived fragments this end received
+     * @param messagesSent     whole messages this end committed
+     * @param messagesReceived whole messages this end received
      * @param openedAtMillis   when this end was opened, in milliseconds since the epoch
      */
     public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
