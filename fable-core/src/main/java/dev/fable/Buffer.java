@@ -34,30 +34,80 @@ public interface Buffer {
         SOCKET_STAGING
     }
 
+    /**
+     * Where this buffer's memory lives. An identity getter: it works on a dead buffer too.
+     *
+     * @return the kind of memory; a read buffer that a switch's drain timeout copied off its old
+     *         transport reports {@link Kind#PRIVATE_COPY} from then on
+     */
     Kind kind();
 
-    /** The connection that handed this buffer out. */
+    /**
+     * The connection that handed this buffer out. An identity getter: it works on a dead buffer too.
+     *
+     * @return the application's connection this buffer belongs to
+     */
     Connection connection();
 
-    /** The connection epoch this buffer belongs to (changes only on reconfiguration). */
+    /**
+     * The connection epoch this buffer belongs to (changes only on reconfiguration). An identity
+     * getter: it works on a dead buffer too.
+     *
+     * @return the epoch of the transport that carried (read) or will carry (write) this buffer
+     */
     long epoch();
 
-    /** True for read buffers: writes throw {@link java.nio.ReadOnlyBufferException}. */
+    /**
+     * Whether this is a read buffer. An identity getter: it works on a dead buffer too.
+     *
+     * @return {@code true} for read buffers, whose writes throw {@link java.nio.ReadOnlyBufferException};
+     *         {@code false} for write buffers
+     */
     boolean isReadOnly();
 
+    /**
+     * The size of this buffer's memory: the upper bound of {@link #length(int)} and of every offset.
+     *
+     * @return the capacity in bytes
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     int capacity();
 
+    /**
+     * The number of valid bytes (read buffers) or of bytes {@link #commit()} will send (write buffers).
+     *
+     * @return the length in bytes, 0 … {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     int length();
 
-    /** Sets the number of bytes {@link #commit()} sends (write buffers only), 0 … capacity. */
+    /**
+     * Sets the number of bytes {@link #commit()} sends (write buffers only), 0 … capacity.
+     *
+     * @param bytes the new length, 0 … {@link #capacity()}
+     * @return this buffer, for chaining ({@code b.length(8).commit()})
+     * @throws IndexOutOfBoundsException if {@code bytes} is negative or larger than {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     Buffer length(int bytes);
 
-    /** Read buffers: true when the next buffer polled continues the same message. */
+    /**
+     * Read buffers: whether the message continues in the next buffer polled (the sender used
+     * {@link #commitFragment()}). Always {@code false} for write buffers.
+     *
+     * @return {@code true} when the next buffer polled continues the same message, {@code false} when
+     *         this buffer ends it
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     boolean more();
 
     /**
      * The memory: {@link #capacity()} bytes, read-only for read buffers (the OS enforces it for shared
      * memory). Valid only until commit/release; bytes past {@link #length()} are undefined.
+     *
+     * @return a segment of exactly {@link #capacity()} bytes starting at this buffer's first byte
+     * @throws IllegalStateException if the buffer was already committed or released
      */
     MemorySegment segment();
 
@@ -66,48 +116,198 @@ public interface Buffer {
     // need no alignment, and are checked against capacity(): a value outside throws
     // IndexOutOfBoundsException. Reads of a released or committed buffer throw IllegalStateException.
 
+    /**
+     * Reads one byte.
+     *
+     * @param offset bytes from the start of the buffer, 0 … {@link #capacity()} - 1
+     * @return the byte at {@code offset}
+     * @throws IndexOutOfBoundsException if the byte is not inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     byte getByte(int offset);
 
+    /**
+     * Reads a little-endian {@code short}; the offset needs no alignment.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @return the value of the 2 bytes at {@code offset}, little-endian
+     * @throws IndexOutOfBoundsException if the 2 bytes are not all inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     short getShort(int offset);
 
+    /**
+     * Reads a little-endian {@code int}; the offset needs no alignment.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @return the value of the 4 bytes at {@code offset}, little-endian
+     * @throws IndexOutOfBoundsException if the 4 bytes are not all inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     int getInt(int offset);
 
+    /**
+     * Reads a little-endian {@code long}; the offset needs no alignment.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @return the value of the 8 bytes at {@code offset}, little-endian
+     * @throws IndexOutOfBoundsException if the 8 bytes are not all inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     long getLong(int offset);
 
+    /**
+     * Reads a little-endian IEEE 754 {@code float}; the offset needs no alignment.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @return the value of the 4 bytes at {@code offset}, little-endian
+     * @throws IndexOutOfBoundsException if the 4 bytes are not all inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     float getFloat(int offset);
 
+    /**
+     * Reads a little-endian IEEE 754 {@code double}; the offset needs no alignment.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @return the value of the 8 bytes at {@code offset}, little-endian
+     * @throws IndexOutOfBoundsException if the 8 bytes are not all inside {@link #capacity()}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     double getDouble(int offset);
 
+    /**
+     * Writes one byte (write buffers only). It does not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer, 0 … {@link #capacity()} - 1
+     * @param value  the byte to write
+     * @throws IndexOutOfBoundsException if the byte is not inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putByte(int offset, byte value);
 
+    /**
+     * Writes a {@code short}, little-endian (write buffers only); the offset needs no alignment. It does
+     * not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @param value  the value to write in 2 bytes
+     * @throws IndexOutOfBoundsException if the 2 bytes are not all inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putShort(int offset, short value);
 
+    /**
+     * Writes an {@code int}, little-endian (write buffers only); the offset needs no alignment. It does
+     * not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @param value  the value to write in 4 bytes
+     * @throws IndexOutOfBoundsException if the 4 bytes are not all inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putInt(int offset, int value);
 
+    /**
+     * Writes a {@code long}, little-endian (write buffers only); the offset needs no alignment. It does
+     * not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @param value  the value to write in 8 bytes
+     * @throws IndexOutOfBoundsException if the 8 bytes are not all inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putLong(int offset, long value);
 
+    /**
+     * Writes an IEEE 754 {@code float}, little-endian (write buffers only); the offset needs no
+     * alignment. It does not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @param value  the value to write in 4 bytes
+     * @throws IndexOutOfBoundsException if the 4 bytes are not all inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putFloat(int offset, float value);
 
+    /**
+     * Writes an IEEE 754 {@code double}, little-endian (write buffers only); the offset needs no
+     * alignment. It does not change {@link #length()}.
+     *
+     * @param offset bytes from the start of the buffer to the value's first byte
+     * @param value  the value to write in 8 bytes
+     * @throws IndexOutOfBoundsException if the 8 bytes are not all inside {@link #capacity()}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void putDouble(int offset, double value);
 
     /**
      * The first {@link #length()} bytes as a {@link java.nio.ByteBuffer} (little-endian, read-only for
      * read buffers), for code that speaks NIO. A view, not a copy: valid only until commit/release.
+     *
+     * @return a new view of bytes 0 … {@link #length()} - 1, position 0, limit and capacity {@link #length()};
+     *         a later {@link #length(int)} does not change it
+     * @throws IllegalStateException if the buffer was already committed or released
      */
     java.nio.ByteBuffer asByteBuffer();
 
-    /** Copies {@code len} bytes from {@code src[srcOff..]} to this buffer at {@code offset}. */
+    /**
+     * Copies {@code len} bytes from {@code src[srcOff..]} to this buffer at {@code offset} (write buffers
+     * only). It does not change {@link #length()}.
+     *
+     * @param offset where in this buffer the first byte goes
+     * @param src    the bytes to copy from
+     * @param srcOff index in {@code src} of the first byte to copy
+     * @param len    the number of bytes to copy
+     * @throws IndexOutOfBoundsException if {@code offset .. offset + len} is not inside {@link #capacity()}
+     *                                   or {@code srcOff .. srcOff + len} is not inside {@code src}
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void put(int offset, byte[] src, int srcOff, int len);
 
-    /** Copies {@code len} bytes at {@code offset} to {@code dst[dstOff..]}. */
+    /**
+     * Copies {@code len} bytes at {@code offset} to {@code dst[dstOff..]}.
+     *
+     * @param offset where in this buffer the first byte is read
+     * @param dst    the array to copy into
+     * @param dstOff index in {@code dst} of the first byte written
+     * @param len    the number of bytes to copy
+     * @throws IndexOutOfBoundsException if {@code offset .. offset + len} is not inside {@link #capacity()}
+     *                                   or {@code dstOff .. dstOff + len} is not inside {@code dst}
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void get(int offset, byte[] dst, int dstOff, int len);
 
-    /** Sends {@link #length()} bytes as the last (or only) fragment of a message. */
+    /**
+     * Sends {@link #length()} bytes as the last (or only) fragment of a message. The buffer is dead
+     * afterwards.
+     *
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer (give those back with {@link #release()})
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void commit();
 
-    /** Sends {@link #length()} bytes as a fragment; the message continues in the next commit. */
+    /**
+     * Sends {@link #length()} bytes as a fragment; the message continues in the next commit. The buffer
+     * is dead afterwards.
+     *
+     * @throws java.nio.ReadOnlyBufferException if this is a read buffer (give those back with {@link #release()})
+     * @throws IllegalStateException if the buffer was already committed or released
+     */
     void commitFragment();
 
-    /** Gives a read buffer back; any order is allowed. */
+    /**
+     * Gives a read buffer back; any order is allowed. The buffer is dead afterwards.
+     *
+     * @throws IllegalStateException if this is a write buffer (send those with {@link #commit()}), or if
+     *                               the buffer was already committed or released
+     */
     void release();
 }

@@ -45,21 +45,44 @@ public final class ConnectOptions {
         this.maxMessageSize = maxMessageSize;
     }
 
-    /** The peer is trusted: read buffers are the peer's shared memory itself (zero copy). */
+    /**
+     * The peer is trusted: read buffers are the peer's shared memory itself (zero copy).
+     *
+     * @return trusted options with the defaults: {@link WaitMode#ADAPTIVE} with a 20 µs spin,
+     *         {@link #DEFAULT_SLOT_COUNT} slots of {@link #DEFAULT_SLOT_SIZE} bytes, read quota 0 (see
+     *         {@link #readQuota(int)}), connect timeout zero, 64 MiB largest message, wait mode not fixed
+     */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
                 Duration.ZERO, 64 << 20, false);
     }
 
-    /** The peer is not trusted: every read buffer is a private copy taken after the peer committed. */
+    /**
+     * The peer is not trusted: every read buffer is a private copy taken after the peer committed.
+     *
+     * @return untrusted options, otherwise with the defaults of {@link #trusted()}
+     */
     public static ConnectOptions untrusted() {
         return trusted().trust(false);
     }
 
+    /**
+     * Whether this side trusts its peer: see {@link #trusted()} and {@link #untrusted()}.
+     *
+     * @param trustPeer {@code true} to read the peer's memory in place, {@code false} for private copies
+     * @return a copy of these options with that trust
+     */
     public ConnectOptions trust(boolean trustPeer) {
         return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
+    /**
+     * How this side waits for data and for free buffers.
+     *
+     * @param mode the wait mode
+     * @return a copy of these options with that wait mode
+     * @throws NullPointerException if {@code mode} is null
+     */
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
                 readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
@@ -69,19 +92,36 @@ public final class ConnectOptions {
      * {@code true}: no policy may change this side's wait mode (the daemon's contention policy leaves the
      * connection alone even when both ends spin on one CPU). For benchmarks that spin on one core on purpose.
      * Default false.
+     *
+     * @param fixed {@code true} to keep this side's wait mode whatever a policy decides
+     * @return a copy of these options with that setting
      */
     public ConnectOptions fixedWaitMode(boolean fixed) {
         return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed);
     }
 
-    /** Spin budget of {@link WaitMode#ADAPTIVE} before sleeping. */
+    /**
+     * Spin budget of {@link WaitMode#ADAPTIVE} before sleeping (default 20 µs).
+     *
+     * @param budget how long to spin before sleeping, 0 or more (kept in nanoseconds)
+     * @return a copy of these options with that spin budget
+     * @throws IllegalArgumentException if {@code budget} is negative
+     */
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
         return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
-    /** Bytes per slot of the pool this side writes into: a multiple of 64 (a cache line), 64 B … 1 GiB. */
+    /**
+     * Bytes per slot of the pool this side writes into: a multiple of 64 (a cache line), 64 B … 1 GiB.
+     * It is the largest fragment one buffer of this side carries ({@link Connection#maxFragment()}); the socket
+     * transports (unix, tcp, tls) cap it at their own largest frame.
+     *
+     * @param bytes the slot size: a multiple of 64 from 64 to {@link #MAX_SLOT_SIZE}
+     * @return a copy of these options with that slot size
+     * @throws IllegalArgumentException if {@code bytes} is not a multiple of 64 or out of range
+     */
     public ConnectOptions slotSize(int bytes) {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
@@ -89,7 +129,13 @@ public final class ConnectOptions {
         return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
-    /** Slots in the pool this side writes into: the most messages (fragments) in flight, 2 … 2^24. */
+    /**
+     * Slots in the pool this side writes into: the most messages (fragments) in flight, 2 … 2^24.
+     *
+     * @param count the number of slots, 2 … {@link #MAX_SLOT_COUNT}
+     * @return a copy of these options with that slot count
+     * @throws IllegalArgumentException if {@code count} is out of range
+     */
     public ConnectOptions slotCount(int count) {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
@@ -101,32 +147,101 @@ public final class ConnectOptions {
      * Most read buffers this side may hold at once before {@link Connection#poll()} throws
      * {@link QuotaExceededException}. 0 (default) means: every slot of the peer's pool when trusted,
      * min(32, slots) private copies when untrusted.
+     *
+     * @param buffers the most read buffers held at once, or 0 for the default
+     * @return a copy of these options with that read quota
+     * @throws IllegalArgumentException if {@code buffers} is negative
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
         return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode);
     }
 
-    /** How long {@code connect} waits for a listener to appear; zero (default) fails at once. */
+    /**
+     * How long {@code connect} waits for a listener to appear; zero (default) fails at once.
+     *
+     * @param timeout how long to wait for the name, zero or more
+     * @return a copy of these options with that connect timeout
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
         return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode);
     }
 
-    /** Largest message {@link Connection#receiveMessage} reassembles (default 64 MiB); larger fails the connection. */
+    /**
+     * Largest message {@link Connection#receiveMessage} reassembles (default 64 MiB); larger fails the connection.
+     *
+     * @param bytes the largest message size in bytes, at least 1
+     * @return a copy of these options with that limit
+     * @throws IllegalArgumentException if {@code bytes} is 0 or negative
+     */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
         return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode);
     }
 
+    /**
+     * Whether the peer is trusted ({@link #trust(boolean)}).
+     *
+     * @return {@code true} if read buffers are the peer's memory itself, {@code false} for private copies
+     */
     public boolean isTrusted() { return trusted; }
+
+    /**
+     * How this side waits ({@link #waitMode(WaitMode)}).
+     *
+     * @return the wait mode
+     */
     public WaitMode waitMode() { return waitMode; }
+
+    /**
+     * Spin budget of {@link WaitMode#ADAPTIVE} before sleeping ({@link #spin(Duration)}).
+     *
+     * @return the spin budget in nanoseconds
+     */
     public long spinNanos() { return spinNanos; }
+
+    /**
+     * Bytes per slot of the pool this side writes into ({@link #slotSize(int)}).
+     *
+     * @return the slot size in bytes
+     */
     public int slotSize() { return slotSize; }
+
+    /**
+     * Slots in the pool this side writes into ({@link #slotCount(int)}).
+     *
+     * @return the slot count
+     */
     public int slotCount() { return slotCount; }
+
+    /**
+     * Most read buffers this side may hold at once ({@link #readQuota(int)}).
+     *
+     * @return the read quota, or 0 for the default
+     */
     public int readQuota() { return readQuota; }
+
+    /**
+     * How long {@code connect} waits for a listener to appear ({@link #connectTimeout(Duration)}).
+     *
+     * @return the connect timeout; zero fails at once
+     */
     public Duration connectTimeout() { return connectTimeout; }
+
+    /**
+     * Largest message {@link Connection#receiveMessage} reassembles ({@link #maxMessageSize(int)}).
+     *
+     * @return the largest message size in bytes
+     */
     public int maxMessageSize() { return maxMessageSize; }
+
+    /**
+     * Whether no policy may change this side's wait mode ({@link #fixedWaitMode(boolean)}).
+     *
+     * @return {@code true} if the wait mode is fixed
+     */
     public boolean fixedWaitMode() { return fixedWaitMode; }
 
     @Override

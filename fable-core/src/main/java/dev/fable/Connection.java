@@ -33,18 +33,45 @@ import java.time.Duration;
  * {@link ConnectionClosedException}. Close from the thread that uses the connection where you can.
  */
 public interface Connection extends AutoCloseable {
-    /** This side's endpoint name. */
+    /**
+     * This side's endpoint name.
+     *
+     * @return the name of the endpoint this connection was made or accepted on ({@code anon-<pid>-<n>}
+     *         for one made with {@link Fable#connect(String, ConnectOptions)}; the listening address for one
+     *         an {@link ExternalListener} accepted)
+     */
     String localName();
 
-    /** The peer's endpoint name (as the peer registered it). */
+    /**
+     * The peer's endpoint name (as the peer registered it).
+     *
+     * @return the peer's endpoint name; for a plain external peer, its address ({@code host:port} or the
+     *         socket's path)
+     */
     String peerName();
 
-    /** The transport in use, e.g. {@code "shm"}. */
+    /**
+     * The transport in use, e.g. {@code "shm"}.
+     *
+     * @return one of {@link TransportName#ALL} for a connection between Fable endpoints (it changes with
+     *         each {@link #reconfigure(String, String) switch}); {@code "tcp-raw"} or {@code "unix-raw"} for a
+     *         plain external peer
+     */
     String transport();
 
+    /**
+     * The epoch of the transport in use: 0 on the first transport, one more after each switch
+     * ({@link #reconfigure(String, String)}).
+     *
+     * @return the current epoch
+     */
     long epoch();
 
-    /** Largest fragment one buffer can carry (the slot size of this side's pool). */
+    /**
+     * Largest fragment one buffer can carry (the slot size of this side's pool).
+     *
+     * @return the most bytes one {@link #claim(int)} can grant, on the transport in use
+     */
     int maxFragment();
 
     /**
@@ -52,22 +79,76 @@ public interface Connection extends AutoCloseable {
      * {@code min(maxBytes, maxFragment())} bytes: its {@link Buffer#length()} says how many (a larger
      * message goes out with {@link #send(byte[], int, int)}, or in fragments with {@link Buffer#commitFragment()}).
      *
+     * @param maxBytes the most bytes wanted, at least 1
+     * @return a write buffer whose {@link Buffer#length()} is {@code min(maxBytes, maxFragment())}, or
+     *         {@code null} when every buffer is still held by the peer (or during a moment of a switch): try again
      * @throws IllegalArgumentException if {@code maxBytes} is 0 or negative
+     * @throws ConnectionClosedException if the connection was closed (by either side)
+     * @throws PeerGoneException if the peer went away without closing
+     * @throws CorruptChannelException if the peer broke the protocol
      */
     Buffer claim(int maxBytes);
 
-    /** Like {@link #claim(int)} but waits up to {@code timeout}; {@code null} if none became free in time. */
+    /**
+     * Like {@link #claim(int)} but waits up to {@code timeout}; {@code null} if none became free in time.
+     *
+     * @param maxBytes the most bytes wanted, at least 1
+     * @param timeout  how long to wait for a free buffer; negative: without limit
+     * @return a write buffer as {@link #claim(int)} gives it, or {@code null} if none became free in time
+     * @throws IllegalArgumentException if {@code maxBytes} is 0 or negative
+     * @throws ConnectionClosedException if the connection was closed (by either side)
+     * @throws PeerGoneException if the peer went away without closing
+     * @throws CorruptChannelException if the peer broke the protocol
+     */
     Buffer claim(int maxBytes, Duration timeout);
 
-    /** The next read buffer, or {@code null} if none has arrived. */
+    /**
+     * The next read buffer, or {@code null} if none has arrived. Never blocks.
+     *
+     * @return the next fragment the peer committed, or {@code null} if none has arrived (also after the
+     *         last one of a peer that ended: check {@link #state()})
+     * @throws QuotaExceededException if this side already holds its whole read quota
+     *                                ({@link ConnectOptions#readQuota(int)}): release buffers first
+     * @throws ConnectionClosedException if this side closed the connection
+     * @throws CorruptChannelException if the peer broke the protocol
+     */
     Buffer poll();
 
-    /** Waits up to {@code timeout} for the next read buffer; {@code null} on timeout. */
+    /**
+     * Waits up to {@code timeout} for the next read buffer; {@code null} on timeout.
+     *
+     * @param timeout how long to wait; negative: without limit
+     * @return the next fragment the peer committed, or {@code null} if none came in time
+     * @throws ConnectionClosedException after the last buffer of a peer that closed cleanly, or if this
+     *                                   side closed the connection
+     * @throws PeerGoneException after the last buffer of a peer that went away without closing
+     * @throws CorruptChannelException if the peer broke the protocol
+     * @throws QuotaExceededException if this side already holds its whole read quota
+     */
     Buffer receive(Duration timeout);
 
-    /** Sends one message of any size (fragmented into slots), waiting for free buffers as needed. */
+    /**
+     * Sends one message of any size (fragmented into slots), waiting for free buffers as needed, without
+     * limit. It copies the bytes once, into the transport's buffers.
+     *
+     * @param data   the array that holds the message
+     * @param offset index in {@code data} of the message's first byte
+     * @param length the message's size in bytes; 0 sends an empty message
+     * @throws IndexOutOfBoundsException if {@code offset .. offset + length} is not inside {@code data}
+     * @throws ConnectionClosedException if the connection was closed (by either side)
+     * @throws PeerGoneException if the peer went away without closing
+     * @throws CorruptChannelException if the peer broke the protocol
+     */
     void send(byte[] data, int offset, int length);
 
+    /**
+     * Sends {@code data} as one message: {@code send(data, 0, data.length)}.
+     *
+     * @param data the message
+     * @throws ConnectionClosedException if the connection was closed (by either side)
+     * @throws PeerGoneException if the peer went away without closing
+     * @throws CorruptChannelException if the peer broke the protocol
+     */
     default void send(byte[] data) {
         send(data, 0, data.length);
     }
@@ -76,12 +157,29 @@ public interface Connection extends AutoCloseable {
      * Receives one whole message (reassembling fragments) into a new array; {@code null} on timeout.
      * The timeout bounds the whole call: if it passes in the middle of a message, the fragments
      * received so far are kept and the next call continues that message.
+     *
+     * @param timeout how long to wait for the whole message; negative: without limit
+     * @return the message's bytes (a new array of exactly its size), or {@code null} on timeout
+     * @throws CorruptChannelException if the message is longer than {@link ConnectOptions#maxMessageSize(int)}
+     *                                 (the connection fails), or if the peer broke the protocol
+     * @throws ConnectionClosedException after the last message of a peer that closed cleanly, or if this
+     *                                   side closed the connection
+     * @throws PeerGoneException after the last message of a peer that went away without closing
      */
     byte[] receiveMessage(Duration timeout);
 
+    /**
+     * Where this connection is in its life, as this side sees it.
+     *
+     * @return {@link ConnectionState#OPEN} while data flows, else how it ended
+     */
     ConnectionState state();
 
-    /** Why the connection failed or ended, or {@code null} while it is open. */
+    /**
+     * Why the connection failed or ended, or {@code null} while it is open.
+     *
+     * @return the exception that describes the end, or {@code null} while the connection is open
+     */
     FableException failure();
 
     /**
@@ -89,22 +187,44 @@ public interface Connection extends AutoCloseable {
      * last (or only) fragment of its message. A message larger than one buffer
      * ({@link #send(byte[])}, claims chained with MORE) counts once here and once per fragment in
      * {@link #fragmentsSent()}.
+     *
+     * @return the number of whole messages this side committed, over every transport of this connection
      */
     long messagesSent();
 
-    /** Whole messages polled by this side: buffers received without {@link Buffer#more()}. */
+    /**
+     * Whole messages polled by this side: buffers received without {@link Buffer#more()}.
+     *
+     * @return the number of whole messages this side received, over every transport of this connection
+     */
     long messagesReceived();
 
-    /** Buffers (fragments) committed by this side, with or without MORE. */
+    /**
+     * Buffers (fragments) committed by this side, with or without MORE.
+     *
+     * @return the number of buffers this side committed, over every transport of this connection
+     */
     long fragmentsSent();
 
-    /** Buffers (fragments) polled by this side, with or without MORE. */
+    /**
+     * Buffers (fragments) polled by this side, with or without MORE.
+     *
+     * @return the number of buffers this side received, over every transport of this connection
+     */
     long fragmentsReceived();
 
-    /** Payload bytes committed by this side. */
+    /**
+     * Payload bytes committed by this side.
+     *
+     * @return the sum of the committed buffers' lengths, over every transport of this connection
+     */
     long bytesSent();
 
-    /** Payload bytes polled by this side. */
+    /**
+     * Payload bytes polled by this side.
+     *
+     * @return the sum of the received buffers' lengths, over every transport of this connection
+     */
     long bytesReceived();
 
     /**
@@ -119,9 +239,13 @@ public interface Connection extends AutoCloseable {
      * accepts it); the accepting side gets {@link UnsupportedOperationException}. Connections to
      * plain external peers ({@code tcp://}, {@code unix://}) cannot switch.
      *
+     * @param transport the transport to switch to: one of {@link TransportName#ALL}
+     * @param reason    why, for the connection's events and the daemon's flow table
      * @return the new epoch
+     * @throws UnsupportedOperationException on the accepting side, and for connections to plain external peers
      * @throws IllegalArgumentException for an unknown transport name
-     * @throws IllegalStateException    while an earlier switch of this side is not complete ({@link #reconfiguring()})
+     * @throws IllegalStateException    while an earlier switch of this side is not complete ({@link #reconfiguring()}),
+     *                                  or when the connection is no longer {@link ConnectionState#OPEN}
      * @throws FableException           if the peer cannot be reached over {@code transport} (e.g. shm to another host);
      *                                  the connection then stays on its current transport, still flowing
      */
@@ -135,20 +259,43 @@ public interface Connection extends AutoCloseable {
      * same transport with another wait mode is a switch like any other (a new epoch). The daemon's
      * contention policy uses it to move a spinning shm connection whose ends share a CPU to
      * {@link WaitMode#BLOCK}, and back.
+     *
+     * @param transport the transport to switch to: one of {@link TransportName#ALL}
+     * @param waitMode  how both sides wait on the new transport, or {@code null} for each side's own
+     * @param reason    why, for the connection's events and the daemon's flow table
+     * @return the new epoch
+     * @throws UnsupportedOperationException on the accepting side, and for connections to plain external peers
+     * @throws IllegalArgumentException for an unknown transport name
+     * @throws IllegalStateException    while an earlier switch of this side is not complete ({@link #reconfiguring()}),
+     *                                  or when the connection is no longer {@link ConnectionState#OPEN}
+     * @throws FableException           if the peer cannot be reached over {@code transport}; the connection then
+     *                                  stays on its current transport, still flowing
      */
     default long reconfigure(String transport, WaitMode waitMode, String reason) {
         throw new UnsupportedOperationException(this + " cannot be reconfigured: only connections to named Fable endpoints can");
     }
 
-    /** How this side waits now: its {@link ConnectOptions#waitMode()}, unless a switch set another ({@link #reconfigure(String, WaitMode, String)}). */
+    /**
+     * How this side waits now: its {@link ConnectOptions#waitMode()}, unless a switch set another ({@link #reconfigure(String, WaitMode, String)}).
+     *
+     * @return the wait mode of this side on the transport in use
+     */
     WaitMode waitMode();
 
-    /** True from the start of a switch until both directions of this side moved and the old transport is closed. */
+    /**
+     * True from the start of a switch until both directions of this side moved and the old transport is closed.
+     *
+     * @return whether a switch of this side is in progress
+     */
     default boolean reconfiguring() {
         return false;
     }
 
-    /** The next event ({@link ConnectionEvent}: RECONFIGURING, RECONFIGURED, …), or null if none is pending. Any thread. */
+    /**
+     * The next event ({@link ConnectionEvent}: RECONFIGURING, RECONFIGURED, …), or null if none is pending. Any thread.
+     *
+     * @return the oldest event not yet taken, or {@code null} if none is pending
+     */
     default ConnectionEvent pollEvent() {
         return null;
     }

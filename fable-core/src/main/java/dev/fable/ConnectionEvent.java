@@ -9,6 +9,7 @@ package dev.fable;
  * @param reason    why: the operator's or policy's reason of a switch, or the error
  */
 public record ConnectionEvent(Type type, long epoch, String transport, String reason) {
+    /** The kinds of event. */
     public enum Type {
         /** A switch to {@link #transport()} began: the new transport is being set up beside the old one (make). */
         RECONFIGURING,

@@ -7,23 +7,61 @@ import java.time.Duration;
  * already made stay open until closed themselves.
  */
 public interface Endpoint extends AutoCloseable {
+    /**
+     * The endpoint's name.
+     *
+     * @return the name this endpoint registered
+     */
     String name();
 
-    /** Starts accepting connections with trusted, adaptive defaults for the accepted side. */
+    /**
+     * Starts accepting connections with trusted, adaptive defaults for the accepted side:
+     * {@code listen(ConnectOptions.trusted())}.
+     *
+     * @return this endpoint
+     * @throws IllegalStateException if the endpoint is closed
+     */
     default Endpoint listen() {
         return listen(ConnectOptions.trusted());
     }
 
-    /** Starts accepting connections; {@code options} shape this side of every accepted connection. */
+    /**
+     * Starts accepting connections; {@code options} shape this side of every accepted connection. The
+     * first call binds the endpoint's sockets and tells the daemon where they are; a later call only
+     * replaces the options for connections accepted from then on.
+     *
+     * @param options this side's options for every connection accepted from now on
+     * @return this endpoint
+     * @throws IllegalStateException if the endpoint is closed
+     */
     Endpoint listen(ConnectOptions options);
 
-    /** Waits for the next incoming connection. */
+    /**
+     * Waits without limit for the next incoming connection.
+     *
+     * @return the accepted connection
+     * @throws IllegalStateException if {@link #listen(ConnectOptions)} was not called first
+     * @throws FableException if the endpoint is closed (also while this call waits) or the thread is interrupted
+     */
     Connection accept();
 
-    /** Waits up to {@code timeout} (negative: without limit); {@code null} if nobody connected. */
+    /**
+     * Waits up to {@code timeout} (negative: without limit); {@code null} if nobody connected.
+     *
+     * @param timeout how long to wait; negative: without limit
+     * @return the accepted connection, or {@code null} if nobody connected in time
+     * @throws IllegalStateException if {@link #listen(ConnectOptions)} was not called first
+     * @throws FableException if the endpoint is closed (also while this call waits) or the thread is interrupted
+     */
     Connection accept(Duration timeout);
 
-    /** The next incoming connection if one is waiting, else {@code null}; never blocks. */
+    /**
+     * The next incoming connection if one is waiting, else {@code null}; never blocks.
+     *
+     * @return the accepted connection, or {@code null} if none is waiting
+     * @throws IllegalStateException if {@link #listen(ConnectOptions)} was not called first
+     * @throws FableException if the endpoint was closed (just after {@link #close()} it may still return {@code null})
+     */
     Connection tryAccept();
 
     /**
@@ -31,9 +69,23 @@ public interface Endpoint extends AutoCloseable {
      * {@code docs/naming.md}), {@code xio+shm|unix|tcp|tls://name} (that transport, forced), or a plain
      * non-Fable peer: {@code tcp://host:port}, {@code unix:///path} (raw bytes, no message boundaries).
      * {@link ConnectOptions#connectTimeout(java.time.Duration)} bounds how long a missing name is awaited.
+     *
+     * @param uri     where to connect, in one of the forms above
+     * @param options this side's options for the connection
+     * @return the connection, open
+     * @throws IllegalArgumentException if {@code uri} is not one of the forms above, or its name is not a valid endpoint name
+     * @throws NameNotFoundException if no endpoint listens under the name within the connect timeout
+     * @throws PeerGoneException if the peer cannot be reached at the address the daemon gave (it may have just exited),
+     *                           or a plain peer cannot be connected to
+     * @throws FableException for any other failure, with what went wrong (the daemon unreachable, a refused handshake, …)
      */
     Connection connect(String uri, ConnectOptions options);
 
+    /**
+     * Unregisters the name and stops accepting; idempotent. Connections already made stay open until
+     * closed themselves; those it accepted can no longer switch transport (a switch reaches the accepting
+     * side through this endpoint's sockets).
+     */
     @Override
     void close();
 }

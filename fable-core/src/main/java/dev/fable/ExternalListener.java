@@ -15,12 +15,24 @@ import java.time.Duration;
  * }</pre>
  */
 public interface ExternalListener extends AutoCloseable {
-    /** The port bound (useful with port 0). */
+    /**
+     * The port bound (useful with port 0).
+     *
+     * @return the local TCP port this listener accepts on
+     * @throws FableException if the listener is closed
+     */
     int port();
 
-    /** The next plain peer, waiting up to {@code timeout} (negative: without limit); null on timeout. */
+    /**
+     * The next plain peer, waiting up to {@code timeout} (negative: without limit); null on timeout.
+     *
+     * @param timeout how long to wait; negative: without limit
+     * @return a connection with transport {@code tcp-raw}, or {@code null} if no peer connected in time
+     * @throws FableException if accepting fails (for example the listener was closed)
+     */
     Connection accept(Duration timeout);
 
+    /** Stops listening and frees the port; connections already accepted stay open. */
     @Override
     void close();
 }

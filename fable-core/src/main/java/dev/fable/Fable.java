@@ -89,62 +89,137 @@ public final class Fable implements AutoCloseable {
         private Integer maxPeerSlots;
         private Integer maxPeerFragment;
 
+        /** Settings with every value unset: each getter then returns its default, as the list above says. */
+        public Context() {}
+
+        /**
+         * Sets the runtime directory: the daemon's and the endpoints' sockets.
+         *
+         * @param dir the directory (created 0700 on first use if missing)
+         * @return this context
+         * @throws NullPointerException if {@code dir} is null
+         */
         public Context runtimeDir(Path dir) {
             this.runtimeDir = Objects.requireNonNull(dir, "runtimeDir");
             return this;
         }
 
+        /**
+         * The runtime directory: the one set here, else {@code fable.runtime.dir}, {@code FABLE_RUNTIME_DIR},
+         * {@code $XDG_RUNTIME_DIR/fable}, else {@code /tmp/fable-<uid>}.
+         *
+         * @return the runtime directory
+         */
         public Path runtimeDir() {
             return runtimeDir != null ? runtimeDir : NamingConfig.runtimeDir();
         }
 
+        /**
+         * Sets where a daemon this set-up starts keeps its host identity.
+         *
+         * @param dir the state directory
+         * @return this context
+         * @throws NullPointerException if {@code dir} is null
+         */
         public Context stateDir(Path dir) {
             this.stateDir = Objects.requireNonNull(dir, "stateDir");
             return this;
         }
 
-        /** The state directory set here, or null for the daemon's default. */
+        /**
+         * The state directory set here, or null for the daemon's default.
+         *
+         * @return the directory set here, else {@code fable.state.dir} or {@code FABLE_STATE_DIR}, else {@code null}
+         */
         public Path stateDir() {
             if (stateDir != null) return stateDir;
             String p = NamingConfig.get("fable.state.dir");
             return p == null ? null : Path.of(p);
         }
 
+        /**
+         * Sets whether this set-up starts a daemon when none answers.
+         *
+         * @param start {@code true} to start one, {@code false} to fail instead
+         * @return this context
+         */
         public Context autostartDaemon(boolean start) {
             this.autostartDaemon = start;
             return this;
         }
 
+        /**
+         * Whether this set-up starts a daemon when none answers.
+         *
+         * @return the value set here, else {@code fable.daemon.autostart} ({@code false}, {@code 0}, {@code no} or
+         *         {@code off} turn it off), default {@code true}
+         */
         public boolean autostartDaemon() {
             return autostartDaemon != null ? autostartDaemon : NamingConfig.autostart();
         }
 
+        /**
+         * Sets how long read buffers of a switched-away transport may be held before they are copied off it.
+         *
+         * @param d the drain timeout, zero or more
+         * @return this context
+         * @throws IllegalArgumentException if {@code d} is negative
+         */
         public Context drainTimeout(Duration d) {
             if (d.isNegative()) throw new IllegalArgumentException("drain timeout must be >= 0, not " + d);
             this.drainTimeout = d;
             return this;
         }
 
+        /**
+         * How long read buffers of a switched-away transport may be held before they are copied off it.
+         *
+         * @return the value set here, else {@code fable.drainTimeoutMillis}, default 5 s
+         */
         public Duration drainTimeout() {
             return drainTimeout != null ? drainTimeout
                     : Duration.ofMillis(NamingConfig.getLong("fable.drainTimeoutMillis", LiveConnection.DEFAULT_DRAIN_MILLIS));
         }
 
+        /**
+         * Sets the directory swept of shared-memory files that dead processes of earlier Fable versions left.
+         *
+         * @param dir the directory
+         * @return this context
+         * @throws NullPointerException if {@code dir} is null
+         */
         public Context shmDir(Path dir) {
             this.shmDir = Objects.requireNonNull(dir, "shmDir");
             return this;
         }
 
+        /**
+         * The directory swept of shared-memory files that dead processes of earlier Fable versions left.
+         *
+         * @return the directory set here, else {@code fable.shm.dir}, else {@code /dev/shm/fable-<uid>}
+         */
         public Path shmDir() {
             return shmDir != null ? shmDir : dev.fable.transport.shm.ShmFiles.defaultDirectory();
         }
 
+        /**
+         * Sets how this set-up's leak detector watches buffers.
+         *
+         * @param level {@code off}, {@code simple} or {@code paranoid} (any case)
+         * @return this context
+         * @throws IllegalArgumentException for another level
+         */
         public Context leakDetection(String level) {
             LeakDetector.Level.parse(level);   // checked now: a typo fails here, not at the first buffer
             this.leakDetection = level;
             return this;
         }
 
+        /**
+         * How this set-up's leak detector watches buffers.
+         *
+         * @return the level set here, else {@code fable.leakDetection}, default {@code simple}
+         */
         public String leakDetection() {
             return leakDetection != null ? leakDetection : NamingConfig.get("fable.leakDetection", "simple");
         }
@@ -155,6 +230,8 @@ public final class Fable implements AutoCloseable {
          * {@link PeerGoneException}. Zero: off (the kernel's defaults); else at least 2 s, since TCP
          * keepalive counts whole seconds.
          *
+         * @param d the liveness bound: zero (off) or at least 2 s; kept in whole milliseconds
+         * @return this context
          * @throws IllegalArgumentException if negative or between 0 and 2 s
          */
         public Context peerTimeout(Duration d) {
@@ -163,6 +240,11 @@ public final class Fable implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The liveness bound of this set-up's TCP connections ({@link #peerTimeout(Duration)}).
+         *
+         * @return the value set here, else {@code fable.peerTimeoutMillis}, default 10 s; zero: off
+         */
         public Duration peerTimeout() {
             return peerTimeout != null ? peerTimeout
                     : Duration.ofMillis(NamingConfig.getLong("fable.peerTimeoutMillis", dev.fable.transport.Liveness.DEFAULT_MILLIS));
@@ -173,6 +255,8 @@ public final class Fable implements AutoCloseable {
          * are mapped here, and an untrusted reader's private copies come out of the same bound). A bigger
          * declaration is refused at the handshake. At least 64 KiB.
          *
+         * @param bytes the most bytes of pool and ring, at least 65,536
+         * @return this context
          * @throws IllegalArgumentException if below 64 KiB
          */
         public Context maxPeerPoolBytes(long bytes) {
@@ -180,6 +264,12 @@ public final class Fable implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Most bytes of pool and ring a shared-memory peer may declare ({@link #maxPeerPoolBytes(long)}).
+         *
+         * @return the value set here, else {@code fable.shm.maxPeerPoolBytes}, default 64 MiB
+         * @throws IllegalArgumentException if the property holds a value below 64 KiB
+         */
         public long maxPeerPoolBytes() {
             return maxPeerPoolBytes != null ? maxPeerPoolBytes
                     : PeerLimits.checkPoolBytes(Settings.getLong(PeerLimits.POOL_PROPERTY, PeerLimits.DEFAULT_MAX_POOL_BYTES));
@@ -188,12 +278,22 @@ public final class Fable implements AutoCloseable {
         /**
          * Most slots a shared-memory peer may declare (this side keeps a slot view and a flag per peer slot,
          * about 60 B of heap). 2 … 2^24.
+         *
+         * @param slots the most slots, 2 … 2^24
+         * @return this context
+         * @throws IllegalArgumentException if out of range
          */
         public Context maxPeerSlots(int slots) {
             this.maxPeerSlots = PeerLimits.checkSlots(slots);
             return this;
         }
 
+        /**
+         * Most slots a shared-memory peer may declare ({@link #maxPeerSlots(int)}).
+         *
+         * @return the value set here, else {@code fable.shm.maxPeerSlots}, default 65,536
+         * @throws IllegalArgumentException if the property holds a value out of range
+         */
         public int maxPeerSlots() {
             return maxPeerSlots != null ? maxPeerSlots
                     : PeerLimits.checkSlots(Settings.getLong(PeerLimits.SLOTS_PROPERTY, PeerLimits.DEFAULT_MAX_SLOTS));
@@ -202,12 +302,22 @@ public final class Fable implements AutoCloseable {
         /**
          * Largest fragment a unix, tcp or tls peer may declare it sends (this side's receive areas are sized from
          * it). A peer whose slot size is bigger is refused at the handshake. 64 B … 16 MiB.
+         *
+         * @param bytes the largest fragment, 64 B … 16 MiB
+         * @return this context
+         * @throws IllegalArgumentException if out of range
          */
         public Context maxPeerFragment(int bytes) {
             this.maxPeerFragment = PeerLimits.checkFragment(bytes);
             return this;
         }
 
+        /**
+         * Largest fragment a unix, tcp or tls peer may declare ({@link #maxPeerFragment(int)}).
+         *
+         * @return the value set here, else {@code fable.maxPeerFragment}, default 1 MiB
+         * @throws IllegalArgumentException if the property holds a value out of range
+         */
         public int maxPeerFragment() {
             return maxPeerFragment != null ? maxPeerFragment
                     : PeerLimits.checkFragment(Settings.getLong(PeerLimits.FRAGMENT_PROPERTY, PeerLimits.DEFAULT_MAX_FRAGMENT));
@@ -240,6 +350,11 @@ public final class Fable implements AutoCloseable {
      * A set-up of its own: its own client of the daemon in {@code context}'s runtime directory
      * (started if none answers and the context allows), its own transports and flow table. Close it
      * to close its connection to the daemon (which drops its names).
+     *
+     * @param context the settings of the new set-up
+     * @return the set-up, connected to its daemon
+     * @throws NullPointerException if {@code context} is null
+     * @throws FableException if no daemon answers in the runtime directory and none could be started
      */
     public static Fable launch(Context context) {
         Objects.requireNonNull(context, "context");
@@ -259,36 +374,79 @@ public final class Fable implements AutoCloseable {
         return f;
     }
 
-    /** Registers {@code name} in this set-up; closing the endpoint unregisters it. */
+    /**
+     * Registers {@code name} in this set-up; closing the endpoint unregisters it.
+     *
+     * @param name the endpoint name: 1–64 characters from {@code A-Z a-z 0-9 . _ -}, starting with a letter or digit
+     * @return the registered endpoint, not yet listening ({@link Endpoint#listen()})
+     * @throws IllegalArgumentException if {@code name} is not a valid endpoint name
+     * @throws NameInUseException if a live process already holds {@code name}
+     * @throws FableException if the daemon cannot be reached
+     */
     public Endpoint endpoint(String name) {
         return runtime.register(name);
     }
 
-    /** Connects from an anonymous endpoint of this set-up to {@code uri} (forms as {@link #connect}). */
+    /**
+     * Connects from an anonymous endpoint of this set-up to {@code uri} (forms as {@link #connect}).
+     *
+     * @param uri     where to connect: {@code xio://name}, {@code xio+shm|unix|tcp|tls://name}, {@code tcp://host:port}
+     *                or {@code unix:///path}
+     * @param options this side's options for the connection
+     * @return the connection, open
+     * @throws IllegalArgumentException if {@code uri} is not one of those forms
+     * @throws FableException if the connection cannot be made; see {@link Endpoint#connect(String, ConnectOptions)}
+     */
     public Connection open(String uri, ConnectOptions options) {
         return runtime.connect(uri, options);
     }
 
-    /** This set-up's naming client: names, flows, host identity. */
+    /**
+     * This set-up's naming client: names, flows, host identity.
+     *
+     * @return the client of this set-up's daemon (connected to it first if it is not yet)
+     * @throws FableException if the daemon cannot be reached
+     */
     public NameService nameService() {
         return runtime.names();
     }
 
+    /**
+     * The settings this set-up was made with.
+     *
+     * @return this set-up's context
+     */
     public Context context() {
         return context;
     }
 
-    /** Buffers this set-up's leak detector reported (dropped while handed out, neither committed nor released). */
+    /**
+     * Buffers this set-up's leak detector reported (dropped while handed out, neither committed nor released).
+     *
+     * @return the number of leaks reported so far
+     */
     public long leaksReported() {
         return runtime.leaks().leaksReported();
     }
 
-    /** Also hands each of this set-up's leak reports to {@code listener} (tests, metrics); null removes it. */
+    /**
+     * Also hands each of this set-up's leak reports to {@code listener} (tests, metrics); null removes it.
+     *
+     * @param listener called with each report's text, or {@code null} to remove the one set
+     */
     public void onLeak(java.util.function.Consumer<String> listener) {
         runtime.leaks().setListener(listener);
     }
 
-    /** As {@link #listenExternal(String, ConnectOptions)}, in this set-up. */
+    /**
+     * As {@link #listenExternal(String, ConnectOptions)}, in this set-up.
+     *
+     * @param uri     {@code tcp://host:port} to listen on (port 0: any free one)
+     * @param options this side's options for every accepted connection
+     * @return the listener, bound
+     * @throws IllegalArgumentException if {@code uri} is not {@code tcp://host:port}
+     * @throws FableException if the address cannot be bound
+     */
     public ExternalListener externalListener(String uri, ConnectOptions options) {
         return runtime.listenExternal(uri, options);
     }
@@ -299,7 +457,15 @@ public final class Fable implements AutoCloseable {
         runtime.close();
     }
 
-    /** Registers {@code name} for this process; closing the endpoint unregisters it. */
+    /**
+     * Registers {@code name} for this process; closing the endpoint unregisters it.
+     *
+     * @param name the endpoint name: 1–64 characters from {@code A-Z a-z 0-9 . _ -}, starting with a letter or digit
+     * @return the registered endpoint, not yet listening ({@link Endpoint#listen()})
+     * @throws IllegalArgumentException if {@code name} is not a valid endpoint name
+     * @throws NameInUseException if a live process already holds {@code name}
+     * @throws FableException if the daemon cannot be reached (and none could be started)
+     */
     public static Endpoint register(String name) {
         return shared().endpoint(name);
     }
@@ -308,6 +474,13 @@ public final class Fable implements AutoCloseable {
      * Connects from an anonymous endpoint of this process to {@code uri}: {@code xio://name} (the
      * daemon picks the transport), {@code xio+shm|unix|tcp|tls://name} (forced), or a plain
      * external peer {@code tcp://host:port} / {@code unix:///path}.
+     *
+     * @param uri     where to connect, in one of the forms above
+     * @param options this side's options for the connection
+     * @return the connection, open
+     * @throws IllegalArgumentException if {@code uri} is not one of the forms above
+     * @throws NameNotFoundException if no endpoint listens under the name within {@link ConnectOptions#connectTimeout()}
+     * @throws FableException if the connection cannot be made otherwise; see {@link Endpoint#connect(String, ConnectOptions)}
      */
     public static Connection connect(String uri, ConnectOptions options) {
         return shared().open(uri, options);
@@ -316,22 +489,42 @@ public final class Fable implements AutoCloseable {
     /**
      * Accepts plain, non-Fable TCP peers on {@code tcp://host:port} (port 0: any free one); see
      * {@link ExternalListener}. No name, no daemon: the address is the rendezvous.
+     *
+     * @param uri     {@code tcp://host:port} to listen on (port 0: any free one)
+     * @param options this side's options for every accepted connection
+     * @return the listener, bound
+     * @throws IllegalArgumentException if {@code uri} is not {@code tcp://host:port}
+     * @throws FableException if the address cannot be bound
      */
     public static ExternalListener listenExternal(String uri, ConnectOptions options) {
         return shared().externalListener(uri, options);
     }
 
-    /** A poller over shared-memory connections that waits with {@code mode} (spinning up to 20 µs first unless BLOCK). */
+    /**
+     * A poller over shared-memory connections that waits with {@code mode} (spinning up to 20 µs first unless BLOCK).
+     *
+     * @param mode how the poller waits: {@link WaitMode#SPIN} never sleeps
+     * @return a new, empty poller; use it from one thread
+     */
     public static Poller poller(WaitMode mode) {
         return new TripwirePoller(mode, 20_000);
     }
 
-    /** The naming layer of this process's shared set-up (the daemon client): names, flows, host identity. */
+    /**
+     * The naming layer of this process's shared set-up (the daemon client): names, flows, host identity.
+     *
+     * @return the client of this process's daemon
+     * @throws FableException if the daemon cannot be reached (and none could be started)
+     */
     public static NameService names() {
         return shared().nameService();
     }
 
-    /** Buffers the leak detector of the process's shared set-up reported. */
+    /**
+     * Buffers the leak detector of the process's shared set-up reported.
+     *
+     * @return the number of leaks reported so far
+     */
     public static long leakedBuffers() {
         return shared().leaksReported();
     }

@@ -24,20 +24,39 @@ public interface Poller extends AutoCloseable {
     /**
      * Adds a connection.
      *
+     * @param c the connection to wait on; from now on only this poller's thread may read it
      * @throws IllegalArgumentException for a connection that cannot join (not over shared memory)
      * @throws IllegalStateException    when the poller is full
      */
     void add(Connection c);
 
-    /** Removes a connection; false if it was not in this poller. */
+    /**
+     * Removes a connection.
+     *
+     * @param c the connection to stop waiting on
+     * @return {@code true} if it was in this poller, {@code false} if it was not
+     */
     boolean remove(Connection c);
 
-    /** A connection that is readable (or ended), round-robin for fairness; null if none. Never blocks. */
+    /**
+     * A connection that is readable (or ended), round-robin for fairness; null if none. Never blocks.
+     *
+     * @return a connection with a buffer, an event or its end to take, or {@code null} if none has
+     * @throws UnsupportedOperationException for a connection that switched away from shared memory
+     */
     Connection poll();
 
-    /** Waits up to {@code timeout} for a readable (or ended) connection; null on timeout. */
+    /**
+     * Waits up to {@code timeout} for a readable (or ended) connection; null on timeout. Returns
+     * {@code null} at once when the poller holds no connection.
+     *
+     * @param timeout how long to wait; negative: without limit
+     * @return a connection with a buffer, an event or its end to take, or {@code null} on timeout
+     * @throws UnsupportedOperationException for a connection that switched away from shared memory
+     */
     Connection await(Duration timeout);
 
+    /** Removes every connection (they stay open). */
     @Override
     void close();
 }

@@ -21,7 +21,12 @@ public final class TransportName {
     /** Every transport a Fable connection can run over, in the order Fable documents them. */
     public static final List<String> ALL = List.of(SHM, UNIX, TCP, TLS);
 
-    /** True for one of {@link #ALL}. */
+    /**
+     * True for one of {@link #ALL}.
+     *
+     * @param name a transport name
+     * @return whether {@code name} is one of {@link #ALL} (case-sensitive)
+     */
     public static boolean isKnown(String name) {
         return ALL.contains(name);
     }
@@ -29,6 +34,9 @@ public final class TransportName {
     /**
      * Returns {@code name} if it is one of {@link #ALL}.
      *
+     * @param name  the transport name to check
+     * @param where where the name came from, for the exception's message
+     * @return {@code name}
      * @throws IllegalArgumentException naming {@code where} the name came from and the names allowed
      */
     public static String check(String name, String where) {

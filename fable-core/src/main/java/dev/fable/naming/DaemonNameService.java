@@ -108,13 +108,27 @@ public final class DaemonNameService implements NameService {
         }
     }
 
-    /** This process's client, connected to the daemon of {@link NamingConfig#runtimeDir()} (started if none answers and allowed). */
+    /**
+     * This process's client, connected to the daemon of {@link NamingConfig#runtimeDir()} (started if none answers and allowed).
+     *
+     * @return the process's one client; a new one if there was none or it was closed
+     * @throws FableException if the runtime directory is unusable, the daemon refuses this client, or no daemon
+     *                        answers within 15 s and none could be started
+     */
     public static synchronized DaemonNameService get() {
         if (instance == null || instance.closed) instance = open(NamingConfig.runtimeDir(), NamingConfig.autostart());
         return instance;
     }
 
-    /** A client of the daemon in {@code runtimeDir}; for tools and tests that talk to a specific daemon. */
+    /**
+     * A client of the daemon in {@code runtimeDir}; for tools and tests that talk to a specific daemon.
+     *
+     * @param runtimeDir the runtime directory of the daemon (created 0700 if missing)
+     * @param autostart  whether to start a daemon there when none answers
+     * @return a new client, connected
+     * @throws FableException if the runtime directory is unusable, the daemon refuses this client, or no daemon
+     *                        answers within 15 s and none could be started
+     */
     public static DaemonNameService open(Path runtimeDir, boolean autostart) {
         return new DaemonNameService(runtimeDir, autostart, null, dev.fable.transport.shm.ShmFiles.defaultDirectory());
     }
@@ -123,21 +137,42 @@ public final class DaemonNameService implements NameService {
      * A client of the daemon in {@code runtimeDir}; a daemon it auto-starts keeps its host identity in
      * {@code stateDir} (null: {@code fable.state.dir} or its default); {@code shmDir} is where this client's
      * shared-memory files go (the daemon removes them when the client dies).
+     *
+     * @param runtimeDir the runtime directory of the daemon (created 0700 if missing)
+     * @param autostart  whether to start a daemon there when none answers
+     * @param stateDir   where a daemon this client starts keeps its host identity, or null for its default
+     * @param shmDir     the directory of this client's shared-memory files, told to the daemon
+     * @return a new client, connected
+     * @throws FableException if the runtime directory is unusable, the daemon refuses this client, or no daemon
+     *                        answers within 15 s and none could be started
      */
     public static DaemonNameService open(Path runtimeDir, boolean autostart, Path stateDir, Path shmDir) {
         return new DaemonNameService(runtimeDir, autostart, stateDir, shmDir);
     }
 
-    /** The runtime directory of the daemon this client talks to. */
+    /**
+     * The runtime directory of the daemon this client talks to.
+     *
+     * @return the runtime directory
+     */
     public Path runtimeDir() {
         return runtimeDir;
     }
 
+    /**
+     * The daemon's Unix socket this client connects to.
+     *
+     * @return {@code <runtime dir>/fabled.sock}
+     */
     public Path socket() {
         return socket;
     }
 
-    /** The pid of the daemon this client is connected to now. */
+    /**
+     * The pid of the daemon this client is connected to now.
+     *
+     * @return the pid the daemon's last WELCOME gave (the previous daemon's while reconnecting)
+     */
     public long daemonPid() {
         synchronized (connLock) {
             return daemonPid;
@@ -486,7 +521,12 @@ public final class DaemonNameService implements NameService {
         if (m instanceof Fail f) throw new FableException("cannot change the trust of '" + network + "': " + f.text());
     }
 
-    /** The networks this host's daemon trusts now ({@code fable trust list}). */
+    /**
+     * The networks this host's daemon trusts now ({@code fable trust list}).
+     *
+     * @return the trusted networks, CIDR as given
+     * @throws FableException if the daemon refuses or cannot be reached
+     */
     public List<String> trustedNetworks() {
         Message m = reply(call(new TrustListRequest(nextId()), 1000));
         if (m instanceof NetworkList l) return l.networks();
@@ -554,7 +594,12 @@ public final class DaemonNameService implements NameService {
         }
     }
 
-    /** What this host's endpoints refused, for {@code fable flows --refused}. */
+    /**
+     * What this host's endpoints refused, for {@code fable flows --refused}.
+     *
+     * @return the total since the daemon started and the latest sources
+     * @throws FableException if the daemon refuses or cannot be reached
+     */
     public RefusalList refusals() {
         Message m = reply(call(new RefusalsRequest(nextId()), 1000));
         if (m instanceof RefusalList l) return l;
@@ -567,7 +612,12 @@ public final class DaemonNameService implements NameService {
         return reply(call(new TrustedAddress(nextId(), address.getHostAddress()), 0)) instanceof Ok;
     }
 
-    /** The daemon's used heap as it is (no GC forced) and its table sizes. */
+    /**
+     * The daemon's used heap as it is (no GC forced) and its table sizes.
+     *
+     * @return the daemon's figures
+     * @throws FableException if the daemon refuses or cannot be reached
+     */
     public Stats stats() {
         return stats(false);
     }
@@ -575,6 +625,9 @@ public final class DaemonNameService implements NameService {
     /**
      * As {@link #stats()}, but the daemon runs two full GCs first, so used heap figures compare between
      * calls (capacity tests). It stops the daemon's loop for the GCs: a diagnostic, not for every request.
+     *
+     * @return the daemon's figures, the heap measured right after two full GCs
+     * @throws FableException if the daemon refuses or cannot be reached
      */
     public Stats settledStats() {
         return stats(true);

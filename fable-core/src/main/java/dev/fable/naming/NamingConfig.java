@@ -15,15 +15,35 @@ import java.util.regex.Pattern;
 public final class NamingConfig {
     private NamingConfig() {}
 
-    /** The property, else its environment variable, else null ({@link Settings#get}). */
+    /**
+     * The property, else its environment variable, else null. A blank value counts as unset.
+     *
+     * @param key the setting's name, e.g. {@code fable.daemon.peers}
+     * @return the value, trimmed, or {@code null} if neither the property nor the variable is set
+     */
     public static String get(String key) {
         return Settings.get(key);
     }
 
+    /**
+     * The property, else its environment variable, else {@code dflt}. A blank value counts as unset.
+     *
+     * @param key  the setting's name
+     * @param dflt the value when it is not set
+     * @return the value, trimmed, or {@code dflt}
+     */
     public static String get(String key, String dflt) {
         return Settings.get(key, dflt);
     }
 
+    /**
+     * The property, else its environment variable, as a {@code long}; else {@code dflt}.
+     *
+     * @param key  the setting's name
+     * @param dflt the value when it is not set
+     * @return the value, or {@code dflt}
+     * @throws IllegalArgumentException if the value set is not a decimal {@code long}
+     */
     public static long getLong(String key, long dflt) {
         return Settings.getLong(key, dflt);
     }
@@ -31,6 +51,9 @@ public final class NamingConfig {
     /**
      * {@code fable.runtime.dir}, else {@code FABLE_RUNTIME_DIR}, else {@code $XDG_RUNTIME_DIR/fable},
      * else {@code /tmp/fable-<uid>}: the daemon's socket and the endpoints' sockets live here.
+     * {@code $XDG_RUNTIME_DIR} counts only if it is set and is a directory.
+     *
+     * @return the runtime directory (not created here)
      */
     public static Path runtimeDir() {
         String v = get("fable.runtime.dir");
@@ -40,19 +63,38 @@ public final class NamingConfig {
         return Path.of("/tmp", "fable-" + Libc.getuid());
     }
 
-    /** The Unix socket a listening endpoint of this host accepts on: {@code <runtime dir>/ep/<name>.sock}. */
+    /**
+     * The Unix socket a listening endpoint of this host accepts on: {@code <runtime dir>/ep/<name>.sock}.
+     *
+     * @param name the endpoint name
+     * @return the socket's path under {@link #runtimeDir()}
+     * @throws IllegalArgumentException if {@code name} is not a valid endpoint name ({@link #checkName})
+     */
     public static Path endpointSocket(String name) {
         return endpointSocket(runtimeDir(), name);
     }
 
-    /** The Unix socket endpoint {@code name} accepts on under {@code runtimeDir}: {@code <runtimeDir>/ep/<name>.sock}. */
+    /**
+     * The Unix socket endpoint {@code name} accepts on under {@code runtimeDir}: {@code <runtimeDir>/ep/<name>.sock}.
+     *
+     * @param runtimeDir the runtime directory
+     * @param name       the endpoint name
+     * @return the socket's path
+     * @throws IllegalArgumentException if {@code name} is not a valid endpoint name ({@link #checkName})
+     */
     public static Path endpointSocket(Path runtimeDir, String name) {
         return runtimeDir.resolve("ep").resolve(checkName(name) + ".sock");
     }
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
-    /** Checks an endpoint name: 1–64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit. */
+    /**
+     * Checks an endpoint name: 1–64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit.
+     *
+     * @param name the name to check
+     * @return {@code name}
+     * @throws IllegalArgumentException if {@code name} is null or not such a name
+     */
     public static String checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("invalid endpoint name '" + name
@@ -61,12 +103,21 @@ public final class NamingConfig {
         return name;
     }
 
-    /** The daemon's Unix socket: {@code <runtime dir>/fabled.sock}. */
+    /**
+     * The daemon's Unix socket: {@code <runtime dir>/fabled.sock}.
+     *
+     * @param runtimeDir the runtime directory
+     * @return the daemon's socket path
+     */
     public static Path daemonSocket(Path runtimeDir) {
         return runtimeDir.resolve("fabled.sock");
     }
 
-    /** {@code fable.daemon.autostart} (default true; "false" or "0" turns it off). */
+    /**
+     * {@code fable.daemon.autostart} (default true; "false" or "0" turns it off).
+     *
+     * @return {@code false} if the setting is {@code false}, {@code no}, {@code off} (any case) or {@code 0}, else {@code true}
+     */
     public static boolean autostart() {
         String v = get("fable.daemon.autostart", "true");
         return !(v.equalsIgnoreCase("false") || v.equals("0") || v.equalsIgnoreCase("no") || v.equalsIgnoreCase("off"));

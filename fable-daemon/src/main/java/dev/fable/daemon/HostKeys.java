@@ -67,7 +67,14 @@ public final class HostKeys {
     private static final FileAttribute<Set<PosixFilePermission>> OWNER_ONLY_FILE =
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
-    /** Loads the identity in {@code dir}, creating it first if there is none (the daemon's first start). */
+    /**
+     * Loads the identity in {@code dir}, creating it first if there is none (the daemon's first start).
+     *
+     * @param dir the state directory: created 0700 if missing, else it must be this uid's and closed to others' writes
+     * @return the host identity stored there
+     * @throws dev.fable.FableException if the directory is refused, the identity cannot be created or loaded, or
+     *                                  BouncyCastle is missing when it must be created
+     */
     public static synchronized HostIdentity loadOrCreate(Path dir) {
         try {
             dev.fable.internal.OwnedDirectory.ensure(dir, "Fable state directory", "fable.state.dir");   // 0700, ours, or refused

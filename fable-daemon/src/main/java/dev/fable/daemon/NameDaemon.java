@@ -57,8 +57,18 @@ public final class NameDaemon implements AutoCloseable {
      * Takes the daemon lock in {@code runtimeDir}, loads or creates the host identity and binds the
      * sockets. Fails if another daemon holds the lock.
      *
-     * @param maxClients      connections kept open at most on the Unix socket, and as many on the peer port; more are refused
-     * @param idleExitSeconds exit after this long without clients and names; 0: never
+     * @param runtimeDir        the runtime directory: the daemon's socket {@code fabled.sock} and lock {@code fabled.lock}
+     * @param stateDir          where the host identity is kept (created on the first start)
+     * @param advertiseHost     the address endpoints' TCP listeners bind to and advertise; the peer port binds here too
+     * @param tcpPort           the TCP port for peer daemons: 0 for any free one, negative for none
+     * @param peers             other hosts' daemons ({@code host:port}) asked when a name is not found here
+     * @param policy            the transport policy at the start ({@code fable trust} replaces it while running)
+     * @param maxNamesPerClient names one client may register; a client registering more is closed
+     * @param maxClients        connections kept open at most on the Unix socket, and as many on the peer port; more are refused
+     * @param idleExitSeconds   exit after this long without clients and names; 0: never
+     * @throws IOException if the runtime directory is refused or a socket cannot be bound
+     * @throws IllegalStateException if another daemon holds the lock of {@code runtimeDir}
+     * @throws dev.fable.FableException if the host identity cannot be loaded or created
      */
     public NameDaemon(Path runtimeDir, Path stateDir, String advertiseHost, int tcpPort, List<String> peers,
                       TransportPolicy policy, int maxNamesPerClient, int maxClients, long idleExitSeconds) throws IOException {
@@ -87,7 +97,17 @@ public final class NameDaemon implements AutoCloseable {
         sweeper = new Sweeper(sessions, registry, idleExitNanos);
     }
 
-    /** A daemon configured from system properties and environment (see {@code docs/naming.md}). */
+    /**
+     * A daemon configured from system properties and environment (see {@code docs/naming.md}).
+     *
+     * @param foreground {@code true} for a daemon run by hand ({@code fable daemon}: by default it never exits
+     *                   when idle), {@code false} for one the library started (by default it exits after 60 s idle);
+     *                   {@code fable.daemon.idleExitSeconds} overrides both
+     * @return the daemon, bound and ready to {@link #run()}
+     * @throws IOException if the runtime directory is refused or a socket cannot be bound
+     * @throws IllegalArgumentException if a setting is malformed (a trusted network, a policy override, a number)
+     * @throws IllegalStateException if another daemon serves the runtime directory
+     */
     public static NameDaemon fromConfig(boolean foreground) throws IOException {
         String trusted = NamingConfig.get("fable.trusted.networks", "127.0.0.0/8");
         List<Cidr> trustedNetworks;
@@ -112,6 +132,9 @@ public final class NameDaemon implements AutoCloseable {
      * Runs a daemon in the foreground; {@code --autostarted} marks one the library spawned (exits when idle).
      * The ready line goes to stdout, where a parent process waits for it; an auto-started daemon's stdout is
      * its log file, so there the line is logged instead (every log line has its time and level).
+     * Exits with status 2 if the daemon cannot start, 0 when it stops.
+     *
+     * @param args {@code --autostarted} as the first argument for a daemon the library spawned; nothing else is read
      */
     public static void main(String[] args) {
         boolean autostarted = args.length > 0 && args[0].equals("--autostarted");
@@ -136,11 +159,20 @@ public final class NameDaemon implements AutoCloseable {
         System.exit(0);
     }
 
+    /**
+     * The daemon's Unix socket, which clients connect to.
+     *
+     * @return {@code <runtime dir>/fabled.sock}
+     */
     public Path socketPath() {
         return socketPath;
     }
 
-    /** The bound TCP port for peer daemons, or 0 without one. */
+    /**
+     * The bound TCP port for peer daemons, or 0 without one.
+     *
+     * @return the port, or 0 if the daemon has no peer port
+     */
     public int tcpPort() {
         return sessions.tcpPort();
     }

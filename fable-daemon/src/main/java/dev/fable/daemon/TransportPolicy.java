@@ -33,8 +33,13 @@ public final class TransportPolicy {
     private final String remoteOverride;
 
     /**
-     * @param localOverride  transport for same-host peers instead of shm, or null
-     * @param remoteOverride transport for other hosts instead of the network rule, or null
+     * A policy: the table above with these networks and overrides.
+     *
+     * @param trustedNetworks the networks whose hosts get plain tcp (copied)
+     * @param localOverride  transport for same-host peers instead of shm, or null (blank counts as null; any case)
+     * @param remoteOverride transport for other hosts instead of the network rule, or null (blank counts as null; any case)
+     * @throws IllegalArgumentException if {@code localOverride} is not one of {@link TransportName#ALL}, or
+     *                                  {@code remoteOverride} not {@code tcp} or {@code tls}
      */
     public TransportPolicy(List<Cidr> trustedNetworks, String localOverride, String remoteOverride) {
         this.trustedNetworks = List.copyOf(trustedNetworks);
@@ -42,7 +47,13 @@ public final class TransportPolicy {
         this.remoteOverride = check(remoteOverride, "fable.policy.remote", List.of("tcp", "tls"));
     }
 
-    /** This policy with {@code network} added to (trusted) or removed from the trusted networks. */
+    /**
+     * This policy with {@code network} added to (trusted) or removed from the trusted networks.
+     *
+     * @param network the network; it matches a listed one when their notations ({@link Cidr#text()}) are equal
+     * @param trusted {@code true} to add it (last, replacing an equal one), {@code false} to remove it
+     * @return a new policy; this one is unchanged
+     */
     public TransportPolicy withNetwork(Cidr network, boolean trusted) {
         List<Cidr> l = new java.util.ArrayList<>(trustedNetworks);
         l.removeIf(c -> c.toString().equals(network.toString()));
@@ -50,6 +61,11 @@ public final class TransportPolicy {
         return new TransportPolicy(l, localOverride, remoteOverride);
     }
 
+    /**
+     * The networks whose hosts get plain tcp.
+     *
+     * @return the trusted networks, in order (an unmodifiable list)
+     */
     public List<Cidr> trustedNetworks() {
         return trustedNetworks;
     }
@@ -61,21 +77,35 @@ public final class TransportPolicy {
         return v;
     }
 
-    /** A choice: the transport and why, as shown in the flow table. */
+    /**
+     * A choice: the transport and why, as shown in the flow table.
+     *
+     * @param transport the transport chosen, one of {@link TransportName#ALL}
+     * @param reason    why, as the flow table shows it
+     */
     public record Decision(String transport, String reason) {}
 
     /** A route the policy refuses, with the reason. */
     public static final class Refused extends Exception {
+        /**
+         * Makes the refusal.
+         *
+         * @param reason why the route is refused, with what to do instead
+         */
         public Refused(String reason) {
             super(reason);
         }
     }
 
     /**
+     * Chooses the transport of one connect, by the table above.
+     *
      * @param sameHost  the listener runs on this daemon's host
      * @param trusted   the connecting side trusts the peer (no private copies needed)
      * @param forced    transport named by the URI scheme ({@code xio+shm://} → shm), or null
      * @param peerTcpHost the listener's advertised TCP address (for other hosts), or null
+     * @return the transport and the reason to show
+     * @throws Refused if {@code forced} is not a known transport, or is shm or unix for a peer on another host
      */
     public Decision choose(boolean sameHost, boolean trusted, String forced, String peerTcpHost) throws Refused {
         if (forced != null && !forced.isBlank()) {

@@ -3,6 +3,18 @@ package dev.fable.naming.protocol;
 /**
  * One row of {@code fable flows}: one end of one connection.
  *
+ * @param pid            the process that holds this end
+ * @param localName      this end's endpoint name
+ * @param peerName       the other end's endpoint name (a plain peer's address)
+ * @param transport      the transport in use
+ * @param reason         why that transport: the route's reason, the last switch's reason with its epoch, or
+ *                       {@code accepted} at the accepting end (the daemon shows the connector's reason there when it has both ends)
+ * @param epoch          the epoch of the transport in use (0 before any switch)
+ * @param bytesSent      payload bytes this end committed
+ * @param bytesReceived  payload bytes this end received
+ * @param messagesSent   whole messages this end committed ({@link dev.fable.Connection#messagesSent()})
+ * @param messagesReceived whole messages this end received ({@link dev.fable.Connection#messagesReceived()})
+ * @param openedAtMillis when this end was opened, in milliseconds since the epoch
  * @param connectionId   the same at both ends of a connection (0: unknown); the daemon pairs the ends by it
  * @param connector      this end connected (only it can switch the connection)
  * @param waitMode       how this end waits now ({@code spin}, {@code block}, {@code adaptive}, followed by {@code " fixed"}
@@ -14,13 +26,34 @@ package dev.fable.naming.protocol;
 public record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
                  long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis,
                  long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu) {
-    /** A row without connection details (tests, other flow sources). */
+    /**
+     * A row without connection details (tests, other flow sources): connection id 0, not the connector,
+     * wait mode unknown and not overridden, no CPUs (-1).
+     *
+     * @param pid              the process that holds this end
+     * @param localName        this end's endpoint name
+     * @param peerName         the other end's endpoint name
+     * @param transport        the transport in use
+     * @param reason           why that transport
+     * @param epoch            the epoch of the transport in use
+     * @param bytesSent        payload bytes this end committed
+     * @param bytesReceived    payload bytes this end received
+     * @param messagesSent     whole messages this end committed
+     * @param messagesReceived whole messages this end received
+     * @param openedAtMillis   when this end was opened, in milliseconds since the epoch
+     */
     public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
                      long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {
         this(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent, messagesReceived,
                 openedAtMillis, 0, false, null, false, -1, -1);
     }
 
+    /**
+     * This row with another reason (the daemon shows the connector's reason at the accepting end).
+     *
+     * @param r the reason to show
+     * @return a copy of this row whose {@link #reason()} is {@code r}
+     */
     public FlowEntry withReason(String r) {
         return new FlowEntry(pid, localName, peerName, transport, r, epoch, bytesSent, bytesReceived, messagesSent,
                 messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu);

@@ -21,7 +21,15 @@ public final class Messages {
     /** Room left in a frame for list elements after the header. */
     private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
 
-    /** Decodes one payload as returned by {@link FrameDecoder#next}. */
+    /**
+     * Decodes one payload as returned by {@link FrameDecoder#next}. Numbers are big-endian.
+     *
+     * @param payload one frame's payload, from its position to its limit (read up to the limit)
+     * @return the message
+     * @throws ProtocolException if the payload is not exactly one valid message of this protocol version:
+     *                           another version ({@link Wire#E_VERSION}), an unknown type, a truncated or
+     *                           out-of-range field, malformed UTF-8, or trailing bytes ({@link Wire#E_BAD_REQUEST})
+     */
     public static Message decode(ByteBuffer payload) throws ProtocolException {
         PayloadReader r = new PayloadReader(payload, "message");
         int version = r.u8("version");
@@ -104,7 +112,16 @@ public final class Messages {
         return m;
     }
 
-    /** Encodes a message that always fits one frame (every type but the lists). */
+    /**
+     * Encodes a message that always fits one frame (every type but the lists). Long free text is shortened:
+     * reasons and error texts to 1000 characters, the fields of refusals to 240.
+     *
+     * @param m the message
+     * @return the frame, big-endian length prefix included, positioned at 0 and ready to write
+     * @throws IllegalArgumentException if a list message needs more than one frame (use {@link #encodeNames} or
+     *                                  {@link #encodeFlows}), a string field exceeds {@link Wire#MAX_STRING} bytes,
+     *                                  or a list exceeds its row limit
+     */
     public static ByteBuffer encode(Message m) {
         return switch (m) {
             case Hello h -> w(Wire.HELLO, h.id()).i64(h.pid()).str(h.description()).str(h.shmDir()).frame();
@@ -161,12 +178,26 @@ public final class Messages {
         return frames.getFirst();
     }
 
-    /** The name list as as many frames as it needs; the last has {@code last} set. */
+    /**
+     * The name list as as many frames as it needs; the last has {@code last} set.
+     *
+     * @param id      the id of the {@link Message.NamesRequest} answered
+     * @param entries the rows, in the order to send them
+     * @return the frames, each with its length prefix, to write in order (one, empty, for an empty list)
+     */
     public static List<ByteBuffer> encodeNames(int id, List<NameEntry> entries) {
         return chunked(Wire.NAME_LIST, id, entries, (p, e) -> p.str(e.name()).i64(e.pid()).str(e.hostId()).str(e.unixPath()).str(e.tcpAddress()));
     }
 
-    /** A flow list ({@link Wire#FLOW_LIST} or {@link Wire#FLOW_REPORT}) as as many frames as it needs. */
+    /**
+     * A flow list ({@link Wire#FLOW_LIST} or {@link Wire#FLOW_REPORT}) as as many frames as it needs; the last
+     * has {@code last} set.
+     *
+     * @param type    {@link Wire#FLOW_LIST} or {@link Wire#FLOW_REPORT}
+     * @param id      the id of the request or query answered
+     * @param entries the rows, in the order to send them
+     * @return the frames, each with its length prefix, to write in order (one, empty, for an empty list)
+     */
     public static List<ByteBuffer> encodeFlows(int type, int id, List<FlowEntry> entries) {
         return chunked(type, id, entries, (p, e) -> p.i64(e.pid()).str(clip(e.localName())).str(clip(e.peerName())).str(clip(e.transport()))
                 .str(clip(e.reason())).i64(e.epoch()).i64(e.bytesSent()).i64(e.bytesReceived()).i64(e.messagesSent())
