@@ -89,6 +89,10 @@ final class LocalEndpoint implements Endpoint {
     /** Connections by id, entered when their OPEN passed the door (a REJOIN can follow the connector's handshake at once). */
     private final java.util.Map<Long, LiveEntry> live = new java.util.concurrent.ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicLong refusals = new java.util.concurrent.atomic.AtomicLong();
+    /** Door tickets this endpoint issued to connectors that passed its TCP door. */
+    private final DoorTickets.Issued issued = new DoorTickets.Issued();
+    private final java.util.concurrent.atomic.AtomicLong challenged = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong ticketed = new java.util.concurrent.atomic.AtomicLong();
 
     private final String name;
     private final NameService names;
@@ -295,6 +299,26 @@ final class LocalEndpoint implements Endpoint {
         }
     }
 
+    /** Connectors that passed the TCP door by a challenge (tests). */
+    long doorChallengesPassed() {
+        return challenged.get();
+    }
+
+    /** Connectors that passed the TCP door with a ticket (tests). */
+    long doorTicketsPassed() {
+        return ticketed.get();
+    }
+
+    /** Tests: this endpoint forgets every ticket it issued (as a restart would), so that held ones go stale. */
+    void forgetIssuedTickets() {
+        issued.clear();
+    }
+
+    /** Tests: a ticket issued now to the host of {@code fingerprint}. */
+    byte[] issueTicket(String fingerprint) {
+        return issued.issue(fingerprint);
+    }
+
     /** Connections this endpoint refused at its doors (bad proof, wrong door, untrusted network, forged switch). */
     long refusals() {
         return refusals.get();
@@ -309,9 +333,12 @@ final class LocalEndpoint implements Endpoint {
         }
     }
 
-    /** The TCP door: a fresh challenge, which the connector must answer with a known host key ({@link DoorProof}). */
+    /**
+     * The TCP door: the connector proves it holds a known host key, with a ticket this endpoint
+     * issued before or by answering a fresh challenge ({@link DoorProof}); either way it gets a new
+     * ticket for its next connection, in the transport's reply.
+     */
     private void passDoor(ControlChannel ch, ByteBuffer sessionFrame, long deadline) {
-        byte[] nonce = new byte[DoorProof.NONCE_BYTES];
         // this host's own key needs no daemon query (its fingerprint came with the daemon's WELCOME); others do
         String own = names.host().certFingerprint();
         HostIdentity self;
@@ -322,13 +349,29 @@ final class LocalEndpoint implements Endpoint {
             refuse(ch, "the endpoint cannot prove its host: " + e.getMessage());
             return;
         }
-        ch.writeFrame(DoorProof.challenge(self, nonce));
-        ByteBuffer proof = ch.readFrame(deadline);
+        java.util.function.Predicate<String> known = fp -> fp.equalsIgnoreCase(own) || names.isKnownHost(fp);
+        ByteBuffer first = ch.readFrame(deadline);
+        byte kind = first.hasRemaining() ? first.get(first.position()) : 0;
+        String prover = null;
         try {
-            DoorProof.verify(self, proof, nonce, sessionFrame, fp -> fp.equalsIgnoreCase(own) || names.isKnownHost(fp));
+            if (kind == DoorProof.TICKET) {
+                prover = DoorProof.verifyTicket(self, first, sessionFrame, issued::redeem);
+                if (!known.test(prover)) {   // trust may have been withdrawn since the ticket was issued
+                    throw new Transport.Refused("its host key (certificate sha256 " + prover + ") is no longer a known peer host's");
+                }
+                ticketed.incrementAndGet();
+            } else if (kind == DoorProof.ASK && first.remaining() == 1) {
+                byte[] nonce = new byte[DoorProof.NONCE_BYTES];
+                ch.writeFrame(DoorProof.challenge(self, nonce));
+                prover = DoorProof.verify(self, ch.readFrame(deadline), nonce, sessionFrame, known);
+                challenged.incrementAndGet();
+            } else {
+                throw new Transport.Refused("its first door frame (" + first.remaining() + " B) is neither a ticket nor a request for a challenge");
+            }
         } catch (Transport.Refused e) {
             refuse(ch, e.getMessage());
         }
+        ch.ticketToSend(issued.issue(prover));
     }
 
     /**
@@ -469,11 +512,7 @@ final class LocalEndpoint implements Endpoint {
         }
         long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions)
         java.util.concurrent.atomic.AtomicReference<ControlChannel> firstLeg = new java.util.concurrent.atomic.AtomicReference<>();
-        Leg leg = t.connect(() -> {
-            ControlChannel ch = open(route, t, OPEN, id, 0, null, null, null);
-            firstLeg.set(ch);
-            return ch;
-        }, name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        Leg leg = connectLeg(route, t, OPEN, id, 0, null, null, null, options, firstLeg);
         byte[] secret = firstLeg.get().secretReceived();   // the key of this connection's switch requests
         if (secret == null) {
             leg.close();
@@ -498,7 +537,35 @@ final class LocalEndpoint implements Endpoint {
         Route route = names.resolve(peer, new RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return t.connect(() -> open(route, t, REJOIN, id, epoch, reason, wait, secret), name, new PeerRef(route.peerName(), route.peerCertFingerprint()), options);
+        return connectLeg(route, t, REJOIN, id, epoch, reason, wait, secret, options, new java.util.concurrent.atomic.AtomicReference<>());
+    }
+
+    /**
+     * A leg over {@code t} to {@code route}'s endpoint ({@link #open}, then the transport's
+     * handshake); {@code opened} gets its control channel. At a TCP door a held ticket proves first;
+     * if the door no longer holds it, the tickets for that door are dropped and the door asked for a
+     * challenge once more. A ticket the handshake handed over is kept for the next leg.
+     */
+    private Leg connectLeg(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait, byte[] secret,
+                           ConnectOptions options, java.util.concurrent.atomic.AtomicReference<ControlChannel> opened) {
+        PeerRef peer = new PeerRef(route.peerName(), route.peerCertFingerprint());
+        String where = route.tcpHost() + ":" + route.tcpPort();
+        Leg leg;
+        try {
+            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, true)), name, peer, options);
+        } catch (FableException e) {
+            if (!t.crossesHosts() || e.getMessage() == null || !e.getMessage().contains(DoorProof.STALE_TICKET)) throw e;
+            transports.tickets().forget(where);
+            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, false)), name, peer, options);
+        }
+        byte[] ticket = opened.get().ticketReceived();
+        if (t.crossesHosts() && ticket != null) transports.tickets().add(where, ticket);
+        return leg;
+    }
+
+    private static ControlChannel remember(java.util.concurrent.atomic.AtomicReference<ControlChannel> to, ControlChannel ch) {
+        to.set(ch);
+        return ch;
     }
 
     /**
@@ -506,7 +573,8 @@ final class LocalEndpoint implements Endpoint {
      * port), sends the session frame (a REJOIN's authenticated with {@code secret}) and, at a TCP
      * door, answers its challenge with this host's key.
      */
-    private ControlChannel open(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait, byte[] secret) {
+    private ControlChannel open(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait, byte[] secret,
+                                boolean useTicket) {
         boolean viaTcp = t.crossesHosts();
         String where = viaTcp ? route.tcpHost() + ":" + route.tcpPort() : route.unixPath();
         if (viaTcp ? route.tcpPort() <= 0 : route.unixPath() == null) {
@@ -535,13 +603,21 @@ final class LocalEndpoint implements Endpoint {
             session.flip();
             control.writeFrame(session.duplicate());
             if (viaTcp) {
-                String what = t.name() + " connection to '" + route.peerName() + "' at " + where;
-                DoorProof.Challenge c = DoorProof.challengeOf(control.readFrame(System.nanoTime() + DOOR_NANOS), what);
-                if (!c.fingerprint().equalsIgnoreCase(route.peerCertFingerprint())) {   // no MAC for a door that is not our peer's host
-                    throw new FableException(what + ": the endpoint presented host key " + c.fingerprint() + ", but its route names "
-                            + route.peerCertFingerprint() + "; not answering its challenge (a stale route, or someone else at that address)");
+                DoorTickets.Use ticket = useTicket ? transports.tickets().take(where, route.peerCertFingerprint()) : null;
+                if (ticket != null) {   // no round trip: the ticket proves in the first flight
+                    control.writeFrame(DoorProof.proveWithTicket(transports.identity(), ticket.ticket(), ticket.fingerprint(),
+                            ticket.certificate(), session));
+                } else {
+                    String what = t.name() + " connection to '" + route.peerName() + "' at " + where;
+                    control.writeFrame(DoorProof.ask());
+                    DoorProof.Challenge c = DoorProof.challengeOf(control.readFrame(System.nanoTime() + DOOR_NANOS), what);
+                    if (!c.fingerprint().equalsIgnoreCase(route.peerCertFingerprint())) {   // no MAC for a door that is not our peer's host
+                        throw new FableException(what + ": the endpoint presented host key " + c.fingerprint() + ", but its route names "
+                                + route.peerCertFingerprint() + "; not answering its challenge (a stale route, or someone else at that address)");
+                    }
+                    transports.tickets().remember(where, c.fingerprint(), c.certificate());
+                    control.writeFrame(DoorProof.prove(transports.identity(), c, session));
                 }
-                control.writeFrame(DoorProof.prove(transports.identity(), c, session));
             }
             return control;
         } catch (IOException | RuntimeException e) {

@@ -34,6 +34,7 @@ public final class TransportRegistry {
     private final LegServices services;
     private final java.nio.file.Path stateDir;
     private volatile HostIdentity identity;   // loaded on first need (the daemon creates it)
+    private final DoorTickets.Held tickets = new DoorTickets.Held();
 
     /** {@code stateDir}: where this host's TLS identity is (null: the default); {@code services}: the set-up's leak detector and threads. */
     TransportRegistry(java.util.function.Predicate<String> knownHost, java.nio.file.Path stateDir, java.nio.file.Path shmDir,
@@ -80,6 +81,11 @@ public final class TransportRegistry {
                     + "run it with the daemon's state directory (fable.state.dir, Fable.Context.stateDir)");
         }
         return id;
+    }
+
+    /** The door tickets this set-up holds for the TCP doors it connects to. */
+    DoorTickets.Held tickets() {
+        return tickets;
     }
 
     ShmTransport shm() {

@@ -25,6 +25,8 @@ public final class ControlChannel implements AutoCloseable {
     private long epoch;           // set before the handshake by the naming layer; read by the transport that builds the connection
     private byte[] secretToSend;  // acceptor of a connection's first leg: the connection's secret, for the transport to hand over
     private byte[] secretReceived;// connector of a first leg: the secret the acceptor handed over, once the handshake is done
+    private byte[] ticketToSend;  // acceptor at its TCP door: a door ticket for the connector's next connection
+    private byte[] ticketReceived;// connector: the door ticket the acceptor handed over, once the handshake is done
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
     /** How long a handshake read spins before it sleeps in select (setup path only). */
@@ -72,28 +74,56 @@ public final class ControlChannel implements AutoCloseable {
         return secretReceived;
     }
 
-    /** Appends the secret to send (or an empty one) to a handshake frame: {@code byte length, bytes}. */
+    /** Length of a door ticket's id, bytes. */
+    public static final int TICKET_BYTES = 16;
+
+    /** Acceptor at its TCP door: a door ticket the transport hands to the connector beside the secret (not a secret itself). */
+    public ControlChannel ticketToSend(byte[] ticket) {
+        this.ticketToSend = ticket;
+        return this;
+    }
+
+    /** Connector: the door ticket the acceptor's handshake handed over (null if none). */
+    public byte[] ticketReceived() {
+        return ticketReceived;
+    }
+
+    /**
+     * Appends the secret to send and the door ticket to send (each may be empty) to a handshake frame:
+     * {@code byte length, bytes} each.
+     */
     public void putSecret(ByteBuffer frame) {
-        byte[] s = secretToSend;
-        if (s == null) {
+        putChunk(frame, secretToSend);
+        putChunk(frame, ticketToSend);
+    }
+
+    private static void putChunk(ByteBuffer frame, byte[] b) {
+        if (b == null) {
             frame.put((byte) 0);
         } else {
-            frame.put((byte) s.length).put(s);
+            frame.put((byte) b.length).put(b);
         }
     }
 
-    /** Reads what {@link #putSecret} wrote, if the frame has it (a peer that sends none: none). */
+    /** Reads what {@link #putSecret} wrote, as far as the frame has it (a peer that sends none: none). */
     public void takeSecret(ByteBuffer frame) {
-        if (!frame.hasRemaining()) return;
+        byte[] s = takeChunk(frame, SECRET_BYTES, "connection secret");
+        if (s != null) secretReceived = s;
+        byte[] t = takeChunk(frame, TICKET_BYTES, "door ticket");
+        if (t != null) ticketReceived = t;
+    }
+
+    private byte[] takeChunk(ByteBuffer frame, int size, String what) {
+        if (!frame.hasRemaining()) return null;
         int n = frame.get() & 0xFF;
-        if (n == 0) return;
-        if (n != SECRET_BYTES || frame.remaining() < n) {
-            throw new FableException("control connection " + description + ": malformed connection secret (" + n + " B, "
+        if (n == 0) return null;
+        if (n != size || frame.remaining() < n) {
+            throw new FableException("control connection " + description + ": malformed " + what + " (" + n + " B, "
                     + frame.remaining() + " B left); is the peer a Fable endpoint of this version?");
         }
-        byte[] s = new byte[n];
-        frame.get(s);
-        secretReceived = s;
+        byte[] b = new byte[n];
+        frame.get(b);
+        return b;
     }
 
     /** True if this channel is a TCP connection (an endpoint's TCP door), false for a Unix socket. */

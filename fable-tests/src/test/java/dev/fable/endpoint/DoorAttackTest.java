@@ -141,6 +141,7 @@ class DoorAttackTest {
             });
             try (SocketChannel ch = server.accept()) {
                 assertNotNull(readFrame(ch), "the connector's session frame");
+                assertArrayEquals(new byte[] {DoorProof.ASK}, readFrame(ch), "no ticket for this door: it asks for a challenge");
                 write(ch, DoorProof.challenge(stranger, new byte[DoorProof.NONCE_BYTES]));
                 assertNull(readFrame(ch), "no proof for a door whose host key the route does not name: the connector hung up");
             }
@@ -148,6 +149,79 @@ class DoorAttackTest {
             assertNotNull(t, "the connect failed");
             assertTrue(String.valueOf(t.getMessage()).contains("not answering its challenge")
                     && t.getMessage().contains(stranger.fingerprint()), String.valueOf(t));
+        }
+    }
+
+    /**
+     * Tickets: a second connection to the same endpoint proves with the ticket the first one got (no
+     * challenge); a ticket works once (a replay is refused), only for the host it was issued to and
+     * with its MAC; a ticket the endpoint no longer holds is refused and the connector, asked
+     * for a challenge again, still connects.
+     */
+    @Test
+    void ticketsSaveTheChallengeWorkOnceAndGoStaleCleanly(@TempDir Path elsewhere) throws Exception {
+        try (Pair p = Pair.open("tcp", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            LocalEndpoint ep = (LocalEndpoint) p.ep();
+            assertEquals(1, ep.doorChallengesPassed() + ep.doorTicketsPassed(), "the pair's connection passed the door");
+            long challenges = ep.doorChallengesPassed();
+            var secondAccept = java.util.concurrent.CompletableFuture.supplyAsync(() -> ep.accept(LIMIT));
+            try (Connection second = Fable.connect("xio+tcp://" + ep.name(), ConnectOptions.trusted().connectTimeout(LIMIT));
+                 Connection accepted = secondAccept.get(LIMIT.toSeconds(), TimeUnit.SECONDS)) {
+                assertNotNull(accepted);
+                roundTrip(second, accepted, 7);
+            }
+            assertEquals(challenges, ep.doorChallengesPassed(), "the second connection needed no challenge");
+            assertTrue(ep.doorTicketsPassed() >= 1, "it proved with its ticket");
+
+            InetSocketAddress door = tcpDoor(ep.name());
+            HostIdentity me = HostIdentity.load(HostIdentity.defaultDirectory());
+            byte[] ticket = ep.issueTicket(me.fingerprint());
+            ByteBuffer session = open(31);
+            ByteBuffer proof = DoorProof.proveWithTicket(me, ticket, me.fingerprint(), certificate(me), session.duplicate());
+            try (SocketChannel ch = SocketChannel.open(door)) {
+                write(ch, session.duplicate());
+                write(ch, proof.duplicate());
+                write(ch, hello("shm"));   // refused for its transport, after the door: the ticket verified
+                assertTrue(reasonOfRefusal(ch).contains("shm and unix come only through"), "a fresh ticket passes the door");
+            }
+            try (SocketChannel ch = SocketChannel.open(door)) {
+                write(ch, session.duplicate());
+                write(ch, proof.duplicate());
+                assertTrue(reasonOfRefusal(ch).contains(DoorProof.STALE_TICKET), "a ticket works once: its replay is refused");
+            }
+            byte[] forged = DoorProof.proveWithTicket(me, ep.issueTicket(me.fingerprint()), me.fingerprint(), certificate(me), session.duplicate()).array();
+            forged[forged.length - 1] ^= 1;
+            assertRefusedFrame(door, session, ByteBuffer.wrap(forged), "MAC does not verify", "a ticket with a wrong MAC");
+            HostIdentity stranger = dev.fable.daemon.HostKeys.loadOrCreate(elsewhere.resolve("stranger-state"));
+            assertRefusedFrame(door, session, DoorProof.proveWithTicket(stranger, ep.issueTicket(me.fingerprint()), me.fingerprint(),
+                    certificate(me), session.duplicate()), "was issued to host", "a ticket of another host");
+
+            long refused = ep.refusals();
+            ep.forgetIssuedTickets();   // as a restarted endpoint would: the tickets this process holds are stale now
+            var thirdAccept = java.util.concurrent.CompletableFuture.supplyAsync(() -> ep.accept(LIMIT));
+            try (Connection third = Fable.connect("xio+tcp://" + ep.name(), ConnectOptions.trusted().connectTimeout(LIMIT));
+                 Connection accepted = thirdAccept.get(LIMIT.toSeconds(), TimeUnit.SECONDS)) {
+                assertNotNull(accepted);
+                roundTrip(third, accepted, 8);
+            }
+            assertEquals(refused + 1, ep.refusals(), "the stale ticket was refused once");
+            assertEquals(challenges + 1, ep.doorChallengesPassed(), "then the connector answered a challenge");
+            roundTrip(p, 9);
+        }
+    }
+
+    private static byte[] certificate(HostIdentity id) throws Exception {
+        return id.keyStore().getCertificate(HostIdentity.ALIAS).getEncoded();
+    }
+
+    /** Sends {@code session} and the door frame {@code doorFrame}, and expects a refusal containing {@code reason}. */
+    private static void assertRefusedFrame(InetSocketAddress door, ByteBuffer session, ByteBuffer doorFrame, String reason, String what)
+            throws Exception {
+        try (SocketChannel ch = SocketChannel.open(door)) {
+            write(ch, session.duplicate());
+            write(ch, doorFrame);
+            String why = reasonOfRefusal(ch);
+            assertTrue(why.contains(reason), what + " must be refused for '" + reason + "', was: " + why);
         }
     }
 
@@ -207,7 +281,9 @@ class DoorAttackTest {
         while (framed.hasRemaining()) ch.write(framed);
     }
 
+    /** Asks the door for a challenge (the connector's first door frame without a ticket) and reads it. */
     private static DoorProof.Challenge nonce(SocketChannel ch) throws Exception {
+        write(ch, DoorProof.ask());
         byte[] all = readFrame(ch);
         assertNotNull(all, "the door closed instead of sending its challenge");
         assertEquals(DoorProof.CHALLENGE, all[0], "a challenge frame");
@@ -259,11 +335,15 @@ class DoorAttackTest {
     }
 
     private static void roundTrip(Pair p, long v) {
-        Buffer b = p.client().claim(8, LIMIT);
+        roundTrip(p.client(), p.server(), v);
+    }
+
+    private static void roundTrip(Connection client, Connection server, long v) {
+        Buffer b = client.claim(8, LIMIT);
         assertNotNull(b);
         b.putLong(0, v);
         b.commit();
-        Buffer r = p.server().receive(LIMIT);
+        Buffer r = server.receive(LIMIT);
         assertNotNull(r, "message " + v);
         assertEquals(v, r.getLong(0), "message " + v + " intact");
         r.release();

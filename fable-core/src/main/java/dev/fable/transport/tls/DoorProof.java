@@ -25,11 +25,21 @@ import java.util.function.Predicate;
  * ECDSA signature and a verification (about 1.4 ms on this project's machine). The MAC names both
  * certificates in order, so a proof made for one direction is no proof for the other.
  *
- * <p>Frames (over the {@code ControlChannel}, each length-prefixed there):
+ * <p><b>Tickets</b> save the round trip: every connection that passed the door gets a fresh 16-byte
+ * ticket id in the acceptor's handshake reply, bound to its host key, single-use and good for
+ * {@link #TICKET_TTL_NANOS}; the next connection to that endpoint proves with the ticket in its first
+ * flight instead of asking for a challenge. A ticket the acceptor does not hold (used, expired,
+ * evicted, another endpoint's) is refused with {@link #STALE_TICKET} in the reason, and the connector
+ * tries once more with a challenge.
+ *
+ * <p>Frames (over the {@code ControlChannel}, each length-prefixed there), the first one right after the session frame:
  * <pre>
+ *   ASK       (connector → acceptor): byte 'A'                                        then CHALLENGE, PROOF
+ *   TICKET    (connector → acceptor): byte 'T', byte[16] ticket, short n, byte[n] connector certificate, byte[32] mac
  *   CHALLENGE (acceptor → connector): byte 'C', byte[32] nonce, short n, byte[n] acceptor certificate (DER, n ≤ 4096)
  *   PROOF     (connector → acceptor): short n, byte[n] connector certificate (DER, n ≤ 4096), byte[32] mac
  *   mac = HMAC-SHA256(door key, "fable-door-v2" | sha256(connector cert) | sha256(acceptor cert) | nonce | session frame as sent)
+ *   ticket mac: the same with "fable-door-v2-ticket" and the ticket in place of the nonce
  * </pre>
  * The connector answers only a challenge whose certificate is the one its route names (the daemon's
  * fingerprint for the peer host), so it is no MAC oracle for a stranger. The acceptor checks the
@@ -39,6 +49,15 @@ public final class DoorProof {
     private DoorProof() {}
 
     public static final byte CHALLENGE = 'C';
+    /** The connector's first door frame when it has no ticket: send me a challenge. */
+    public static final byte ASK = 'A';
+    /** The connector's first door frame when it proves with a ticket. */
+    public static final byte TICKET = 'T';
+    /** How long an acceptor honours a ticket it issued. */
+    public static final long TICKET_TTL_NANOS = 60_000_000_000L;
+    /** In the reason of a refused ticket: the connector tries again with a challenge. */
+    public static final String STALE_TICKET = "stale door ticket";
+    private static final byte[] TICKET_CONTEXT = "fable-door-v2-ticket".getBytes(StandardCharsets.US_ASCII);
     public static final int NONCE_BYTES = 32;
     static final int MAX_CERT = 4096;
     static final int MAC_BYTES = 32;
@@ -81,15 +100,30 @@ public final class DoorProof {
 
     /** Connector: the PROOF frame answering {@code c} for the session frame this side sent. */
     public static ByteBuffer prove(HostIdentity self, Challenge c, ByteBuffer sessionFrame) {
-        byte[] key;
-        try {
-            key = self.doorKey(c.fingerprint(), c.certificate());
-        } catch (Transport.Refused e) {
-            throw new FableException("cannot answer the door of host " + c.fingerprint() + ": " + e.getMessage());
-        }
         byte[] cert = self.certificateDer();
-        byte[] mac = mac(key, self.fingerprint(), c.fingerprint(), c.nonce(), sessionFrame);
+        byte[] mac = mac(connectorKey(self, c.fingerprint(), c.certificate()), CONTEXT, self.fingerprint(), c.fingerprint(), c.nonce(), sessionFrame);
         return ByteBuffer.allocate(2 + cert.length + MAC_BYTES).putShort((short) cert.length).put(cert).put(mac).flip();
+    }
+
+    private static byte[] connectorKey(HostIdentity self, String acceptorFingerprint, byte[] acceptorCertificate) {
+        try {
+            return self.doorKey(acceptorFingerprint, acceptorCertificate);
+        } catch (Transport.Refused e) {
+            throw new FableException("cannot answer the door of host " + acceptorFingerprint + ": " + e.getMessage());
+        }
+    }
+
+    /** What follows a proof's or a ticket's fixed part: the prover's certificate and the MAC, checked for length. */
+    private record Proven(byte[] certificate, byte[] mac, String fingerprint) {}
+
+    private static Proven certificateAndMac(ByteBuffer p, String what) {
+        byte[] cert = chunk(p, MAX_CERT, "certificate");
+        if (p.remaining() != MAC_BYTES) {
+            throw new Transport.Refused("the door " + what + " has " + p.remaining() + " B after its certificate, not a " + MAC_BYTES + "-byte MAC");
+        }
+        byte[] mac = new byte[MAC_BYTES];
+        p.get(mac);
+        return new Proven(cert, mac, HostIdentity.fingerprint(cert));
     }
 
     /**
@@ -97,29 +131,69 @@ public final class DoorProof {
      * prover's certificate fingerprint; throws {@link Transport.Refused} with the reason.
      */
     public static String verify(HostIdentity self, ByteBuffer proof, byte[] nonce, ByteBuffer sessionFrame, Predicate<String> knownHost) {
-        ByteBuffer p = proof.duplicate();
-        byte[] cert = chunk(p, MAX_CERT, "certificate");
-        if (p.remaining() != MAC_BYTES) {
-            throw new Transport.Refused("the door proof has " + p.remaining() + " B after its certificate, not a " + MAC_BYTES + "-byte MAC");
-        }
-        byte[] mac = new byte[MAC_BYTES];
-        p.get(mac);
-        String fingerprint = HostIdentity.fingerprint(cert);
+        Proven p = certificateAndMac(proof.duplicate(), "proof");
+        String fingerprint = p.fingerprint();
         if (!knownHost.test(fingerprint)) {
             throw new Transport.Refused("its host key (certificate sha256 " + fingerprint + ") is neither this host's nor a known peer host's");
         }
-        byte[] key = self.doorKey(fingerprint, cert);
-        if (!MessageDigest.isEqual(mac, mac(key, fingerprint, self.fingerprint(), nonce, sessionFrame))) {
+        byte[] key = self.doorKey(fingerprint, p.certificate());
+        if (!MessageDigest.isEqual(p.mac(), mac(key, CONTEXT, fingerprint, self.fingerprint(), nonce, sessionFrame))) {
             throw new Transport.Refused("the door proof's MAC does not verify (a replayed or forged connection)");
         }
         return fingerprint;
     }
 
-    private static byte[] mac(byte[] key, String connectorFingerprint, String acceptorFingerprint, byte[] nonce, ByteBuffer sessionFrame) {
+    /** Connector: the ASK frame (no ticket for this endpoint: a challenge, please). */
+    public static ByteBuffer ask() {
+        return ByteBuffer.allocate(1).put(ASK).flip();
+    }
+
+    /**
+     * Connector: the TICKET frame proving with {@code ticket}, which the acceptor of certificate
+     * {@code acceptorCertificate} (fingerprint {@code acceptorFingerprint}) issued to this host, for
+     * the session frame this side sent.
+     */
+    public static ByteBuffer proveWithTicket(HostIdentity self, byte[] ticket, String acceptorFingerprint, byte[] acceptorCertificate,
+                                             ByteBuffer sessionFrame) {
+        byte[] key = connectorKey(self, acceptorFingerprint, acceptorCertificate);
+        byte[] cert = self.certificateDer();
+        byte[] mac = mac(key, TICKET_CONTEXT, self.fingerprint(), acceptorFingerprint, ticket, sessionFrame);
+        return ByteBuffer.allocate(1 + ticket.length + 2 + cert.length + MAC_BYTES).put(TICKET).put(ticket)
+                .putShort((short) cert.length).put(cert).put(mac).flip();
+    }
+
+    /**
+     * Acceptor: checks a TICKET frame (bounds first). {@code redeem} takes the ticket out of the
+     * acceptor's table and says which host it was issued to (null: not held). Returns the prover's
+     * fingerprint; throws {@link Transport.Refused} with the reason.
+     */
+    public static String verifyTicket(HostIdentity self, ByteBuffer frame, ByteBuffer sessionFrame,
+                                      java.util.function.Function<byte[], String> redeem) {
+        ByteBuffer p = frame.duplicate();
+        if (p.remaining() < 1 + TICKET_BYTES || p.get() != TICKET) throw new Transport.Refused("the door ticket frame is malformed");
+        byte[] ticket = new byte[TICKET_BYTES];
+        p.get(ticket);
+        Proven proven = certificateAndMac(p, "ticket");
+        String fingerprint = proven.fingerprint();
+        String issuedTo = redeem.apply(ticket);
+        if (issuedTo == null) throw new Transport.Refused(STALE_TICKET + ": this endpoint holds no such ticket (used, expired or never issued)");
+        if (!issuedTo.equalsIgnoreCase(fingerprint)) throw new Transport.Refused("the door ticket was issued to host " + issuedTo + ", not " + fingerprint);
+        byte[] key = self.doorKey(fingerprint, proven.certificate());
+        if (!MessageDigest.isEqual(proven.mac(), mac(key, TICKET_CONTEXT, fingerprint, self.fingerprint(), ticket, sessionFrame))) {
+            throw new Transport.Refused("the door ticket's MAC does not verify (a forged connection)");
+        }
+        return fingerprint;
+    }
+
+    /** Bytes of a ticket id. */
+    public static final int TICKET_BYTES = dev.fable.transport.ControlChannel.TICKET_BYTES;
+
+    private static byte[] mac(byte[] key, byte[] context, String connectorFingerprint, String acceptorFingerprint, byte[] nonce,
+                              ByteBuffer sessionFrame) {
         try {
             Mac m = Mac.getInstance("HmacSHA256");
             m.init(new javax.crypto.spec.SecretKeySpec(key, "HmacSHA256"));
-            m.update(CONTEXT);
+            m.update(context);
             m.update(HexFormat.of().parseHex(connectorFingerprint));
             m.update(HexFormat.of().parseHex(acceptorFingerprint));
             m.update(nonce);

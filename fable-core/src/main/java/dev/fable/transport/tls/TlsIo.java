@@ -97,8 +97,8 @@ public final class TlsIo implements SocketIo {
      * sent during the handshake (a TLS 1.3 server sends its NewSessionTicket there).
      */
     void sendReady(String what, ControlChannel control) throws IOException {
-        ByteBuffer mark = ByteBuffer.allocate(2 + ControlChannel.SECRET_BYTES).put(READY);
-        control.putSecret(mark);   // the connection's secret, inside TLS (none on a switch's leg)
+        ByteBuffer mark = ByteBuffer.allocate(3 + ControlChannel.SECRET_BYTES + ControlChannel.TICKET_BYTES).put(READY);
+        control.putSecret(mark);   // the connection's secret, inside TLS (none on a switch's leg), and a door ticket
         ByteBuffer[] ready = {mark.flip()};
         try (Selector sel = Selector.open()) {
             SelectionKey key = channel.register(sel, 0);
@@ -122,7 +122,11 @@ public final class TlsIo implements SocketIo {
             if (head.get(0) != READY) throw new SSLException(what + ": the peer's first byte after the handshake was not Fable's ready mark");
             int n = head.get(1) & 0xFF;
             if (n != 0 && n != ControlChannel.SECRET_BYTES) throw new SSLException(what + ": malformed connection secret (" + n + " B)");
-            ByteBuffer mark = ByteBuffer.allocate(2 + n).put(head.flip());
+            ByteBuffer rest = ByteBuffer.allocate(n + 1);   // the secret, then the door ticket's length
+            readFully(rest, sel, key, deadline, what);
+            int t = rest.get(n) & 0xFF;
+            if (t != 0 && t != ControlChannel.TICKET_BYTES) throw new SSLException(what + ": malformed door ticket (" + t + " B)");
+            ByteBuffer mark = ByteBuffer.allocate(3 + n + t).put(head.flip()).put(rest.flip());
             readFully(mark, sel, key, deadline, what);
             control.takeSecret(mark.flip().position(1));
         }

@@ -85,4 +85,23 @@ class DoorProofFuzzTest {
                 .allocationCap(n -> 64 * 1024 + 64 * n)
                 .run(b -> DoorProof.challengeOf(ByteBuffer.wrap(b), "fuzz").fingerprint());
     }
+
+    @Test
+    void ticketsOnlyEverVerifyOrRefuse() {
+        byte[] ticket = new byte[DoorProof.TICKET_BYTES];
+        Arrays.fill(ticket, (byte) 3);
+        ByteBuffer t = DoorProof.proveWithTicket(host, ticket, host.fingerprint(), host.certificateDer(), SESSION);
+        byte[] seed = new byte[t.remaining()];
+        t.get(seed);
+        // the table holds the one ticket for good (a real one gives it out once): a mutated MAC behind it is checked for real
+        java.util.function.Function<byte[], String> redeem = id -> Arrays.equals(id, ticket) ? host.fingerprint() : null;
+        assertEquals(host.fingerprint(), DoorProof.verifyTicket(host, ByteBuffer.wrap(seed), SESSION, redeem), "the seed verifies");
+        Fuzz.target("endpoint: TCP door ticket")
+                .seeds(List.of(seed))
+                .inputs(INPUTS)
+                .maxLength(1 + DoorProof.TICKET_BYTES + 2 + DoorProof.MAX_CERT + DoorProof.MAC_BYTES + 64)
+                .expecting(Transport.Refused.class)
+                .allocationCap(n -> 64 * 1024 + 64 * n)
+                .run(b -> DoorProof.verifyTicket(host, ByteBuffer.wrap(b), SESSION, redeem));
+    }
 }
