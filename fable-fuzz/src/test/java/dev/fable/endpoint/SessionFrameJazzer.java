@@ -2,7 +2,7 @@ package dev.fable.endpoint;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.fable.FableException;
-import dev.fable.naming.protocol.FuzzBudget;
+import dev.fable.fuzz.Fuzzing;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -17,7 +17,7 @@ import java.util.Arrays;
 public class SessionFrameJazzer {
     private static final byte[] SECRET = new byte[32];
 
-    @FuzzTest(maxExecutions = FuzzBudget.SUITE)
+    @FuzzTest(maxExecutions = Fuzzing.SUITE)
     void session(byte[] input) throws Exception {
         fuzzerTestOneInput(input);
     }

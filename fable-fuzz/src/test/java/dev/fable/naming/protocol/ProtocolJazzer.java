@@ -1,6 +1,7 @@
 package dev.fable.naming.protocol;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.fable.fuzz.Fuzzing;
 
 import java.nio.ByteBuffer;
 
@@ -10,7 +11,7 @@ import java.nio.ByteBuffer;
  * decoded). Only {@link ProtocolException} may come out.
  */
 public class ProtocolJazzer {
-    @FuzzTest(maxExecutions = FuzzBudget.SUITE)
+    @FuzzTest(maxExecutions = Fuzzing.SUITE)
     void protocol(byte[] input) throws Exception {
         fuzzerTestOneInput(input);
     }

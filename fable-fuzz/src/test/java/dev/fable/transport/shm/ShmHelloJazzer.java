@@ -2,12 +2,11 @@ package dev.fable.transport.shm;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.fable.FableException;
-import dev.fable.naming.protocol.FuzzBudget;
+import dev.fable.fuzz.Fuzzing;
 import dev.fable.transport.ControlChannel;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 
 /**
  * The shm handshake's fields as either side reads them ({@code ShmTransport.Side}: pid, name, wait
@@ -16,20 +15,15 @@ import java.nio.channels.SocketChannel;
  * ShmHandshakeFuzzTest maps real ones). Only {@link FableException} may come out.
  */
 public class ShmHelloJazzer {
-    private static ControlChannel control;
     private static final dev.fable.transport.PeerLimits LIMITS = dev.fable.transport.PeerLimits.DEFAULTS;
 
-    @FuzzTest(maxExecutions = FuzzBudget.SUITE)
+    @FuzzTest(maxExecutions = Fuzzing.SUITE)
     void hello(byte[] input) throws Exception {
         fuzzerTestOneInput(input);
     }
 
-    public static void fuzzerInitialize() throws IOException {
-        control = new ControlChannel(SocketChannel.open(), "fuzz");
-    }
-
     public static void fuzzerTestOneInput(byte[] input) throws IOException {
-        if (control == null) fuzzerInitialize();
+        ControlChannel control = Fuzzing.controlChannel();
         ByteBuffer b = ByteBuffer.wrap(input);
         try {
             ShmTransport.Side peer = ShmTransport.Side.read(b);

@@ -2,13 +2,12 @@ package dev.fable.transport.stream;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.fable.FableException;
-import dev.fable.naming.protocol.FuzzBudget;
+import dev.fable.fuzz.Fuzzing;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.Frames;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 
 /**
  * The unix/tcp/tls handshake as either side reads the other's: the acceptor a HELLO (target name,
@@ -16,19 +15,14 @@ import java.nio.channels.SocketChannel;
  * ticket). The first byte chooses. Only {@link FableException} may come out.
  */
 public class StreamHelloJazzer {
-    private static ControlChannel control;
 
-    @FuzzTest(maxExecutions = FuzzBudget.SUITE)
+    @FuzzTest(maxExecutions = Fuzzing.SUITE)
     void hello(byte[] input) throws Exception {
         fuzzerTestOneInput(input);
     }
 
-    public static void fuzzerInitialize() throws IOException {
-        control = new ControlChannel(SocketChannel.open(), "fuzz");
-    }
-
     public static void fuzzerTestOneInput(byte[] input) throws IOException {
-        if (control == null) fuzzerInitialize();
+        ControlChannel control = Fuzzing.controlChannel();
         if (input.length == 0) return;
         ByteBuffer b = ByteBuffer.wrap(input, 1, input.length - 1);
         try {

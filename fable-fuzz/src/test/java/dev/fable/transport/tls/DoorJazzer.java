@@ -2,7 +2,7 @@ package dev.fable.transport.tls;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.fable.FableException;
-import dev.fable.naming.protocol.FuzzBudget;
+import dev.fable.fuzz.Fuzzing;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -26,7 +26,7 @@ public class DoorJazzer {
     private static final byte[] TICKET = new byte[DoorProof.TICKET_BYTES];
     private static final ByteBuffer SESSION = ByteBuffer.wrap("FSES session frame".getBytes(StandardCharsets.US_ASCII));
 
-    @FuzzTest(maxExecutions = FuzzBudget.SUITE)
+    @FuzzTest(maxExecutions = Fuzzing.SUITE)
     void door(byte[] input) throws Exception {
         fuzzerTestOneInput(input);
     }
