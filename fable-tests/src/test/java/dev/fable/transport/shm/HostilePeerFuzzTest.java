@@ -406,18 +406,18 @@ class HostilePeerFuzzTest {
                         if (b == null) return endedCleanly();
                     }
                     lastProgress = now;
-                    check(b, c.messagesReceived() - 1);
+                    check(b, c.fragmentsReceived() - 1);
                 }
                 if (now - lastProgress > HANG_NANOS) {
-                    findings.add(this + ": nothing arrived for 20 s (" + c.messagesReceived() + " polled, state " + c.state() + ")");
+                    findings.add(this + ": nothing arrived for 20 s (" + c.fragmentsReceived() + " polled, state " + c.state() + ")");
                     return finish();
                 }
                 return false;
             } catch (CorruptChannelException e) {
-                expectedFailure(c, e, plan, c.messagesReceived(), hostilePid, "poll", tally, findings, this);
+                expectedFailure(c, e, plan, c.fragmentsReceived(), hostilePid, "poll", tally, findings, this);
                 return finish();
             } catch (Throwable t) {
-                findings.add(this + " after " + c.messagesReceived() + " polls", t);
+                findings.add(this + " after " + c.fragmentsReceived() + " polls", t);
                 return finish();
             }
         }
@@ -466,7 +466,7 @@ class HostilePeerFuzzTest {
                 assertNotNull(plan, "ended before the plan arrived: " + c.state() + " " + c.failure());
                 assertTrue(plan.clean() >= 0, () -> "ended without the planned failure: " + c.state() + ", " + c.failure());
                 assertEquals(ConnectionState.PEER_CLOSED, c.state());
-                assertEquals(plan.clean(), c.messagesReceived(), "messages before the clean close");
+                assertEquals(plan.clean(), c.fragmentsReceived(), "messages before the clean close");
                 tally.benign.addAndGet(plan.benign());
                 tally.clean.incrementAndGet();
             } catch (Throwable t) {
@@ -607,7 +607,7 @@ class HostilePeerFuzzTest {
                     assertEquals(options.slotCount(), plan.slotCount(), "the peer sees our slot count");
                 }
                 for (int i = 0; i < 64; i++) {
-                    long sent = c.messagesSent();
+                    long sent = c.fragmentsSent();
                     if (plan.fatal() >= 0) assertTrue(sent <= plan.fatal(), "claimed past the planned failure");
                     else if (!plan.chaos()) assertTrue(sent <= plan.clean(), "claimed more than the peer released");
                     int max = 1 + rnd.nextInt(options.slotSize() + 100);   // claim(0) is a usage error
@@ -625,19 +625,19 @@ class HostilePeerFuzzTest {
                     if (rnd.nextInt(4) == 0) b.commitFragment(); else b.commit();
                 }
                 if (now - lastProgress > HANG_NANOS) {
-                    findings.add(this + ": no slot came back for 20 s (" + c.messagesSent() + " sent, state " + c.state() + ")");
+                    findings.add(this + ": no slot came back for 20 s (" + c.fragmentsSent() + " sent, state " + c.state() + ")");
                     return finish();
                 }
                 return false;
             } catch (CorruptChannelException e) {
-                expectedFailure(c, e, plan, c.messagesSent(), hostilePid, "claim", tally, findings, this);
+                expectedFailure(c, e, plan, c.fragmentsSent(), hostilePid, "claim", tally, findings, this);
                 return finish();
             } catch (ConnectionClosedException e) {
                 try {
                     assertNotNull(plan, "ended before the plan arrived");
                     assertTrue(plan.clean() >= 0, "ended without the planned failure");
                     assertEquals(ConnectionState.PEER_CLOSED, c.state());
-                    assertEquals(plan.clean(), c.messagesSent(), "messages sent before the peer closed");
+                    assertEquals(plan.clean(), c.fragmentsSent(), "messages sent before the peer closed");
                     tally.benign.addAndGet(plan.benign());
                     tally.clean.incrementAndGet();
                 } catch (Throwable t) {
@@ -646,7 +646,7 @@ class HostilePeerFuzzTest {
                 }
                 return finish();
             } catch (Throwable t) {
-                findings.add(this + " after " + c.messagesSent() + " claims", t);
+                findings.add(this + " after " + c.fragmentsSent() + " claims", t);
                 return finish();
             }
         }
