@@ -36,9 +36,19 @@ public final class PeerProcess implements AutoCloseable {
         err.start();
     }
 
+    /**
+     * The test JVM's class path and module path as one class path: the suite runs Fable as named modules
+     * (fable-tests' surefire configuration), a child JVM runs it from the class path.
+     */
+    public static String classPath() {
+        String modules = System.getProperty("jdk.module.path");
+        String cp = System.getProperty("java.class.path");
+        return modules == null || modules.isEmpty() ? cp : cp + java.io.File.pathSeparator + modules;
+    }
+
     /** Starts {@code java <jvmArgs> -cp <test class path> mainClass args...}. */
     public static PeerProcess start(Class<?> mainClass, List<String> jvmArgs, String... args) {
-        return startAs(List.of(), System.getProperty("java.class.path"), mainClass, jvmArgs, args);
+        return startAs(List.of(), classPath(), mainClass, jvmArgs, args);
     }
 
     /**
@@ -46,7 +56,7 @@ public final class PeerProcess implements AutoCloseable {
      * the JVM lives in another network namespace).
      */
     public static PeerProcess startUnder(List<String> launcher, Class<?> mainClass, List<String> jvmArgs, String... args) {
-        return startAs(launcher, System.getProperty("java.class.path"), mainClass, jvmArgs, args);
+        return startAs(launcher, classPath(), mainClass, jvmArgs, args);
     }
 
     /**

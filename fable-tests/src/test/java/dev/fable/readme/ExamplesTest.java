@@ -1,5 +1,10 @@
-package dev.fable.examples;
+package dev.fable.readme;
 
+import dev.fable.examples.Receiver;
+import dev.fable.examples.Sender;
+import dev.fable.examples.EchoServer;
+import dev.fable.examples.EchoClient;
+import dev.fable.examples.PollerLoop;
 import dev.fable.Fable;
 import dev.fable.testing.Await;
 import dev.fable.testing.Names;
