@@ -120,6 +120,31 @@ class LivenessOptionsTest {
         }
     }
 
+    /**
+     * What spares the accepting side a descriptor search: a listener given the bound hands it to every
+     * socket it accepts, before any Fable code touches that socket, and {@code Liveness.connect} sets
+     * it on a connecting socket before returning it. Read from the kernel with no {@code apply} call.
+     */
+    @Test
+    void aListenerHandsTheBoundToTheSocketsItAcceptsAndConnectSetsItOnTheWayOut() throws Exception {
+        dev.fable.transport.Liveness bound = dev.fable.transport.Liveness.ofMillis(BOUND.toMillis());
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+            bound.applyToListener(server);
+            InetSocketAddress at = (InetSocketAddress) server.getLocalAddress();
+            try (SocketChannel plain = SocketChannel.open(at); SocketChannel accepted = server.accept()) {
+                TcpSockets.Socket inherited = TcpSockets.between((InetSocketAddress) plain.getRemoteAddress(),
+                        (InetSocketAddress) plain.getLocalAddress());
+                assertEquals(EXPECTED, inherited.options(), "the accepted socket, untouched since accept, " + inherited);
+                TcpSockets.Socket other = TcpSockets.between((InetSocketAddress) plain.getLocalAddress(), at);
+                assertFalse(other.keepalive(), "control: the plain connector keeps the kernel's defaults: " + other.options());
+            }
+            try (SocketChannel fable = bound.connect(at); SocketChannel accepted = server.accept()) {
+                TcpSockets.Socket s = TcpSockets.between((InetSocketAddress) fable.getLocalAddress(), at);
+                assertEquals(EXPECTED, s.options(), "the socket Liveness.connect made, " + s);
+            }
+        }
+    }
+
     /** The two sockets that appeared since {@code before} and are the two ends of one connection. */
     private static List<TcpSockets.Socket> newPair(Set<TcpSockets.Socket> before) {
         List<TcpSockets.Socket> fresh = new ArrayList<>(TcpSockets.connected());
