@@ -33,9 +33,10 @@ public final class SlotBuffer implements Buffer {
 
     private MemorySegment segment;
     private long base;        // where this buffer starts in segment (0 for a whole slot)
-    private MemorySegment view;    // the last slice segment() made, of viewOf at viewBase
+    private MemorySegment view;    // what segment() returns: viewCapacity bytes of viewOf at viewBase (the owner's or the last slice made)
     private MemorySegment viewOf;
     private long viewBase;
+    private int viewCapacity;
     private int capacity;
     private int state = DEAD;
     private int slot = -1;
@@ -57,13 +58,23 @@ public final class SlotBuffer implements Buffer {
 
     // ---- owner side (transport) ----
 
-    /** Hands the buffer out as writable slot {@code slot}. */
+    /** Hands the buffer out as writable slot {@code slot}, the whole of {@code slotSegment}. */
     public SlotBuffer bindWritable(int slot, MemorySegment slotSegment, int length, long epoch) {
+        return bindWritable(slot, slotSegment, 0, (int) slotSegment.byteSize(), slotSegment, length, epoch);
+    }
+
+    /**
+     * Hands the buffer out as writable slot {@code slot} at {@code [base, base + capacity)} of
+     * {@code memory} (a whole pool): the accessors address the pool directly, so the data path touches
+     * no per-slot object. {@code whole} is that range as a segment of its own, returned by
+     * {@link #segment()} (or null: made there on demand).
+     */
+    public SlotBuffer bindWritable(int slot, MemorySegment memory, long base, int capacity, MemorySegment whole, int length, long epoch) {
         this.slot = slot;
-        this.segment = slotSegment;
-        this.base = 0;
-        this.capacity = (int) slotSegment.byteSize();
-        this.view = slotSegment;   // whole segment: segment() returns it without a check of its size
+        this.segment = memory;
+        this.base = base;
+        this.capacity = capacity;
+        bindView(memory, base, whole);
         this.length = length;
         this.more = false;
         this.epoch = epoch;
@@ -72,22 +83,34 @@ public final class SlotBuffer implements Buffer {
         return this;
     }
 
+    /** segment()'s answer for this binding: {@code whole} if the owner has one, else a slice made on demand. */
+    private void bindView(MemorySegment memory, long base, MemorySegment whole) {
+        if (whole != null) {
+            this.view = whole;
+            this.viewOf = memory;
+            this.viewBase = base;
+            this.viewCapacity = capacity;
+        }
+    }
+
     /** Hands the buffer out as a readable fragment; {@code descriptor} is the raw slot pointer to release. */
     public SlotBuffer bindReadable(int slot, MemorySegment memory, int length, boolean more, long descriptor, long epoch) {
-        return bindReadable(slot, memory, 0, (int) memory.byteSize(), length, more, descriptor, epoch);
+        return bindReadable(slot, memory, 0, (int) memory.byteSize(), memory, length, more, descriptor, epoch);
     }
 
     /**
-     * Hands the buffer out as a readable fragment at {@code [base, base + capacity)} of {@code memory},
-     * without making a slice object (stream transports hand out frames inside one receive area).
+     * Hands the buffer out as a readable fragment at {@code [base, base + capacity)} of {@code memory}
+     * (a whole pool, or a stream transport's receive area), without making a slice object. {@code whole}
+     * is that range as a segment of its own for {@link #segment()}, or null (made there on demand; a
+     * request/response pattern, whose frames land at the same offset each time, makes one).
      */
-    public SlotBuffer bindReadable(int slot, MemorySegment memory, long base, int capacity, int length, boolean more, long descriptor,
-                                   long epoch) {
+    public SlotBuffer bindReadable(int slot, MemorySegment memory, long base, int capacity, MemorySegment whole, int length, boolean more,
+                                   long descriptor, long epoch) {
         this.slot = slot;
         this.segment = memory;
         this.base = base;
         this.capacity = capacity;
-        if (base == 0 && capacity == memory.byteSize()) this.view = memory;   // whole segment, as for a shm slot
+        bindView(memory, base, whole);
         this.length = length;
         this.more = more;
         this.descriptor = descriptor;
@@ -122,7 +145,9 @@ public final class SlotBuffer implements Buffer {
         this.segment = copy.asReadOnly();
         this.base = 0;
         this.view = this.segment;   // the whole copy: segment() returns it as for a shm slot
-        this.viewOf = null;
+        this.viewOf = this.segment;
+        this.viewBase = 0;
+        this.viewCapacity = capacity;
         this.owner = DETACHED;
         this.kind = Kind.PRIVATE_COPY;   // it no longer lives where its transport put it: say so
         return true;
@@ -186,19 +211,20 @@ public final class SlotBuffer implements Buffer {
     }
 
     /**
-     * A whole slot is returned as is. A buffer inside a larger segment (a stream transport's receive
-     * area) needs a slice object; the last one is kept, so a request/response pattern, whose frames
-     * land at the same offset each time, makes none after the first. The accessors below never make one.
+     * A slot is returned as the segment its owner made for it when the connection was set up. A buffer
+     * inside a larger segment without one (a stream transport's receive area) needs a slice object;
+     * the last one is kept, so a request/response pattern, whose frames land at the same offset each
+     * time, makes none after the first. The accessors below never make one.
      */
     @Override
     public MemorySegment segment() {
         live();
-        if (view == segment) return segment;   // a whole slot (set at bind): the common, shared-memory case
-        MemorySegment v = view;
-        if (v == null || viewBase != base || v.byteSize() != capacity || viewOf != segment) {
+        MemorySegment v = view;   // compared by its recorded bounds: the data path never touches the view object itself
+        if (v == null || viewOf != segment || viewBase != base || viewCapacity != capacity) {
             view = v = segment.asSlice(base, capacity);
-            viewBase = base;
             viewOf = segment;
+            viewBase = base;
+            viewCapacity = capacity;
         }
         return v;
     }

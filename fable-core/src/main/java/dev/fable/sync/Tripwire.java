@@ -103,6 +103,15 @@ public final class Tripwire {
         if (seen != 0) wake(seen);
     }
 
+    /**
+     * A hint for a signaller that publishes in batches: true if the waiter advertises that it sleeps
+     * (or is about to), so the batch should be published and {@link #signal()} called now. Opaque: no
+     * ordering; correctness still rests on the signaller publishing and signalling before it goes idle.
+     */
+    public boolean waiterAdvertised() {
+        return (int) INT.getOpaque(shared, offset) != 0;   // opaque: a hint, see above
+    }
+
     /** First half of {@link #signal()}: the advertised generation, 0 if nobody sleeps. */
     int parkedGeneration() {
         return (int) INT.getVolatile(shared, offset);   // volatile: after the publication (caller's fence, see AsymmetricFence)

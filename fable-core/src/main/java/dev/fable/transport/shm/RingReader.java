@@ -25,7 +25,12 @@ import static dev.fable.transport.shm.ShmLayout.*;
  *
  * <p>Release protocol: positions {@code [released, position)} were polled; releasing a buffer
  * writes its slot pointer into entry {@code released} (only if a different pointer is there, i.e.
- * when releasing out of order) and then advances READ with a release store.
+ * when releasing out of order; the reader compares with its private copy of what it polled there, so
+ * an in-order release reads no shared line) and advances its private {@code released}. READ is
+ * published with a release store in batches: after {@link #releaseBatch} releases, whenever a poll
+ * finds nothing new (so a writer waiting for space is never left waiting on a reader that went idle),
+ * at the end-of-epoch marker, and at once when the writer sleeps for space. A reader that stops
+ * polling therefore withholds at most {@code releaseBatch - 1} released slots from the writer.
  *
  * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
@@ -33,7 +38,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private static final VarHandle RECYCLED_TOP = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "recycledTop", int.class);
 
     private final MemorySegment ring;
-    private final MemorySegment[] slots;   // read-only views of the producer's slots
+    private final MemorySegment pool;      // the producer's pool, read-only
+    private final MemorySegment[] slots;   // read-only views of the producer's slots, for Buffer.segment() and copies
     private final int slotSize;
     private final int slotCount;
     private final int capacity;
@@ -58,7 +64,10 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private long touched;        // sink for the speculative read, so the JIT keeps it
     private boolean inputFinished;   // the producer's end-of-epoch marker was polled: nothing follows on this ring
     private long position;   // next position to poll
-    private long released;   // private copy of READ
+    private long released;   // positions released (READ as it will be published)
+    private long published;  // READ as last published; released - published < releaseBatch
+    private final int releaseBatch;
+    private final long[] polledPointers;   // private: the pointer polled at each entry of [released, position)
     private final long epoch;
     private long fragments;
     private long continued;
@@ -69,6 +78,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                       LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
+        this.pool = pool;
         this.slotSize = slotSize;
         this.slotCount = slotCount;
         this.capacity = capacityFor(slotCount);
@@ -79,6 +89,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         this.label = label;
         this.dataWire = consumerParkedTripwire(ring);
         this.spaceWire = producerParkedTripwire(ring);
+        this.releaseBatch = releaseBatchFor(slotCount);
+        this.polledPointers = new long[capacity];
         this.slots = new MemorySegment[slotCount];
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
@@ -149,12 +161,14 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 throw faults.corrupt("ring entry for position " + p + " carries stamp " + stamp + ", expected "
                         + (p + 1) + " or " + previousLap);
             }
+            if (published != released) publishRead();   // going idle: the writer gets every slot released so far
             return null;
         }
         long ptr = pointerPlain(ring, e);   // plain: ordered after the stamp's acquire
         if (ptr == END_OF_EPOCH) {   // the producer's last entry on this leg (a reconfiguration retires it); never released
             position = p + 1;
             inputFinished = true;
+            if (published != released) publishRead();
             return null;
         }
         int slot = pointerSlot(ptr);
@@ -167,6 +181,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             throw faults.corrupt("the writer published slot " + slot + " at position " + p + " while this reader still holds it");
         }
         position = p + 1;
+        polledPointers[(int) (p & mask)] = ptr;
         nextSlotGuess = slot + 1 == slotCount ? 0 : slot + 1;
         fragments++;
         bytes += length;
@@ -176,10 +191,10 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         if (more) continued++;
         if (trusted) {
             held[slot] = true;
-            return b.bindReadable(slot, slots[slot], (int) length, more, ptr, epoch);
+            return b.bindReadable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], (int) length, more, ptr, epoch);
         }
         int i = b.index();
-        MemorySegment.copy(slots[slot], 0, copies[i], 0, length);
+        MemorySegment.copy(pool, slotOffset(slot, slotSize), copies[i], 0, length);
         giveBack(ptr);   // in order: the private copy is taken, the slot can go back at once
         return b.bindReadable(-1, copyViews[i], (int) length, more, ptr, epoch);
     }
@@ -193,6 +208,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         if (pointerPlain(ring, e) != END_OF_EPOCH) return false;   // plain: ordered after the stamp's acquire
         position = p + 1;
         inputFinished = true;
+        if (published != released) publishRead();
         return true;
     }
 
@@ -232,15 +248,29 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     private void giveBack(long ptr) {
         long r = released;
-        long e = entryOffset(r, mask);
-        if (pointerPlain(ring, e) != ptr) {   // plain read of an entry only we may write now
-            putPointerPlain(ring, e, ptr);    // plain: published by the release store of READ below
+        int i = (int) (r & mask);
+        if (polledPointers[i] != ptr) {                    // released out of order: entry r must name this slot now
+            putPointerPlain(ring, entryOffset(r, mask), ptr);   // plain: published by the release store of READ
+            polledPointers[i] = ptr;
         }
         released = r + 1;
-        putReadRegisterRelease(ring, r + 1);  // release: the rewritten pointer before READ
+        if (r + 1 - published >= releaseBatch || (producerMayPark && spaceWire.waiterAdvertised())) {
+            publishRead();
+        }
+    }
+
+    /** Publishes READ up to every release so far, then wakes a writer sleeping for space. */
+    private void publishRead() {
+        published = released;
+        putReadRegisterRelease(ring, released);   // release: the rewritten pointers before READ
         if (producerMayPark) {
             spaceWire.signal();
         }
+    }
+
+    /** Releases per READ publication: 32, or fewer for a small pool (at most a quarter of it, at least 1). */
+    static int releaseBatchFor(int slotCount) {
+        return Math.max(1, Math.min(32, slotCount / 4));
     }
 
     @Override
@@ -256,7 +286,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
      */
     boolean dataAvailable() {
         long stamp = stampAcquire(ring, entryOffset(position, mask));   // acquire: as in poll()
-        touched += slotFirstWordPlain(slots[nextSlotGuess]);             // plain: speculative, value unused
+        touched += slotFirstWordPlain(pool, slotOffset(nextSlotGuess, slotSize));   // plain: speculative, value unused
         return stamp == position + 1;
     }
 

@@ -34,7 +34,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private static final byte PUBLISHED = 2;
 
     private final MemorySegment ring;
-    private final MemorySegment[] slots;
+    private final MemorySegment pool;
+    private final MemorySegment[] slots;   // each slot as a segment of its own, for Buffer.segment() only (the data path addresses the pool)
     private final int slotSize;
     private final int slotCount;
     private final int mask;
@@ -62,6 +63,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
                       Faults faults, boolean consumerMayPark, String label, LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
+        this.pool = pool;
         this.slotSize = slotSize;
         this.slotCount = slotCount;
         this.mask = capacityFor(slotCount) - 1;
@@ -114,7 +116,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         slotState[slot] = CLAIMED;
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
-        return b.bindWritable(slot, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
+        return b.bindWritable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
     }
 
     @Override
@@ -126,7 +128,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         putPointerPlain(ring, e, pointer(slot, length, more));   // plain: published by the release store below
         putStampRelease(ring, e, p + 1);                         // release: payload and pointer before the stamp
         position = p + 1;
-        putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring, flow table)
+        putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring; a line only this side writes)
         slotState[slot] = PUBLISHED;
         bytes += length;
         b.kill();

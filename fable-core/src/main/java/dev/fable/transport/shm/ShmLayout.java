@@ -23,7 +23,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *     0  header (producer, written once): magic "FABLRING", version, capacity, slotSize, slotCount
  *   128  WRITE           long  producer: positions published (the WRITE register; for monitoring)
  *   256  CONSUMER_PARKED int   consumer: a generation while it sleeps (its futex word); the producer CASes it to 0 to wake it
- *   384  READ            long  consumer: positions released
+ *   384  READ            long  consumer: positions released, published in batches (see RingReader)
  *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
  *  1024  entries[capacity], 16 bytes each: long stamp, long slot pointer
@@ -236,8 +236,8 @@ public final class ShmLayout {
 
     // ---- slots ----
 
-    /** Plain: the first word of a slot (a slice from {@link #slotOffset}), read only to pull its line in early; written by the producer. */
-    public static long slotFirstWordPlain(MemorySegment slot) {
-        return slot.get(JAVA_LONG, 0);
+    /** Plain: the first word of a slot ({@code slot} from {@link #slotOffset}), read only to pull its line in early; written by the producer. */
+    public static long slotFirstWordPlain(MemorySegment pool, long slot) {
+        return pool.get(JAVA_LONG, slot);
     }
 }

@@ -236,7 +236,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         fragments++;
         if (more) continued++;
         bytes += len;
-        return buffers[i].bindReadable(i, area, start, len, len, more, 0, epoch);
+        return buffers[i].bindReadable(i, area, start, len, null, len, more, 0, epoch);
     }
 
     /** One read into the free room, after making room for the frame at {@code parse} if needed. */
