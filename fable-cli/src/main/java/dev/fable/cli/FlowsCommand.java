@@ -58,6 +58,10 @@ final class FlowsCommand implements Callable<Integer> {
             System.out.println("CPU S/R: the CPU this end's sending / receiving thread last waited on in the last 0.5 s (-: it did not wait). "
                     + "MSGS OUT/IN: whole messages sent / received (a large message counts once, however many fragments). EPOCH: switches so far.");
         }
+        if (flows.stream().anyMatch(f -> f.waitMode() != null && f.waitMode().startsWith("adaptive ("))) {
+            System.out.println("adaptive (...): what the last wait decided: spin up to the budget it has learned, or block at once because the peer "
+                    + "runs on the same CPU, other threads kept the CPU more than half busy, or a spin was preempted; and how many waits spun.");
+        }
         if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
         return FableCli.OK;
     }

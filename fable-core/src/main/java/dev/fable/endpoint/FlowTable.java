@@ -98,6 +98,13 @@ final class FlowTable {
         }
     }
 
+    /** e.g. {@code adaptive (block: peer on CPU 0)}, {@code spin fixed}: the mode, what an adaptive wait decided, whether it may change. */
+    private static String waitDescription(Connection c, LiveConnection l) {
+        String note = l == null ? "" : l.leg().waitNote();
+        return c.waitMode().name().toLowerCase(java.util.Locale.ROOT) + (note.isEmpty() ? "" : " (" + note + ")")
+                + (l != null && l.leg().options().fixedWaitMode() ? " fixed" : "");
+    }
+
     List<FlowEntry> report() {
         long pid = ProcessHandle.current().pid();
         List<FlowEntry> out = new ArrayList<>();
@@ -110,7 +117,7 @@ final class FlowTable {
             out.add(new FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
                     l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()),
-                    c.waitMode().name().toLowerCase(java.util.Locale.ROOT) + (l != null && l.leg().options().fixedWaitMode() ? " fixed" : ""),
+                    waitDescription(c, l),
                     l != null && l.waitOverridden(),
                     l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu()));
         }

@@ -83,6 +83,49 @@ public final class Waiter {
                                 CpuSample sample) {
         if (spin(c, mode, spinNanos, deadline, spinsPerCheck, sample)) return true;
         if (mode == WaitMode.SPIN) return false;
+        return sleep(wire, c, deadline, sample);
+    }
+
+    /**
+     * As {@link #await(Tripwire, Condition, WaitMode, long, long, int, CpuSample)}; an {@code ADAPTIVE}
+     * wait takes its spin budget from {@code adaptive} (which may say: sleep at once) and tells it how
+     * the spin went. Other modes ignore {@code adaptive}.
+     */
+    public static boolean await(Tripwire wire, Condition c, WaitMode mode, long spinNanos, long deadline, int spinsPerCheck,
+                                CpuSample sample, AdaptiveSpin adaptive) {
+        if (mode != WaitMode.ADAPTIVE || adaptive == null) return await(wire, c, mode, spinNanos, deadline, spinsPerCheck, sample);
+        if (c.met()) return true;
+        long budget = adaptive.beforeWait();
+        if (budget > 0) {
+            int how = spinFor(c, budget, deadline, spinsPerCheck, sample);
+            adaptive.afterSpin(how == MET, how == PREEMPTED);
+            if (how == MET || c.met()) return true;
+        }
+        return sleep(wire, c, deadline, sample);
+    }
+
+    private static final int MET = 0, RAN_OUT = 1, PREEMPTED = 2;
+
+    /** An adaptive spin: MET, RAN_OUT (budget or deadline spent) or PREEMPTED (the clock jumped between two looks). */
+    private static int spinFor(Condition c, long budget, long deadline, int spinsPerCheck, CpuSample sample) {
+        int checkMask = spinsPerCheck - 1;
+        long last = System.nanoTime();
+        long spinEnd = deadline == FOREVER ? last + budget : Math.min(deadline, last + budget);
+        for (int i = 1; ; i++) {
+            if ((i & checkMask) == 0 && c.met()) return MET;
+            Thread.onSpinWait();
+            if ((i & (CpuSample.SPINS_PER_SAMPLE - 1)) == 0 && sample != null) sample.take();
+            if ((i & 63) == 0) {
+                long now = System.nanoTime();
+                if (AdaptiveSpin.preempted(last, now)) return PREEMPTED;
+                if (now - spinEnd >= 0) return c.met() ? MET : RAN_OUT;
+                last = now;
+            }
+        }
+    }
+
+    /** The sleeping phase: arm, re-check, sleep on the futex until the condition holds or the deadline passes. */
+    private static boolean sleep(Tripwire wire, Condition c, long deadline, CpuSample sample) {
         while (true) {
             long remaining = -1;
             if (deadline != FOREVER) {

@@ -41,6 +41,11 @@ public interface Leg {
     /** How this leg's waits wait (its options' mode, or the one a switch set). */
     WaitMode waitMode();
 
+    /** What an adaptive wait decided lately and why (e.g. {@code block: peer on CPU 0}), for fable flows; empty if nothing to say. */
+    default String waitNote() {
+        return "";
+    }
+
     /**
      * Sets, before the leg is published to the roles' threads: the connection its buffers name as theirs,
      * and the CPU samples its sending and receiving waits write (the connection's, shared by all its legs).

@@ -7,6 +7,7 @@ import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.WaitMode;
 import dev.fable.sync.ThreadAffinity;
+import dev.fable.testing.Cpus;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -130,23 +131,9 @@ class ContentionPolicyTest {
         }
     }
 
-    /** The CPUs this process may run on ({@code Cpus_allowed_list} of /proc/self/status, e.g. "0-3,6"), lowest first. */
-    private static List<Integer> allowedCpus() throws java.io.IOException {
-        List<Integer> cpus = new java.util.ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (!line.startsWith("Cpus_allowed_list:")) continue;
-            for (String range : line.substring(line.indexOf(':') + 1).trim().split(",")) {
-                String[] ends = range.split("-");
-                int from = Integer.parseInt(ends[0].trim()), to = Integer.parseInt(ends[ends.length - 1].trim());
-                for (int c = from; c <= to; c++) cpus.add(c);
-            }
-        }
-        return cpus;
-    }
-
     @Test
     void spinningEndsOnOneCpuAreSwitchedToBlockingWaitsAndBackWhenApart() throws Exception {
-        List<Integer> cpus = allowedCpus();
+        List<Integer> cpus = Cpus.allowed();
         Assumptions.assumeTrue(cpus.size() >= 2, "needs two CPUs to put the two ends apart; this process may use " + cpus);
         int a = cpus.get(0), b = cpus.get(1);
         String name = "contend-" + ProcessHandle.current().pid();

@@ -3,7 +3,6 @@ package dev.fable.naming;
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
 import dev.fable.ConnectionEvent;
-import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Test;
@@ -49,13 +48,7 @@ class MigrationPolicyTest {
             }, "commands");
             commands.setDaemon(true);
             commands.start();
-            try (Endpoint ep = Fable.register(args[0]).listen()) {
-                System.out.println("LISTENING");
-                try (Connection c = ep.accept(WAIT)) {
-                    PeerProcess.echoUntilClosed(c, () -> { });
-                }
-            }
-            System.out.println("DONE");
+            PeerProcess.listenAndEcho(args[0], WAIT);
         }
     }
 

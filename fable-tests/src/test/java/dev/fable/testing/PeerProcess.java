@@ -165,6 +165,20 @@ public final class PeerProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Peer side: registers {@code name} with the default options, prints "LISTENING", accepts one
+     * connection and echoes it until the peer closes, then prints "DONE".
+     */
+    public static void listenAndEcho(String name, Duration acceptWithin) {
+        try (dev.fable.Endpoint ep = dev.fable.Fable.register(name).listen()) {
+            System.out.println("LISTENING");
+            try (dev.fable.Connection c = ep.accept(acceptWithin)) {
+                echoUntilClosed(c, () -> { });
+            }
+        }
+        System.out.println("DONE");
+    }
+
     /** The peer's stdout ended before the line a test waits for: it exited (or closed its stdout). */
     private AssertionError ended(String prefix) throws InterruptedException {
         lines.add(END);   // for the next wait too

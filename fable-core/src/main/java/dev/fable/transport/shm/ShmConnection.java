@@ -9,6 +9,7 @@ import dev.fable.ConnectionState;
 import dev.fable.CorruptChannelException;
 import dev.fable.PeerGoneException;
 import dev.fable.WaitMode;
+import dev.fable.sync.AdaptiveSpin;
 import dev.fable.sync.Waiter;
 import dev.fable.transport.AbstractLeg;
 import dev.fable.transport.Counted;
@@ -21,6 +22,8 @@ import dev.fable.sync.Tripwire;
 import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.lang.foreign.MemorySegment;
+
+import static dev.fable.transport.shm.ShmLayout.*;
 
 /**
  * A {@link Connection} over shared memory: one {@link RingWriter} for the direction this side
@@ -42,6 +45,8 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     private final ControlMonitor monitor;
     private final Waiter.Condition dataOrEnd;
     private final Waiter.Condition spaceOrEnd;
+    private final AdaptiveSpin recvSpin;   // ADAPTIVE: the receiving role's spin decisions
+    private final AdaptiveSpin sendSpin;   // ADAPTIVE: the sending role's (waiting for space)
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
@@ -63,6 +68,21 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
                 mode != WaitMode.SPIN, label + " (receiving)", services.leaks());
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
+        // Each side publishes where its waiting threads run in the ring it consumes (CONSUMER_CPU) and the one it
+        // produces (PRODUCER_CPU); an adaptive wait compares its own CPU with the peer's two words. The handshake
+        // published the set-up thread's CPU already (ShmTransport.publishSetupCpu), so the first wait can use them.
+        AdaptiveSpin.Placement recvPlacement = new AdaptiveSpin.Placement() {
+            @Override public void publish(long w) { putConsumerCpuOpaque(inRing, w); }
+            @Override public long peerSending() { return producerCpuOpaque(inRing); }
+            @Override public long peerReceiving() { return consumerCpuOpaque(outRing); }
+        };
+        AdaptiveSpin.Placement sendPlacement = new AdaptiveSpin.Placement() {
+            @Override public void publish(long w) { putProducerCpuOpaque(outRing, w); }
+            @Override public long peerSending() { return producerCpuOpaque(inRing); }
+            @Override public long peerReceiving() { return consumerCpuOpaque(outRing); }
+        };
+        this.recvSpin = new AdaptiveSpin(spinNanos, recvPlacement);
+        this.sendSpin = new AdaptiveSpin(spinNanos, sendPlacement);
         this.monitor = services.controlMonitor();
         monitor.watch(control, this);
     }
@@ -82,7 +102,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
 
     @Override
     public boolean awaitSpace(long deadline) {
-        return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu);
+        return Waiter.await(out.spaceWire(), spaceOrEnd, mode, spinNanos, deadline, SPINS_PER_SPACE_CHECK, sendCpu, sendSpin);
     }
 
     @Override
@@ -130,8 +150,17 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
                 if (b != null) return b;
                 throw ended("receive");
             }
-            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, deadline, 1, recvCpu)) return null;
+            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, deadline, 1, recvCpu, recvSpin)) return null;
         }
+    }
+
+    /** ADAPTIVE: what the two roles decided at their last wait (fable flows); empty for the other modes. */
+    @Override
+    public String waitNote() {
+        if (mode != WaitMode.ADAPTIVE) return "";
+        if (sendSpin.waits() == 0) return recvSpin.describe();
+        if (recvSpin.waits() == 0) return sendSpin.describe();
+        return "receiving: " + recvSpin.describe() + "; sending: " + sendSpin.describe();
     }
 
     @Override

@@ -26,6 +26,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *   384  READ            long  consumer: positions released, published in batches (see RingReader)
  *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
+ *   768  CONSUMER_CPU    long  consumer: where its waiting thread runs, stamped with the time (AdaptiveSpin); 0 never
+ *   896  PRODUCER_CPU    long  producer: the same for its thread waiting for space
  *  1024  entries[capacity], 16 bytes each: long stamp, long slot pointer
  * </pre>
  * Entry {@code p mod capacity} holds position {@code p}. The producer writes the slot pointer, then
@@ -66,6 +68,8 @@ public final class ShmLayout {
     public static final long READ = 384;
     public static final long PRODUCER_PARKED = 512;
     public static final long PRODUCER_STATE = 640;
+    public static final long CONSUMER_CPU = 768;
+    public static final long PRODUCER_CPU = 896;
     public static final long ENTRIES = 1024;
     public static final int ENTRY_SIZE = 16;
     private static final long ENTRY_STAMP = 0;     // within an entry
@@ -200,6 +204,26 @@ public final class ShmLayout {
     /** Release: PRODUCER_STATE, after every entry the producer published; written by the producer. */
     public static void putProducerStateRelease(MemorySegment ring, int state) {
         INT.setRelease(ring, PRODUCER_STATE, state);
+    }
+
+    /** Opaque: CONSUMER_CPU, a hint (compared, never an index); written by the consumer now and then while it waits. */
+    public static long consumerCpuOpaque(MemorySegment ring) {
+        return (long) LONG.getOpaque(ring, CONSUMER_CPU);
+    }
+
+    /** Opaque: CONSUMER_CPU; no ordering needed, a whole word is never torn. Written by the consumer. */
+    public static void putConsumerCpuOpaque(MemorySegment ring, long stampedCpu) {
+        LONG.setOpaque(ring, CONSUMER_CPU, stampedCpu);
+    }
+
+    /** Opaque: PRODUCER_CPU, a hint (compared, never an index); written by the producer now and then while it waits for space. */
+    public static long producerCpuOpaque(MemorySegment ring) {
+        return (long) LONG.getOpaque(ring, PRODUCER_CPU);
+    }
+
+    /** Opaque: PRODUCER_CPU; no ordering needed, a whole word is never torn. Written by the producer. */
+    public static void putProducerCpuOpaque(MemorySegment ring, long stampedCpu) {
+        LONG.setOpaque(ring, PRODUCER_CPU, stampedCpu);
     }
 
     /** CONSUMER_PARKED as a tripwire: the consumer sets a generation (volatile) and 0 (opaque); the producer reads it (volatile) and CASes it to 0. */

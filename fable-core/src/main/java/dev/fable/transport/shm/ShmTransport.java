@@ -7,6 +7,8 @@ import dev.fable.transport.ControlChannel;
 import dev.fable.transport.Frames;
 import dev.fable.transport.Transport;
 
+import dev.fable.sync.AdaptiveSpin;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -207,6 +209,7 @@ public final class ShmTransport implements Transport {
             control.takeSecret(reply);
             inArena = Arena.ofShared();
             Incoming in = admit(control, inArena, peer);   // a refusal goes instead of READY: the acceptor learns why
+            publishSetupCpu(out.ring(), in.ring());
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
                 // A reconfiguration leg: wait until the accepting side has put it in its connection's chain, so that our
@@ -249,6 +252,7 @@ public final class ShmTransport implements Transport {
             inArena = Arena.ofShared();
             Incoming in = admit(control, inArena, peer);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
+            publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
@@ -270,6 +274,18 @@ public final class ShmTransport implements Transport {
      * The peer's side, checked against this side's caps, then its memfds mapped into {@code inArena}
      * and validated; any refusal is told to the peer (REJECT and the reason) before it is thrown here.
      */
+    /**
+     * Publishes where the thread setting this leg up runs (PRODUCER_CPU of our ring, CONSUMER_CPU of the
+     * peer's) before the frame that lets the peer go on: an adaptive wait of the peer's compares it from
+     * its first wait on (two processes pinned to one CPU block from the first message; see AdaptiveSpin).
+     */
+    private static void publishSetupCpu(MemorySegment ourRing, MemorySegment peerRing) {
+        long w = AdaptiveSpin.stampNow();
+        if (w == 0) return;
+        ShmLayout.putProducerCpuOpaque(ourRing, w);
+        ShmLayout.putConsumerCpuOpaque(peerRing, w);
+    }
+
     private Incoming admit(ControlChannel control, Arena inArena, Side peer) {
         String tooLarge = tooLarge(peer, services.limits());
         if (tooLarge != null) reject(control, tooLarge);

@@ -1,0 +1,190 @@
+package dev.fable.sync;
+
+import dev.fable.internal.CpuLoad;
+import dev.fable.internal.Libc;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How long one role of an {@link dev.fable.WaitMode#ADAPTIVE ADAPTIVE} connection spins before it
+ * sleeps, decided afresh at every wait from what the role can see without a system call:
+ *
+ * <ul>
+ *   <li><b>Placement.</b> If a thread of the peer was last seen on the CPU this thread runs on now,
+ *       spinning only takes the time slice the peer needs to produce what we wait for: sleep at once.
+ *       Each side publishes where its waiting threads run ({@link Placement}), stamped with the time,
+ *       so a peer that stopped waiting long ago ({@value #FRESH_MILLIS} ms) does not count.</li>
+ *   <li><b>Load.</b> At most every {@value #LOAD_WINDOW_MILLIS} ms, while it waits, the role reads how
+ *       busy its CPU was over the last window ({@code /proc/stat}) minus its own run time
+ *       ({@code /proc/thread-self/schedstat}): if other threads kept the CPU more than half busy (a CPU
+ *       hog, a noisy neighbour), spinning would take their turns and lose its own to the scheduler at
+ *       the next tick, so the role sleeps at once until a window finds the CPU spare again. A spin
+ *       that finds the clock jumped by more than {@value #PREEMPTED_MICROS} µs between two looks was
+ *       preempted, which counts as contended until the next window.</li>
+ *   <li><b>Traffic.</b> Otherwise it spins for a budget that widens (by a quarter, up to 8 × the
+ *       configured {@code spinNanos}) each time the data came while spinning, and halves (down to a
+ *       quarter of it) each time the spin ran out and the thread had to sleep.</li>
+ * </ul>
+ *
+ * <p>Single writer: the role's thread calls {@link #beforeWait()} and {@link #afterSpin}; any thread
+ * may read {@link #describe()} (fable flows), which reads plain fields and may be a moment stale.
+ */
+public final class AdaptiveSpin {
+    /** Where each side's waiting threads run: this side publishes, the peer's entries are compared. */
+    public interface Placement {
+        /** Publishes that this role's thread waits on {@code cpu} now (the stamped word, see {@link AdaptiveSpin#stamp}). */
+        void publish(long stampedCpu);
+
+        /** The peer's published words (0: never published); compared, never used as an index. */
+        long peerSending();
+
+        long peerReceiving();
+    }
+
+    /** A preempted spin (a clock jump of more than this between two looks) means the CPU is contended. */
+    static final long PREEMPTED_MICROS = 200;
+    /** How often a waiting role reads its CPU's load. */
+    static final long LOAD_WINDOW_MILLIS = 100;
+    /** Other threads busy on this CPU for more than this share of a window: contended. */
+    static final double CONTENDED_SHARE = 0.5;
+    /** A peer's published CPU older than this tells nothing. */
+    static final long FRESH_MILLIS = 1000;
+    /** This side republishes its CPU at least this often while it waits. */
+    private static final long REPUBLISH_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+
+    private static final long PREEMPTED_NANOS = TimeUnit.MICROSECONDS.toNanos(PREEMPTED_MICROS);
+    private static final long LOAD_WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(LOAD_WINDOW_MILLIS);
+    private static final long FRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(FRESH_MILLIS);
+
+    /** Why the last wait spun or did not (for {@link #describe()}). */
+    private static final int SPIN = 0, PEER_ON_THIS_CPU = 1, CONTENDED = 2, PREEMPTED = 3;
+
+    private final Placement placement;
+    private final long floor;
+    private final long ceiling;
+    private long budget;
+    private boolean contended;     // the last load window (or a preempted spin since) found the CPU contended
+    private long windowStart;      // nanoTime of the last load sample (0: none yet)
+    private int windowCpu = -1;
+    private long windowCpuBusy;    // that CPU's busy time then
+    private long windowOwnRun;     // this thread's run time then
+    private int othersPercent;     // the last window: share of the CPU others used
+    private long published;        // the word last published (its time and CPU)
+    private int decision = SPIN;   // plain: the role's thread writes, describe() may read a stale value
+    private int decisionCpu = -1;
+    private long waits;            // plain: the role's thread; describe() readers may see it stale
+    private long spunWaits;        // waits that spun before they slept (or found the data)
+
+    /** @param spinNanos the configured budget ({@code ConnectOptions.spinNanos()}); the budget moves between a quarter and 8 × of it */
+    public AdaptiveSpin(long spinNanos, Placement placement) {
+        this.placement = placement;
+        this.budget = spinNanos;
+        this.floor = spinNanos / 4;
+        this.ceiling = spinNanos * 8;
+    }
+
+    /** The calling thread's CPU and the time as a published word ({@link #stamp}), 0 if the CPU is unknown. */
+    public static long stampNow() {
+        int cpu = Libc.currentCpu();
+        return cpu < 0 ? 0 : stamp(System.nanoTime(), cpu);
+    }
+
+    /** A CPU and the time, as one word: {@code (nanoTime >> 10) << 16 | (cpu + 1)}; 0 means never. */
+    static long stamp(long nanoTime, int cpu) {
+        return (nanoTime >> 10) << 16 | ((cpu + 1) & 0xFFFF);
+    }
+
+    private static boolean on(long word, int cpu, long now) {
+        if (word == 0 || (word & 0xFFFF) != cpu + 1) return false;
+        long age = (now >> 10) - (word >>> 16);   // in units of 1024 ns; a peer's word from the future reads as fresh
+        return age < (FRESH_NANOS >> 10);
+    }
+
+    /**
+     * The spin budget of the wait about to start, in nanoseconds: 0 to sleep at once. Publishes this
+     * thread's CPU for the peer when it changed or is getting old. About 10 ns (sched_getcpu is a vDSO call).
+     */
+    public long beforeWait() {
+        waits++;
+        int cpu = Libc.currentCpu();
+        decisionCpu = cpu;
+        long now = System.nanoTime();
+        if (cpu >= 0 && ((published & 0xFFFF) != cpu + 1 || now - ((published >>> 16) << 10) > REPUBLISH_NANOS)) {
+            published = stamp(now, cpu);
+            placement.publish(published);
+        }
+        if (cpu >= 0 && (on(placement.peerReceiving(), cpu, now) || on(placement.peerSending(), cpu, now))) {
+            decision = PEER_ON_THIS_CPU;
+            return 0;
+        }
+        if (cpu >= 0 && now - windowStart >= LOAD_WINDOW_NANOS) sampleLoad(cpu, now);
+        if (contended) {
+            if (decision != PREEMPTED) decision = CONTENDED;
+            return 0;
+        }
+        decision = SPIN;
+        if (budget > 0) spunWaits++;
+        return budget;
+    }
+
+    /**
+     * After the spinning phase: {@code met} whether the data came while spinning, {@code preempted}
+     * whether the spin found the clock jumped (see {@link #PREEMPTED_MICROS}).
+     */
+    public void afterSpin(boolean met, boolean preempted) {
+        if (preempted) {
+            contended = true;   // until the next load window says otherwise
+            decision = PREEMPTED;
+        } else if (met) {
+            budget = Math.min(ceiling, budget + (budget >> 2) + 1);
+        } else {
+            budget = Math.max(floor, budget >> 1);
+        }
+    }
+
+    /** Closes a load window: how much of {@code cpu} others used since the last sample (a window on another CPU tells nothing). */
+    private void sampleLoad(int cpu, long now) {
+        CpuLoad load = CpuLoad.forThisThread();
+        long busy = load.cpuBusyNanos(cpu), own = load.threadRunNanos();
+        if (busy >= 0 && own >= 0 && windowStart != 0 && windowCpu == cpu) {
+            long others = (busy - windowCpuBusy) - (own - windowOwnRun);
+            double share = (double) others / (now - windowStart);
+            othersPercent = (int) Math.max(0, Math.min(100, Math.round(share * 100)));
+            contended = share > CONTENDED_SHARE;
+            if (decision == PREEMPTED) decision = SPIN;   // the window's verdict replaces the preemption's
+        }
+        windowStart = now;
+        windowCpu = cpu;
+        windowCpuBusy = busy;
+        windowOwnRun = own;
+    }
+
+    /** True when a clock jump between two looks of a spin means the thread was preempted. */
+    static boolean preempted(long previousLook, long now) {
+        return now - previousLook > PREEMPTED_NANOS;
+    }
+
+    /** The current decision in words, for fable flows: e.g. {@code spin <= 20 us; spun 40 of 40 waits}, {@code block: peer on CPU 0; spun 0 of 3 waits}. */
+    public String describe() {
+        return decisionText() + "; spun " + spunWaits + " of " + waits + " waits";
+    }
+
+    private String decisionText() {
+        return switch (decision) {
+            case PEER_ON_THIS_CPU -> "block: peer on CPU " + decisionCpu;
+            case CONTENDED -> "block: CPU " + windowCpu + " contended, " + othersPercent + "% used by others";
+            case PREEMPTED -> "block: spin preempted on CPU " + decisionCpu;
+            default -> "spin <= " + TimeUnit.NANOSECONDS.toMicros(budget) + " us";
+        };
+    }
+
+    /** Waits decided so far. */
+    public long waits() {
+        return waits;
+    }
+
+    /** The current spin budget in nanoseconds (tests). */
+    public long budget() {
+        return budget;
+    }
+}

@@ -1,0 +1,205 @@
+package dev.fable.naming;
+
+import dev.fable.Connection;
+import dev.fable.Fable;
+import dev.fable.naming.protocol.FlowEntry;
+import dev.fable.testing.Cpus;
+import dev.fable.testing.PeerProcess;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code auto} (an {@code xio://} connection with the default, adaptive waits) decides how to wait
+ * from where the two ends run and how busy their CPUs are, with two real JVMs pinned by
+ * {@code taskset}, a real CPU hog ({@code yes}) and the decision read back from the daemon's flow
+ * table (what {@code fable flows} prints).
+ */
+class AdaptiveWaitTest {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    /** Listens as args[0] with the default options and echoes every message until the peer closes. */
+    public static final class Echo {
+        public static void main(String[] args) {
+            PeerProcess.listenAndEcho(args[0], WAIT);
+        }
+    }
+
+    /**
+     * Connects to xio://args[0] with the default options; stdin commands: "ROUNDS n" (n round trips, then
+     * "ROUND total"), "RUN" (round trips until the next command), "STOP" (prints "OK total" and closes).
+     * Every echo's sequence number is checked ("FAILED ..." otherwise).
+     */
+    public static final class Pinger {
+        static volatile String command;
+
+        public static void main(String[] args) throws Exception {
+            Thread reader = new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in))) {
+                    for (String l; (l = in.readLine()) != null; ) command = l;
+                } catch (Exception e) {
+                    // stdin gone: stop below
+                }
+                command = "STOP";
+            }, "commands");
+            reader.setDaemon(true);
+            reader.start();
+            long seq = 0;
+            try (Connection c = Fable.connect("xio://" + args[0], dev.fable.ConnectOptions.trusted())) {
+                System.out.println("CONNECTED " + c.transport() + " " + c.waitMode().name().toLowerCase());
+                String last = null;
+                while (true) {
+                    String cmd = command;
+                    if (cmd == null || cmd == last) {   // nothing new: run on, or wait for a command
+                        if (last != null && last.equals("RUN")) {
+                            if (!roundTrip(c, seq++)) return;
+                        } else {
+                            Thread.onSpinWait();
+                        }
+                        continue;
+                    }
+                    last = cmd;
+                    if (cmd.startsWith("ROUNDS ")) {
+                        for (int i = Integer.parseInt(cmd.substring(7)); i > 0; i--) if (!roundTrip(c, seq++)) return;
+                        System.out.println("ROUND " + seq);
+                    } else if (cmd.equals("STOP")) {
+                        break;
+                    }
+                }
+            }
+            System.out.println("OK " + seq);
+        }
+
+        private static boolean roundTrip(Connection c, long seq) {
+            c.send(ByteBuffer.allocate(8).putLong(0, seq).array());
+            byte[] back = c.receiveMessage(WAIT);
+            if (back == null || back.length != 8 || ByteBuffer.wrap(back).getLong() != seq) {
+                System.out.println("FAILED echo of " + seq + ": " + (back == null ? "none" : back.length + " B"));
+                return false;
+            }
+            return true;
+        }
+    }
+
+    private record Setup(TestDaemon daemon, DaemonNameService admin, List<String> jvmArgs, String name) implements AutoCloseable {
+        static Setup start(String tag) throws Exception {
+            Path rt = TestDaemon.freshDir(tag);
+            Path st = Files.createDirectories(rt.resolve("state"));
+            TestDaemon d = TestDaemon.start(rt, "fable.state.dir=" + st);
+            return new Setup(d, DaemonNameService.open(rt, false),
+                    List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.daemon.autostart=false"),
+                    tag + "-" + ProcessHandle.current().pid());
+        }
+
+        /** The wait descriptions of both ends of the connection to {@link #name}. */
+        List<String> waits() {
+            List<String> w = new ArrayList<>();
+            for (FlowEntry f : admin.flows()) {
+                if (f.peerName().equals(name) || f.localName().equals(name)) w.add(f.waitMode());
+            }
+            return w;
+        }
+
+        /** Polls the flow table (10 ms apart) until both ends' wait descriptions match; the last ones seen if not within {@code within}. */
+        List<String> awaitWaits(Predicate<String> each, Duration within) throws InterruptedException {
+            long end = System.nanoTime() + within.toNanos();
+            List<String> w;
+            do {
+                w = waits();
+                if (w.size() == 2 && w.stream().allMatch(each)) return w;
+                Thread.sleep(10);   // polling a report the daemon collects; the decision itself is not timed
+            } while (System.nanoTime() < end);
+            return w;
+        }
+
+        @Override
+        public void close() {
+            admin.close();
+            daemon.close();
+        }
+    }
+
+    private static List<String> taskset(int cpu) {
+        return List.of("taskset", "-c", Integer.toString(cpu));
+    }
+
+    @Test
+    void twoPeersPinnedToOneCpuBlockFromTheFirstMessage() throws Exception {
+        int cpu = Cpus.allowed().getFirst();
+        try (Setup s = Setup.start("pinned1");
+             PeerProcess echo = PeerProcess.startUnder(taskset(cpu), Echo.class, s.jvmArgs(), s.name())) {
+            echo.awaitLine("LISTENING", WAIT);
+            try (PeerProcess pinger = PeerProcess.startUnder(taskset(cpu), Pinger.class, s.jvmArgs(), s.name())) {
+                assertEquals("CONNECTED shm adaptive", pinger.awaitLine("CONNECTED", WAIT));
+                pinger.send("ROUNDS 1");
+                assertEquals("ROUND 1", pinger.awaitLine("ROUND", WAIT));
+                // Every wait so far, the first included, slept at once: no spin on the CPU the peer needs.
+                String blocked = "adaptive (block: peer on CPU " + cpu + "; spun 0 of ";
+                List<String> w = s.waits();
+                assertEquals(2, w.size(), w.toString());
+                for (String e : w) assertTrue(e.startsWith(blocked), e + " (both: " + w + ")");
+
+                pinger.send("ROUNDS 2000");
+                assertEquals("ROUND 2001", pinger.awaitLine("ROUND", WAIT));
+                for (String e : s.waits()) assertTrue(e.startsWith(blocked), e);
+                pinger.send("STOP");
+                assertEquals("OK 2001", pinger.awaitLine("OK", WAIT));
+            }
+            echo.awaitLine("DONE", WAIT);
+        }
+    }
+
+    @Test
+    void aCpuHogOnTheirCpusMovesARunningConnectionToBlockingAndBackWhenItStops() throws Exception {
+        List<Integer> cpus = Cpus.allowed();
+        Assumptions.assumeTrue(cpus.size() >= 2, "needs two CPUs to put the two ends apart; this process may use " + cpus);
+        int a = cpus.get(0), b = cpus.get(1);
+        Predicate<String> spinning = e -> e.startsWith("adaptive (spin <= ");
+        Predicate<String> contended = e -> e.startsWith("adaptive (block: CPU ") && e.contains(" contended, ");
+        try (Setup s = Setup.start("hog");
+             PeerProcess echo = PeerProcess.startUnder(taskset(b), Echo.class, s.jvmArgs(), s.name())) {
+            echo.awaitLine("LISTENING", WAIT);
+            try (PeerProcess pinger = PeerProcess.startUnder(taskset(a), Pinger.class, s.jvmArgs(), s.name())) {
+                assertEquals("CONNECTED shm adaptive", pinger.awaitLine("CONNECTED", WAIT));
+                pinger.send("RUN");
+                List<String> w = s.awaitWaits(spinning, Duration.ofSeconds(20));
+                Assumptions.assumeTrue(w.size() == 2 && w.stream().allMatch(spinning),
+                        "the two ends never both spun on CPUs " + a + " and " + b + " (another process keeps them busy?): " + w);
+
+                List<Process> hogs = new ArrayList<>();
+                try {
+                    for (int cpu : new int[] {a, b}) {
+                        hogs.add(new ProcessBuilder(List.of("taskset", "-c", Integer.toString(cpu), "yes"))
+                                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+                    }
+                    w = s.awaitWaits(contended, WAIT);
+                    assertTrue(w.size() == 2 && w.stream().allMatch(contended), "with a hog on CPUs " + a + " and " + b + ": " + w);
+                } finally {
+                    for (Process h : hogs) {
+                        h.destroyForcibly();
+                        h.waitFor();
+                    }
+                }
+                w = s.awaitWaits(spinning, WAIT);
+                assertTrue(w.size() == 2 && w.stream().allMatch(spinning), "after the hogs stopped: " + w);
+
+                pinger.send("STOP");
+                String ok = pinger.awaitLine("OK", WAIT);
+                assertTrue(Long.parseLong(ok.substring(3)) > 1000, ok);
+            }
+            echo.awaitLine("DONE", WAIT);
+        }
+    }
+}
