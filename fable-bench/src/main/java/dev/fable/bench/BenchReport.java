@@ -157,7 +157,8 @@ final class BenchReport {
         for (String placement : plan.placements()) {
             sb.append(placement.equals("diff") ? "Different cores (CPUs " + plan.cpuA() + " and " + plan.cpuB() + ")"
                     : "Same core (both on CPU " + plan.cpuA() + ")").append(": median of ").append(plan.repeat())
-                    .append(plan.repeat() == 1 ? " round" : " rounds").append(", ±max deviation of a round; * = best in column\n");
+                    .append(plan.repeat() == 1 ? " round" : " rounds").append(", ±max deviation of a round; * = best in column")
+                    .append(plan.hog() ? "; LOAD: a CPU hog (yes) pinned to each measured CPU during every round" : "").append('\n');
             sb.append(table(placement, false)).append('\n');
         }
         sb.append(verdicts()).append(aeron()).append(harnessText()).append(rendezvous()).append(failures());
@@ -188,7 +189,7 @@ final class BenchReport {
     }
 
     String verdicts() {
-        StringBuilder sb = new StringBuilder("Verdict per size (which transport won here; what auto picked):\n");
+        StringBuilder sb = new StringBuilder("Verdict per cell (which row won; auto's row against it" + (plan.hog() ? "; under a CPU hog" : "") + "):\n");
         for (String placement : plan.placements()) {
             for (int size : plan.sizes()) {
                 sb.append("  ").append(IpcBench.human(size)).append(", ").append(placement.equals("diff") ? "different cores" : "same core").append(": ");
@@ -197,8 +198,17 @@ final class BenchReport {
                     String b = best(placement, kind, size);
                     if (b == null) continue;
                     Stat s = figure(b, placement, kind, size);
-                    parts.add((kind.equals("lat") ? "lowest RTT " + b + " (" + ns(s.median()) + ")" : "highest throughput " + b + " ("
-                            + both(s.median(), size) + ")"));
+                    boolean lat = kind.equals("lat");
+                    String part = lat ? "lowest RTT " + b + " (" + ns(s.median()) + ")" : "highest throughput " + b + " (" + both(s.median(), size) + ")";
+                    Stat auto = figure("fable-auto", placement, kind, size);
+                    if (auto != null && !b.equals("fable-auto")) {
+                        double ratio = lat ? auto.median() / s.median() : s.median() / auto.median();   // > 1: auto is worse by that factor
+                        part += String.format(Locale.ROOT, ", auto %s = %.2f× off the best%s", lat ? ns(auto.median()) : both(auto.median(), size), ratio,
+                                ratio > 1.10 ? " (**more than 10%**)" : "");
+                    } else if (auto != null) {
+                        part += ", auto is the best";
+                    }
+                    parts.add(part);
                 }
                 String auto = autoPick(placement, size);
                 if (auto != null) parts.add("auto picked " + auto);
@@ -342,6 +352,7 @@ final class BenchReport {
         StringBuilder sb = new StringBuilder("# fable bench results\n\n");
         sb.append("- Machine: ").append(Machine.describe()).append('\n');
         sb.append("- Rows: ").append(String.join(", ", plan.rows().stream().map(Row::id).toList())).append('\n');
+        sb.append("- Load: ").append(plan.hog() ? "a CPU hog (yes, pinned with taskset) on each measured CPU during every round (--load hog)" : "none").append('\n');
         sb.append("- Checks: ").append(verify ? "every byte of every message (--verify)" : "length and sequence number of every message").append('\n');
         sb.append("- Rounds per cell: ").append(plan.repeat()).append(" (rows interleaved within a round); lat ").append(plan.latMs()[0]).append("+")
                 .append(plan.latMs()[1]).append(" ms, tput ").append(plan.tputMs()[0]).append("+").append(plan.tputMs()[1])

@@ -89,6 +89,45 @@ final class BenchRun implements AutoCloseable {
     private void round(String kind, int size, String placement, int a, int b, int rep, List<Row> rows) {
         double before = a == b ? Double.NaN : PlacementProbe.roundTripNanos(a, b, 10);
         long busy0 = Proc.busyJiffies(), steal0 = Proc.stealJiffies(), ours0 = ourCpuNanos(), t0 = System.nanoTime();
+        List<Process> hogs = plan.hog() ? startHogs(a == b ? List.of(a) : List.of(a, b)) : List.of();
+        try {
+            measureRound(kind, size, placement, a, b, rep, rows, hogs, before, busy0, steal0, ours0, t0);
+        } finally {
+            stopHogs(hogs);
+        }
+    }
+
+    /** --load hog: one CPU-bound process ({@code yes > /dev/null}) pinned to each of {@code cpus}, started before a round. */
+    private List<Process> startHogs(List<Integer> cpus) {
+        List<Process> hogs = new ArrayList<>();
+        try {
+            for (int cpu : cpus) {
+                Process h = new ProcessBuilder("taskset", "-c", Integer.toString(cpu), "yes").redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                hogs.add(h);
+                extra.add(h);   // ended with the run if it is aborted
+            }
+            return hogs;
+        } catch (IOException e) {
+            stopHogs(hogs);
+            throw new BenchFailure("--load hog needs taskset and yes (util-linux, coreutils): " + e.getMessage());
+        }
+    }
+
+    private void stopHogs(List<Process> hogs) {
+        for (Process h : hogs) {
+            h.destroyForcibly();
+            try {
+                h.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            extra.remove(h);
+        }
+    }
+
+    private void measureRound(String kind, int size, String placement, int a, int b, int rep, List<Row> rows, List<Process> hogs,
+                              double before, long busy0, long steal0, long ours0, long t0) {
         List<Sample> got = new ArrayList<>();
         List<RowPeers> order = new ArrayList<>(live(rows));
         if (!order.isEmpty()) Collections.rotate(order, rep - 1);
@@ -106,10 +145,12 @@ final class BenchRun implements AutoCloseable {
                 got.add(new Sample(r.id(), placement, kind, size, rep, a, b, 0, 0, 0, 0, Map.of(), peersOf(r).failure));
             }
         }
-        double after = a == b ? Double.NaN : PlacementProbe.roundTripNanos(a, b, 10);
         long wall = System.nanoTime() - t0;
-        double foreign = Math.max(0, (Proc.busyJiffies() - busy0) * 10_000_000.0 - (ourCpuNanos() - ours0)) * 100.0 / wall;
-        double steal = (Proc.stealJiffies() - steal0) * 10_000_000.0 * 100.0 / wall;
+        long busy1 = Proc.busyJiffies(), steal1 = Proc.stealJiffies(), ours1 = ourCpuNanos();
+        stopHogs(hogs);   // before the probe, which a hog would slow
+        double after = a == b ? Double.NaN : PlacementProbe.roundTripNanos(a, b, 10);
+        double foreign = Math.max(0, (busy1 - busy0) * 10_000_000.0 - (ours1 - ours0)) * 100.0 / wall;   // with --load hog: the hogs too
+        double steal = (steal1 - steal0) * 10_000_000.0 * 100.0 / wall;
         for (Sample s : got) {
             samples.add(new Sample(s.row(), s.placement(), s.kind(), s.size(), s.rep(), a, b, before, after, foreign, steal, s.values(), s.error()));
         }

@@ -52,6 +52,10 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--repeat", defaultValue = "3", description = "rounds per cell; the median is reported with its spread (default ${DEFAULT-VALUE})")
     int repeat;
 
+    @Option(names = "--load", defaultValue = "none", paramLabel = "L", description = "none, or hog: a CPU-bound process (yes > /dev/null, "
+            + "pinned with taskset) on each measured CPU during every round of every cell (default ${DEFAULT-VALUE})")
+    String load;
+
     @Option(names = "--verify", description = "the reader checks every byte of every message (default: its length and sequence number)")
     boolean verify;
 
@@ -98,7 +102,7 @@ public final class IpcBench implements Callable<Integer> {
 
     /** What one run does, checked before anything starts. */
     record Plan(List<Row> rows, List<Integer> sizes, List<String> placements, List<String> kinds, int cpuA, int cpuB, int repeat,
-                long[] latMs, long[] tputMs, long firstWarmMs, boolean rdv, boolean harnessCost) {}
+                long[] latMs, long[] tputMs, long firstWarmMs, boolean rdv, boolean harnessCost, boolean hog) {}
 
     Plan plan() {
         int ncpu = Runtime.getRuntime().availableProcessors();
@@ -133,7 +137,8 @@ public final class IpcBench implements Callable<Integer> {
         long[] lat = quick ? new long[] {20, 50} : full ? new long[] {200, 1000} : new long[] {50, 150};
         long[] tput = quick ? new long[] {20, 50} : full ? new long[] {200, 1000} : new long[] {50, 150};
         long firstWarm = quick ? 100 : full ? 1000 : 400;
-        return new Plan(rows, sz, placements, k, a, b, reps, lat, tput, firstWarm, k.contains("rdv"), harnessCost || full);
+        if (!load.equals("none") && !load.equals("hog")) throw new IllegalArgumentException("unknown --load '" + load + "' (known: none, hog)");
+        return new Plan(rows, sz, placements, k, a, b, reps, lat, tput, firstWarm, k.contains("rdv"), harnessCost || full, load.equals("hog"));
     }
 
     private CommandLine.Model.CommandSpec spec;

@@ -23,7 +23,7 @@ class BenchReportCsvTest {
 
     static BenchReport report() {
         IpcBench.Plan plan = new IpcBench.Plan(List.of(Row.ALL.get("pipe"), Row.ALL.get("fable-tcp")), List.of(4096), List.of("diff"),
-                List.of("lat", "tput"), 0, 1, 3, new long[] {50, 150}, new long[] {50, 150}, 100, false, false);
+                List.of("lat", "tput"), 0, 1, 3, new long[] {50, 150}, new long[] {50, 150}, 100, false, false, false);
         List<Sample> samples = new ArrayList<>();
         String[] rates = {"1000000000", "1100000000", "900000000"};   // as a driver reports them
         for (int rep = 0; rep < 3; rep++) {
