@@ -42,6 +42,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private final MemorySegment[] slots;   // read-only views of the producer's slots, for Buffer.segment() and copies
     private final int slotSize;
     private final int slotCount;
+    private final int smallCount;          // small slots (pool 1): slotCount or 0
     private final int capacity;
     private final int mask;
     private final boolean trusted;
@@ -91,11 +92,13 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         this.spaceWire = producerParkedTripwire(ring);
         this.releaseBatch = releaseBatchFor(slotCount);
         this.polledPointers = new long[capacity];
-        this.slots = new MemorySegment[slotCount];
-        for (int i = 0; i < slotCount; i++) {
-            slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
+        this.smallCount = smallSlotsFor(slotSize, slotCount);
+        int total = slotCount + smallCount;   // one index space, as the writer's: [0, slotCount) pool 0, then pool 1
+        this.slots = new MemorySegment[total];
+        for (int i = 0; i < total; i++) {
+            slots[i] = pool.asSlice(offsetOf(i), i < slotCount ? slotSize : SMALL_SLOT_SIZE);
         }
-        this.held = new boolean[slotCount];
+        this.held = new boolean[total];
         int n = quota > 0 ? Math.min(quota, slotCount) : trusted ? slotCount : Math.min(32, slotCount);
         this.recycled = new SlotBuffer[n];
         this.leakTokens = new LeakDetector.Token[n];
@@ -137,7 +140,9 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             return "layout version " + headerVersionPlain(pool) + "/" + headerVersionPlain(ring)
                     + " (this side speaks " + VERSION + ")";
         }
+        int small = smallSlotsFor(slotSize, slotCount);
         if (headerSlotSizePlain(pool) != slotSize || headerSlotCountPlain(pool) != slotCount
+                || headerSmallSlotCountPlain(pool) != small || headerSmallSlotSizePlain(pool) != (small == 0 ? 0 : SMALL_SLOT_SIZE)
                 || headerSlotSizePlain(ring) != slotSize || headerSlotCountPlain(ring) != slotCount
                 || headerCapacityPlain(ring) != capacityFor(slotCount)) {
             return "file headers disagree with the handshake (" + slotCount + " slots of " + slotSize + " B)";
@@ -173,16 +178,20 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         }
         int slot = pointerSlot(ptr);
         long length = pointerLength(ptr);
-        if (pointerPool(ptr) != 0 || slot >= slotCount || length > slotSize) {
+        int poolId = pointerPool(ptr);
+        boolean small = poolId == POOL_SMALL && smallCount > 0;
+        if ((poolId != POOL_SLOTS && !small) || slot >= slotCount || length > (small ? SMALL_SLOT_SIZE : slotSize)) {
             throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool "
-                    + pointerPool(ptr) + ", slot " + slot + " of " + slotCount + ", length " + length + " of " + slotSize + ")");
+                    + poolId + ", slot " + slot + " of " + slotCount + ", length " + length + " of " + (small ? SMALL_SLOT_SIZE : slotSize) + ")");
         }
-        if (held[slot]) {
-            throw faults.corrupt("the writer published slot " + slot + " at position " + p + " while this reader still holds it");
+        int index = small ? slotCount + slot : slot;
+        if (held[index]) {
+            throw faults.corrupt("the writer published " + (small ? "small slot " : "slot ") + slot + " at position " + p
+                    + " while this reader still holds it");
         }
         position = p + 1;
         polledPointers[(int) (p & mask)] = ptr;
-        nextSlotGuess = slot + 1 == slotCount ? 0 : slot + 1;
+        nextSlotGuess = index + 1 == slotCount ? 0 : index + 1 == slots.length ? slotCount : index + 1;
         fragments++;
         bytes += length;
         SlotBuffer b = recycled[--recycledTop];
@@ -190,13 +199,18 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         boolean more = pointerMore(ptr);
         if (more) continued++;
         if (trusted) {
-            held[slot] = true;
-            return b.bindReadable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], (int) length, more, ptr, epoch);
+            held[index] = true;
+            return b.bindReadable(index, pool, offsetOf(index), small ? SMALL_SLOT_SIZE : slotSize, slots[index], (int) length, more, ptr, epoch);
         }
         int i = b.index();
-        MemorySegment.copy(pool, slotOffset(slot, slotSize), copies[i], 0, length);
+        MemorySegment.copy(pool, offsetOf(index), copies[i], 0, length);
         giveBack(ptr);   // in order: the private copy is taken, the slot can go back at once
         return b.bindReadable(-1, copyViews[i], (int) length, more, ptr, epoch);
+    }
+
+    /** Offset of slot {@code index} of the writer's index space: pool 0 below slotCount, pool 1 from it. */
+    private long offsetOf(int index) {
+        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
     }
 
     /** Consumes the end-of-epoch marker if it is the next entry; never consumes data. Receiving role. */
@@ -286,7 +300,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
      */
     boolean dataAvailable() {
         long stamp = stampAcquire(ring, entryOffset(position, mask));   // acquire: as in poll()
-        touched += slotFirstWordPlain(pool, slotOffset(nextSlotGuess, slotSize));   // plain: speculative, value unused
+        touched += slotFirstWordPlain(pool, offsetOf(nextSlotGuess));   // plain: speculative, value unused
         return stamp == position + 1;
     }
 

@@ -19,10 +19,16 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * {@link #reclaim} (the connection's sending thread). Meta-slots (slot state, the free list) live
  * here in private memory, never in shared memory, so the consumer cannot forge them.
  *
+ * <p>Slots are numbered in one index space: {@code [0, slotCount)} the slots of pool 0,
+ * {@code [slotCount, slotCount + smallCount)} the small slots of pool 1 ({@link ShmLayout}); a claim
+ * of at most {@value ShmLayout#SMALL_SLOT_SIZE} bytes takes a small one when the pool has them.
+ *
  * <p>Invariants: every entry in {@code [reclaimed, position)} names a distinct slot in state
- * {@code PUBLISHED}; hence {@code position - reclaimed <= slotCount <= capacity} and the ring never
- * overwrites an entry the consumer has not released. Released pointers are read only behind the
- * consumer's READ and each is checked against the meta-slots before its slot is reused.
+ * {@code PUBLISHED}; {@code outstanding} counts the slots of both pools claimed or published and not
+ * yet reclaimed, and never exceeds {@code slotCount}; hence {@code position - reclaimed <= slotCount <= capacity}
+ * and the ring never overwrites an entry the consumer has not released, and each pool, having
+ * {@code slotCount} slots, has a free one whenever {@code outstanding < slotCount}. Released pointers
+ * are read only behind the consumer's READ and each is checked against the meta-slots before its slot is reused.
  *
  * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
@@ -44,10 +50,15 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final Tripwire spaceWire;   // wait side:   READ / PRODUCER_PARKED
     private final boolean consumerMayPark;
 
-    private final byte[] slotState;
-    private final int[] freeSlots;   // FIFO queue of free slots: reused in release order, so an in-order
-    private int freeHead;            // reader walks the pool sequentially (hardware prefetch follows it)
+    private final int smallCount;    // slots of pool 1: slotCount or 0
+    private final byte[] slotState;  // by index (both pools)
+    private final int[] freeSlots;   // FIFO queue of free slots of pool 0: reused in release order, so an
+    private int freeHead;            // in-order reader walks the pool sequentially (hardware prefetch follows it)
     private int freeCount;
+    private final int[] freeSmall;   // the same for pool 1 (indices slotCount + i)
+    private int smallHead;
+    private int smallFree;
+    private int outstanding;         // slots of both pools claimed or published and not reclaimed; at most slotCount
     private final SlotBuffer[] recycled;
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
@@ -71,19 +82,32 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         this.consumerMayPark = consumerMayPark;
         this.dataWire = consumerParkedTripwire(ring);
         this.spaceWire = producerParkedTripwire(ring);
-        this.slots = new MemorySegment[slotCount];
-        this.slotState = new byte[slotCount];
+        this.smallCount = smallSlotsFor(slotSize, slotCount);
+        int total = slotCount + smallCount;
+        this.slots = new MemorySegment[total];
+        this.slotState = new byte[total];
         this.freeSlots = new int[slotCount];
-        this.recycled = new SlotBuffer[slotCount];
+        this.freeSmall = new int[Math.max(1, smallCount)];
+        this.recycled = new SlotBuffer[slotCount];   // at most slotCount buffers are out at once (see outstanding)
         this.leakTokens = new LeakDetector.Token[slotCount];
+        for (int i = 0; i < total; i++) slots[i] = pool.asSlice(offsetOf(i), sizeOf(i));
         for (int i = 0; i < slotCount; i++) {
-            slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
             freeSlots[i] = i;
             recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
             leakTokens[i] = recycled[i].leakToken();
         }
+        for (int i = 0; i < smallCount; i++) freeSmall[i] = slotCount + i;
         freeCount = slotCount;
+        smallFree = smallCount;
         recycledTop = slotCount;
+    }
+
+    private long offsetOf(int index) {
+        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
+    }
+
+    private int sizeOf(int index) {
+        return index < slotCount ? slotSize : SMALL_SLOT_SIZE;
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */
@@ -93,6 +117,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         putHeaderVersionPlain(pool, VERSION);
         putHeaderSlotSizePlain(pool, slotSize);
         putHeaderSlotCountPlain(pool, slotCount);
+        putHeaderSmallSlotSizePlain(pool, smallSlotsFor(slotSize, slotCount) == 0 ? 0 : SMALL_SLOT_SIZE);
+        putHeaderSmallSlotCountPlain(pool, smallSlotsFor(slotSize, slotCount));
         putHeaderMagicPlain(ring, RING_MAGIC);
         putHeaderVersionPlain(ring, VERSION);
         putHeaderCapacityPlain(ring, capacityFor(slotCount));
@@ -105,18 +131,30 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         return slotSize;
     }
 
-    /** A free slot as a writable buffer, or null when the consumer holds every slot (back-pressure). */
+    /**
+     * A free slot as a writable buffer (a small one for at most {@value ShmLayout#SMALL_SLOT_SIZE} bytes
+     * when the pool has them), or null when the consumer holds every slot (back-pressure).
+     */
     public SlotBuffer claim(int maxBytes) {
-        if (freeCount == 0 && reclaim() == 0) {
+        if (outstanding == slotCount && reclaim() == 0) {
             return null;
         }
-        int slot = freeSlots[freeHead];
-        if (++freeHead == slotCount) freeHead = 0;
-        freeCount--;
+        int slot;
+        if (maxBytes <= SMALL_SLOT_SIZE && smallCount > 0) {   // smallFree > 0: outstanding < slotCount = smallCount
+            slot = freeSmall[smallHead];
+            if (++smallHead == smallCount) smallHead = 0;
+            smallFree--;
+        } else {                                              // freeCount > 0 likewise
+            slot = freeSlots[freeHead];
+            if (++freeHead == slotCount) freeHead = 0;
+            freeCount--;
+        }
+        outstanding++;
         slotState[slot] = CLAIMED;
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
-        return b.bindWritable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
+        int size = sizeOf(slot);
+        return b.bindWritable(slot, pool, offsetOf(slot), size, slots[slot], Math.min(Math.max(maxBytes, 0), size), epoch);
     }
 
     @Override
@@ -125,7 +163,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         int length = b.length();
         long p = position;
         long e = entryOffset(p, mask);
-        putPointerPlain(ring, e, pointer(slot, length, more));   // plain: published by the release store below
+        putPointerPlain(ring, e, slot < slotCount ? pointer(slot, length, more)   // plain: published by the release store below
+                : pointer(POOL_SMALL, slot - slotCount, length, more));
         putStampRelease(ring, e, p + 1);                         // release: payload and pointer before the stamp
         position = p + 1;
         putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring; a line only this side writes)
@@ -188,16 +227,24 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         int n = 0;
         for (long p = reclaimed; p < r; p++) {
             long ptr = pointerPlain(ring, entryOffset(p, mask));   // plain: ordered by the acquire of READ
-            int slot = pointerSlot(ptr);
-            if (pointerPool(ptr) != 0 || slot >= slotCount || slotState[slot] != PUBLISHED) {
+            int pool = pointerPool(ptr), slot = pointerSlot(ptr);
+            int index = pool == POOL_SLOTS ? slot : pool == POOL_SMALL && smallCount > 0 ? slotCount + slot : -1;
+            if (index < 0 || slot >= slotCount || slotState[index] != PUBLISHED) {
                 reclaimed = p;
                 throw faults.corrupt("the reader released slot pointer 0x" + Long.toHexString(ptr) + " at position " + p
                         + ", which names a slot it does not hold");
             }
-            slotState[slot] = FREE;
-            int tail = freeHead + freeCount;
-            freeSlots[tail >= slotCount ? tail - slotCount : tail] = slot;
-            freeCount++;
+            slotState[index] = FREE;
+            if (index < slotCount) {
+                int tail = freeHead + freeCount;
+                freeSlots[tail >= slotCount ? tail - slotCount : tail] = index;
+                freeCount++;
+            } else {
+                int tail = smallHead + smallFree;
+                freeSmall[tail >= smallCount ? tail - smallCount : tail] = index;
+                smallFree++;
+            }
+            outstanding--;
             n++;
         }
         reclaimed = r;
@@ -206,7 +253,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
 
     /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
     boolean spaceAvailable() {
-        return freeCount > 0 || readRegisterAcquire(ring) != reclaimed;   // acquire: see reclaim()
+        return outstanding < slotCount || readRegisterAcquire(ring) != reclaimed;   // acquire: see reclaim()
     }
 
     Tripwire spaceWire() {

@@ -9,13 +9,21 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Byte layout of the two files of one direction, shared by writer and reader. Layout version 1.
+ * Byte layout of the two files of one direction, shared by writer and reader. Layout version 2.
  *
  * <h2>Pool file ({@code *.pool}): written by the producer, mapped read-only by the consumer</h2>
  * <pre>
- *   0  long  magic "FABLPOOL"      8 int version     12 int slotSize     16 int slotCount
- *   4096     slot 0, slot 1, ... each slotSize bytes (a multiple of 64, so every slot is cache-aligned)
+ *   0  long  magic "FABLPOOL"    8 int version    16 int slotSize    20 int slotCount
+ *                                24 int smallSlotSize (256 or 0)    28 int smallSlotCount (slotCount or 0)
+ *   4096     slot 0, slot 1, ... each slotSize bytes (a multiple of 64, so every slot is cache-aligned): pool 0
+ *   4096 + slotSize * slotCount
+ *            small slot 0, 1, ... each 256 bytes: pool 1, present when slotSize >= 1024
  * </pre>
+ * Small messages are packed: a claim of at most {@value #SMALL_SLOT_SIZE} bytes takes a small slot, so
+ * consecutive small messages lie 256 bytes apart in one run of memory (16 to a page) instead of one
+ * slot (by default 64 KiB, a page or more) apart. Both pools hold {@code slotCount} slots, and the writer
+ * keeps at most {@code slotCount} slots of both pools claimed or published at once, so back-pressure
+ * and the ring's capacity are those of {@code slotCount} as before.
  *
  * <h2>Ring file ({@code *.ring}): the consumer queue, mapped read-write by both</h2>
  * Each register sits alone in a 128-byte block (Zen fetches adjacent line pairs), written by one side:
@@ -36,7 +44,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * carry released slot pointers back: the consumer rewrites an entry only when it released out of order.
  *
  * <h2>Slot pointer (64 bits)</h2>
- * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool id 127 with
+ * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool 0 holds the
+ * slots of {@code slotSize} bytes, pool 1 the small ones (length at most {@value #SMALL_SLOT_SIZE}). Pool id 127 with
  * length 0 and slot 0 is the end-of-epoch marker ({@link #END_OF_EPOCH}): the producer's last entry
  * on a connection leg that a reconfiguration retires; it names no slot and is never released.
  *
@@ -51,7 +60,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class ShmLayout {
     private ShmLayout() {}
 
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;   // 2: the small-slot pool (pool 1) after the slots
 
     public static final long POOL_MAGIC = 0x4C4F4F504C424146L;   // "FABLPOOL" little-endian
     public static final long RING_MAGIC = 0x474E49524C424146L;   // "FABLRING" little-endian
@@ -62,6 +71,16 @@ public final class ShmLayout {
     public static final long HDR_CAPACITY = 12;   // ring only
     public static final long HDR_SLOT_SIZE = 16;
     public static final long HDR_SLOT_COUNT = 20;
+    public static final long HDR_SMALL_SLOT_SIZE = 24;    // pool only
+    public static final long HDR_SMALL_SLOT_COUNT = 28;   // pool only
+
+    /** Bytes of a small slot (pool 1): claims of at most this many bytes are packed into them. */
+    public static final int SMALL_SLOT_SIZE = 256;
+    /** The slot size from which a pool has small slots: below it, packing would save little. */
+    public static final int SMALL_SLOTS_FROM = 1024;
+    /** Pool ids in a slot pointer. */
+    public static final int POOL_SLOTS = 0;
+    public static final int POOL_SMALL = 1;
 
     public static final long WRITE = 128;
     public static final long CONSUMER_PARKED = 256;
@@ -85,8 +104,13 @@ public final class ShmLayout {
     /** The end-of-epoch marker entry (pool 127, slot 0, length 0). */
     public static final long END_OF_EPOCH = 127L << 24;
 
+    /** Small slots of a pool of {@code slotCount} slots of {@code slotSize} bytes: as many as slots from {@link #SMALL_SLOTS_FROM}, else none. */
+    public static int smallSlotsFor(int slotSize, int slotCount) {
+        return slotSize >= SMALL_SLOTS_FROM ? slotCount : 0;
+    }
+
     public static long poolBytes(int slotSize, int slotCount) {
-        return POOL_HEADER + (long) slotSize * slotCount;
+        return POOL_HEADER + (long) slotSize * slotCount + (long) smallSlotsFor(slotSize, slotCount) * SMALL_SLOT_SIZE;
     }
 
     public static long ringBytes(int capacity) {
@@ -102,12 +126,21 @@ public final class ShmLayout {
         return POOL_HEADER + (long) slot * slotSize;
     }
 
+    /** Offset of small slot {@code slot} (pool 1) in a pool of {@code slotCount} slots of {@code slotSize}. */
+    public static long smallSlotOffset(int slot, int slotSize, int slotCount) {
+        return POOL_HEADER + (long) slotSize * slotCount + (long) slot * SMALL_SLOT_SIZE;
+    }
+
     public static long entryOffset(long position, int mask) {
         return ENTRIES + (position & mask) * ENTRY_SIZE;
     }
 
     public static long pointer(int slot, int length, boolean more) {
-        return ((long) length << 32) | (more ? MORE_BIT : 0) | (slot & 0xFF_FFFFL);   // pool id 0
+        return pointer(POOL_SLOTS, slot, length, more);
+    }
+
+    public static long pointer(int pool, int slot, int length, boolean more) {
+        return ((long) length << 32) | (more ? MORE_BIT : 0) | ((long) (pool & 0x7F) << 24) | (slot & 0xFF_FFFFL);
     }
 
     public static int pointerSlot(long p) {
@@ -147,6 +180,26 @@ public final class ShmLayout {
     /** Plain: layout version of a pool or ring; written once by the producer before the peer maps the file. */
     public static void putHeaderVersionPlain(MemorySegment file, int version) {
         file.set(JAVA_INT, HDR_VERSION, version);
+    }
+
+    /** Plain: small slot size (pool only; 0: no small slots); written once by the producer. */
+    public static int headerSmallSlotSizePlain(MemorySegment pool) {
+        return pool.get(JAVA_INT, HDR_SMALL_SLOT_SIZE);
+    }
+
+    /** Plain: small slot size (pool only); written once by the producer before the peer maps the file. */
+    public static void putHeaderSmallSlotSizePlain(MemorySegment pool, int size) {
+        pool.set(JAVA_INT, HDR_SMALL_SLOT_SIZE, size);
+    }
+
+    /** Plain: small slot count (pool only); written once by the producer. */
+    public static int headerSmallSlotCountPlain(MemorySegment pool) {
+        return pool.get(JAVA_INT, HDR_SMALL_SLOT_COUNT);
+    }
+
+    /** Plain: small slot count (pool only); written once by the producer before the peer maps the file. */
+    public static void putHeaderSmallSlotCountPlain(MemorySegment pool, int count) {
+        pool.set(JAVA_INT, HDR_SMALL_SLOT_COUNT, count);
     }
 
     /** Plain: ring capacity (ring only); written once by the producer. */

@@ -1,18 +1,14 @@
 package dev.fable.transport.shm;
 
-import dev.fable.CorruptChannelException;
-import dev.fable.buffer.LeakDetector;
 import dev.fable.buffer.SlotBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
@@ -22,43 +18,30 @@ import static org.junit.jupiter.api.Assertions.assertNull;
  * over plain memory, the writer and reader of one direction, driven by this thread.
  */
 class ReleaseBatchingTest {
-    private static final int SLOT_SIZE = 64;
     private static final int SLOTS = 128;   // a batch of 32
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment pool = arena.allocate(ShmLayout.poolBytes(SLOT_SIZE, SLOTS), 4096);
-    private final MemorySegment ring = arena.allocate(ShmLayout.ringBytes(ShmLayout.capacityFor(SLOTS)), 4096);
-    private final LeakDetector leaks = new LeakDetector(LeakDetector.Level.OFF);
-    private final Faults faults = detail -> { throw new CorruptChannelException("test ring: " + detail); };
+    private RingPair rings;
     private RingWriter writer;
     private RingReader reader;
+    private MemorySegment ring;
 
     private void open(boolean writerMayPark) {
-        RingWriter.initialise(pool, ring, SLOT_SIZE, SLOTS);
-        writer = new RingWriter(pool, ring, SLOT_SIZE, SLOTS, null, 0, faults, false, "test (sending)", leaks);
-        reader = new RingReader(pool.asReadOnly(), ring, SLOT_SIZE, SLOTS, true, 0, null, 0, faults, writerMayPark,
-                "test (receiving)", leaks);
+        rings = new RingPair(64, SLOTS, writerMayPark);
+        writer = rings.writer;
+        reader = rings.reader;
+        ring = rings.ring;
     }
 
     @AfterEach
     void close() {
-        arena.close();
+        rings.close();
     }
 
     private void publish(int n) {
-        for (int i = 0; i < n; i++) {
-            SlotBuffer b = writer.claim(8);
-            assertNotNull(b, "claim " + i);
-            b.putLong(0, i);
-            b.commit();
-        }
+        rings.publish(n, 8);
     }
 
     private void pollAndRelease(int n) {
-        for (int i = 0; i < n; i++) {
-            SlotBuffer b = reader.poll();
-            assertNotNull(b, "poll " + i);
-            b.release();
-        }
+        rings.pollAndRelease(n);
     }
 
     @Test

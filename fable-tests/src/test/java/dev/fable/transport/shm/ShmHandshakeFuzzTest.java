@@ -133,24 +133,24 @@ class ShmHandshakeFuzzTest {
         return "accepted " + peer.waitMode() + (reply.hasRemaining() ? " with trailing bytes" : "");
     }
 
-    /** Headers: int slotSize, int slotCount (as the handshake said), then 24 B of pool header and 24 B of ring header. */
+    /** Headers: int slotSize, int slotCount (as the handshake said), then 32 B of pool header and 24 B of ring header. */
     static String headers(byte[] input) {
-        ByteBuffer in = ByteBuffer.wrap(Arrays.copyOf(input, Math.max(input.length, 56)));
+        ByteBuffer in = ByteBuffer.wrap(Arrays.copyOf(input, Math.max(input.length, 64)));
         int slotSize = in.getInt();
         int slotCount = in.getInt();
-        MemorySegment p = MemorySegment.ofArray(new long[3]);   // the 24 B the reader may look at, no more
-        MemorySegment r = MemorySegment.ofArray(new long[3]);
-        p.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 8, 32)));
-        r.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 32, 56)));
+        MemorySegment p = MemorySegment.ofArray(new long[4]);   // the 32 B the reader may look at, no more
+        MemorySegment r = MemorySegment.ofArray(new long[3]);   // and 24
+        p.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 8, 40)));
+        r.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 40, 64)));
         String bad = RingReader.validateHeaders(p, r, slotSize, slotCount);
         return bad == null ? "valid" : bad.replaceAll("-?[0-9]+", "#");
     }
 
     static byte[] headerSeed(int slotSize, int slotCount, int announcedSize, int announcedCount) {
-        MemorySegment p = MemorySegment.ofArray(new long[3]);
+        MemorySegment p = MemorySegment.ofArray(new long[4]);
         MemorySegment r = MemorySegment.ofArray(new long[3]);
         RingWriter.initialise(p, r, slotSize, slotCount);
-        ByteBuffer b = ByteBuffer.allocate(56).putInt(announcedSize).putInt(announcedCount);
+        ByteBuffer b = ByteBuffer.allocate(64).putInt(announcedSize).putInt(announcedCount);
         b.put(p.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).put(r.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         return b.array();
     }
