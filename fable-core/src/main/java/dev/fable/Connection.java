@@ -78,6 +78,9 @@ public interface Connection extends AutoCloseable {
      * A write buffer for up to {@code maxBytes}, or {@code null} under back-pressure. The buffer grants
      * {@code min(maxBytes, maxFragment())} bytes: its {@link Buffer#length()} says how many (a larger
      * message goes out with {@link #send(byte[], int, int)}, or in fragments with {@link Buffer#commitFragment()}).
+     * Its {@link Buffer#capacity()} is at least that: over shared memory a claim of at most 256 bytes
+     * gets a 256-byte small slot when the slots are 1 KiB or larger (small messages are packed), any
+     * other claim a whole slot.
      *
      * @param maxBytes the most bytes wanted, at least 1
      * @return a write buffer whose {@link Buffer#length()} is {@code min(maxBytes, maxFragment())}, or
