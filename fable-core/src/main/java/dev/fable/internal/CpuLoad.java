@@ -4,15 +4,17 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * How busy a CPU was and how much of that was the calling thread, read from {@code /proc/stat} and
- * {@code /proc/thread-self/schedstat} with raw system calls into a buffer of this object's (no
+ * the thread's CPU clock with raw system calls into a buffer of this object's (no
  * allocation after construction). One object per thread ({@link #forThisThread()}): each read costs
  * a few system calls (about 10-30 µs), so callers read at most every 100 ms, and only while they wait.
  */
 public final class CpuLoad {
-    private static final long SYS_READ = 0, SYS_CLOSE = 3, SYS_OPENAT = 257;
+    private static final long SYS_READ = 0, SYS_CLOSE = 3, SYS_OPENAT = 257, SYS_CLOCK_GETTIME = 228;
+    private static final long CLOCK_THREAD_CPUTIME_ID = 3;
     private static final long AT_FDCWD = -100;
     /** {@code /proc/stat} counts in USER_HZ ticks, which the Linux ABI fixes at 100 per second on every architecture we run on. */
     private static final long NANOS_PER_TICK = 10_000_000L;
@@ -20,7 +22,6 @@ public final class CpuLoad {
     private static final int BUFFER = 64 * 1024;
 
     private static final MemorySegment PROC_STAT = Arena.global().allocateFrom("/proc/stat");
-    private static final MemorySegment SCHEDSTAT = Arena.global().allocateFrom("/proc/thread-self/schedstat");
     private static final ThreadLocal<CpuLoad> PER_THREAD = ThreadLocal.withInitial(CpuLoad::new);
 
     private final MemorySegment buffer = Arena.ofAuto().allocate(BUFFER);
@@ -51,14 +52,14 @@ public final class CpuLoad {
         return -1;
     }
 
-    /** Run time of the calling thread since it started, in ns ({@code schedstat}'s first field); -1 if unreadable. */
+    /**
+     * Run time of the calling thread since it started, in ns ({@code clock_gettime(CLOCK_THREAD_CPUTIME_ID)},
+     * which brings a running thread's account up to date; {@code /proc/thread-self/schedstat} does not, and
+     * under-counts a thread that spins without a break); -1 if unreadable.
+     */
     public long threadRunNanos() {
-        int n = readFile(SCHEDSTAT);
-        if (n <= 0) return -1;
-        long v = 0;
-        int i = 0;
-        while (i < n && isDigit(byteAt(i))) v = v * 10 + (byteAt(i++) - '0');
-        return i == 0 ? -1 : v;
+        if (Libc.syscall6(SYS_CLOCK_GETTIME, CLOCK_THREAD_CPUTIME_ID, buffer.address(), 0, 0, 0, 0) != 0) return -1;
+        return buffer.get(JAVA_LONG, 0) * 1_000_000_000L + buffer.get(JAVA_LONG, 8);
     }
 
     /** Fields after "cpuN": user nice system idle iowait irq softirq steal …; busy = all but idle and iowait. */

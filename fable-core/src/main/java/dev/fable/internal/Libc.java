@@ -34,6 +34,7 @@ public final class Libc {
     public static final long SYS_FUTEX = 202;
     public static final long SYS_MEMBARRIER = 324;
     public static final long SYS_FUTEX_WAITV = 449;
+    public static final long SYS_SCHED_GETAFFINITY = 204;
 
     public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
@@ -192,6 +193,26 @@ public final class Libc {
             return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * The one CPU the calling thread may run on, or -1 when it may run on several (or the mask is
+     * unreadable): {@code sched_getaffinity(0)}, one system call.
+     */
+    public static int singleAllowedCpu() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment mask = a.allocate(128);
+            long rc = syscall6(SYS_SCHED_GETAFFINITY, 0, 128, mask.address(), 0, 0, 0);
+            if (rc <= 0) return -1;
+            int cpu = -1;
+            for (int w = 0; w < rc / 8; w++) {
+                long bits = mask.get(JAVA_LONG, w * 8L);
+                if (bits == 0) continue;
+                if (cpu >= 0 || Long.bitCount(bits) != 1) return -1;
+                cpu = w * 64 + Long.numberOfTrailingZeros(bits);
+            }
+            return cpu;
         }
     }
 

@@ -10,17 +10,22 @@ import java.util.concurrent.TimeUnit;
  * sleeps, decided afresh at every wait from what the role can see without a system call:
  *
  * <ul>
- *   <li><b>Placement.</b> If a thread of the peer was last seen on the CPU this thread runs on now,
+ *   <li><b>Placement.</b> If the peer's thread was last seen on the CPU this thread runs on now,
  *       spinning only takes the time slice the peer needs to produce what we wait for: sleep at once.
- *       Each side publishes where its waiting threads run ({@link Placement}), stamped with the time,
- *       so a peer that stopped waiting long ago ({@value #FRESH_MILLIS} ms) does not count.</li>
+ *       Each side publishes where its waiting threads run ({@link Placement}), stamped with the time;
+ *       the newer of the peer's two words counts, and not once it is {@value #FRESH_MILLIS} ms old. A
+ *       pinned thread setting the connection up publishes its CPU too ({@link #stampIfPinned()}).</li>
  *   <li><b>Load.</b> At most every {@value #LOAD_WINDOW_MILLIS} ms, while it waits, the role reads how
  *       busy its CPU was over the last window ({@code /proc/stat}) minus its own run time
- *       ({@code /proc/thread-self/schedstat}): if other threads kept the CPU more than half busy (a CPU
- *       hog, a noisy neighbour), spinning would take their turns and lose its own to the scheduler at
- *       the next tick, so the role sleeps at once until a window finds the CPU spare again. A spin
- *       that finds the clock jumped by more than {@value #PREEMPTED_MICROS} µs between two looks was
- *       preempted, which counts as contended until the next window.</li>
+ *       (its thread CPU clock). If other threads kept the CPU more than half busy in two
+ *       windows in a row (a CPU hog, a noisy neighbour), or a spin was preempted (the clock jumped by
+ *       more than {@value #PREEMPTED_MICROS} µs between two looks), the CPU is contended, and a role
+ *       whose spins have stopped paying (its budget is down at its floor: the data keeps coming after
+ *       the spin ran out) sleeps at once, leaving the CPU to the others, until a window finds the CPU
+ *       spare again; once a window it probes with one spin of the configured budget, in case the
+ *       traffic picked up. A role whose spins still catch the data keeps spinning: on this kernel a busy
+ *       ping-pong under a hog answers in about 0.5 µs spinning and 18-35 µs blocking
+ *       (docs/BENCHMARKS.md), so blocking it would only cost latency.</li>
  *   <li><b>Traffic.</b> Otherwise it spins for a budget that widens (by a quarter, up to 8 × the
  *       configured {@code spinNanos}) each time the data came while spinning, and halves (down to a
  *       quarter of it) each time the spin ran out and the thread had to sleep.</li>
@@ -60,6 +65,7 @@ public final class AdaptiveSpin {
     private static final int SPIN = 0, PEER_ON_THIS_CPU = 1, CONTENDED = 2, PREEMPTED = 3;
 
     private final Placement placement;
+    private final long configured;
     private final long floor;
     private final long ceiling;
     private long budget;
@@ -69,6 +75,7 @@ public final class AdaptiveSpin {
     private long windowCpuBusy;    // that CPU's busy time then
     private long windowOwnRun;     // this thread's run time then
     private int othersPercent;     // the last window: share of the CPU others used
+    private int busyWindows;       // consecutive windows in which others used more than half of the CPU
     private long published;        // the word last published (its time and CPU)
     private int decision = SPIN;   // plain: the role's thread writes, describe() may read a stale value
     private int decisionCpu = -1;
@@ -79,13 +86,18 @@ public final class AdaptiveSpin {
     public AdaptiveSpin(long spinNanos, Placement placement) {
         this.placement = placement;
         this.budget = spinNanos;
+        this.configured = spinNanos;
         this.floor = spinNanos / 4;
         this.ceiling = spinNanos * 8;
     }
 
-    /** The calling thread's CPU and the time as a published word ({@link #stamp}), 0 if the CPU is unknown. */
-    public static long stampNow() {
-        int cpu = Libc.currentCpu();
+    /**
+     * For a connection being set up: the calling thread's CPU and the time as a published word
+     * ({@link #stamp}) if the thread may run on that CPU only (pinned, e.g. by {@code taskset}), else 0.
+     * Where an unpinned thread happens to run says nothing about where the connection's threads will.
+     */
+    public static long stampIfPinned() {
+        int cpu = Libc.singleAllowedCpu();
         return cpu < 0 ? 0 : stamp(System.nanoTime(), cpu);
     }
 
@@ -113,12 +125,13 @@ public final class AdaptiveSpin {
             published = stamp(now, cpu);
             placement.publish(published);
         }
-        if (cpu >= 0 && (on(placement.peerReceiving(), cpu, now) || on(placement.peerSending(), cpu, now))) {
+        long r = placement.peerReceiving(), w = placement.peerSending();
+        if (cpu >= 0 && on((r >>> 16) >= (w >>> 16) ? r : w, cpu, now)) {   // the newer word: where the peer ran last
             decision = PEER_ON_THIS_CPU;
             return 0;
         }
         if (cpu >= 0 && now - windowStart >= LOAD_WINDOW_NANOS) sampleLoad(cpu, now);
-        if (contended) {
+        if (contended && budget <= floor) {   // the CPU is wanted by others and spinning stopped paying
             if (decision != PREEMPTED) decision = CONTENDED;
             return 0;
         }
@@ -150,7 +163,9 @@ public final class AdaptiveSpin {
             long others = (busy - windowCpuBusy) - (own - windowOwnRun);
             double share = (double) others / (now - windowStart);
             othersPercent = (int) Math.max(0, Math.min(100, Math.round(share * 100)));
-            contended = share > CONTENDED_SHARE;
+            busyWindows = share > CONTENDED_SHARE ? busyWindows + 1 : 0;
+            contended = busyWindows >= 2;   // two windows in a row: a burst (the JIT, a GC) does not count
+            if (contended) budget = Math.max(budget, configured);   // once a window, a probe: do spins pay again (traffic picked up)?
             if (decision == PREEMPTED) decision = SPIN;   // the window's verdict replaces the preemption's
         }
         windowStart = now;
@@ -174,7 +189,8 @@ public final class AdaptiveSpin {
             case PEER_ON_THIS_CPU -> "block: peer on CPU " + decisionCpu;
             case CONTENDED -> "block: CPU " + windowCpu + " contended, " + othersPercent + "% used by others";
             case PREEMPTED -> "block: spin preempted on CPU " + decisionCpu;
-            default -> "spin <= " + TimeUnit.NANOSECONDS.toMicros(budget) + " us";
+            default -> "spin <= " + TimeUnit.NANOSECONDS.toMicros(budget) + " us"
+                    + (contended ? " (CPU " + windowCpu + " busy, " + othersPercent + "% used by others)" : "");
         };
     }
 

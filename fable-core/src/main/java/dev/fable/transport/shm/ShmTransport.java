@@ -275,12 +275,13 @@ public final class ShmTransport implements Transport {
      * and validated; any refusal is told to the peer (REJECT and the reason) before it is thrown here.
      */
     /**
-     * Publishes where the thread setting this leg up runs (PRODUCER_CPU of our ring, CONSUMER_CPU of the
-     * peer's) before the frame that lets the peer go on: an adaptive wait of the peer's compares it from
-     * its first wait on (two processes pinned to one CPU block from the first message; see AdaptiveSpin).
+     * Publishes the CPU the thread setting this leg up is pinned to, if it is (PRODUCER_CPU of our ring,
+     * CONSUMER_CPU of the peer's), before the frame that lets the peer go on: an adaptive wait of the
+     * peer's compares it from its first wait on (two processes pinned to one CPU block from the first
+     * message; see AdaptiveSpin).
      */
     private static void publishSetupCpu(MemorySegment ourRing, MemorySegment peerRing) {
-        long w = AdaptiveSpin.stampNow();
+        long w = AdaptiveSpin.stampIfPinned();
         if (w == 0) return;
         ShmLayout.putProducerCpuOpaque(ourRing, w);
         ShmLayout.putConsumerCpuOpaque(peerRing, w);
