@@ -185,7 +185,10 @@ final class HostileProducer {
 
         /** What this victim must say about pointer {@code p} at a fresh stamp (EXPECT_NONE: undecidable or valid). */
         private int classify(long p) {
-            if (pointerPool(p) != 0 || pointerSlot(p) >= r.slotCount() || pointerLength(p) > r.slotSize()) return EXPECT_BOUNDS;
+            boolean small = pointerPool(p) == POOL_SMALL && smallSlotsFor(r.slotSize(), r.slotCount()) > 0;   // a small slot (layout 2)
+            if ((pointerPool(p) != 0 && !small) || pointerSlot(p) >= r.slotCount()
+                    || pointerLength(p) > (small ? SMALL_SLOT_SIZE : r.slotSize())) return EXPECT_BOUNDS;
+            if (small) return EXPECT_NONE;   // valid: this producer never publishes small slots, so the victim holds none
             if (victimTrusted && pointerSlot(p) == s0) return EXPECT_HELD;
             return EXPECT_NONE;
         }
@@ -218,7 +221,7 @@ final class HostileProducer {
                 case 1 -> {   // pool 127, slot 0, length 0, no MORE is END_OF_EPOCH: a valid entry (a switch), not this fault
                     do {
                         fatalPointer = (validLength() << 32) | moreBit() | ((1L + rnd.nextInt(127)) << 24) | rnd.nextInt(n);
-                    } while (fatalPointer == END_OF_EPOCH);
+                    } while (fatalPointer == END_OF_EPOCH || classify(fatalPointer) == EXPECT_NONE);   // pool 1 may name a small slot
                 }
                 case 2 -> fatalPointer = (validLength() << 32) | moreBit() | badSlot();
                 case 3 -> fatalPointer = (badLength() << 32) | moreBit() | rnd.nextInt(n);
