@@ -7,7 +7,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * How long one role of an {@link dev.fable.WaitMode#ADAPTIVE ADAPTIVE} connection spins before it
- * sleeps, decided afresh at every wait from what the role can see without a system call:
+ * sleeps, decided afresh at every wait (about 15 ns: {@code sched_getcpu} through the vDSO, the clock
+ * and two loads; a few system calls once per 100 ms while the role waits, none while data flows):
  *
  * <ul>
  *   <li><b>Placement.</b> If the peer's thread was last seen on the CPU this thread runs on now,
@@ -43,6 +44,7 @@ public final class AdaptiveSpin {
         /** The peer's published words (0: never published); compared, never used as an index. */
         long peerSending();
 
+        /** The peer's receiving role's word (0: never published). */
         long peerReceiving();
     }
 
