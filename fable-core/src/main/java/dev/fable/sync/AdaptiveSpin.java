@@ -8,7 +8,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * How long one role of an {@link dev.fable.WaitMode#ADAPTIVE ADAPTIVE} connection spins before it
  * sleeps, decided afresh at every wait (about 15 ns: {@code sched_getcpu} through the vDSO, the clock
- * and two loads; a few system calls once per 100 ms while the role waits, none while data flows):
+ * and two loads; at most once per 100 ms, inside a wait, a few system calls to read the load; never in
+ * claim, commit, poll or release):
  *
  * <ul>
  *   <li><b>Placement.</b> If the peer's thread was last seen on the CPU this thread runs on now,
