@@ -201,9 +201,4 @@ public final class AdaptiveSpin {
     public long waits() {
         return waits;
     }
-
-    /** The current spin budget in nanoseconds (tests). */
-    public long budget() {
-        return budget;
-    }
 }

@@ -70,21 +70,33 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
         // Each side publishes where its waiting threads run in the ring it consumes (CONSUMER_CPU) and the one it
         // produces (PRODUCER_CPU); an adaptive wait compares its own CPU with the peer's two words. The handshake
-        // published the set-up thread's CPU already (ShmTransport.publishSetupCpu), so the first wait can use them.
-        AdaptiveSpin.Placement recvPlacement = new AdaptiveSpin.Placement() {
-            @Override public void publish(long w) { putConsumerCpuOpaque(inRing, w); }
-            @Override public long peerSending() { return producerCpuOpaque(inRing); }
-            @Override public long peerReceiving() { return consumerCpuOpaque(outRing); }
-        };
-        AdaptiveSpin.Placement sendPlacement = new AdaptiveSpin.Placement() {
-            @Override public void publish(long w) { putProducerCpuOpaque(outRing, w); }
-            @Override public long peerSending() { return producerCpuOpaque(inRing); }
-            @Override public long peerReceiving() { return consumerCpuOpaque(outRing); }
-        };
-        this.recvSpin = new AdaptiveSpin(spinNanos, recvPlacement);
-        this.sendSpin = new AdaptiveSpin(spinNanos, sendPlacement);
+        // published the set-up thread's CPU if it is pinned (ShmTransport.publishSetupCpu), so the first wait can use it.
+        this.recvSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, true));
+        this.sendSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, false));
         this.monitor = services.controlMonitor();
         monitor.watch(control, this);
+    }
+
+    /**
+     * Where this side's role publishes its CPU (the receiving role: CONSUMER_CPU of the ring it reads;
+     * the sending role: PRODUCER_CPU of the ring it writes), and the peer's two words, the same for both roles.
+     */
+    private record RingPlacement(MemorySegment outRing, MemorySegment inRing, boolean receiving) implements AdaptiveSpin.Placement {
+        @Override
+        public void publish(long stampedCpu) {
+            if (receiving) putConsumerCpuOpaque(inRing, stampedCpu);
+            else putProducerCpuOpaque(outRing, stampedCpu);
+        }
+
+        @Override
+        public long peerSending() {
+            return producerCpuOpaque(inRing);
+        }
+
+        @Override
+        public long peerReceiving() {
+            return consumerCpuOpaque(outRing);
+        }
     }
 
     @Override public String transport() { return ShmTransport.NAME; }
