@@ -184,6 +184,7 @@ public final class AdaptiveSpin {
 
     /** The current decision in words, for fable flows: e.g. {@code spin <= 20 us; spun 40 of 40 waits}, {@code block: peer on CPU 0; spun 0 of 3 waits}. */
     public String describe() {
+        if (waits == 0) return "no wait yet";   // every poll so far found data
         return decisionText() + "; spun " + spunWaits + " of " + waits + " waits";
     }
 
