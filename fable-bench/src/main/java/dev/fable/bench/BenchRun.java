@@ -349,9 +349,9 @@ final class BenchRun implements AutoCloseable {
         for (ProcessHandle h : dead) ShmFiles.removeFilesOf(ShmFiles.defaultDirectory(), h.pid());
     }
 
-    /** Aeron's directories of this run, and the Fable pools of peers that died without their exit hooks. */
+    /** Aeron's directories and the raw rings' files of this run, and the Fable pools of peers that died without their exit hooks. */
     private void removeLeftovers(List<ProcessHandle> dead) {
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(PeerJvm.shmDir(), name + "*-aeron")) {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(PeerJvm.shmDir(), name + "*-{aeron,raw}")) {
             for (Path d : ds) deleteTree(d);
         } catch (IOException ignored) {
             // nothing there

@@ -109,6 +109,9 @@ public final class Driver {
                 l.awaitConnected();
                 return l;
             }
+            case "raw" -> {
+                return RawRingLink.open(java.nio.file.Path.of(address));
+            }
             default -> throw new IllegalArgumentException(row.family());
         }
     }

@@ -18,11 +18,12 @@ final class FableLink extends Link {
 
     /**
      * Options of a row's connection for messages of {@code size} bytes: slots of the message size
-     * and about 2 MiB of pool (ring size hardly matters here, see the notes), the row's wait mode and trust.
+     * and about 2 MiB of pool ({@code -Dfable.bench.poolMiB} for experiments; the {@code raw-ring}
+     * rows show what the size does, docs/BENCHMARKS.md), the row's wait mode and trust.
      */
     static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
         int slot = Math.max(Pattern.CONTROL_SIZE, (size + 63) / 64 * 64);
-        int count = Math.max(16, Math.min(1 << 16, (2 << 20) / slot));
+        int count = Math.max(16, Math.min(1 << 20, (int) ((Long.getLong("fable.bench.poolMiB", 2) << 20) / slot)));
         return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count).fixedWaitMode(true);   // same-core rows spin on one core on purpose
     }
 

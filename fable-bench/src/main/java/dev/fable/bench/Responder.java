@@ -50,6 +50,7 @@ public final class Responder {
                 case "fable" -> fable(row, name, sizes(a[2]));
                 case "nio" -> nio(row, name, sizes(a[2]));
                 case "aeron" -> aeron(name, sizes(a[2]));
+                case "raw" -> raw(row, name, sizes(a[2]));
                 default -> throw new IllegalArgumentException(row.family());
             }
         } catch (Throwable t) {
@@ -142,6 +143,18 @@ public final class Responder {
             l.awaitConnected();
             serveUntilClosed(l);
         });
+        awaitRelease();
+        l.close();
+        System.exit(0);
+    }
+
+    /** The yardstick: one {@link RawRingLink} file, its log as large as the row says ({@code 64m}, {@code 2m}). */
+    static void raw(Row row, String name, List<Integer> sizes) throws IOException {
+        Path file = PeerJvm.shmDir().resolve(name + "-raw");
+        long log = Long.parseLong(row.transport().replace("m", "")) << 20;
+        RawRingLink l = RawRingLink.create(file, log, max(sizes));
+        ready(file.toString());
+        Thread.ofPlatform().daemon().start(() -> serveUntilClosed(l));
         awaitRelease();
         l.close();
         System.exit(0);

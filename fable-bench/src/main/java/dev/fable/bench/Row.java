@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * One row of the matrix: a transport as a program would use it. {@code family} says which code
  * runs it: {@code fable} (the Fable API over {@code transport} = shm|unix|tcp|tls|auto), {@code nio}
- * (plain NIO, transport = unix|tcp|tcp-nodelay), {@code pipe} (a child's stdin/stdout) or
- * {@code aeron} (Aeron IPC).
+ * (plain NIO, transport = unix|tcp|tcp-nodelay), {@code pipe} (a child's stdin/stdout),
+ * {@code aeron} (Aeron IPC) or {@code raw} (the {@link RawRingLink} yardstick).
  */
 record Row(String id, String family, String transport, WaitMode mode, boolean trusted, String description) {
     /** Largest message any row takes in the bench (16 MiB): pools are 16 slots at least. */
@@ -27,6 +27,8 @@ record Row(String id, String family, String transport, WaitMode mode, boolean tr
         add(new Row("nio-tcp", "nio", "tcp", WaitMode.BLOCK, true, "raw: blocking NIO SocketChannel over TCP loopback (Nagle on)"));
         add(new Row("nio-tcp-nodelay", "nio", "tcp-nodelay", WaitMode.BLOCK, true, "raw: blocking NIO SocketChannel over TCP loopback, TCP_NODELAY"));
         add(new Row("aeron-ipc", "aeron", "ipc", WaitMode.SPIN, true, "Aeron IPC (aeron:ipc), embedded media driver, busy-spin poll"));
+        add(new Row("raw-ring", "raw", "64m", WaitMode.SPIN, true, "yardstick: the simplest FFM shared-memory log, 64 MiB as Aeron's term (8 B per record, busy spin)"));
+        add(new Row("raw-ring-2m", "raw", "2m", WaitMode.SPIN, true, "yardstick: the same log in 2 MiB, the memory of Fable's bench pool (lines come back while cached)"));
         for (WaitMode m : new WaitMode[] {WaitMode.SPIN, WaitMode.ADAPTIVE, WaitMode.BLOCK}) {
             for (boolean trusted : new boolean[] {true, false}) {
                 String id = "fable-shm-" + m.name().toLowerCase() + (trusted ? "" : "-untrusted");
@@ -45,7 +47,7 @@ record Row(String id, String family, String transport, WaitMode mode, boolean tr
     }
 
     /** The default rows: every transport the issue names, shm in its three wait modes trusted and spin untrusted. */
-    static final List<String> DEFAULT = List.of("pipe", "nio-unix", "nio-tcp", "nio-tcp-nodelay", "aeron-ipc", "fable-shm-spin",
+    static final List<String> DEFAULT = List.of("pipe", "nio-unix", "nio-tcp", "nio-tcp-nodelay", "aeron-ipc", "raw-ring", "fable-shm-spin",
             "fable-shm-spin-untrusted", "fable-shm-adaptive", "fable-shm-block", "fable-unix", "fable-tcp", "fable-tls", "fable-auto");
 
     /** Rows by id, in the order given; a clear error naming the known ids for an unknown one. */

@@ -93,7 +93,7 @@ class IpcBenchSmokeTest {
     void aLostMessageIsReportedInsteadOfAFigure() throws Exception {
         System.setProperty("fable.bench.skipAt", "3");
         int rc = new CommandLine(new IpcBench()).execute("--quick", "--placements", "diff", "--sizes", "64", "--kinds", "tput",
-                "--transports", "fable-shm-spin,nio-unix", "--out", out.toString());
+                "--transports", "fable-shm-spin,nio-unix,raw-ring-2m", "--out", out.toString());
         assertEquals(3, rc, "a failed cell makes the run fail");
         for (String[] r : summary(runDir(out))) {
             assertEquals("0", r[5], "no figure for " + r[0]);
@@ -104,7 +104,7 @@ class IpcBenchSmokeTest {
     @Test
     void verifyCatchesACorruptedByteThatTheSequenceCheckMisses() throws Exception {
         System.setProperty("fable.bench.corruptAt", "3");
-        String[] base = {"--quick", "--placements", "diff", "--sizes", "4k", "--kinds", "lat", "--transports", "fable-shm-spin,aeron-ipc,pipe"};
+        String[] base = {"--quick", "--placements", "diff", "--sizes", "4k", "--kinds", "lat", "--transports", "fable-shm-spin,aeron-ipc,pipe,raw-ring"};
         Path plain = out.resolve("plain"), verified = out.resolve("verified");
         assertEquals(0, new CommandLine(new IpcBench()).execute(concat(base, "--out", plain.toString())));
         assertEquals(3, new CommandLine(new IpcBench()).execute(concat(base, "--verify", "--out", verified.toString())));
