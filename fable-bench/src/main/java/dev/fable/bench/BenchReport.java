@@ -129,13 +129,13 @@ final class BenchReport {
         return (best ? "*" : "") + v + (s.n() > 1 ? String.format(Locale.ROOT, " ±%.0f%%", spreadPct(s)) : "");
     }
 
-    /** The best row of a column: lowest p50 RTT, highest throughput. */
+    /** The best row of a column: lowest p50 RTT, highest throughput; yardstick rows ({@link Row#yardstick()}) do not compete. */
     String best(String placement, String kind, int size) {
         String best = null;
         double bv = Double.NaN;
         for (Row r : plan.rows()) {
             Stat s = figure(r.id(), placement, kind, size);
-            if (s == null) continue;
+            if (s == null || r.yardstick()) continue;
             if (best == null || (kind.equals("lat") ? s.median() < bv : s.median() > bv)) {
                 best = r.id();
                 bv = s.median();
@@ -189,7 +189,7 @@ final class BenchReport {
     }
 
     String verdicts() {
-        StringBuilder sb = new StringBuilder("Verdict per cell (which row won; auto's row against it" + (plan.hog() ? "; under a CPU hog" : "") + "):\n");
+        StringBuilder sb = new StringBuilder("Verdict per cell (which row won, yardsticks aside; auto's row against it" + (plan.hog() ? "; under a CPU hog" : "") + "):\n");
         for (String placement : plan.placements()) {
             for (int size : plan.sizes()) {
                 sb.append("  ").append(IpcBench.human(size)).append(", ").append(placement.equals("diff") ? "different cores" : "same core").append(": ");
@@ -207,6 +207,10 @@ final class BenchReport {
                                 ratio > 1.10 ? " (**more than 10%**)" : "");
                     } else if (auto != null) {
                         part += ", auto is the best";
+                    }
+                    for (Row y : plan.rows()) {
+                        Stat ys = y.yardstick() ? figure(y.id(), placement, kind, size) : null;
+                        if (ys != null) part += "; yardstick " + y.id() + " " + (lat ? ns(ys.median()) : both(ys.median(), size));
                     }
                     parts.add(part);
                 }

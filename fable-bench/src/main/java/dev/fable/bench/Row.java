@@ -68,6 +68,11 @@ record Row(String id, String family, String transport, WaitMode mode, boolean tr
         return family.equals("fable");
     }
 
+    /** A yardstick of the machine ({@code raw-ring}), not something a program would pick: shown, never "best in column". */
+    boolean yardstick() {
+        return family.equals("raw");
+    }
+
     int maxSize() {
         return family.equals("aeron") ? AERON_MAX_SIZE : BENCH_MAX_SIZE;
     }

@@ -97,4 +97,25 @@ class BenchReportCsvTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RunComparison.read(csv));
         assertTrue(e.getMessage().contains("is not a summary.csv"), e.getMessage());
     }
+
+    /** The yardstick is shown (table, verdict) but never "best in column": the verdict is about rows a program would pick. */
+    @Test
+    void aYardstickIsNeverTheBestRow() {
+        IpcBench.Plan plan = new IpcBench.Plan(List.of(Row.ALL.get("pipe"), Row.ALL.get("raw-ring")), List.of(64), List.of("diff"),
+                List.of("lat", "tput"), 0, 1, 1, new long[] {50, 150}, new long[] {50, 150}, 100, false, false, false);
+        List<Sample> samples = new ArrayList<>();
+        for (String row : List.of("pipe", "raw-ring")) {
+            boolean raw = row.equals("raw-ring");
+            samples.add(new Sample(row, "diff", "lat", 64, 0, 0, 1, 70, 72, 1, 0,
+                    Map.of("transport", row, "rts", "1000", "p50", raw ? "200" : "40000", "p90", "50000", "p99", "90000", "p999", "120000", "max", "400000"), null));
+            samples.add(new Sample(row, "diff", "tput", 64, 0, 0, 1, 70, 72, 1, 0,
+                    Map.of("transport", row, "msgs", "30000", "msgPerSec", raw ? "50000000" : "500000", "bytesPerSec", raw ? "3200000000" : "32000000"), null));
+        }
+        BenchReport report = new BenchReport(plan, samples, Map.of(), null, false);
+        assertEquals("pipe", report.best("diff", "lat", 64));
+        assertEquals("pipe", report.best("diff", "tput", 64));
+        String verdict = report.verdicts();
+        assertTrue(verdict.contains("lowest RTT pipe") && verdict.contains("yardstick raw-ring 200 ns"), verdict);
+        assertTrue(report.table("diff", false).contains("*40.0 µs") || report.table("diff", false).contains("*40 µs"), report.table("diff", false));
+    }
 }
