@@ -124,13 +124,29 @@ final class AeronLink extends Link {
 
     @Override
     long receive(boolean verify) {
-        this.verify = verify;
-        got = false;
-        while (!got) {
-            if (sub.poll(assembler, 1) == 0) Thread.onSpinWait();
+        if (!preloaded) {
+            this.verify = verify;
+            got = false;
+            while (!got) {
+                if (sub.poll(assembler, 1) == 0) Thread.onSpinWait();
+            }
         }
+        preloaded = false;
         if (failed != null) throw failed;
         return seq;
+    }
+
+    private boolean preloaded;   // awaitQuietly received the next message already
+
+    @Override
+    void awaitQuietly() {
+        if (preloaded) return;
+        verify = false;   // what arrives between cells is a command frame
+        got = false;
+        while (!got) {
+            if (sub.poll(assembler, 1) == 0) java.util.concurrent.locks.LockSupport.parkNanos(QUIET_POLL_NANOS);
+        }
+        preloaded = true;
     }
 
     @Override

@@ -34,9 +34,19 @@ final class FableLink extends Link {
         b.commit();
     }
 
+    private Buffer pending;   // polled by awaitQuietly, handed to the next receive
+
+    @Override
+    void awaitQuietly() {
+        while (pending == null && (pending = c.poll()) == null && c.state() == dev.fable.ConnectionState.OPEN) {
+            java.util.concurrent.locks.LockSupport.parkNanos(QUIET_POLL_NANOS);
+        }
+    }
+
     @Override
     long receive(boolean verify) {
-        Buffer b = c.receive(FOREVER);
+        Buffer b = pending != null ? pending : c.receive(FOREVER);
+        pending = null;
         length = b.length();
         long seq = Pattern.read(b.segment(), 0, length, verify, args);
         b.release();

@@ -20,6 +20,17 @@ abstract class Link implements AutoCloseable {
     /** Waits for the next message; returns its sequence number or control code (arguments in {@link #args}). */
     abstract long receive(boolean verify);
 
+    /**
+     * Waits for the next message without keeping a CPU busy: the responder calls it between cells, so
+     * that an idle row's peer does not spin on a measured CPU while other rows run. Blocking links
+     * (sockets, pipes) already sleep in {@link #receive}; spinning links poll and park.
+     */
+    void awaitQuietly() {
+    }
+
+    /** How long a spinning link parks between two polls while it waits quietly. */
+    static final long QUIET_POLL_NANOS = 50_000;
+
     /** The transport this link runs over, as the transport names it (Fable: {@code Connection.transport()}). */
     abstract String transport();
 

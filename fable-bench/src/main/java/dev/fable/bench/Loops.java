@@ -98,6 +98,7 @@ final class Loops {
     static void serve(Link l) {
         l.control(Pattern.HELLO);
         while (true) {
+            l.awaitQuietly();   // between cells: never spin on a CPU another row is being measured on
             long code = l.receive(false);
             if (code != Pattern.COMMAND) throw new BenchFailure("expected a command, got " + code);
             int op = (int) l.args[0], size = (int) l.args[1], cpu = (int) l.args[2];

@@ -151,6 +151,13 @@ final class RawRingLink extends Link {
     }
 
     @Override
+    void awaitQuietly() {
+        while ((int) (long) LONG.getAcquire(file, inLog + (inPos & logMask)) != (int) ((inPos >>> 3) + 1)) {   // acquire: as in receive
+            java.util.concurrent.locks.LockSupport.parkNanos(QUIET_POLL_NANOS);
+        }
+    }
+
+    @Override
     String transport() {
         return "raw-ring";
     }
