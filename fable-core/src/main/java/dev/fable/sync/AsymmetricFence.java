@@ -57,8 +57,16 @@ public final class AsymmetricFence {
         }
     }
 
+    private static final java.util.concurrent.atomic.LongAdder HEAVY = new java.util.concurrent.atomic.LongAdder();
+
+    /** Heavy fences this process issued so far (each a system call where membarrier is available). */
+    public static long heavyFences() {
+        return HEAVY.sum();
+    }
+
     /** Waiter side, between raising the parked flag and re-reading the word. Costs a system call. */
     public static void heavy() {
+        HEAVY.increment();
         VarHandle.fullFence();
         if (EXPEDITED) {
             Libc.syscall6(Libc.SYS_MEMBARRIER, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0);

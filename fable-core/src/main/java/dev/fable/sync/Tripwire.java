@@ -25,7 +25,29 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * the data word instead; a signaller that read the flag late could clear it and spend its wake-up
  * early, and the next signal saw nobody asleep. The benchmark found both as deadlocks.)
  *
- * <p>Ownership: the waiter writes {@code g} and 0; a signaller only compare-and-sets {@code v → 0}.
+ * <h2>Fenced signals (a waiter that sleeps at every wait)</h2>
+ * The heavy fence is a system call ({@code membarrier}, about 1-2 µs here, and an interrupt to the
+ * other CPUs), paid at every sleep, while the signaller pays nothing. For a waiter that sleeps at
+ * every wait (blocking mode, or an adaptive wait that decided to sleep at once: peer on the same
+ * CPU, contended CPU) that is the wrong way round, so it can ask the signaller to fence instead:
+ * <pre>
+ * waiter:     request = 1 (the word after the parked word; 0 to withdraw)
+ * signaller:  at its next signal, sees request == 1: fenced = true; ack = 1 (volatile store);
+ *             from then on every signal is: publish; FULL fence; v = word ...
+ *             sees request != 1 while fenced: ack = 0 (volatile store); fenced = false
+ * waiter:     word = g (volatile store); if it requested and ack == 1 (volatile load): full fence
+ *             only, else the heavy fence; re-check; futex_wait ...
+ * </pre>
+ * While the signaller fences, both sides have a full fence between their store and their load: a
+ * plain Dekker. The ack is read after arming, so a waiter that saw ack == 1 either met the
+ * signaller while it still fenced, or, if the signaller revoked it since, the revocation's
+ * {@code ack = 0; fence} and the waiter's {@code word = g; fence; read ack} are themselves a
+ * Dekker pair: the waiter read 1, so every later unfenced signal reads {@code word = g} and wakes
+ * it. A peer that never answers (an older Fable) leaves the heavy fence in place; a hostile one
+ * that acks without fencing can only delay its own peer's wake-ups, as writing the word can.
+ *
+ * <p>Ownership: the waiter writes {@code g} and 0 and the request; a signaller only compare-and-sets
+ * {@code v → 0} and writes the ack.
  * One tripwire has at most one waiting thread. A signaller whose peer never parks (spin mode) skips
  * the word entirely. A hostile peer can write the word: the waiter then wakes early (and re-checks)
  * or sleeps until the control connection reports the peer gone.
@@ -40,6 +62,13 @@ public final class Tripwire {
     private final long address;
     private final MemorySegment timespec = Arena.ofAuto().allocate(16, 8);
     private int generation;   // waiter side only: the value of the current arming
+    private int requested;    // waiter side only: the fenced-signal request last written (0/1)
+    private boolean fencedSignals;   // signaller side only: this side acked a request and fences every signal
+
+    /** Offset from the parked word of the waiter's request for fenced signals (int, same cache line). */
+    public static final long REQUEST = 4;
+    /** Offset from the parked word of the signaller's ack (int, the next cache line: only the signaller writes it). */
+    public static final long ACK = 64;
 
     /** @param shared a read-write mapping; {@code parkedOffset} 4-byte aligned, alone on its cache line */
     public Tripwire(MemorySegment shared, long parkedOffset) {
@@ -60,10 +89,29 @@ public final class Tripwire {
 
     // ---- waiter side ----
 
-    /** Advertises the sleeper, then fences so the caller's re-check cannot miss a concurrent signal. */
+    /**
+     * Advertises the sleeper, then fences so the caller's re-check cannot miss a concurrent signal:
+     * a full fence if the signaller acked fenced signals, else the heavy fence (class comment).
+     */
     public void arm() {
         armWithoutFence();
-        AsymmetricFence.heavy();
+        if (requested == 1 && (int) INT.getVolatile(shared, offset + ACK) == 1) {   // volatile: read after the arming's store
+            VarHandle.fullFence();
+        } else {
+            AsymmetricFence.heavy();
+        }
+    }
+
+    /**
+     * Asks the signaller to fence its signals ({@code true}: this side is about to sleep at every
+     * wait) or withdraws the request. Cheap when nothing changes; the signaller answers at its next signal.
+     */
+    public void requestFencedSignals(boolean fenced) {
+        int v = fenced ? 1 : 0;
+        if (requested != v) {
+            requested = v;
+            INT.setOpaque(shared, offset + REQUEST, v);   // opaque: a request; the waiter relies only on the signaller's ack
+        }
     }
 
     /** Advertises the sleeper without the fence: for waiting on many tripwires, then one {@link AsymmetricFence#heavy()}. */
@@ -96,11 +144,36 @@ public final class Tripwire {
 
     // ---- signaller side (call after publishing with a release store) ----
 
-    /** Wakes the waiter if it advertised that it sleeps; costs a compiler barrier and a load otherwise. */
+    /**
+     * Wakes the waiter if it advertised that it sleeps; costs a compiler barrier and two loads of the
+     * waiter's line otherwise (a full fence instead while the waiter asked for fenced signals).
+     */
     public void signal() {
-        AsymmetricFence.light();
+        boolean asked = (int) INT.getOpaque(shared, offset + REQUEST) == 1;   // opaque: answered below, ordered by the fences there
+        if (asked != fencedSignals) answer(asked);
+        if (fencedSignals) {
+            VarHandle.fullFence();
+        } else {
+            AsymmetricFence.light();
+        }
         int seen = parkedGeneration();
         if (seen != 0) wake(seen);
+    }
+
+    /** Starts or stops fencing every signal, acking it to the waiter (class comment). Out of line: rare. */
+    private void answer(boolean fence) {
+        if (fence) {
+            fencedSignals = true;
+            INT.setVolatile(shared, offset + ACK, 1);   // volatile: every signal from here on fences
+        } else {
+            INT.setVolatile(shared, offset + ACK, 0);   // volatile: visible before the first unfenced signal
+            fencedSignals = false;
+        }
+    }
+
+    /** True while this signaller fences its signals at the waiter's request ({@code fable flows}, tests). */
+    public boolean signalsFenced() {
+        return fencedSignals;
     }
 
     /**

@@ -83,7 +83,7 @@ public final class Waiter {
                                 CpuSample sample) {
         if (spin(c, mode, spinNanos, deadline, spinsPerCheck, sample)) return true;
         if (mode == WaitMode.SPIN) return false;
-        return sleep(wire, c, deadline, sample);
+        return sleep(wire, c, deadline, sample, mode == WaitMode.BLOCK);
     }
 
     /**
@@ -101,7 +101,7 @@ public final class Waiter {
             adaptive.afterSpin(how == MET, how == PREEMPTED);
             if (how == MET || c.met()) return true;
         }
-        return sleep(wire, c, deadline, sample);
+        return sleep(wire, c, deadline, sample, budget == 0);
     }
 
     private static final int MET = 0, RAN_OUT = 1, PREEMPTED = 2;
@@ -124,8 +124,14 @@ public final class Waiter {
         }
     }
 
-    /** The sleeping phase: arm, re-check, sleep on the futex until the condition holds or the deadline passes. */
-    private static boolean sleep(Tripwire wire, Condition c, long deadline, CpuSample sample) {
+    /**
+     * The sleeping phase: arm, re-check, sleep on the futex until the condition holds or the deadline
+     * passes. {@code everyWait}: this side sleeps at every wait now (blocking mode, or an adaptive
+     * decision to sleep at once), so it asks the signaller to fence its signals and spares itself the
+     * heavy fence ({@link Tripwire}, "fenced signals"); otherwise it withdraws that request.
+     */
+    private static boolean sleep(Tripwire wire, Condition c, long deadline, CpuSample sample, boolean everyWait) {
+        wire.requestFencedSignals(everyWait);
         while (true) {
             long remaining = -1;
             if (deadline != FOREVER) {

@@ -63,4 +63,62 @@ class TripwireTest {
             assertTrue(System.nanoTime() - t0 < 1_000_000_000L, "wakeAll before the sleep was lost");
         }
     }
+
+    /**
+     * Fenced signals: a waiter that asked for them and saw the signaller's ack arms without the heavy
+     * fence (the system call); without the ack, or after withdrawing the request, it pays it again.
+     */
+    @Test
+    void anAckedRequestReplacesTheHeavyFenceAndAWithdrawalRestoresIt() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(256, 128);
+            Tripwire waiter = new Tripwire(m, PARKED);
+            Tripwire signaller = new Tripwire(m, PARKED);
+
+            waiter.requestFencedSignals(true);
+            long h = AsymmetricFence.heavyFences();
+            waiter.arm();                                   // not acked yet: the heavy fence
+            assertEquals(h + 1, AsymmetricFence.heavyFences(), "armed without an ack, but skipped the heavy fence");
+            signaller.signal();                             // sees the request: acks and fences from now on; wakes the arming
+            assertTrue(signaller.signalsFenced());
+            assertEquals(0, signaller.parkedGeneration(), "the signal that acked did not wake the armed waiter");
+
+            h = AsymmetricFence.heavyFences();
+            waiter.arm();                                   // acked: a full fence only
+            assertEquals(h, AsymmetricFence.heavyFences(), "the ack did not spare the heavy fence");
+            waiter.disarm();
+
+            waiter.requestFencedSignals(false);
+            h = AsymmetricFence.heavyFences();
+            waiter.arm();                                   // withdrawn: heavy again at once, whatever the ack says
+            assertEquals(h + 1, AsymmetricFence.heavyFences());
+            waiter.disarm();
+            signaller.signal();                             // sees the withdrawal: revokes the ack, stops fencing
+            assertFalse(signaller.signalsFenced());
+        }
+    }
+
+    /**
+     * The revocation race: the waiter withdraws and renews its request before the signaller looks, so
+     * it relies on the old ack; the signaller, having never seen the withdrawal, still fences and its
+     * next signal wakes the arming.
+     */
+    @Test
+    void aRequestRenewedBeforeTheSignallerLookedStillGetsItsWakeUp() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(256, 128);
+            Tripwire waiter = new Tripwire(m, PARKED);
+            Tripwire signaller = new Tripwire(m, PARKED);
+            waiter.requestFencedSignals(true);
+            signaller.signal();                             // ack
+            waiter.requestFencedSignals(false);
+            waiter.requestFencedSignals(true);              // the signaller never saw the 0
+            long h = AsymmetricFence.heavyFences();
+            waiter.arm();
+            assertEquals(h, AsymmetricFence.heavyFences(), "relies on the standing ack");
+            signaller.signal();
+            assertTrue(signaller.signalsFenced(), "the signaller stopped fencing while the waiter relied on its ack");
+            assertEquals(0, signaller.parkedGeneration(), "the arming was not woken");
+        }
+    }
 }
