@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
                 + "beside raw pipe/socket baselines and Aeron IPC.", "Default: about 2-3 minutes; --full: about 15."})
 public final class IpcBench implements Callable<Integer> {
     @Option(names = "--transports", split = ",", paramLabel = "ROW",
-            description = "rows to run (default: the 13 rows --list shows without \"(--full)\"; --full: all 15)")
+            description = "rows to run (default: the 14 rows --list shows without \"(--full)\"; --full: all 17)")
     List<String> transports;
 
     @Option(names = "--sizes", split = ",", paramLabel = "SIZE", description = "message sizes, e.g. 64,4k,64KiB,1m (default 64,4KiB,64KiB)")
