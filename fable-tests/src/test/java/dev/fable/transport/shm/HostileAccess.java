@@ -32,14 +32,18 @@ final class HostileAccess {
         }
     }
 
-    /** One direction's mappings as this process sees them: the ring (read-write) and the slots. */
-    record Rings(MemorySegment ring, MemorySegment[] slots, int slotSize, int slotCount, int capacity, int mask) {
+    /**
+     * One direction's mappings as this process sees them: the ring (read-write), the whole pool and the
+     * slots (pool 0); {@code smallCount} small slots of pool 1 follow the slots in the pool (layout 2).
+     */
+    record Rings(MemorySegment ring, MemorySegment pool, MemorySegment[] slots, int slotSize, int slotCount, int smallCount, int capacity, int mask) {
         /** {@code side} is a connection's RingWriter ({@code out}) or RingReader ({@code in}). */
         static Rings of(Object side) {
             int slotCount = (int) field(side, "slotCount");
+            int slotSize = (int) field(side, "slotSize");
             int capacity = capacityFor(slotCount);
-            return new Rings((MemorySegment) field(side, "ring"), (MemorySegment[]) field(side, "slots"),
-                    (int) field(side, "slotSize"), slotCount, capacity, capacity - 1);
+            return new Rings((MemorySegment) field(side, "ring"), (MemorySegment) field(side, "pool"), (MemorySegment[]) field(side, "slots"),
+                    slotSize, slotCount, ShmLayout.smallSlotsFor(slotSize, slotCount), capacity, capacity - 1);
         }
 
         static Rings outgoing(Connection c) {
@@ -52,6 +56,11 @@ final class HostileAccess {
 
         long entry(long position) {
             return entryOffset(position, mask);
+        }
+
+        /** Small slot {@code i} (pool 1) as a segment of the pool. */
+        MemorySegment small(int i) {
+            return pool.asSlice(ShmLayout.smallSlotOffset(i, slotSize, slotCount), ShmLayout.SMALL_SLOT_SIZE);
         }
     }
 }

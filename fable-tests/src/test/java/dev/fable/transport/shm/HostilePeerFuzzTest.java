@@ -186,6 +186,7 @@ class HostilePeerFuzzTest {
         final AtomicLong fatal = new AtomicLong();
         final AtomicLong clean = new AtomicLong();
         final AtomicLong connections = new AtomicLong();
+        final AtomicLong smallRead = new AtomicLong();   // buffers read in place from small slots (pool 1)
         final long[] byKind = new long[8];   // the peer's fatal kinds, then chaos
 
         long cases() {
@@ -200,7 +201,7 @@ class HostilePeerFuzzTest {
         public synchronized String toString() {
             return cases() + " cases (" + benign.get() + " benign, " + fatal.get() + " fatal) on " + connections.get()
                     + " connections (" + clean.get() + " closed cleanly); fatal by kind " + Arrays.toString(Arrays.copyOf(byKind, 7))
-                    + " + " + byKind[7] + " chaos";
+                    + " + " + byKind[7] + " chaos" + (smallRead.get() > 0 ? "; " + smallRead.get() + " buffers read in place from small slots" : "");
         }
     }
 
@@ -361,6 +362,7 @@ class HostilePeerFuzzTest {
         findings.assertNone();
         assertTrue(tally.cases() >= REQUIRED_CASES, "only " + tally);
         assertTrue(tally.fatal.get() >= 200, "only " + tally);
+        assertTrue(tally.smallRead.get() >= 1000, "the hostile producer's valid small slots were hardly read: " + tally);
     }
 
     /** The reading side of one connection: polls, checks every buffer, holds and releases some out of order. */
@@ -439,7 +441,9 @@ class HostilePeerFuzzTest {
             else if (!plan.chaos()) assertTrue(position < plan.clean(), "got more entries than were published: position " + position);
             int length = b.length();
             int capacity = b.capacity();
-            assertEquals(plan.slotSize(), capacity, "capacity");
+            boolean small = trusted && capacity == ShmLayout.SMALL_SLOT_SIZE && plan.slotSize() >= ShmLayout.SMALL_SLOTS_FROM;   // pool 1, read in place
+            if (small) tally.smallRead.incrementAndGet();
+            assertEquals(small ? ShmLayout.SMALL_SLOT_SIZE : plan.slotSize(), capacity, "capacity");
             assertTrue(length >= 0 && length <= capacity, "length " + length + " of " + capacity);
             assertTrue(b.isReadOnly());
             assertEquals(trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY, b.kind());

@@ -47,8 +47,8 @@ final class HostileProducer {
                 long s = mix(seed, i);
                 Random rnd = new Random(s);
                 boolean trusted = rnd.nextBoolean();
-                ConnectOptions o = ConnectOptions.trusted()
-                        .slotSize(64 * (1 + rnd.nextInt(rnd.nextBoolean() ? 2 : 16)))
+                ConnectOptions o = ConnectOptions.trusted()   // a quarter with slots of 1-2 KiB, which come with small slots (pool 1)
+                        .slotSize(rnd.nextInt(4) == 0 ? SMALL_SLOTS_FROM * (1 + rnd.nextInt(2)) : 64 * (1 + rnd.nextInt(rnd.nextBoolean() ? 2 : 16)))
                         .slotCount(2 + rnd.nextInt(rnd.nextBoolean() ? 7 : 47))
                         .waitMode(WaitMode.values()[rnd.nextInt(WaitMode.values().length)]);
                 try {
@@ -84,6 +84,9 @@ final class HostileProducer {
         final boolean[] published;   // from this side's view: published and not yet given back
         final int[] free;
         int freeTop;
+        final boolean[] publishedSmall;   // the same for the small slots of pool 1 (none where the pool has none)
+        final int[] freeSmall;
+        int freeSmallTop;
         long position;
         long reclaimed;
         final int s0;                // the plan's slot: a trusted victim holds it until the end
@@ -108,6 +111,10 @@ final class HostileProducer {
             free = new int[n];
             for (int i = 0; i < n; i++) free[i] = i;
             freeTop = n;
+            publishedSmall = new boolean[r.smallCount()];
+            freeSmall = new int[r.smallCount()];
+            for (int i = 0; i < r.smallCount(); i++) freeSmall[i] = i;
+            freeSmallTop = r.smallCount();
             noise = new byte[r.slotSize()];
             s0 = takeFreeSlot();
             long length = 1 + rnd.nextInt(4 * r.capacity() + 40);   // entries before the end, the plan included: several laps
@@ -188,7 +195,7 @@ final class HostileProducer {
             boolean small = pointerPool(p) == POOL_SMALL && smallSlotsFor(r.slotSize(), r.slotCount()) > 0;   // a small slot (layout 2)
             if ((pointerPool(p) != 0 && !small) || pointerSlot(p) >= r.slotCount()
                     || pointerLength(p) > (small ? SMALL_SLOT_SIZE : r.slotSize())) return EXPECT_BOUNDS;
-            if (small) return EXPECT_NONE;   // valid: this producer never publishes small slots, so the victim holds none
+            if (small) return EXPECT_NONE;   // valid, or held: a small slot published and released behind an unpublished READ batch is undecidable
             if (victimTrusted && pointerSlot(p) == s0) return EXPECT_HELD;
             return EXPECT_NONE;
         }
@@ -261,11 +268,17 @@ final class HostileProducer {
             for (long q = reclaimed; q < rr; q++) {
                 long ptr = pointerPlain(r.ring(), r.entry(q));
                 int s = pointerSlot(ptr);
-                if (pointerPool(ptr) != 0 || s >= r.slotCount() || !published[s]) {
+                boolean small = pointerPool(ptr) == POOL_SMALL && s < r.smallCount() && publishedSmall[s];
+                if (!small && (pointerPool(ptr) != 0 || s >= r.slotCount() || !published[s])) {
                     throw new IllegalStateException("the victim released 0x" + Long.toHexString(ptr) + " at " + q);
                 }
-                published[s] = false;
-                free[freeTop++] = s;
+                if (small) {
+                    publishedSmall[s] = false;
+                    freeSmall[freeSmallTop++] = s;
+                } else {
+                    published[s] = false;
+                    free[freeTop++] = s;
+                }
             }
             reclaimed = rr;
         }
@@ -275,13 +288,30 @@ final class HostileProducer {
          * about to be overwritten (one lap back) was consumed, so garbage lands exactly where planned.
          */
         private boolean haveFreeSlot() {
-            if (freeTop == 0) reclaim();
-            return freeTop > 0;
+            // as RingWriter: at most slotCount slots of both pools out, so a lap never overruns an unreleased entry
+            if (freeTop == 0 || position - reclaimed >= r.slotCount()) reclaim();
+            return freeTop > 0 && position - reclaimed < r.slotCount();
         }
 
-        /** One benign random case: a valid entry with random slot, length and MORE bit, plus garbage where it is harmless. */
+        /**
+         * One benign random case: a valid entry with random slot (of either pool, where there are small
+         * slots), length and MORE bit, plus garbage where it is harmless.
+         */
         private boolean publishBenign() {
             if (!haveFreeSlot()) return false;
+            if (freeSmallTop > 0 && rnd.nextBoolean()) {   // a small slot: any length up to its 256 bytes
+                int i = rnd.nextInt(freeSmallTop);
+                int slot = freeSmall[i];
+                freeSmall[i] = freeSmall[--freeSmallTop];
+                int length = rnd.nextInt(5) == 0 ? SMALL_SLOT_SIZE : rnd.nextInt(SMALL_SLOT_SIZE + 1);
+                if (rnd.nextInt(4) == 0) {
+                    rnd.nextBytes(noise);
+                    MemorySegment.copy(noise, 0, r.small(slot), JAVA_BYTE, 0, length);
+                }
+                publish(position + 1, pointer(POOL_SMALL, slot, length, rnd.nextInt(4) == 0));
+                publishedSmall[slot] = true;
+                return true;
+            }
             int slot = takeFreeSlot();
             int length = (int) validLength();
             if (rnd.nextInt(4) == 0) {
