@@ -322,10 +322,12 @@ final class HostileProducer {
             published[slot] = true;
             if (rnd.nextInt(4) == 0) {
                 MemorySegment ring = r.ring();
-                switch (rnd.nextInt(6)) {
+                switch (rnd.nextInt(8)) {
                     case 0 -> putWriteRegisterRelease(ring, rnd.nextLong());           // the reader never trusts WRITE
                     case 1 -> INT.setRelease(ring, CONSUMER_PARKED, rnd.nextInt());     // the victim's flag
                     case 2 -> INT.setRelease(ring, PRODUCER_PARKED, rnd.nextInt());
+                    case 6 -> INT.setRelease(ring, CONSUMER_PARKED + dev.fable.sync.Tripwire.ACK, rnd.nextInt(3));       // a false ack: the victim
+                    case 7 -> INT.setRelease(ring, CONSUMER_PARKED + dev.fable.sync.Tripwire.REQUEST, rnd.nextInt(3));   // may sleep late, nothing worse
                     case 3 -> putProducerStateRelease(ring, rnd.nextInt());
                     case 4 -> {                                                        // headers are read once, at the handshake
                         long[] at = {HDR_MAGIC, HDR_VERSION, HDR_CAPACITY, HDR_SLOT_SIZE, HDR_SLOT_COUNT};
