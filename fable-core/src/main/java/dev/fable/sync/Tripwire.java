@@ -70,7 +70,10 @@ public final class Tripwire {
     /** Offset from the parked word of the signaller's ack (int, the next cache line: only the signaller writes it). */
     public static final long ACK = 64;
 
-    /** @param shared a read-write mapping; {@code parkedOffset} 4-byte aligned, alone on its cache line */
+    /**
+     * @param shared a read-write mapping; {@code parkedOffset} 4-byte aligned, the start of a 128-byte
+     *               block that is the tripwire's alone: the parked word, the request ({@link #REQUEST}) and the ack ({@link #ACK})
+     */
     public Tripwire(MemorySegment shared, long parkedOffset) {
         this.shared = shared;
         this.offset = parkedOffset;
@@ -171,7 +174,7 @@ public final class Tripwire {
         }
     }
 
-    /** True while this signaller fences its signals at the waiter's request ({@code fable flows}, tests). */
+    /** True while this signaller fences its signals at the waiter's request (tests, diagnostics). */
     public boolean signalsFenced() {
         return fencedSignals;
     }
