@@ -25,6 +25,7 @@ public final class CpuLoad {
     private static final ThreadLocal<CpuLoad> PER_THREAD = ThreadLocal.withInitial(CpuLoad::new);
 
     private final MemorySegment buffer = Arena.ofAuto().allocate(BUFFER);
+    private final MemorySegment path = Arena.ofAuto().allocate(64);   // "/proc/<pid>/task/<tid>/schedstat", NUL-terminated
 
     private CpuLoad() {}
 
@@ -50,6 +51,39 @@ public final class CpuLoad {
             i++;
         }
         return -1;
+    }
+
+    /**
+     * Run time of thread {@code tid} of process {@code pid} since it started, in ns (the first field of
+     * {@code /proc/<pid>/task/<tid>/schedstat}, brought up to date at each of its context switches: a
+     * thread that keeps the CPU is under-counted until it lets go); -1 if unreadable (no such thread,
+     * another user's process). Both numbers are validated here, as they may come from a peer.
+     */
+    public long threadRunNanos(long pid, int tid) {
+        if (pid <= 0 || pid > Integer.MAX_VALUE || tid <= 0) return -1;
+        int at = put(0, "/proc/");
+        at = putNumber(at, pid);
+        at = put(at, "/task/");
+        at = putNumber(at, tid);
+        at = put(at, "/schedstat");
+        path.set(JAVA_BYTE, at, (byte) 0);
+        int n = readFile(path);
+        long v = 0;
+        int i = 0;
+        while (i < n && isDigit(byteAt(i))) v = v * 10 + (byteAt(i++) - '0');
+        return i == 0 ? -1 : v;
+    }
+
+    private int put(int at, String ascii) {
+        for (int i = 0; i < ascii.length(); i++) path.set(JAVA_BYTE, at++, (byte) ascii.charAt(i));
+        return at;
+    }
+
+    private int putNumber(int at, long v) {
+        int digits = 1;
+        for (long x = v; x >= 10; x /= 10) digits++;
+        for (int i = digits - 1; i >= 0; i--, v /= 10) path.set(JAVA_BYTE, at + i, (byte) ('0' + v % 10));
+        return at + digits;
     }
 
     /**

@@ -35,6 +35,7 @@ public final class Libc {
     public static final long SYS_MEMBARRIER = 324;
     public static final long SYS_FUTEX_WAITV = 449;
     public static final long SYS_SCHED_GETAFFINITY = 204;
+    public static final long SYS_GETTID = 186;
 
     public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
@@ -167,6 +168,11 @@ public final class Libc {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
+    }
+
+    /** The calling thread's kernel thread id ({@code gettid}; a system call, about 0.15 µs). */
+    public static int currentTid() {
+        return (int) syscall6(SYS_GETTID, 0, 0, 0, 0, 0, 0);
     }
 
     /** The CPU the calling thread runs on now ({@code sched_getcpu}), or -1 if the kernel cannot say. */

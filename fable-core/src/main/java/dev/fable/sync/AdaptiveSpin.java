@@ -13,7 +13,13 @@ import java.util.concurrent.TimeUnit;
  *
  * <ul>
  *   <li><b>Placement.</b> If the peer's thread was last seen on the CPU this thread runs on now,
- *       spinning only takes the time slice the peer needs to produce what we wait for: sleep at once.
+ *       spinning only takes the time slice the peer needs to produce what we wait for: do not spin.
+ *       If nobody else used that CPU in the last load window (its busy time minus ours minus the
+ *       peer thread's, read from /proc), hand the CPU to the peer with {@code sched_yield} for up to
+ *       the configured budget ({@link #yieldBudget()}), then sleep; else sleep at once, since a yield
+ *       would wait out the other thread's time slice while a futex wake-up preempts it. Measured on
+ *       one CPU: yielding gives 64 B RTT 3.8 against 5.2 µs and 4 KiB one-way 19.5 against 10.5 GB/s
+ *       (docs/BENCHMARKS.md). Until a window has measured the CPU, it sleeps at once.
  *       Each side publishes where its waiting threads run ({@link Placement}), stamped with the time;
  *       the newer of the peer's two words counts, and not once it is {@value #FRESH_MILLIS} ms old. A
  *       pinned thread setting the connection up publishes its CPU too ({@link #stampIfPinned()}).</li>
@@ -39,8 +45,17 @@ import java.util.concurrent.TimeUnit;
 public final class AdaptiveSpin {
     /** Where each side's waiting threads run: this side publishes, the peer's entries are compared. */
     public interface Placement {
-        /** Publishes that this role's thread waits on {@code cpu} now (the stamped word, see {@link AdaptiveSpin#stamp}). */
-        void publish(long stampedCpu);
+        /** Publishes that this role's thread ({@code tid}, its kernel id) waits on {@code cpu} now (the stamped word, see {@link AdaptiveSpin#stamp}). */
+        void publish(long stampedCpu, int tid);
+
+        /** The kernel thread id the peer's sending role published with its word (0: never; a hint, validated before use). */
+        int peerSendingTid();
+
+        /** The same for the peer's receiving role. */
+        int peerReceivingTid();
+
+        /** The peer's process id (its threads' run times are read under /proc/pid). */
+        long peerPid();
 
         /** The peer's published words (0: never published); compared, never used as an index. */
         long peerSending();
@@ -83,6 +98,14 @@ public final class AdaptiveSpin {
     private int decision = SPIN;   // plain: the role's thread writes, describe() may read a stale value
     private int decisionCpu = -1;
     private long waits;            // plain: the role's thread; describe() readers may see it stale
+    private int ownTid;            // this role's thread's kernel id as last published
+    private boolean crowded = true;  // PEER_ON_THIS_CPU: the last window found other threads on this CPU (or could not tell)
+    private long crowdStart;       // nanoTime of the last crowd sample (0: none)
+    private int crowdCpu = -1;
+    private long crowdCpuBusy, crowdOwnRun, crowdPeerRun;
+    private int crowdPeerTid;
+    private int crowdPercent = -1; // the last window: share of this CPU used by threads other than ours and the peer's
+    private long noYieldUntil;     // nanoTime before which a wait does not yield (a yield came back late with nothing)
     private long spunWaits;        // waits that spun before they slept (or found the data)
 
     /** @param spinNanos the configured budget ({@code ConnectOptions.spinNanos()}); the budget moves between a quarter and 8 × of it */
@@ -126,11 +149,14 @@ public final class AdaptiveSpin {
         long now = System.nanoTime();
         if (cpu >= 0 && ((published & 0xFFFF) != cpu + 1 || now - ((published >>> 16) << 10) > REPUBLISH_NANOS)) {
             published = stamp(now, cpu);
-            placement.publish(published);
+            ownTid = Libc.currentTid();
+            placement.publish(published, ownTid);
         }
         long r = placement.peerReceiving(), w = placement.peerSending();
-        if (cpu >= 0 && on((r >>> 16) >= (w >>> 16) ? r : w, cpu, now)) {   // the newer word: where the peer ran last
+        boolean receiverNewer = (r >>> 16) >= (w >>> 16);
+        if (cpu >= 0 && on(receiverNewer ? r : w, cpu, now)) {   // the newer word: where the peer ran last
             decision = PEER_ON_THIS_CPU;
+            if (now - crowdStart >= LOAD_WINDOW_NANOS) sampleCrowd(cpu, now, receiverNewer ? placement.peerReceivingTid() : placement.peerSendingTid());
             return 0;
         }
         if (cpu >= 0 && now - windowStart >= LOAD_WINDOW_NANOS) sampleLoad(cpu, now);
@@ -156,6 +182,53 @@ public final class AdaptiveSpin {
         } else {
             budget = Math.max(floor, budget >> 1);
         }
+    }
+
+    /**
+     * PEER_ON_THIS_CPU: closes a window of how much of {@code cpu} threads other than ours and the
+     * peer's ({@code peerTid}) used. Crowded unless a whole window on the same CPU and peer thread
+     * found them below {@link #CROWDED_SHARE}.
+     */
+    private void sampleCrowd(int cpu, long now, int peerTid) {
+        CpuLoad load = CpuLoad.forThisThread();
+        long busy = load.cpuBusyNanos(cpu), own = load.threadRunNanos(), peer = load.threadRunNanos(placement.peerPid(), peerTid);
+        boolean known = busy >= 0 && own >= 0 && peer >= 0;
+        if (known && crowdStart != 0 && crowdCpu == cpu && crowdPeerTid == peerTid) {
+            long others = (busy - crowdCpuBusy) - (own - crowdOwnRun) - (peer - crowdPeerRun);
+            double share = (double) Math.max(0, others) / (now - crowdStart);
+            crowdPercent = (int) Math.min(100, Math.round(share * 100));
+            crowded = share > CROWDED_SHARE;
+        } else {
+            crowded = true;
+            crowdPercent = -1;
+        }
+        crowdStart = now;
+        crowdCpu = cpu;
+        crowdPeerTid = peerTid;
+        crowdCpuBusy = busy;
+        crowdOwnRun = own;
+        crowdPeerRun = peer;
+    }
+
+    /** Threads other than ours and the peer's using more than this share of our CPU make a yield a bad bet. */
+    static final double CROWDED_SHARE = 0.2;
+
+    /**
+     * After {@link #beforeWait()} returned 0: how long to hand the CPU to the peer with
+     * {@code sched_yield} before sleeping (the configured budget when the peer runs on this CPU and
+     * nobody else used it in the last window), else 0.
+     */
+    public long yieldBudget() {
+        return decision == PEER_ON_THIS_CPU && !crowded && System.nanoTime() - noYieldUntil >= 0 ? configured : 0;
+    }
+
+    /**
+     * After a yielding phase: {@code hogged} if a yield came back late (more than
+     * {@value #PREEMPTED_MICROS} µs) with nothing to show, i.e. another thread had the CPU for a time
+     * slice: no yields until the next window.
+     */
+    public void afterYield(boolean hogged) {
+        if (hogged) noYieldUntil = System.nanoTime() + LOAD_WINDOW_NANOS;
     }
 
     /** Closes a load window: how much of {@code cpu} others used since the last sample (a window on another CPU tells nothing). */
@@ -190,7 +263,8 @@ public final class AdaptiveSpin {
 
     private String decisionText() {
         return switch (decision) {
-            case PEER_ON_THIS_CPU -> "block: peer on CPU " + decisionCpu;
+            case PEER_ON_THIS_CPU -> (yieldBudget() > 0 ? "yield, then block" : crowdPercent < 0 ? "block (CPU not measured yet)"
+                    : "block (" + crowdPercent + "% of it used by others)") + ": peer on CPU " + decisionCpu;
             case CONTENDED -> "block: CPU " + windowCpu + " contended, " + othersPercent + "% used by others";
             case PREEMPTED -> "block: spin preempted on CPU " + decisionCpu;
             default -> "spin <= " + TimeUnit.NANOSECONDS.toMicros(budget) + " us"

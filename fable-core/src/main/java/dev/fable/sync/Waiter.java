@@ -100,11 +100,37 @@ public final class Waiter {
             int how = spinFor(c, budget, deadline, spinsPerCheck, sample);
             adaptive.afterSpin(how == MET, how == PREEMPTED);
             if (how == MET || c.met()) return true;
+        } else {
+            long yield = adaptive.yieldBudget();
+            if (yield > 0) {
+                int how = yieldFor(c, yield, deadline);
+                adaptive.afterYield(how == PREEMPTED);
+                if (how == MET) return true;
+            }
         }
         return sleep(wire, c, deadline, sample, budget == 0);
     }
 
     private static final int MET = 0, RAN_OUT = 1, PREEMPTED = 2;
+
+    /**
+     * Hands the CPU to a peer that runs on it ({@code sched_yield}) until {@code c} holds (MET), the
+     * budget or the deadline is spent (RAN_OUT), or a yield comes back late with nothing to show
+     * (PREEMPTED: a third thread had the CPU for a time slice; behind such a thread a yield waits out
+     * its slice, while a futex wake-up preempts it).
+     */
+    private static int yieldFor(Condition c, long budget, long deadline) {
+        long last = System.nanoTime();
+        long end = deadline == FOREVER ? last + budget : Math.min(deadline, last + budget);
+        while (true) {
+            Thread.yield();
+            if (c.met()) return MET;
+            long now = System.nanoTime();
+            if (AdaptiveSpin.preempted(last, now)) return PREEMPTED;
+            if (now - end >= 0) return RAN_OUT;
+            last = now;
+        }
+    }
 
     /** An adaptive spin: MET, RAN_OUT (budget or deadline spent) or PREEMPTED (the clock jumped between two looks). */
     private static int spinFor(Condition c, long budget, long deadline, int spinsPerCheck, CpuSample sample) {

@@ -157,17 +157,19 @@ class AdaptiveWaitTest {
                 assertEquals("CONNECTED shm adaptive", pinger.awaitLine("CONNECTED", WAIT));
                 pinger.send("ROUNDS 1");
                 assertEquals("ROUND 1", pinger.awaitLine("ROUND", WAIT));
-                // Every wait so far, the first included, slept at once: no spin on the CPU the peer needs. An end whose
-                // polls all found data has not waited yet; at least one end waited for the first round trip.
-                String blocked = "adaptive (block: peer on CPU " + cpu + "; spun 0 of ";
+                // Every wait so far, the first included, did not spin on the CPU the peer needs: it slept at once (the
+                // CPU not measured yet, or used by others) or yielded to the peer, then slept. An end whose polls all
+                // found data has not waited yet; at least one end waited for the first round trip.
+                Predicate<String> blocked = java.util.regex.Pattern.compile("adaptive \\((yield, then block|block \\([^)]*\\)): peer on CPU "
+                        + cpu + "; spun 0 of .*").asMatchPredicate();
                 List<String> w = s.waits();
                 assertEquals(2, w.size(), w.toString());
-                for (String e : w) assertTrue(e.startsWith(blocked) || e.equals("adaptive (no wait yet)"), e + " (both: " + w + ")");
-                assertTrue(w.stream().anyMatch(e -> e.startsWith(blocked)), "one end waited for the first echo: " + w);
+                for (String e : w) assertTrue(blocked.test(e) || e.equals("adaptive (no wait yet)"), e + " (both: " + w + ")");
+                assertTrue(w.stream().anyMatch(blocked), "one end waited for the first echo: " + w);
 
                 pinger.send("ROUNDS 2000");
                 assertEquals("ROUND 2001", pinger.awaitLine("ROUND", WAIT));
-                for (String e : s.waits()) assertTrue(e.startsWith(blocked), e);
+                for (String e : s.waits()) assertTrue(blocked.test(e), e);
                 pinger.send("STOP");
                 assertEquals("OK 2001", pinger.awaitLine("OK", WAIT));
             }
@@ -218,6 +220,46 @@ class AdaptiveWaitTest {
                 w = s.awaitWaits(null, spinning, WAIT);
                 assertTrue(w.size() == 2 && w.stream().allMatch(spinning), "after the hogs stopped: " + w);
 
+                pinger.send("STOP");
+                String ok = pinger.awaitLine("OK", WAIT);
+                assertTrue(Long.parseLong(ok.substring(3)) > 10, ok);   // traffic flowed, every echo checked
+            }
+            echo.awaitLine("DONE", WAIT);
+        }
+    }
+
+    /**
+     * Two ends pinned to one CPU hand it to each other with sched_yield while nobody else wants it, and
+     * sleep at once (a futex wake-up preempts a third thread, a yield waits out its time slice) while a
+     * hog runs on that CPU, and yield again once it stops. The hog's share is read from /proc: the CPU's
+     * busy time minus the two ends' threads.
+     */
+    @Test
+    void twoEndsOnOneCpuYieldToEachOtherUntilAThirdThreadWantsTheCpu() throws Exception {
+        int cpu = Cpus.allowed().getFirst();
+        Predicate<String> yielding = e -> e.startsWith("adaptive (yield, then block: peer on CPU " + cpu + ";");
+        Predicate<String> crowded = java.util.regex.Pattern.compile("adaptive \\(block \\(\\d+% of it used by others\\): peer on CPU "
+                + cpu + ";.*").asMatchPredicate();
+        try (Setup s = Setup.start("yield");
+             PeerProcess echo = PeerProcess.startUnder(taskset(cpu), Echo.class, s.jvmArgs(), s.name())) {
+            echo.awaitLine("LISTENING", WAIT);
+            try (PeerProcess pinger = PeerProcess.startUnder(taskset(cpu), Pinger.class, s.jvmArgs(), s.name())) {
+                assertEquals("CONNECTED shm adaptive", pinger.awaitLine("CONNECTED", WAIT));
+                pinger.send("RUN");
+                List<String> w = s.awaitWaits(null, yielding, Duration.ofSeconds(20));
+                Assumptions.assumeTrue(w.size() == 2 && w.stream().allMatch(yielding),
+                        "the two ends never both yielded on CPU " + cpu + " (another process keeps it busy?): " + w);
+                Process hog = new ProcessBuilder(List.of("taskset", "-c", Integer.toString(cpu), "yes"))
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                try {
+                    w = s.awaitWaits(null, crowded, WAIT);
+                    assertTrue(w.size() == 2 && w.stream().allMatch(crowded), "with a hog on CPU " + cpu + ": " + w);
+                } finally {
+                    hog.destroyForcibly();
+                    hog.waitFor();
+                }
+                w = s.awaitWaits(null, yielding, WAIT);
+                assertTrue(w.size() == 2 && w.stream().allMatch(yielding), "after the hog stopped: " + w);
                 pinger.send("STOP");
                 String ok = pinger.awaitLine("OK", WAIT);
                 assertTrue(Long.parseLong(ok.substring(3)) > 10, ok);   // traffic flowed, every echo checked

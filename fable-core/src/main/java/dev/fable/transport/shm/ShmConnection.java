@@ -71,8 +71,8 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         // Each side publishes where its waiting threads run in the ring it consumes (CONSUMER_CPU) and the one it
         // produces (PRODUCER_CPU); an adaptive wait compares its own CPU with the peer's two words. The handshake
         // published the set-up thread's CPU if it is pinned (ShmTransport.publishSetupCpu), so the first wait can use it.
-        this.recvSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, true));
-        this.sendSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, false));
+        this.recvSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, true, peerPid));
+        this.sendSpin = new AdaptiveSpin(spinNanos, new RingPlacement(outRing, inRing, false, peerPid));
         this.monitor = services.controlMonitor();
         monitor.watch(control, this);
     }
@@ -81,11 +81,26 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
      * Where this side's role publishes its CPU (the receiving role: CONSUMER_CPU of the ring it reads;
      * the sending role: PRODUCER_CPU of the ring it writes), and the peer's two words, the same for both roles.
      */
-    private record RingPlacement(MemorySegment outRing, MemorySegment inRing, boolean receiving) implements AdaptiveSpin.Placement {
+    private record RingPlacement(MemorySegment outRing, MemorySegment inRing, boolean receiving, long peerPid) implements AdaptiveSpin.Placement {
         @Override
-        public void publish(long stampedCpu) {
-            if (receiving) putConsumerCpuOpaque(inRing, stampedCpu);
-            else putProducerCpuOpaque(outRing, stampedCpu);
+        public void publish(long stampedCpu, int tid) {
+            if (receiving) {
+                putConsumerTidOpaque(inRing, tid);
+                putConsumerCpuOpaque(inRing, stampedCpu);
+            } else {
+                putProducerTidOpaque(outRing, tid);
+                putProducerCpuOpaque(outRing, stampedCpu);
+            }
+        }
+
+        @Override
+        public int peerSendingTid() {
+            return producerTidOpaque(inRing);
+        }
+
+        @Override
+        public int peerReceivingTid() {
+            return consumerTidOpaque(outRing);
         }
 
         @Override

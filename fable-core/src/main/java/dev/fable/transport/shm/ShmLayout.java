@@ -35,7 +35,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
  *   768  CONSUMER_CPU    long  consumer: where its waiting thread runs, stamped with the time (AdaptiveSpin); 0 never
+ *   776  CONSUMER_TID    int   consumer: that thread's kernel id (the peer reads its run time from /proc); 0 unknown
  *   896  PRODUCER_CPU    long  producer: the same for its thread waiting for space
+ *   904  PRODUCER_TID    int   producer: that thread's kernel id
  *  1024  entries[capacity], 16 bytes each: long stamp, long slot pointer
  * </pre>
  * Entry {@code p mod capacity} holds position {@code p}. The producer writes the slot pointer, then
@@ -89,6 +91,8 @@ public final class ShmLayout {
     public static final long PRODUCER_STATE = 640;
     public static final long CONSUMER_CPU = 768;
     public static final long PRODUCER_CPU = 896;
+    public static final long CONSUMER_TID = CONSUMER_CPU + 8;
+    public static final long PRODUCER_TID = PRODUCER_CPU + 8;
     public static final long ENTRIES = 1024;
     public static final int ENTRY_SIZE = 16;
     private static final long ENTRY_STAMP = 0;     // within an entry
@@ -257,6 +261,26 @@ public final class ShmLayout {
     /** Release: PRODUCER_STATE, after every entry the producer published; written by the producer. */
     public static void putProducerStateRelease(MemorySegment ring, int state) {
         INT.setRelease(ring, PRODUCER_STATE, state);
+    }
+
+    /** Opaque: CONSUMER_TID, a hint (validated as a positive thread id of the peer's process before use); written by the consumer. */
+    public static int consumerTidOpaque(MemorySegment ring) {
+        return (int) INT.getOpaque(ring, CONSUMER_TID);
+    }
+
+    /** Opaque: CONSUMER_TID; written with CONSUMER_CPU. Written by the consumer. */
+    public static void putConsumerTidOpaque(MemorySegment ring, int tid) {
+        INT.setOpaque(ring, CONSUMER_TID, tid);
+    }
+
+    /** Opaque: PRODUCER_TID, a hint as CONSUMER_TID; written by the producer. */
+    public static int producerTidOpaque(MemorySegment ring) {
+        return (int) INT.getOpaque(ring, PRODUCER_TID);
+    }
+
+    /** Opaque: PRODUCER_TID; written with PRODUCER_CPU. Written by the producer. */
+    public static void putProducerTidOpaque(MemorySegment ring, int tid) {
+        INT.setOpaque(ring, PRODUCER_TID, tid);
     }
 
     /** Opaque: CONSUMER_CPU, a hint (compared, never an index); written by the consumer now and then while it waits. */
