@@ -59,8 +59,9 @@ final class FlowsCommand implements Callable<Integer> {
                     + "MSGS OUT/IN: whole messages sent / received (a large message counts once, however many fragments). EPOCH: switches so far.");
         }
         if (flows.stream().anyMatch(f -> f.waitMode() != null && f.waitMode().startsWith("adaptive ("))) {
-            System.out.println("adaptive (...): what the last wait decided: spin up to the budget it has learned, or block at once because the peer "
-                    + "runs on the same CPU, other threads kept the CPU more than half busy, or a spin was preempted; and how many waits spun.");
+            System.out.println("adaptive (...): what the last wait decided: spin up to the budget it has learned; with the peer on the same CPU, "
+                    + "yield the CPU to it, then block (or block at once while other threads use that CPU); or block at once because other "
+                    + "threads kept the CPU more than half busy or a spin was preempted; and how many waits spun.");
         }
         if (flows.stream().anyMatch(FlowEntry::waitOverridden)) System.out.println("* wait mode set by a switch (contention policy or --wait), not by the application");
         return FableCli.OK;
