@@ -138,7 +138,9 @@ final class RawRingLink extends Link {
                 inPos = p + (logSize - (p & logMask));
                 continue;
             }
-            if (len > logSize / 2) throw new BenchFailure("raw ring: a record of " + len + " B");
+            if (len > logSize / 2 || (p & logMask) + align(RECORD_HEADER + len) > logSize) {   // the peer's header: bounded before use
+                throw new BenchFailure("raw ring: a record of " + len + " B at " + (p & logMask) + " does not fit the " + logSize + " B log");
+            }
             length = (int) len;
             long seq = Pattern.read(file, at + RECORD_HEADER, length, verify, args);
             inPos = p + align(RECORD_HEADER + len);

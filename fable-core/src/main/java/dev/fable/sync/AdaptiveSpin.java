@@ -88,22 +88,15 @@ public final class AdaptiveSpin {
     private final long ceiling;
     private long budget;
     private boolean contended;     // the last load window (or a preempted spin since) found the CPU contended
-    private long windowStart;      // nanoTime of the last load sample (0: none yet)
-    private int windowCpu = -1;
-    private long windowCpuBusy;    // that CPU's busy time then
-    private long windowOwnRun;     // this thread's run time then
+    private final Window load = new Window();    // the load window (any wait that may spin)
     private int othersPercent;     // the last window: share of the CPU others used
     private int busyWindows;       // consecutive windows in which others used more than half of the CPU
     private long published;        // the word last published (its time and CPU)
     private int decision = SPIN;   // plain: the role's thread writes, describe() may read a stale value
     private int decisionCpu = -1;
     private long waits;            // plain: the role's thread; describe() readers may see it stale
-    private int ownTid;            // this role's thread's kernel id as last published
+    private final Window crowd = new Window();   // the window of a wait whose peer runs on this CPU (the peer thread's time apart)
     private boolean crowded = true;  // PEER_ON_THIS_CPU: the last window found other threads on this CPU (or could not tell)
-    private long crowdStart;       // nanoTime of the last crowd sample (0: none)
-    private int crowdCpu = -1;
-    private long crowdCpuBusy, crowdOwnRun, crowdPeerRun;
-    private int crowdPeerTid;
     private int crowdPercent = -1; // the last window: share of this CPU used by threads other than ours and the peer's
     private long noYieldUntil;     // nanoTime before which a wait does not yield (a yield came back late with nothing)
     private long spunWaits;        // waits that spun before they slept (or found the data)
@@ -149,17 +142,16 @@ public final class AdaptiveSpin {
         long now = System.nanoTime();
         if (cpu >= 0 && ((published & 0xFFFF) != cpu + 1 || now - ((published >>> 16) << 10) > REPUBLISH_NANOS)) {
             published = stamp(now, cpu);
-            ownTid = Libc.currentTid();
-            placement.publish(published, ownTid);
+            placement.publish(published, Libc.currentTid());
         }
         long r = placement.peerReceiving(), w = placement.peerSending();
         boolean receiverNewer = (r >>> 16) >= (w >>> 16);
         if (cpu >= 0 && on(receiverNewer ? r : w, cpu, now)) {   // the newer word: where the peer ran last
             decision = PEER_ON_THIS_CPU;
-            if (now - crowdStart >= LOAD_WINDOW_NANOS) sampleCrowd(cpu, now, receiverNewer ? placement.peerReceivingTid() : placement.peerSendingTid());
+            if (now - crowd.start >= LOAD_WINDOW_NANOS) sampleCrowd(cpu, now, receiverNewer ? placement.peerReceivingTid() : placement.peerSendingTid());
             return 0;
         }
-        if (cpu >= 0 && now - windowStart >= LOAD_WINDOW_NANOS) sampleLoad(cpu, now);
+        if (cpu >= 0 && now - load.start >= LOAD_WINDOW_NANOS) sampleLoad(cpu, now);
         if (contended && budget <= floor) {   // the CPU is wanted by others and spinning stopped paying
             if (decision != PREEMPTED) decision = CONTENDED;
             return 0;
@@ -190,24 +182,10 @@ public final class AdaptiveSpin {
      * found them below {@link #CROWDED_SHARE}.
      */
     private void sampleCrowd(int cpu, long now, int peerTid) {
-        CpuLoad load = CpuLoad.forThisThread();
-        long busy = load.cpuBusyNanos(cpu), own = load.threadRunNanos(), peer = load.threadRunNanos(placement.peerPid(), peerTid);
-        boolean known = busy >= 0 && own >= 0 && peer >= 0;
-        if (known && crowdStart != 0 && crowdCpu == cpu && crowdPeerTid == peerTid) {
-            long others = (busy - crowdCpuBusy) - (own - crowdOwnRun) - (peer - crowdPeerRun);
-            double share = (double) Math.max(0, others) / (now - crowdStart);
-            crowdPercent = (int) Math.min(100, Math.round(share * 100));
-            crowded = share > CROWDED_SHARE;
-        } else {
-            crowded = true;
-            crowdPercent = -1;
-        }
-        crowdStart = now;
-        crowdCpu = cpu;
-        crowdPeerTid = peerTid;
-        crowdCpuBusy = busy;
-        crowdOwnRun = own;
-        crowdPeerRun = peer;
+        CpuLoad l = CpuLoad.forThisThread();
+        double share = crowd.close(now, cpu, l.cpuBusyNanos(cpu), l.threadRunNanos(), l.threadRunNanos(placement.peerPid(), peerTid), peerTid);
+        crowded = !(share <= CROWDED_SHARE);   // NaN (not comparable): crowded
+        crowdPercent = Double.isNaN(share) ? -1 : (int) Math.max(0, Math.min(100, Math.round(share * 100)));
     }
 
     /** Threads other than ours and the peer's using more than this share of our CPU make a yield a bad bet. */
@@ -233,21 +211,43 @@ public final class AdaptiveSpin {
 
     /** Closes a load window: how much of {@code cpu} others used since the last sample (a window on another CPU tells nothing). */
     private void sampleLoad(int cpu, long now) {
-        CpuLoad load = CpuLoad.forThisThread();
-        long busy = load.cpuBusyNanos(cpu), own = load.threadRunNanos();
-        if (busy >= 0 && own >= 0 && windowStart != 0 && windowCpu == cpu) {
-            long others = (busy - windowCpuBusy) - (own - windowOwnRun);
-            double share = (double) others / (now - windowStart);
+        CpuLoad l = CpuLoad.forThisThread();
+        double share = load.close(now, cpu, l.cpuBusyNanos(cpu), l.threadRunNanos(), 0, 0);
+        if (!Double.isNaN(share)) {
             othersPercent = (int) Math.max(0, Math.min(100, Math.round(share * 100)));
             busyWindows = share > CONTENDED_SHARE ? busyWindows + 1 : 0;
             contended = busyWindows >= 2;   // two windows in a row: a burst (the JIT, a GC) does not count
             if (contended) budget = Math.max(budget, configured);   // once a window, a probe: do spins pay again (traffic picked up)?
             if (decision == PREEMPTED) decision = SPIN;   // the window's verdict replaces the preemption's
         }
-        windowStart = now;
-        windowCpu = cpu;
-        windowCpuBusy = busy;
-        windowOwnRun = own;
+    }
+
+    /**
+     * One kind of load window: at its start, the CPU's busy time, this thread's run time and a peer
+     * thread's (0 where there is none). Role thread only.
+     */
+    private static final class Window {
+        long start;        // nanoTime of the last sample (0: none yet)
+        int cpu = -1;
+        int peerTid;
+        long busy, own, peer;
+
+        /**
+         * Closes the window at {@code now} and opens the next with these readings: the share of
+         * {@code cpu} that threads other than this one and the peer's used, or NaN when the two samples
+         * cannot be compared (a reading failed, or the CPU or the peer thread changed).
+         */
+        double close(long now, int cpu, long busy, long own, long peer, int peerTid) {
+            boolean comparable = busy >= 0 && own >= 0 && peer >= 0 && start != 0 && this.cpu == cpu && this.peerTid == peerTid;
+            double share = comparable ? (double) ((busy - this.busy) - (own - this.own) - (peer - this.peer)) / (now - start) : Double.NaN;
+            this.start = now;
+            this.cpu = cpu;
+            this.peerTid = peerTid;
+            this.busy = busy;
+            this.own = own;
+            this.peer = peer;
+            return share;
+        }
     }
 
     /** True when a clock jump between two looks of a spin means the thread was preempted. */
@@ -265,10 +265,10 @@ public final class AdaptiveSpin {
         return switch (decision) {
             case PEER_ON_THIS_CPU -> (yieldBudget() > 0 ? "yield, then block" : crowdPercent < 0 ? "block (CPU not measured yet)"
                     : "block (" + crowdPercent + "% of it used by others)") + ": peer on CPU " + decisionCpu;
-            case CONTENDED -> "block: CPU " + windowCpu + " contended, " + othersPercent + "% used by others";
+            case CONTENDED -> "block: CPU " + load.cpu + " contended, " + othersPercent + "% used by others";
             case PREEMPTED -> "block: spin preempted on CPU " + decisionCpu;
             default -> "spin <= " + TimeUnit.NANOSECONDS.toMicros(budget) + " us"
-                    + (contended ? " (CPU " + windowCpu + " busy, " + othersPercent + "% used by others)" : "");
+                    + (contended ? " (CPU " + load.cpu + " busy, " + othersPercent + "% used by others)" : "");
         };
     }
 

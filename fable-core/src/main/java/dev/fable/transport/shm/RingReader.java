@@ -96,7 +96,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         int total = slotCount + smallCount;   // one index space, as the writer's: [0, slotCount) pool 0, then pool 1
         this.slots = new MemorySegment[total];
         for (int i = 0; i < total; i++) {
-            slots[i] = pool.asSlice(offsetOf(i), i < slotCount ? slotSize : SMALL_SLOT_SIZE);
+            slots[i] = pool.asSlice(offsetOf(i), indexSize(i, slotSize, slotCount));
         }
         this.held = new boolean[total];
         int n = quota > 0 ? Math.min(quota, slotCount) : trusted ? slotCount : Math.min(32, slotCount);
@@ -210,7 +210,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     /** Offset of slot {@code index} of the writer's index space: pool 0 below slotCount, pool 1 from it. */
     private long offsetOf(int index) {
-        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
+        return indexOffset(index, slotSize, slotCount);
     }
 
     /** Consumes the end-of-epoch marker if it is the next entry; never consumes data. Receiving role. */

@@ -103,11 +103,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     }
 
     private long offsetOf(int index) {
-        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
+        return indexOffset(index, slotSize, slotCount);
     }
 
     private int sizeOf(int index) {
-        return index < slotCount ? slotSize : SMALL_SLOT_SIZE;
+        return indexSize(index, slotSize, slotCount);
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */

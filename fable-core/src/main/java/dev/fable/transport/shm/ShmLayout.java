@@ -135,6 +135,19 @@ public final class ShmLayout {
         return POOL_HEADER + (long) slotSize * slotCount + (long) slot * SMALL_SLOT_SIZE;
     }
 
+    /**
+     * Offset of slot {@code index} in the one index space the writer and the reader number both pools
+     * in: {@code [0, slotCount)} the slots of pool 0, {@code [slotCount, 2 * slotCount)} the small slots of pool 1.
+     */
+    public static long indexOffset(int index, int slotSize, int slotCount) {
+        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
+    }
+
+    /** Bytes of slot {@code index} of that index space. */
+    public static int indexSize(int index, int slotSize, int slotCount) {
+        return index < slotCount ? slotSize : SMALL_SLOT_SIZE;
+    }
+
     public static long entryOffset(long position, int mask) {
         return ENTRIES + (position & mask) * ENTRY_SIZE;
     }
