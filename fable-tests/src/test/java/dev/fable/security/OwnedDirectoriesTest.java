@@ -9,6 +9,7 @@ import dev.fable.naming.DaemonNameService;
 import dev.fable.naming.NamingConfig;
 import dev.fable.testing.Await;
 import dev.fable.testing.PeerProcess;
+import dev.fable.testing.ProcFs;
 import dev.fable.testing.Stranger;
 import dev.fable.transport.ControlChannel;
 import dev.fable.transport.EndpointListener;
@@ -185,7 +186,9 @@ class OwnedDirectoriesTest {
             Process fake = new ProcessBuilder(s.as("/usr/bin/socat", "-u", "UNIX-LISTEN:" + listening, "STDOUT"))
                     .redirectErrorStream(true).start();
             try {
-                Await.until(() -> Files.exists(listening), WAIT, () -> "the stranger's socat did not bind " + listening);
+                // listening, not only bound: a connect between bind() and listen() is refused, and a refused connect
+                // rightly makes the client try to start a daemon (found under a CPU hog: a fabled.log appeared)
+                Await.until(() -> ProcFs.unixSocketListening(listening), WAIT, () -> "the stranger's socat did not listen on " + listening);
                 // Our runtime directory passes every check; its socket file, though, is the stranger's (moved in, as
                 // if it had been created there while the directory was open): connecting reaches the stranger.
                 Path ours = fresh("ours");

@@ -273,4 +273,21 @@ public final class ProcFs {
         }
         return out;
     }
+
+    /**
+     * True once a Unix socket bound at {@code path} is listening ({@code /proc/net/unix}: flags
+     * {@code __SO_ACCEPTCON}). The socket file appears at bind(), before listen(): a connect in
+     * between is refused.
+     */
+    public static boolean unixSocketListening(Path path) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/net/unix"))) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length >= 8 && f[7].equals(path.toString()) && (Integer.parseInt(f[3], 16) & 0x10000) != 0) return true;
+            }
+            return false;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
 }
