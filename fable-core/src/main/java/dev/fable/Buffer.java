@@ -14,8 +14,10 @@ import java.lang.foreign.MemorySegment;
  * release is reported by the leak detector and its slot stays held until the connection closes.
  *
  * <h2>Length</h2>
- * {@link #capacity()} is the slot size; {@link #length()} is the number of valid (read) or
- * to-be-sent (write) bytes, starting at {@code min(maxBytes, capacity)} after a claim.
+ * {@link #capacity()} is the slot size, or, for a small message written in place in a shared-memory
+ * log (a claim of at most 512 bytes), exactly what was claimed (write) or received (read);
+ * {@link #length()} is the number of valid (read) or to-be-sent (write) bytes, starting at
+ * {@code min(maxBytes, capacity)} after a claim.
  *
  * <h2>Threads</h2>
  * A buffer is used by one thread at a time; hand it over with the usual happens-before means.
@@ -105,6 +107,11 @@ public interface Buffer {
     /**
      * The memory: {@link #capacity()} bytes, read-only for read buffers (the OS enforces it for shared
      * memory). Valid only until commit/release; bytes past {@link #length()} are undefined.
+     *
+     * <p>A small message in a shared-memory log lies somewhere new each time, so each call makes a new
+     * slice of the log (a small object the JIT's escape analysis removes when the caller does not keep
+     * it); every other buffer returns the same segment object each time. The typed accessors below
+     * never allocate.
      *
      * @return a segment of exactly {@link #capacity()} bytes starting at this buffer's first byte
      * @throws IllegalStateException if the buffer was already committed or released

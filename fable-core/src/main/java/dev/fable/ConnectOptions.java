@@ -21,6 +21,12 @@ public final class ConnectOptions {
     public static final int MAX_SLOT_SIZE = 1 << 30;
     /** Most slots in one pool: a slot pointer has 24 bits of slot index. */
     public static final int MAX_SLOT_COUNT = 1 << 24;
+    /** Default log per direction: 1 MiB (about 13,000 messages of 64 B in flight). */
+    public static final int DEFAULT_LOG_BYTES = 1 << 20;
+    /** Smallest log: 64 KiB. */
+    public static final int MIN_LOG_BYTES = 1 << 16;
+    /** Largest log: 1 GiB. */
+    public static final int MAX_LOG_BYTES = 1 << 30;
 
     private final boolean trusted;
     private final WaitMode waitMode;
@@ -31,10 +37,12 @@ public final class ConnectOptions {
     private final Duration connectTimeout;
     private final int maxMessageSize;
     private final boolean fixedWaitMode;
+    private final int logBytes;
 
     private ConnectOptions(boolean trusted, WaitMode waitMode, long spinNanos, int slotSize, int slotCount,
-                           int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode) {
+                           int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode, int logBytes) {
         this.fixedWaitMode = fixedWaitMode;
+        this.logBytes = logBytes;
         this.trusted = trusted;
         this.waitMode = waitMode;
         this.spinNanos = spinNanos;
@@ -54,7 +62,7 @@ public final class ConnectOptions {
      */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
-                Duration.ZERO, 64 << 20, false);
+                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES);
     }
 
     /**
@@ -73,7 +81,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that trust
      */
     public ConnectOptions trust(boolean trustPeer) {
-        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -85,7 +93,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
-                readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -97,7 +105,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions fixedWaitMode(boolean fixed) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes);
     }
 
     /**
@@ -110,7 +118,7 @@ public final class ConnectOptions {
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
-        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -126,7 +134,7 @@ public final class ConnectOptions {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -140,7 +148,25 @@ public final class ConnectOptions {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+    }
+
+    /**
+     * Bytes of the log of the shared-memory direction this side writes (its records: small messages
+     * written in place, and a 16-byte record per slot sent). Messages of at most 512 bytes (and at most a
+     * slot) go inline while the log has room; a larger log lets more of them be in flight, which the
+     * throughput of small messages follows (docs/BENCHMARKS.md). The peer maps it: it counts against the
+     * peer's {@code maxPeerPoolBytes}.
+     *
+     * @param bytes a power of two from {@link #MIN_LOG_BYTES} to {@link #MAX_LOG_BYTES}
+     * @return a copy of these options with that log size
+     * @throws IllegalArgumentException if {@code bytes} is not such a power of two
+     */
+    public ConnectOptions logBytes(int bytes) {
+        if (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1) {
+            throw new IllegalArgumentException("logBytes must be a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
+        }
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes);
     }
 
     /**
@@ -154,7 +180,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -166,7 +192,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes);
     }
 
     /**
@@ -178,7 +204,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes);
     }
 
     /**
@@ -208,6 +234,13 @@ public final class ConnectOptions {
      * @return the slot size in bytes
      */
     public int slotSize() { return slotSize; }
+
+    /**
+     * Bytes of the log this side writes into ({@link #logBytes(int)}).
+     *
+     * @return the log size in bytes
+     */
+    public int logBytes() { return logBytes; }
 
     /**
      * Slots in the pool this side writes into ({@link #slotCount(int)}).
@@ -246,6 +279,6 @@ public final class ConnectOptions {
 
     @Override
     public String toString() {
-        return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B";
+        return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B, log=" + logBytes + "B";
     }
 }

@@ -78,22 +78,23 @@ class InProcessChannelTest {
 
     @Test
     void claimReturnsNullWhenPeerHoldsEverySlotAndNeverOverwrites() throws Exception {
-        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+        // claims above the inline limit (512 B) take slots: with 4 slots out, the writer has none left
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(1024).slotCount(4))) {
             for (int i = 0; i < 4; i++) {
-                Buffer b = p.client().claim(8);
+                Buffer b = p.client().claim(1024);
                 assertNotNull(b, "slot " + i);
                 b.putLong(0, i);
                 b.commit();
             }
-            assertNull(p.client().claim(8), "all 4 slots are with the reader: back-pressure");
-            assertNull(p.client().claim(8, Duration.ofMillis(50)), "blocking claim times out, never allocates");
+            assertNull(p.client().claim(1024), "all 4 slots are with the reader: back-pressure");
+            assertNull(p.client().claim(1024, Duration.ofMillis(50)), "blocking claim times out, never allocates");
             List<Buffer> held = new ArrayList<>();
             for (int i = 0; i < 4; i++) held.add(p.server().poll());
             for (int i = 0; i < 4; i++) assertEquals(i, held.get(i).getLong(0));
             // out-of-order release: 2, 0, 3, 1
             for (int i : new int[] {2, 0, 3, 1}) held.get(i).release();
             for (int i = 10; i < 14; i++) {
-                Buffer b = p.client().claim(8);
+                Buffer b = p.client().claim(1024);
                 assertNotNull(b);
                 b.putLong(0, i);
                 b.commit();

@@ -198,21 +198,22 @@ class PeerDeathTest {
         long me = ProcessHandle.current().pid();
         try (PeerProcess child = PeerProcess.start(SilentListener.class, name)) {
             child.expectLine("READY");
-            ConnectOptions opts = ConnectOptions.trusted().waitMode(mode).slotSize(64).slotCount(4);
+            // claims above the inline limit (512 B) take slots: 4 of them fill the pool
+            ConnectOptions opts = ConnectOptions.trusted().waitMode(mode).slotSize(1024).slotCount(4);
             try (Connection c = Fable.connect("xio+shm://" + name, opts)) {
                 child.expectLine("ACCEPTED");
                 for (int i = 0; i < 4; i++) {
-                    Buffer b = c.claim(8);
+                    Buffer b = c.claim(1024);
                     assertNotNull(b);
                     b.commit();
                 }
-                assertNull(c.claim(8), "the child holds every slot: back-pressure");
+                assertNull(c.claim(1024), "the child holds every slot: back-pressure");
 
                 AtomicLong rxTid = new AtomicLong();
                 AtomicLong txTid = new AtomicLong();
                 CountDownLatch started = new CountDownLatch(2);
                 FutureTask<Outcome> rx = startThread("blocked-receive", rxTid, started, () -> c.receive(Duration.ofSeconds(30)));
-                FutureTask<Outcome> tx = startThread("blocked-claim", txTid, started, () -> c.claim(8, Duration.ofSeconds(30)));
+                FutureTask<Outcome> tx = startThread("blocked-claim", txTid, started, () -> c.claim(1024, Duration.ofSeconds(30)));
                 assertTrue(started.await(10, TimeUnit.SECONDS));
                 if (mode != WaitMode.SPIN) {
                     // Both threads really sleep on the channel's futexes before the peer dies.

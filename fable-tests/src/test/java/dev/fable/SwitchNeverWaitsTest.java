@@ -19,16 +19,17 @@ class SwitchNeverWaitsTest {
 
     @Test
     void aClaimDuringASwitchWhoseMarkerCannotFitReturnsNullAndTheSwitchFinishesOnceTheReaderDrains() throws Exception {
-        // 4 slots of a power of two: the ring has exactly 4 entries, so 4 unread messages leave no room for the marker
-        try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(64).slotCount(4))) {
+        // the smallest log, filled with 8-byte messages (16-byte records) until a claim finds no room: no room for the marker either
+        try (Pair p = Pair.open("shm", ConnectOptions.trusted(),
+                ConnectOptions.trusted().slotSize(64).slotCount(4).logBytes(ConnectOptions.MIN_LOG_BYTES))) {
             Connection c = p.client();
-            for (int i = 0; i < 4; i++) {
-                Buffer b = c.claim(8);
-                assertNotNull(b, "slot " + i);
-                b.putLong(0, i);
+            int sent = 0;
+            for (Buffer b; (b = c.claim(8)) != null; sent++) {
+                b.putLong(0, sent);
                 b.commit();
             }
-            assertNull(c.claim(8), "the old ring is full");
+            assertTrue(sent >= ConnectOptions.MIN_LOG_BYTES / 16 - 4, "the log holds about one 16-byte record per 16 bytes: " + sent);
+            assertNull(c.claim(8), "the old log is full");
 
             long epoch = c.reconfigure("shm", "a switch whose marker must wait");   // returns once the new leg is in
             assertEquals(1, epoch);
@@ -36,7 +37,7 @@ class SwitchNeverWaitsTest {
             assertNull(c.claim(8), "claim() during the switch: nothing now (the marker does not fit), without waiting or throwing");
             assertTrue(c.reconfiguring());
 
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < sent; i++) {
                 Buffer r = p.server().receive(LIMIT);
                 assertNotNull(r, "old message " + i);
                 assertEquals(i, r.getLong(0));

@@ -16,15 +16,27 @@ final class FableLink extends Link {
         this.c = c;
     }
 
+    /** Messages up to this size are written in the log itself (ShmLayout.INLINE_MAX). */
+    static final int SMALL = 512;
     /**
-     * Options of a row's connection for messages of {@code size} bytes: slots of the message size
-     * and about 2 MiB of pool ({@code -Dfable.bench.poolMiB} for experiments; the {@code raw-ring}
-     * rows show what the size does, docs/BENCHMARKS.md), the row's wait mode and trust.
+     * The log of a row that sends small messages: 64 MiB, as Aeron's IPC term and the {@code raw-ring}
+     * yardstick, because a log larger than the caches is what small messages across cores need here
+     * (docs/BENCHMARKS.md); the library's default is 1 MiB. The peers accept it ({@link PeerJvm}).
+     */
+    static final long BENCH_LOG_MIB = 64;
+
+    /**
+     * Options of a row's connection for messages of {@code size} bytes: slots of the message size,
+     * about 2 MiB of pool ({@code -Dfable.bench.poolMiB} for experiments), a 64 MiB log for small
+     * messages ({@code -Dfable.bench.logMiB}), the row's wait mode and trust.
      */
     static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
         int slot = Math.max(Pattern.CONTROL_SIZE, (size + 63) / 64 * 64);
         int count = Math.max(16, Math.min(1 << 20, (int) ((Long.getLong("fable.bench.poolMiB", 2) << 20) / slot)));
-        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count).fixedWaitMode(true);   // same-core rows spin on one core on purpose
+        long logMiB = Long.getLong("fable.bench.logMiB", size <= SMALL ? BENCH_LOG_MIB : ConnectOptions.DEFAULT_LOG_BYTES >> 20);
+        int logBytes = (int) Math.min(ConnectOptions.MAX_LOG_BYTES, logMiB << 20);
+        return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count).logBytes(logBytes)
+                .fixedWaitMode(true);   // same-core rows spin on one core on purpose
     }
 
     @Override

@@ -32,7 +32,7 @@ public final class HandLoop {
         String name = a[1];
         int cpu = Integer.parseInt(a[2]);
         long ms = Long.parseLong(a[3]);
-        ConnectOptions o = ConnectOptions.trusted().waitMode(WaitMode.SPIN).slotSize(64).slotCount(32768).fixedWaitMode(true);
+        ConnectOptions o = FableLink.options(64, WaitMode.SPIN, true);   // the fable-shm-spin row's own options
         if (a[0].equals("reader")) {
             try (Endpoint ep = Fable.register(name).listen(o)) {
                 System.out.println("READY");

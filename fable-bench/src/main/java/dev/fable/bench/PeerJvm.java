@@ -10,7 +10,7 @@ final class PeerJvm {
 
     /** Settings of this JVM that peer JVMs get too (a test's private runtime and state dirs, say). */
     static final List<String> PASSED_ON = List.of("fable.runtime.dir", "fable.state.dir", "fable.shm.dir", "fable.daemon.idleExitSeconds", "fable.peerTimeoutMillis",
-            "fable.daemon.autostart", "fable.bench.shmDir", "fable.bench.poolMiB", "fable.bench.corruptAt", "fable.bench.skipAt");
+            "fable.daemon.autostart", "fable.bench.shmDir", "fable.bench.poolMiB", "fable.bench.logMiB", "fable.shm.maxPeerPoolBytes", "fable.bench.corruptAt", "fable.bench.skipAt");
 
     static List<String> command(Class<?> main, List<String> args) {
         List<String> cmd = new ArrayList<>();
@@ -25,6 +25,8 @@ final class PeerJvm {
             String v = System.getProperty(k);
             if (v != null) cmd.add("-D" + k + "=" + v);
         }
+        // Every row's peer maps what the other's options declare: the 64 MiB log of FableLink.BENCH_LOG_MIB with its pool.
+        if (System.getProperty("fable.shm.maxPeerPoolBytes") == null) cmd.add("-Dfable.shm.maxPeerPoolBytes=" + (256L << 20));
         cmd.addAll(List.of("-cp", classPath(), main.getName()));
         cmd.addAll(args);
         return cmd;

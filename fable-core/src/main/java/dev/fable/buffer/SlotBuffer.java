@@ -37,6 +37,7 @@ public final class SlotBuffer implements Buffer {
     private MemorySegment viewOf;
     private long viewBase;
     private int viewCapacity;
+    private boolean sliceEachTime;   // the range moves at every binding (a record in a log): segment() keeps no view
     private int capacity;
     private int state = DEAD;
     private int slot = -1;
@@ -83,9 +84,50 @@ public final class SlotBuffer implements Buffer {
         return this;
     }
 
+    /**
+     * The {@code whole} an owner passes for a range that moves at every binding (a record in a log):
+     * {@link #segment()} then returns a fresh slice and keeps none, so that a caller that does not let it
+     * escape allocates nothing (the JIT's escape analysis removes it).
+     */
+    public static final MemorySegment SLICE_EACH_TIME = MemorySegment.ofArray(new byte[0]);
+
+    /**
+     * Hands the buffer out again as writable at {@code [base, base + capacity)} of the memory, slot and
+     * epoch of its last {@link #bindWritable} (a log's one inline buffer: five stores instead of a whole
+     * binding, on the path every small message takes). The buffer must be dead.
+     */
+    public SlotBuffer rebindWritable(long base, int capacity) {
+        this.base = base;
+        this.capacity = capacity;
+        this.length = capacity;
+        this.state = WRITABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
+    /**
+     * Hands the buffer out as readable at {@code [base, base + length)} of {@code log}, a segment whose
+     * ranges move with every binding ({@link #SLICE_EACH_TIME}): when its last binding was in that same
+     * log, only what changes is stored (the path every small message takes), else it is bound in full.
+     */
+    public SlotBuffer bindReadableInLog(MemorySegment log, long base, int length, boolean more, long descriptor, long epoch) {
+        if (segment != log || !sliceEachTime || this.epoch != epoch) {
+            return bindReadable(-1, log, base, length, SLICE_EACH_TIME, length, more, descriptor, epoch);
+        }
+        this.base = base;
+        this.capacity = length;
+        this.length = length;
+        this.more = more;
+        this.descriptor = descriptor;
+        this.state = READABLE;
+        leakToken.handedOut();
+        return this;
+    }
+
     /** segment()'s answer for this binding: {@code whole} if the owner has one, else a slice made on demand. */
     private void bindView(MemorySegment memory, long base, MemorySegment whole) {
-        if (whole != null) {
+        sliceEachTime = whole == SLICE_EACH_TIME;
+        if (whole != null && !sliceEachTime) {
             this.view = whole;
             this.viewOf = memory;
             this.viewBase = base;
@@ -219,6 +261,7 @@ public final class SlotBuffer implements Buffer {
     @Override
     public MemorySegment segment() {
         live();
+        if (sliceEachTime) return segment.asSlice(base, capacity);
         MemorySegment v = view;   // compared by its recorded bounds: the data path never touches the view object itself
         if (v == null || viewOf != segment || viewBase != base || viewCapacity != capacity) {
             view = v = segment.asSlice(base, capacity);

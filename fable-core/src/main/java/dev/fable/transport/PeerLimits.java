@@ -34,9 +34,9 @@ public record PeerLimits(long maxPoolBytes, int maxSlots, int maxFragment) {
         checkFragment(maxFragment);
     }
 
-    /** @throws IllegalArgumentException unless at least 64 KiB (below that not even 2 small slots and a ring fit) */
+    /** @throws IllegalArgumentException unless at least 128 KiB (below that not even 2 slots and a ring with the smallest log, 64 KiB, fit) */
     public static long checkPoolBytes(long bytes) {
-        if (bytes < 64 << 10) throw new IllegalArgumentException("maxPeerPoolBytes must be at least 65536 B, not " + bytes);
+        if (bytes < 128 << 10) throw new IllegalArgumentException("maxPeerPoolBytes must be at least 131072 B, not " + bytes);
         return bytes;
     }
 

@@ -56,6 +56,7 @@ public class RingBench {
     static final int SLOT_SIZE = 64;
     static final int SLOTS = 128;
     static final int BATCH = 64;
+    static final int LOG_BYTES = 1 << 20;
 
     @Param({"true", "false"})
     public boolean trusted;
@@ -70,17 +71,16 @@ public class RingBench {
     @Setup(Level.Trial)
     public void open() {
         arena = Arena.ofShared();
-        int capacity = ShmLayout.capacityFor(SLOTS);
         MemorySegment pool = arena.allocate(ShmLayout.poolBytes(SLOT_SIZE, SLOTS), 4096);
-        MemorySegment ring = arena.allocate(ShmLayout.ringBytes(capacity), 4096);
-        RingWriter.initialise(pool, ring, SLOT_SIZE, SLOTS);
+        MemorySegment ring = arena.allocate(ShmLayout.ringBytes(LOG_BYTES), 4096);
+        RingWriter.initialise(pool, ring, SLOT_SIZE, SLOTS, LOG_BYTES);
         leaks = new LeakDetector(LeakDetector.Level.SIMPLE);   // as a connection's buffers are tracked by default
         Faults faults = detail -> { throw new CorruptChannelException("ring benchmark: " + detail); };
         // peers "may park" (the default ADAPTIVE mode): every commit and release pays the wake check
-        writer = new RingWriter(pool, ring, SLOT_SIZE, SLOTS, null, 0, faults, true, "jmh ring (sending)", leaks);
-        reader = new RingReader(pool.asReadOnly(), ring, SLOT_SIZE, SLOTS, trusted, 0, null, 0, faults, true,
+        writer = new RingWriter(pool, ring, SLOT_SIZE, SLOTS, LOG_BYTES, null, 0, faults, true, "jmh ring (sending)", leaks);
+        reader = new RingReader(pool.asReadOnly(), ring, SLOT_SIZE, SLOTS, LOG_BYTES, trusted, 0, null, 0, faults, true,
                 "jmh ring (receiving)", leaks);
-        String bad = RingReader.validateHeaders(pool, ring, SLOT_SIZE, SLOTS);
+        String bad = RingReader.validateHeaders(pool, ring, SLOT_SIZE, SLOTS, LOG_BYTES);
         if (bad != null) throw new IllegalStateException(bad);
     }
 

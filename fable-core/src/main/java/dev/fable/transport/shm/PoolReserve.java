@@ -18,7 +18,7 @@ final class PoolReserve {
     private final ShmFiles files;
     private final boolean enabled;
     private final AtomicReference<ShmTransport.Outgoing> ready = new AtomicReference<>();
-    /** The shape {slotSize, slotCount} the next prepared pool should have; null when none is wanted. */
+    /** The shape {slotSize, slotCount, logBytes} the next prepared pool should have; null when none is wanted. */
     private final AtomicReference<int[]> wanted = new AtomicReference<>();
     /** How long a refill waits before it starts (see {@link #run()}). */
     static final long REFILL_DELAY_MS = 10;
@@ -36,17 +36,17 @@ final class PoolReserve {
     }
 
     /** The prepared pool if it has this shape (ownership passes to the caller), else null. */
-    ShmTransport.Outgoing take(int slotSize, int slotCount) {
+    ShmTransport.Outgoing take(int slotSize, int slotCount, int logBytes) {
         if (!enabled) return null;
         ShmTransport.Outgoing r = ready.get();
-        boolean match = r != null && r.slotSize() == slotSize && r.slotCount() == slotCount && ready.compareAndSet(r, null);
+        boolean match = r != null && r.hasShape(slotSize, slotCount, logBytes) && ready.compareAndSet(r, null);
         return match ? r : null;
     }
 
     /** Asks the preparer thread for a pool of this shape (it makes one unless one is ready). Never blocks. */
-    void refill(int slotSize, int slotCount) {
+    void refill(int slotSize, int slotCount, int logBytes) {
         if (!enabled) return;
-        wanted.set(new int[] {slotSize, slotCount});
+        wanted.set(new int[] {slotSize, slotCount, logBytes});
         Thread t = preparer;
         if (t == null) {
             synchronized (this) {
@@ -84,13 +84,13 @@ final class PoolReserve {
                 continue;
             }
             ShmTransport.Outgoing r = ready.get();
-            if (r != null && r.slotSize() == shape[0] && r.slotCount() == shape[1]) continue;
+            if (r != null && r.hasShape(shape[0], shape[1], shape[2])) continue;
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(REFILL_DELAY_MS));
             try {
                 ShmTransport.Outgoing old;
                 synchronized (preparing) {
                     if (exiting) return;
-                    old = ready.getAndSet(ShmTransport.Outgoing.create(files, shape[0], shape[1]));
+                    old = ready.getAndSet(ShmTransport.Outgoing.create(files, shape[0], shape[1], shape[2]));
                     if (old != null) old.unlink();   // the shape changed meanwhile: keep the newest
                 }
                 if (old != null) old.arena().close();

@@ -13,22 +13,26 @@ import java.lang.invoke.VarHandle;
 import static dev.fable.transport.shm.ShmLayout.*;
 
 /**
- * Producer side of one direction: owns the pool (read-write) and the ring's producer registers.
+ * Producer side of one direction: owns the pool and the log (read-write) and the ring's producer registers.
  *
  * <p>Single writer: one thread at a time calls {@link #claim}, {@link #commit} and
- * {@link #reclaim} (the connection's sending thread). Meta-slots (slot state, the free list) live
- * here in private memory, never in shared memory, so the consumer cannot forge them.
+ * {@link #commitEndOfEpoch} (the connection's sending thread). Slot state, the free queue and the
+ * record of which slot went out where live here in private memory, never in shared memory, so the
+ * consumer cannot forge them: the only value it writes that this side reads is READ, checked against
+ * {@code [readCache, position]} before use.
  *
- * <p>Slots are numbered in one index space: {@code [0, slotCount)} the slots of pool 0,
- * {@code [slotCount, slotCount + smallCount)} the small slots of pool 1 ({@link ShmLayout}); a claim
- * of at most {@value ShmLayout#SMALL_SLOT_SIZE} bytes takes a small one when the pool has them.
+ * <p>Records ({@link ShmLayout}): a claim of at most {@code inlineMax} bytes is written in place in the
+ * log (INLINE), when no other inline claim is out and the log has room; any other claim takes a slot,
+ * published as a 16-byte SLOT record at commit. Messages leave in commit order: a slot committed while
+ * an inline claim is out turns that claim's reserved record into a HOLE, and the inline claim, when
+ * committed, is published as a REF naming it.
  *
- * <p>Invariants: every entry in {@code [reclaimed, position)} names a distinct slot in state
- * {@code PUBLISHED}; {@code outstanding} counts the slots of both pools claimed or published and not
- * yet reclaimed, and never exceeds {@code slotCount}; hence {@code position - reclaimed <= slotCount <= capacity}
- * and the ring never overwrites an entry the consumer has not released, and each pool, having
- * {@code slotCount} slots, has a free one whenever {@code outstanding < slotCount}. Released pointers
- * are read only behind the consumer's READ and each is checked against the meta-slots before its slot is reused.
+ * <p>Invariants: {@code room() >= 0}: {@code position + promised + 8 <= readCache + logBytes}, where
+ * {@code promised} counts the log bytes promised to claims still out (16 per slot claim, the record plus
+ * 16 for a possible REF per inline claim); hence a commit never waits, and the 0 written after each record lands on released
+ * log. Every slot in {@code published} is in state PUBLISHED and named by exactly one SLOT record below
+ * {@code position}; it is freed when READ passes that record. {@code outstandingSlots} counts slots
+ * claimed or published and not freed, at most {@code slotCount}.
  *
  * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
@@ -44,84 +48,90 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final MemorySegment[] slots;   // each slot as a segment of its own, for Buffer.segment() only (the data path addresses the pool)
     private final int slotSize;
     private final int slotCount;
-    private final int mask;
+    private final int logBytes;
+    private final int logMask;
+    private final int inlineMax;
     private final Faults faults;
-    private final Tripwire dataWire;    // signal side: WRITE / CONSUMER_PARKED
+    private final Tripwire dataWire;    // signal side: the log / CONSUMER_PARKED
     private final Tripwire spaceWire;   // wait side:   READ / PRODUCER_PARKED
     private final boolean consumerMayPark;
 
-    private final int smallCount;    // slots of pool 1: slotCount or 0
-    private final byte[] slotState;  // by index (both pools)
-    private final int[] freeSlots;   // FIFO queue of free slots of pool 0: reused in release order, so an
-    private int freeHead;            // in-order reader walks the pool sequentially (hardware prefetch follows it)
+    private final byte[] slotState;
+    private final int[] freeSlots;     // FIFO queue of free slots: reused in release order, so an in-order
+    private int freeHead;              // reader walks the pool sequentially (hardware prefetch follows it)
     private int freeCount;
-    private final int[] freeSmall;   // the same for pool 1 (indices slotCount + i)
-    private int smallHead;
-    private int smallFree;
-    private int outstanding;         // slots of both pools claimed or published and not reclaimed; at most slotCount
-    private final SlotBuffer[] recycled;
+    private final int[] published;     // FIFO queue of published slots, in publication order
+    private final long[] publishedAt;  // by slot: the position of the SLOT record that named it
+    private int publishedHead;
+    private int publishedCount;
+    private int outstandingSlots;      // claimed or published and not freed; at most slotCount
+    private final SlotBuffer[] recycled;   // for slot claims: at most slotCount are out at once
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
 
-    private long position;    // next position to publish (private copy of WRITE)
-    private long reclaimed;   // positions whose released pointers were validated and freed
+    private long position;     // next record's position (private copy of WRITE)
+    private long readCache;    // READ as last read and checked
+    private SlotBuffer inlineIdle;   // the one buffer of inline claims, always bound to the log; null while it is out, so
+                                     // only the application references it then (a dropped one is reported as a leak)
+    private final int inlineIndex;   // its index: commit() knows it by that
+    private boolean inlineOut;   // it is claimed
+    private int inlineCapacity;  // its capacity; its record starts at position unless holed
+    private boolean inlineHoled; // a later commit made its record a HOLE at inlineAt: it is published as a REF
+    private long inlineAt;
+    private int missedBytes = 1;   // maxBytes of the last claim that found no space (spaceAvailable tests it)
     private final long epoch;
     private long fragments;
     private long continued;   // fragments with MORE (plain: statistics)
     private long bytes;
 
-    public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, java.util.function.Supplier<Connection> connection, long epoch,
-                      Faults faults, boolean consumerMayPark, String label, LeakDetector leaks) {
+    public RingWriter(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, int logBytes,
+                      java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean consumerMayPark,
+                      String label, LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
         this.pool = pool;
         this.slotSize = slotSize;
         this.slotCount = slotCount;
-        this.mask = capacityFor(slotCount) - 1;
+        this.logBytes = logBytes;
+        this.logMask = logBytes - 1;
+        this.inlineMax = inlineMaxFor(slotSize);
         this.faults = faults;
         this.consumerMayPark = consumerMayPark;
         this.dataWire = consumerParkedTripwire(ring);
         this.spaceWire = producerParkedTripwire(ring);
-        this.smallCount = smallSlotsFor(slotSize, slotCount);
-        int total = slotCount + smallCount;
-        this.slots = new MemorySegment[total];
-        this.slotState = new byte[total];
+        this.slots = new MemorySegment[slotCount];
+        this.slotState = new byte[slotCount];
         this.freeSlots = new int[slotCount];
-        this.freeSmall = new int[Math.max(1, smallCount)];
-        this.recycled = new SlotBuffer[slotCount];   // at most slotCount buffers are out at once (see outstanding)
-        this.leakTokens = new LeakDetector.Token[slotCount];
-        for (int i = 0; i < total; i++) slots[i] = pool.asSlice(offsetOf(i), sizeOf(i));
+        this.published = new int[slotCount];
+        this.publishedAt = new long[slotCount];
+        this.recycled = new SlotBuffer[slotCount];
+        this.leakTokens = new LeakDetector.Token[slotCount + 1];
         for (int i = 0; i < slotCount; i++) {
+            slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
             freeSlots[i] = i;
+        }
+        for (int i = 0; i < slotCount; i++) {
             recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
             leakTokens[i] = recycled[i].leakToken();
         }
-        for (int i = 0; i < smallCount; i++) freeSmall[i] = slotCount + i;
+        inlineIndex = slotCount;
+        inlineIdle = new SlotBuffer(this, inlineIndex, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
+        leakTokens[slotCount] = inlineIdle.leakToken();
+        inlineIdle.bindWritable(-1, ring, LOG + RECORD_HEADER, 0, SlotBuffer.SLICE_EACH_TIME, 0, epoch).kill();   // memory, slot and epoch for rebindWritable
         freeCount = slotCount;
-        smallFree = smallCount;
         recycledTop = slotCount;
     }
 
-    private long offsetOf(int index) {
-        return indexOffset(index, slotSize, slotCount);
-    }
-
-    private int sizeOf(int index) {
-        return indexSize(index, slotSize, slotCount);
-    }
-
     /** Writes the headers of freshly created files (before the peer maps them). */
-    public static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount) {
+    public static void initialise(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, int logBytes) {
         // plain writes: no other process maps these files yet; the handshake frame that names them publishes them
         putHeaderMagicPlain(pool, POOL_MAGIC);
         putHeaderVersionPlain(pool, VERSION);
         putHeaderSlotSizePlain(pool, slotSize);
         putHeaderSlotCountPlain(pool, slotCount);
-        putHeaderSmallSlotSizePlain(pool, smallSlotsFor(slotSize, slotCount) == 0 ? 0 : SMALL_SLOT_SIZE);
-        putHeaderSmallSlotCountPlain(pool, smallSlotsFor(slotSize, slotCount));
         putHeaderMagicPlain(ring, RING_MAGIC);
         putHeaderVersionPlain(ring, VERSION);
-        putHeaderCapacityPlain(ring, capacityFor(slotCount));
+        putHeaderLogBytesPlain(ring, logBytes);
         putHeaderSlotSizePlain(ring, slotSize);
         putHeaderSlotCountPlain(ring, slotCount);
         VarHandle.releaseFence();   // headers before the handshake message that names the files
@@ -132,46 +142,130 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     }
 
     /**
-     * A free slot as a writable buffer (a small one for at most {@value ShmLayout#SMALL_SLOT_SIZE} bytes
-     * when the pool has them), or null when the consumer holds every slot (back-pressure).
+     * A writable buffer: in place in the log for at most {@code inlineMax} bytes when it can be, else a
+     * free slot; null when neither has room (back-pressure: the consumer holds them).
      */
     public SlotBuffer claim(int maxBytes) {
-        if (outstanding == slotCount && reclaim() == 0) {
+        if (maxBytes <= inlineMax && !inlineOut) {
+            SlotBuffer b = claimInline(Math.max(maxBytes, 0));
+            if (b != null) return b;
+        }
+        return claimSlot(maxBytes);
+    }
+
+    private SlotBuffer claimInline(int maxBytes) {
+        int record = recordBytes(maxBytes);
+        int toEnd = logBytes - (int) (position & logMask);
+        int pad = record > toEnd ? toEnd : 0;   // the record would wrap: a PAD fills the log's end first
+        if (!hasRoom(pad + record + RECORD_ALIGN)) {   // + a REF, should the record become a HOLE
+            missedBytes = maxBytes;
             return null;
         }
-        int slot;
-        if (maxBytes <= SMALL_SLOT_SIZE && smallCount > 0) {   // smallFree > 0: outstanding < slotCount = smallCount
-            slot = freeSmall[smallHead];
-            if (++smallHead == smallCount) smallHead = 0;
-            smallFree--;
-        } else {                                              // freeCount > 0 likewise
-            slot = freeSlots[freeHead];
-            if (++freeHead == slotCount) freeHead = 0;
-            freeCount--;
+        if (pad > 0) publish(position, pad, header(position, KIND_PAD, pad - RECORD_HEADER, false));
+        // The 0 after the record now, not at commit: its line is fetched while the application fills the
+        // payload instead of on the way to the header's release (stores become visible in order on x86).
+        putLogWordPlain(ring, logOffset(position + record, logMask), 0);   // plain: published by the header's release
+        inlineOut = true;
+        inlineCapacity = maxBytes;   // the buffer grants what was asked; the record rounds it up
+        SlotBuffer b = inlineIdle;
+        inlineIdle = null;
+        return b.rebindWritable(logOffset(position, logMask) + RECORD_HEADER, maxBytes);
+    }
+
+    private SlotBuffer claimSlot(int maxBytes) {
+        if (outstandingSlots == slotCount) refreshRead();   // lazy: READ is read only when the slots or the room run out
+        if (outstandingSlots == slotCount || !hasRoom(RECORD_ALIGN)) {
+            missedBytes = Math.max(maxBytes, 1);
+            return null;
         }
-        outstanding++;
+        int slot = freeSlots[freeHead];   // freeCount > 0: outstandingSlots < slotCount
+        if (++freeHead == slotCount) freeHead = 0;
+        freeCount--;
+        outstandingSlots++;
         slotState[slot] = CLAIMED;
         SlotBuffer b = recycled[--recycledTop];
-        recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
-        int size = sizeOf(slot);
-        return b.bindWritable(slot, pool, offsetOf(slot), size, slots[slot], Math.min(Math.max(maxBytes, 0), size), epoch);
+        recycled[recycledTop] = null;
+        return b.bindWritable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
+    }
+
+    /** True when {@code bytes} more fit in the log besides the promised ones, rereading READ only when the cached room runs out. */
+    private boolean hasRoom(int bytes) {
+        return room() >= bytes || refreshRead() && room() >= bytes;
+    }
+
+    /**
+     * Log bytes free for new records: between position and READ's lap, less the 8 of the 0 after the last
+     * record and what claims still out were promised (16 per slot claim for its SLOT record; an inline
+     * claim's record and 16 for a REF, or only the REF's 16 once it is a HOLE).
+     */
+    private long room() {
+        long promised = (long) (outstandingSlots - publishedCount) * RECORD_ALIGN;
+        if (inlineOut) promised += inlineHoled ? RECORD_ALIGN : recordBytes(inlineCapacity) + RECORD_ALIGN;
+        return readCache + logBytes - RECORD_HEADER - position - promised;
+    }
+
+    /**
+     * Reads READ (acquire) and frees the slots of SLOT records below it. True when it moved. READ outside
+     * {@code [readCache, position]} or off the record grid fails the connection.
+     */
+    private boolean refreshRead() {
+        long r = readRegisterAcquire(ring);   // acquire: the consumer's last reads of the records below READ are done
+        if (r == readCache) return false;
+        if (r < readCache || r > position || (r & (RECORD_ALIGN - 1)) != 0) {
+            throw faults.corrupt("the reader moved its READ register to " + r + ", outside [" + readCache + ", " + position
+                    + "] or off the " + RECORD_ALIGN + "-byte record grid");
+        }
+        readCache = r;
+        publishWrite();
+        while (publishedCount > 0 && publishedAt[published[publishedHead]] < r) {
+            int slot = published[publishedHead];
+            if (++publishedHead == slotCount) publishedHead = 0;
+            publishedCount--;
+            slotState[slot] = FREE;
+            int tail = freeHead + freeCount;
+            freeSlots[tail >= slotCount ? tail - slotCount : tail] = slot;
+            freeCount++;
+            outstandingSlots--;
+        }
+        return true;
     }
 
     @Override
     public void commit(SlotBuffer b, boolean more) {   // only called by b itself, so b is one of ours
-        int slot = b.slot();
         int length = b.length();
-        long p = position;
-        long e = entryOffset(p, mask);
-        putPointerPlain(ring, e, slot < slotCount ? pointer(slot, length, more)   // plain: published by the release store below
-                : pointer(POOL_SMALL, slot - slotCount, length, more));
-        putStampRelease(ring, e, p + 1);                         // release: payload and pointer before the stamp
-        position = p + 1;
-        putWriteRegisterRelease(ring, p + 1);                    // release: the WRITE register (monitoring; a line only this side writes)
-        slotState[slot] = PUBLISHED;
+        if (b.index() == inlineIndex) {
+            long p = position;
+            if (!inlineHoled) {
+                int record = recordBytes(length);
+                if (record == recordBytes(inlineCapacity)) {   // the usual case: the 0 after it was written at claim
+                    putHeaderRelease(ring, logOffset(p, logMask), header(p, KIND_INLINE, length, more));   // release: payload and that 0 first
+                    position = p + record;
+                } else {
+                    publish(p, record, header(p, KIND_INLINE, length, more));
+                }
+            } else {
+                putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, inlineAt);   // plain: published by the header's release
+                publish(p, RECORD_ALIGN, header(p, KIND_REF, length, more));
+                inlineHoled = false;
+            }
+            inlineOut = false;
+            b.kill();
+            inlineIdle = b;
+        } else {
+            int slot = b.slot();
+            if (inlineOut && !inlineHoled) hole();
+            long p = position;
+            putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(slot, length, more));   // plain: published by the header's release
+            publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
+            slotState[slot] = PUBLISHED;
+            publishedAt[slot] = p;
+            int tail = publishedHead + publishedCount;
+            published[tail >= slotCount ? tail - slotCount : tail] = slot;
+            publishedCount++;
+            b.kill();
+            recycled[recycledTop++] = b;
+        }
         bytes += length;
-        b.kill();
-        recycled[recycledTop++] = b;
         if (consumerMayPark) {
             dataWire.signal();
         }
@@ -181,26 +275,45 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         FRAGMENTS.setRelease(this, fragments + 1);
     }
 
+    /** The inline claim out becomes a HOLE record in its place: a commit after it must not wait for it. */
+    private void hole() {
+        long p = position;   // an inline claim's record starts at position until it is holed
+        publish(p, recordBytes(inlineCapacity), header(p, KIND_HOLE, inlineCapacity, false));
+        inlineAt = p;
+        inlineHoled = true;   // room() now promises it only the REF's 16 bytes
+    }
+
     /**
-     * Publishes the end-of-epoch marker after every committed entry (a reconfiguration retires this
-     * leg; nothing may be committed after it). False when the ring has no free entry: wait for the
-     * consumer to release one and try again. The consumer's READ is checked as {@link #reclaim} checks
-     * it: outside {@code [reclaimed, position]} the connection fails with a {@link dev.fable.CorruptChannelException}.
+     * Publishes a record of {@code size} bytes at {@code p} (payload already written): 0 into the header
+     * word after it, then the header with a release store. WRITE is not touched here (see {@link #publishWrite}).
+     */
+    private void publish(long p, int size, long header) {
+        long next = p + size;
+        putLogWordPlain(ring, logOffset(next, logMask), 0);     // plain: published by the release below
+        putHeaderRelease(ring, logOffset(p, logMask), header);  // release: payload, pointer and the 0 after the record before the header
+        position = next;
+    }
+
+    /**
+     * Updates the WRITE register (monitoring only: nobody on the data path reads it). Lazily, so a small
+     * message costs no store to a third line: when READ is reread, at the end-of-epoch marker and at close.
+     */
+    private void publishWrite() {
+        putWriteRegisterRelease(ring, position);   // release: a line only this side writes
+    }
+
+    /**
+     * Publishes the end-of-epoch marker after every committed record (a reconfiguration retires this
+     * leg; nothing may be committed after it). False when the log has no room: wait for the consumer to
+     * release some and try again. READ is checked as for claims.
      */
     boolean commitEndOfEpoch() {
-        long p = position;
-        // acquire: the consumer's READ, as in reclaim(); positions in [READ, position) still occupy entries
-        long r = readRegisterAcquire(ring);
-        if (r < reclaimed || r > p) {
-            throw faults.corrupt("the reader moved its READ register to " + r + ", outside [" + reclaimed + ", " + p
-                    + "], when this side ended its epoch");
+        if (inlineOut || outstandingSlots > publishedCount) {
+            throw new IllegalStateException("end of epoch with a claimed buffer still out");   // the sending role moves only when none is
         }
-        if (p - r >= mask + 1) return false;
-        long e = entryOffset(p, mask);
-        putPointerPlain(ring, e, END_OF_EPOCH);   // plain: published by the release store below
-        putStampRelease(ring, e, p + 1);          // release: the marker's pointer before its stamp
-        position = p + 1;
-        putWriteRegisterRelease(ring, p + 1);     // release: the WRITE register (monitoring)
+        if (!hasRoom(RECORD_ALIGN)) return false;
+        publish(position, RECORD_ALIGN, header(position, KIND_END, 0, false));
+        publishWrite();
         if (consumerMayPark) {
             dataWire.signal();
         }
@@ -212,48 +325,13 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         throw new IllegalStateException("release() is for read buffers; commit() a claimed buffer");
     }
 
-    /**
-     * Takes back the slots the consumer released (READ moved). Lazy: called only when the free list is
-     * empty, so the consumer's READ line is read rarely. Returns how many slots came back.
-     */
-    int reclaim() {
-        long r = readRegisterAcquire(ring);   // acquire: the consumer's rewritten pointers are visible
-        if (r == reclaimed) {
-            return 0;
-        }
-        if (r < reclaimed || r > position) {
-            throw faults.corrupt("the reader moved its READ register to " + r + ", outside [" + reclaimed + ", " + position + "]");
-        }
-        int n = 0;
-        for (long p = reclaimed; p < r; p++) {
-            long ptr = pointerPlain(ring, entryOffset(p, mask));   // plain: ordered by the acquire of READ
-            int pool = pointerPool(ptr), slot = pointerSlot(ptr);
-            int index = pool == POOL_SLOTS ? slot : pool == POOL_SMALL && smallCount > 0 ? slotCount + slot : -1;
-            if (index < 0 || slot >= slotCount || slotState[index] != PUBLISHED) {
-                reclaimed = p;
-                throw faults.corrupt("the reader released slot pointer 0x" + Long.toHexString(ptr) + " at position " + p
-                        + ", which names a slot it does not hold");
-            }
-            slotState[index] = FREE;
-            if (index < slotCount) {
-                int tail = freeHead + freeCount;
-                freeSlots[tail >= slotCount ? tail - slotCount : tail] = index;
-                freeCount++;
-            } else {
-                int tail = smallHead + smallFree;
-                freeSmall[tail >= smallCount ? tail - smallCount : tail] = index;
-                smallFree++;
-            }
-            outstanding--;
-            n++;
-        }
-        reclaimed = r;
-        return n;
-    }
-
-    /** True when a claim would succeed now (a free slot, or the consumer released one). Used by waiters. */
+    /** True when the claim that last found no space would succeed now (or READ moved). Used by waiters. */
     boolean spaceAvailable() {
-        return outstanding < slotCount || readRegisterAcquire(ring) != reclaimed;   // acquire: see reclaim()
+        if (readRegisterAcquire(ring) != readCache) return true;   // acquire: see refreshRead()
+        long room = room();
+        int want = missedBytes;
+        if (want <= inlineMax && !inlineOut && room >= 2L * recordBytes(want) + RECORD_ALIGN) return true;   // with a PAD at worst
+        return outstandingSlots < slotCount && room >= RECORD_ALIGN;
     }
 
     Tripwire spaceWire() {
@@ -266,7 +344,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
 
     /** Tells the consumer that nothing more will be published (after the last commit). */
     void markClosed() {
-        putProducerStateRelease(ring, STATE_CLOSED);   // release: after every published entry
+        publishWrite();
+        putProducerStateRelease(ring, STATE_CLOSED);   // release: after every published record
         dataWire.wakeAll();
     }
 

@@ -53,7 +53,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
 
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena outArena, Arena inArena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
-                  int inSlotSize, int inSlotCount, WaitMode peerMode, LegServices services) {
+                  int inSlotSize, int inSlotCount, int inLogBytes, WaitMode peerMode, LegServices services) {
         super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
         this.outArena = outArena;
@@ -62,9 +62,9 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         this.mode = options.waitMode();
         this.spinNanos = options.spinNanos();
         String label = toString();
-        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), this::face, epoch, this,
+        this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), options.logBytes(), this::face, epoch, this,
                 peerMode != WaitMode.SPIN, label + " (sending)", services.leaks());
-        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, options.isTrusted(), options.readQuota(), this::face, epoch, this,
+        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, inLogBytes, options.isTrusted(), options.readQuota(), this::face, epoch, this,
                 mode != WaitMode.SPIN, label + " (receiving)", services.leaks());
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;

@@ -9,60 +9,65 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Byte layout of the two files of one direction, shared by writer and reader. Layout version 2.
+ * Byte layout of the two files of one direction, shared by writer and reader. Layout version 3
+ * (docs/shm-transport.md is the byte-exact specification).
  *
  * <h2>Pool file ({@code *.pool}): written by the producer, mapped read-only by the consumer</h2>
  * <pre>
  *   0  long  magic "FABLPOOL"    8 int version    16 int slotSize    20 int slotCount
- *                                24 int smallSlotSize (256 or 0)    28 int smallSlotCount (slotCount or 0)
- *   4096     slot 0, slot 1, ... each slotSize bytes (a multiple of 64, so every slot is cache-aligned): pool 0
- *   4096 + slotSize * slotCount
- *            small slot 0, 1, ... each 256 bytes: pool 1, present when slotSize >= 1024
+ *   4096     slot 0, slot 1, ... each slotSize bytes (a multiple of 64, so every slot is cache-aligned)
  * </pre>
- * Small messages are packed: a claim of at most {@value #SMALL_SLOT_SIZE} bytes takes a small slot, so
- * consecutive small messages lie 256 bytes apart in one run of memory (16 to a page) instead of one
- * slot (by default 64 KiB, a page or more) apart. Both pools hold {@code slotCount} slots, and the writer
- * keeps at most {@code slotCount} slots of both pools claimed or published at once, so back-pressure
- * and the ring's capacity are those of {@code slotCount} as before.
  *
  * <h2>Ring file ({@code *.ring}): the consumer queue, mapped read-write by both</h2>
  * Each register sits alone in a 128-byte block (Zen fetches adjacent line pairs), written by one side:
  * <pre>
- *     0  header (producer, written once): magic "FABLRING", version, capacity, slotSize, slotCount
- *   128  WRITE           long  producer: positions published (the WRITE register; for monitoring)
+ *     0  header (producer, written once): magic "FABLRING", version, logBytes, slotSize, slotCount
+ *   128  WRITE           long  producer: log position published (monitoring only; the consumer never reads it)
  *   256  CONSUMER_PARKED int   consumer: a generation while it sleeps (its futex word); the producer CASes it to 0 to wake it
- *   384  READ            long  consumer: positions released, published in batches (see RingReader)
+ *   384  READ            long  consumer: log position released (every record below it), published in batches
  *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
  *   768  CONSUMER_CPU    long  consumer: where its waiting thread runs, stamped with the time (AdaptiveSpin); 0 never
  *   776  CONSUMER_TID    int   consumer: that thread's kernel id (the peer reads its run time from /proc); 0 unknown
  *   896  PRODUCER_CPU    long  producer: the same for its thread waiting for space
  *   904  PRODUCER_TID    int   producer: that thread's kernel id
- *  1024  entries[capacity], 16 bytes each: long stamp, long slot pointer
+ *  4096  log[logBytes]         producer: records, back to back (logBytes a power of two)
  * </pre>
- * Entry {@code p mod capacity} holds position {@code p}. The producer writes the slot pointer, then
- * the stamp {@code p + 1} with a release store; the consumer polls the stamp of its next position,
- * never a shared tail counter (which would bounce a cache line per message). Entries behind READ
- * carry released slot pointers back: the consumer rewrites an entry only when it released out of order.
  *
- * <h2>Slot pointer (64 bits)</h2>
- * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool 0 holds the
- * slots of {@code slotSize} bytes, pool 1 the small ones (length at most {@value #SMALL_SLOT_SIZE}). Pool id 127 with
- * length 0 and slot 0 is the end-of-epoch marker ({@link #END_OF_EPOCH}): the producer's last entry
- * on a connection leg that a reconfiguration retires; it names no slot and is never released.
+ * <h2>The log</h2>
+ * A position is a byte count that only grows; position {@code p} lives at {@code LOG + (p & (logBytes - 1))}.
+ * Records start at multiples of {@value #RECORD_ALIGN} and never wrap (a PAD record fills the log's end
+ * instead). Each starts with an 8-byte header:
+ * <pre>
+ *   bits  0-31  tag     (int) (p >>> 4): tells this lap's record from older bytes at the same offset
+ *   bits 32-55  length  payload bytes (INLINE, REF: the message; SLOT: 8; PAD, HOLE: bytes skipped; END: 0)
+ *   bits 56-62  kind    INLINE 1, SLOT 2, PAD 3, HOLE 4, REF 5, END 6
+ *   bit  63     more    INLINE and REF: another fragment of the message follows
+ * </pre>
+ * A record occupies {@code 8 + length} bytes rounded up to 16. INLINE carries a small message in place;
+ * SLOT's 8-byte payload is a slot pointer into the pool; PAD skips to the log's end; HOLE is an inline
+ * record whose message was committed after a later one (its REF, later in the log, names the HOLE's
+ * position and delivers its bytes in commit order); END is the end-of-epoch marker. The producer writes a
+ * record's payload, then 0 into the header word after the record (so older bytes there can never read as
+ * a record), then the header with a release store; the consumer loads its next header with acquire.
+ * READ covers only records whose buffers were all released: a buffer held out of order holds back the
+ * reuse of everything published after it.
+ *
+ * <h2>Slot pointer (64 bits, the payload of a SLOT record)</h2>
+ * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down); pool id 0.
  *
  * <h2>Accessors</h2>
- * Every read and write of a header field, register or entry field goes through a static accessor
+ * Every read and write of a header field, register or log word goes through a static accessor
  * below, named for the field and its memory ordering ({@code Plain}, {@code Acquire}, {@code Release});
- * no other class in core adds offsets to a field. They are static and take the segment (and an
- * entry's offset from {@link #entryOffset}), so the JIT inlines them into the data path. They check
- * nothing: every value read from memory the peer can write is still checked by the caller before use. The PARKED words are reached only
+ * no other class in core adds offsets to a field. They are static and take the segment, so the JIT
+ * inlines them into the data path. They check nothing: every value read from memory the peer can write
+ * is still checked by the caller before use. The PARKED words are reached only
  * through {@link Tripwire} ({@link #consumerParkedTripwire}, {@link #producerParkedTripwire}).
  */
 public final class ShmLayout {
     private ShmLayout() {}
 
-    public static final int VERSION = 2;   // 2: the small-slot pool (pool 1) after the slots
+    public static final int VERSION = 3;   // 3: the log of records replaces the entry array and the small-slot pool
 
     public static final long POOL_MAGIC = 0x4C4F4F504C424146L;   // "FABLPOOL" little-endian
     public static final long RING_MAGIC = 0x474E49524C424146L;   // "FABLRING" little-endian
@@ -70,19 +75,12 @@ public final class ShmLayout {
 
     public static final long HDR_MAGIC = 0;
     public static final long HDR_VERSION = 8;
-    public static final long HDR_CAPACITY = 12;   // ring only
+    public static final long HDR_LOG_BYTES = 12;   // ring only
     public static final long HDR_SLOT_SIZE = 16;
     public static final long HDR_SLOT_COUNT = 20;
-    public static final long HDR_SMALL_SLOT_SIZE = 24;    // pool only
-    public static final long HDR_SMALL_SLOT_COUNT = 28;   // pool only
 
-    /** Bytes of a small slot (pool 1): claims of at most this many bytes are packed into them. */
-    public static final int SMALL_SLOT_SIZE = 256;
-    /** The slot size from which a pool has small slots: below it, packing would save little. */
-    public static final int SMALL_SLOTS_FROM = 1024;
-    /** Pool ids in a slot pointer. */
+    /** Pool id of the slots in a slot pointer (the only pool of layout 3). */
     public static final int POOL_SLOTS = 0;
-    public static final int POOL_SMALL = 1;
 
     public static final long WRITE = 128;
     public static final long CONSUMER_PARKED = 256;
@@ -93,10 +91,24 @@ public final class ShmLayout {
     public static final long PRODUCER_CPU = 896;
     public static final long CONSUMER_TID = CONSUMER_CPU + 8;
     public static final long PRODUCER_TID = PRODUCER_CPU + 8;
-    public static final long ENTRIES = 1024;
-    public static final int ENTRY_SIZE = 16;
-    private static final long ENTRY_STAMP = 0;     // within an entry
-    private static final long ENTRY_POINTER = 8;
+    public static final long LOG = 4096;
+
+    /** Records start at multiples of this many bytes. */
+    public static final int RECORD_ALIGN = 16;
+    /** Bytes of a record header. */
+    public static final int RECORD_HEADER = 8;
+    /** Largest message written inline in the log (also never more than the slot size). */
+    public static final int INLINE_MAX = 512;
+    /** Smallest and largest log ({@code ConnectOptions.logBytes}). */
+    public static final int MIN_LOG_BYTES = 1 << 16;
+    public static final int MAX_LOG_BYTES = 1 << 30;
+
+    public static final int KIND_INLINE = 1;
+    public static final int KIND_SLOT = 2;
+    public static final int KIND_PAD = 3;
+    public static final int KIND_HOLE = 4;
+    public static final int KIND_REF = 5;
+    public static final int KIND_END = 6;
 
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
@@ -105,59 +117,68 @@ public final class ShmLayout {
     public static final int STATE_CLOSED = 1;
 
     private static final long MORE_BIT = 1L << 31;
-    /** The end-of-epoch marker entry (pool 127, slot 0, length 0). */
-    public static final long END_OF_EPOCH = 127L << 24;
-
-    /** Small slots of a pool of {@code slotCount} slots of {@code slotSize} bytes: as many as slots from {@link #SMALL_SLOTS_FROM}, else none. */
-    public static int smallSlotsFor(int slotSize, int slotCount) {
-        return slotSize >= SMALL_SLOTS_FROM ? slotCount : 0;
-    }
 
     public static long poolBytes(int slotSize, int slotCount) {
-        return POOL_HEADER + (long) slotSize * slotCount + (long) smallSlotsFor(slotSize, slotCount) * SMALL_SLOT_SIZE;
+        return POOL_HEADER + (long) slotSize * slotCount;
     }
 
-    public static long ringBytes(int capacity) {
-        return ENTRIES + (long) capacity * ENTRY_SIZE;
+    public static long ringBytes(int logBytes) {
+        return LOG + logBytes;
     }
 
-    /** Ring capacity for a pool: the next power of two ≥ slotCount, so the ring can never overflow. */
-    public static int capacityFor(int slotCount) {
-        return Integer.highestOneBit(slotCount - 1) << 1;
+    /** True when {@code bytes} is a valid log size: a power of two from {@link #MIN_LOG_BYTES} to {@link #MAX_LOG_BYTES}. */
+    public static boolean validLogBytes(int bytes) {
+        return bytes >= MIN_LOG_BYTES && bytes <= MAX_LOG_BYTES && Integer.bitCount(bytes) == 1;
+    }
+
+    /** Largest message a pool of {@code slotSize} writes inline: {@link #INLINE_MAX}, never more than a slot. */
+    public static int inlineMaxFor(int slotSize) {
+        return Math.min(INLINE_MAX, slotSize);
     }
 
     public static long slotOffset(int slot, int slotSize) {
         return POOL_HEADER + (long) slot * slotSize;
     }
 
-    /** Offset of small slot {@code slot} (pool 1) in a pool of {@code slotCount} slots of {@code slotSize}. */
-    public static long smallSlotOffset(int slot, int slotSize, int slotCount) {
-        return POOL_HEADER + (long) slotSize * slotCount + (long) slot * SMALL_SLOT_SIZE;
+    /** Offset in the ring file of log position {@code position}; {@code mask} is logBytes - 1. */
+    public static long logOffset(long position, int mask) {
+        return LOG + (position & mask);
     }
 
-    /**
-     * Offset of slot {@code index} in the one index space the writer and the reader number both pools
-     * in: {@code [0, slotCount)} the slots of pool 0, {@code [slotCount, 2 * slotCount)} the small slots of pool 1.
-     */
-    public static long indexOffset(int index, int slotSize, int slotCount) {
-        return index < slotCount ? slotOffset(index, slotSize) : smallSlotOffset(index - slotCount, slotSize, slotCount);
+    /** Bytes a record with {@code length} payload bytes occupies: 8 + length, rounded up to {@link #RECORD_ALIGN}. */
+    public static int recordBytes(int length) {
+        return (RECORD_HEADER + length + RECORD_ALIGN - 1) & -RECORD_ALIGN;
     }
 
-    /** Bytes of slot {@code index} of that index space. */
-    public static int indexSize(int index, int slotSize, int slotCount) {
-        return index < slotCount ? slotSize : SMALL_SLOT_SIZE;
+    /** The header of a record at {@code position}: see the class comment. Never 0 (kind is at least 1). */
+    public static long header(long position, int kind, int length, boolean more) {
+        return (more ? Long.MIN_VALUE : 0) | ((long) kind << 56) | ((long) (length & 0xFF_FFFF) << 32) | ((position >>> 4) & 0xFFFF_FFFFL);
     }
 
-    public static long entryOffset(long position, int mask) {
-        return ENTRIES + (position & mask) * ENTRY_SIZE;
+    /** The tag a header at {@code position} must carry. */
+    public static int headerTagFor(long position) {
+        return (int) (position >>> 4);
+    }
+
+    public static int headerTag(long header) {
+        return (int) header;
+    }
+
+    public static int headerKind(long header) {
+        return (int) (header >>> 56) & 0x7F;
+    }
+
+    /** Unsigned, 24 bits: a hostile value can never come out negative. */
+    public static int headerLength(long header) {
+        return (int) (header >>> 32) & 0xFF_FFFF;
+    }
+
+    public static boolean headerMore(long header) {
+        return header < 0;
     }
 
     public static long pointer(int slot, int length, boolean more) {
-        return pointer(POOL_SLOTS, slot, length, more);
-    }
-
-    public static long pointer(int pool, int slot, int length, boolean more) {
-        return ((long) length << 32) | (more ? MORE_BIT : 0) | ((long) (pool & 0x7F) << 24) | (slot & 0xFF_FFFFL);
+        return ((long) length << 32) | (more ? MORE_BIT : 0) | ((long) POOL_SLOTS << 24) | (slot & 0xFF_FFFFL);
     }
 
     public static int pointerSlot(long p) {
@@ -199,34 +220,14 @@ public final class ShmLayout {
         file.set(JAVA_INT, HDR_VERSION, version);
     }
 
-    /** Plain: small slot size (pool only; 0: no small slots); written once by the producer. */
-    public static int headerSmallSlotSizePlain(MemorySegment pool) {
-        return pool.get(JAVA_INT, HDR_SMALL_SLOT_SIZE);
+    /** Plain: log size in bytes (ring only); written once by the producer. */
+    public static int headerLogBytesPlain(MemorySegment ring) {
+        return ring.get(JAVA_INT, HDR_LOG_BYTES);
     }
 
-    /** Plain: small slot size (pool only); written once by the producer before the peer maps the file. */
-    public static void putHeaderSmallSlotSizePlain(MemorySegment pool, int size) {
-        pool.set(JAVA_INT, HDR_SMALL_SLOT_SIZE, size);
-    }
-
-    /** Plain: small slot count (pool only); written once by the producer. */
-    public static int headerSmallSlotCountPlain(MemorySegment pool) {
-        return pool.get(JAVA_INT, HDR_SMALL_SLOT_COUNT);
-    }
-
-    /** Plain: small slot count (pool only); written once by the producer before the peer maps the file. */
-    public static void putHeaderSmallSlotCountPlain(MemorySegment pool, int count) {
-        pool.set(JAVA_INT, HDR_SMALL_SLOT_COUNT, count);
-    }
-
-    /** Plain: ring capacity (ring only); written once by the producer. */
-    public static int headerCapacityPlain(MemorySegment ring) {
-        return ring.get(JAVA_INT, HDR_CAPACITY);
-    }
-
-    /** Plain: ring capacity (ring only); written once by the producer before the peer maps the file. */
-    public static void putHeaderCapacityPlain(MemorySegment ring, int capacity) {
-        ring.set(JAVA_INT, HDR_CAPACITY, capacity);
+    /** Plain: log size in bytes (ring only); written once by the producer before the peer maps the file. */
+    public static void putHeaderLogBytesPlain(MemorySegment ring, int logBytes) {
+        ring.set(JAVA_INT, HDR_LOG_BYTES, logBytes);
     }
 
     /** Plain: slot size of a pool or ring; written once by the producer. */
@@ -251,17 +252,17 @@ public final class ShmLayout {
 
     // ---- registers ----
 
-    /** Release: the WRITE register (positions published; the consumer never reads it); written by the producer. */
+    /** Release: the WRITE register (log position published; the consumer never reads it); written by the producer. */
     public static void putWriteRegisterRelease(MemorySegment ring, long positions) {
         LONG.setRelease(ring, WRITE, positions);
     }
 
-    /** Acquire: the READ register (positions released), so rewritten pointers behind it are visible; written by the consumer. */
+    /** Acquire: the READ register (log position released); written by the consumer. */
     public static long readRegisterAcquire(MemorySegment ring) {
         return (long) LONG.getAcquire(ring, READ);
     }
 
-    /** Release: the READ register, after the pointers rewritten behind it; written by the consumer. */
+    /** Release: the READ register, after the consumer's last reads of the records below it; written by the consumer. */
     public static void putReadRegisterRelease(MemorySegment ring, long positions) {
         LONG.setRelease(ring, READ, positions);
     }
@@ -326,26 +327,29 @@ public final class ShmLayout {
         return new Tripwire(ring, PRODUCER_PARKED);
     }
 
-    // ---- entry fields; entry = entryOffset(position, mask) ----
+    // ---- log words; offsets from logOffset(position, mask) ----
 
-    /** Acquire: an entry's stamp (position + 1 once published), pairs with {@link #putStampRelease}; written by the producer. */
-    public static long stampAcquire(MemorySegment ring, long entry) {
-        return (long) LONG.getAcquire(ring, entry + ENTRY_STAMP);
+    /** Acquire: a record header, pairs with {@link #putHeaderRelease}; 0 while nothing is published there. Written by the producer. */
+    public static long headerAcquire(MemorySegment ring, long offset) {
+        return (long) LONG.getAcquire(ring, offset);
     }
 
-    /** Release: an entry's stamp, after its slot pointer and the slot's payload; written by the producer. */
-    public static void putStampRelease(MemorySegment ring, long entry, long stamp) {
-        LONG.setRelease(ring, entry + ENTRY_STAMP, stamp);
+    /** Release: a record header, after its payload and the 0 after the record; written by the producer. */
+    public static void putHeaderRelease(MemorySegment ring, long offset, long header) {
+        LONG.setRelease(ring, offset, header);
     }
 
-    /** Plain: an entry's slot pointer, ordered by the caller's acquire of the stamp or of READ; written by the producer (publish), then the consumer (release). */
-    public static long pointerPlain(MemorySegment ring, long entry) {
-        return ring.get(JAVA_LONG, entry + ENTRY_POINTER);
+    /**
+     * Plain: a log word other than a published header (the 0 written after each record, a SLOT or REF
+     * record's payload word), published by the producer's next header release. Written by the producer.
+     */
+    public static void putLogWordPlain(MemorySegment ring, long offset, long value) {
+        ring.set(JAVA_LONG, offset, value);
     }
 
-    /** Plain: an entry's slot pointer, published by the caller's next release (stamp or READ); written by the producer (publish), then the consumer (release). */
-    public static void putPointerPlain(MemorySegment ring, long entry, long pointer) {
-        ring.set(JAVA_LONG, entry + ENTRY_POINTER, pointer);
+    /** Plain: the payload word of a SLOT or REF record, ordered after the acquire of its header; written by the producer. */
+    public static long logWordPlain(MemorySegment ring, long offset) {
+        return ring.get(JAVA_LONG, offset);
     }
 
     // ---- slots ----

@@ -26,15 +26,15 @@ import dev.fable.transport.LegServices;
  *
  * <h2>Handshake (after the naming layer opened the control channel)</h2>
  * <pre>
- * connector → HELLO  "shm", version, target name, pid, own name, wait mode, slotSize, slotCount, pool fd, ring fd
- * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, pool fd, ring fd, secret | REJECT reason
+ * connector → HELLO  "shm", version, target name, pid, own name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd
+ * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd, secret | REJECT reason
  * connector → READY | REJECT reason (it will not map what the acceptor declared)
  * </pre>
  * Either side refuses a peer whose pool is larger than its {@link dev.fable.transport.PeerLimits} allow, before it maps anything.
  */
 public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
-    static final short VERSION = 3;   // 2: a reconfiguration leg ends its handshake with INSTALLED; 3: sealed memfds named by descriptor, REJECT instead of READY
+    static final short VERSION = 4;   // 2: a reconfiguration leg ends its handshake with INSTALLED; 3: sealed memfds named by descriptor, REJECT instead of READY; 4: the log size (layout 3)
     static final byte ACCEPT = 2;
     private static final byte REJECT = Transport.REJECT;
     static final byte READY = 4;
@@ -65,11 +65,11 @@ public final class ShmTransport implements Transport {
      * What one side announces about the direction it writes: its pool and ring are its descriptors {@code poolFd}
      * and {@code ringFd}, sealed memfds the peer opens through {@code /proc/<pid>/fd/<n>}.
      */
-    record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, int poolFd, int ringFd) {
+    record Side(long pid, String name, WaitMode waitMode, int slotSize, int slotCount, int logBytes, int poolFd, int ringFd) {
         void write(ByteBuffer b) {
             b.putLong(pid);
             Frames.putString(b, name);
-            b.put((byte) waitMode.ordinal()).putInt(slotSize).putInt(slotCount);
+            b.put((byte) waitMode.ordinal()).putInt(slotSize).putInt(slotCount).putInt(logBytes);
             b.putInt(poolFd).putInt(ringFd);
         }
 
@@ -79,6 +79,7 @@ public final class ShmTransport implements Transport {
             int mode = Frames.getByte(b, "wait mode");
             int slotSize = Frames.getInt(b, "slot size");
             int slotCount = Frames.getInt(b, "slot count");
+            int logBytes = Frames.getInt(b, "log size");
             int poolFd = Frames.getInt(b, "pool descriptor");
             int ringFd = Frames.getInt(b, "ring descriptor");
             if (mode < 0 || mode >= WaitMode.values().length) throw new FableException("malformed handshake: wait mode " + mode);
@@ -86,27 +87,28 @@ public final class ShmTransport implements Transport {
                     || slotCount < 2 || slotCount > ConnectOptions.MAX_SLOT_COUNT) {
                 throw new FableException("malformed handshake: pool of " + slotCount + " slots of " + slotSize + " B");
             }
+            if (!ShmLayout.validLogBytes(logBytes)) throw new FableException("malformed handshake: a log of " + logBytes + " B");
             if (pid <= 0 || poolFd < 0 || ringFd < 0) {
                 throw new FableException("malformed handshake: pid " + pid + ", pool descriptor " + poolFd + ", ring descriptor " + ringFd);
             }
-            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, poolFd, ringFd);
+            return new Side(pid, name, WaitMode.values()[mode], slotSize, slotCount, logBytes, poolFd, ringFd);
         }
     }
 
     /** This side's outgoing memfds, created, initialised and sealed, not yet shared; mapped in the connection's own arena. */
-    record Outgoing(Arena arena, int slotSize, int slotCount, ShmFiles.Sealed poolFile, ShmFiles.Sealed ringFile) {
+    record Outgoing(Arena arena, int slotSize, int slotCount, int logBytes, ShmFiles.Sealed poolFile, ShmFiles.Sealed ringFile) {
         /** Creates the memfds now: reserving and faulting in every page, milliseconds for the default 8 MiB pool (docs/transports.md). */
-        static Outgoing create(ShmFiles files, int slotSize, int slotCount) {
+        static Outgoing create(ShmFiles files, int slotSize, int slotCount, int logBytes) {
             files.sweepOnce();
             Arena arena = Arena.ofShared();
             ShmFiles.Sealed pool = null;
             try {
                 pool = ShmFiles.createSealed(ShmFiles.newName("pool"), ShmLayout.poolBytes(slotSize, slotCount), arena,
                         "shared-memory pool (" + slotCount + " slots of " + slotSize + " B)");
-                ShmFiles.Sealed ring = ShmFiles.createSealed(ShmFiles.newName("ring"), ShmLayout.ringBytes(ShmLayout.capacityFor(slotCount)),
-                        arena, "shared-memory ring");
-                RingWriter.initialise(pool.segment(), ring.segment(), slotSize, slotCount);
-                return new Outgoing(arena, slotSize, slotCount, pool, ring);
+                ShmFiles.Sealed ring = ShmFiles.createSealed(ShmFiles.newName("ring"), ShmLayout.ringBytes(logBytes),
+                        arena, "shared-memory ring (a log of " + logBytes + " B)");
+                RingWriter.initialise(pool.segment(), ring.segment(), slotSize, slotCount, logBytes);
+                return new Outgoing(arena, slotSize, slotCount, logBytes, pool, ring);
             } catch (RuntimeException e) {
                 if (pool != null) pool.closeFd();
                 arena.close();
@@ -116,10 +118,14 @@ public final class ShmTransport implements Transport {
 
         /** A prepared pool of this shape from the {@link PoolReserve}, else a new one; then asks the reserve for the next. */
         static Outgoing obtain(ShmFiles files, PoolReserve reserve, ConnectOptions o) {
-            Outgoing ready = reserve.take(o.slotSize(), o.slotCount());
-            if (ready == null) ready = create(files, o.slotSize(), o.slotCount());   // throws when memory is short: no refill then
-            reserve.refill(o.slotSize(), o.slotCount());
+            Outgoing ready = reserve.take(o.slotSize(), o.slotCount(), o.logBytes());
+            if (ready == null) ready = create(files, o.slotSize(), o.slotCount(), o.logBytes());   // throws when memory is short: no refill then
+            reserve.refill(o.slotSize(), o.slotCount(), o.logBytes());
             return ready;
+        }
+
+        boolean hasShape(int slotSize, int slotCount, int logBytes) {
+            return this.slotSize == slotSize && this.slotCount == slotCount && this.logBytes == logBytes;
         }
 
         MemorySegment pool() {
@@ -131,7 +137,7 @@ public final class ShmTransport implements Transport {
         }
 
         Side describe(String name, ConnectOptions o) {
-            return new Side(ProcessHandle.current().pid(), name, o.waitMode(), o.slotSize(), o.slotCount(), poolFile.fd(), ringFile.fd());
+            return new Side(ProcessHandle.current().pid(), name, o.waitMode(), o.slotSize(), o.slotCount(), o.logBytes(), poolFile.fd(), ringFile.fd());
         }
 
         /** Closes our descriptors (once; the mappings stay): the peer has opened the memfds, or never will. */
@@ -145,8 +151,8 @@ public final class ShmTransport implements Transport {
     record Incoming(MemorySegment pool, MemorySegment ring) {
         static Incoming map(Arena arena, Side peer) {
             MemorySegment pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
-            MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount())), false, arena, "ring");
-            String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount());
+            MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(peer.logBytes()), false, arena, "ring");
+            String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount(), peer.logBytes());
             if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
             return new Incoming(pool, ring);
         }
@@ -157,9 +163,9 @@ public final class ShmTransport implements Transport {
      * raises it (see {@link dev.fable.transport.PeerLimits}). Checked before anything is mapped or allocated.
      */
     static String tooLarge(Side peer, dev.fable.transport.PeerLimits limits) {
-        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(ShmLayout.capacityFor(peer.slotCount()));
+        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes());
         String who = "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared a shared-memory pool of " + peer.slotCount()
-                + " slots of " + peer.slotSize() + " B";
+                + " slots of " + peer.slotSize() + " B and a log of " + peer.logBytes() + " B";
         if (peer.slotCount() > limits.maxSlots()) {
             return who + ", more than the " + limits.maxSlots() + " slots this side accepts (Fable.Context.maxPeerSlots, "
                     + dev.fable.transport.PeerLimits.SLOTS_PROPERTY + "); raise it on the receiving side or give the sender fewer slots (ConnectOptions.slotCount)";
@@ -167,14 +173,14 @@ public final class ShmTransport implements Transport {
         if (bytes > limits.maxPoolBytes()) {
             return who + " (" + bytes + " B with its ring), more than the " + limits.maxPoolBytes()
                     + " B this side maps for one peer (Fable.Context.maxPeerPoolBytes, " + dev.fable.transport.PeerLimits.POOL_PROPERTY
-                    + "); raise it on the receiving side or give the sender fewer or smaller slots (ConnectOptions.slotCount/slotSize)";
+                    + "); raise it on the receiving side or give the sender fewer or smaller slots or a smaller log (ConnectOptions.slotCount/slotSize/logBytes)";
         }
         return null;
     }
 
     /** Prepares a pool of this shape in the background, so the next connect or accept need not (see {@link PoolReserve}). */
     public void prepare(ConnectOptions o) {
-        reserve.refill(o.slotSize(), o.slotCount());
+        reserve.refill(o.slotSize(), o.slotCount(), o.logBytes());
     }
 
     @Override
@@ -304,7 +310,7 @@ public final class ShmTransport implements Transport {
         out.unlink();
         control.handshakeDone();
         return new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
-                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), services);
+                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.logBytes(), peer.waitMode(), services);
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */

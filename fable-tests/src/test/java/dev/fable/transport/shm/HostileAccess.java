@@ -7,14 +7,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 import java.lang.reflect.Field;
 
-import static dev.fable.transport.shm.ShmLayout.capacityFor;
-import static dev.fable.transport.shm.ShmLayout.entryOffset;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * How the {@link HostilePeer} reaches into its own {@link ShmConnection} (reflection, test code only):
- * the mapped ring and slots of one direction, and var handles for the ring's registers.
+ * the mapped ring (registers and log) and pool of one direction, and var handles for the ring's registers.
  */
 final class HostileAccess {
     private HostileAccess() {}
@@ -33,17 +31,15 @@ final class HostileAccess {
     }
 
     /**
-     * One direction's mappings as this process sees them: the ring (read-write), the whole pool and the
-     * slots (pool 0); {@code smallCount} small slots of pool 1 follow the slots in the pool (layout 2).
+     * One direction's mappings as this process sees them: the ring (read-write: registers and the log of
+     * {@code logBytes}), the whole pool and its slots (layout 3).
      */
-    record Rings(MemorySegment ring, MemorySegment pool, MemorySegment[] slots, int slotSize, int slotCount, int smallCount, int capacity, int mask) {
+    record Rings(MemorySegment ring, MemorySegment pool, MemorySegment[] slots, int slotSize, int slotCount, int logBytes, int inlineMax) {
         /** {@code side} is a connection's RingWriter ({@code out}) or RingReader ({@code in}). */
         static Rings of(Object side) {
-            int slotCount = (int) field(side, "slotCount");
             int slotSize = (int) field(side, "slotSize");
-            int capacity = capacityFor(slotCount);
             return new Rings((MemorySegment) field(side, "ring"), (MemorySegment) field(side, "pool"), (MemorySegment[]) field(side, "slots"),
-                    slotSize, slotCount, ShmLayout.smallSlotsFor(slotSize, slotCount), capacity, capacity - 1);
+                    slotSize, (int) field(side, "slotCount"), (int) field(side, "logBytes"), ShmLayout.inlineMaxFor(slotSize));
         }
 
         static Rings outgoing(Connection c) {
@@ -54,13 +50,14 @@ final class HostileAccess {
             return of(field(((LiveConnection) c).leg(), "in"));
         }
 
-        long entry(long position) {
-            return entryOffset(position, mask);
+        /** Offset in the ring file of log position {@code position}. */
+        long log(long position) {
+            return ShmLayout.logOffset(position, logBytes - 1);
         }
 
-        /** Small slot {@code i} (pool 1) as a segment of the pool. */
-        MemorySegment small(int i) {
-            return pool.asSlice(ShmLayout.smallSlotOffset(i, slotSize, slotCount), ShmLayout.SMALL_SLOT_SIZE);
+        /** Bytes from {@code position} to the log's end. */
+        int toEnd(long position) {
+            return logBytes - (int) (position & (logBytes - 1));
         }
     }
 }

@@ -83,14 +83,14 @@ public final class HostileMemoryPeer {
         byName.set(registry, m);
     }
 
-    /** Memfds for a pool and ring of this geometry, initialised; sealed as Fable seals them, or not at all. */
-    static ShmTransport.Outgoing outgoing(int slotSize, int slotCount, boolean sealed) {
-        if (sealed) return ShmTransport.Outgoing.create(new ShmFiles(ShmFiles.defaultDirectory()), slotSize, slotCount);
+    /** Memfds for a pool and ring of this geometry and log, initialised; sealed as Fable seals them, or not at all. */
+    static ShmTransport.Outgoing outgoing(int slotSize, int slotCount, int logBytes, boolean sealed) {
+        if (sealed) return ShmTransport.Outgoing.create(new ShmFiles(ShmFiles.defaultDirectory()), slotSize, slotCount, logBytes);
         Arena arena = Arena.ofShared();
         ShmFiles.Sealed pool = unsealed(ShmLayout.poolBytes(slotSize, slotCount), arena);
-        ShmFiles.Sealed ring = unsealed(ShmLayout.ringBytes(ShmLayout.capacityFor(slotCount)), arena);
-        RingWriter.initialise(pool.segment(), ring.segment(), slotSize, slotCount);
-        return new ShmTransport.Outgoing(arena, slotSize, slotCount, pool, ring);
+        ShmFiles.Sealed ring = unsealed(ShmLayout.ringBytes(logBytes), arena);
+        RingWriter.initialise(pool.segment(), ring.segment(), slotSize, slotCount, logBytes);
+        return new ShmTransport.Outgoing(arena, slotSize, slotCount, logBytes, pool, ring);
     }
 
     private static ShmFiles.Sealed unsealed(long size, Arena arena) {
@@ -105,7 +105,8 @@ public final class HostileMemoryPeer {
 
     /**
      * The real shm handshake with a lying side: {@code declaredSize} × {@code declaredCount} announced over memfds
-     * of {@code realSize} × {@code realCount} ({@code sealed} or not). Its descriptors stay open (in {@link #KEPT}).
+     * of {@code realSize} × {@code realCount} ({@code sealed} or not); the log, declared and real, is the options' own.
+     * Its descriptors stay open (in {@link #KEPT}).
      */
     static final class Crafted implements Transport {
         final LegServices services;
@@ -126,12 +127,12 @@ public final class HostileMemoryPeer {
 
         private ShmTransport.Side lie(ShmTransport.Outgoing out, String localName) {
             return new ShmTransport.Side(ProcessHandle.current().pid(), localName, WaitMode.ADAPTIVE, declaredSize, declaredCount,
-                    out.poolFile().fd(), out.ringFile().fd());
+                    out.logBytes(), out.poolFile().fd(), out.ringFile().fd());
         }
 
         @Override
         public Leg connect(java.util.function.Supplier<ControlChannel> opener, String localName, PeerRef route, ConnectOptions options) {
-            ShmTransport.Outgoing out = outgoing(realSize, realCount, sealed);
+            ShmTransport.Outgoing out = outgoing(realSize, realCount, options.logBytes(), sealed);
             KEPT.add(out);
             ControlChannel control = opener.get();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -154,7 +155,7 @@ public final class HostileMemoryPeer {
             control.writeFrame(ByteBuffer.allocate(1).put(0, ShmTransport.READY));
             control.handshakeDone();
             return new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control, out.pool(), out.ring(),
-                    in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.waitMode(), services);
+                    in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.logBytes(), peer.waitMode(), services);
         }
 
         @Override
@@ -162,7 +163,7 @@ public final class HostileMemoryPeer {
             hello.getShort();
             Frames.getString(hello, "target name");
             ShmTransport.Side.read(hello);
-            ShmTransport.Outgoing out = outgoing(realSize, realCount, sealed);
+            ShmTransport.Outgoing out = outgoing(realSize, realCount, options.logBytes(), sealed);
             KEPT.add(out);
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ShmTransport.ACCEPT);
             lie(out, localName).write(reply);

@@ -32,11 +32,12 @@ import static dev.fable.testing.Names.unique;
  *
  * <ul>
  *   <li>{@code producer}: connects to the victim's endpoints and is the producer of the direction the
- *       victim reads: it publishes entries itself (garbage stamps, pointers past the pool, lengths
- *       beyond a slot, a slot the reader holds, ...) instead of using claim/commit.</li>
+ *       victim reads: it writes log records itself (stale or forged tags, unknown kinds, lengths past
+ *       the log's end, slot pointers past the pool or naming a held slot, REFs without their HOLE, ...)
+ *       instead of using claim/commit ({@link HostileProducer}).</li>
  *   <li>{@code consumer}: accepts the victim's connections and is the consumer of the direction the
- *       victim writes: it moves READ and writes released pointers itself (READ behind or beyond
- *       WRITE, pointers to slots never published, out of range, other pool ids, duplicates).</li>
+ *       victim writes: it moves READ itself (behind, beyond the writer's position, off the 16-byte grid,
+ *       mid-record, random) and scribbles the words beside it ({@link HostileConsumer}).</li>
  *   <li>{@code morechain}, {@code readonly}: small scripted peers (MORE chains; writes through read buffers).</li>
  * </ul>
  *
@@ -44,7 +45,7 @@ import static dev.fable.testing.Names.unique;
  * is coming: how many benign random cases, then which fatal value at which position (or a clean
  * close). The victim checks its outcome against the plan, so a validator that is too strict shows up
  * as well as one that is too lax. One connection in ten is <em>chaos</em> instead: random values at
- * random times and places, racing the victim (torn entries, rewrites under its feet), where the
+ * random times and places, racing the victim (torn records, rewrites under its feet), where the
  * victim can only check that it stays in bounds and fails cleanly. Randomness comes from
  * {@code seed} mixed with the connection index, so a failing connection's garbage can be
  * regenerated from the two numbers in the failure message (timing aside).
@@ -64,44 +65,28 @@ public final class HostilePeer {
     static final int PLAN_BYTES = 64;
     static final int PLAN_INDEX = 8;
     static final int PLAN_SEED = 16;
-    static final int PLAN_FATAL = 24;     // producer: position of the fatal entry; consumer: messagesSent at the failing claim; -1: none; CHAOS
+    static final int PLAN_FATAL = 24;     // producer: position of the fatal record; consumer: messagesSent at the failing claim; -1: none; CHAOS
     static final int PLAN_CLEAN = 32;     // -1, or (clean close) producer: messages published; consumer: messagesSent in the end
     static final int PLAN_EXPECT = 40;    // EXPECT_*
-    static final int PLAN_KIND = 48;      // (benign cases << 32) | index into PRODUCER_KINDS / CONSUMER_KINDS (-1: clean close)
+    static final int PLAN_KIND = 48;      // (benign cases << 32) | index into HostileProducer.KINDS / HostileConsumer's kinds (-1: clean close)
     static final int PLAN_GEOMETRY = 56;  // (slotSize << 32) | slotCount of the direction under attack
 
     /**
      * PLAN_FATAL of a chaos connection: after the plan the peer writes random values at random times and
-     * places, racing with the victim (torn entries, rewrites under its feet), until the victim fails.
+     * places, racing with the victim (torn records, rewrites under its feet), until the victim fails.
      * No exact oracle: the victim only checks that whatever it is handed is in bounds and that it fails
      * with a CorruptChannelException in the end.
      */
     static final long CHAOS = -2;
 
-    // what the victim must report: a word its CorruptChannelException message must contain
+    // what the victim must report (a word its CorruptChannelException message must contain): the producer's
+    // reasons are HostileProducer.WORDS; the consumer's one reason is READ's
     static final int EXPECT_NONE = 0;
-    static final int EXPECT_STAMP = 1;
-    static final int EXPECT_BOUNDS = 2;
-    static final int EXPECT_HELD = 3;
     static final int EXPECT_READ_REGISTER = 4;
-    static final int EXPECT_RELEASED_POINTER = 5;
 
     static String expectedWords(int expect) {
-        return switch (expect) {
-            case EXPECT_STAMP -> "carries stamp";
-            case EXPECT_BOUNDS -> "is out of bounds";
-            case EXPECT_HELD -> "while this reader still holds it";
-            case EXPECT_READ_REGISTER -> "moved its READ register";
-            case EXPECT_RELEASED_POINTER -> "which names a slot it does not hold";
-            default -> "(no failure expected)";
-        };
+        return expect == EXPECT_READ_REGISTER ? "moved its READ register" : "(no failure expected)";
     }
-
-    static final String[] PRODUCER_KINDS = {"bad stamp", "pool id != 0", "slot index >= slotCount", "length > slotSize",
-            "slot the reader holds", "random pointer", "several bad fields"};
-    static final String[] CONSUMER_KINDS = {"READ behind the last reclaim", "READ beyond WRITE", "released pointer with pool id != 0",
-            "released slot index >= slotCount", "released slot never published", "released the same slot twice",
-            "random released pointers"};
 
     static long mix(long seed, long index) {
         long z = seed + (index + 1) * 0x9E3779B97F4A7C15L;

@@ -48,15 +48,18 @@ import static org.junit.jupiter.api.Assertions.*;
  * <p>The hostile peer is a second JVM ({@link HostilePeer}). This JVM is the victim and uses only the
  * public API ({@code poll}/{@code receive}/{@code claim}/{@code release}/{@code commit}), so every
  * garbage value goes through the real {@link RingReader}/{@link RingWriter} behind
- * {@link ShmConnection}. Each connection carries a run of random benign cases (values a correct side
- * must accept: random slots, lengths and MORE bits, out-of-order releases naming slots not polled
- * yet, garbage length bits in released pointers, garbage in registers, headers and payloads it must
- * not trust) and ends with one fatal value, a clean close, or (one in ten) chaos. The peer announces
- * the plan in the connection's first message and the victim checks that it fails exactly there, with
- * the right words, and never earlier. Counted cases are the ones the victim processed and checked
- * (a benign case counts once the victim is past it, a fatal one when it failed correctly). Each
- * direction runs until 110,000 cases, about 2,000 of them fatal, on about 2,000 connections, six at a
- * time. A healthy echo connection to the same hostile process is used throughout and at the end.
+ * {@link ShmConnection}. Each connection carries a run of random benign cases (what a correct side
+ * must accept: as producer, log records of every kind with random lengths, slots and MORE bits, PADs,
+ * HOLEs and their REFs, an END before a clean close, garbage in registers, headers, payloads and the
+ * free log; as consumer, READ moved to any record start or into the middle of a record, garbage in the
+ * words beside the writer's) and ends with one fatal value, a clean close, or (one in ten) chaos. The
+ * peer announces the plan in the connection's first message and the victim checks that it fails
+ * exactly there, with the right words, and never earlier. Counted cases are the ones the victim
+ * processed and checked (a benign case counts once the victim is past it, a fatal one when it failed
+ * correctly). Each direction runs until 110,000 cases, six connections at a time: as consumer about 2,000
+ * of them fatal on about 2,200 connections; as producer about 700 on about 800 (its connections are
+ * longer, so that their records lap the log). A healthy echo connection to the same hostile process is
+ * used throughout and at the end.
  *
  * <p>{@code -Dfable.fuzz.seed=N} replays a seed (printed at the start and in every failure);
  * {@code -Dfable.fuzz.cases=N} sets the cases per direction (default 110,000; at least 100,000 must
@@ -186,8 +189,14 @@ class HostilePeerFuzzTest {
         final AtomicLong fatal = new AtomicLong();
         final AtomicLong clean = new AtomicLong();
         final AtomicLong connections = new AtomicLong();
-        final AtomicLong smallRead = new AtomicLong();   // buffers read in place from small slots (pool 1)
-        final long[] byKind = new long[8];   // the peer's fatal kinds, then chaos
+        final AtomicLong inlineRead = new AtomicLong();   // buffers read in place from the log (INLINE and REF records)
+        final String[] kinds;   // the peer's fatal kinds (HostileProducer.KINDS or HostileConsumer.KINDS)
+        final long[] byKind;    // by fatal kind, then chaos
+
+        Tally(String[] kinds) {
+            this.kinds = kinds;
+            this.byKind = new long[kinds.length + 1];
+        }
 
         long cases() {
             return benign.get() + fatal.get();
@@ -200,8 +209,8 @@ class HostilePeerFuzzTest {
         @Override
         public synchronized String toString() {
             return cases() + " cases (" + benign.get() + " benign, " + fatal.get() + " fatal) on " + connections.get()
-                    + " connections (" + clean.get() + " closed cleanly); fatal by kind " + Arrays.toString(Arrays.copyOf(byKind, 7))
-                    + " + " + byKind[7] + " chaos" + (smallRead.get() > 0 ? "; " + smallRead.get() + " buffers read in place from small slots" : "");
+                    + " connections (" + clean.get() + " closed cleanly); fatal by kind " + Arrays.toString(Arrays.copyOf(byKind, kinds.length))
+                    + " + " + byKind[kinds.length] + " chaos" + (inlineRead.get() > 0 ? "; " + inlineRead.get() + " buffers read in place from the log" : "");
         }
     }
 
@@ -250,15 +259,11 @@ class HostilePeerFuzzTest {
 
         String describe(String[] kinds) {
             return "connection #" + index + " (connection seed " + seed + ", " + slotCount + " slots x " + slotSize + " B, "
-                    + (chaos() ? "chaos" : fatal >= 0 ? "fatal '" + kinds[kind] + "' at " + fatal : "clean close at " + clean)
+                    + (chaos() ? "chaos" : fatal >= 0 ? "fatal '" + kinds[kind] + "' after " + fatal + " fragments" : "clean close after " + clean)
                     + ", " + benign + " benign before)";
         }
     }
 
-    /**
-     * Checks the exception a fatal value produced and the connection state after it. A planned failure
-     * must give its exact reason; chaos any of the reasons of that side ({@code op}).
-     */
     /** A victim's connection failed: it must be the planned failure (or a chaos case), reported as such. */
     static void expectedFailure(Connection c, CorruptChannelException e, Plan plan, long at, long hostilePid, String op,
                                 Tally tally, Findings findings, Victim victim) {
@@ -269,23 +274,33 @@ class HostilePeerFuzzTest {
             checkFailure(c, e, plan, hostilePid, op);
             tally.benign.addAndGet(plan.benign());
             tally.fatal.incrementAndGet();
-            tally.kind(plan.chaos() ? 7 : plan.kind());
+            tally.kind(plan.chaos() ? tally.kinds.length : plan.kind());
         } catch (Throwable t) {
             t.addSuppressed(e);
             findings.add(victim + ": wrong failure", t);
         }
     }
 
+    /**
+     * Checks the exception a fatal value produced and the connection state after it. A planned failure
+     * must give its exact reason; chaos any of the reasons of that side ({@code op}): any of RingReader.poll's
+     * for a reader, READ out of range or off the grid for a writer.
+     */
     static void checkFailure(Connection c, CorruptChannelException e, Plan p, long hostilePid, String op) {
         String m = e.getMessage();
         assertNotNull(m);
         assertTrue(m.contains("shm connection '"), () -> "the message does not name the connection: " + m);
         assertTrue(m.contains("(pid " + hostilePid + ")"), () -> "the message does not name the peer's pid: " + m);
-        int[] reasons = !p.chaos() ? new int[] {p.expect()} : op.equals("poll")
-                ? new int[] {EXPECT_STAMP, EXPECT_BOUNDS, EXPECT_HELD}
-                : new int[] {EXPECT_READ_REGISTER, EXPECT_RELEASED_POINTER};
-        assertTrue(Arrays.stream(reasons).anyMatch(r -> m.contains(expectedWords(r))), () -> "expected "
-                + Arrays.stream(reasons).mapToObj(r -> "'" + expectedWords(r) + "'").toList() + " in: " + m);
+        List<String> reasons;
+        if (op.equals("claim")) {
+            reasons = List.of(expectedWords(EXPECT_READ_REGISTER));
+        } else if (p.chaos()) {
+            reasons = Arrays.stream(HostileProducer.POLL_WORDS).mapToObj(HostileProducer::words).toList();
+        } else {
+            reasons = List.of(HostileProducer.words(p.expect()));
+        }
+        if (op.equals("claim")) assertEquals(EXPECT_READ_REGISTER, p.expect(), "the plan's reason");
+        assertTrue(reasons.stream().anyMatch(m::contains), () -> "expected " + reasons.stream().map(r -> "'" + r + "'").toList() + " in: " + m);
         assertEquals(ConnectionState.FAILED, c.state());
         assertSame(e, c.failure(), "failure() is the exception thrown");
         CorruptChannelException again = assertThrows(CorruptChannelException.class,
@@ -303,7 +318,7 @@ class HostilePeerFuzzTest {
     void hostileProducerNeverPushesTheReaderOutOfBounds() throws Exception {
         System.out.println("HostilePeerFuzzTest seed " + SEED + " (rerun with -Dfable.fuzz.seed=" + SEED + ")");
         Findings findings = new Findings();
-        Tally tally = new Tally();
+        Tally tally = new Tally(HostileProducer.KINDS);
         String trustedName = unique("victim-t");
         String untrustedName = unique("victim-u");
         long start = System.nanoTime();
@@ -362,10 +377,13 @@ class HostilePeerFuzzTest {
         findings.assertNone();
         assertTrue(tally.cases() >= REQUIRED_CASES, "only " + tally);
         assertTrue(tally.fatal.get() >= 200, "only " + tally);
-        assertTrue(tally.smallRead.get() >= 1000, "the hostile producer's valid small slots were hardly read: " + tally);
+        assertTrue(tally.inlineRead.get() >= 1000, "the hostile producer's valid inline records were hardly read in place: " + tally);
     }
 
-    /** The reading side of one connection: polls, checks every buffer, holds and releases some out of order. */
+    /**
+     * The reading side of one connection: polls, checks every buffer (in bounds of its own mappings or a
+     * private copy), holds up to three and releases them out of order.
+     */
     static final class ReaderVictim implements Victim {
         final Connection c;
         final boolean trusted;
@@ -374,6 +392,7 @@ class HostilePeerFuzzTest {
         final Findings findings;
         final Tally tally;
         final List<Buffer> held = new ArrayList<>();
+        final HostileAccess.Rings in;   // this side's mappings of the peer's pool and ring: where a zero-copy buffer must lie
         Buffer planBuffer;
         Plan plan;
         int maxHeld;
@@ -387,6 +406,7 @@ class HostilePeerFuzzTest {
             this.hostilePid = hostilePid;
             this.findings = findings;
             this.tally = tally;
+            this.in = HostileAccess.Rings.incoming(c);
         }
 
         @Override
@@ -396,13 +416,13 @@ class HostilePeerFuzzTest {
                     Buffer b = c.poll();
                     if (b == null && rnd.nextInt(32) == 0) {
                         try {
-                            b = c.receive(SHORT_WAIT);   // spin, arm and sleep on a WRITE/CONSUMER_PARKED the peer scribbles on
+                            b = c.receive(SHORT_WAIT);   // spin, arm and sleep on a CONSUMER_PARKED (and ack) the peer scribbles on
                         } catch (ConnectionClosedException e) {
                             return endedCleanly();
                         }
                     }
                     if (b == null) {
-                        releaseHeld();   // the writer may be waiting for our slots
+                        releaseHeld();   // the writer may be waiting for the log or slots behind them
                         if (c.state() == ConnectionState.OPEN) break;
                         b = c.poll();    // what was committed before the end is still delivered
                         if (b == null) return endedCleanly();
@@ -424,34 +444,55 @@ class HostilePeerFuzzTest {
             }
         }
 
-        private void check(Buffer b, long position) {
-            if (position == 0) {
+        /** True when {@code [address, address + bytes)} lies inside {@code [from, from + size)} of {@code memory}. */
+        private static boolean inside(long address, long bytes, MemorySegment memory, long from, long size) {
+            long base = memory.address() + from;
+            return address >= base && address + bytes <= base + size;
+        }
+
+        private void check(Buffer b, long fragment) {
+            if (fragment == 0) {
                 plan = Plan.read(b);
-                if (plan.chaos()) {
-                    b.release();   // tells the peer the plan was read (READ moves): chaos may start
+                if (plan.chaos() || plan.expect() != HostileProducer.W_HELD) {
+                    b.release();   // READ moves past the plan (chaos starts once it has)
                 } else {
-                    planBuffer = b;   // kept to the end: a trusted reader holds its slot all along
+                    planBuffer = b;   // kept to the end: the plan's slot is the one the fatal SLOT record names
                 }
                 assertEquals(plan.benign(), plan.chaos() ? 0 : plan.fatal() >= 0 ? plan.fatal() - 1 : plan.clean() - 1, "plan arithmetic");
+                assertEquals(in.slotSize(), plan.slotSize(), "the peer's slot size");
+                assertEquals(in.slotCount(), plan.slotCount(), "the peer's slot count");
                 maxHeld = Math.max(0, Math.min(3, Math.min(32, plan.slotCount()) - 2));
                 return;
             }
             assertNotNull(plan);
-            if (plan.fatal() >= 0) assertTrue(position < plan.fatal(), "accepted the fatal entry at position " + position);
-            else if (!plan.chaos()) assertTrue(position < plan.clean(), "got more entries than were published: position " + position);
+            if (plan.fatal() >= 0) assertTrue(fragment < plan.fatal(), "accepted the fatal record after fragment " + fragment);
+            else if (!plan.chaos()) assertTrue(fragment < plan.clean(), "got more fragments than were published: " + fragment);
             int length = b.length();
             int capacity = b.capacity();
-            boolean small = trusted && capacity == ShmLayout.SMALL_SLOT_SIZE && plan.slotSize() >= ShmLayout.SMALL_SLOTS_FROM;   // pool 1, read in place
-            if (small) tally.smallRead.incrementAndGet();
-            assertEquals(small ? ShmLayout.SMALL_SLOT_SIZE : plan.slotSize(), capacity, "capacity");
-            assertTrue(length >= 0 && length <= capacity, "length " + length + " of " + capacity);
+            int slot = ((SlotBuffer) b).slot();
+            MemorySegment s = b.segment();
             assertTrue(b.isReadOnly());
             assertEquals(trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY, b.kind());
-            MemorySegment s = b.segment();
+            assertTrue(length >= 0 && length <= capacity, "length " + length + " of " + capacity);
             assertEquals(capacity, s.byteSize());
+            if (!trusted) {   // a private copy of the slot size, in neither of the peer's files
+                assertEquals(plan.slotSize(), capacity, "capacity of a private copy");
+                assertFalse(inside(s.address(), 1, in.pool(), 0, in.pool().byteSize()) || inside(s.address(), 1, in.ring(), 0, in.ring().byteSize()),
+                        "a private copy lies in the peer's memory");
+            } else if (slot >= 0) {   // SLOT: the whole slot, in place in the peer's pool
+                assertTrue(slot < plan.slotCount(), "slot " + slot);
+                assertEquals(plan.slotSize(), capacity, "capacity of a slot");
+                assertTrue(inside(s.address(), capacity, in.pool(), ShmLayout.slotOffset(slot, plan.slotSize()), plan.slotSize()),
+                        "the buffer of slot " + slot + " lies outside it");
+            } else {   // INLINE or REF: the message itself, in place in the log
+                tally.inlineRead.incrementAndGet();
+                assertEquals(length, capacity, "an inline buffer is as long as its message");
+                assertTrue(length <= in.inlineMax(), "an inline message of " + length + " B");
+                assertTrue(inside(s.address(), capacity, in.ring(), ShmLayout.LOG, in.logBytes()), "an inline buffer lies outside the log");
+            }
             b.get(0, scratch, 0, length);   // every byte the buffer claims to have is readable
             if (length > 0) b.getByte(length - 1);
-            s.get(JAVA_BYTE, capacity - 1);
+            if (capacity > 0) s.get(JAVA_BYTE, capacity - 1);
             b.more();
             if (held.size() < maxHeld && rnd.nextInt(3) == 0) {
                 held.add(b);
@@ -493,7 +534,7 @@ class HostilePeerFuzzTest {
 
         @Override
         public String toString() {
-            return (trusted ? "trusted" : "untrusted") + " reader of " + (plan == null ? "(no plan yet) " + c : plan.describe(PRODUCER_KINDS));
+            return (trusted ? "trusted" : "untrusted") + " reader of " + (plan == null ? "(no plan yet) " + c : plan.describe(HostileProducer.KINDS));
         }
     }
 
@@ -505,7 +546,7 @@ class HostilePeerFuzzTest {
     void hostileConsumerNeverPushesTheWriterOutOfBounds() throws Exception {
         System.out.println("HostilePeerFuzzTest seed " + SEED + " (rerun with -Dfable.fuzz.seed=" + SEED + ")");
         Findings findings = new Findings();
-        Tally tally = new Tally();
+        Tally tally = new Tally(HostileConsumer.KINDS);
         long start = System.nanoTime();
         try (PeerProcess peer = PeerProcess.start(HostilePeer.class, "consumer", Long.toString(SEED))) {
             BlockingQueue<String> lines = pump(peer, findings);
@@ -520,9 +561,11 @@ class HostilePeerFuzzTest {
                     try {
                         if (!inFlight.tryAcquire(50, TimeUnit.MILLISECONDS)) continue;
                         Random rnd = new Random(mix(SEED, -1 - i));
+                        boolean manySlots = rnd.nextInt(8) == 0;   // and mostly small messages (Script): the log runs out first
                         ConnectOptions o = (rnd.nextBoolean() ? ConnectOptions.trusted() : ConnectOptions.untrusted())
-                                .slotSize(64 * (1 + rnd.nextInt(rnd.nextBoolean() ? 2 : 16)))
-                                .slotCount(2 + rnd.nextInt(rnd.nextBoolean() ? 7 : 47))
+                                .slotSize(manySlots || rnd.nextInt(4) == 0 ? 1024 * (1 + rnd.nextInt(2)) : 64 * (1 + rnd.nextInt(rnd.nextBoolean() ? 2 : 16)))
+                                .slotCount(manySlots ? 64 + rnd.nextInt(193) : 2 + rnd.nextInt(rnd.nextBoolean() ? 7 : 47))
+                                .logBytes(rnd.nextInt(4) == 0 ? ShmLayout.MIN_LOG_BYTES << (1 + rnd.nextInt(2)) : ShmLayout.MIN_LOG_BYTES)
                                 .waitMode(WaitMode.values()[rnd.nextInt(WaitMode.values().length)]);
                         Connection c = Fable.connect("xio+shm://" + hostile, o);
                         connected.incrementAndGet();
@@ -565,7 +608,13 @@ class HostilePeerFuzzTest {
         assertTrue(tally.fatal.get() >= 200, "only " + tally);
     }
 
-    /** The writing side of one connection: holds one claimed slot, then publishes whenever a slot is free. */
+    /**
+     * The writing side of one connection: reads the plan, then claims and commits as the peer's
+     * {@link HostileConsumer.Script} (drawn from the plan's seed) says, holding a claim across later
+     * commits now and then. A claim that finds no room is retried with the same size: in lock step with the
+     * peer (it releases the peer's PING, then waits for its GO: the peer moves READ in between), or at once
+     * in chaos.
+     */
     static final class WriterVictim implements Victim {
         final Connection c;
         final ConnectOptions options;
@@ -574,8 +623,16 @@ class HostilePeerFuzzTest {
         final Findings findings;
         final Tally tally;
         final Semaphore inFlight;
-        Buffer kept;
         Plan plan;
+        HostileConsumer.Script script;
+        boolean blocked;      // the last claim found no room: wait for the peer's PING, release it, then wait for GO
+        boolean pinged;
+        long syncs;           // sync points passed (GOs received)
+        int pending;          // the size of the claim being retried, 0: none
+        long claims;          // claims served: each message's stamp
+        Buffer held;          // a claim held across later commits
+        boolean heldMore;
+        int holdLeft;
         long lastProgress = System.nanoTime();
 
         WriterVictim(Connection c, ConnectOptions options, Random rnd, long hostilePid, Findings findings, Tally tally, Semaphore inFlight) {
@@ -588,14 +645,13 @@ class HostilePeerFuzzTest {
             this.inFlight = inFlight;
         }
 
+        private static void commit(Buffer b, boolean more) {
+            if (more) b.commitFragment(); else b.commit();
+        }
+
         @Override
         public boolean step(long now) {
             try {
-                if (kept == null) {
-                    kept = c.claim(ShmLayout.SMALL_SLOT_SIZE + 1);   // more than a small slot takes: a slot of pool 0
-                    assertNotNull(kept, "first claim");
-                    assertEquals(0, ((SlotBuffer) kept).slot(), "the first claim takes slot 0 (the peer relies on it)");
-                }
                 if (plan == null) {
                     Buffer b = c.poll();
                     if (b == null) {
@@ -609,31 +665,76 @@ class HostilePeerFuzzTest {
                     b.release();
                     assertEquals(options.slotSize(), plan.slotSize(), "the peer sees our slot size");
                     assertEquals(options.slotCount(), plan.slotCount(), "the peer sees our slot count");
+                    script = new HostileConsumer.Script(plan.seed(), options.slotSize(), options.slotCount());
                 }
+                while (blocked && !plan.chaos()) {
+                    Buffer m = c.poll();   // an empty poll publishes READ on that direction: the peer sees its PING released
+                    if (m == null) {
+                        if (c.state() != ConnectionState.OPEN) c.claim(pending);   // throws: the peer closed (or failed) it
+                        if (now - lastProgress > HANG_NANOS) {
+                            findings.add(this + ": no PING or GO from the peer for 20 s at sync point " + syncs + " (" + c.fragmentsSent() + " sent)");
+                            return finish();
+                        }
+                        return false;
+                    }
+                    lastProgress = now;
+                    long type = m.getLong(0);
+                    long at = m.getLong(8);
+                    m.release();
+                    assertEquals(syncs, at, "the peer's sync point");
+                    if (type == HostileConsumer.PING) {
+                        assertFalse(pinged, "a second PING");
+                        pinged = true;
+                    } else {
+                        assertEquals(HostileConsumer.GO, type, "a GO");
+                        assertTrue(pinged, "a GO before the PING");
+                        pinged = false;
+                        blocked = false;
+                        syncs++;
+                    }
+                }
+                int inlineMax = ShmLayout.inlineMaxFor(options.slotSize());
                 for (int i = 0; i < 64; i++) {
                     long sent = c.fragmentsSent();
                     if (plan.fatal() >= 0) assertTrue(sent <= plan.fatal(), "claimed past the planned failure");
                     else if (!plan.chaos()) assertTrue(sent <= plan.clean(), "claimed more than the peer released");
-                    // claim(0) is a usage error. Where the pool has small slots, claims stay above their size: the hostile
-                    // consumer's model is one pool whose every slot but the kept one is published (PackedSlotsTest covers pool 1).
-                    int least = options.slotSize() >= ShmLayout.SMALL_SLOTS_FROM ? ShmLayout.SMALL_SLOT_SIZE + 1 : 1;
-                    int max = least + rnd.nextInt(options.slotSize() + 100 - least);
-                    Buffer b = c.claim(max);
-                    if (b == null && rnd.nextInt(32) == 0) b = c.claim(max, SHORT_WAIT);   // wait on a READ/PRODUCER_PARKED the peer scribbles on
-                    if (b == null) break;
+                    if (pending == 0) pending = script.size();
+                    Buffer b = c.claim(pending);
+                    if (b == null && rnd.nextInt(32) == 0) b = c.claim(pending, SHORT_WAIT);   // wait on a READ/PRODUCER_PARKED (and ack) the peer scribbles on
+                    if (b == null) {
+                        blocked = true;
+                        break;
+                    }
                     lastProgress = now;
-                    boolean small = max <= ShmLayout.SMALL_SLOT_SIZE && options.slotSize() >= ShmLayout.SMALL_SLOTS_FROM;
-                    assertEquals(small ? ShmLayout.SMALL_SLOT_SIZE : options.slotSize(), b.capacity(), "a small claim is packed into a small slot");
-                    assertEquals(Math.min(max, options.slotSize()), b.length());
+                    if (((SlotBuffer) b).slot() < 0) {   // inline, in place in the log: exactly what was asked
+                        assertTrue(pending <= inlineMax, "a claim of " + pending + " B went inline");
+                        assertEquals(pending, b.capacity(), "capacity of an inline claim");
+                    } else {
+                        assertEquals(options.slotSize(), b.capacity(), "capacity of a slot claim");
+                    }
+                    assertEquals(Math.min(pending, b.capacity()), b.length());
                     assertFalse(b.isReadOnly());
-                    int length = rnd.nextInt(b.capacity() + 1);
-                    if (length >= 8) b.putLong(0, sent);
-                    if (length > 0) b.putByte(length - 1, (byte) sent);
+                    long m = claims++;
+                    int length = script.length(b.capacity());
+                    boolean more = script.more();
+                    int hold = script.hold(held != null);
+                    pending = 0;
+                    HostileConsumer.Script.stamp(b, m, length);
                     b.length(length);
-                    if (rnd.nextInt(4) == 0) b.commitFragment(); else b.commit();
+                    if (hold > 0) {
+                        held = b;
+                        heldMore = more;
+                        holdLeft = hold;
+                    } else {
+                        commit(b, more);
+                        if (held != null && --holdLeft == 0) {
+                            commit(held, heldMore);
+                            held = null;
+                        }
+                    }
                 }
                 if (now - lastProgress > HANG_NANOS) {
-                    findings.add(this + ": no slot came back for 20 s (" + c.fragmentsSent() + " sent, state " + c.state() + ")");
+                    findings.add(this + ": no room came back for 20 s (" + c.fragmentsSent() + " sent, state " + c.state() + ")");
                     return finish();
                 }
                 return false;
@@ -668,7 +769,7 @@ class HostilePeerFuzzTest {
 
         @Override
         public String toString() {
-            return "writer of " + (plan == null ? "(no plan yet) " + c : plan.describe(CONSUMER_KINDS));
+            return "writer of " + (plan == null ? "(no plan yet) " + c : plan.describe(HostileConsumer.KINDS));
         }
     }
 
@@ -749,7 +850,7 @@ class HostilePeerFuzzTest {
         attempt(out, "Buffer.commitFragment", b::commitFragment);
         attempt(out, "segment().set(JAVA_LONG)", () -> b.segment().set(JAVA_LONG, 0, -1L));
         attempt(out, "segment().set(JAVA_BYTE, last)", () -> b.segment().set(JAVA_BYTE, b.capacity() - 1, (byte) 1));
-        attempt(out, "segment().asSlice().set", () -> b.segment().asSlice(8).set(JAVA_INT, 0, 1));
+        attempt(out, "segment().asSlice().set", () -> b.segment().asSlice(Math.min(8, b.capacity())).set(JAVA_INT, 0, 1));   // inline: as short as its message
         attempt(out, "segment().fill", () -> b.segment().fill((byte) 1));
         attempt(out, "segment().copyFrom", () -> b.segment().copyFrom(MemorySegment.ofArray(new byte[b.capacity()])));
         attempt(out, "MemorySegment.copy", () -> MemorySegment.copy(MemorySegment.ofArray(new byte[8]), 0, b.segment(), 0, 8));
@@ -775,14 +876,19 @@ class HostilePeerFuzzTest {
         assertTrue(ok, "a write through a read buffer was not refused as read-only: " + attempt);
     }
 
+    /**
+     * The peer's attempts are on a slot of this side's pool (1 KiB, above the 512 B written inline) and on a
+     * private copy of one; this side's own attempts on a message the peer wrote inline in its log ("ALIVE")
+     * and on a private copy of one. Both zero-copy views map memory the other process writes.
+     */
     @Test
     void writesThroughReadBuffersThrowAndNeitherJvmCrashes() throws Exception {
         String t = unique("victim-rt");
         String u = unique("victim-ru");
-        byte[] pattern = new byte[256];
+        byte[] pattern = new byte[1024];
         new Random(SEED).nextBytes(pattern);
-        try (Endpoint trusted = Fable.register(t).listen(ConnectOptions.trusted().slotSize(256).slotCount(4));
-             Endpoint untrusted = Fable.register(u).listen(ConnectOptions.untrusted().slotSize(256).slotCount(4));
+        try (Endpoint trusted = Fable.register(t).listen(ConnectOptions.trusted().slotSize(1024).slotCount(4));
+             Endpoint untrusted = Fable.register(u).listen(ConnectOptions.untrusted().slotSize(1024).slotCount(4));
              PeerProcess peer = PeerProcess.start(HostilePeer.class, "readonly", t, u)) {
             Connection ct = trusted.accept(Duration.ofSeconds(30));
             Connection cu = untrusted.accept(Duration.ofSeconds(30));
@@ -790,7 +896,7 @@ class HostilePeerFuzzTest {
             assertNotNull(cu);
             ct.send(pattern);
             cu.send(pattern);
-            // the peer's attempts: on its zero-copy view of our pool (read-only mapping) and on its private copy
+            // the peer's attempts: on its zero-copy view of a slot of our pool (read-only mapping) and on its private copy
             for (Buffer.Kind kind : List.of(Buffer.Kind.SHM_SLOT, Buffer.Kind.PRIVATE_COPY)) {
                 for (int i = 0; i < 16; i++) {
                     String l = peer.expectLine("ATTEMPT " + kind + " ");
@@ -800,7 +906,8 @@ class HostilePeerFuzzTest {
                 assertTrue(unchanged.endsWith("first=" + java.nio.ByteBuffer.wrap(pattern).order(java.nio.ByteOrder.nativeOrder()).getLong(0)), unchanged);
             }
             peer.expectLine("DONE");
-            // our own attempts, on the peer's pool (trusted) and on a private copy (untrusted)
+            // our own attempts, on the peer's log (trusted: "ALIVE" is written inline; a read-only view of a ring we map
+            // read-write, for READ) and on a private copy (untrusted)
             for (Connection c : List.of(ct, cu)) {
                 Buffer b = c.receive(Duration.ofSeconds(30));
                 assertNotNull(b, "the peer's ALIVE after its write attempts");
@@ -822,45 +929,57 @@ class HostilePeerFuzzTest {
     }
 
     // =====================================================================================
-    // The end of an epoch: the writer reads the consumer's READ once more, to fit its marker.
+    // The end of an epoch: a writer whose log is full reads the consumer's READ once more, to fit its marker.
     // =====================================================================================
 
     /**
-     * A consumer that moves READ out of range just as this side ends its epoch (a reconfiguration's
-     * end-of-epoch marker, {@code RingWriter.commitEndOfEpoch}): behind what this side already
-     * reclaimed, beyond what it published, and the extremes that overflow {@code position - READ}.
-     * The marker is not written and the connection fails with a CorruptChannelException naming the
-     * value. In process: the accepting side's own mapping of this side's ring is the peer's view of it.
+     * A consumer that moves READ out of range or off the grid just as this side ends its epoch (a
+     * reconfiguration's end-of-epoch marker, {@code RingWriter.commitEndOfEpoch}) while the log is full, so
+     * that the marker needs READ: behind what this side last read, beyond what it published, off the 16-byte
+     * grid, and the extremes. The marker is not written and the connection fails with a
+     * CorruptChannelException naming the value; a valid READ lets the marker through. In process: the
+     * accepting side's own mapping of this side's ring is the peer's view of it.
      */
     @Test
     void aReadRegisterOutOfRangeWhenTheEpochEndsFailsTheConnection() throws Exception {
-        ConnectOptions o = ConnectOptions.trusted().slotSize(64).slotCount(4);
-        for (String which : List.of("behind reclaimed", "beyond written", "Long.MIN_VALUE", "Long.MAX_VALUE")) {
+        ConnectOptions o = ConnectOptions.trusted().slotSize(64).slotCount(4).logBytes(ShmLayout.MIN_LOG_BYTES);
+        for (String which : List.of("behind the READ read", "beyond written", "off the grid", "Long.MIN_VALUE", "Long.MAX_VALUE", "valid")) {
             String name = unique("epoch-read");
             try (Endpoint ep = Fable.register(name).listen(o)) {
                 CompletableFuture<Connection> accepted = CompletableFuture.supplyAsync(() -> ep.accept(Duration.ofSeconds(10)));
                 try (Connection c = Fable.connect("xio+shm://" + name, o); Connection peer = accepted.get(30, TimeUnit.SECONDS)) {
-                    for (int i = 0; i < 6; i++) {   // more than the 4 slots: the writer has reclaimed released ones
-                        c.send(new byte[] {(byte) i});
-                        Buffer b = peer.receive(Duration.ofSeconds(10));
-                        assertNotNull(b);
-                        b.release();
+                    for (int i = 0; i < 6; i++) {   // slot messages (more than 64 B asked), more than the 4 slots: the writer read READ
+                        Buffer b = c.claim(65);
+                        b.putByte(0, (byte) i);
+                        b.commit();
+                        Buffer r = peer.receive(Duration.ofSeconds(10));
+                        assertNotNull(r);
+                        r.release();
                     }
+                    while (c.claim(8) instanceof Buffer b) b.commit();   // then the log, up to what the last READ it read allows
                     Object writer = HostileAccess.field(((dev.fable.flow.LiveConnection) c).leg(), "out");
-                    long reclaimed = (long) HostileAccess.field(writer, "reclaimed");
+                    long read = (long) HostileAccess.field(writer, "readCache");
                     long position = (long) HostileAccess.field(writer, "position");
-                    assertTrue(reclaimed > 0 && position == 6, "reclaimed " + reclaimed + ", position " + position);
+                    assertTrue(read > 0 && position > ShmLayout.MIN_LOG_BYTES - 64, "READ read " + read + ", position " + position);
+                    ShmConnection leg = (ShmConnection) ((dev.fable.flow.LiveConnection) c).leg();
+                    assertFalse(leg.tryFinishOutput(), "the marker waits for READ: the log is full");
                     long bad = switch (which) {
-                        case "behind reclaimed" -> reclaimed - 1;
-                        case "beyond written" -> position + 1;
+                        case "behind the READ read" -> read - ShmLayout.RECORD_ALIGN;
+                        case "beyond written" -> position + ShmLayout.RECORD_ALIGN;
+                        case "off the grid" -> position - ShmLayout.RECORD_HEADER;
                         case "Long.MIN_VALUE" -> Long.MIN_VALUE;
-                        default -> Long.MAX_VALUE;
+                        case "Long.MAX_VALUE" -> Long.MAX_VALUE;
+                        default -> position;
                     };
                     MemorySegment ring = HostileAccess.Rings.incoming(peer).ring();   // the consumer's mapping of c's outgoing ring
                     ShmLayout.putReadRegisterRelease(ring, bad);
-                    ShmConnection leg = (ShmConnection) ((dev.fable.flow.LiveConnection) c).leg();
+                    if (which.equals("valid")) {
+                        assertTrue(leg.tryFinishOutput(), "the marker fits once READ moved");
+                        assertEquals(position + ShmLayout.RECORD_ALIGN, (long) HostileAccess.field(writer, "position"), "the marker was published");
+                        continue;
+                    }
                     CorruptChannelException e = assertThrows(CorruptChannelException.class, leg::tryFinishOutput, which);
-                    assertTrue(e.getMessage().contains("READ register to " + bad + ", outside [" + reclaimed + ", " + position + "]"),
+                    assertTrue(e.getMessage().contains("READ register to " + bad + ", outside [" + read + ", " + position + "]"),
                             which + ": " + e.getMessage());
                     assertEquals(ConnectionState.FAILED, leg.state(), which);
                     assertEquals(position, (long) HostileAccess.field(writer, "position"), which + ": no marker was published");

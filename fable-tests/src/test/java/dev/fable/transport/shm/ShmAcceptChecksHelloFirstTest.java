@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class ShmAcceptChecksHelloFirstTest {
     private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(64).slotCount(4);
-    private static final short SHM_HANDSHAKE_VERSION = 3;
+    private static final short SHM_HANDSHAKE_VERSION = 4;
 
     @TempDir
     Path dir;
@@ -84,7 +84,7 @@ class ShmAcceptChecksHelloFirstTest {
         Frames.putString(b, "victim");
         b.putLong(ProcessHandle.current().pid());
         Frames.putString(b, "hostile");
-        b.put((byte) 0).putInt(slotSize).putInt(slotCount);
+        b.put((byte) 0).putInt(slotSize).putInt(slotCount).putInt(ConnectOptions.MIN_LOG_BYTES);
         b.putInt(poolFd).putInt(ringFd);
         return b.flip();
     }
@@ -114,7 +114,7 @@ class ShmAcceptChecksHelloFirstTest {
     @Test
     void memfdsWithGarbageHeadersAreRefusedBeforeAnyPoolIsTaken() throws Exception {
         int pool = zeros("bogus.pool", ShmLayout.poolBytes(64, 4));
-        int ring = zeros("bogus.ring", ShmLayout.ringBytes(ShmLayout.capacityFor(4)));
+        int ring = zeros("bogus.ring", ShmLayout.ringBytes(ConnectOptions.MIN_LOG_BYTES));
         refused(hello(64, 4, pool, ring), "bad magic");
     }
 
