@@ -78,9 +78,10 @@ public interface Connection extends AutoCloseable {
      * A write buffer for up to {@code maxBytes}, or {@code null} under back-pressure. The buffer grants
      * {@code min(maxBytes, maxFragment())} bytes: its {@link Buffer#length()} says how many (a larger
      * message goes out with {@link #send(byte[], int, int)}, or in fragments with {@link Buffer#commitFragment()}).
-     * Its {@link Buffer#capacity()} is at least that: over shared memory a claim of at most 256 bytes
-     * gets a 256-byte small slot when the slots are 1 KiB or larger (small messages are packed), any
-     * other claim a whole slot.
+     * Its {@link Buffer#capacity()} is at least that: over shared memory a claim of at most 512 bytes (and
+     * at most a slot) is granted in place in the direction's log, exactly {@code maxBytes}, while no other
+     * such claim is out and the log has room; any other claim gets a whole slot. Messages leave in commit
+     * order either way.
      *
      * @param maxBytes the most bytes wanted, at least 1
      * @return a write buffer whose {@link Buffer#length()} is {@code min(maxBytes, maxFragment())}, or

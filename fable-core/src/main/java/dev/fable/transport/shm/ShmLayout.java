@@ -272,7 +272,7 @@ public final class ShmLayout {
         return (int) INT.getAcquire(ring, PRODUCER_STATE);
     }
 
-    /** Release: PRODUCER_STATE, after every entry the producer published; written by the producer. */
+    /** Release: PRODUCER_STATE, after every record the producer published; written by the producer. */
     public static void putProducerStateRelease(MemorySegment ring, int state) {
         INT.setRelease(ring, PRODUCER_STATE, state);
     }
