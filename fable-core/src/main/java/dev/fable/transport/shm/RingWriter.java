@@ -71,10 +71,10 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
 
     private long position;     // next record's position (private copy of WRITE)
     private long readCache;    // READ as last read and checked
-    private SlotBuffer inlineIdle;   // the one buffer of inline claims, always bound to the log; null while it is out, so
-                                     // only the application references it then (a dropped one is reported as a leak)
+    private SlotBuffer inlineIdle;   // the one buffer of inline claims, always bound to the log; null while it is out
+                                     // (an inline claim is out exactly then), so only the application references it
+                                     // then (a dropped one is reported as a leak)
     private final int inlineIndex;   // its index: commit() knows it by that
-    private boolean inlineOut;   // it is claimed
     private int inlineCapacity;  // its capacity; its record starts at position unless holed
     private boolean inlineHoled; // a later commit made its record a HOLE at inlineAt: it is published as a REF
     private long inlineAt;
@@ -146,7 +146,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * free slot; null when neither has room (back-pressure: the consumer holds them).
      */
     public SlotBuffer claim(int maxBytes) {
-        if (maxBytes <= inlineMax && !inlineOut) {
+        if (maxBytes <= inlineMax && inlineIdle != null) {
             SlotBuffer b = claimInline(Math.max(maxBytes, 0));
             if (b != null) return b;
         }
@@ -165,7 +165,6 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         // The 0 after the record now, not at commit: its line is fetched while the application fills the
         // payload instead of on the way to the header's release (stores become visible in order on x86).
         putLogWordPlain(ring, logOffset(position + record, logMask), 0);   // plain: published by the header's release
-        inlineOut = true;
         inlineCapacity = maxBytes;   // the buffer grants what was asked; the record rounds it up
         SlotBuffer b = inlineIdle;
         inlineIdle = null;
@@ -200,7 +199,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      */
     private long room() {
         long promised = (long) (outstandingSlots - publishedCount) * RECORD_ALIGN;
-        if (inlineOut) promised += inlineHoled ? RECORD_ALIGN : recordBytes(inlineCapacity) + RECORD_ALIGN;
+        if (inlineIdle == null) promised += inlineHoled ? RECORD_ALIGN : recordBytes(inlineCapacity) + RECORD_ALIGN;
         return readCache + logBytes - RECORD_HEADER - position - promised;
     }
 
@@ -248,12 +247,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
                 publish(p, RECORD_ALIGN, header(p, KIND_REF, length, more));
                 inlineHoled = false;
             }
-            inlineOut = false;
             b.kill();
             inlineIdle = b;
         } else {
             int slot = b.slot();
-            if (inlineOut && !inlineHoled) hole();
+            if (inlineIdle == null && !inlineHoled) hole();
             long p = position;
             putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(slot, length, more));   // plain: published by the header's release
             publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
@@ -308,7 +306,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * release some and try again. READ is checked as for claims.
      */
     boolean commitEndOfEpoch() {
-        if (inlineOut || outstandingSlots > publishedCount) {
+        if (inlineIdle == null || outstandingSlots > publishedCount) {
             throw new IllegalStateException("end of epoch with a claimed buffer still out");   // the sending role moves only when none is
         }
         if (!hasRoom(RECORD_ALIGN)) return false;
@@ -330,7 +328,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         if (readRegisterAcquire(ring) != readCache) return true;   // acquire: see refreshRead()
         long room = room();
         int want = missedBytes;
-        if (want <= inlineMax && !inlineOut && room >= 2L * recordBytes(want) + RECORD_ALIGN) return true;   // with a PAD at worst
+        if (want <= inlineMax && inlineIdle != null && room >= 2L * recordBytes(want) + RECORD_ALIGN) return true;   // with a PAD at worst
         return outstandingSlots < slotCount && room >= RECORD_ALIGN;
     }
 
