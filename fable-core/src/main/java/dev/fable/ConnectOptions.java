@@ -21,6 +21,8 @@ public final class ConnectOptions {
     public static final int MAX_SLOT_SIZE = 1 << 30;
     /** Most slots in one pool: a slot pointer has 24 bits of slot index. */
     public static final int MAX_SLOT_COUNT = 1 << 24;
+    /** Largest message written in place in a shared-memory log (never more than a slot); larger ones take a slot. */
+    public static final int INLINE_MAX_BYTES = 512;
     /** Default log per direction: 1 MiB (about 13,000 messages of 64 B in flight). */
     public static final int DEFAULT_LOG_BYTES = 1 << 20;
     /** Smallest log: 64 KiB. */
@@ -153,8 +155,8 @@ public final class ConnectOptions {
 
     /**
      * Bytes of the log of the shared-memory direction this side writes (its records: small messages
-     * written in place, and a 16-byte record per slot sent). Messages of at most 512 bytes (and at most a
-     * slot) go inline while the log has room; a larger log lets more of them be in flight, which the
+     * written in place, and a 16-byte record per slot sent). Messages of at most {@value #INLINE_MAX_BYTES}
+     * bytes (and at most a slot) go inline while the log has room; a larger log lets more of them be in flight, which the
      * throughput of small messages follows (docs/BENCHMARKS.md). The peer maps it: it counts against the
      * peer's {@code maxPeerPoolBytes}.
      *

@@ -77,6 +77,18 @@ class InProcessChannelTest {
     }
 
     @Test
+    void theLogSizeIsAPowerOfTwoBetween64KiBAnd1GiB() {
+        ConnectOptions o = ConnectOptions.trusted();
+        assertEquals(ConnectOptions.DEFAULT_LOG_BYTES, o.logBytes());
+        assertEquals(1 << 16, o.logBytes(1 << 16).logBytes());
+        assertEquals(1 << 30, o.logBytes(1 << 30).logBytes());
+        for (int bad : new int[] {0, -1, (1 << 16) - 1, 1 << 15, (1 << 16) + 16, 3 << 20, Integer.MIN_VALUE, Integer.MAX_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> o.logBytes(bad), "logBytes(" + bad + ")");
+            assertTrue(e.getMessage().contains("power of two") && e.getMessage().contains(Integer.toString(bad)), e.getMessage());
+        }
+    }
+
+    @Test
     void claimReturnsNullWhenPeerHoldsEverySlotAndNeverOverwrites() throws Exception {
         // claims above the inline limit (512 B) take slots: with 4 slots out, the writer has none left
         try (Pair p = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(1024).slotCount(4))) {

@@ -16,8 +16,6 @@ final class FableLink extends Link {
         this.c = c;
     }
 
-    /** Messages up to this size are written in the log itself (ShmLayout.INLINE_MAX). */
-    static final int SMALL = 512;
     /**
      * The log of a row that sends small messages: 64 MiB, as Aeron's IPC term and the {@code raw-ring}
      * yardstick, because a log larger than the caches is what small messages across cores need here
@@ -33,7 +31,7 @@ final class FableLink extends Link {
     static ConnectOptions options(int size, WaitMode mode, boolean trusted) {
         int slot = Math.max(Pattern.CONTROL_SIZE, (size + 63) / 64 * 64);
         int count = Math.max(16, Math.min(1 << 20, (int) ((Long.getLong("fable.bench.poolMiB", 2) << 20) / slot)));
-        long logMiB = Long.getLong("fable.bench.logMiB", size <= SMALL ? BENCH_LOG_MIB : ConnectOptions.DEFAULT_LOG_BYTES >> 20);
+        long logMiB = Long.getLong("fable.bench.logMiB", size <= ConnectOptions.INLINE_MAX_BYTES ? BENCH_LOG_MIB : ConnectOptions.DEFAULT_LOG_BYTES >> 20);
         int logBytes = (int) Math.min(ConnectOptions.MAX_LOG_BYTES, logMiB << 20);
         return (trusted ? ConnectOptions.trusted() : ConnectOptions.untrusted()).waitMode(mode).slotSize(slot).slotCount(count).logBytes(logBytes)
                 .fixedWaitMode(true);   // same-core rows spin on one core on purpose

@@ -189,16 +189,16 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     if (length != RECORD_HEADER || toEnd < RECORD_ALIGN) throw corrupt(p, h, "a slot record of the wrong size");
                     long ptr = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
                     int slot = pointerSlot(ptr);
-                    long bytes = pointerLength(ptr);
-                    if (pointerPool(ptr) != POOL_SLOTS || slot >= slotCount || bytes > slotSize) {
+                    long fragment = pointerLength(ptr);
+                    if (pointerPool(ptr) != POOL_SLOTS || slot >= slotCount || fragment > slotSize) {
                         throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool "
-                                + pointerPool(ptr) + ", slot " + slot + " of " + slotCount + ", length " + bytes + " of " + slotSize + ")");
+                                + pointerPool(ptr) + ", slot " + slot + " of " + slotCount + ", length " + fragment + " of " + slotSize + ")");
                     }
                     if (held[slot]) {
                         throw faults.corrupt("the writer published slot " + slot + " at position " + p + " while this reader still holds it");
                     }
                     position = p + RECORD_ALIGN;
-                    return handOut(slot, pool, slotOffset(slot, slotSize), (int) bytes, pointerMore(ptr), p, -1);
+                    return handOut(slot, pool, slotOffset(slot, slotSize), (int) fragment, pointerMore(ptr), p, -1);
                 }
                 case KIND_REF -> {
                     if (toEnd < RECORD_ALIGN) throw corrupt(p, h, "a REF record past the log's end");

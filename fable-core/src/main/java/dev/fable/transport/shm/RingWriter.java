@@ -16,7 +16,7 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * Producer side of one direction: owns the pool and the log (read-write) and the ring's producer registers.
  *
  * <p>Single writer: one thread at a time calls {@link #claim}, {@link #commit} and
- * {@link #commitEndOfEpoch} (the connection's sending thread). Slot state, the free queue and the
+ * {@link #commitEndOfEpoch} (the connection's sending thread). The free queue and the
  * record of which slot went out where live here in private memory, never in shared memory, so the
  * consumer cannot forge them: the only value it writes that this side reads is READ, checked against
  * {@code [readCache, position]} before use.
@@ -30,7 +30,7 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * <p>Invariants: {@code room() >= 0}: {@code position + promised + 8 <= readCache + logBytes}, where
  * {@code promised} counts the log bytes promised to claims still out (16 per slot claim, the record plus
  * 16 for a possible REF per inline claim); hence a commit never waits, and the 0 written after each record lands on released
- * log. Every slot in {@code published} is in state PUBLISHED and named by exactly one SLOT record below
+ * log. Every slot in {@code published} is named by exactly one SLOT record below
  * {@code position}; it is freed when READ passes that record. {@code outstandingSlots} counts slots
  * claimed or published and not freed, at most {@code slotCount}.
  *
@@ -38,10 +38,6 @@ import static dev.fable.transport.shm.ShmLayout.*;
  */
 public final class RingWriter implements BufferOwner, dev.fable.transport.Counted {
     private static final VarHandle FRAGMENTS = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "fragments", long.class);
-
-    private static final byte FREE = 0;
-    private static final byte CLAIMED = 1;
-    private static final byte PUBLISHED = 2;
 
     private final MemorySegment ring;
     private final MemorySegment pool;
@@ -56,10 +52,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final Tripwire spaceWire;   // wait side:   READ / PRODUCER_PARKED
     private final boolean consumerMayPark;
 
-    private final byte[] slotState;
-    private final int[] freeSlots;     // FIFO queue of free slots: reused in release order, so an in-order
-    private int freeHead;              // reader walks the pool sequentially (hardware prefetch follows it)
-    private int freeCount;
+    private final int[] freeSlots;     // FIFO queue of the slotCount - outstandingSlots free slots: reused in release
+    private int freeHead;              // order, so an in-order reader walks the pool sequentially (hardware prefetch follows it)
     private final int[] published;     // FIFO queue of published slots, in publication order
     private final long[] publishedAt;  // by slot: the position of the SLOT record that named it
     private int publishedHead;
@@ -100,7 +94,6 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         this.dataWire = consumerParkedTripwire(ring);
         this.spaceWire = producerParkedTripwire(ring);
         this.slots = new MemorySegment[slotCount];
-        this.slotState = new byte[slotCount];
         this.freeSlots = new int[slotCount];
         this.published = new int[slotCount];
         this.publishedAt = new long[slotCount];
@@ -109,8 +102,6 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         for (int i = 0; i < slotCount; i++) {
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
             freeSlots[i] = i;
-        }
-        for (int i = 0; i < slotCount; i++) {
             recycled[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
             leakTokens[i] = recycled[i].leakToken();
         }
@@ -118,7 +109,6 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         inlineIdle = new SlotBuffer(this, inlineIndex, connection, Buffer.Kind.SHM_SLOT, false, label, leaks);
         leakTokens[slotCount] = inlineIdle.leakToken();
         inlineIdle.bindWritable(-1, ring, LOG + RECORD_HEADER, 0, SlotBuffer.SLICE_EACH_TIME, 0, epoch).kill();   // memory, slot and epoch for rebindWritable
-        freeCount = slotCount;
         recycledTop = slotCount;
     }
 
@@ -177,11 +167,9 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             missedBytes = Math.max(maxBytes, 1);
             return null;
         }
-        int slot = freeSlots[freeHead];   // freeCount > 0: outstandingSlots < slotCount
+        int slot = freeSlots[freeHead];   // a free one: outstandingSlots < slotCount
         if (++freeHead == slotCount) freeHead = 0;
-        freeCount--;
         outstandingSlots++;
-        slotState[slot] = CLAIMED;
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;
         return b.bindWritable(slot, pool, slotOffset(slot, slotSize), slotSize, slots[slot], Math.min(Math.max(maxBytes, 0), slotSize), epoch);
@@ -220,10 +208,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             int slot = published[publishedHead];
             if (++publishedHead == slotCount) publishedHead = 0;
             publishedCount--;
-            slotState[slot] = FREE;
-            int tail = freeHead + freeCount;
+            int tail = freeHead + slotCount - outstandingSlots;   // behind the free ones
             freeSlots[tail >= slotCount ? tail - slotCount : tail] = slot;
-            freeCount++;
             outstandingSlots--;
         }
         return true;
@@ -255,7 +241,6 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             long p = position;
             putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(slot, length, more));   // plain: published by the header's release
             publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
-            slotState[slot] = PUBLISHED;
             publishedAt[slot] = p;
             int tail = publishedHead + publishedCount;
             published[tail >= slotCount ? tail - slotCount : tail] = slot;

@@ -98,10 +98,10 @@ public final class ShmLayout {
     /** Bytes of a record header. */
     public static final int RECORD_HEADER = 8;
     /** Largest message written inline in the log (also never more than the slot size). */
-    public static final int INLINE_MAX = 512;
+    public static final int INLINE_MAX = dev.fable.ConnectOptions.INLINE_MAX_BYTES;
     /** Smallest and largest log ({@code ConnectOptions.logBytes}). */
-    public static final int MIN_LOG_BYTES = 1 << 16;
-    public static final int MAX_LOG_BYTES = 1 << 30;
+    public static final int MIN_LOG_BYTES = dev.fable.ConnectOptions.MIN_LOG_BYTES;
+    public static final int MAX_LOG_BYTES = dev.fable.ConnectOptions.MAX_LOG_BYTES;
 
     public static final int KIND_INLINE = 1;
     public static final int KIND_SLOT = 2;
