@@ -197,6 +197,17 @@ public interface Connection extends AutoCloseable {
     long messagesSent();
 
     /**
+     * A subscription ({@link Fable#subscribe}): messages the publisher dropped for this subscriber because its
+     * queue was full, as told so far (each drop is also a {@link ConnectionEvent.Type#DROPPED} event). Always 0
+     * for a one-to-one connection, which never drops.
+     *
+     * @return the messages dropped for this side, as the publisher told them
+     */
+    default long messagesDropped() {
+        return 0;
+    }
+
+    /**
      * Whole messages polled by this side: buffers received without {@link Buffer#more()}.
      *
      * @return the number of whole messages this side received, over every transport of this connection

@@ -21,6 +21,12 @@ public record ConnectionEvent(Type type, long epoch, String transport, String re
          * The drain timeout passed while the application still held read buffers of an old transport: they
          * were copied into private memory (reading them goes on as before) and the old transport was closed.
          */
-        OLD_BUFFERS_COPIED
+        OLD_BUFFERS_COPIED,
+        /**
+         * A subscription ({@code Fable.subscribe}): the publisher dropped messages for this subscriber because its
+         * queue was full; {@link #reason()} says how many, {@link Connection#messagesDropped()} counts them all.
+         * Told before the next message that did arrive.
+         */
+        DROPPED
     }
 }

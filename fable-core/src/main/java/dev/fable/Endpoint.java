@@ -82,6 +82,34 @@ public interface Endpoint extends AutoCloseable {
     Connection connect(String uri, ConnectOptions options);
 
     /**
+     * Makes this endpoint a publisher with trusted, adaptive defaults: {@code publish(ConnectOptions.trusted())}.
+     *
+     * @return the publisher
+     * @throws IllegalStateException if the endpoint is closed, listens for one-to-one connections, or publishes already
+     */
+    default Publisher publish() {
+        return publish(ConnectOptions.trusted());
+    }
+
+    /**
+     * Makes this endpoint a publisher: one producer, any number of subscribers ({@link Fable#subscribe}), which
+     * join and leave while it runs. Its fan-out pool has {@link ConnectOptions#slotCount()} slots of
+     * {@link ConnectOptions#slotSize()} bytes (the largest message); each subscriber's queue is a log of
+     * {@link ConnectOptions#logBytes()} ({@code logBytes / 16} messages); {@link ConnectOptions#readQuota(int)} is
+     * how many slots one subscriber may hold unreleased (0: a quarter of the pool), so that a stalled subscriber
+     * holds at most that much of the pool and loses its further messages while the others go on (size the pool so
+     * that the subscribers that may stall at once hold less than all of it); the wait mode is the publisher side's.
+     * An endpoint either publishes or accepts one-to-one connections ({@link #listen}), not both: a
+     * {@code connect} to a publisher, or a {@code subscribe} to a listener, is refused with the reason.
+     *
+     * @param options the fan-out pool's shape and the subscriber connections' options on this side
+     * @return the publisher; closing it closes this endpoint
+     * @throws IllegalStateException if the endpoint is closed, listens for one-to-one connections, or publishes already
+     * @throws SharedMemoryException if the fan-out pool cannot be created
+     */
+    Publisher publish(ConnectOptions options);
+
+    /**
      * Unregisters the name and stops accepting; idempotent. Connections already made stay open until
      * closed themselves; those it accepted can no longer switch transport (a switch reaches the accepting
      * side through this endpoint's sockets).

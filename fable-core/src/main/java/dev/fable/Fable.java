@@ -402,6 +402,17 @@ public final class Fable implements AutoCloseable {
     }
 
     /**
+     * Subscribes from an anonymous endpoint of this set-up to the publisher {@code uri}; see {@link #subscribe(String, ConnectOptions)}.
+     *
+     * @param uri     the publisher's name
+     * @param options this side's options
+     * @return the subscription, open
+     */
+    public Connection openSubscription(String uri, ConnectOptions options) {
+        return runtime.subscribe(uri, options);
+    }
+
+    /**
      * This set-up's naming client: names, flows, host identity.
      *
      * @return the client of this set-up's daemon (connected to it first if it is not yet)
@@ -484,6 +495,27 @@ public final class Fable implements AutoCloseable {
      */
     public static Connection connect(String uri, ConnectOptions options) {
         return shared().open(uri, options);
+    }
+
+    /**
+     * Subscribes from an anonymous endpoint of this process to the publisher {@code uri} ({@link Endpoint#publish}):
+     * {@code xio://name}, or {@code xio+shm|unix|tcp|tls://name}. The connection reads what the publisher publishes
+     * to this subscriber, with the usual {@link Connection#poll()}/{@link Connection#receive} and single-use read
+     * buffers: over shared memory in place in the publisher's fan-out pool (read-only; with
+     * {@link ConnectOptions#untrusted()}, a private copy at poll), over a socket as a copy. Messages the publisher
+     * dropped because this side's queue was full are told as {@link ConnectionEvent.Type#DROPPED} events and counted
+     * by {@link Connection#messagesDropped()}. Nothing can be sent on it: {@code claim} fails.
+     *
+     * @param uri     the publisher's name, {@code xio://name} or with a forced transport
+     * @param options this side's options (trust, wait mode, connect timeout; the read quota bounds held buffers)
+     * @return the subscription, open
+     * @throws IllegalArgumentException if {@code uri} is not an {@code xio} name
+     * @throws NameNotFoundException if no endpoint has the name within {@link ConnectOptions#connectTimeout()}
+     * @throws FableException if the endpoint does not publish (it accepts one-to-one connections), or the subscription
+     *                        cannot be made otherwise
+     */
+    public static Connection subscribe(String uri, ConnectOptions options) {
+        return shared().openSubscription(uri, options);
     }
 
     /**

@@ -78,6 +78,14 @@ public final class FableRuntime implements AutoCloseable {
         return new LocalEndpoint(anon, names(), transports, flows, settings, false).connect(uri, options);
     }
 
+    /** Subscribes from an anonymous endpoint to the publisher {@code uri} (see {@code Fable.subscribe}). */
+    public Connection subscribe(String uri, ConnectOptions options) {
+        Target t = Target.parse(uri);
+        if (t.external()) throw new IllegalArgumentException("subscribe(" + uri + "): a publisher is named by xio://name (or xio+TRANSPORT://name), not by an address");
+        String anon = "anon-" + ProcessHandle.current().pid() + "-" + anonymous.incrementAndGet();
+        return new LocalEndpoint(anon, names(), transports, flows, settings, false).subscribe(uri, options);
+    }
+
     /** Accepts plain TCP peers on {@code uri}. */
     public ExternalListener listenExternal(String uri, ConnectOptions options) {
         return new ExternalTcpListener(uri, options, services);

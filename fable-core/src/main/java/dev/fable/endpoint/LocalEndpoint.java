@@ -39,7 +39,8 @@ import dev.fable.naming.protocol.ListenAddress;
  * <h2>Sessions</h2>
  * Every control channel a Fable connector opens starts with a session frame: {@code int magic
  * "FSES", byte kind (1 OPEN, 2 REJOIN), long connection id, long epoch}; a REJOIN goes on with
- * {@code byte[16] nonce, string reason, byte wait mode, byte[32] authenticator} (wait mode 0: the
+ * {@code byte[16] nonce, string reason, byte wait mode, byte[32] authenticator}; SUBSCRIBE (3) opens a
+ * subscription to a publishing endpoint ({@link LocalPublisher}) as OPEN opens a connection (wait mode 0: the
  * endpoint's own, else {@link WaitMode} ordinal + 1; the authenticator is an HMAC-SHA256, keyed
  * with the connection's secret, over the frame before it). Then the transport's own handshake.
  * OPEN starts a connection (the application accepts it); REJOIN is the next leg of a live
@@ -67,6 +68,7 @@ final class LocalEndpoint implements Endpoint {
     private static final int SESSION_MAGIC = 0x46534553;   // "FSES"
     private static final byte OPEN = 1;
     private static final byte REJOIN = 2;
+    private static final byte SUBSCRIBE = 3;
     private static final int SESSION_BYTES = 4 + 1 + 8 + 8;
     private static final int REJOIN_NONCE_BYTES = 16;
     private static final int MAC_BYTES = 32;
@@ -83,7 +85,7 @@ final class LocalEndpoint implements Endpoint {
     private static final Pending CLOSED = new Pending(null, null, 0, null);
 
     /** A connection this endpoint accepts or accepted: the connection once accept() made it, and the secret its REJOINs prove. */
-    private record LiveEntry(java.util.concurrent.CompletableFuture<LiveConnection> connection, byte[] secret) {}
+    private record LiveEntry(java.util.concurrent.CompletableFuture<LiveConnection> connection, byte[] secret, boolean subscription) {}
 
     private final java.util.concurrent.LinkedBlockingQueue<Pending> pending = new java.util.concurrent.LinkedBlockingQueue<>(MAX_PENDING);
     /** Connections by id, entered when their OPEN passed the door (a REJOIN can follow the connector's handshake at once). */
@@ -103,6 +105,7 @@ final class LocalEndpoint implements Endpoint {
     private EndpointListener listener;                      // guarded by this
     private boolean closed;                                 // guarded by this
     private volatile ConnectOptions listenOptions;
+    private volatile LocalPublisher publisher;              // set once by publish(); then this endpoint takes subscriptions only
 
     LocalEndpoint(String name, NameService names, TransportRegistry transports, FlowTable flows, RuntimeSettings settings, boolean register) {
         this.settings = settings;
@@ -122,7 +125,14 @@ final class LocalEndpoint implements Endpoint {
     public synchronized Endpoint listen(ConnectOptions options) {
         if (registration == null) throw new IllegalStateException("an anonymous endpoint cannot listen; use Fable.register(name)");
         if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
+        if (publisher != null) throw new IllegalStateException("endpoint '" + name + "' publishes: it takes subscribers, not one-to-one connections");
         this.listenOptions = options;
+        startListening(options);
+        return this;
+    }
+
+    /** Binds the endpoint's sockets and starts its dispatcher, once. Caller holds the monitor. */
+    private void startListening(ConnectOptions options) {
         if (listener == null) {
             Path sock = NamingConfig.endpointSocket(settings.runtimeDir(), name);
             listener = new EndpointListener(name, sock, names.host().advertiseHost(), transports.services().liveness());
@@ -132,7 +142,28 @@ final class LocalEndpoint implements Endpoint {
             registration.listening(new ListenAddress(listener.unixPath().toString(), tcp.getAddress().getHostAddress(), tcp.getPort()));
             transports.shm().prepare(options);   // the first shm accept finds its pool ready
         }
-        return this;
+    }
+
+    @Override
+    public synchronized dev.fable.Publisher publish(ConnectOptions options) {
+        if (registration == null) throw new IllegalStateException("an anonymous endpoint cannot publish; use Fable.register(name)");
+        if (closed) throw new IllegalStateException("endpoint '" + name + "' is closed; register the name again");
+        if (publisher != null) throw new IllegalStateException("endpoint '" + name + "' publishes already");
+        if (listenOptions != null) throw new IllegalStateException("endpoint '" + name + "' listens for one-to-one connections; register another name to publish");
+        dev.fable.transport.shm.FanoutPool pool = dev.fable.transport.shm.FanoutPool.create(options.slotSize(), options.slotCount(),
+                Math.min(options.readQuota(), options.slotCount()), "publisher '" + name + "'", transports.services().leaks());
+        // each subscriber's leg: the publisher side's pool of its own carries nothing but copies for none (2 slots);
+        // its log is the subscriber's queue
+        this.listenOptions = options.slotCount(2).readQuota(0);
+        LocalPublisher p = new LocalPublisher(this, pool);
+        this.publisher = p;
+        try {
+            startListening(listenOptions);
+        } catch (RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+        return p;
     }
 
     @Override
@@ -264,20 +295,31 @@ final class LocalEndpoint implements Endpoint {
             long id = first.getLong(5);
             long epoch = first.getLong(13);
             ch.epoch(epoch);
-            if (kind != OPEN && kind != REJOIN) refuse(ch, "unknown session kind " + kind);
+            if (kind != OPEN && kind != REJOIN && kind != SUBSCRIBE) refuse(ch, "unknown session kind " + kind);
+            LocalPublisher pub = publisher;
+            if (kind == OPEN && pub != null) {
+                refuse(ch, "endpoint '" + name + "' publishes: subscribe to it (Fable.subscribe), one-to-one connections are not taken here");
+            }
+            if (kind == SUBSCRIBE && pub == null) {
+                refuse(ch, "endpoint '" + name + "' does not publish: connect to it (Fable.connect); only a publisher takes subscribers");
+            }
             LiveEntry entry = kind == REJOIN ? checkRejoin(ch, first, id) : null;   // before the door's proof: a MAC is cheaper
             if (ch.overTcp()) passDoor(ch, whole, deadline);
-            if (kind == OPEN) {
+            if (kind == OPEN || kind == SUBSCRIBE) {
                 if (epoch != 0) refuse(ch, "a new connection announced epoch " + epoch + ", not 0");
                 ByteBuffer hello = ch.readFrame(deadline);   // read here, so that accept() only sees connections past the door
                 checkDoor(ch, hello);
                 byte[] secret = new byte[ControlChannel.SECRET_BYTES];
                 IDS.nextBytes(secret);
                 // entered before accept() can finish the handshake; an id already here is a replay or a collision: refused
-                if (live.putIfAbsent(id, new LiveEntry(new java.util.concurrent.CompletableFuture<>(), secret)) != null) {
+                if (live.putIfAbsent(id, new LiveEntry(new java.util.concurrent.CompletableFuture<>(), secret, kind == SUBSCRIBE)) != null) {
                     refuse(ch, "it opened connection " + Long.toHexString(id) + ", which exists already");
                 }
-                queue(new Pending(ch, hello, id, secret));
+                if (kind == SUBSCRIBE) {
+                    subscribe(pub, ch, hello, id, secret);
+                } else {
+                    queue(new Pending(ch, hello, id, secret));
+                }
             } else {
                 Rejoin r = null;
                 try {
@@ -460,6 +502,24 @@ final class LocalEndpoint implements Endpoint {
         }
     }
 
+    /** A subscriber's first leg, on its session thread: the handshake (sharing the fan-out pool), then the publisher takes it in. */
+    private void subscribe(LocalPublisher pub, ControlChannel ch, ByteBuffer hello, long id, byte[] secret) {
+        try {
+            ch.secretToSend(secret).fanout(pub.pool());
+            Leg leg = acceptLeg(ch, hello, null);
+            LiveConnection c = new LiveConnection(leg, id, null, () -> live.remove(id), settings.drainNanos());
+            LiveEntry entry = live.get(id);
+            if (entry != null) entry.connection().complete(c);
+            flows.add(c, "subscribed to publisher '" + name + "'");
+            pub.join(c);
+        } catch (RuntimeException e) {
+            LiveEntry entry = live.remove(id);
+            if (entry != null) entry.connection().completeExceptionally(e);
+            ch.close();
+            throw e;
+        }
+    }
+
     /** Queues a new connection for {@link #accept}, or refuses it when {@link #MAX_PENDING} already wait. */
     private void queue(Pending p) {
         if (!pending.offer(p)) {
@@ -477,6 +537,8 @@ final class LocalEndpoint implements Endpoint {
             throw new FableException("a peer asked to switch connection " + Long.toHexString(id) + ", which was never accepted here: " + e, e);
         }
         synchronized (entry) {   // one REJOIN of a connection at a time (each on its own thread): the next waits for this one's adopt
+            LocalPublisher pub = publisher;
+            if (entry.subscription() && pub != null) ch.fanout(pub.pool());   // a subscription's next leg shares the pool too
             rejoinLocked(ch, c, reason, waitMode);
         }
     }
@@ -501,8 +563,20 @@ final class LocalEndpoint implements Endpoint {
 
     @Override
     public Connection connect(String uri, ConnectOptions options) {
+        return connect(uri, options, false);
+    }
+
+    /** Subscribes to the publisher {@code uri} (see {@code Fable.subscribe}). */
+    Connection subscribe(String uri, ConnectOptions options) {
+        return connect(uri, options, true);
+    }
+
+    private Connection connect(String uri, ConnectOptions options, boolean subscribe) {
         Target target = Target.parse(uri);
-        if (target.external()) return transports.external(target, name, options);
+        if (target.external()) {
+            if (subscribe) throw new IllegalArgumentException("subscribe(" + uri + "): a publisher is named by xio://name, not by an address");
+            return transports.external(target, name, options);
+        }
         Route route = names.resolve(target.name(), new RouteRequest(options.isTrusted(), target.forcedTransport()),
                 options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
@@ -512,14 +586,15 @@ final class LocalEndpoint implements Endpoint {
         }
         long id = IDS.nextLong() | 1;   // never 0 (0: a peer without sessions)
         java.util.concurrent.atomic.AtomicReference<ControlChannel> firstLeg = new java.util.concurrent.atomic.AtomicReference<>();
-        Leg leg = connectLeg(route, t, OPEN, id, 0, null, null, null, options, firstLeg);
+        Leg leg = connectLeg(route, t, subscribe ? SUBSCRIBE : OPEN, id, 0, null, null, null, options, firstLeg, subscribe);
         byte[] secret = firstLeg.get().secretReceived();   // the key of this connection's switch requests
         if (secret == null) {
             leg.close();
             throw new FableException("endpoint '" + route.peerName() + "' handed over no connection secret in its " + t.name()
                     + " handshake; it runs an older Fable: update it");
         }
-        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options, secret), () -> { }, settings.drainNanos());
+        LiveConnection c = new LiveConnection(leg, id, (transport, epoch, cid, why, wait) -> openLeg(target.name(), transport, epoch, cid, why, wait, options, secret, subscribe), () -> { }, settings.drainNanos());
+        if (subscribe) c.subscription();
         if (target.forcedTransport() == null) {   // xio://: the daemon's policy chose the transport, and may choose again
             c.policy(() -> {
                 Route r = names.resolve(target.name(), new RouteRequest(options.isTrusted(), null),
@@ -527,17 +602,18 @@ final class LocalEndpoint implements Endpoint {
                 return new LiveConnection.Choice(r.transport(), r.reason());
             });
         }
-        flows.add(c, route.reason());
+        flows.add(c, subscribe ? "subscription: " + route.reason() : route.reason());
         return c;
     }
 
     /** The next leg of live connection {@code id}: a handshake over {@code transport} with the peer's endpoint, epoch {@code epoch}. */
-    private Leg openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own, byte[] secret) {
+    private Leg openLeg(String peer, String transport, long epoch, long id, String reason, WaitMode wait, ConnectOptions own, byte[] secret,
+                        boolean subscription) {
         ConnectOptions options = wait == null ? own : own.waitMode(wait);
         Route route = names.resolve(peer, new RouteRequest(options.isTrusted(), transport), options.connectTimeout().toNanos());
         Transport t = transports.get(route.transport());
         if (t == null) throw new FableException("this library has no transport '" + route.transport() + "'");
-        return connectLeg(route, t, REJOIN, id, epoch, reason, wait, secret, options, new java.util.concurrent.atomic.AtomicReference<>());
+        return connectLeg(route, t, REJOIN, id, epoch, reason, wait, secret, options, new java.util.concurrent.atomic.AtomicReference<>(), subscription);
     }
 
     /**
@@ -547,16 +623,16 @@ final class LocalEndpoint implements Endpoint {
      * challenge once more. A ticket the handshake handed over is kept for the next leg.
      */
     private Leg connectLeg(Route route, Transport t, byte kind, long id, long epoch, String reason, WaitMode wait, byte[] secret,
-                           ConnectOptions options, java.util.concurrent.atomic.AtomicReference<ControlChannel> opened) {
+                           ConnectOptions options, java.util.concurrent.atomic.AtomicReference<ControlChannel> opened, boolean subscription) {
         PeerRef peer = new PeerRef(route.peerName(), route.peerCertFingerprint());
         String where = route.tcpHost() + ":" + route.tcpPort();
         Leg leg;
         try {
-            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, true)), name, peer, options);
+            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, true).subscribing(subscription)), name, peer, options);
         } catch (FableException e) {
             if (!t.crossesHosts() || e.getMessage() == null || !e.getMessage().contains(DoorProof.STALE_TICKET)) throw e;
             transports.tickets().forget(where);
-            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, false)), name, peer, options);
+            leg = t.connect(() -> remember(opened, open(route, t, kind, id, epoch, reason, wait, secret, false).subscribing(subscription)), name, peer, options);
         }
         byte[] ticket = opened.get().ticketReceived();
         if (t.crossesHosts() && ticket != null) transports.tickets().add(where, ticket);

@@ -30,7 +30,7 @@ import java.util.function.Supplier;
  * ("nothing now, retry"). Only the blocking forms wait. Connections to plain external peers
  * ({@code tcp://}, {@code unix://}) are live connections of one leg that cannot switch.
  */
-public final class LiveConnection implements Connection, Pollable {
+public final class LiveConnection implements Connection, Pollable, dev.fable.transport.LegEvents {
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
     public interface LegOpener {
@@ -53,6 +53,8 @@ public final class LiveConnection implements Connection, Pollable {
     private final ReceiveRole recv;
     private final Switcher switcher;
     private volatile Supplier<Choice> policy;   // connector side of an xio:// connection: asks the daemon
+    private boolean subscription;               // the subscriber's side of a subscription: nothing may be sent
+    private volatile long dropped;              // a subscription: messages the publisher dropped for us, as told (receiving role writes)
 
     /**
      * @param first      the epoch-0 leg
@@ -101,8 +103,17 @@ public final class LiveConnection implements Connection, Pollable {
 
     // ---- the roles ----
 
-    @Override public Buffer claim(int maxBytes) { return send.claim(maxBytes); }
-    @Override public Buffer claim(int maxBytes, Duration timeout) { return send.claim(maxBytes, timeout); }
+    @Override public Buffer claim(int maxBytes) { if (subscription) refuseSending(); return send.claim(maxBytes); }
+    @Override public Buffer claim(int maxBytes, Duration timeout) { if (subscription) refuseSending(); return send.claim(maxBytes, timeout); }
+
+    private void refuseSending() {
+        throw new IllegalStateException(this + " is a subscription: it only receives what the publisher publishes");
+    }
+
+    /** Makes this connection a subscription's subscriber side: claims fail. Before the application gets it. */
+    public void subscription() {
+        this.subscription = true;
+    }
     @Override public void send(byte[] data, int offset, int length) { Messages.send(this, data, offset, length); }
     @Override public Buffer poll() { return recv.poll(); }
     @Override public Buffer receive(Duration timeout) { return recv.receive(timeout); }
@@ -131,6 +142,30 @@ public final class LiveConnection implements Connection, Pollable {
         if (l.leg instanceof Pollable p) return p;
         throw new UnsupportedOperationException("a Poller waits on shared-memory connections only; " + this + " now runs over "
                 + l.leg.transport() + "; receive() from it on its own thread");
+    }
+
+    // ---- one producer, many consumers ----
+
+    /** The publisher's sending thread: a reference to shared slot {@code slot} (see {@link SendRole#offerShared}). */
+    public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long droppedSince) {
+        return send.offerShared(pool, slot, length, droppedSince);
+    }
+
+    /** The publisher's sending thread: gives back the shared slots the peer released since the leg last looked. */
+    public void reclaimShared() {
+        send.reclaimShared();
+    }
+
+    @Override
+    public void peerDropped(long n) {
+        dropped += n;   // single writer: the receiving role
+        switcher.event(new ConnectionEvent(ConnectionEvent.Type.DROPPED, epoch(), transport(),
+                "the publisher dropped " + n + " message(s) for this subscriber because its queue was full (" + dropped + " in all)"));
+    }
+
+    @Override
+    public long messagesDropped() {
+        return dropped;
     }
 
     // ---- switching ----

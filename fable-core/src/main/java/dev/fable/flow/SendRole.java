@@ -113,6 +113,53 @@ final class SendRole extends SendRoleFields {
         return claimFrom(out, maxBytes);
     }
 
+    /**
+     * A publisher's reference to a shared slot ({@link dev.fable.transport.Leg#offerShared}), claimed and
+     * committed in one step under the same gate as {@link #claim(int)}: never waits. While a switcher holds
+     * the role it returns {@link dev.fable.transport.Leg#FULL} (the publisher counts a drop, as for a full queue).
+     */
+    int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long dropped) {
+        claims++;                   // plain: as in claim(int)
+        AsymmetricFence.light();
+        if ((int) GATE.getAcquire(this) != OPEN) {   // acquire: as in claim(int)
+            if (!GATE.compareAndSet(this, MOVE, HELD)) {
+                claims--;
+                return dev.fable.transport.Leg.FULL;
+            }
+            boolean stuck;
+            try {
+                stuck = moveOutput(1, 0) == Move.MARKER_DID_NOT_FIT;
+            } finally {
+                release();
+            }
+            switcher.maybeComplete();
+            if (stuck) {
+                claims--;
+                return dev.fable.transport.Leg.FULL;
+            }
+        }
+        int r;
+        try {
+            r = out.leg.offerShared(pool, slot, length, dropped);
+        } catch (RuntimeException e) {
+            claims--;
+            throw e;
+        }
+        if (r != dev.fable.transport.Leg.OFFERED) claims--;   // nothing was published: the leg counted no fragment
+        return r;
+    }
+
+    /** {@link dev.fable.transport.Leg#reclaimShared} on the current leg, under the gate; nothing while a switch is under way. */
+    void reclaimShared() {
+        claims++;
+        AsymmetricFence.light();
+        try {
+            if ((int) GATE.getAcquire(this) == OPEN) out.leg.reclaimShared();
+        } finally {
+            claims--;
+        }
+    }
+
     Buffer claim(int maxBytes, Duration timeout) {
         Buffer b = claim(maxBytes);
         if (b != null) return b;

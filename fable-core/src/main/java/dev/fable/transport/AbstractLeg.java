@@ -24,6 +24,7 @@ public abstract class AbstractLeg implements Leg {
     protected final long epoch;
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile FableException failure;
+    private volatile ConnectionState closedFrom;   // the state markClosed() found (null until then)
 
     protected AbstractLeg(ConnectOptions options, String localName, String peerName, long epoch) {
         this.epoch = epoch;
@@ -155,9 +156,20 @@ public abstract class AbstractLeg implements Leg {
         return true;
     }
 
+    /** The state this leg was in when this side closed it (OPEN: the peer could still read), or null before. */
+    protected final ConnectionState stateBeforeClose() {
+        return closedFrom;
+    }
+
+    /** Tells the connection that the publisher dropped {@code n} messages for this side (a subscription's leg). */
+    protected final void peerDropped(long n) {
+        if (face instanceof LegEvents e) e.peerDropped(n);
+    }
+
     /** Moves to CLOSED (this side closed); false if it was closed already. */
     protected final synchronized boolean markClosed() {
         if (state == ConnectionState.CLOSED) return false;
+        closedFrom = state;
         if (state == ConnectionState.OPEN) failure = new ConnectionClosedException(this + " was closed by this side");
         state = ConnectionState.CLOSED;
         return true;

@@ -27,6 +27,8 @@ public final class ControlChannel implements AutoCloseable {
     private byte[] secretReceived;// connector of a first leg: the secret the acceptor handed over, once the handshake is done
     private byte[] ticketToSend;  // acceptor at its TCP door: a door ticket for the connector's next connection
     private byte[] ticketReceived;// connector: the door ticket the acceptor handed over, once the handshake is done
+    private FanoutSlots fanout;   // acceptor of a subscription's leg: the publisher's fan-out pool, for the transport to share
+    private boolean subscribing;  // connector of a subscription's leg: it may be handed a fan-out pool (and only then)
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
     /** How long a handshake read spins before it sleeps in select (setup path only). */
@@ -51,6 +53,26 @@ public final class ControlChannel implements AutoCloseable {
     public ControlChannel epoch(long e) {
         this.epoch = e;
         return this;
+    }
+
+    /** Acceptor of a subscription's leg: the publisher's fan-out pool, which a transport that can share it hands over. */
+    public ControlChannel fanout(FanoutSlots pool) {
+        this.fanout = pool;
+        return this;
+    }
+
+    public FanoutSlots fanout() {
+        return fanout;
+    }
+
+    /** Connector of a subscription's leg: the acceptor may hand over a fan-out pool; any other connector refuses one. */
+    public ControlChannel subscribing(boolean s) {
+        this.subscribing = s;
+        return this;
+    }
+
+    public boolean subscribing() {
+        return subscribing;
     }
 
     /** Length of a connection secret, bytes. */

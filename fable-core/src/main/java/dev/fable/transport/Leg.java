@@ -55,6 +55,31 @@ public interface Leg {
     /** A write buffer for up to {@code maxBytes} (capped at {@link #maxFragment()}), or null under back-pressure. Never blocks. */
     Buffer claim(int maxBytes);
 
+    /** {@link #offerShared}: the reference was published; the leg gives the slot back through {@link FanoutSlots#released}. */
+    int OFFERED = 0;
+    /** {@link #offerShared}: the peer's queue has no room now (nothing was published). */
+    int FULL = 1;
+    /** {@link #offerShared}: this leg cannot carry a reference to that pool (another transport): copy the bytes instead. */
+    int COPY = 2;
+
+    /**
+     * Sending role: publishes a reference to slot {@code slot} of {@code pool} ({@code length} bytes, a whole
+     * message) without copying it, if this leg's peer mapped that pool; first a note that {@code dropped}
+     * messages were dropped for the peer since the last such note (0: none). Never blocks. Returns
+     * {@link #OFFERED}, {@link #FULL} or {@link #COPY}.
+     */
+    default int offerShared(FanoutSlots pool, int slot, int length, long dropped) {
+        return COPY;
+    }
+
+    /**
+     * Sending role: gives back to their pool the shared slots whose references the peer released since this
+     * leg last looked (a leg reads its peer's release position lazily, when its own room runs out; a publisher
+     * whose pool ran dry asks every leg). Never blocks.
+     */
+    default void reclaimShared() {
+    }
+
     /** Waits until a claim may succeed (or the leg ended) or {@code deadline} ({@link Waiter#deadline}); false at the deadline. */
     boolean awaitSpace(long deadline);
 

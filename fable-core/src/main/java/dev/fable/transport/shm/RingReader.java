@@ -41,7 +41,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private final MemorySegment ring;
     private final MemorySegment logView;   // the ring file read-only: what INLINE and REF buffers read
     private final MemorySegment pool;      // the producer's pool, read-only
-    private final MemorySegment[] slots;   // read-only views of the producer's slots, for Buffer.segment() and copies
+    private MemorySegment[] slots;   // read-only views of the producer's slots, for Buffer.segment() and copies; then the fan-out pool's
     private final int slotSize;
     private final int slotCount;
     private final int logBytes;
@@ -54,14 +54,19 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private final boolean producerMayPark;
     private final String label;
 
-    private final boolean[] held;          // by slot: a SLOT buffer of it is out
+    private boolean[] held;          // by slot (fan-out slot s at slotCount + s): a SLOT buffer of it is out
+    private MemorySegment fanout;    // a subscription: the publisher's fan-out pool, read-only (pool id 1); else null
+    private int fanoutSlotSize;
+    private int fanoutSlotCount;
+    private long dropped;            // messages the publisher dropped for this side, as its DROPPED records told (plain: receiving thread)
+    private java.util.function.LongConsumer droppedListener = n -> { };
     private final SlotBuffer[] recycled;
     // Every buffer object of this reader, held weakly: a strong reference would hide a dropped buffer from the leak detector.
     private final java.lang.ref.WeakReference<SlotBuffer>[] all;
     private int recycledTop;
     private final LeakDetector.Token[] leakTokens;
-    private final MemorySegment[] copies;      // untrusted: private copy areas (writable)
-    private final MemorySegment[] copyViews;   // untrusted: their read-only views handed to the application
+    private MemorySegment[] copies;      // untrusted: private copy areas (writable)
+    private MemorySegment[] copyViews;   // untrusted: their read-only views handed to the application
 
     // The list of held records in poll order: node i < n is buffer object i, node n the pending HOLE.
     private final long[] heldAt;   // by node: the record's position
@@ -139,6 +144,34 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     }
 
     /**
+     * Makes this reader a subscription's: SLOT records may name slots of {@code pool} (pool id
+     * {@link ShmLayout#POOL_FANOUT}, the publisher's fan-out pool, mapped read-only and validated by the caller);
+     * {@code onDropped} hears each DROPPED record's count. Once, before the reader is used.
+     */
+    void readFanout(MemorySegment pool, int poolSlotSize, int poolSlotCount, java.util.function.LongConsumer onDropped) {
+        this.fanout = pool;
+        this.fanoutSlotSize = poolSlotSize;
+        this.fanoutSlotCount = poolSlotCount;
+        this.droppedListener = onDropped;
+        MemorySegment[] all = java.util.Arrays.copyOf(slots, slotCount + poolSlotCount);
+        for (int i = 0; i < poolSlotCount; i++) all[slotCount + i] = pool.asSlice(slotOffset(i, poolSlotSize), poolSlotSize);
+        this.slots = all;
+        this.held = new boolean[slotCount + poolSlotCount];
+        if (!trusted && poolSlotSize > slotSize) {   // copies must hold a whole fan-out slot
+            Arena arena = Arena.ofAuto();
+            for (int i = 0; i < copies.length; i++) {
+                copies[i] = arena.allocate(poolSlotSize, 64);
+                copyViews[i] = copies[i].asReadOnly();
+            }
+        }
+    }
+
+    /** Messages the publisher dropped for this side because its queue was full, as told so far. Receiving thread. */
+    long dropped() {
+        return dropped;
+    }
+
+    /**
      * Checks the headers of a peer's freshly mapped files against what the handshake announced.
      * Returns null when they agree, else what is wrong.
      */
@@ -156,6 +189,16 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 || headerSlotSizePlain(ring) != slotSize || headerSlotCountPlain(ring) != slotCount
                 || headerLogBytesPlain(ring) != logBytes) {
             return "file headers disagree with the handshake (" + slotCount + " slots of " + slotSize + " B, a log of " + logBytes + " B)";
+        }
+        return null;
+    }
+
+    /** Checks a fan-out pool's header against what the handshake announced: null when they agree, else what is wrong. */
+    static String validatePoolHeader(MemorySegment pool, int slotSize, int slotCount) {
+        // plain reads, as in validateHeaders: written once before the handshake frame that named the file
+        if (headerMagicPlain(pool) != POOL_MAGIC || headerVersionPlain(pool) != VERSION) return "bad magic or version in the peer's fan-out pool";
+        if (headerSlotSizePlain(pool) != slotSize || headerSlotCountPlain(pool) != slotCount) {
+            return "fan-out pool header disagrees with the handshake (" + slotCount + " slots of " + slotSize + " B)";
         }
         return null;
     }
@@ -190,7 +233,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     long ptr = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
                     int slot = pointerSlot(ptr);
                     long fragment = pointerLength(ptr);
-                    if (pointerPool(ptr) != POOL_SLOTS || slot >= slotCount || fragment > slotSize) {
+                    if (pointerPool(ptr) != POOL_SLOTS) return fanoutSlot(p, ptr);
+                    if (slot >= slotCount || fragment > slotSize) {
                         throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool "
                                 + pointerPool(ptr) + ", slot " + slot + " of " + slotCount + ", length " + fragment + " of " + slotSize + ")");
                     }
@@ -218,6 +262,14 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     holeLength = length;
                     link(holeNode, p);   // its bytes stay unreleased until its REF's buffer is released
                 }
+                case KIND_DROPPED -> {
+                    if (length != RECORD_HEADER || toEnd < RECORD_ALIGN || fanout == null) throw corrupt(p, h, "a DROPPED record of the wrong size or outside a subscription");
+                    long n = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
+                    if (n <= 0 || n > Integer.MAX_VALUE) throw corrupt(p, h, "a DROPPED count of " + n);
+                    position = p + RECORD_ALIGN;
+                    dropped += n;
+                    droppedListener.accept(n);
+                }
                 case KIND_END -> {
                     if (length != 0 || holeAt >= 0) throw corrupt(p, h, "an end-of-epoch marker with a length or before a pending REF");
                     position = p + RECORD_ALIGN;
@@ -228,6 +280,23 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 default -> throw corrupt(p, h, "an unknown kind");
             }
         }
+    }
+
+    /** A SLOT record naming a fan-out slot: checked against the pool this reader mapped, then handed out in place (or copied). */
+    private SlotBuffer fanoutSlot(long p, long ptr) {
+        int slot = pointerSlot(ptr);
+        long fragment = pointerLength(ptr);
+        if (fanout == null || pointerPool(ptr) != POOL_FANOUT || slot >= fanoutSlotCount || fragment > fanoutSlotSize || pointerMore(ptr)) {
+            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " names pool " + pointerPool(ptr)
+                    + ", slot " + slot + ", length " + fragment + (fanout == null ? ", but this connection has no fan-out pool"
+                    : " (the fan-out pool has " + fanoutSlotCount + " slots of " + fanoutSlotSize + " B; a published message is one fragment)"));
+        }
+        int index = slotCount + slot;
+        if (held[index]) {
+            throw faults.corrupt("the publisher referenced fan-out slot " + slot + " at position " + p + " while this reader still holds it");
+        }
+        position = p + RECORD_ALIGN;
+        return handOut(index, fanout, slotOffset(slot, fanoutSlotSize), (int) fragment, false, p, -1);
     }
 
     private dev.fable.CorruptChannelException corrupt(long p, long header, String what) {
@@ -254,14 +323,14 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             }
             if (slot >= 0) {
                 held[slot] = true;
-                return b.bindReadable(slot, memory, offset, slotSize, slots[slot], length, more, node, epoch);
+                return b.bindReadable(slot, memory, offset, (int) slots[slot].byteSize(), slots[slot], length, more, node, epoch);
             }
             return b.bindReadableInLog(memory, offset, length, more, node, epoch);
         }
         MemorySegment.copy(memory, offset, copies[node], 0, length);
         if (replaces >= 0) unlink(replaces);   // the HOLE's bytes are copied: it goes back with the REF
         released();   // in order: the private copy is taken, the record goes back at once
-        return b.bindReadable(-1, copyViews[node], 0, slotSize, copyViews[node], length, more, -1, epoch);
+        return b.bindReadable(-1, copyViews[node], 0, (int) copyViews[node].byteSize(), copyViews[node], length, more, -1, epoch);
     }
 
     /** Appends {@code node} (a record at {@code at}) as the newest held record. */

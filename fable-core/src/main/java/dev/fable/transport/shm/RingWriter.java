@@ -57,6 +57,16 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final int[] published;     // FIFO queue of published slots, in publication order
     private final long[] publishedAt;  // by slot: the position of the SLOT record that named it
     private int publishedHead;
+
+    // A subscription's ring: references to the publisher's fan-out pool (pool id 1), each given back to it when READ
+    // passes its record. At most `quota` (fanoutSlotCount) are out at once: a subscriber that stalls holds no more of
+    // the pool than that, and a reference beyond it is refused (the publisher drops the message for this subscriber).
+    private dev.fable.transport.FanoutSlots fanout;   // null: not a subscription (offerShared refuses)
+    private int fanoutSlotCount;  // the subscriber's quota of fan-out slots (FanoutPool.quota)
+    private int[] shared;         // FIFO of fan-out slots referenced, in publication order
+    private long[] sharedAt;      // parallel: the position of each one's SLOT record
+    private int sharedHead;
+    private int sharedCount;
     private int publishedCount;
     private int outstandingSlots;      // claimed or published and not freed; at most slotCount
     private final SlotBuffer[] recycled;   // for slot claims: at most slotCount are out at once
@@ -110,6 +120,78 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         leakTokens[slotCount] = inlineIdle.leakToken();
         inlineIdle.bindWritable(-1, ring, LOG + RECORD_HEADER, 0, SlotBuffer.SLICE_EACH_TIME, 0, epoch).kill();   // memory, slot and epoch for rebindWritable
         recycledTop = slotCount;
+    }
+
+    /**
+     * Makes this writer a subscription's: it may publish references to slots of {@code pool}, which its peer
+     * mapped as pool {@link ShmLayout#POOL_FANOUT}, at most {@code quota} unreleased at once. Once, before the writer is used.
+     */
+    void shareFrom(dev.fable.transport.FanoutSlots pool, int quota) {
+        this.fanout = pool;
+        this.fanoutSlotCount = quota;
+        this.shared = new int[quota];
+        this.sharedAt = new long[quota];
+    }
+
+    /**
+     * Publishes a SLOT record naming fan-out slot {@code slot} ({@code length} bytes, one whole message),
+     * preceded by a DROPPED record when {@code dropped > 0}. False when the log has no room for them now
+     * (the caller counts a drop; nothing was written). Sending role, with no claim of ours out.
+     */
+    boolean offerShared(int slot, int length, long dropped) {
+        if (inlineIdle == null || outstandingSlots > publishedCount) {
+            throw new IllegalStateException("a shared reference with a claimed buffer still out");   // the publisher never claims here
+        }
+        int need = dropped > 0 ? 2 * RECORD_ALIGN : RECORD_ALIGN;
+        if (sharedCount == fanoutSlotCount) refreshRead();
+        if (sharedCount == fanoutSlotCount || !hasRoom(need)) return false;
+        long p = position;
+        if (dropped > 0) {
+            putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, Math.min(dropped, Integer.MAX_VALUE));   // plain: published by the header's release
+            publish(p, RECORD_ALIGN, header(p, KIND_DROPPED, RECORD_HEADER, false));
+            p = position;
+        }
+        putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(POOL_FANOUT, slot, length, false));   // plain: as above
+        publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
+        int tail = sharedHead + sharedCount;
+        if (tail >= fanoutSlotCount) tail -= fanoutSlotCount;
+        shared[tail] = slot;
+        sharedAt[tail] = p;
+        sharedCount++;
+        bytes += length;
+        if (consumerMayPark) {
+            dataWire.signal();
+        }
+        FRAGMENTS.setRelease(this, fragments + 1);   // last, as in commit()
+        return true;
+    }
+
+    /** Rereads READ now if fan-out references are out, giving back those it passed (the publisher's pool ran dry). */
+    void reclaimShared() {
+        if (sharedCount > 0) refreshRead();
+    }
+
+    /** Gives back every fan-out slot whose record READ passed. */
+    private void releaseShared(long read) {
+        while (sharedCount > 0 && sharedAt[sharedHead] < read) {
+            int slot = shared[sharedHead];
+            if (++sharedHead == fanoutSlotCount) sharedHead = 0;
+            sharedCount--;
+            fanout.released(slot);
+        }
+    }
+
+    /**
+     * The leg ends: gives back the fan-out slots whose records READ passed, and, when the peer can no longer
+     * read this ring ({@code peerDone}: it died, failed or closed its side), all the others too. A leg retired
+     * by a switch while its peer lives keeps the rest held (the peer may still hold their buffers): returns how many.
+     */
+    int endShared(boolean peerDone) {
+        if (fanout == null) return 0;
+        long r = readRegisterAcquire(ring);   // acquire: as in refreshRead()
+        if (r >= readCache && r <= position && (r & (RECORD_ALIGN - 1)) == 0) releaseShared(r);
+        if (peerDone) releaseShared(Long.MAX_VALUE);
+        return sharedCount;
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */
@@ -212,6 +294,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             freeSlots[tail >= slotCount ? tail - slotCount : tail] = slot;
             outstandingSlots--;
         }
+        if (sharedCount > 0) releaseShared(r);
         return true;
     }
 

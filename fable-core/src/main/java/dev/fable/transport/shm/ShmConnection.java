@@ -47,6 +47,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     private final Waiter.Condition spaceOrEnd;
     private final AdaptiveSpin recvSpin;   // ADAPTIVE: the receiving role's spin decisions
     private final AdaptiveSpin sendSpin;   // ADAPTIVE: the sending role's (waiting for space)
+    private FanoutPool fanout;             // publisher side of a subscription: the pool this leg may reference; else null
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
@@ -118,6 +119,31 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     @Override public int maxFragment() { return out.slotSize(); }
     @Override protected Counted sending() { return out; }
     @Override protected Counted receiving() { return in; }
+
+    // ---- a subscription (one producer, many consumers) ----
+
+    /** Publisher side: this leg may carry references to {@code pool}, which the peer mapped. Before the leg is used. */
+    void shareFrom(FanoutPool pool) {
+        this.fanout = pool;
+        out.shareFrom(pool, pool.quota());
+    }
+
+    /** Subscriber side: the publisher's fan-out pool, mapped read-only in this leg's incoming arena. Before the leg is used. */
+    void readFanout(MemorySegment pool, int slotSize, int slotCount) {
+        in.readFanout(pool, slotSize, slotCount, this::peerDropped);
+    }
+
+    @Override
+    public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long dropped) {
+        if (state() != ConnectionState.OPEN) throw ended("publish");
+        if (pool != fanout) return COPY;
+        return out.offerShared(slot, length, dropped) ? OFFERED : FULL;
+    }
+
+    @Override
+    public void reclaimShared() {
+        if (fanout != null && state() == ConnectionState.OPEN) out.reclaimShared();
+    }
 
     // ---- sending ----
 
@@ -236,6 +262,11 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     public void close() {
         if (!markClosed()) return;
         out.markClosed();          // after our last commit: the peer drains, then sees a clean close
+        if (fanout != null) {
+            // a peer that died, failed or closed reads none of its fan-out references any more: they all go back to the
+            // publisher; a leg retired by a switch keeps those its live peer may still hold (FanoutPool.held() counts them)
+            out.endShared(stateBeforeClose() != ConnectionState.OPEN);
+        }
         wakeAll();
         monitor.unwatch(control);
         control.close();

@@ -41,20 +41,24 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <pre>
  *   bits  0-31  tag     (int) (p >>> 4): tells this lap's record from older bytes at the same offset
  *   bits 32-55  length  payload bytes (INLINE, REF: the message; SLOT: 8; PAD, HOLE: bytes skipped; END: 0)
- *   bits 56-62  kind    INLINE 1, SLOT 2, PAD 3, HOLE 4, REF 5, END 6
+ *   bits 56-62  kind    INLINE 1, SLOT 2, PAD 3, HOLE 4, REF 5, END 6, DROPPED 7
  *   bit  63     more    INLINE and REF: another fragment of the message follows
  * </pre>
  * A record occupies {@code 8 + length} bytes rounded up to 16. INLINE carries a small message in place;
  * SLOT's 8-byte payload is a slot pointer into the pool; PAD skips to the log's end; HOLE is an inline
  * record whose message was committed after a later one (its REF, later in the log, names the HOLE's
- * position and delivers its bytes in commit order); END is the end-of-epoch marker. The producer writes a
+ * position and delivers its bytes in commit order); END is the end-of-epoch marker; DROPPED (8-byte payload: a
+ * count from 1 to 2^31 - 1) tells a subscriber how many messages a publisher dropped for it since the last
+ * DROPPED because this log was full (only in the ring of a subscription). The producer writes a
  * record's payload, then 0 into the header word after the record (so older bytes there can never read as
  * a record), then the header with a release store; the consumer loads its next header with acquire.
  * READ covers only records whose buffers were all released: a buffer held out of order holds back the
  * reuse of everything published after it.
  *
  * <h2>Slot pointer (64 bits, the payload of a SLOT record)</h2>
- * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down); pool id 0.
+ * {@code length:32 | more:1 | poolId:7 | slotIndex:24} (from the high bit down). Pool id 0: the pool of this
+ * direction; pool id 1: the publisher's fan-out pool (a subscription's ring only: its file was named in the
+ * handshake, and one slot of it may sit in many subscribers' rings at once, never twice in one reader's hands).
  *
  * <h2>Accessors</h2>
  * Every read and write of a header field, register or log word goes through a static accessor
@@ -81,6 +85,8 @@ public final class ShmLayout {
 
     /** Pool id of the slots in a slot pointer (the only pool of layout 3). */
     public static final int POOL_SLOTS = 0;
+    /** Pool id of a publisher's fan-out pool (shared by all its subscribers) in a subscription's SLOT pointers. */
+    public static final int POOL_FANOUT = 1;
 
     public static final long WRITE = 128;
     public static final long CONSUMER_PARKED = 256;
@@ -109,6 +115,7 @@ public final class ShmLayout {
     public static final int KIND_HOLE = 4;
     public static final int KIND_REF = 5;
     public static final int KIND_END = 6;
+    public static final int KIND_DROPPED = 7;
 
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
@@ -178,7 +185,11 @@ public final class ShmLayout {
     }
 
     public static long pointer(int slot, int length, boolean more) {
-        return ((long) length << 32) | (more ? MORE_BIT : 0) | ((long) POOL_SLOTS << 24) | (slot & 0xFF_FFFFL);
+        return pointer(POOL_SLOTS, slot, length, more);
+    }
+
+    public static long pointer(int pool, int slot, int length, boolean more) {
+        return ((long) length << 32) | (more ? MORE_BIT : 0) | ((long) pool << 24) | (slot & 0xFF_FFFFL);
     }
 
     public static int pointerSlot(long p) {

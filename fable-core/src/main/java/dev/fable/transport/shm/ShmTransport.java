@@ -27,14 +27,17 @@ import dev.fable.transport.LegServices;
  * <h2>Handshake (after the naming layer opened the control channel)</h2>
  * <pre>
  * connector → HELLO  "shm", version, target name, pid, own name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd
- * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd, secret | REJECT reason
+ * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd, secret, ticket,
+ *                   fan-out: byte 0 | byte 1, int fd, int slotSize, int slotCount     | REJECT reason
  * connector → READY | REJECT reason (it will not map what the acceptor declared)
  * </pre>
+ * The fan-out section names a publisher's fan-out pool (a subscription's leg only; see {@link FanoutPool}): the
+ * subscriber maps it read-only beside the publisher's pool; a connector that did not subscribe refuses one.
  * Either side refuses a peer whose pool is larger than its {@link dev.fable.transport.PeerLimits} allow, before it maps anything.
  */
 public final class ShmTransport implements Transport {
     public static final String NAME = "shm";
-    static final short VERSION = 4;   // 2: a reconfiguration leg ends its handshake with INSTALLED; 3: sealed memfds named by descriptor, REJECT instead of READY; 4: the log size (layout 3)
+    static final short VERSION = 5;   // 2: a reconfiguration leg ends its handshake with INSTALLED; 3: sealed memfds named by descriptor, REJECT instead of READY; 4: the log size (layout 3); 5: ACCEPT ends with the fan-out section
     static final byte ACCEPT = 2;
     private static final byte REJECT = Transport.REJECT;
     static final byte READY = 4;
@@ -95,6 +98,39 @@ public final class ShmTransport implements Transport {
         }
     }
 
+    /** A publisher's fan-out pool as its ACCEPT names it: descriptor {@code fd} of its process. */
+    record Fanout(int fd, int slotSize, int slotCount) {
+        static final Fanout NONE = null;
+
+        static void write(ByteBuffer b, FanoutPool p) {
+            if (p == null) {
+                b.put((byte) 0);
+            } else {
+                b.put((byte) 1).putInt(p.fd()).putInt(p.slotSize()).putInt(p.slotCount());
+            }
+        }
+
+        /** The section, or null when the frame has none (0, or an older peer that sends nothing). */
+        static Fanout read(ByteBuffer b) {
+            if (!b.hasRemaining()) return NONE;
+            int present = Frames.getByte(b, "fan-out section");
+            if (present == 0) return NONE;
+            int fd = Frames.getInt(b, "fan-out pool descriptor");
+            int slotSize = Frames.getInt(b, "fan-out slot size");
+            int slotCount = Frames.getInt(b, "fan-out slot count");
+            if (present != 1 || fd < 0 || slotSize < 64 || slotSize > ConnectOptions.MAX_SLOT_SIZE || slotSize % 64 != 0
+                    || slotCount < 2 || slotCount > ConnectOptions.MAX_SLOT_COUNT) {
+                throw new FableException("malformed handshake: fan-out section " + present + ", descriptor " + fd + ", "
+                        + slotCount + " slots of " + slotSize + " B");
+            }
+            return new Fanout(fd, slotSize, slotCount);
+        }
+
+        long bytes() {
+            return ShmLayout.poolBytes(slotSize, slotCount);
+        }
+    }
+
     /** This side's outgoing memfds, created, initialised and sealed, not yet shared; mapped in the connection's own arena. */
     record Outgoing(Arena arena, int slotSize, int slotCount, int logBytes, ShmFiles.Sealed poolFile, ShmFiles.Sealed ringFile) {
         /** Creates the memfds now: reserving and faulting in every page, milliseconds for the default 8 MiB pool (docs/transports.md). */
@@ -147,14 +183,19 @@ public final class ShmTransport implements Transport {
         }
     }
 
-    /** The peer's memfds, mapped (pool read-only) in an arena of their own and validated. */
-    record Incoming(MemorySegment pool, MemorySegment ring) {
-        static Incoming map(Arena arena, Side peer) {
+    /** The peer's memfds, mapped (pools read-only) in an arena of their own and validated; {@code fanout} null unless a subscription's. */
+    record Incoming(MemorySegment pool, MemorySegment ring, MemorySegment fanout, Fanout fanoutShape) {
+        static Incoming map(Arena arena, Side peer, Fanout f) {
             MemorySegment pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
             MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(peer.logBytes()), false, arena, "ring");
             String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount(), peer.logBytes());
+            MemorySegment fan = null;
+            if (bad == null && f != null) {
+                fan = ShmFiles.mapPeer(peer.pid(), f.fd(), f.bytes(), true, arena, "fan-out pool");
+                bad = RingReader.validatePoolHeader(fan, f.slotSize(), f.slotCount());
+            }
             if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
-            return new Incoming(pool, ring);
+            return new Incoming(pool, ring, fan, f);
         }
     }
 
@@ -162,11 +203,12 @@ public final class ShmTransport implements Transport {
      * Null if this side may map what {@code peer} declared, else why not, naming the limit and the setting that
      * raises it (see {@link dev.fable.transport.PeerLimits}). Checked before anything is mapped or allocated.
      */
-    static String tooLarge(Side peer, dev.fable.transport.PeerLimits limits) {
-        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes());
+    static String tooLarge(Side peer, Fanout f, dev.fable.transport.PeerLimits limits) {
+        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes()) + (f == null ? 0 : f.bytes());
         String who = "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared a shared-memory pool of " + peer.slotCount()
-                + " slots of " + peer.slotSize() + " B and a log of " + peer.logBytes() + " B";
-        if (peer.slotCount() > limits.maxSlots()) {
+                + " slots of " + peer.slotSize() + " B and a log of " + peer.logBytes() + " B"
+                + (f == null ? "" : " and a fan-out pool of " + f.slotCount() + " slots of " + f.slotSize() + " B");
+        if (peer.slotCount() > limits.maxSlots() || (f != null && f.slotCount() > limits.maxSlots())) {
             return who + ", more than the " + limits.maxSlots() + " slots this side accepts (Fable.Context.maxPeerSlots, "
                     + dev.fable.transport.PeerLimits.SLOTS_PROPERTY + "); raise it on the receiving side or give the sender fewer slots (ConnectOptions.slotCount)";
         }
@@ -213,8 +255,18 @@ public final class ShmTransport implements Transport {
             if (type != ACCEPT) throw new FableException("malformed handshake: reply type " + type);
             Side peer = Side.read(reply);
             control.takeSecret(reply);
+            Fanout fanout;
+            try {
+                fanout = Fanout.read(reply);
+            } catch (RuntimeException e) {
+                reject(control, e.getMessage());
+                throw e;
+            }
+            if (fanout != null && !control.subscribing()) {
+                reject(control, "it offered a fan-out pool to a connector that did not subscribe");
+            }
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer);   // a refusal goes instead of READY: the acceptor learns why
+            Incoming in = admit(control, inArena, peer, fanout);   // a refusal goes instead of READY: the acceptor learns why
             publishSetupCpu(out.ring(), in.ring());
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
@@ -256,12 +308,13 @@ public final class ShmTransport implements Transport {
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer);
+            Incoming in = admit(control, inArena, peer, null);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
+            Fanout.write(reply, control.fanout() instanceof FanoutPool p ? p : null);
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             byte readyType = Frames.getByte(ready, "ready");
@@ -293,11 +346,11 @@ public final class ShmTransport implements Transport {
         ShmLayout.putConsumerCpuOpaque(peerRing, w);
     }
 
-    private Incoming admit(ControlChannel control, Arena inArena, Side peer) {
-        String tooLarge = tooLarge(peer, services.limits());
+    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout) {
+        String tooLarge = tooLarge(peer, fanout, services.limits());
         if (tooLarge != null) reject(control, tooLarge);
         try {
-            return Incoming.map(inArena, peer);
+            return Incoming.map(inArena, peer, fanout);
         } catch (RuntimeException e) {
             reject(control, e.getMessage());
             throw e;
@@ -309,8 +362,11 @@ public final class ShmTransport implements Transport {
                                           Outgoing out, Incoming in, Side peer) {
         out.unlink();
         control.handshakeDone();
-        return new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
+        ShmConnection c = new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
                 out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.logBytes(), peer.waitMode(), services);
+        if (control.fanout() instanceof FanoutPool p) c.shareFrom(p);
+        if (in.fanout() != null) c.readFanout(in.fanout(), in.fanoutShape().slotSize(), in.fanoutShape().slotCount());
+        return c;
     }
 
     /** A failed handshake: removes our files, unmaps everything, closes the control channel. */

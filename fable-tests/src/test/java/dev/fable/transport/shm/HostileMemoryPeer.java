@@ -151,7 +151,7 @@ public final class HostileMemoryPeer {
             ShmTransport.Side peer = ShmTransport.Side.read(reply);
             control.takeSecret(reply);
             java.lang.foreign.Arena inArena = java.lang.foreign.Arena.ofShared();
-            ShmTransport.Incoming in = ShmTransport.Incoming.map(inArena, peer);
+            ShmTransport.Incoming in = ShmTransport.Incoming.map(inArena, peer, null);
             control.writeFrame(ByteBuffer.allocate(1).put(0, ShmTransport.READY));
             control.handshakeDone();
             return new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control, out.pool(), out.ring(),

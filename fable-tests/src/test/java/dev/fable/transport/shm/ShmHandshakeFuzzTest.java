@@ -137,7 +137,7 @@ class ShmHandshakeFuzzTest {
         String wanted = Frames.getString(hello, "target name");
         ShmTransport.Side peer = ShmTransport.Side.read(hello);
         checkGeometry(peer);
-        String tooLarge = ShmTransport.tooLarge(peer, LIMITS);
+        String tooLarge = ShmTransport.tooLarge(peer, null, LIMITS);
         if (tooLarge != null) {
             assertTrue(tooLarge.contains("maxPeerSlots") || tooLarge.contains("maxPeerPoolBytes"), tooLarge);
             return tooLarge.contains("maxPeerSlots") ? "too many slots" : "too large";

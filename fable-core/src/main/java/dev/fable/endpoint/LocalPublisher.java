@@ -1,0 +1,363 @@
+package dev.fable.endpoint;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectionState;
+import dev.fable.FableException;
+import dev.fable.Publisher;
+import dev.fable.Subscriber;
+import dev.fable.flow.LiveConnection;
+import dev.fable.transport.Leg;
+import dev.fable.transport.shm.FanoutPool;
+
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The {@link Publisher} of a {@link LocalEndpoint}: a {@link FanoutPool} and the live connections of
+ * its subscribers, which the endpoint's session threads accept and queue here ({@link #join}); the
+ * publishing thread takes them in at its next claim. Single writer: the publishing thread owns
+ * {@link #members} and every member's counters; other threads read the {@link #view} snapshot and the
+ * counters (volatile).
+ */
+final class LocalPublisher implements Publisher, FanoutPool.Delivery {
+    private static final long CLAIM_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
+    private static final long CLAIM_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+
+    /** One subscriber: its connection and counters. */
+    static final class Member implements Subscriber {
+        final LiveConnection connection;
+        private volatile long delivered;   // written by the publishing thread only
+        private volatile long dropped;
+        private long droppedUntold;        // drops not yet told to it (shm: in a DROPPED record before its next message)
+        private volatile boolean active = true;
+
+        Member(LiveConnection connection) {
+            this.connection = connection;
+        }
+
+        @Override public String name() { return connection.peerName(); }
+        @Override public String transport() { return connection.transport(); }
+        @Override public long delivered() { return delivered; }
+        @Override public long dropped() { return dropped; }
+        @Override public boolean active() { return active; }
+
+        @Override
+        public String toString() {
+            return "subscriber '" + name() + "' over " + transport() + " (" + delivered + " delivered, " + dropped + " dropped)";
+        }
+    }
+
+    private enum Target { ALL, ONE, SET, CLASSIFIER }
+
+    private final LocalEndpoint endpoint;
+    private final FanoutPool pool;
+    private final ConcurrentLinkedQueue<Member> joining = new ConcurrentLinkedQueue<>();
+    private Member[] members = new Member[0];            // publishing thread
+    private volatile List<Subscriber> view = List.of();   // what subscribers() returns
+    private volatile long dropped;
+    private volatile boolean closed;
+
+    // the current publish call's target (publishing thread; set just before the buffer's commit delivers)
+    private Target target = Target.ALL;
+    private Subscriber one;
+    private Collection<? extends Subscriber> some;
+    private Classifier classifier;
+
+    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool) {
+        this.endpoint = endpoint;
+        this.pool = pool;
+        pool.delivery(this);
+    }
+
+    FanoutPool pool() {
+        return pool;
+    }
+
+    /** A session thread: a subscriber's connection is established; the publishing thread takes it in at its next claim. */
+    void join(LiveConnection c) {
+        if (closed) {
+            c.close();
+            return;
+        }
+        Member m = new Member(c);
+        joining.add(m);
+        synchronized (this) {
+            view = append(view, m);
+            notifyAll();
+        }
+        if (closed) leave(m);   // closed meanwhile: close() may have missed it
+    }
+
+    private static List<Subscriber> append(List<Subscriber> l, Subscriber m) {
+        java.util.ArrayList<Subscriber> n = new java.util.ArrayList<>(l);
+        n.add(m);
+        return List.copyOf(n);
+    }
+
+    @Override
+    public String name() {
+        return endpoint.name();
+    }
+
+    @Override
+    public int maxMessage() {
+        return pool.slotSize();
+    }
+
+    @Override
+    public Buffer claim(int maxBytes) {
+        if (maxBytes <= 0) throw new IllegalArgumentException("claim(" + maxBytes + "): ask for at least 1 byte");
+        if (closed) throw new IllegalStateException("publisher '" + name() + "' is closed");
+        if (!joining.isEmpty()) takeJoiners();
+        Buffer b = pool.claim(maxBytes);
+        if (b != null) return b;
+        reclaim();   // the pool ran dry: every subscriber's leg gives back what its reader released since it last looked
+        return pool.claim(maxBytes);
+    }
+
+    @Override
+    public Buffer claim(int maxBytes, Duration timeout) {
+        long start = System.nanoTime();
+        long limit = timeout.toNanos();
+        while (true) {
+            Buffer b = claim(maxBytes);
+            if (b != null) return b;
+            long waited = System.nanoTime() - start;
+            if (waited >= limit) return null;
+            if (waited < CLAIM_SPIN_NANOS) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(Math.min(CLAIM_PARK_NANOS, limit - waited));
+            }
+        }
+    }
+
+    /** Publishing thread: new subscribers become members (they get messages published from now on). */
+    private void takeJoiners() {
+        for (Member m; (m = joining.poll()) != null; ) {
+            if (!m.active) continue;
+            Member[] n = java.util.Arrays.copyOf(members, members.length + 1);
+            n[members.length] = m;
+            members = n;
+        }
+    }
+
+    /** Publishing thread: asks every member's leg to give back released slots, and lets go of members that ended. */
+    private void reclaim() {
+        for (Member m : members) {
+            if (m.connection.state() != ConnectionState.OPEN) {
+                leave(m);
+                continue;
+            }
+            try {
+                m.connection.reclaimShared();
+            } catch (FableException e) {
+                leave(m);
+            }
+        }
+    }
+
+    /** Publishing thread (or close): the member is gone; its connection closes, which gives back every slot it held. */
+    private void leave(Member m) {
+        m.active = false;
+        int at = -1;
+        for (int i = 0; i < members.length; i++) if (members[i] == m) at = i;
+        if (at >= 0) {
+            Member[] n = new Member[members.length - 1];
+            System.arraycopy(members, 0, n, 0, at);
+            System.arraycopy(members, at + 1, n, at, members.length - at - 1);
+            members = n;
+        }
+        synchronized (this) {
+            view = view.stream().filter(s -> s != m).toList();
+        }
+        m.connection.close();
+    }
+
+    @Override
+    public int publish(Buffer message) {
+        return publishTo(message, Target.ALL, null, null, null);
+    }
+
+    @Override
+    public int publish(Buffer message, Subscriber to) {
+        if (to == null) throw new NullPointerException("to");
+        return publishTo(message, Target.ONE, to, null, null);
+    }
+
+    @Override
+    public int publish(Buffer message, Collection<? extends Subscriber> to) {
+        if (to.isEmpty()) throw new IllegalArgumentException("publish to an empty set of subscribers of '" + name() + "': the buffer stays claimed; name at least one");
+        return publishTo(message, Target.SET, null, to, null);
+    }
+
+    @Override
+    public int publish(Buffer message, Classifier c) {
+        if (c == null) throw new NullPointerException("classifier");
+        return publishTo(message, Target.CLASSIFIER, null, null, c);
+    }
+
+    private int publishTo(Buffer message, Target t, Subscriber o, Collection<? extends Subscriber> s, Classifier c) {
+        if (!pool.owns(message)) {
+            throw new IllegalArgumentException(message + " was not claimed from publisher '" + name() + "': publish() takes buffers of its claim()");
+        }
+        long before = pool.published();
+        current = message;
+        target = t;
+        one = o;
+        some = s;
+        classifier = c;
+        try {
+            message.commit();   // FanoutPool.commit -> deliver(), below
+        } finally {
+            target = Target.ALL;
+            current = null;
+            one = null;
+            some = null;
+            classifier = null;
+        }
+        return pool.published() == before ? 0 : lastQueued;
+    }
+
+    private int lastQueued;    // subscribers the last delivery queued the message for
+    private Buffer current;    // the message being delivered (for the classifier)
+
+    @Override
+    public int deliver(FanoutPool p, int slot, int length, MemorySegment bytes) {
+        if (!joining.isEmpty()) takeJoiners();
+        switch (target) {   // refusals first, before anything is offered: the buffer stays claimed
+            case ONE -> requireMember(one);
+            case SET -> {
+                for (Subscriber x : some) requireMember(x);
+            }
+            default -> { }
+        }
+        int offered = 0;
+        int queued = 0;
+        Member[] ms = members;
+        for (Member m : ms) {
+            if (!selected(m)) continue;
+            int r = offer(m, slot, length, bytes);
+            if (r >= 0) queued++;
+            if (r == 1) offered++;
+        }
+        lastQueued = queued;
+        return offered;
+    }
+
+    private void requireMember(Subscriber x) {
+        if (!(x instanceof Member m) || !m.active || !isMember(m)) {
+            throw new IllegalArgumentException(x + " is not a current subscriber of '" + name() + "' (it left, or belongs to another "
+                    + "publisher): the buffer stays claimed; publish it to current subscribers");
+        }
+    }
+
+    private boolean isMember(Member m) {
+        for (Member x : members) if (x == m) return true;
+        return false;
+    }
+
+    private boolean selected(Member m) {
+        return switch (target) {
+            case ALL -> true;
+            case ONE -> m == one;
+            case SET -> some.contains(m);
+            case CLASSIFIER -> classifier.wants(m, current);
+        };
+    }
+
+    /** One member: 1 a reference was queued (the member holds the slot), 0 a copy was queued, -1 dropped or gone. */
+    private int offer(Member m, int slot, int length, MemorySegment bytes) {
+        int r;
+        try {
+            r = m.connection.offerShared(pool, slot, length, m.droppedUntold);
+            if (r == Leg.COPY) r = copy(m, length, bytes);
+        } catch (FableException | IllegalStateException e) {
+            if (m.connection.state() == ConnectionState.OPEN) {   // not a peer that left: say why we let it go
+                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "publisher '" + name() + "' dropped " + m + ": " + e.getMessage());
+            }
+            leave(m);
+            return -1;
+        }
+        if (r == Leg.FULL) {
+            m.droppedUntold++;
+            m.dropped++;
+            dropped++;
+            return -1;
+        }
+        m.delivered++;
+        if (r == Leg.OFFERED) {
+            m.droppedUntold = 0;
+            return 1;
+        }
+        return 0;
+    }
+
+    /** A member on a socket transport: the bytes into a buffer of its connection (one copy), or FULL. */
+    private int copy(Member m, int length, MemorySegment bytes) {
+        if (m.connection.maxFragment() < length) {
+            throw new FableException(m + " takes fragments of at most " + m.connection.maxFragment() + " B, less than this message's "
+                    + length + " B");
+        }
+        Buffer b = m.connection.claim(Math.max(length, 1));
+        if (b == null) return Leg.FULL;
+        MemorySegment.copy(bytes, 0, b.segment(), 0, length);
+        b.length(length);
+        b.commit();
+        return Leg.COPY;
+    }
+
+    @Override
+    public List<Subscriber> subscribers() {
+        return view;
+    }
+
+    @Override
+    public synchronized boolean awaitSubscribers(int count, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (view.size() < count) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || closed) return false;
+            try {
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Override
+    public long dropped() {
+        return dropped;
+    }
+
+    /** Fan-out slots held now (claimed, or not yet released by every subscriber they went to). */
+    int slotsHeld() {
+        return pool.held();
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        endpoint.close();   // no more joins
+        takeJoiners();
+        for (Member m : members) leave(m);
+        synchronized (this) {
+            notifyAll();
+        }
+        pool.close();
+    }
+
+    @Override
+    public String toString() {
+        return "publisher '" + name() + "' (" + members.length + " subscribers, " + pool.slotCount() + " slots of " + pool.slotSize() + " B)";
+    }
+}

@@ -1,0 +1,264 @@
+package dev.fable.endpoint;
+
+import dev.fable.Buffer;
+import dev.fable.ConnectOptions;
+import dev.fable.Connection;
+import dev.fable.ConnectionEvent;
+import dev.fable.Fable;
+import dev.fable.FableException;
+import dev.fable.Publisher;
+import dev.fable.Subscriber;
+import dev.fable.testing.Names;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * One producer, many consumers, every end in this JVM (the fan-out pool is still a memfd each
+ * subscriber maps read-only): the API's semantics. Real processes: {@link FanoutProcessesTest}.
+ */
+class FanoutInProcessTest {
+    private static final Duration LIMIT = Duration.ofSeconds(30);
+
+    private static ConnectOptions pool(int slotSize, int slotCount) {
+        return ConnectOptions.trusted().slotSize(slotSize).slotCount(slotCount);
+    }
+
+    /** Publishes one message with {@code seq} in its first 8 bytes, waiting for a slot. */
+    private static Buffer claimSeq(Publisher pub, long seq, int length) {
+        Buffer b = pub.claim(length, LIMIT);
+        assertNotNull(b, "no fan-out slot came free within " + LIMIT);
+        b.putLong(0, seq);
+        return b;
+    }
+
+    private static List<Connection> subscribe(String name, int n, ConnectOptions o) {
+        List<Connection> subs = new ArrayList<>();
+        for (int i = 0; i < n; i++) subs.add(Fable.subscribe(Names.uri("shm", name), o));
+        return subs;
+    }
+
+    @Test
+    void everySubscriberReadsEveryMessageInPlaceInThePublishersPool() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(256, 8))) {
+            List<Connection> subs = subscribe(name, 3, ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(3, LIMIT));
+                for (int i = 0; i < 2_000; i++) {
+                    Buffer b = claimSeq(pub, i, 64);
+                    b.putLong(56, ~i);
+                    assertEquals(3, pub.publish(b));
+                    for (Connection s : subs) {
+                        Buffer r = s.receive(LIMIT);
+                        assertNotNull(r, "subscriber got nothing for message " + i);
+                        assertEquals(64, r.length());
+                        assertEquals(i, r.getLong(0));
+                        assertEquals(~i, r.getLong(56));
+                        assertEquals(Buffer.Kind.SHM_SLOT, r.kind());
+                        assertTrue(r.isReadOnly());
+                        r.release();
+                    }
+                }
+                for (Subscriber s : pub.subscribers()) {
+                    assertEquals(2_000, s.delivered());
+                    assertEquals(0, s.dropped());
+                    assertEquals("shm", s.transport());
+                }
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
+
+    @Test
+    void aSlotIsFreeOnlyWhenEveryHolderReleasedIt() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(128, 2).readQuota(2))) {
+            List<Connection> subs = subscribe(name, 2, ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                pub.publish(claimSeq(pub, 1, 8));
+                pub.publish(claimSeq(pub, 2, 8));
+                Buffer a1 = subs.get(0).receive(LIMIT);
+                Buffer a2 = subs.get(0).receive(LIMIT);
+                a1.release();
+                a2.release();
+                assertNull(pub.claim(8), "subscriber 1 still holds both slots (it has not polled them)");
+                Buffer b1 = subs.get(1).receive(LIMIT);
+                b1.release();
+                Buffer again = pub.claim(8, LIMIT);   // released by both: free (once its leg reads the release)
+                assertNotNull(again, "slot of message 1 released by both subscribers but never freed");
+                Buffer b2 = subs.get(1).receive(LIMIT);
+                assertEquals(2, b2.getLong(0));
+                assertNull(pub.claim(8), "message 2's slot is still held by subscriber 2");
+                b2.release();
+                pub.publish(again);
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
+
+    @Test
+    void aClassifierSendsDisjointSubsetsInOrder() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(256, 16))) {
+            List<Connection> subs = subscribe(name, 3, ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(3, LIMIT));
+                List<Subscriber> who = pub.subscribers();
+                int n = 3_000;
+                List<List<Long>> got = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+                for (int i = 0; i < n; i++) {
+                    Buffer b = claimSeq(pub, i, 8);
+                    assertEquals(1, pub.publish(b, (s, m) -> s == who.get((int) (m.getLong(0) % 3))));
+                    for (int k = 0; k < 3; k++) {
+                        Buffer r = subs.get(k).poll();
+                        if (r == null) continue;
+                        got.get(k).add(r.getLong(0));
+                        r.release();
+                    }
+                }
+                for (int k = 0; k < 3; k++) {
+                    Connection s = subs.get(k);
+                    while (got.get(k).size() < n / 3) {
+                        Buffer r = s.receive(LIMIT);
+                        assertNotNull(r, "subscriber " + k + " stopped at " + got.get(k).size());
+                        got.get(k).add(r.getLong(0));
+                        r.release();
+                    }
+                    assertNull(s.poll(), "subscriber " + k + " got more than its subset");
+                    // which subscriber object is which connection: match by the first sequence number received
+                    long first = got.get(k).get(0);
+                    for (int j = 0; j < got.get(k).size(); j++) assertEquals(first + 3L * j, got.get(k).get(j));
+                }
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
+
+    @Test
+    void publishingToOneOrASetOrNobody() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(256, 4))) {
+            List<Connection> subs = subscribe(name, 2, ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                Subscriber first = pub.subscribers().get(0);
+                Buffer b = claimSeq(pub, 7, 8);
+                assertThrows(IllegalArgumentException.class, () -> pub.publish(b, Set.of()), "an empty set is refused");
+                assertEquals(1, pub.publish(b, Set.of(first)), "the buffer stayed claimed after the refusal");
+                assertEquals(0, pub.publish(claimSeq(pub, 8, 8), (s, m) -> false), "nobody wanted it: the slot is free at once");
+                int got = 0;
+                for (Connection s : subs) {
+                    Buffer r = s.receive(Duration.ofMillis(200));
+                    if (r != null) {
+                        assertEquals(7, r.getLong(0));
+                        r.release();
+                        got++;
+                    }
+                }
+                assertEquals(1, got);
+                List<Buffer> all = new ArrayList<>();
+                for (int i = 0; i < 4; i++) all.add(assertInstanceOf(Buffer.class, pub.claim(8, LIMIT), "slot " + i + " of 4 is free again"));
+                assertThrows(IllegalStateException.class, () -> all.get(0).commitFragment(), "a published message is one buffer");
+                for (Buffer x : all) pub.publish(x, (s, m) -> false);
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
+
+    @Test
+    void aFullSubscriberLosesOnlyItsOwnMessagesAndIsToldHowMany() {
+        String name = Names.unique("fan");
+        // the smallest queue: a 64 KiB log holds 4,095 references; the stalled subscriber polls nothing for 10,000
+        try (Publisher pub = Fable.register(name).publish(pool(128, 64).logBytes(64 * 1024))) {
+            List<Connection> subs = subscribe(name, 2, ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                Connection fast = subs.get(0), stalled = subs.get(1);
+                int n = 10_000;
+                for (int i = 0; i < n; i++) {
+                    pub.publish(claimSeq(pub, i, 16));
+                    Buffer r = fast.receive(LIMIT);
+                    assertEquals(i, r.getLong(0), "the fast subscriber lost or reordered a message");
+                    r.release();
+                }
+                Subscriber s = pub.subscribers().stream().filter(x -> x.dropped() > 0).findFirst().orElseThrow();
+                long dropped = s.dropped();
+                assertTrue(dropped > 0 && dropped < n, "drops " + dropped);
+                assertEquals(dropped, pub.dropped());
+                long got = 0;
+                long last = -1;
+                for (Buffer r; (r = stalled.poll()) != null; ) {
+                    assertTrue(r.getLong(0) > last, "in order");
+                    last = r.getLong(0);
+                    got++;
+                    r.release();
+                }
+                assertEquals(n - dropped, got, "what arrived and what was dropped add up");
+                assertEquals(0, stalled.messagesDropped(), "not told yet: told before its next message");
+                pub.publish(claimSeq(pub, n, 16));
+                Buffer r = stalled.receive(LIMIT);
+                assertEquals(n, r.getLong(0));
+                r.release();
+                assertEquals(dropped, stalled.messagesDropped());
+                ConnectionEvent e = stalled.pollEvent();
+                assertNotNull(e);
+                assertEquals(ConnectionEvent.Type.DROPPED, e.type());
+                assertTrue(e.reason().contains(Long.toString(dropped)), e.reason());
+                assertEquals(0, fast.messagesDropped());
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
+
+    @Test
+    void aSubscriberThatLeavesGivesItsSlotsBack() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(128, 4).readQuota(4))) {
+            Connection stays = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            Connection leaves = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                for (int i = 0; i < 4; i++) pub.publish(claimSeq(pub, i, 8));   // 'leaves' never reads them
+                for (int i = 0; i < 4; i++) stays.receive(LIMIT).release();
+                assertNull(pub.claim(8), "all four slots are held by the subscriber that did not read");
+                leaves.close();
+                Buffer b = pub.claim(8, LIMIT);
+                assertNotNull(b, "the subscriber left, but its slots never came back");
+                assertEquals(1, pub.publish(b));
+                assertEquals(1, pub.subscribers().size());
+            } finally {
+                stays.close();
+                leaves.close();
+            }
+        }
+    }
+
+    @Test
+    void subscribingToAListenerAndConnectingToAPublisherAreRefusedWithTheReason() {
+        String listener = Names.unique("one");
+        try (var ep = Fable.register(listener).listen()) {
+            FableException e = assertThrows(FableException.class, () -> Fable.subscribe(Names.uri("shm", listener), ConnectOptions.trusted()));
+            assertTrue(e.getMessage().contains("does not publish"), e.getMessage());
+        }
+        String publisher = Names.unique("fan");
+        try (Publisher pub = Fable.register(publisher).publish(pool(128, 4))) {
+            FableException e = assertThrows(FableException.class, () -> Fable.connect(Names.uri("shm", publisher), ConnectOptions.trusted()));
+            assertTrue(e.getMessage().contains("publishes"), e.getMessage());
+            try (Connection sub = Fable.subscribe(Names.uri("shm", publisher), ConnectOptions.trusted())) {
+                assertThrows(IllegalStateException.class, () -> sub.claim(8), "a subscription sends nothing");
+            }
+        }
+    }
+}
