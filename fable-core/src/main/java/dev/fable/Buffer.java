@@ -311,6 +311,41 @@ public interface Buffer {
     void commitFragment();
 
     /**
+     * Sends this read buffer's {@link #length()} bytes on {@code to} as one fragment (a fragment with
+     * {@link #more()} stays one: forwarding every buffer of a message forwards the message) and then
+     * releases it, as a relay does. <b>One copy</b>: the bytes are copied into a buffer claimed on {@code to}
+     * (forwarding in place between shared-memory connections, where {@code to}'s peer would read this
+     * buffer's slot, is not built yet). Never blocks: when {@code to} has no room now it returns
+     * {@code false} and this buffer stays held (retry, or release it).
+     *
+     * @param to an open connection whose fragments take {@link #length()} bytes ({@link Connection#maxFragment()})
+     * @return {@code true} if the bytes were committed on {@code to} and this buffer released; {@code false} under
+     *         {@code to}'s back-pressure
+     * @throws IllegalStateException if this is a write buffer (commit those), the buffer is dead, or {@code to} is
+     *                               a subscription (it sends nothing)
+     * @throws IllegalArgumentException if {@code to}'s fragments are smaller than this buffer
+     */
+    default boolean forward(Connection to) {
+        if (!isReadOnly()) throw new IllegalStateException("forward() is for read buffers; commit() a claimed buffer");
+        int n = length();   // throws if dead
+        if (to.maxFragment() < n) {
+            throw new IllegalArgumentException("cannot forward " + n + " B to " + to + ": its fragments take at most " + to.maxFragment()
+                    + " B; give it a larger ConnectOptions.slotSize");
+        }
+        Buffer out = to.claim(Math.max(n, 1));
+        if (out == null) return false;
+        if (n > 0) MemorySegment.copy(segment(), 0, out.segment(), 0, n);
+        out.length(n);
+        if (more()) {
+            out.commitFragment();
+        } else {
+            out.commit();
+        }
+        release();
+        return true;
+    }
+
+    /**
      * Gives a read buffer back; any order is allowed. The buffer is dead afterwards.
      *
      * @throws IllegalStateException if this is a write buffer (send those with {@link #commit()}), or if

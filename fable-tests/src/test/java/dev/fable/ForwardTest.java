@@ -1,0 +1,94 @@
+package dev.fable;
+
+import dev.fable.testing.Pair;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@link Buffer#forward}: a relay's step, between connections of any transports. */
+class ForwardTest {
+    private static final Duration LIMIT = Duration.ofSeconds(30);
+
+    /** a -> (in) relay (out) -> b: every buffer the relay reads is forwarded; whole messages, small and large, arrive intact. */
+    private static void relayMessages(String inTransport, String outTransport) throws Exception {
+        ConnectOptions small = ConnectOptions.trusted().slotSize(4096).slotCount(16);
+        try (Pair in = Pair.open(inTransport, ConnectOptions.trusted(), small);
+             Pair out = Pair.open(outTransport, ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(4096).slotCount(16))) {
+            Connection a = in.client(), relayIn = in.server(), relayOut = out.client(), b = out.server();
+            Random rnd = new Random(42);
+            for (int i = 0; i < 300; i++) {
+                byte[] msg = new byte[i % 3 == 0 ? 10_000 + rnd.nextInt(5000) : rnd.nextInt(600)];   // large ones span fragments
+                rnd.nextBytes(msg);
+                a.send(msg);
+                long fragments = 0;
+                while (true) {
+                    Buffer r = relayIn.receive(LIMIT);
+                    assertNotNull(r);
+                    boolean more = r.more();
+                    while (!r.forward(relayOut)) {
+                        Buffer back = b.poll();   // b drains meanwhile in this test: the relay's target had no room
+                        assertNull(back, "nothing should arrive before the message is complete");
+                    }
+                    assertThrows(IllegalStateException.class, r::release, "forward released it");
+                    fragments++;
+                    if (!more) break;
+                }
+                byte[] got = b.receiveMessage(LIMIT);
+                assertArrayEquals(msg, got, "message " + i + " (" + msg.length + " B, " + fragments + " fragments)");
+            }
+        }
+    }
+
+    @Test
+    void shmToShm() throws Exception {
+        relayMessages("shm", "shm");
+    }
+
+    @Test
+    void shmToUnixAndBack() throws Exception {
+        relayMessages("shm", "unix");
+        relayMessages("unix", "shm");
+    }
+
+    @Test
+    void aFullTargetLeavesTheBufferHeldAndAWriteBufferCannotBeForwarded() throws Exception {
+        try (Pair in = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted());
+             Pair out = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(1024).slotCount(2).logBytes(64 * 1024))) {
+            Buffer w = in.client().claim(8);
+            assertThrows(IllegalStateException.class, () -> w.forward(out.client()));
+            w.putLong(0, 99);
+            w.commit();
+            for (int i = 0; i < 2; i++) {   // fill the target's two slots
+                Buffer x = out.client().claim(1000);
+                x.commit();
+            }
+            Buffer r = in.server().receive(LIMIT);
+            byte[] big = new byte[1000];
+            Arrays.fill(big, (byte) 7);
+            in.client().send(big);
+            Buffer r2 = in.server().receive(LIMIT);
+            assertTrue(r.forward(out.client()), "an 8-byte message goes inline in the target's log");
+            assertFalse(r2.forward(out.client()), "no slot free on the target: the relay keeps the buffer");
+            assertEquals(1000, r2.length(), "still held and readable");
+            out.server().receive(LIMIT).release();
+            assertTrue(r2.forward(out.client()));
+            out.server().receive(LIMIT).release();
+            assertEquals(99, out.server().receive(LIMIT).getLong(0));
+            byte[] back = out.server().receiveMessage(LIMIT);
+            assertArrayEquals(big, back);
+            assertThrows(IllegalArgumentException.class, () -> {
+                in.client().send(new byte[2000]);
+                Buffer tooBig = in.server().receive(LIMIT);
+                try {
+                    tooBig.forward(out.client());
+                } finally {
+                    tooBig.release();
+                }
+            }, "the target's 1 KiB fragments cannot take a 2,000-byte fragment");
+        }
+    }
+}
