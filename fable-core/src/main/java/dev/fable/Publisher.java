@@ -20,7 +20,7 @@ import java.util.List;
  * The publisher never waits for a subscriber. One whose queue is full when a message is published loses
  * that message only: the loss is counted ({@link Subscriber#dropped()}, {@link #dropped()}) and the
  * subscriber is told before its next message that does arrive ({@link ConnectionEvent.Type#DROPPED},
- * {@link Connection#messagesDropped()}; shared-memory subscribers only, for now). The publisher's own
+ * {@link Connection#messagesDropped()}). The publisher's own
  * back-pressure is its pool: {@link #claim(int)} returns null while every slot is still held.
  *
  * <h2>Threads</h2>

@@ -291,11 +291,8 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             return -1;
         }
         m.delivered++;
-        if (r == Leg.OFFERED) {
-            m.droppedUntold = 0;
-            return 1;
-        }
-        return 0;
+        m.droppedUntold = 0;   // told with this message (shm: a DROPPED record before it; stream: its frame)
+        return r == Leg.OFFERED ? 1 : 0;
     }
 
     /** A member on a socket transport: the bytes into a buffer of its connection (one copy), or FULL. */
@@ -306,6 +303,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         }
         Buffer b = m.connection.claim(Math.max(length, 1));
         if (b == null) return Leg.FULL;
+        if (m.droppedUntold > 0) m.connection.noteDropped(m.droppedUntold);
         MemorySegment.copy(bytes, 0, b.segment(), 0, length);
         b.length(length);
         b.commit();

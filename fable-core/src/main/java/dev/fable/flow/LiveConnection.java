@@ -156,6 +156,11 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
         send.reclaimShared();
     }
 
+    /** The publisher's sending thread, a buffer claimed on this connection: its message is told to follow {@code n} drops. */
+    public void noteDropped(long n) {
+        send.out().leg.noteDropped(n);   // the leg of the claimed buffer: the output cannot move while a buffer is out
+    }
+
     @Override
     public void peerDropped(long n) {
         dropped += n;   // single writer: the receiving role

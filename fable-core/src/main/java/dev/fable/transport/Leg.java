@@ -73,6 +73,14 @@ public interface Leg {
     }
 
     /**
+     * Sending role, with a buffer claimed: the frame of that buffer also tells the peer (a subscriber) that
+     * {@code n} messages were dropped for it before this one. Stream legs only; shared memory says it in
+     * {@link #offerShared}.
+     */
+    default void noteDropped(long n) {
+    }
+
+    /**
      * Sending role: gives back to their pool the shared slots whose references the peer released since this
      * leg last looked (a leg reads its peer's release position lazily, when its own room runs out; a publisher
      * whose pool ran dry asks every leg). Never blocks.

@@ -261,4 +261,48 @@ class FanoutInProcessTest {
             }
         }
     }
+
+    @Test
+    void aSocketSubscriberGetsCopiesAndIsToldItsDropsToo() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(2048, 64))) {
+            Connection shm = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            Connection unix = Fable.subscribe(Names.uri("unix", name), ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                int n = 20_000;   // 1 KiB each: far more than a Unix socket's buffer and the leg's staging hold
+                for (int i = 0; i < n; i++) {
+                    Buffer b = claimSeq(pub, i, 1024);
+                    b.putLong(1016, ~i);
+                    pub.publish(b);
+                    Buffer r = shm.receive(LIMIT);
+                    assertEquals(i, r.getLong(0));
+                    r.release();
+                }
+                Subscriber u = pub.subscribers().stream().filter(x -> x.transport().equals("unix")).findFirst().orElseThrow();
+                long dropped = u.dropped();
+                assertTrue(dropped > 0, "the unix subscriber read nothing while 20 MB went by, yet nothing was dropped for it");
+                long last = -1;
+                for (long got = 0; got < n - dropped; got++) {
+                    Buffer r = unix.receive(LIMIT);
+                    assertNotNull(r, "the unix subscriber stopped after " + got + " of " + (n - dropped) + " messages");
+                    assertNotEquals(Buffer.Kind.SHM_SLOT, r.kind(), "a copy");
+                    assertTrue(r.getLong(0) > last, "in order");
+                    assertEquals(~r.getLong(0), r.getLong(1016));
+                    last = r.getLong(0);
+                    r.release();
+                }
+                assertEquals(0, unix.messagesDropped(), "not told yet: told with the next message");
+                pub.publish(claimSeq(pub, n, 1024));
+                Buffer r = unix.receive(LIMIT);
+                assertEquals(n, r.getLong(0), "received and dropped add up to what was published");
+                r.release();
+                assertEquals(dropped, unix.messagesDropped(), "told with the last message's frame");
+                assertEquals(ConnectionEvent.Type.DROPPED, unix.pollEvent().type());
+            } finally {
+                shm.close();
+                unix.close();
+            }
+        }
+    }
 }

@@ -289,6 +289,16 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
         return ended(op);
     }
 
+    /** The subscriber's side of a subscription: data frames may carry the publisher's count of drops. Before use. */
+    void readDrops() {
+        in.readDrops(this::peerDropped);
+    }
+
+    @Override
+    public void noteDropped(long n) {
+        out.noteDropped(n);
+    }
+
     @Override
     public CorruptChannelException corrupt(String detail) {
         CorruptChannelException e = new CorruptChannelException(this + " failed: " + detail);

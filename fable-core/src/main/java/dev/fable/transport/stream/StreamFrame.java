@@ -13,7 +13,9 @@ import java.nio.ByteOrder;
  * retires; the connection goes on over the next leg. Both flags and length 1, no payload
  * ({@link #INSTALLED}): the accepting side's first frame on a leg that a reconfiguration adds, sent
  * once the leg is in its connection's chain; the connecting side reads it before it moves its
- * sender there. Word 1: reserved, 0. Little-endian on every host.
+ * sender there. Word 1: 0, except on a data frame of a subscription (publisher to subscriber): the number of
+ * messages the publisher dropped for this subscriber since it last said so (1 to 2^31 - 1), told before this
+ * frame's message. Little-endian on every host.
  */
 final class StreamFrame {
     private StreamFrame() {}

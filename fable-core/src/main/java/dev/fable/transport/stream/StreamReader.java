@@ -36,6 +36,13 @@ import java.nio.ByteBuffer;
  * bytes come from another process: every header is checked before it is trusted.
  */
 final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
+    private java.util.function.LongConsumer droppedListener;   // a subscription's reader: hears a frame's count of drops; else null
+
+    /** A subscription's reader: word 1 of a data frame may carry the publisher's count of drops, told to {@code l}. Before use. */
+    void readDrops(java.util.function.LongConsumer l) {
+        this.droppedListener = l;
+    }
+
     static final int MAX_AREAS = 8;
 
     private final SocketIo io;
@@ -218,7 +225,10 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
             }
             len = h & StreamFrame.LENGTH_MASK;
             int reserved = area.get(StreamFrame.LAYOUT, parse + 4);   // plain: our own read's bytes
-            if (reserved != 0) throw corrupt("a frame header with reserved word 0x" + Integer.toHexString(reserved));
+            if (reserved != 0) {   // a publisher's count of drops (a subscription only), else a broken peer
+                if (droppedListener == null || reserved < 0) throw corrupt("a frame header with reserved word 0x" + Integer.toHexString(reserved));
+                droppedListener.accept(reserved);
+            }
             if (len > maxFragment) {
                 throw corrupt("a fragment of " + len + " B, larger than the " + maxFragment + " B the peer announced");
             }

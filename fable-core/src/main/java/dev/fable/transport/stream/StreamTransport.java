@@ -192,6 +192,8 @@ public class StreamTransport implements Transport {
             services.liveness().apply(ch);   // a dead host or a cut network ends the leg within the bound
         }
         SocketIo io = pipe(control, connector, route, deadline);
-        return new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), services);
+        StreamConnection c = new StreamConnection(name, localName, peer.name(), peer.pid(), io, true, peer.maxFragment(), options, control.epoch(), services);
+        if (connector && control.subscribing()) c.readDrops();
+        return c;
     }
 }

@@ -191,6 +191,13 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
         }
     }
 
+    private int droppedNote;   // sending thread: drops to tell in the next frame's word 1 (a publisher's copy to a subscriber)
+
+    /** Sending thread, a buffer claimed: its frame tells the subscriber that {@code n} messages were dropped before it. */
+    void noteDropped(long n) {
+        droppedNote = (int) Math.min(n, Integer.MAX_VALUE);
+    }
+
     private void enqueue(SlotBuffer b, boolean more) {
         int slot = b.slot();
         int len = b.length();
@@ -200,6 +207,10 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
         f.clear();   // absolute puts below check against the limit the previous frame of this slot left
         if (framed) {
             f.putLong(0, more ? (len | StreamFrame.MORE) & 0xFFFF_FFFFL : len);   // little-endian (set in the constructor); word 1 = 0
+            if (droppedNote != 0) {   // a publisher's note of drops, told before this message (StreamFrame)
+                f.putInt(4, droppedNote);
+                droppedNote = 0;
+            }
             end = StreamFrame.size(len);
             for (int i = StreamFrame.HEADER + len; i < end; i++) f.put(i, (byte) 0);   // padding: never last message's bytes
         }
