@@ -49,7 +49,7 @@ class ShmHandshakeFuzzTest {
     static final int HELLO_INPUTS = 12_000;
     static final int REPLY_INPUTS = 8_000;
     static final int HEADER_INPUTS = 10_000;
-    private static final short VERSION = 4;
+    private static final short VERSION = 5;
     private static final int SLOT = 64;
     private static final int SLOTS = 4;
     private static final int LOG = ConnectOptions.MIN_LOG_BYTES;
@@ -107,9 +107,17 @@ class ShmHandshakeFuzzTest {
     }
 
     static byte[] reply(int mode, int slotSize, int slotCount, int logBytes, boolean secret) {
+        return reply(mode, slotSize, slotCount, logBytes, secret, -1, 0, 0);
+    }
+
+    /** An ACCEPT; {@code fanoutFd >= 0}: with a fan-out section naming that descriptor and geometry (a publisher's). */
+    static byte[] reply(int mode, int slotSize, int slotCount, int logBytes, boolean secret, int fanoutFd, int fanoutSlotSize, int fanoutSlots) {
         ByteBuffer b = ByteBuffer.allocate(16 * 1024).put((byte) 2);
         side(b, 4243, "svc", mode, slotSize, slotCount, logBytes, pool, ring);
         if (secret) b.put((byte) ControlChannel.SECRET_BYTES).put(new byte[ControlChannel.SECRET_BYTES]);
+        else b.put((byte) 0);
+        b.put((byte) 0);   // no door ticket
+        if (fanoutFd >= 0) b.put((byte) 1).putInt(fanoutFd).putInt(fanoutSlotSize).putInt(fanoutSlots);
         else b.put((byte) 0);
         return array(b);
     }
@@ -162,7 +170,19 @@ class ShmHandshakeFuzzTest {
         ShmTransport.Side peer = ShmTransport.Side.read(reply);
         checkGeometry(peer);
         control.takeSecret(reply);
-        return "accepted " + peer.waitMode() + (reply.hasRemaining() ? " with trailing bytes" : "");
+        ShmTransport.Fanout f = ShmTransport.Fanout.read(reply);
+        String fan = "";
+        if (f != null) {   // a publisher's fan-out pool: its geometry is bounded as a pool's, and counted against the caps
+            assertTrue(f.slotSize() >= 64 && f.slotSize() <= ConnectOptions.MAX_SLOT_SIZE && f.slotSize() % 64 == 0, "fan-out slot size " + f.slotSize());
+            assertTrue(f.slotCount() >= 2 && f.slotCount() <= ConnectOptions.MAX_SLOT_COUNT && f.fd() >= 0, "fan-out " + f);
+            String tooLarge = ShmTransport.tooLarge(peer, f, LIMITS);
+            fan = tooLarge == null ? " with a fan-out pool" : " with a fan-out pool too large";
+            if (tooLarge == null) {
+                assertTrue(ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes()) + f.bytes()
+                        <= LIMITS.maxPoolBytes(), "passed the caps with more than " + LIMITS.maxPoolBytes() + " B");
+            }
+        }
+        return "accepted " + peer.waitMode() + fan + (reply.hasRemaining() ? " with trailing bytes" : "");
     }
 
     /**
@@ -179,6 +199,8 @@ class ShmHandshakeFuzzTest {
         p.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 12, 44)));
         r.copyFrom(MemorySegment.ofArray(Arrays.copyOfRange(in.array(), 44, 68)));
         String bad = RingReader.validateHeaders(p, r, slotSize, slotCount, logBytes);
+        String fanout = RingReader.validatePoolHeader(p, slotSize, slotCount);   // the same 32 B as a fan-out pool's header
+        if (bad == null && fanout != null) fail("a pool header valid as a connection's pool but not as a fan-out pool: " + fanout);
         return bad == null ? "valid" : bad.replaceAll("-?[0-9]+", "#");
     }
 
@@ -198,6 +220,11 @@ class ShmHandshakeFuzzTest {
         assertThrows(SharedMemory(), () -> acceptHello(hello(1, SLOT, SLOTS, ring, pool)));   // the ring is too small for a pool
         assertThrows(SharedMemory(), () -> acceptHello(hello(1, SLOT, SLOTS, 2 * LOG, pool, ring)));   // the ring is smaller than its log
         assertEquals("accepted " + WaitMode.values()[1], connectorReply(reply(1, SLOT, SLOTS, LOG, true)));
+        assertEquals("accepted " + WaitMode.values()[1] + " with a fan-out pool", connectorReply(reply(1, SLOT, SLOTS, LOG, true, pool, 1024, 64)));
+        assertEquals("accepted " + WaitMode.values()[1] + " with a fan-out pool too large",
+                connectorReply(reply(1, SLOT, SLOTS, LOG, true, pool, 1 << 20, 64)), "64 MiB of fan-out pool beside pool and ring: over the cap");
+        assertThrows(FableException.class, () -> connectorReply(reply(1, SLOT, SLOTS, LOG, true, pool, 65, 64)));
+        assertThrows(FableException.class, () -> connectorReply(reply(1, SLOT, SLOTS, LOG, true, pool, 64, 1)));
         assertEquals("valid", headers(headerSeed(SLOT, SLOTS, LOG, SLOT, SLOTS, LOG)));
         assertEquals("file headers disagree with the handshake (# slots of # B, a log of # B)", headers(headerSeed(SLOT, SLOTS, LOG, SLOT, SLOTS, 2 * LOG)));
         int passwd = dev.fable.internal.Libc.open("/etc/passwd", 0);
@@ -306,6 +333,8 @@ class ShmHandshakeFuzzTest {
         for (int m = 0; m < WaitMode.values().length; m++) seeds.add(reply(m, SLOT, SLOTS, LOG, m % 2 == 0));
         seeds.add(reply(0, SLOT, SLOTS, ConnectOptions.MAX_LOG_BYTES, true));
         seeds.add(reply(0, SLOT, SLOTS, 3 << 16, true));
+        seeds.add(reply(2, SLOT, SLOTS, LOG, true, 7, 4096, 256));   // with a fan-out section
+        seeds.add(reply(2, SLOT, SLOTS, LOG, true, 7, 1 << 20, 1 << 10));
         ByteBuffer refused = ByteBuffer.allocate(64).put(Transport.REJECT);
         Frames.putString(refused, "no such endpoint");
         seeds.add(array(refused));
