@@ -313,10 +313,15 @@ public interface Buffer {
     /**
      * Sends this read buffer's {@link #length()} bytes on {@code to} as one fragment (a fragment with
      * {@link #more()} stays one: forwarding every buffer of a message forwards the message) and then
-     * releases it, as a relay does. <b>One copy</b>: the bytes are copied into a buffer claimed on {@code to}
-     * (forwarding in place between shared-memory connections, where {@code to}'s peer would read this
-     * buffer's slot, is not built yet). Never blocks: when {@code to} has no room now it returns
-     * {@code false} and this buffer stays held (retry, or release it).
+     * releases it, as a relay does. Call it on the thread that polled the buffer, as {@link #release()}.
+     *
+     * <p><b>Zero copy</b> when this buffer lies in a shared-memory slot (a trusted shm connection's message
+     * above the inline size, or a publisher's fan-out slot) and {@code to} runs over shared memory now: {@code to}'s
+     * peer reads the slot in place (mapping its pool once), and the slot stays held on this buffer's connection
+     * until that peer released it (this buffer's sender sees back-pressure meanwhile; at most half its slots are
+     * lent at once, beyond that forwards copy). <b>One copy</b> otherwise: small messages of a shared-memory log,
+     * private copies, socket buffers, a target on a socket transport. Never blocks: when {@code to} has no room now
+     * it returns {@code false} and this buffer stays held (retry, or release it).
      *
      * @param to an open connection whose fragments take {@link #length()} bytes ({@link Connection#maxFragment()})
      * @return {@code true} if the bytes were committed on {@code to} and this buffer released; {@code false} under

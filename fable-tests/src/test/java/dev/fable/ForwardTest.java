@@ -56,7 +56,8 @@ class ForwardTest {
 
     @Test
     void aFullTargetLeavesTheBufferHeldAndAWriteBufferCannotBeForwarded() throws Exception {
-        try (Pair in = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted());
+        // the relay's side untrusted: it reads private copies, so it forwards by copy and needs the target's slots
+        try (Pair in = Pair.open("shm", ConnectOptions.untrusted(), ConnectOptions.trusted());
              Pair out = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(1024).slotCount(2).logBytes(64 * 1024))) {
             Buffer w = in.client().claim(8);
             assertThrows(IllegalStateException.class, () -> w.forward(out.client()));
@@ -89,6 +90,82 @@ class ForwardTest {
                     tooBig.release();
                 }
             }, "the target's 1 KiB fragments cannot take a 2,000-byte fragment");
+        }
+    }
+
+    /**
+     * Zero copy: a forwarded slot stays held by the relay until the far end released it (the sender cannot reuse
+     * it), which a copy would not do; the far end reads the sender's bytes from the sender's pool.
+     */
+    @Test
+    void aForwardedSlotIsLentNotCopied() throws Exception {
+        ConnectOptions twoSlots = ConnectOptions.trusted().slotSize(4096).slotCount(2);
+        try (Pair in = Pair.open("shm", ConnectOptions.trusted(), twoSlots);
+             Pair out = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Connection a = in.client(), relayIn = in.server(), relayOut = out.client(), b = out.server();
+            for (int i = 0; i < 2; i++) {   // both of the sender's slots (above the 512-byte inline limit)
+                Buffer w = a.claim(1000);
+                w.putLong(0, i);
+                w.putLong(992, ~i);
+                w.commit();
+            }
+            for (int i = 0; i < 2; i++) {
+                Buffer r = relayIn.receive(LIMIT);
+                assertTrue(r.forward(relayOut));
+            }
+            assertNull(relayIn.poll());   // the relay has given both buffers away (forward released them, from its view)
+            assertNull(a.claim(1000), "both slots are free again if the relay copied: lent ones stay held until the far end releases them");
+            Buffer f0 = b.receive(LIMIT);
+            Buffer f1 = b.receive(LIMIT);
+            assertEquals(0, f0.getLong(0));
+            assertEquals(~0L, f0.getLong(992));
+            assertEquals(1, f1.getLong(0));
+            assertEquals(Buffer.Kind.SHM_SLOT, f0.kind());
+            f0.release();
+            f1.release();
+            assertNull(b.poll());   // an idle poll publishes the far end's releases
+            assertNull(relayIn.receive(Duration.ofMillis(50)), "nothing to read; meanwhile the relay's reader saw the far end's releases");
+            Buffer again = a.claim(1000);
+            assertNotNull(again, "the far end released both, but the sender never got its slots back");
+            again.commit();
+            assertEquals(1000, relayIn.receive(LIMIT).length());
+        }
+    }
+
+    /** Many relayed messages in place and by copy mixed (small ones inline, large ones lent), every byte checked. */
+    @Test
+    void aRelayInPlaceKeepsEveryByteAndTheOrder() throws Exception {
+        try (Pair in = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted().slotSize(8192).slotCount(8));
+             Pair out = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Connection a = in.client(), relayIn = in.server(), relayOut = out.client(), b = out.server();
+            Random rnd = new Random(7);
+            int n = 20_000;
+            Thread sender = new Thread(() -> {
+                Random r = new Random(7);
+                for (int i = 0; i < n; i++) {
+                    byte[] msg = new byte[r.nextInt(3) == 0 ? r.nextInt(500) : 600 + r.nextInt(20_000)];
+                    r.nextBytes(msg);
+                    a.send(msg);
+                }
+            });
+            sender.start();
+            Thread relay = new Thread(() -> {
+                long forwarded = 0;
+                while (forwarded < Long.MAX_VALUE) {
+                    Buffer r = relayIn.receive(Duration.ofSeconds(5));
+                    if (r == null) return;
+                    while (!r.forward(relayOut)) Thread.onSpinWait();
+                    forwarded++;
+                }
+            });
+            relay.start();
+            for (int i = 0; i < n; i++) {
+                byte[] want = new byte[rnd.nextInt(3) == 0 ? rnd.nextInt(500) : 600 + rnd.nextInt(20_000)];
+                rnd.nextBytes(want);
+                assertArrayEquals(want, b.receiveMessage(LIMIT), "message " + i);
+            }
+            sender.join();
+            relay.join();
         }
     }
 }

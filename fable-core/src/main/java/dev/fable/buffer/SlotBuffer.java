@@ -387,6 +387,40 @@ public final class SlotBuffer implements Buffer {
         owner.commit(this, true);
     }
 
+    /**
+     * Zero copy when it can be: a read buffer in a shared-memory pool of this host, forwarded to a connection
+     * currently over shared memory, is lent ({@link Lender}) — its slot stays held here until the target's peer
+     * released it — else the bytes are copied ({@link Buffer#forward}).
+     */
+    @Override
+    public boolean forward(Connection to) {
+        if (state == READABLE && to instanceof ForwardTarget t && owner instanceof Lender l) {
+            Lender.LentPool pool = l.poolOf(this);
+            if (pool != null) {
+                int n = length, slotInPool = l.slotInPool(this);
+                boolean m = more;
+                l.lent(this);   // dead to the application before the reference is out: a target that gives it back at once finds it lent
+                int r;
+                try {
+                    r = t.forwardLent(this, l, pool, slotInPool, n, m);
+                } catch (RuntimeException e) {
+                    l.unlent(this);
+                    throw e;
+                }
+                if (r == ForwardTarget.OFFERED) return true;
+                l.unlent(this);
+                if (r == ForwardTarget.FULL) return false;
+            }
+        }
+        return Buffer.super.forward(to);
+    }
+
+    /** A lent buffer is the application's again (its lending was refused). Owner side. */
+    public void revive() {
+        state = READABLE;
+        leakToken.handedOut();
+    }
+
     @Override
     public void release() {
         if (state != READABLE) {

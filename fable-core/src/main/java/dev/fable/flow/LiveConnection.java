@@ -30,7 +30,7 @@ import java.util.function.Supplier;
  * ("nothing now, retry"). Only the blocking forms wait. Connections to plain external peers
  * ({@code tcp://}, {@code unix://}) are live connections of one leg that cannot switch.
  */
-public final class LiveConnection implements Connection, Pollable, dev.fable.transport.LegEvents {
+public final class LiveConnection implements Connection, Pollable, dev.fable.transport.LegEvents, dev.fable.buffer.ForwardTarget {
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
     public interface LegOpener {
@@ -149,6 +149,13 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     /** The publisher's sending thread: a reference to shared slot {@code slot} (see {@link SendRole#offerShared}). */
     public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long droppedSince) {
         return send.offerShared(pool, slot, length, droppedSince);
+    }
+
+    @Override
+    public int forwardLent(dev.fable.buffer.SlotBuffer b, dev.fable.buffer.Lender lender, dev.fable.buffer.Lender.LentPool pool, int slot,
+                           int length, boolean more) {
+        if (subscription) refuseSending();
+        return send.offerLent(b, lender, pool, slot, length, more);
     }
 
     /** The publisher's sending thread: gives back the shared slots the peer released since the leg last looked. */

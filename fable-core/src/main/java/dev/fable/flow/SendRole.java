@@ -149,6 +149,25 @@ final class SendRole extends SendRoleFields {
         return r;
     }
 
+    /** A lent read buffer's reference ({@link dev.fable.transport.Leg#offerLent}), under the gate as {@link #offerShared}. */
+    int offerLent(dev.fable.buffer.SlotBuffer b, dev.fable.buffer.Lender lender, dev.fable.buffer.Lender.LentPool pool, int slot, int length, boolean more) {
+        claims++;
+        AsymmetricFence.light();
+        if ((int) GATE.getAcquire(this) != OPEN) {   // acquire: as in claim(int); during a switch the bytes are copied instead
+            claims--;
+            return dev.fable.transport.Leg.COPY;
+        }
+        int r;
+        try {
+            r = out.leg.offerLent(b, lender, pool, slot, length, more);
+        } catch (RuntimeException e) {
+            claims--;
+            throw e;
+        }
+        if (r != dev.fable.transport.Leg.OFFERED) claims--;
+        return r;
+    }
+
     /** {@link dev.fable.transport.Leg#reclaimShared} on the current leg, under the gate; nothing while a switch is under way. */
     void reclaimShared() {
         claims++;

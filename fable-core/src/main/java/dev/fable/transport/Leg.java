@@ -56,11 +56,11 @@ public interface Leg {
     Buffer claim(int maxBytes);
 
     /** {@link #offerShared}: the reference was published; the leg gives the slot back through {@link FanoutSlots#released}. */
-    int OFFERED = 0;
+    int OFFERED = dev.fable.buffer.ForwardTarget.OFFERED;
     /** {@link #offerShared}: the peer's queue has no room now (nothing was published). */
-    int FULL = 1;
+    int FULL = dev.fable.buffer.ForwardTarget.FULL;
     /** {@link #offerShared}: this leg cannot carry a reference to that pool (another transport): copy the bytes instead. */
-    int COPY = 2;
+    int COPY = dev.fable.buffer.ForwardTarget.COPY;
 
     /**
      * Sending role: publishes a reference to slot {@code slot} of {@code pool} ({@code length} bytes, a whole
@@ -73,6 +73,16 @@ public interface Leg {
     }
 
     /**
+     * Sending role: publishes a reference to a read buffer another connection's reader lent
+     * ({@link dev.fable.buffer.ForwardTarget#forwardLent}), if this leg's peer can map its pool; the leg gives
+     * it back to the lender once its peer released it. Returns {@link #OFFERED}, {@link #FULL} or {@link #COPY}.
+     */
+    default int offerLent(dev.fable.buffer.SlotBuffer b, dev.fable.buffer.Lender lender, dev.fable.buffer.Lender.LentPool pool,
+                          int slot, int length, boolean more) {
+        return COPY;
+    }
+
+    /**
      * Sending role, with a buffer claimed: the frame of that buffer also tells the peer (a subscriber) that
      * {@code n} messages were dropped for it before this one. Stream legs only; shared memory says it in
      * {@link #offerShared}.
@@ -81,7 +91,7 @@ public interface Leg {
     }
 
     /**
-     * Sending role: gives back to their pool the shared slots whose references the peer released since this
+     * Sending role: gives back to their pool (or lender) the shared slots whose references the peer released since this
      * leg last looked (a leg reads its peer's release position lazily, when its own room runs out; a publisher
      * whose pool ran dry asks every leg). Never blocks.
      */

@@ -4,6 +4,7 @@ import dev.fable.Buffer;
 import dev.fable.Connection;
 import dev.fable.QuotaExceededException;
 import dev.fable.buffer.BufferOwner;
+import dev.fable.buffer.Lender;
 import dev.fable.buffer.LeakDetector;
 import dev.fable.buffer.SlotBuffer;
 import dev.fable.sync.Tripwire;
@@ -35,7 +36,7 @@ import static dev.fable.transport.shm.ShmLayout.*;
  *
  * <p>Public only for {@code dev.fable.jmh.RingBench}: the package is exported to Fable's own modules alone.
  */
-public final class RingReader implements BufferOwner, dev.fable.transport.Counted {
+public final class RingReader implements BufferOwner, dev.fable.transport.Counted, Lender {
     private static final VarHandle RECYCLED_TOP = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "recycledTop", int.class);
 
     private final MemorySegment ring;
@@ -60,6 +61,31 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private int fanoutSlotCount;
     private long dropped;            // messages the publisher dropped for this side, as its DROPPED records told (plain: receiving thread)
     private java.util.function.LongConsumer droppedListener = n -> { };
+
+    // Pools the producer forwards read buffers from (POOL records, ids 2..127): mapped read-only on first announcement.
+    /** Maps a pool the producer announced: descriptor {@code fd} of the producer's process, {@code bytes} long, read-only. */
+    @FunctionalInterface
+    interface PoolMapper {
+        MemorySegment map(int fd, long bytes);
+    }
+
+    private PoolMapper poolMapper;          // null: POOL records are refused
+    private long forwardedBudget;           // bytes of forwarded pools this reader may still map
+    private final MemorySegment[] forwarded = new MemorySegment[MAX_POOL_ID + 1];   // by pool id
+    private final int[] forwardedSlotSize = new int[MAX_POOL_ID + 1];
+    private final int[] forwardedSlotCount = new int[MAX_POOL_ID + 1];
+    private final int[] forwardedBase = new int[MAX_POOL_ID + 1];                   // index of its slot 0 in held[] and slots[]
+
+    // Lending (this reader's buffers forwarded in place to another connection): see dev.fable.buffer.Lender.
+    // All of it the receiving thread's: lent buffers come back when their target's READ passes their record (LentWatch).
+    private Lender.LentPool poolRef;        // our pool 0 as a target's peer maps it (null: not lendable)
+    private Lender.LentPool fanoutRef;      // the fan-out pool, likewise
+    private final int lentCap;              // at most this many lent at once: the producer keeps slots to write into
+    private final SlotBuffer[] lentBuffer;  // the lent buffers, lentOut of them, in no order
+    private final Lender.LentWatch[] lentWatch;
+    private final long[] lentAt;            // parallel: each one's record position in its target's queue
+    private int lentOut;
+    private long stranded;                  // lent buffers whose target closed under a live peer: never reused (its peer may hold them)
     private final SlotBuffer[] recycled;
     // Every buffer object of this reader, held weakly: a strong reference would hide a dropped buffer from the leak detector.
     private final java.lang.ref.WeakReference<SlotBuffer>[] all;
@@ -121,6 +147,10 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             leakTokens[i] = recycled[i].leakToken();
         }
         recycledTop = n;
+        this.lentCap = Math.max(1, Math.min(n, slotCount) / 2);
+        this.lentBuffer = new SlotBuffer[lentCap];
+        this.lentWatch = new Lender.LentWatch[lentCap];
+        this.lentAt = new long[lentCap];
         @SuppressWarnings("unchecked")
         java.lang.ref.WeakReference<SlotBuffer>[] refs = new java.lang.ref.WeakReference[n];
         for (int i = 0; i < n; i++) refs[i] = new java.lang.ref.WeakReference<>(recycled[i]);
@@ -193,6 +223,98 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         return null;
     }
 
+    /**
+     * Lets this reader lend its buffers (forwarding in place): {@code poolFd}, {@code fanoutFd} (or -1) are this
+     * process's descriptors of the producer's pool and fan-out pool, kept open for a target's peer to open.
+     * Trusted readers only (an untrusted one hands out private copies). Before the reader is used.
+     */
+    void lendable(int poolFd, int fanoutFd) {
+        if (poolFd >= 0) poolRef = new Lender.LentPool(poolFd, slotSize, slotCount, dev.fable.internal.Libc::close);
+        if (fanoutFd >= 0) fanoutRef = new Lender.LentPool(fanoutFd, fanoutSlotSize, fanoutSlotCount, dev.fable.internal.Libc::close);
+    }
+
+    /** The leg closes: this reader lends no more; the descriptors close once no target still needs them. */
+    void endLending() {
+        if (poolRef != null) poolRef.release();
+        if (fanoutRef != null) fanoutRef.release();
+        poolRef = null;
+        fanoutRef = null;
+    }
+
+    /** Lets the producer announce pools it forwards from (POOL records), mapped by {@code mapper} within {@code budget} bytes. Before use. */
+    void acceptForwardedPools(PoolMapper mapper, long budget) {
+        this.poolMapper = mapper;
+        this.forwardedBudget = budget;
+    }
+
+    @Override
+    public Lender.LentPool poolOf(SlotBuffer b) {
+        int s = b.slot();
+        if (s < 0 || !trusted || lentOut >= lentCap) return null;   // a message in the log (or a copy), or lent enough: copy it
+        if (s < slotCount) return poolRef;
+        return s < slotCount + fanoutSlotCount ? fanoutRef : null;   // a forwarded pool's slot is not ours to lend on
+    }
+
+    @Override
+    public int slotInPool(SlotBuffer b) {
+        int s = b.slot();
+        return s < slotCount ? s : s - slotCount;
+    }
+
+    @Override
+    public void lent(SlotBuffer b) {
+        b.kill();   // dead to the application; still held here (its node stays linked) until its target's peer released it
+    }
+
+    @Override
+    public void lentTo(SlotBuffer b, Lender.LentWatch watch, long at) {
+        lentBuffer[lentOut] = b;   // poolOf() let it through only below lentCap
+        lentWatch[lentOut] = watch;
+        lentAt[lentOut] = at;
+        lentOut++;
+    }
+
+    @Override
+    public void unlent(SlotBuffer b) {
+        b.revive();
+    }
+
+    /** Receiving thread: gives back, as released, every lent buffer its target's peer has released; true if any. */
+    private boolean checkLent() {
+        boolean any = false;
+        for (int i = 0; i < lentOut; ) {
+            long r = lentWatch[i].releasedUpTo();
+            if (r > lentAt[i] || r == Lender.LentWatch.NEVER) {
+                SlotBuffer b = lentBuffer[i];
+                int last = --lentOut;   // swap the last one in
+                lentBuffer[i] = lentBuffer[last];
+                lentWatch[i] = lentWatch[last];
+                lentAt[i] = lentAt[last];
+                lentBuffer[last] = null;
+                lentWatch[last] = null;
+                if (r == Lender.LentWatch.NEVER) {
+                    stranded++;   // its slot stays held for good: the target's live peer may still read it
+                } else {
+                    giveBack(b);
+                    any = true;
+                }
+            } else {
+                i++;
+            }
+        }
+        return any;
+    }
+
+    /** True while buffers are lent: waits must look at their targets too (a lent buffer's return wakes nobody). */
+    boolean lending() {
+        return lentOut > 0;
+    }
+
+    /** Receiving thread, from a wait: true when a lent buffer came back (and was given back). */
+    boolean lentCameBack() {
+        return lentOut > 0 && checkLent();
+    }
+
     /** Checks a fan-out pool's header against what the handshake announced: null when they agree, else what is wrong. */
     static String validatePoolHeader(MemorySegment pool, int slotSize, int slotCount) {
         // plain reads, as in validateHeaders: written once before the handshake frame that named the file
@@ -205,6 +327,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     /** The next fragment, or null if the producer has published nothing new. */
     public SlotBuffer poll() {
+        if (lentOut > 0) checkLent();
         if (inputFinished) return null;
         if (recycledTop == 0) {
             throw new QuotaExceededException("the reader of " + label + " holds all " + recycled.length
@@ -233,6 +356,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     long ptr = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
                     int slot = pointerSlot(ptr);
                     long fragment = pointerLength(ptr);
+                    if (pointerPool(ptr) >= FIRST_FORWARDED_POOL) return forwardedSlot(p, ptr);
                     if (pointerPool(ptr) != POOL_SLOTS) return fanoutSlot(p, ptr);
                     if (slot >= slotCount || fragment > slotSize) {
                         throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool "
@@ -262,6 +386,13 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     holeLength = length;
                     link(holeNode, p);   // its bytes stay unreleased until its REF's buffer is released
                 }
+                case KIND_POOL -> {
+                    if (length != POOL_RECORD_PAYLOAD || toEnd < recordBytes(POOL_RECORD_PAYLOAD)) throw corrupt(p, h, "a POOL record of the wrong size");
+                    long w0 = logWordPlain(ring, at + RECORD_HEADER);       // plain: ordered after the header's acquire
+                    long w1 = logWordPlain(ring, at + RECORD_HEADER + 8);
+                    mapForwarded(p, (int) w0, (int) (w0 >>> 32), (int) w1, (int) (w1 >>> 32));
+                    position = p + recordBytes(POOL_RECORD_PAYLOAD);
+                }
                 case KIND_DROPPED -> {
                     if (length != RECORD_HEADER || toEnd < RECORD_ALIGN || fanout == null) throw corrupt(p, h, "a DROPPED record of the wrong size or outside a subscription");
                     long n = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
@@ -280,6 +411,63 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 default -> throw corrupt(p, h, "an unknown kind");
             }
         }
+    }
+
+    /** A POOL record: pool {@code id} is descriptor {@code fd} of the producer, checked, capped, then mapped read-only (once). */
+    private void mapForwarded(long p, int id, int fd, int size, int count) {
+        if (poolMapper == null) throw faults.corrupt("a POOL record at position " + p + ", which this connection does not take");
+        if (id < FIRST_FORWARDED_POOL || id > MAX_POOL_ID || forwarded[id] != null) {
+            throw faults.corrupt("a POOL record at position " + p + " announces pool id " + id + " (2.." + MAX_POOL_ID + ", each once)");
+        }
+        if (size < 64 || size > dev.fable.ConnectOptions.MAX_SLOT_SIZE || size % 64 != 0 || count < 2 || count > dev.fable.ConnectOptions.MAX_SLOT_COUNT || fd < 0) {
+            throw faults.corrupt("a POOL record at position " + p + " announces " + count + " slots of " + size + " B at descriptor " + fd);
+        }
+        long bytes = poolBytes(size, count);
+        if (bytes > forwardedBudget) {
+            throw faults.corrupt("the producer forwards from a pool of " + bytes + " B, more than the " + forwardedBudget
+                    + " B this side still maps for it (Fable.Context.maxPeerPoolBytes, " + dev.fable.transport.PeerLimits.POOL_PROPERTY + ")");
+        }
+        MemorySegment m;
+        try {
+            m = poolMapper.map(fd, bytes);
+        } catch (RuntimeException e) {
+            throw faults.corrupt("the pool announced at position " + p + " cannot be mapped: " + e.getMessage());
+        }
+        String bad = validatePoolHeader(m, size, count);
+        if (bad != null) throw faults.corrupt("the pool announced at position " + p + ": " + bad);
+        forwardedBudget -= bytes;
+        int base = slots.length;
+        MemorySegment[] all = java.util.Arrays.copyOf(slots, base + count);
+        for (int i = 0; i < count; i++) all[base + i] = m.asSlice(slotOffset(i, size), size);
+        slots = all;
+        held = java.util.Arrays.copyOf(held, base + count);
+        forwarded[id] = m;
+        forwardedSlotSize[id] = size;
+        forwardedSlotCount[id] = count;
+        forwardedBase[id] = base;
+        if (!trusted && size > copies[0].byteSize()) {   // copies must hold a whole forwarded slot
+            Arena arena = Arena.ofAuto();
+            for (int i = 0; i < copies.length; i++) {
+                copies[i] = arena.allocate(size, 64);
+                copyViews[i] = copies[i].asReadOnly();
+            }
+        }
+    }
+
+    /** A SLOT record naming a slot of a forwarded pool: checked against what its POOL record announced. */
+    private SlotBuffer forwardedSlot(long p, long ptr) {
+        int id = pointerPool(ptr);
+        int slot = pointerSlot(ptr);
+        long fragment = pointerLength(ptr);
+        MemorySegment m = forwarded[id];
+        if (m == null || slot >= forwardedSlotCount[id] || fragment > forwardedSlotSize[id]) {
+            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " names slot " + slot + ", length " + fragment
+                    + " of pool " + id + (m == null ? ", which was never announced" : " (" + forwardedSlotCount[id] + " slots of " + forwardedSlotSize[id] + " B)"));
+        }
+        int index = forwardedBase[id] + slot;
+        if (held[index]) throw faults.corrupt("the producer forwarded slot " + slot + " of pool " + id + " at position " + p + " while this reader still holds it");
+        position = p + RECORD_ALIGN;
+        return handOut(index, m, slotOffset(slot, forwardedSlotSize[id]), (int) fragment, pointerMore(ptr), p, -1);
     }
 
     /** A SLOT record naming a fan-out slot: checked against the pool this reader mapped, then handed out in place (or copied). */
@@ -398,12 +586,17 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     @Override
     public void release(SlotBuffer b) {   // only called by b itself, so b is one of ours
+        b.kill();
+        giveBack(b);
+    }
+
+    /** A buffer of ours is done with (released, or a lent one came back): its record may go, its object is recycled. */
+    private void giveBack(SlotBuffer b) {
         if (trusted) {
             if (b.slot() >= 0) held[b.slot()] = false;
             unlink((int) b.descriptor());
             released();
         }
-        b.kill();
         int top = recycledTop;
         recycled[top] = b;
         // Last, as a release store: a switcher that sees the buffer back (held(), after its heavy fence) knows

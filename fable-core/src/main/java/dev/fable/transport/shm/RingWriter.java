@@ -122,6 +122,83 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         recycledTop = slotCount;
     }
 
+    // Forwarded read buffers (zero-copy forwarding): lent by another connection's reader (its Lender), referenced here as
+    // SLOT records of a pool announced once by a POOL record. The lender watches READ itself (this writer is its LentWatch)
+    // and takes a buffer back when READ passes its record; this writer keeps only the announcements.
+    private final dev.fable.buffer.Lender.LentPool[] announced = new dev.fable.buffer.Lender.LentPool[MAX_POOL_ID + 1];   // by pool id
+    private final long[] announcedAt = new long[MAX_POOL_ID + 1];   // by pool id: its POOL record's position; -1 once READ passed it
+    private int nextPoolId = FIRST_FORWARDED_POOL;
+    private final dev.fable.buffer.Lender.LentWatch watch = this::releasedUpTo;   // one object: a forward allocates nothing
+    private volatile int ended;   // 0 open; ENDED_PEER_DONE / ENDED_PEER_LIVE once the leg closed (the LentWatch answer)
+    private static final int ENDED_PEER_DONE = 1, ENDED_PEER_LIVE = 2;
+
+    /**
+     * Publishes a SLOT record naming slot {@code slot} of a lender's {@code pool} (first a POOL record announcing the
+     * pool, the first time this ring carries it) and tells the lender where. {@link dev.fable.buffer.ForwardTarget#FULL}
+     * when the log has no room now, {@link dev.fable.buffer.ForwardTarget#COPY} when this ring cannot name another pool.
+     * Sending role.
+     */
+    int offerLent(SlotBuffer b, dev.fable.buffer.Lender lender, dev.fable.buffer.Lender.LentPool pool, int slot, int length, boolean more) {
+        int id = poolIdOf(pool);
+        if (id < 0 && nextPoolId > MAX_POOL_ID) return dev.fable.buffer.ForwardTarget.COPY;   // every id taken: forward by copy
+        if (inlineIdle == null && !inlineHoled) hole();   // an inline claim is out: it must not hold this commit back
+        int need = RECORD_ALIGN + (id < 0 ? recordBytes(POOL_RECORD_PAYLOAD) : 0);
+        if (!hasRoom(need)) return dev.fable.buffer.ForwardTarget.FULL;
+        long p = position;
+        if (id < 0) {
+            id = nextPoolId++;
+            announced[id] = pool;
+            announcedAt[id] = p;
+            pool.retain();   // its descriptor stays open until our peer has read this record (and so mapped the pool)
+            long at = logOffset(p, logMask) + RECORD_HEADER;
+            putLogWordPlain(ring, at, (id & 0xFFFF_FFFFL) | ((long) pool.fd() << 32));   // plain: published by the header's release
+            putLogWordPlain(ring, at + 8, (pool.slotSize() & 0xFFFF_FFFFL) | ((long) pool.slotCount() << 32));
+            publish(p, recordBytes(POOL_RECORD_PAYLOAD), header(p, KIND_POOL, POOL_RECORD_PAYLOAD, false));
+            p = position;
+        }
+        putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(id, slot, length, more));   // plain: as above
+        lender.lentTo(b, watch, p);   // before the header: the lender never sees a position READ could already have passed
+        publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
+        bytes += length;
+        if (more) continued++;
+        if (consumerMayPark) {
+            dataWire.signal();
+        }
+        FRAGMENTS.setRelease(this, fragments + 1);   // last, as in commit()
+        return dev.fable.buffer.ForwardTarget.OFFERED;
+    }
+
+    /**
+     * A lender's view of this ring ({@link dev.fable.buffer.Lender.LentWatch}): READ as the consumer published it, any
+     * thread. A value the consumer forged only makes the lender give its buffer back early, which only the consumer's
+     * own view of it can suffer from; this writer still checks READ before it uses it.
+     */
+    private long releasedUpTo() {
+        int e = ended;
+        if (e == ENDED_PEER_DONE) return Long.MAX_VALUE;
+        if (e == ENDED_PEER_LIVE) return dev.fable.buffer.Lender.LentWatch.NEVER;
+        try {
+            return readRegisterAcquire(ring);   // acquire: the consumer's reads of the lent slot happened before
+        } catch (IllegalStateException unmappedMeanwhile) {
+            return ended == ENDED_PEER_DONE ? Long.MAX_VALUE : dev.fable.buffer.Lender.LentWatch.NEVER;
+        }
+    }
+
+    private int poolIdOf(dev.fable.buffer.Lender.LentPool pool) {
+        for (int i = FIRST_FORWARDED_POOL; i < nextPoolId; i++) if (announced[i] == pool) return i;
+        return -1;
+    }
+
+    /** Lets go of the pools whose POOL record READ passed: the consumer has mapped them. */
+    private void releaseAnnouncements(long read) {
+        for (int i = FIRST_FORWARDED_POOL; i < nextPoolId; i++) {
+            if (announcedAt[i] >= 0 && announcedAt[i] < read) {
+                announcedAt[i] = -1;
+                announced[i].release();
+            }
+        }
+    }
+
     /**
      * Makes this writer a subscription's: it may publish references to slots of {@code pool}, which its peer
      * mapped as pool {@link ShmLayout#POOL_FANOUT}, at most {@code quota} unreleased at once. Once, before the writer is used.
@@ -187,10 +264,12 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * by a switch while its peer lives keeps the rest held (the peer may still hold their buffers): returns how many.
      */
     int endShared(boolean peerDone) {
-        if (fanout == null) return 0;
+        ended = peerDone ? ENDED_PEER_DONE : ENDED_PEER_LIVE;   // volatile: lenders watching this ring stop reading it
+        if (fanout == null && nextPoolId == FIRST_FORWARDED_POOL) return 0;
         long r = readRegisterAcquire(ring);   // acquire: as in refreshRead()
-        if (r >= readCache && r <= position && (r & (RECORD_ALIGN - 1)) == 0) releaseShared(r);
-        if (peerDone) releaseShared(Long.MAX_VALUE);
+        if (fanout != null && r >= readCache && r <= position && (r & (RECORD_ALIGN - 1)) == 0) releaseShared(r);
+        if (fanout != null && peerDone) releaseShared(Long.MAX_VALUE);
+        releaseAnnouncements(Long.MAX_VALUE);   // nobody reads an announcement of ours any more
         return sharedCount;
     }
 
@@ -295,6 +374,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             outstandingSlots--;
         }
         if (sharedCount > 0) releaseShared(r);
+        if (nextPoolId > FIRST_FORWARDED_POOL) releaseAnnouncements(r);
         return true;
     }
 

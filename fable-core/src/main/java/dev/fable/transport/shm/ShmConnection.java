@@ -67,7 +67,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
                 peerMode != WaitMode.SPIN, label + " (sending)", services.leaks());
         this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, inLogBytes, options.isTrusted(), options.readQuota(), this::face, epoch, this,
                 mode != WaitMode.SPIN, label + " (receiving)", services.leaks());
-        this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
+        this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN || in.lentCameBack();
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;
         // Each side publishes where its waiting threads run in the ring it consumes (CONSUMER_CPU) and the one it
         // produces (PRODUCER_CPU); an adaptive wait compares its own CPU with the peer's two words. The handshake
@@ -133,6 +133,16 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         in.readFanout(pool, slotSize, slotCount, this::peerDropped);
     }
 
+    /** This side may forward its read buffers in place: our descriptors of the peer's pools ({@code -1}: none). Before use. */
+    void lendable(int poolFd, int fanoutFd) {
+        in.lendable(poolFd, fanoutFd);
+    }
+
+    /** The peer may forward read buffers of third processes to us in place: pools it announces, within {@code budget} bytes. */
+    void acceptForwardedPools(long budget) {
+        in.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(peerPid, fd, bytes, true, inArena, "forwarded pool"), Math.max(0, budget));
+    }
+
     @Override
     public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long dropped) {
         if (state() != ConnectionState.OPEN) throw ended("publish");
@@ -142,7 +152,14 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
 
     @Override
     public void reclaimShared() {
-        if (fanout != null && state() == ConnectionState.OPEN) out.reclaimShared();
+        if (state() == ConnectionState.OPEN) out.reclaimShared();
+    }
+
+    @Override
+    public int offerLent(dev.fable.buffer.SlotBuffer b, dev.fable.buffer.Lender lender, dev.fable.buffer.Lender.LentPool pool,
+                         int slot, int length, boolean more) {
+        if (state() != ConnectionState.OPEN) throw ended("forward");
+        return out.offerLent(b, lender, pool, slot, length, more);
     }
 
     // ---- sending ----
@@ -203,8 +220,18 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
                 if (b != null) return b;
                 throw ended("receive");
             }
-            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, deadline, 1, recvCpu, recvSpin)) return null;
+            // While buffers are lent (forwarded in place), their return wakes nobody: sleep in slices and look at their targets.
+            long until = in.lending() ? lendingSlice(deadline) : deadline;
+            if (!Waiter.await(in.dataWire(), dataOrEnd, mode, spinNanos, until, 1, recvCpu, recvSpin) && until == deadline) return null;
         }
+    }
+
+    /** How long one sleep of a receiver with lent buffers lasts at most (a lent buffer's return is seen within it). */
+    private static final long LENDING_SLICE_NANOS = java.util.concurrent.TimeUnit.MICROSECONDS.toNanos(100);
+
+    private static long lendingSlice(long deadline) {
+        long s = System.nanoTime() + LENDING_SLICE_NANOS;
+        return deadline == Waiter.FOREVER || s - deadline < 0 ? s : deadline;
     }
 
     /** ADAPTIVE: what the two roles decided at their last wait (fable flows); empty for the other modes. */
@@ -262,11 +289,10 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     public void close() {
         if (!markClosed()) return;
         out.markClosed();          // after our last commit: the peer drains, then sees a clean close
-        if (fanout != null) {
-            // a peer that died, failed or closed reads none of its fan-out references any more: they all go back to the
-            // publisher; a leg retired by a switch keeps those its live peer may still hold (FanoutPool.held() counts them)
-            out.endShared(stateBeforeClose() != ConnectionState.OPEN);
-        }
+        // a peer that died, failed or closed reads none of its references to shared slots (fan-out or forwarded) any
+        // more: they all go back to their pool or lender; a leg retired by a switch keeps those its live peer may still hold
+        out.endShared(stateBeforeClose() != ConnectionState.OPEN);
+        in.endLending();
         wakeAll();
         monitor.unwatch(control);
         control.close();

@@ -252,6 +252,19 @@ public final class ShmFiles {
      * OS refuses our writes.
      */
     public static MemorySegment mapPeer(long pid, int fd, long size, boolean readOnly, Arena arena, String what) {
+        Mapped m = mapPeer(pid, fd, size, readOnly, arena, what, false);
+        return m.segment();
+    }
+
+    /** A peer's memfd as {@link #mapPeer(long, int, long, boolean, Arena, String)} maps it, and our descriptor of it if kept, else -1. */
+    public record Mapped(MemorySegment segment, int fd) {}
+
+    /**
+     * As {@link #mapPeer(long, int, long, boolean, Arena, String)}; with {@code keepFd} the descriptor this side opened
+     * stays open (the caller closes it with {@link Libc#close}): a third process can then open the same memfd through
+     * {@code /proc/<our pid>/fd/<fd>} (forwarding a read buffer in place) after the peer closed its own.
+     */
+    public static Mapped mapPeer(long pid, int fd, long size, boolean readOnly, Arena arena, String what, boolean keepFd) {
         if (pid <= 0 || fd < 0) throw new SharedMemoryException("peer named its " + what + " as descriptor " + fd + " of pid " + pid);
         Path link = Path.of("/proc", Long.toString(pid), "fd", Integer.toString(fd));
         String target;
@@ -266,6 +279,7 @@ public final class ShmFiles {
         }
         int my = Libc.open(link.toString(), readOnly ? Libc.O_RDONLY : Libc.O_RDWR);
         if (my < 0) throw new SharedMemoryException("cannot open the peer's " + what + " " + link + ": " + Libc.strerror(-my));
+        boolean kept = false;
         try {
             int seals = Libc.fcntl(my, Libc.F_GET_SEALS, 0);
             if (seals < 0 || (seals & SEALS) != SEALS) {
@@ -279,9 +293,11 @@ public final class ShmFiles {
             }
             // Not populated: faulting the whole pool in here would add milliseconds to the rendezvous; the first lap
             // pays minor faults instead (the pages exist already: the creator faulted them in).
-            return mapFd(my, size, readOnly, arena, "peer's " + what + " " + link);
+            MemorySegment m = mapFd(my, size, readOnly, arena, "peer's " + what + " " + link);
+            kept = keepFd;
+            return new Mapped(m, keepFd ? my : -1);
         } finally {
-            Libc.close(my);
+            if (!kept) Libc.close(my);
         }
     }
 

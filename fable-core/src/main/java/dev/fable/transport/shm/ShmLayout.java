@@ -41,7 +41,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <pre>
  *   bits  0-31  tag     (int) (p >>> 4): tells this lap's record from older bytes at the same offset
  *   bits 32-55  length  payload bytes (INLINE, REF: the message; SLOT: 8; PAD, HOLE: bytes skipped; END: 0)
- *   bits 56-62  kind    INLINE 1, SLOT 2, PAD 3, HOLE 4, REF 5, END 6, DROPPED 7
+ *   bits 56-62  kind    INLINE 1, SLOT 2, PAD 3, HOLE 4, REF 5, END 6, DROPPED 7, POOL 8
  *   bit  63     more    INLINE and REF: another fragment of the message follows
  * </pre>
  * A record occupies {@code 8 + length} bytes rounded up to 16. INLINE carries a small message in place;
@@ -49,7 +49,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * record whose message was committed after a later one (its REF, later in the log, names the HOLE's
  * position and delivers its bytes in commit order); END is the end-of-epoch marker; DROPPED (8-byte payload: a
  * count from 1 to 2^31 - 1) tells a subscriber how many messages a publisher dropped for it since the last
- * DROPPED because this log was full (only in the ring of a subscription). The producer writes a
+ * DROPPED because this log was full (only in the ring of a subscription); POOL (16-byte payload: int poolId 2..127,
+ * int fd, int slotSize, int slotCount) announces a pool of the producer's process that later SLOT records name by
+ * that id: a pool the producer forwards read buffers from (the consumer maps {@code /proc/<producer pid>/fd/<fd>}
+ * read-only, once). The producer writes a
  * record's payload, then 0 into the header word after the record (so older bytes there can never read as
  * a record), then the header with a release store; the consumer loads its next header with acquire.
  * READ covers only records whose buffers were all released: a buffer held out of order holds back the
@@ -116,6 +119,12 @@ public final class ShmLayout {
     public static final int KIND_REF = 5;
     public static final int KIND_END = 6;
     public static final int KIND_DROPPED = 7;
+    public static final int KIND_POOL = 8;
+    /** Pool ids a writer may announce with POOL records (forwarded pools): 2 .. 127. */
+    public static final int FIRST_FORWARDED_POOL = 2;
+    public static final int MAX_POOL_ID = 127;
+    /** A POOL record's payload: int poolId, int fd, int slotSize, int slotCount. */
+    public static final int POOL_RECORD_PAYLOAD = 16;
 
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();

@@ -184,18 +184,37 @@ public final class ShmTransport implements Transport {
     }
 
     /** The peer's memfds, mapped (pools read-only) in an arena of their own and validated; {@code fanout} null unless a subscription's. */
-    record Incoming(MemorySegment pool, MemorySegment ring, MemorySegment fanout, Fanout fanoutShape) {
+    record Incoming(MemorySegment pool, MemorySegment ring, MemorySegment fanout, Fanout fanoutShape, int poolFd, int fanoutFd) {
         static Incoming map(Arena arena, Side peer, Fanout f) {
-            MemorySegment pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true, arena, "pool");
-            MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(peer.logBytes()), false, arena, "ring");
-            String bad = RingReader.validateHeaders(pool, ring, peer.slotSize(), peer.slotCount(), peer.logBytes());
-            MemorySegment fan = null;
-            if (bad == null && f != null) {
-                fan = ShmFiles.mapPeer(peer.pid(), f.fd(), f.bytes(), true, arena, "fan-out pool");
-                bad = RingReader.validatePoolHeader(fan, f.slotSize(), f.slotCount());
+            return map(arena, peer, f, false);
+        }
+
+        /**
+         * {@code keepFds}: our descriptors of the pools stay open (the connection closes them), so that this side can
+         * forward read buffers in place (a third process opens the pool through them; see RingReader.lendable).
+         */
+        static Incoming map(Arena arena, Side peer, Fanout f, boolean keepFds) {
+            int poolFd = -1, fanFd = -1;
+            try {
+                ShmFiles.Mapped pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true,
+                        arena, "pool", keepFds);
+                poolFd = pool.fd();
+                MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(peer.logBytes()), false, arena, "ring");
+                String bad = RingReader.validateHeaders(pool.segment(), ring, peer.slotSize(), peer.slotCount(), peer.logBytes());
+                MemorySegment fan = null;
+                if (bad == null && f != null) {
+                    ShmFiles.Mapped m = ShmFiles.mapPeer(peer.pid(), f.fd(), f.bytes(), true, arena, "fan-out pool", keepFds);
+                    fanFd = m.fd();
+                    fan = m.segment();
+                    bad = RingReader.validatePoolHeader(fan, f.slotSize(), f.slotCount());
+                }
+                if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
+                return new Incoming(pool.segment(), ring, fan, f, poolFd, fanFd);
+            } catch (RuntimeException e) {
+                if (poolFd >= 0) dev.fable.internal.Libc.close(poolFd);
+                if (fanFd >= 0) dev.fable.internal.Libc.close(fanFd);
+                throw e;
             }
-            if (bad != null) throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): " + bad);
-            return new Incoming(pool, ring, fan, f);
         }
     }
 
@@ -266,7 +285,7 @@ public final class ShmTransport implements Transport {
                 reject(control, "it offered a fan-out pool to a connector that did not subscribe");
             }
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer, fanout);   // a refusal goes instead of READY: the acceptor learns why
+            Incoming in = admit(control, inArena, peer, fanout, options.isTrusted());   // a refusal goes instead of READY: the acceptor learns why
             publishSetupCpu(out.ring(), in.ring());
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
@@ -308,7 +327,7 @@ public final class ShmTransport implements Transport {
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer, null);
+            Incoming in = admit(control, inArena, peer, null, options.isTrusted());
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
@@ -346,11 +365,11 @@ public final class ShmTransport implements Transport {
         ShmLayout.putConsumerCpuOpaque(peerRing, w);
     }
 
-    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout) {
+    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, boolean keepFds) {
         String tooLarge = tooLarge(peer, fanout, services.limits());
         if (tooLarge != null) reject(control, tooLarge);
         try {
-            return Incoming.map(inArena, peer, fanout);
+            return Incoming.map(inArena, peer, fanout, keepFds);
         } catch (RuntimeException e) {
             reject(control, e.getMessage());
             throw e;
@@ -366,6 +385,10 @@ public final class ShmTransport implements Transport {
                 out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.logBytes(), peer.waitMode(), services);
         if (control.fanout() instanceof FanoutPool p) c.shareFrom(p);
         if (in.fanout() != null) c.readFanout(in.fanout(), in.fanoutShape().slotSize(), in.fanoutShape().slotCount());
+        c.lendable(in.poolFd(), in.fanoutFd());
+        long used = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes())
+                + (in.fanoutShape() == null ? 0 : in.fanoutShape().bytes());
+        c.acceptForwardedPools(services.limits().maxPoolBytes() - used);
         return c;
     }
 

@@ -437,6 +437,79 @@ class InlineRecordsTest {
         }
     }
 
+    /** A POOL record: pool id, descriptor, slot size, slot count, as RingWriter.offerLent writes it. */
+    private static void pool(RingPair r, long p, int id, int fd, int size, int count) {
+        long at = logOffset(p, r.logBytes - 1) + RECORD_HEADER;
+        putLogWordPlain(r.ring, at, (id & 0xFFFF_FFFFL) | ((long) fd << 32));
+        putLogWordPlain(r.ring, at + 8, (size & 0xFFFF_FFFFL) | ((long) count << 32));
+        putLogWordPlain(r.ring, logOffset(p + recordBytes(POOL_RECORD_PAYLOAD), r.logBytes - 1), 0);
+        putHeaderRelease(r.ring, logOffset(p, r.logBytes - 1), header(p, KIND_POOL, POOL_RECORD_PAYLOAD, false));
+    }
+
+    /**
+     * POOL records (a peer forwarding read buffers of a third process in place) and the SLOT records that name their
+     * pools: every field is checked, the pool is capped by this side's budget before it is mapped, it must be a sealed
+     * Fable memfd with a valid header, and its slots are bounded as a pool's.
+     */
+    @Test
+    void forwardedPoolsAreCheckedCappedAndBounded() {
+        long self = ProcessHandle.current().pid();
+        try (java.lang.foreign.Arena files = java.lang.foreign.Arena.ofShared()) {
+            ShmFiles.Sealed third = ShmFiles.createSealed(ShmFiles.newName("pool"), poolBytes(1024, 4), files, "a third process's pool");
+            RingWriter.initialise(third.segment(), files.allocate(LOG + 65536, 4096), 1024, 4, 65536);
+            int passwd = dev.fable.internal.Libc.open("/etc/passwd", 0);
+            try {
+                String[][] cases = {
+                        {"1", Integer.toString(third.fd()), "1024", "4", "announces pool id 1"},
+                        {"128", Integer.toString(third.fd()), "1024", "4", "announces pool id 128"},
+                        {"2", Integer.toString(third.fd()), "1000", "4", "announces 4 slots of 1000 B"},
+                        {"2", Integer.toString(third.fd()), "1024", "1", "announces 1 slots of 1024 B"},
+                        {"2", Integer.toString(third.fd()), "1048576", "4096", "more than the"},   // 4 GiB: over the budget
+                        {"2", Integer.toString(passwd), "1024", "4", "cannot be mapped"},             // not a Fable memfd
+                        {"2", Integer.toString(third.fd()), "1024", "8", "cannot be mapped"},         // smaller than announced
+                        {"2", Integer.toString(third.fd()), "2048", "2", "header disagrees"},         // the same size, another shape
+                };
+                for (String[] c : cases) {
+                    try (RingPair r = new RingPair(SLOT, SLOTS, false)) {
+                        r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);
+                        pool(r, 0, Integer.parseInt(c[0]), Integer.parseInt(c[1]), Integer.parseInt(c[2]), Integer.parseInt(c[3]));
+                        CorruptChannelException x = assertThrows(CorruptChannelException.class, r.reader::poll, String.join(",", c));
+                        assertTrue(x.getMessage().contains(c[4]), x.getMessage());
+                    }
+                }
+                try (RingPair r = new RingPair(SLOT, SLOTS, false)) {   // a valid one: its slots are read in place, bounded by its shape
+                    r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);
+                    third.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG, slotOffset(3, 1024), 0xF00DL);
+                    pool(r, 0, 2, third.fd(), 1024, 4);
+                    long p = recordBytes(POOL_RECORD_PAYLOAD);
+                    putLogWordPlain(r.ring, logOffset(p, r.logBytes - 1) + RECORD_HEADER, pointer(2, 3, 8, false));
+                    putLogWordPlain(r.ring, logOffset(p + RECORD_ALIGN, r.logBytes - 1), 0);
+                    putHeaderRelease(r.ring, logOffset(p, r.logBytes - 1), header(p, KIND_SLOT, RECORD_HEADER, false));
+                    dev.fable.buffer.SlotBuffer b = r.reader.poll();
+                    assertEquals(0xF00DL, b.getLong(0), "slot 3 of the third process's pool, in place");
+                    refused(r, p + RECORD_ALIGN, header(p + RECORD_ALIGN, KIND_SLOT, RECORD_HEADER, false), pointer(2, 3, 8, false), "while this reader still holds it");
+                }
+                try (RingPair r = new RingPair(SLOT, SLOTS, false)) {
+                    r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);
+                    pool(r, 0, 2, third.fd(), 1024, 4);
+                    long p = recordBytes(POOL_RECORD_PAYLOAD);
+                    refused(r, p, header(p, KIND_SLOT, RECORD_HEADER, false), pointer(2, 4, 8, false), "names slot 4");
+                }
+                try (RingPair r = new RingPair(SLOT, SLOTS, false)) {
+                    r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);
+                    pool(r, 0, 2, third.fd(), 1024, 4);
+                    long p = recordBytes(POOL_RECORD_PAYLOAD);
+                    pool(r, p, 2, third.fd(), 1024, 4);
+                    CorruptChannelException x = assertThrows(CorruptChannelException.class, r.reader::poll);
+                    assertTrue(x.getMessage().contains("each once"), x.getMessage());
+                }
+            } finally {
+                dev.fable.internal.Libc.close(passwd);
+                third.closeFd();
+            }
+        }
+    }
+
     @Test
     void theReaderRefusesRecordsItCannotPlace() {
         String tag = "a stale or forged tag", inline = "an inline length past", slotSize = "a slot record of the wrong size";
@@ -451,15 +524,19 @@ class InlineRecordsTest {
         refused(header(0, KIND_SLOT, 0, false), pointer(0, 8, false), slotSize);
         refused(header(0, KIND_SLOT, RECORD_HEADER, false), pointer(SLOTS, 8, false), bounds);
         refused(header(0, KIND_SLOT, RECORD_HEADER, false), pointer(0, SLOT + 1, false), bounds);
-        refused(header(0, KIND_SLOT, RECORD_HEADER, false), pointer(0, 8, false) | (1L << 24), bounds);   // pool 1 (layout 2's small slots)
-        refused(header(0, KIND_SLOT, RECORD_HEADER, false), -1L, bounds);
+        refused(header(0, KIND_SLOT, RECORD_HEADER, false), pointer(0, 8, false) | (1L << 24), "has no fan-out pool");   // pool 1: a subscription's
+        refused(header(0, KIND_SLOT, RECORD_HEADER, false), -1L, "never announced");   // pool 127: a forwarded pool's id, no POOL record before
+        refused(header(0, KIND_SLOT, RECORD_HEADER, false), pointer(FIRST_FORWARDED_POOL, 0, 8, false), "never announced");
         refused(header(0, KIND_REF, 8, false), 0, ref);                       // no HOLE
         refused(header(0, KIND_PAD, RECORD_HEADER, false), 0, pad);
         refused(header(0, KIND_PAD, LOG_BYTES, false), 0, pad);               // one past the end
         refused(header(0, KIND_HOLE, INLINE_MAX + 1, false), 0, hole);
         refused(header(0, KIND_END, 8, false), 0, end);
         refused(((long) 8 << 32) | headerTagFor(0), 0, kind);                 // kind 0
-        refused(header(0, 7, 8, false), 0, kind);
+        refused(header(0, KIND_DROPPED, 8, false), 1, "outside a subscription");   // only a publisher's rings carry drops
+        refused(header(0, KIND_POOL, POOL_RECORD_PAYLOAD, false), 0, "which this connection does not take");   // no mapper: a test ring
+        refused(header(0, KIND_POOL, 8, false), 0, "a POOL record of the wrong size");
+        refused(header(0, 9, 8, false), 0, kind);
         refused(header(0, 127, 8, false), 0, kind);
         refusedAfterAHole(8, header(16, KIND_REF, 8, false), 16, ref);        // a REF to itself
         refusedAfterAHole(8, header(16, KIND_REF, 8, false), -LOG_BYTES, ref);   // to the HOLE's offset, a lap back
