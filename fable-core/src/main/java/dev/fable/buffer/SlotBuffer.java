@@ -30,6 +30,7 @@ public final class SlotBuffer implements Buffer {
     private final boolean readOnly;
     private final LeakDetector.Token leakToken;
     private final int index;
+    private final String label;   // what owns it, for messages when it names no connection (a publisher's buffers)
 
     private MemorySegment segment;
     private long base;        // where this buffer starts in segment (0 for a whole slot)
@@ -54,6 +55,7 @@ public final class SlotBuffer implements Buffer {
         this.home = home;
         this.kind = kind;
         this.readOnly = readOnly;
+        this.label = leakLabel;
         this.leakToken = leaks.track(this, leakLabel);
     }
 
@@ -445,12 +447,17 @@ public final class SlotBuffer implements Buffer {
     }
 
     private String describe() {
-        return kind + " buffer of " + connection();
+        return kind + " buffer of " + owner();
+    }
+
+    private Object owner() {
+        Connection c = connection();
+        return c != null ? c : label;
     }
 
     @Override
     public String toString() {
         return "Buffer[" + kind + (state == DEAD ? ", dead" : ", slot " + slot + ", length " + length + (more ? ", more" : ""))
-                + ", epoch " + epoch + ", " + connection() + "]";
+                + ", epoch " + epoch + ", " + owner() + "]";
     }
 }

@@ -305,4 +305,55 @@ class FanoutInProcessTest {
             }
         }
     }
+
+    @Test
+    void aSubscriberMayHoldManyBuffersAtOnce() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(256, 64).readQuota(32))) {
+            try (Connection sub = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted())) {
+                assertTrue(pub.awaitSubscribers(1, LIMIT));
+                for (int i = 0; i < 20; i++) pub.publish(claimSeq(pub, i, 256));
+                List<Buffer> held = new ArrayList<>();
+                for (int i = 0; i < 20; i++) held.add(sub.receive(LIMIT));   // its own leg's pool has 2 slots: the fan-out pool's count
+                for (int i = 0; i < 20; i++) assertEquals(i, held.get(i).getLong(0));
+                held.forEach(Buffer::release);
+            }
+        }
+    }
+
+    /**
+     * A subscriber forwards every message into a one-to-one shm connection; the far end reads the publisher's
+     * fan-out slot in place: the slot stays held (the publisher cannot reuse it) until the far end released it.
+     */
+    @Test
+    void aSubscriberForwardsFanOutSlotsInPlace() throws Exception {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(2048, 4).readQuota(4));
+             dev.fable.testing.Pair relay = dev.fable.testing.Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted());
+             Connection sub = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted())) {
+            assertTrue(pub.awaitSubscribers(1, LIMIT));
+            Connection farEnd = relay.server();
+            for (int i = 0; i < 2; i++) {
+                Buffer b = claimSeq(pub, i, 1500);
+                b.putLong(1492, ~i);
+                pub.publish(b);
+                assertTrue(sub.receive(LIMIT).forward(relay.client()));
+            }
+            Buffer a = farEnd.receive(LIMIT), b = farEnd.receive(LIMIT);
+            assertEquals(0, a.getLong(0));
+            assertEquals(~1L, b.getLong(1492));
+            assertNull(sub.poll());   // an idle poll publishes the subscriber's READ: had it copied, both records would be released
+            Buffer x = pub.claim(8), y = pub.claim(8);   // the two slots never used
+            assertNotNull(x);
+            assertNotNull(y);
+            assertNull(pub.claim(8), "the subscriber's READ passed its records: it copied instead of lending");
+            a.release();
+            b.release();
+            assertNull(farEnd.poll());   // publishes the far end's releases
+            assertNull(sub.receive(java.time.Duration.ofMillis(50)));   // the subscriber sees them and gives its holds back
+            assertNotNull(pub.claim(8, LIMIT), "the far end released both, but the publisher never got its slots back");
+            pub.publish(x, (s, m) -> false);
+            pub.publish(y, (s, m) -> false);
+        }
+    }
 }

@@ -117,6 +117,16 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     public RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, int logBytes, boolean trusted, int quota,
                       java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label,
                       LeakDetector leaks) {
+        this(pool, ring, slotSize, slotCount, 0, logBytes, trusted, quota, connection, epoch, faults, producerMayPark, label, leaks);
+    }
+
+    /**
+     * {@code fanoutSlots}: the slots of the publisher's fan-out pool this reader will map ({@link #readFanout}; 0 for a
+     * one-to-one connection): a subscriber may hold as many buffers as both pools have slots.
+     */
+    RingReader(MemorySegment pool, MemorySegment ring, int slotSize, int slotCount, int fanoutSlots, int logBytes, boolean trusted, int quota,
+               java.util.function.Supplier<Connection> connection, long epoch, Faults faults, boolean producerMayPark, String label,
+               LeakDetector leaks) {
         this.epoch = epoch;
         this.ring = ring;
         this.logView = ring.asReadOnly();
@@ -138,7 +148,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             slots[i] = pool.asSlice(slotOffset(i, slotSize), slotSize);
         }
         this.held = new boolean[slotCount];
-        int n = quota > 0 ? Math.min(quota, slotCount) : trusted ? slotCount : Math.min(32, slotCount);
+        int holdable = slotCount + fanoutSlots;
+        int n = quota > 0 ? Math.min(quota, holdable) : trusted ? holdable : Math.min(32, holdable);
         this.recycled = new SlotBuffer[n];
         this.leakTokens = new LeakDetector.Token[n];
         Buffer.Kind kind = trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY;
@@ -147,7 +158,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             leakTokens[i] = recycled[i].leakToken();
         }
         recycledTop = n;
-        this.lentCap = Math.max(1, Math.min(n, slotCount) / 2);
+        this.lentCap = Math.max(1, Math.min(n, holdable) / 2);
         this.lentBuffer = new SlotBuffer[lentCap];
         this.lentWatch = new Lender.LentWatch[lentCap];
         this.lentAt = new long[lentCap];

@@ -55,6 +55,14 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena outArena, Arena inArena, ControlChannel control,
                   MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
                   int inSlotSize, int inSlotCount, int inLogBytes, WaitMode peerMode, LegServices services) {
+        this(localName, peerName, peerPid, options, outArena, inArena, control, outPool, outRing, inPool, inRing, inSlotSize, inSlotCount, 0,
+                inLogBytes, peerMode, services);
+    }
+
+    /** {@code inFanoutSlots}: the slots of the publisher's fan-out pool this side will read ({@link #readFanout}), else 0. */
+    ShmConnection(String localName, String peerName, long peerPid, ConnectOptions options, Arena outArena, Arena inArena, ControlChannel control,
+                  MemorySegment outPool, MemorySegment outRing, MemorySegment inPool, MemorySegment inRing,
+                  int inSlotSize, int inSlotCount, int inFanoutSlots, int inLogBytes, WaitMode peerMode, LegServices services) {
         super(options, localName, peerName, control.epoch());
         this.peerPid = peerPid;
         this.outArena = outArena;
@@ -65,7 +73,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         String label = toString();
         this.out = new RingWriter(outPool, outRing, options.slotSize(), options.slotCount(), options.logBytes(), this::face, epoch, this,
                 peerMode != WaitMode.SPIN, label + " (sending)", services.leaks());
-        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, inLogBytes, options.isTrusted(), options.readQuota(), this::face, epoch, this,
+        this.in = new RingReader(inPool, inRing, inSlotSize, inSlotCount, inFanoutSlots, inLogBytes, options.isTrusted(), options.readQuota(), this::face, epoch, this,
                 mode != WaitMode.SPIN, label + " (receiving)", services.leaks());
         this.dataOrEnd = () -> in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN || in.lentCameBack();
         this.spaceOrEnd = () -> out.spaceAvailable() || state() != ConnectionState.OPEN;

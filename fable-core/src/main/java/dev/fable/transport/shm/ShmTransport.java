@@ -382,7 +382,8 @@ public final class ShmTransport implements Transport {
         out.unlink();
         control.handshakeDone();
         ShmConnection c = new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
-                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(), peer.logBytes(), peer.waitMode(), services);
+                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(),
+                in.fanoutShape() == null ? 0 : in.fanoutShape().slotCount(), peer.logBytes(), peer.waitMode(), services);
         if (control.fanout() instanceof FanoutPool p) c.shareFrom(p);
         if (in.fanout() != null) c.readFanout(in.fanout(), in.fanoutShape().slotSize(), in.fanoutShape().slotCount());
         c.lendable(in.poolFd(), in.fanoutFd());
