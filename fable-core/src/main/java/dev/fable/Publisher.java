@@ -25,7 +25,8 @@ import java.util.List;
  *
  * <h2>Threads</h2>
  * Single writer: one thread at a time claims and publishes (it is the sending thread of every subscriber
- * connection). {@link #subscribers()}, {@link #dropped()} and {@link #close()} may be called from any thread.
+ * connection). {@link #subscribers()}, {@link #awaitSubscribers} and {@link #dropped()} may be called from any
+ * thread; {@link #close()} from the publishing thread, or from another once that one has stopped publishing.
  */
 public interface Publisher extends AutoCloseable {
     /**
