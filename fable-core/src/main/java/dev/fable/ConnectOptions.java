@@ -40,9 +40,12 @@ public final class ConnectOptions {
     private final int maxMessageSize;
     private final boolean fixedWaitMode;
     private final int logBytes;
+    private final boolean contributePool;
 
     private ConnectOptions(boolean trusted, WaitMode waitMode, long spinNanos, int slotSize, int slotCount,
-                           int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode, int logBytes) {
+                           int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode, int logBytes,
+                           boolean contributePool) {
+        this.contributePool = contributePool;
         this.fixedWaitMode = fixedWaitMode;
         this.logBytes = logBytes;
         this.trusted = trusted;
@@ -64,7 +67,7 @@ public final class ConnectOptions {
      */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
-                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES);
+                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES, false);
     }
 
     /**
@@ -83,7 +86,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that trust
      */
     public ConnectOptions trust(boolean trustPeer) {
-        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -95,7 +98,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
-                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -107,7 +110,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions fixedWaitMode(boolean fixed) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes, contributePool);
     }
 
     /**
@@ -120,7 +123,7 @@ public final class ConnectOptions {
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
-        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -136,7 +139,7 @@ public final class ConnectOptions {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -150,7 +153,7 @@ public final class ConnectOptions {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -168,7 +171,7 @@ public final class ConnectOptions {
         if (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1) {
             throw new IllegalArgumentException("logBytes must be a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes, contributePool);
     }
 
     /**
@@ -182,7 +185,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -194,7 +197,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -206,7 +209,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes, contributePool);
     }
 
     /**
@@ -273,6 +276,28 @@ public final class ConnectOptions {
     public int maxMessageSize() { return maxMessageSize; }
 
     /**
+     * A subscription ({@link Fable#subscribe}) only: offer the publisher a pool of {@link #slotCount()} slots of
+     * {@link #slotSize()} bytes for this subscriber alone (early classification, the Barrelfish bulk transport's
+     * §2.9): what the publisher claims for this subscriber ({@link Publisher#claim(int, Subscriber)}) is written
+     * straight into it, no other subscriber maps it, and it is unmapped by both when the subscription ends. The
+     * subscriber's own pool is that pool (a subscriber sends nothing), so it costs no more memory than any
+     * connection's. Shared memory only; ignored over sockets and by a publisher that takes no contributions.
+     *
+     * @param contribute whether to offer the pool
+     * @return a copy of these options with that setting
+     */
+    public ConnectOptions contributePool(boolean contribute) {
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contribute);
+    }
+
+    /**
+     * Whether a subscription offers its pool to the publisher ({@link #contributePool(boolean)}).
+     *
+     * @return {@code true} if it does
+     */
+    public boolean contributePool() { return contributePool; }
+
+    /**
      * Whether no policy may change this side's wait mode ({@link #fixedWaitMode(boolean)}).
      *
      * @return {@code true} if the wait mode is fixed
@@ -281,6 +306,7 @@ public final class ConnectOptions {
 
     @Override
     public String toString() {
-        return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B, log=" + logBytes + "B";
+        return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B, log=" + logBytes + "B"
+                + (contributePool ? ", pool contributed" : "");
     }
 }

@@ -68,6 +68,21 @@ public interface Publisher extends AutoCloseable {
     Buffer claim(int maxBytes);
 
     /**
+     * Early classification: a writable buffer for {@code to} alone, in the pool of its connection — the pool the
+     * subscriber contributed when it subscribed with {@link ConnectOptions#contributePool(boolean)} (no other
+     * subscriber maps it), else its connection's own small pool, or its socket's staging. Messages up to 512 bytes
+     * go in place in its queue's log. Send it with {@link Buffer#commit()} (not {@code publish}); it reaches
+     * {@code to} in order with what is published to it. Null when that pool (or log) has no room: back-pressure
+     * from that subscriber alone, never a drop.
+     *
+     * @param maxBytes bytes wanted, at least 1
+     * @param to       a current subscriber
+     * @return the buffer, or null under that subscriber's back-pressure
+     * @throws IllegalArgumentException if {@code to} is not a current subscriber
+     */
+    Buffer claim(int maxBytes, Subscriber to);
+
+    /**
      * {@link #claim(int)}, waiting up to {@code timeout} for a slot.
      *
      * @param maxBytes bytes wanted, at least 1

@@ -31,7 +31,6 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     /** One subscriber: its connection and counters. */
     static final class Member implements Subscriber {
         final LiveConnection connection;
-        private volatile long delivered;   // written by the publishing thread only
         private volatile long dropped;
         private long droppedUntold;        // drops not yet told to it (shm: in a DROPPED record before its next message)
         private volatile boolean active = true;
@@ -42,13 +41,13 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
         @Override public String name() { return connection.peerName(); }
         @Override public String transport() { return connection.transport(); }
-        @Override public long delivered() { return delivered; }
+        @Override public long delivered() { return connection.messagesSent(); }   // published, copied and claimed for it alone
         @Override public long dropped() { return dropped; }
         @Override public boolean active() { return active; }
 
         @Override
         public String toString() {
-            return "subscriber '" + name() + "' over " + transport() + " (" + delivered + " delivered, " + dropped + " dropped)";
+            return "subscriber '" + name() + "' over " + transport() + " (" + delivered() + " delivered, " + dropped + " dropped)";
         }
     }
 
@@ -118,6 +117,15 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         if (b != null) return b;
         reclaim();   // the pool ran dry: every subscriber's leg gives back what its reader released since it last looked
         return pool.claim(maxBytes);
+    }
+
+    @Override
+    public Buffer claim(int maxBytes, Subscriber to) {
+        if (maxBytes <= 0) throw new IllegalArgumentException("claim(" + maxBytes + "): ask for at least 1 byte");
+        if (closed) throw new IllegalStateException("publisher '" + name() + "' is closed");
+        if (!joining.isEmpty()) takeJoiners();
+        requireMember(to);
+        return ((Member) to).connection.claim(maxBytes);   // its leg's pool: the subscriber's own when it contributed one
     }
 
     @Override
@@ -204,7 +212,8 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     private int publishTo(Buffer message, Target t, Subscriber o, Collection<? extends Subscriber> s, Classifier c) {
         if (!pool.owns(message)) {
-            throw new IllegalArgumentException(message + " was not claimed from publisher '" + name() + "': publish() takes buffers of its claim()");
+            throw new IllegalArgumentException(message + " was not claimed from publisher '" + name() + "''s fan-out pool: publish() takes "
+                    + "buffers of claim(int); a buffer of claim(int, Subscriber) goes to its subscriber with commit()");
         }
         long before = pool.published();
         current = message;
@@ -290,7 +299,6 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             dropped++;
             return -1;
         }
-        m.delivered++;
         m.droppedUntold = 0;   // told with this message (shm: a DROPPED record before it; stream: its frame)
         return r == Leg.OFFERED ? 1 : 0;
     }

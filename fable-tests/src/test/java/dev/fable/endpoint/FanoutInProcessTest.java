@@ -356,4 +356,55 @@ class FanoutInProcessTest {
             pub.publish(y, (s, m) -> false);
         }
     }
+
+    /**
+     * Early classification: a subscriber contributes a pool; what the publisher claims for it alone is written
+     * straight into that pool (its slot size bounds the claim, its slot count is the subscriber's back-pressure),
+     * in order with what is published to everyone, and no other subscriber sees it.
+     */
+    @Test
+    void aContributedPoolTakesTheMessagesClassifiedForItsSubscriberAlone() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(16384, 16))) {
+            Connection own = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted().slotSize(4096).slotCount(8).contributePool(true));
+            Connection other = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                Subscriber mine = pub.subscribers().get(0);
+                pub.publish(claimSeq(pub, 0, 100));   // to both
+                List<Buffer> claimed = new ArrayList<>();
+                for (int i = 1; i <= 8; i++) {
+                    Buffer b = pub.claim(10_000, mine);
+                    assertNotNull(b, "contributed slot " + i + " of 8");
+                    assertEquals(4096, b.capacity(), "the contributed pool's slot size bounds the claim (the publisher's own is 16 KiB)");
+                    b.putLong(0, i);
+                    b.putLong(4088, ~i);
+                    claimed.add(b);
+                }
+                assertNull(pub.claim(10_000, mine), "all 8 contributed slots are out: that subscriber's back-pressure");
+                assertThrows(IllegalArgumentException.class, () -> pub.publish(claimed.get(0)), "an early-classified buffer is committed, not published");
+                claimed.forEach(Buffer::commit);
+                pub.publish(claimSeq(pub, 9, 100));
+                List<Buffer> got = new ArrayList<>();
+                for (int i = 0; i <= 9; i++) {
+                    Buffer r = own.receive(LIMIT);
+                    assertEquals(i, r.getLong(0), "in order with what was published to everyone");
+                    if (i >= 1 && i <= 8) assertEquals(~(long) i, r.getLong(4088));
+                    got.add(r);
+                }
+                assertNull(pub.claim(2000, mine), "the subscriber holds all 8 of its slots");
+                got.forEach(Buffer::release);
+                assertNull(own.poll());   // publishes its releases
+                Buffer again = pub.claim(2000, mine);
+                assertNotNull(again, "released: its pool is free again");
+                again.commit();
+                assertEquals(0, other.receive(LIMIT).getLong(0));
+                assertEquals(9, other.receive(LIMIT).getLong(0), "the other subscriber saw nothing of what was classified for the first");
+                assertEquals(11, mine.delivered(), "2 published to everyone and 9 claimed for it alone");
+            } finally {
+                own.close();
+                other.close();
+            }
+        }
+    }
 }

@@ -186,18 +186,18 @@ public final class ShmTransport implements Transport {
     /** The peer's memfds, mapped (pools read-only) in an arena of their own and validated; {@code fanout} null unless a subscription's. */
     record Incoming(MemorySegment pool, MemorySegment ring, MemorySegment fanout, Fanout fanoutShape, int poolFd, int fanoutFd) {
         static Incoming map(Arena arena, Side peer, Fanout f) {
-            return map(arena, peer, f, false);
+            return map(arena, peer, f, false, false);
         }
 
         /**
          * {@code keepFds}: our descriptors of the pools stay open (the connection closes them), so that this side can
          * forward read buffers in place (a third process opens the pool through them; see RingReader.lendable).
          */
-        static Incoming map(Arena arena, Side peer, Fanout f, boolean keepFds) {
+        static Incoming map(Arena arena, Side peer, Fanout f, boolean keepFds, boolean poolWritable) {
             int poolFd = -1, fanFd = -1;
             try {
-                ShmFiles.Mapped pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()), true,
-                        arena, "pool", keepFds);
+                ShmFiles.Mapped pool = ShmFiles.mapPeer(peer.pid(), peer.poolFd(), ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()),
+                        !poolWritable, arena, poolWritable ? "contributed pool" : "pool", keepFds);
                 poolFd = pool.fd();
                 MemorySegment ring = ShmFiles.mapPeer(peer.pid(), peer.ringFd(), ShmLayout.ringBytes(peer.logBytes()), false, arena, "ring");
                 String bad = RingReader.validateHeaders(pool.segment(), ring, peer.slotSize(), peer.slotCount(), peer.logBytes());
@@ -264,6 +264,8 @@ public final class ShmTransport implements Transport {
             hello.putShort(VERSION);
             Frames.putString(hello, peerName);
             out.describe(localName, options).write(hello);
+            boolean contribute = control.subscribing() && options.contributePool();
+            hello.put((byte) (contribute ? 1 : 0));   // a subscriber offers its pool to the publisher (early classification)
             control.writeFrame(hello.flip());
 
             ByteBuffer reply = control.readFrame(deadline);
@@ -284,6 +286,8 @@ public final class ShmTransport implements Transport {
             if (fanout != null && !control.subscribing()) {
                 reject(control, "it offered a fan-out pool to a connector that did not subscribe");
             }
+            boolean contributed = reply.hasRemaining() && Frames.getByte(reply, "contribution") == 1;   // the publisher writes into our pool
+            if (contributed && !contribute) reject(control, "it claims to write into a pool this side did not offer");
             inArena = Arena.ofShared();
             Incoming in = admit(control, inArena, peer, fanout, options.isTrusted());   // a refusal goes instead of READY: the acceptor learns why
             publishSetupCpu(out.ring(), in.ring());
@@ -294,7 +298,7 @@ public final class ShmTransport implements Transport {
                 ByteBuffer installed = control.readFrame(deadline);
                 if (Frames.getByte(installed, "installed") != INSTALLED) throw new FableException("malformed handshake: expected INSTALLED");
             }
-            return established(localName, options, inArena, control, out, in, peer);   // the acceptor mapped ours before it accepted
+            return established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
             throw abort(e, out, inArena, control);
         }
@@ -318,22 +322,27 @@ public final class ShmTransport implements Transport {
             }
             Side peer;
             String wanted;
+            boolean contribute;
             try {
                 wanted = Frames.getString(hello, "target name");
                 peer = Side.read(hello);
+                contribute = hello.hasRemaining() && Frames.getByte(hello, "contribution") == 1;
             } catch (RuntimeException e) {   // malformed, or a path the file system cannot name
                 reject(control, e.getMessage());
                 throw e;
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            // a subscriber's offered pool is taken only by a publisher: it then writes this subscriber's messages into it
+            boolean takes = contribute && control.fanout() != null;
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer, null, options.isTrusted());
+            Incoming in = admit(control, inArena, peer, null, options.isTrusted() && !takes, takes);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
             out.describe(localName, options).write(reply);
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             Fanout.write(reply, control.fanout() instanceof FanoutPool p ? p : null);
+            reply.put((byte) (takes ? 1 : 0));   // we write into the subscriber's pool
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             byte readyType = Frames.getByte(ready, "ready");
@@ -342,7 +351,7 @@ public final class ShmTransport implements Transport {
                         + Frames.getString(ready, "reason"));
             }
             if (readyType != READY) throw new FableException("malformed handshake: expected READY");
-            return established(localName, options, inArena, control, out, in, peer);
+            return established(localName, options, inArena, control, out, in, peer, takes);
         } catch (RuntimeException e) {
             throw abort(e, out, inArena, control);
         }
@@ -366,27 +375,51 @@ public final class ShmTransport implements Transport {
     }
 
     private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, boolean keepFds) {
+        return admit(control, inArena, peer, fanout, keepFds, false);
+    }
+
+    /** {@code writable}: the peer's pool is mapped read-write (a subscriber's contributed pool, which this side writes into). */
+    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, boolean keepFds, boolean writable) {
         String tooLarge = tooLarge(peer, fanout, services.limits());
         if (tooLarge != null) reject(control, tooLarge);
         try {
-            return Incoming.map(inArena, peer, fanout, keepFds);
+            return Incoming.map(inArena, peer, fanout, keepFds, writable);
         } catch (RuntimeException e) {
             reject(control, e.getMessage());
             throw e;
         }
     }
 
-    /** Both sides have mapped each other's files: ours can go from the directory now. */
+    /**
+     * Both sides have mapped each other's files: ours can go from the directory now. {@code contributed}: the
+     * subscriber's pool carries the publisher's slot messages (early classification): the publisher's writer writes
+     * into it (mapped read-write) and the subscriber's reader reads pool 0 from its own pool; the publisher's own
+     * pool of that direction goes unused.
+     */
     private Leg established(String localName, ConnectOptions options, Arena inArena, ControlChannel control,
-                                          Outgoing out, Incoming in, Side peer) {
+                                          Outgoing out, Incoming in, Side peer, boolean contributed) {
         out.unlink();
         control.handshakeDone();
-        ShmConnection c = new ShmConnection(localName, peer.name(), peer.pid(), options, out.arena(), inArena, control,
-                out.pool(), out.ring(), in.pool(), in.ring(), peer.slotSize(), peer.slotCount(),
+        boolean publisherSide = control.fanout() != null;
+        ConnectOptions writerShape = options;
+        MemorySegment writerPool = out.pool(), readerPool = in.pool();
+        int readerSlotSize = peer.slotSize(), readerSlotCount = peer.slotCount();
+        if (contributed && publisherSide) {
+            writerShape = options.slotSize(peer.slotSize()).slotCount(peer.slotCount());
+            writerPool = in.pool();
+            readerPool = in.pool().asReadOnly();
+        } else if (contributed) {
+            readerPool = out.pool().asReadOnly();
+            readerSlotSize = options.slotSize();
+            readerSlotCount = options.slotCount();
+        }
+        ShmConnection c = new ShmConnection(localName, peer.name(), peer.pid(), writerShape, out.arena(), inArena, control,
+                writerPool, out.ring(), readerPool, in.ring(), readerSlotSize, readerSlotCount,
                 in.fanoutShape() == null ? 0 : in.fanoutShape().slotCount(), peer.logBytes(), peer.waitMode(), services);
+        if (contributed && !publisherSide) c.lendable(-1, in.fanoutFd());   // our own pool is not lent on (the publisher writes it)
         if (control.fanout() instanceof FanoutPool p) c.shareFrom(p);
         if (in.fanout() != null) c.readFanout(in.fanout(), in.fanoutShape().slotSize(), in.fanoutShape().slotCount());
-        c.lendable(in.poolFd(), in.fanoutFd());
+        if (!contributed || publisherSide) c.lendable(in.poolFd(), in.fanoutFd());
         long used = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes())
                 + (in.fanoutShape() == null ? 0 : in.fanoutShape().bytes());
         c.acceptForwardedPools(services.limits().maxPoolBytes() - used);
