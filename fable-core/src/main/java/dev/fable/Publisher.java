@@ -145,6 +145,25 @@ public interface Publisher extends AutoCloseable {
     boolean awaitSubscribers(int count, Duration timeout);
 
     /**
+     * The next subscriber event, or null: joins, leaves, and a subscriber's queue turning almost full, full,
+     * and having space again — each told once per transition, in order (Barrelfish's notifications on
+     * transitions only). Events are kept until polled (at most a few per subscriber state change).
+     *
+     * @return the oldest event not yet polled, or null
+     */
+    SubscriberEvent pollEvent();
+
+    /**
+     * When a subscriber counts as almost full: holding at least {@code fraction} of the fan-out slots it may
+     * hold (its quota, {@link ConnectOptions#readQuota}). Default 0.75.
+     *
+     * @param fraction above 0, at most 1
+     * @return this publisher
+     * @throws IllegalArgumentException if {@code fraction} is out of range
+     */
+    Publisher almostFull(double fraction);
+
+    /**
      * Messages dropped for full subscriber queues, over all subscribers (also those that left).
      *
      * @return drops

@@ -33,6 +33,9 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         final LiveConnection connection;
         private volatile long dropped;
         private long droppedUntold;        // drops not yet told to it (shm: in a DROPPED record before its next message)
+        private boolean full;              // publishing thread: its last message was dropped (FULL told, SPACE_AVAILABLE not yet)
+        private long droppedWhileFull;
+        private boolean almostFull;        // publishing thread: ALMOST_FULL told, not yet back below the threshold
         private volatile boolean active = true;
 
         Member(LiveConnection connection) {
@@ -60,6 +63,8 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     private volatile List<Subscriber> view = List.of();   // what subscribers() returns
     private volatile long dropped;
     private volatile boolean closed;
+    private final ConcurrentLinkedQueue<dev.fable.SubscriberEvent> events = new ConcurrentLinkedQueue<>();
+    private volatile double almostFullFraction = 0.75;
 
     // the current publish call's target (publishing thread; set just before the buffer's commit delivers)
     private Target target = Target.ALL;
@@ -149,6 +154,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     private void takeJoiners() {
         for (Member m; (m = joining.poll()) != null; ) {
             if (!m.active) continue;
+            events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.JOINED, 0));
             Member[] n = java.util.Arrays.copyOf(members, members.length + 1);
             n[members.length] = m;
             members = n;
@@ -172,6 +178,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     /** Publishing thread (or close): the member is gone; its connection closes, which gives back every slot it held. */
     private void leave(Member m) {
+        if (m.active) events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.LEFT, 0));
         m.active = false;
         int at = -1;
         for (int i = 0; i < members.length; i++) if (members[i] == m) at = i;
@@ -297,10 +304,54 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             m.droppedUntold++;
             m.dropped++;
             dropped++;
+            if (!m.full) {   // a transition: told once
+                m.full = true;
+                m.droppedWhileFull = 0;
+                events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.FULL, 0));
+            }
+            m.droppedWhileFull++;
             return -1;
         }
+        if (m.full) {
+            m.full = false;
+            events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.SPACE_AVAILABLE, m.droppedWhileFull));
+        }
+        if (r == Leg.OFFERED) watchFill(m);
         m.droppedUntold = 0;   // told with this message (shm: a DROPPED record before it; stream: its frame)
         return r == Leg.OFFERED ? 1 : 0;
+    }
+
+    /**
+     * After a reference reached {@code m}: ALMOST_FULL once when what it holds reaches the threshold (read READ again
+     * first: the count is lazy), and ready to tell it again once it is back below.
+     */
+    private void watchFill(Member m) {
+        int threshold = Math.max(1, (int) Math.ceil(almostFullFraction * pool.quota()));
+        int held = m.connection.sharedHeld();
+        if (held < threshold) {
+            m.almostFull = false;
+            return;
+        }
+        m.connection.reclaimShared();
+        held = m.connection.sharedHeld();
+        if (held < threshold) {
+            m.almostFull = false;
+        } else if (!m.almostFull) {
+            m.almostFull = true;
+            events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.ALMOST_FULL, held));
+        }
+    }
+
+    @Override
+    public dev.fable.SubscriberEvent pollEvent() {
+        return events.poll();
+    }
+
+    @Override
+    public Publisher almostFull(double fraction) {
+        if (!(fraction > 0 && fraction <= 1)) throw new IllegalArgumentException("almostFull(" + fraction + "): a fraction above 0, at most 1");
+        almostFullFraction = fraction;
+        return this;
     }
 
     /** A member on a socket transport: the bytes into a buffer of its connection (one copy), or FULL. */

@@ -168,6 +168,11 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
         send.out().leg.noteDropped(n);   // the leg of the claimed buffer: the output cannot move while a buffer is out
     }
 
+    /** The publisher's sending thread: references to shared slots the current leg has not yet seen released (-1: none taken). */
+    public int sharedHeld() {
+        return send.out().leg.sharedHeld();
+    }
+
     @Override
     public void peerDropped(long n) {
         dropped += n;   // single writer: the receiving role

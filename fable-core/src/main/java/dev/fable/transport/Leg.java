@@ -90,6 +90,11 @@ public interface Leg {
     default void noteDropped(long n) {
     }
 
+    /** Sending role: references to shared slots this leg published and has not yet seen released (-1: it takes none). */
+    default int sharedHeld() {
+        return -1;
+    }
+
     /**
      * Sending role: gives back to their pool (or lender) the shared slots whose references the peer released since this
      * leg last looked (a leg reads its peer's release position lazily, when its own room runs out; a publisher

@@ -211,6 +211,13 @@ class FanoutInProcessTest {
                 assertEquals(n, r.getLong(0));
                 r.release();
                 assertEquals(dropped, stalled.messagesDropped());
+                // the publisher's events: each transition once, none for the fast subscriber but its joining
+                List<String> seen = new ArrayList<>();
+                for (dev.fable.SubscriberEvent ev; (ev = pub.pollEvent()) != null; ) {
+                    seen.add((ev.subscriber() == s ? "stalled " : "fast ") + ev.type() + (ev.type() == dev.fable.SubscriberEvent.Type.SPACE_AVAILABLE ? " " + ev.count() : ""));
+                }
+                seen.removeIf(x -> x.endsWith("JOINED"));
+                assertEquals(List.of("stalled ALMOST_FULL", "stalled FULL", "stalled SPACE_AVAILABLE " + dropped), seen);
                 ConnectionEvent e = stalled.pollEvent();
                 assertNotNull(e);
                 assertEquals(ConnectionEvent.Type.DROPPED, e.type());

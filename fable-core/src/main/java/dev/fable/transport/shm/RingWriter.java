@@ -243,6 +243,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         return true;
     }
 
+    /** Fan-out references published and not yet seen released (READ is reread lazily). */
+    int sharedHeld() {
+        return sharedCount;
+    }
+
     /** Rereads READ now if fan-out references are out, giving back those it passed (the publisher's pool ran dry). */
     void reclaimShared() {
         if (sharedCount > 0) refreshRead();

@@ -159,6 +159,11 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     }
 
     @Override
+    public int sharedHeld() {
+        return fanout == null ? -1 : out.sharedHeld();
+    }
+
+    @Override
     public void reclaimShared() {
         if (state() == ConnectionState.OPEN) out.reclaimShared();
     }
