@@ -24,8 +24,8 @@ public record ConnectionEvent(Type type, long epoch, String transport, String re
         OLD_BUFFERS_COPIED,
         /**
          * A subscription ({@code Fable.subscribe}): the publisher dropped messages for this subscriber because its
-         * queue was full; {@link #reason()} says how many, {@link Connection#messagesDropped()} counts them all.
-         * Told before the next message that did arrive.
+         * queue was full; {@link Connection#messagesDropped()} counts them all. Told before the next message that did
+         * arrive; while one is queued and not yet polled, later drops only add to that count.
          */
         DROPPED
     }

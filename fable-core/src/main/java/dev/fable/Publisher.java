@@ -35,6 +35,8 @@ public interface Publisher extends AutoCloseable {
     @FunctionalInterface
     interface Classifier {
         /**
+         * Whether {@code subscriber} gets {@code message}; asked once per current subscriber, on the publishing thread.
+         *
          * @param subscriber a current subscriber
          * @param message    the message being published (read it, do not commit it)
          * @return true if {@code subscriber} gets {@code message}

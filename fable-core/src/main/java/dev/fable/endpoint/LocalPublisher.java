@@ -37,6 +37,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         private long droppedWhileFull;
         private boolean almostFull;        // publishing thread: ALMOST_FULL told, not yet back below the threshold
         private volatile boolean active = true;
+        private boolean left;              // guarded by the publisher: LEFT was told
 
         Member(LiveConnection connection) {
             this.connection = connection;
@@ -59,6 +60,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     private final LocalEndpoint endpoint;
     private final FanoutPool pool;
     private final ConcurrentLinkedQueue<Member> joining = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Member> leaving = new ConcurrentLinkedQueue<>();   // ended under us: to close at the next claim
     private Member[] members = new Member[0];            // publishing thread
     private volatile List<Subscriber> view = List.of();   // what subscribers() returns
     private volatile long dropped;
@@ -94,7 +96,26 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             view = append(view, m);
             notifyAll();
         }
-        if (closed) leave(m);   // closed meanwhile: close() may have missed it
+        c.onPeerEnd(() -> ended(m));   // it leaves the view at once; the publishing thread closes it (its slots come back) at its next claim
+        if (closed) c.close();   // closed meanwhile: close() may have missed it
+    }
+
+    /** Any thread: a subscriber's connection ended under us (it left, died, broke the protocol). */
+    private void ended(Member m) {
+        markLeft(m);
+        leaving.add(m);
+    }
+
+    /** Any thread, once per member: out of the view, LEFT told. */
+    private void markLeft(Member m) {
+        synchronized (this) {
+            if (m.left) return;
+            m.left = true;
+            m.active = false;
+            view = view.stream().filter(x -> x != m).toList();
+            notifyAll();
+        }
+        events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.LEFT, 0));
     }
 
     private static List<Subscriber> append(List<Subscriber> l, Subscriber m) {
@@ -118,6 +139,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         if (maxBytes <= 0) throw new IllegalArgumentException("claim(" + maxBytes + "): ask for at least 1 byte");
         if (closed) throw new IllegalStateException("publisher '" + name() + "' is closed");
         if (!joining.isEmpty()) takeJoiners();
+        if (!leaving.isEmpty()) takeLeavers();
         Buffer b = pool.claim(maxBytes);
         if (b != null) return b;
         reclaim();   // the pool ran dry: every subscriber's leg gives back what its reader released since it last looked
@@ -161,6 +183,11 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         }
     }
 
+    /** Publishing thread: members whose connection ended under us are closed (which gives their slots back). */
+    private void takeLeavers() {
+        for (Member m; (m = leaving.poll()) != null; ) leave(m);
+    }
+
     /** Publishing thread: asks every member's leg to give back released slots, and lets go of members that ended. */
     private void reclaim() {
         for (Member m : members) {
@@ -178,8 +205,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     /** Publishing thread (or close): the member is gone; its connection closes, which gives back every slot it held. */
     private void leave(Member m) {
-        if (m.active) events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.LEFT, 0));
-        m.active = false;
+        markLeft(m);
         int at = -1;
         for (int i = 0; i < members.length; i++) if (members[i] == m) at = i;
         if (at >= 0) {
@@ -187,9 +213,6 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             System.arraycopy(members, 0, n, 0, at);
             System.arraycopy(members, at + 1, n, at, members.length - at - 1);
             members = n;
-        }
-        synchronized (this) {
-            view = view.stream().filter(s -> s != m).toList();
         }
         m.connection.close();
     }

@@ -54,6 +54,7 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     private final Switcher switcher;
     private volatile Supplier<Choice> policy;   // connector side of an xio:// connection: asks the daemon
     private boolean subscription;               // the subscriber's side of a subscription: nothing may be sent
+    private volatile boolean droppedEventQueued;  // a DROPPED event is queued and not yet polled: later drops only add to the count
     private volatile long dropped;              // a subscription: messages the publisher dropped for us, as told (receiving role writes)
 
     /**
@@ -176,8 +177,11 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     @Override
     public void peerDropped(long n) {
         dropped += n;   // single writer: the receiving role
+        if (droppedEventQueued) return;   // one unpolled event at a time: an application that never polls events keeps no pile
+        droppedEventQueued = true;
         switcher.event(new ConnectionEvent(ConnectionEvent.Type.DROPPED, epoch(), transport(),
-                "the publisher dropped " + n + " message(s) for this subscriber because its queue was full (" + dropped + " in all)"));
+                "the publisher dropped messages for this subscriber because its queue was full (" + dropped
+                        + " so far; messagesDropped() has the running total)"));
     }
 
     @Override
@@ -234,7 +238,24 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
 
     @Override
     public ConnectionEvent pollEvent() {
-        return switcher.pollEvent();
+        ConnectionEvent e = switcher.pollEvent();
+        if (e != null && e.type() == ConnectionEvent.Type.DROPPED) droppedEventQueued = false;
+        return e;
+    }
+
+    /** Run once when this connection's current transport ends under it (the peer closed, died or broke the protocol). */
+    private volatile Runnable onPeerEnd;
+
+    /** Sets what runs when the peer of this connection's current transport ends it (the publisher's view of a subscriber). */
+    public void onPeerEnd(Runnable r) {
+        this.onPeerEnd = r;
+        if (state() != ConnectionState.OPEN && state() != ConnectionState.CLOSED) r.run();   // ended before the hook was set
+    }
+
+    @Override
+    public void legEnded(Leg l) {
+        Runnable r = onPeerEnd;
+        if (r != null && l == leg()) r.run();   // an old leg a switch retires ends as a matter of course
     }
 
     /** Transport instances this connection holds open: the newest and the old ones not yet drained and closed. */

@@ -148,11 +148,14 @@ public abstract class AbstractLeg implements Leg {
     }
 
     /** Moves OPEN → {@code s} and wakes waiters; false if the connection had already ended. */
-    protected final synchronized boolean end(ConnectionState s, FableException why) {
-        if (state != ConnectionState.OPEN) return false;
-        failure = why;
-        state = s;   // volatile write after failure: readers that see the state see the reason
-        wakeAll();
+    protected final boolean end(ConnectionState s, FableException why) {
+        synchronized (this) {
+            if (state != ConnectionState.OPEN) return false;
+            failure = why;
+            state = s;   // volatile write after failure: readers that see the state see the reason
+            wakeAll();
+        }
+        if (face instanceof LegEvents e) e.legEnded(this);   // outside the monitor: the listener takes its own locks
         return true;
     }
 

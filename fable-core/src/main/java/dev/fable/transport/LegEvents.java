@@ -7,4 +7,8 @@ package dev.fable.transport;
 public interface LegEvents {
     /** Receiving role: the publisher dropped {@code n} messages for this subscriber because its queue was full. */
     void peerDropped(long n);
+
+    /** Any thread: {@code leg} ended under the connection (its peer closed, died or broke the protocol). */
+    default void legEnded(Leg leg) {
+    }
 }

@@ -21,17 +21,20 @@ import static dev.fable.transport.shm.ShmLayout.*;
  * ({@code /proc/<pid>/fd/<fd>}, as the one-to-one handshake does).
  *
  * <h2>Holders (the publisher's private memory; no subscriber can write them)</h2>
- * {@code holders[slot]}: 0 free; otherwise the publisher's own hold (1, from claim until its delivery
- * ends) plus one per leg that published a reference to the slot and has not given it back. Only the
- * publishing thread takes a free slot (0 → 1) and adds holders; legs give theirs back with an atomic
- * decrement from any thread ({@link #released}). Delivery adds all of a message's holders in one atomic
- * add when it ends (the publisher's own hold keeps the slot from reading 0 to the only thread that
- * claims while it delivers), so a message costs one atomic operation whatever the number of subscribers.
+ * {@code holders[slot]}: 0 free; otherwise the publisher's own hold ({@link #OWN}, from claim until its
+ * delivery ends) plus one per leg that published a reference to the slot and has not given it back. Only
+ * the publishing thread takes a free slot (0 → OWN) and adds holders; legs give theirs back with an atomic
+ * decrement from any thread ({@link #released}). Delivery adds all of a message's holders and ends its own
+ * hold in one atomic add ({@code offered - OWN}), so a message costs one atomic operation whatever the
+ * number of subscribers; a leg that gives its hold back before that add leaves the count above 0 (the own
+ * hold is far larger than any number of legs), so the slot reads 0 exactly once, when it is free.
  *
  * <p>Single writer: one thread at a time calls {@link #claim} and commits its buffers (the publisher's).
  */
 public final class FanoutPool implements FanoutSlots, BufferOwner {
     private static final VarHandle HOLDERS = MethodHandles.arrayElementVarHandle(int[].class);
+    /** The publisher's own hold of a claimed slot, until its delivery ends: more than legs could ever hold. */
+    static final int OWN = 1 << 30;
 
     /** What a commit does with a claimed slot: hands it to the subscribers and returns how many legs took a reference. */
     @FunctionalInterface
@@ -115,7 +118,14 @@ public final class FanoutPool implements FanoutSlots, BufferOwner {
         return slotCount;
     }
 
-    /** Slots one subscriber may hold unreleased: beyond it, its messages are dropped (it stalls; the publisher does not). */
+    /**
+     * Slots one subscriber may hold unreleased: beyond it, its messages are dropped. A fixed bound, so that the
+     * subscribers stalled at once hold at most their quotas between them, whenever they stalled. (Tried and
+     * dropped: the whole pool while a quarter of it is free — subscribers that stalled early then kept three
+     * quarters of it, and later stalls took the rest.) A subscriber that is only slow for a moment loses
+     * messages once it is a quota behind: give it a larger quota (up to the whole pool: then nothing is ever
+     * dropped and the slowest subscriber paces the publisher).
+     */
     public int quota() {
         return quota;
     }
@@ -136,7 +146,7 @@ public final class FanoutPool implements FanoutSlots, BufferOwner {
             if (++cursor == slotCount) cursor = 0;
             // acquire: the last holder's release (a subscriber's READ, read with acquire, or a closing leg) happened before
             if ((int) HOLDERS.getAcquire(holders, s) == 0) {
-                holders[s] = 1;   // plain: nobody else touches a free slot; the publishing thread's own hold
+                holders[s] = OWN;   // plain: nobody else touches a free slot; the publishing thread's own hold
                 return buffers[s].bindWritable(s, pool, slotOffset(s, slotSize), slotSize, slots[s],
                         Math.min(Math.max(maxBytes, 0), slotSize), 0);
             }
@@ -155,7 +165,7 @@ public final class FanoutPool implements FanoutSlots, BufferOwner {
         b.kill();
         published++;
         // the legs' holds and the end of our own, in one atomic add; a leg that already gave its hold back made it lower
-        HOLDERS.getAndAdd(holders, slot, offered - 1);
+        HOLDERS.getAndAdd(holders, slot, offered - OWN);
     }
 
     @Override

@@ -59,10 +59,10 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private int publishedHead;
 
     // A subscription's ring: references to the publisher's fan-out pool (pool id 1), each given back to it when READ
-    // passes its record. At most `quota` (fanoutSlotCount) are out at once: a subscriber that stalls holds no more of
-    // the pool than that, and a reference beyond it is refused (the publisher drops the message for this subscriber).
+    // passes its record. At most `limit` (the subscriber's quota, FanoutPool.quota) are out at once: a reference beyond
+    // it is refused (the publisher drops the message for this subscriber).
     private dev.fable.transport.FanoutSlots fanout;   // null: not a subscription (offerShared refuses)
-    private int fanoutSlotCount;  // the subscriber's quota of fan-out slots (FanoutPool.quota)
+    private int fanoutSlotCount;  // the subscriber's quota: the most references this ring holds
     private int[] shared;         // FIFO of fan-out slots referenced, in publication order
     private long[] sharedAt;      // parallel: the position of each one's SLOT record
     private int sharedHead;
@@ -212,16 +212,17 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
 
     /**
      * Publishes a SLOT record naming fan-out slot {@code slot} ({@code length} bytes, one whole message),
-     * preceded by a DROPPED record when {@code dropped > 0}. False when the log has no room for them now
-     * (the caller counts a drop; nothing was written). Sending role, with no claim of ours out.
+     * preceded by a DROPPED record when {@code dropped > 0}. False when the log has no room for them now, or this
+     * ring already holds {@code limit} references (the caller counts a drop; nothing was written). Sending role,
+     * with no claim of ours out.
      */
-    boolean offerShared(int slot, int length, long dropped) {
+    boolean offerShared(int slot, int length, long dropped, int limit) {
         if (inlineIdle == null || outstandingSlots > publishedCount) {
             throw new IllegalStateException("a shared reference with a claimed buffer still out");   // the publisher never claims here
         }
         int need = dropped > 0 ? 2 * RECORD_ALIGN : RECORD_ALIGN;
-        if (sharedCount == fanoutSlotCount) refreshRead();
-        if (sharedCount == fanoutSlotCount || !hasRoom(need)) return false;
+        if (sharedCount >= limit) refreshRead();
+        if (sharedCount >= limit || !hasRoom(need)) return false;
         long p = position;
         if (dropped > 0) {
             putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, Math.min(dropped, Integer.MAX_VALUE));   // plain: published by the header's release

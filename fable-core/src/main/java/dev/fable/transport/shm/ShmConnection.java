@@ -155,7 +155,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long dropped) {
         if (state() != ConnectionState.OPEN) throw ended("publish");
         if (pool != fanout) return COPY;
-        return out.offerShared(slot, length, dropped) ? OFFERED : FULL;
+        return out.offerShared(slot, length, dropped, fanout.quota()) ? OFFERED : FULL;
     }
 
     @Override
