@@ -34,26 +34,47 @@ final class FlowsCommand implements Callable<Integer> {
         }
         long now = System.currentTimeMillis();
         if (json) {
-            System.out.println(Json.array(flows, (g, f) -> g.writeNumberProperty("pid", f.pid())
-                    .writeStringProperty("local", f.localName()).writeStringProperty("peer", f.peerName())
-                    .writeStringProperty("transport", f.transport()).writeStringProperty("reason", f.reason())
-                    .writeNumberProperty("epoch", f.epoch()).writeStringProperty("connectionId", Long.toHexString(f.connectionId()))
-                    .writeBooleanProperty("connector", f.connector()).writeStringProperty("wait", f.waitMode())
-                    .writeBooleanProperty("waitOverridden", f.waitOverridden())
-                    .writeNumberProperty("sendCpu", f.sendCpu()).writeNumberProperty("receiveCpu", f.recvCpu())
-                    .writeNumberProperty("bytesSent", f.bytesSent()).writeNumberProperty("bytesReceived", f.bytesReceived())
-                    .writeNumberProperty("messagesSent", f.messagesSent()).writeNumberProperty("messagesReceived", f.messagesReceived())
-                    .writeNumberProperty("openedAtMillis", f.openedAtMillis()).writeNumberProperty("ageMillis", now - f.openedAtMillis())));
+            System.out.println(Json.array(flows, (g, f) -> {
+                g.writeNumberProperty("pid", f.pid())
+                        .writeStringProperty("local", f.localName()).writeStringProperty("peer", f.peerName())
+                        .writeStringProperty("transport", f.transport()).writeStringProperty("reason", f.reason())
+                        .writeNumberProperty("epoch", f.epoch()).writeStringProperty("connectionId", Long.toHexString(f.connectionId()))
+                        .writeBooleanProperty("connector", f.connector()).writeStringProperty("wait", f.waitMode())
+                        .writeBooleanProperty("waitOverridden", f.waitOverridden())
+                        .writeNumberProperty("sendCpu", f.sendCpu()).writeNumberProperty("receiveCpu", f.recvCpu())
+                        .writeNumberProperty("bytesSent", f.bytesSent()).writeNumberProperty("bytesReceived", f.bytesReceived())
+                        .writeNumberProperty("messagesSent", f.messagesSent()).writeNumberProperty("messagesReceived", f.messagesReceived())
+                        .writeNumberProperty("openedAtMillis", f.openedAtMillis()).writeNumberProperty("ageMillis", now - f.openedAtMillis());
+                // a subscription's end: which end, the drops (for this subscriber / told to it), the publisher's pool; else nulls
+                FlowEntry.Fanout x = f.fanout();
+                g.writeStringProperty("fanout", x == null ? null : x.publisher() ? "publisher" : "subscriber");
+                numberOrNull(g, "dropped", x == null ? -1 : x.dropped());
+                numberOrNull(g, "slotsHeld", x == null ? -1 : x.slotsHeld());
+                numberOrNull(g, "slots", x == null ? -1 : x.slotCount());
+            }));
             return FableCli.OK;
         }
-        Table t = new Table("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU S/R", "REASON", "EPOCH", "BYTES OUT", "BYTES IN", "MSGS OUT/IN", "AGE");
+        boolean fanout = flows.stream().anyMatch(f -> f.fanout() != null);   // the column only when a subscription is listed
+        List<String> header = new java.util.ArrayList<>(List.of("PID", "LOCAL", "PEER", "TRANSPORT", "WAIT", "CPU S/R", "REASON", "EPOCH",
+                "BYTES OUT", "BYTES IN", "MSGS OUT/IN", "AGE"));
+        if (fanout) header.add("FANOUT");
+        Table t = new Table(header.toArray(String[]::new));
         for (FlowEntry f : flows) {
-            t.row(f.pid(), f.localName(), f.peerName(), f.transport(), f.waitMode() == null ? "-" : f.waitMode() + (f.waitOverridden() ? "*" : ""),
+            List<Object> row = new java.util.ArrayList<>(List.of(f.pid(), f.localName(), f.peerName(), f.transport(),
+                    f.waitMode() == null ? "-" : f.waitMode() + (f.waitOverridden() ? "*" : ""),
                     cpu(f), f.reason(), f.epoch(),
                     f.bytesSent() + " B", f.bytesReceived() + " B", f.messagesSent() + "/" + f.messagesReceived(),
-                    age(Duration.ofMillis(Math.max(0, now - f.openedAtMillis()))));
+                    age(Duration.ofMillis(Math.max(0, now - f.openedAtMillis())))));
+            if (fanout) row.add(fanout(f.fanout()));
+            t.row(row.toArray());
         }
         System.out.print(t);
+        if (fanout) {
+            System.out.println("FANOUT: a subscription's end. publishes: this end publishes to PEER, a subscriber: the messages dropped for it "
+                    + "(its queue was full), and the slots of the publisher's pool not given back yet, by all its subscribers (it takes "
+                    + "back released slots when it runs short, so this counts some that are released). subscribes: this end subscribes "
+                    + "to PEER: the drops the publisher told it.");
+        }
         if (!flows.isEmpty()) {
             System.out.println("CPU S/R: the CPU this end's sending / receiving thread last waited on in the last 0.5 s (-: it did not wait). "
                     + "MSGS OUT/IN: whole messages sent / received (a large message counts once, however many fragments). EPOCH: switches so far.");
@@ -90,6 +111,18 @@ final class FlowsCommand implements Callable<Integer> {
         System.out.println(l.total() + " connection(s) refused since the daemon started" + (l.entries().size() == Wire.MAX_REFUSAL_ROWS
                 ? " (the latest " + Wire.MAX_REFUSAL_ROWS + " sources shown)" : ""));
         return FableCli.OK;
+    }
+
+    private static void numberOrNull(tools.jackson.core.JsonGenerator g, String name, long v) {
+        if (v < 0) g.writeNullProperty(name); else g.writeNumberProperty(name, v);
+    }
+
+    /** The FANOUT cell: "publishes, 2 dropped, 5/128 held", "subscribes, 2 dropped", or "-" (one-to-one). */
+    private static String fanout(FlowEntry.Fanout x) {
+        if (x == null) return "-";
+        if (!x.publisher()) return "subscribes, " + x.dropped() + " dropped";
+        return "publishes, " + x.dropped() + " dropped, " + (x.slotsHeld() < 0 ? "?" : String.valueOf(x.slotsHeld())) + "/"
+                + (x.slotCount() < 0 ? "?" : String.valueOf(x.slotCount())) + " held";
     }
 
     /** Where the end's threads last waited: "s/r" (sending/receiving), "-" when neither waited in the last 0.5 s. */

@@ -26,7 +26,7 @@ class CliFormsTest {
 
     @Test
     void everySubcommandHelpsItself() throws Exception {
-        for (String sub : new String[] {"send", "recv", "daemon", "names", "flows", "reconfigure", "trust", "bench", "completion"}) {
+        for (String sub : new String[] {"send", "recv", "publish", "subscribe", "daemon", "names", "flows", "reconfigure", "trust", "bench", "completion"}) {
             for (String flag : new String[] {"--help", "-h"}) {
                 Path out = dir.resolve(sub + flag);
                 Process p = SendRecvTest.fable(sub, flag).redirectErrorStream(true).redirectOutput(out.toFile()).start();

@@ -78,12 +78,15 @@ class NamingCliTest {
                         && flowsJson.contains("\"bytesReceived\":2000"), flowsJson);
                 Map<String, Object> flow = JsonTest.parse(flowsJson).stream().filter(m -> "someone".equals(m.get("peer"))).findFirst().orElseThrow();
                 assertEquals(List.of("pid", "local", "peer", "transport", "reason", "epoch", "connectionId", "connector", "wait", "waitOverridden",
-                        "sendCpu", "receiveCpu", "bytesSent", "bytesReceived", "messagesSent", "messagesReceived", "openedAtMillis", "ageMillis"),
+                        "sendCpu", "receiveCpu", "bytesSent", "bytesReceived", "messagesSent", "messagesReceived", "openedAtMillis", "ageMillis",
+                        "fanout", "dropped", "slotsHeld", "slots"),
                         List.copyOf(flow.keySet()), flowsJson);
                 assertEquals(List.of(pid, "cli-visible", "shm", "same host, trusted peer", 3L, 1000L, 2000L, 10L, 20L),
                         List.of(flow.get("pid"), flow.get("local"), flow.get("transport"), flow.get("reason"), flow.get("epoch"),
                                 flow.get("bytesSent"), flow.get("bytesReceived"), flow.get("messagesSent"), flow.get("messagesReceived")), flowsJson);
                 assertNull(flow.get("wait"), "a row without connection details has no wait mode");
+                assertNull(flow.get("fanout"), "a one-to-one connection is no subscription");
+                assertFalse(flows.contains("FANOUT"), "no FANOUT column without a subscription: " + flows);
                 assertTrue((Long) flow.get("ageMillis") >= 1500, flowsJson);
             }
             drain.interrupt();

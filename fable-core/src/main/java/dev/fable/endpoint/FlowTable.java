@@ -5,10 +5,13 @@ import dev.fable.naming.NameService;
 
 import java.lang.ref.WeakReference;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import dev.fable.Connection;
 import dev.fable.ConnectionState;
+import dev.fable.Subscriber;
 import dev.fable.WaitMode;
 import dev.fable.naming.protocol.FlowEntry;
 import dev.fable.naming.protocol.SwitchOrder;
@@ -29,6 +32,22 @@ final class FlowTable {
     }
 
     private final ConcurrentLinkedQueue<Flow> flows = new ConcurrentLinkedQueue<>();
+    private final java.util.Set<LocalPublisher> publishers = java.util.concurrent.ConcurrentHashMap.newKeySet();   // open ones of this set-up
+
+    /** A publisher of this set-up opened: its subscriptions' rows show their fan-out state until it closes. */
+    void publishing(LocalPublisher p) {
+        publishers.add(p);
+    }
+
+    void notPublishing(LocalPublisher p) {
+        publishers.remove(p);
+    }
+
+    /**
+     * How a subscriber's end of a subscription is added ({@code LocalEndpoint}: this, then the route's reason): the
+     * flow table tells that end by it (a connection does not say it is a subscription).
+     */
+    static final String SUBSCRIPTION_REASON = "subscription: ";
 
     /** Closes every live connection (the JVM is exiting normally): each peer then sees a clean close after what was sent. */
     void closeAll() {
@@ -109,18 +128,35 @@ final class FlowTable {
         long pid = ProcessHandle.current().pid();
         List<FlowEntry> out = new ArrayList<>();
         flows.removeIf(Flow::gone);
+        Map<Connection, FlowEntry.Fanout> publishing = flows.isEmpty() ? Map.of() : publishing();
         for (Flow f : flows) {
             Connection c = f.ref().get();
             if (c == null) continue;
             LiveConnection l = c instanceof LiveConnection x ? x : null;
             String reason = l != null && l.switchReason() != null ? l.switchReason() : f.reason();
+            FlowEntry.Fanout fanout = publishing.get(c);
+            if (fanout == null && f.reason().startsWith(SUBSCRIPTION_REASON)) fanout = new FlowEntry.Fanout(false, c.messagesDropped(), -1, -1);
             out.add(new FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
-                    l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()),
+                    // a publisher accepted its subscribers (its rows' reason is not ACCEPTED_REASON)
+                    l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()) && !(fanout != null && fanout.publisher()),
                     waitDescription(c, l),
                     l != null && l.waitOverridden(),
-                    l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu()));
+                    l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu(), fanout));
         }
         return out;
+    }
+
+    /** The publisher's end of every current subscription of this process: its subscriber's drops, the pool's slots held. */
+    private Map<Connection, FlowEntry.Fanout> publishing() {
+        Map<Connection, FlowEntry.Fanout> m = new IdentityHashMap<>();
+        for (LocalPublisher p : publishers) {
+            int held = p.slotsHeld();
+            int slots = p.slotCount();
+            for (Subscriber s : p.subscribers()) {
+                if (s instanceof LocalPublisher.Member member) m.put(member.connection, new FlowEntry.Fanout(true, s.dropped(), held, slots));
+            }
+        }
+        return m;
     }
 }

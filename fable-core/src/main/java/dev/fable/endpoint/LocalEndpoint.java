@@ -152,10 +152,11 @@ final class LocalEndpoint implements Endpoint {
         if (listenOptions != null) throw new IllegalStateException("endpoint '" + name + "' listens for one-to-one connections; register another name to publish");
         dev.fable.transport.shm.FanoutPool pool = dev.fable.transport.shm.FanoutPool.create(options.slotSize(), options.slotCount(),
                 Math.min(options.readQuota(), options.slotCount()), "publisher '" + name + "'", transports.services().leaks());
-        // each subscriber's leg: the publisher side's pool of its own carries nothing but copies for none (2 slots);
-        // its log is the subscriber's queue
-        this.listenOptions = options.slotCount(2).readQuota(0);
-        LocalPublisher p = new LocalPublisher(this, pool);
+        // each subscriber's leg: over shm its own pool carries only what is claimed for that subscriber alone, over a
+        // socket it is the staging of the copies (with the socket buffer, a socket subscriber's queue): 8 slots; the log
+        // is an shm subscriber's queue
+        this.listenOptions = options.slotCount(8).readQuota(0);
+        LocalPublisher p = new LocalPublisher(this, pool, flows);
         this.publisher = p;
         try {
             startListening(listenOptions);

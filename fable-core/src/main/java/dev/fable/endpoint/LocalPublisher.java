@@ -74,10 +74,14 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     private Collection<? extends Subscriber> some;
     private Classifier classifier;
 
-    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool) {
+    private final FlowTable flows;   // its set-up's flow table: lists this publisher's subscriptions until it closes
+
+    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool, FlowTable flows) {
         this.endpoint = endpoint;
         this.pool = pool;
+        this.flows = flows;
         pool.delivery(this);
+        flows.publishing(this);
     }
 
     FanoutPool pool() {
@@ -423,10 +427,16 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         return pool.held();
     }
 
+    /** The fan-out pool's slots. */
+    int slotCount() {
+        return pool.slotCount();
+    }
+
     @Override
     public void close() {
         if (closed) return;
         closed = true;
+        flows.notPublishing(this);
         endpoint.close();   // no more joins
         takeJoiners();
         for (Member m : members) leave(m);

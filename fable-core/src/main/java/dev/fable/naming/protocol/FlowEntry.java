@@ -22,13 +22,58 @@ package dev.fable.naming.protocol;
  * @param waitOverridden the wait mode was set by a switch (the contention policy), not by this end's options
  * @param sendCpu        the CPU this end's sending thread last waited on in the last 0.5 s, else -1
  * @param recvCpu        the same for its receiving thread
+ * @param fanout         this end's part in a subscription ({@code Endpoint.publish}, {@code Fable.subscribe}), or null
+ *                       for a one-to-one connection
  */
 public record FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
                  long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis,
-                 long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu) {
+                 long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu,
+                 Fanout fanout) {
+    /**
+     * One end of a subscription, as {@code fable flows} shows it. On the wire: an optional section after a
+     * flow list's rows, only in frames with such a row (see {@link Messages#encodeFlows}).
+     *
+     * @param publisher true at the publisher's end (the row's peer is one of its subscribers), false at the subscriber's
+     * @param dropped   publisher's end: messages dropped for this subscriber because its queue was full;
+     *                  subscriber's end: the drops the publisher told it so far
+     * @param slotsHeld publisher's end: slots of its fan-out pool not free now, by all its subscribers and its own claims
+     *                  (the same on each of its subscribers' rows; the publisher takes back released slots when it runs
+     *                  short, so this counts some its subscribers released already); subscriber's end: -1
+     * @param slotCount publisher's end: the slots of its fan-out pool; subscriber's end: -1
+     */
+    public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount) {}
+
+    /**
+     * A row of a one-to-one connection (no {@link #fanout()}).
+     *
+     * @param pid              the process that holds this end
+     * @param localName        this end's endpoint name
+     * @param peerName         the other end's endpoint name
+     * @param transport        the transport in use
+     * @param reason           why that transport
+     * @param epoch            the epoch of the transport in use
+     * @param bytesSent        payload bytes this end committed
+     * @param bytesReceived    payload bytes this end received
+     * @param messagesSent     whole messages this end committed
+     * @param messagesReceived whole messages this end received
+     * @param openedAtMillis   when this end was opened, in milliseconds since the epoch
+     * @param connectionId     the same at both ends of a connection (0: unknown)
+     * @param connector        this end connected
+     * @param waitMode         how this end waits now (null: unknown)
+     * @param waitOverridden   the wait mode was set by a switch
+     * @param sendCpu          the CPU this end's sending thread last waited on in the last 0.5 s, else -1
+     * @param recvCpu          the same for its receiving thread
+     */
+    public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
+                     long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis,
+                     long connectionId, boolean connector, String waitMode, boolean waitOverridden, int sendCpu, int recvCpu) {
+        this(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent, messagesReceived,
+                openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu, null);
+    }
+
     /**
      * A row without connection details (tests, other flow sources): connection id 0, not the connector,
-     * wait mode unknown and not overridden, no CPUs (-1).
+     * wait mode unknown and not overridden, no CPUs (-1), not a subscription.
      *
      * @param pid              the process that holds this end
      * @param localName        this end's endpoint name
@@ -45,7 +90,7 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
     public FlowEntry(long pid, String localName, String peerName, String transport, String reason, long epoch,
                      long bytesSent, long bytesReceived, long messagesSent, long messagesReceived, long openedAtMillis) {
         this(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent, messagesReceived,
-                openedAtMillis, 0, false, null, false, -1, -1);
+                openedAtMillis, 0, false, null, false, -1, -1, null);
     }
 
     /**
@@ -56,6 +101,17 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      */
     public FlowEntry withReason(String r) {
         return new FlowEntry(pid, localName, peerName, transport, r, epoch, bytesSent, bytesReceived, messagesSent,
-                messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu);
+                messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu, fanout);
+    }
+
+    /**
+     * This row with another part in a subscription.
+     *
+     * @param f the end's part in a subscription, or null
+     * @return a copy of this row whose {@link #fanout()} is {@code f}
+     */
+    public FlowEntry withFanout(Fanout f) {
+        return new FlowEntry(pid, localName, peerName, transport, reason, epoch, bytesSent, bytesReceived, messagesSent,
+                messagesReceived, openedAtMillis, connectionId, connector, waitMode, waitOverridden, sendCpu, recvCpu, f);
     }
 }

@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
+import java.util.function.ToIntFunction;
 
 /** Encodes messages to frames and decodes payloads to messages, checking every field. */
 public final class Messages {
@@ -18,6 +19,8 @@ public final class Messages {
     private static final int MIN_NAME_ENTRY = 2 + 8 + 2 + 2 + 2;
     private static final int MIN_REFUSAL_ENTRY = 2 + 2 + 8 + 2 + 8;
     private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6 + 8 + 1 + 2 + 1 + 4 + 4;
+    /** A flow list's fan-out section, per row that has one: row, publisher, dropped, slots held, slot count. */
+    private static final int FANOUT_BYTES = 4 + 1 + 8 + 4 + 4;
     /** Room left in a frame for list elements after the header. */
     private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
 
@@ -75,6 +78,7 @@ public final class Messages {
                             r.i64("messages received"), r.i64("opened at"), r.i64("connection id"), r.bool("connector"),
                             r.str("wait mode"), r.bool("wait overridden"), r.i32("send cpu"), r.i32("receive cpu")));
                 }
+                if (payload.hasRemaining()) readFanouts(r, l);   // only in frames with a subscription's row (see encodeFlows)
                 yield type == Wire.FLOW_LIST ? new FlowList(id, last, l) : new FlowReport(id, last, l);
             }
             case Wire.FLOW_QUERY -> new FlowQuery(id);
@@ -202,10 +206,51 @@ public final class Messages {
         return chunked(type, id, entries, (p, e) -> p.i64(e.pid()).str(clip(e.localName())).str(clip(e.peerName())).str(clip(e.transport()))
                 .str(clip(e.reason())).i64(e.epoch()).i64(e.bytesSent()).i64(e.bytesReceived()).i64(e.messagesSent())
                 .i64(e.messagesReceived()).i64(e.openedAtMillis()).i64(e.connectionId()).bool(e.connector()).str(e.waitMode())
-                .bool(e.waitOverridden()).i32(e.sendCpu()).i32(e.recvCpu()));
+                .bool(e.waitOverridden()).i32(e.sendCpu()).i32(e.recvCpu()),
+                e -> e.fanout() == null ? 0 : FANOUT_BYTES, Messages::writeFanouts);
+    }
+
+    /**
+     * A flow list frame's fan-out section, after its rows, when one of them is a subscription's end: {@code int n}
+     * (at least 1), then per such row, in row order, {@code int row} (its index in this frame), {@code bool publisher},
+     * {@code long dropped}, {@code int slots held}, {@code int slot count}. A frame without such a row ends after its
+     * rows, as before the section existed: older daemons and clients read it, and this side reads theirs.
+     */
+    private static void writeFanouts(PayloadWriter p, List<FlowEntry> rows) {
+        int n = 0;
+        for (FlowEntry e : rows) if (e.fanout() != null) n++;
+        if (n == 0) return;
+        p.i32(n);
+        for (int i = 0; i < rows.size(); i++) {
+            FlowEntry.Fanout f = rows.get(i).fanout();
+            if (f != null) p.i32(i).bool(f.publisher()).i64(f.dropped()).i32(f.slotsHeld()).i32(f.slotCount());
+        }
+    }
+
+    /** Reads {@link #writeFanouts}' section into {@code rows}: at least one, row indices increasing (one encoding per list). */
+    private static void readFanouts(PayloadReader r, List<FlowEntry> rows) throws ProtocolException {
+        int n = r.count("fan-out rows", FANOUT_BYTES);
+        if (n == 0) throw new ProtocolException(Wire.E_BAD_REQUEST, "flow list: an empty fan-out section (leave it out)");
+        int previous = -1;
+        for (int i = 0; i < n; i++) {
+            int row = r.i32("fan-out row");
+            if (row <= previous || row >= rows.size()) {
+                throw new ProtocolException(Wire.E_BAD_REQUEST, "flow list: fan-out row " + row + " (rows 0.." + (rows.size() - 1)
+                        + ", each once, in order)");
+            }
+            previous = row;
+            rows.set(row, rows.get(row).withFanout(new FlowEntry.Fanout(r.bool("publisher"), r.i64("dropped"), r.i32("slots held"),
+                    r.i32("slot count"))));
+        }
     }
 
     private static <T> List<ByteBuffer> chunked(int type, int id, List<T> entries, BiConsumer<PayloadWriter, T> one) {
+        return chunked(type, id, entries, one, e -> 0, (p, rows) -> { });
+    }
+
+    /** {@code tail} writes a frame's section after its rows; {@code tailBytes} bounds what a row adds to it. */
+    private static <T> List<ByteBuffer> chunked(int type, int id, List<T> entries, BiConsumer<PayloadWriter, T> one,
+                                                ToIntFunction<T> tailBytes, BiConsumer<PayloadWriter, List<T>> tail) {
         List<ByteBuffer> frames = new ArrayList<>();
         int i = 0;
         do {
@@ -215,11 +260,18 @@ public final class Messages {
             int countAt = p.size();
             p.i32(0);
             int n = 0;
-            while (i < entries.size() && p.size() < LIST_BUDGET - 5 * (Wire.MAX_STRING + 2) - 64) {
-                one.accept(p, entries.get(i++));
+            int from = i;
+            int tailSize = 0;   // the section after the rows so far, its count included (the margin holds one more row's part)
+            while (i < entries.size() && p.size() + tailSize < LIST_BUDGET - 5 * (Wire.MAX_STRING + 2) - 64) {
+                T e = entries.get(i++);
+                int t = tailBytes.applyAsInt(e);
+                if (t > 0 && tailSize == 0) tailSize = 4;
+                tailSize += t;
+                one.accept(p, e);
                 n++;
             }
             p.patchI32(countAt, n);
+            tail.accept(p, entries.subList(from, i));
             if (i >= entries.size()) {
                 ByteBuffer f = p.frame();
                 f.put(4 + lastAt, (byte) 1);

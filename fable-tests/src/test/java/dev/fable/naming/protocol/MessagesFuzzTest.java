@@ -29,11 +29,13 @@ class MessagesFuzzTest {
     static List<Message> everyType() {
         Route route = new Route("shm", "same host", "svc", 42, "host-a", true, "/run/x.sock", null, 9000, FP);
         FlowEntry flow = new FlowEntry(7, "a", "b", "tcp", "policy", 3, 10, 20, 1, 2, 1000, 99, true, "SPIN", false, 1, -1);
+        FlowEntry publishing = flow.withFanout(new FlowEntry.Fanout(true, 5, 3, 128));
+        FlowEntry subscribing = flow.withFanout(new FlowEntry.Fanout(false, 2, -1, -1));
         return List.of(new Hello(1, 7, "java ünïcode ✓", null), new Welcome(2, "h", "127.0.0.1", FP, 3), new Register(3, "svc"),
                 new Ok(4), new Fail(5, Wire.E_NOT_FOUND, "no such name"), new Listening(6, "svc", "/p", "127.0.0.1", 65535),
                 new Unregister(7, ""), new Resolve(8, "svc", true, "tcp", 100), new RouteReply(9, route), new NamesRequest(10),
                 new NameList(11, true, List.of(new NameEntry("a", 1, "h", "/p", null), new NameEntry("b", 2, null, null, "127.0.0.1:5"))),
-                new FlowsRequest(12), new FlowList(13, true, List.of(flow)), new FlowQuery(14), new FlowReport(15, true, List.of(flow, flow)),
+                new FlowsRequest(12), new FlowList(13, true, List.of(flow)), new FlowQuery(14), new FlowReport(15, true, List.of(flow, publishing, flow, subscribing)),
                 new StatsRequest(16, true), new Stats(17, 1L << 40, 2, 3, 4), new PeerResolve(18, "svc", "host-a", FP), new KnownHost(19, FP),
                 new Reconfigure(20, 4242, "conn", "shm", null, 77, "PARK"), new Trust(21, "10.0.0.0/8", false),
                 new PolicyChanged(22, "local policy", null), new PeerListening(23, "svc", "host-b"), new TrustedAddress(24, "::1"),
@@ -130,7 +132,7 @@ class MessagesFuzzTest {
         return l.stream().map(e -> new FlowEntry(e.pid(), Messages.clip(e.localName()), Messages.clip(e.peerName()),
                 Messages.clip(e.transport()), Messages.clip(e.reason()), e.epoch(), e.bytesSent(), e.bytesReceived(), e.messagesSent(),
                 e.messagesReceived(), e.openedAtMillis(), e.connectionId(), e.connector(), e.waitMode(), e.waitOverridden(),
-                e.sendCpu(), e.recvCpu())).toList();
+                e.sendCpu(), e.recvCpu()).withFanout(e.fanout())).toList();
     }
 
     @Test
@@ -190,6 +192,25 @@ class MessagesFuzzTest {
         byte[] r = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;
+    }
+
+    /**
+     * A flow list's fan-out section is a suffix of the frame, only in frames with a subscription's row: a list
+     * without one is the bytes older daemons and clients read, and theirs decode here.
+     */
+    @Test
+    void theFanoutSectionIsAnOptionalSuffix() throws ProtocolException {
+        FlowEntry plain = new FlowEntry(7, "a", "b", "shm", "r", 0, 1, 2, 3, 4, 5, 6, true, "spin", false, -1, -1);
+        byte[] without = bytes(Messages.encodeFlows(Wire.FLOW_REPORT, 9, List.of(plain, plain)).getFirst());
+        byte[] with = bytes(Messages.encodeFlows(Wire.FLOW_REPORT, 9, List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3))))
+                .getFirst());
+        assertEquals(without.length + 4 + 21, with.length, "the section: a count and one row's part");
+        assertArrayEquals(Arrays.copyOfRange(without, 4, without.length), Arrays.copyOfRange(with, 4, without.length), "rows unchanged");
+        FlowReport r = (FlowReport) Messages.decode(ByteBuffer.wrap(with, 4, with.length - 4));
+        assertEquals(List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3))), r.entries());
+        byte[] badRow = with.clone();
+        badRow[without.length + 7] = 2;   // the low byte of the section's row index (after its count): past the two rows
+        assertThrows(ProtocolException.class, () -> Messages.decode(ByteBuffer.wrap(badRow, 4, badRow.length - 4)));
     }
 
     @Test
