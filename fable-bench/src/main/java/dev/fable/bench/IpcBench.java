@@ -29,7 +29,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Measure latency and throughput of every transport between two pinned JVMs (the paper's transport matrix), "
-                + "beside raw pipe/socket baselines and Aeron IPC.", "Default: about 2-3 minutes; --full: about 15."})
+                + "beside raw pipe/socket baselines and Aeron IPC.", "Default: about 2-3 minutes; --full: about 25 (15 for the matrix, then the fan-out)."})
 public final class IpcBench implements Callable<Integer> {
     @Option(names = "--transports", split = ",", paramLabel = "ROW",
             description = "rows to run (default: the 14 rows --list shows without \"(--full)\"; --full: all 17)")
@@ -59,7 +59,8 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--verify", description = "the reader checks every byte of every message (default: its length and sequence number)")
     boolean verify;
 
-    @Option(names = "--full", description = "every row, longer measurements (1 s per cell), rendezvous cells and the harness-cost check")
+    @Option(names = "--full", description = "every row, longer measurements (1 s per cell), rendezvous cells and the harness-cost check; "
+            + "then the fan-out bench (--fanout) into the same folder")
     boolean full;
 
     @Option(names = "--grid", description = "p50 RTT at the first size between every pair of CPUs (the paper's Figures 2-3 heatmap), "
@@ -81,6 +82,12 @@ public final class IpcBench implements Callable<Integer> {
     @Option(names = "--reconfigure", description = "measure live switches instead of the matrix: throughput on shm, on tcp and while "
             + "switching between them every 100 ms, and the pause at each switch (about 10 s; --full: 30 s)")
     boolean reconfigure;
+
+    @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
+            + "processes instead of the matrix (default N = 1,2,4,8; --quick: 1,2), for --sizes: Fable's fan-out, Aeron IPC with N "
+            + "subscriptions and N one-to-one Fable connections (about 6 minutes; --full: 9; --quick: under a minute). --full runs it "
+            + "after the matrix too")
+    String fanout;
 
     @Option(names = "--list", description = "list the rows and exit")
     boolean list;
@@ -201,7 +208,9 @@ public final class IpcBench implements Callable<Integer> {
             return 0;
         }
         if (reconfigure) return reconfigure();
+        if (fanout != null) return fanout(fanoutSettings(), null);
         Plan plan = plan();
+        FanoutRun.Settings fan = full && transports == null && !grid ? fanoutSettings() : null;   // --full: the fan-out too, after the matrix
         if (plan.rows().stream().anyMatch(Row::fable)) checkDaemon();
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Path dir = out.resolve(stamp);
@@ -225,7 +234,21 @@ public final class IpcBench implements Callable<Integer> {
         System.out.print(report.terminal());
         report.write(dir);
         System.out.println("\nresults: " + dir.toAbsolutePath() + " (samples.csv, summary.csv, summary.md, *.png)");
-        return run.failures() == 0 ? 0 : 3;
+        int rc = run.failures() == 0 ? 0 : 3;
+        if (fan != null) rc = Math.max(rc, fanout(fan, dir));
+        return rc;
+    }
+
+    /** The fan-out's settings from these options, checked (before a --full matrix, not 15 minutes into it). */
+    private FanoutRun.Settings fanoutSettings() {
+        return FanoutRun.settings(plan(), FanoutRun.parseConsumers(fanout, quick), quick, full, verify, cellTimeoutSecs);
+    }
+
+    /** {@code --fanout} (and the end of {@code --full}): one producer, N consumers ({@link FanoutRun}), into {@code dir} or a new folder. */
+    private int fanout(FanoutRun.Settings s, Path dir) throws Exception {
+        checkDaemon();
+        System.out.println();
+        return FanoutRun.main(s, dir != null ? dir : out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
     }
 
     /** {@code --reconfigure}: the switch bench ({@link SwitchBench}) on the two CPUs of the diff placement. */
