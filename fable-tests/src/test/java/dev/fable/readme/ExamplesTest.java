@@ -5,6 +5,8 @@ import dev.fable.examples.Sender;
 import dev.fable.examples.EchoServer;
 import dev.fable.examples.EchoClient;
 import dev.fable.examples.PollerLoop;
+import dev.fable.examples.TickPublisher;
+import dev.fable.examples.TickSubscriber;
 import dev.fable.Fable;
 import dev.fable.testing.Await;
 import dev.fable.testing.Names;
@@ -66,6 +68,21 @@ class ExamplesTest {
         }
     }
 
+    @Test
+    void onePublisherTwoSubscriberProcesses() throws Exception {
+        String name = Names.unique("example-ticks");
+        try (PeerProcess pub = PeerProcess.start(TickPublisher.class, name, "2", "100000")) {
+            awaitName(name);
+            try (PeerProcess a = PeerProcess.start(TickSubscriber.class, name);
+                 PeerProcess b = PeerProcess.start(TickSubscriber.class, name)) {
+                String want = "received 100000 ticks, sum " + 99_999L * 100_000 / 2 + ", lost 0";
+                assertEquals(want, a.expectLine("received", LIMIT));
+                assertEquals(want, b.expectLine("received", LIMIT));
+            }
+            assertEquals("published 100000 ticks to 2 subscribers", pub.expectLine("published", LIMIT));
+        }
+    }
+
     /** Every {@code // tag::x[]} … {@code // end::x[]} region of the examples appears in README.md as it is in the file. */
     @Test
     void theReadmeSnippetsAreTheExamples() throws Exception {
@@ -74,7 +91,8 @@ class ExamplesTest {
         Path dir = root.resolve("fable-examples/src/main/java/dev/fable/examples");
         Pattern tag = Pattern.compile("(?s)// tag::(\\w+)\\[\\]\\n(.*?)\\n\\s*// end::\\1\\[\\]");
         int found = 0;
-        for (String file : List.of("Receiver.java", "Sender.java", "EchoServer.java", "EchoClient.java", "PollerLoop.java")) {
+        for (String file : List.of("Receiver.java", "Sender.java", "EchoServer.java", "EchoClient.java", "PollerLoop.java",
+                "TickPublisher.java", "TickSubscriber.java")) {
             Matcher m = tag.matcher(Files.readString(dir.resolve(file)));
             while (m.find()) {
                 found++;
@@ -82,7 +100,7 @@ class ExamplesTest {
                 assertTrue(readme.contains(snippet), "README.md must show " + file + "'s '" + m.group(1) + "' region as it is:\n" + snippet);
             }
         }
-        assertEquals(5, found, "tagged regions in the examples");
+        assertEquals(7, found, "tagged regions in the examples");
     }
 
     private static String dedent(String block) {
