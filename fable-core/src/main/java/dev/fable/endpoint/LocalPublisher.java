@@ -343,7 +343,13 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             m.full = false;
             events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.SPACE_AVAILABLE, m.droppedWhileFull));
         }
-        if (r == Leg.OFFERED) watchFill(m);
+        if (r == Leg.OFFERED) {
+            try {
+                watchFill(m);   // may reread its READ: a forged one fails that subscription here
+            } catch (FableException | IllegalStateException e) {
+                leave(m);       // its references come back as its leg closes, this one included (counted in the delivery)
+            }
+        }
         m.droppedUntold = 0;   // told with this message (shm: a DROPPED record before it; stream: its frame)
         return r == Leg.OFFERED ? 1 : 0;
     }
