@@ -510,8 +510,8 @@ public final class BenchCharts {
         if (decades >= 2.5) s.setYAxisTickMarkSpacingHint((int) Math.round(plotPx / decades));
     }
 
-    /** The charts, {@code cols} to a row, under a title and a subtitle, as one PNG. */
-    private static Path write(Path dir, String name, String title, String subtitle, List<? extends Chart<?, ?>> charts, int cols) {
+    /** The charts, {@code cols} to a row, under a title and a subtitle, as one PNG (also the fan-out bench's). */
+    static Path write(Path dir, String name, String title, String subtitle, List<? extends Chart<?, ?>> charts, int cols) {
         int w = charts.getFirst().getWidth(), h = charts.getFirst().getHeight(), rows = (charts.size() + cols - 1) / cols;
         BufferedImage img = new BufferedImage(cols * w, HEADER + rows * h, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
@@ -539,7 +539,7 @@ public final class BenchCharts {
         return file;
     }
 
-    private static Font font(int style, float size) {
+    static Font font(int style, float size) {
         return new Font(Font.SANS_SERIF, style, 12).deriveFont(size);
     }
 

@@ -8,16 +8,9 @@ import org.knowm.xchart.style.CategoryStyler;
 import org.knowm.xchart.style.Styler.LegendPosition;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +32,6 @@ final class FanoutChart {
     record Point(String family, int consumers, int size, Stat bytesPerSec) {}
 
     private static final Color INK = new Color(0x222222), MUTED = new Color(0x777777), GRID = new Color(0xe4e4e4);
-    private static final int HEADER = 64;
 
     static Color color(String family) {
         return switch (family) {
@@ -79,12 +71,12 @@ final class FanoutChart {
             st.setDefaultSeriesRenderStyle(CategorySeriesRenderStyle.Line);
             st.setOverlapped(true);   // every family's point at its N, not side by side as bars
             st.setChartBackgroundColor(Color.WHITE).setPlotBackgroundColor(Color.WHITE).setPlotBorderVisible(false)
-                    .setChartFontColor(INK).setChartTitleFont(font(Font.BOLD, 15)).setChartTitleBoxVisible(false)
-                    .setLegendFont(font(Font.PLAIN, 13)).setLegendBorderColor(Color.WHITE).setLegendBackgroundColor(Color.WHITE)
+                    .setChartFontColor(INK).setChartTitleFont(BenchCharts.font(Font.BOLD, 15)).setChartTitleBoxVisible(false)
+                    .setLegendFont(BenchCharts.font(Font.PLAIN, 13)).setLegendBorderColor(Color.WHITE).setLegendBackgroundColor(Color.WHITE)
                     .setToolTipsEnabled(false).setAntiAlias(true).setChartPadding(10);
             st.setPlotGridLinesColor(GRID).setPlotGridLinesStroke(new BasicStroke(1f)).setPlotGridVerticalLinesVisible(false)
-                    .setAxisTickLabelsFont(font(Font.PLAIN, 12)).setAxisTickLabelsColor(INK).setAxisTickMarksColor(INK)
-                    .setAxisTitleFont(font(Font.PLAIN, 13)).setAnnotationTextFont(font(Font.PLAIN, 11)).setAnnotationTextFontColor(MUTED);
+                    .setAxisTickLabelsFont(BenchCharts.font(Font.PLAIN, 12)).setAxisTickLabelsColor(INK).setAxisTickMarksColor(INK)
+                    .setAxisTitleFont(BenchCharts.font(Font.PLAIN, 13)).setAnnotationTextFont(BenchCharts.font(Font.PLAIN, 11)).setAnnotationTextFontColor(MUTED);
             st.setYAxisMin(bottom).setYAxisMax(top).setMarkerSize(9).setLegendPosition(LegendPosition.InsideNW);
             st.setyAxisTickLabelsFormattingFunction(log -> ChartFormat.bytesPerSecTick(Math.pow(10, log)));
             if (top - bottom >= 2.5) st.setYAxisTickMarkSpacingHint((int) Math.round(420 / (top - bottom)));
@@ -115,7 +107,7 @@ final class FanoutChart {
         }
         String placement = "producer on CPU " + producerCpu + ", consumers on " + (consumerCpus.stream().distinct().count() == 1
                 ? "CPU " + consumerCpus.getFirst() + " (all share it)" : "CPUs " + consumerCpus.stream().distinct().toList());
-        return write(dir, "fanout.png", "fable bench --fanout: aggregate delivered throughput, one producer to N consumer processes",
+        return BenchCharts.write(dir, "fanout.png", "fable bench --fanout: aggregate delivered throughput, one producer to N consumer processes",
                 "median of the rounds, one log scale; fable-fanout's figure counts delivered messages only (it drops for full queues, "
                         + "the others wait); " + placement, panels, cols);
     }
@@ -123,37 +115,5 @@ final class FanoutChart {
     private static boolean valid(Point p) {
         double m = p.bytesPerSec().median();
         return p.bytesPerSec().n() > 0 && m > 0 && m < Double.POSITIVE_INFINITY;
-    }
-
-    private static Path write(Path dir, String name, String title, String subtitle, List<CategoryChart> charts, int cols) {
-        int w = charts.getFirst().getWidth(), h = charts.getFirst().getHeight(), rows = (charts.size() + cols - 1) / cols;
-        BufferedImage img = new BufferedImage(cols * w, HEADER + rows * h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, img.getWidth(), img.getHeight());
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(INK);
-        g.setFont(font(Font.BOLD, 18));
-        g.drawString(title, 24, 30);
-        g.setFont(font(Font.PLAIN, 13));
-        g.drawString(subtitle, 24, 52);
-        for (int i = 0; i < charts.size(); i++) {
-            Graphics2D p = (Graphics2D) g.create((i % cols) * w, HEADER + (i / cols) * h, w, h);
-            charts.get(i).paint(p, w, h);
-            p.dispose();
-        }
-        g.dispose();
-        Path file = dir.resolve(name);
-        try {
-            Files.createDirectories(dir);
-            if (!ImageIO.write(img, "png", file.toFile())) throw new IllegalStateException("no PNG writer");
-        } catch (IOException e) {
-            throw new UncheckedIOException("writing " + file, e);
-        }
-        return file;
-    }
-
-    private static Font font(int style, float size) {
-        return new Font(Font.SANS_SERIF, style, 12).deriveFont(size);
     }
 }

@@ -95,9 +95,17 @@ final class SendRole extends SendRoleFields {
 
     /** The gate is not open: move now if that needs no waiting, else null. Never locks, never enters the kernel for the switch. */
     private Buffer claimDuringSwitch(int maxBytes) {
+        return moveNow() ? claimFrom(out, maxBytes) : null;
+    }
+
+    /**
+     * The gate is not open: moves the output to the newest leg now if that needs no waiting. False, with the claim
+     * in progress dropped, when a switcher holds the role or the old leg is full up to its marker.
+     */
+    private boolean moveNow() {
         if (!GATE.compareAndSet(this, MOVE, HELD)) {   // a switcher holds the role (or it just reopened: retry is cheap)
             claimMissed();
-            return null;
+            return false;
         }
         boolean stuck;
         try {
@@ -108,9 +116,9 @@ final class SendRole extends SendRoleFields {
         switcher.maybeComplete();
         if (stuck) {   // the old leg is full up to its marker: nothing can be claimed now
             claimMissed();
-            return null;
+            return false;
         }
-        return claimFrom(out, maxBytes);
+        return true;
     }
 
     /**
@@ -121,23 +129,7 @@ final class SendRole extends SendRoleFields {
     int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long dropped) {
         claims++;                   // plain: as in claim(int)
         AsymmetricFence.light();
-        if ((int) GATE.getAcquire(this) != OPEN) {   // acquire: as in claim(int)
-            if (!GATE.compareAndSet(this, MOVE, HELD)) {
-                claims--;
-                return dev.fable.transport.Leg.FULL;
-            }
-            boolean stuck;
-            try {
-                stuck = moveOutput(1, 0) == Move.MARKER_DID_NOT_FIT;
-            } finally {
-                release();
-            }
-            switcher.maybeComplete();
-            if (stuck) {
-                claims--;
-                return dev.fable.transport.Leg.FULL;
-            }
-        }
+        if ((int) GATE.getAcquire(this) != OPEN && !moveNow()) return dev.fable.transport.Leg.FULL;   // acquire: as in claim(int)
         int r;
         try {
             r = out.leg.offerShared(pool, slot, length, dropped);
