@@ -200,16 +200,22 @@ class CleanupTest {
                 assertEquals(2, lMaps.stream().filter(f -> f.startsWith("fable-" + l + "-")).count(), lMaps.toString());
                 assertEquals(2, lMaps.stream().filter(f -> f.startsWith("fable-" + c + "-")).count(), lMaps.toString());
                 assertEquals(Set.of(), files(), "no file in the shared-memory directory");
-                Await.until(() -> ProcFs.memfdDescriptors(l).isEmpty() && ProcFs.memfdDescriptors(c).isEmpty(), Duration.ofSeconds(5),
-                        () -> "each side closes its memfd descriptors once the peer mapped them: listener " + ProcFs.memfdDescriptors(l)
-                                + ", connector " + ProcFs.memfdDescriptors(c));
+                // Each side closes the descriptors of its own memfds once the peer mapped them; a trusted reader keeps one of its
+                // own to the peer's pool (so it can forward read buffers in place), until the connection closes.
+                Await.until(() -> ProcFs.memfdDescriptors(l).stream().allMatch(f -> f.startsWith("fable-" + c + "-") && f.endsWith(".pool"))
+                                && ProcFs.memfdDescriptors(c).stream().allMatch(f -> f.startsWith("fable-" + l + "-") && f.endsWith(".pool"))
+                                && ProcFs.memfdDescriptors(l).size() <= 1 && ProcFs.memfdDescriptors(c).size() <= 1, Duration.ofSeconds(5),
+                        () -> "each side closes its own memfd descriptors once the peer mapped them, keeping at most one to the peer's pool: "
+                                + "listener " + ProcFs.memfdDescriptors(l) + ", connector " + ProcFs.memfdDescriptors(c));
 
                 connector.send("CLOSE");
                 connector.expectLine("CLOSED");
                 assertEquals(Set.of(), mappedFiles(c), "the connector unmapped everything on close");
+                assertEquals(Set.of(), ProcFs.memfdDescriptors(c), "and closed every descriptor");
                 listener.send("CLOSE");
                 listener.expectLine("CLOSED");
                 assertEquals(Set.of(), mappedFiles(l), "the listener unmapped everything on close");
+                assertEquals(Set.of(), ProcFs.memfdDescriptors(l), "and closed every descriptor");
                 assertEquals(Set.of(), files());
             }
         }

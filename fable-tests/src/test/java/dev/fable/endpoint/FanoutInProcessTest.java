@@ -89,16 +89,22 @@ class FanoutInProcessTest {
                 Buffer a2 = subs.get(0).receive(LIMIT);
                 a1.release();
                 a2.release();
-                assertNull(pub.claim(8), "subscriber 1 still holds both slots (it has not polled them)");
+                assertNull(subs.get(0).poll());   // idle: its releases are published (READ goes in batches)
+                assertNull(pub.claim(8), "subscriber 2 still holds both slots (it has not polled them)");
                 Buffer b1 = subs.get(1).receive(LIMIT);
-                b1.release();
-                Buffer again = pub.claim(8, LIMIT);   // released by both: free (once its leg reads the release)
-                assertNotNull(again, "slot of message 1 released by both subscribers but never freed");
                 Buffer b2 = subs.get(1).receive(LIMIT);
                 assertEquals(2, b2.getLong(0));
+                b1.release();                     // message 2 still held
+                assertNull(subs.get(1).poll());   // idle: READ up to message 2's record, which it holds
+                Buffer again = pub.claim(8, LIMIT);
+                assertNotNull(again, "slot of message 1 released by both subscribers but never freed");
                 assertNull(pub.claim(8), "message 2's slot is still held by subscriber 2");
                 b2.release();
+                assertNull(subs.get(1).poll());
+                Buffer last = pub.claim(8, LIMIT);
+                assertNotNull(last, "message 2's slot released by both but never freed");
                 pub.publish(again);
+                pub.publish(last, (s, m) -> false);
             } finally {
                 subs.forEach(Connection::close);
             }
@@ -166,6 +172,7 @@ class FanoutInProcessTest {
                     }
                 }
                 assertEquals(1, got);
+                for (Connection s : subs) assertNull(s.poll());   // idle: releases published (READ goes in batches)
                 List<Buffer> all = new ArrayList<>();
                 for (int i = 0; i < 4; i++) all.add(assertInstanceOf(Buffer.class, pub.claim(8, LIMIT), "slot " + i + " of 4 is free again"));
                 assertThrows(IllegalStateException.class, () -> all.get(0).commitFragment(), "a published message is one buffer");

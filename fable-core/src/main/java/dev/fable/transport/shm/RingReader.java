@@ -426,7 +426,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     /** A POOL record: pool {@code id} is descriptor {@code fd} of the producer, checked, capped, then mapped read-only (once). */
     private void mapForwarded(long p, int id, int fd, int size, int count) {
-        if (poolMapper == null) throw faults.corrupt("a POOL record at position " + p + ", which this connection does not take");
+        if (poolMapper == null) throw faults.corrupt("a POOL record at position " + p + ", which this connection does not take");   // every POOL failure says "a POOL record"
         if (id < FIRST_FORWARDED_POOL || id > MAX_POOL_ID || forwarded[id] != null) {
             throw faults.corrupt("a POOL record at position " + p + " announces pool id " + id + " (2.." + MAX_POOL_ID + ", each once)");
         }
@@ -435,17 +435,17 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         }
         long bytes = poolBytes(size, count);
         if (bytes > forwardedBudget) {
-            throw faults.corrupt("the producer forwards from a pool of " + bytes + " B, more than the " + forwardedBudget
+            throw faults.corrupt("a POOL record at position " + p + " announces a pool of " + bytes + " B, more than the " + forwardedBudget
                     + " B this side still maps for it (Fable.Context.maxPeerPoolBytes, " + dev.fable.transport.PeerLimits.POOL_PROPERTY + ")");
         }
         MemorySegment m;
         try {
             m = poolMapper.map(fd, bytes);
         } catch (RuntimeException e) {
-            throw faults.corrupt("the pool announced at position " + p + " cannot be mapped: " + e.getMessage());
+            throw faults.corrupt("a POOL record at position " + p + " announces a pool that cannot be mapped: " + e.getMessage());
         }
         String bad = validatePoolHeader(m, size, count);
-        if (bad != null) throw faults.corrupt("the pool announced at position " + p + ": " + bad);
+        if (bad != null) throw faults.corrupt("a POOL record at position " + p + " announces a pool that fails its check: " + bad);
         forwardedBudget -= bytes;
         int base = slots.length;
         MemorySegment[] all = java.util.Arrays.copyOf(slots, base + count);
@@ -472,8 +472,9 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         long fragment = pointerLength(ptr);
         MemorySegment m = forwarded[id];
         if (m == null || slot >= forwardedSlotCount[id] || fragment > forwardedSlotSize[id]) {
-            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " names slot " + slot + ", length " + fragment
-                    + " of pool " + id + (m == null ? ", which was never announced" : " (" + forwardedSlotCount[id] + " slots of " + forwardedSlotSize[id] + " B)"));
+            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool " + id + ", slot " + slot
+                    + ", length " + fragment + (m == null ? "; pool " + id + " was never announced)"
+                    : "; pool " + id + " has " + forwardedSlotCount[id] + " slots of " + forwardedSlotSize[id] + " B)"));
         }
         int index = forwardedBase[id] + slot;
         if (held[index]) throw faults.corrupt("the producer forwarded slot " + slot + " of pool " + id + " at position " + p + " while this reader still holds it");
@@ -486,9 +487,9 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         int slot = pointerSlot(ptr);
         long fragment = pointerLength(ptr);
         if (fanout == null || pointerPool(ptr) != POOL_FANOUT || slot >= fanoutSlotCount || fragment > fanoutSlotSize || pointerMore(ptr)) {
-            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " names pool " + pointerPool(ptr)
-                    + ", slot " + slot + ", length " + fragment + (fanout == null ? ", but this connection has no fan-out pool"
-                    : " (the fan-out pool has " + fanoutSlotCount + " slots of " + fanoutSlotSize + " B; a published message is one fragment)"));
+            throw faults.corrupt("slot pointer 0x" + Long.toHexString(ptr) + " at position " + p + " is out of bounds (pool " + pointerPool(ptr)
+                    + ", slot " + slot + ", length " + fragment + (fanout == null ? "; this connection has no fan-out pool)"
+                    : "; the fan-out pool has " + fanoutSlotCount + " slots of " + fanoutSlotSize + " B, a published message is one fragment)"));
         }
         int index = slotCount + slot;
         if (held[index]) {

@@ -185,6 +185,12 @@ public final class ShmTransport implements Transport {
 
     /** The peer's memfds, mapped (pools read-only) in an arena of their own and validated; {@code fanout} null unless a subscription's. */
     record Incoming(MemorySegment pool, MemorySegment ring, MemorySegment fanout, Fanout fanoutShape, int poolFd, int fanoutFd) {
+        /** Closes the descriptors kept for lending, when no connection came to own them (a handshake that failed after mapping). */
+        void closeFds() {
+            if (poolFd >= 0) dev.fable.internal.Libc.close(poolFd);
+            if (fanoutFd >= 0) dev.fable.internal.Libc.close(fanoutFd);
+        }
+
         static Incoming map(Arena arena, Side peer, Fanout f) {
             return map(arena, peer, f, false, false);
         }
@@ -256,6 +262,7 @@ public final class ShmTransport implements Transport {
         Outgoing out = Outgoing.obtain(files, reserve, options);   // before the connect: the peer wakes for the connect and finds HELLO behind it
         ControlChannel control = null;
         Arena inArena = null;
+        Incoming in = null;
         try {
             control = opener.get();
             long deadline = System.nanoTime() + HANDSHAKE_NANOS;
@@ -289,7 +296,7 @@ public final class ShmTransport implements Transport {
             boolean contributed = reply.hasRemaining() && Frames.getByte(reply, "contribution") == 1;   // the publisher writes into our pool
             if (contributed && !contribute) reject(control, "it claims to write into a pool this side did not offer");
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer, fanout, options.isTrusted());   // a refusal goes instead of READY: the acceptor learns why
+            in = admit(control, inArena, peer, fanout, options.isTrusted());   // a refusal goes instead of READY: the acceptor learns why
             publishSetupCpu(out.ring(), in.ring());
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
@@ -300,6 +307,7 @@ public final class ShmTransport implements Transport {
             }
             return established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
         } catch (RuntimeException e) {
+            if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
             throw abort(e, out, inArena, control);
         }
     }
@@ -315,6 +323,7 @@ public final class ShmTransport implements Transport {
         long deadline = System.nanoTime() + HANDSHAKE_NANOS;
         Outgoing out = null;
         Arena inArena = null;
+        Incoming in = null;
         try {
             short version = hello.remaining() >= 2 ? hello.getShort() : -1;
             if (version != VERSION) {
@@ -335,7 +344,7 @@ public final class ShmTransport implements Transport {
             // a subscriber's offered pool is taken only by a publisher: it then writes this subscriber's messages into it
             boolean takes = contribute && control.fanout() != null;
             inArena = Arena.ofShared();
-            Incoming in = admit(control, inArena, peer, null, options.isTrusted() && !takes, takes);
+            in = admit(control, inArena, peer, null, options.isTrusted() && !takes, takes);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
@@ -353,6 +362,7 @@ public final class ShmTransport implements Transport {
             if (readyType != READY) throw new FableException("malformed handshake: expected READY");
             return established(localName, options, inArena, control, out, in, peer, takes);
         } catch (RuntimeException e) {
+            if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
             throw abort(e, out, inArena, control);
         }
     }

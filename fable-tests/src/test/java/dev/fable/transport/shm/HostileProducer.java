@@ -38,11 +38,13 @@ final class HostileProducer {
 
     // What the victim's CorruptChannelException must say (RingReader.poll's reasons), by PLAN_EXPECT.
     static final int W_TAG = 1, W_KIND = 2, W_INLINE = 3, W_SLOT_SIZE = 4, W_BOUNDS = 5, W_HELD = 6, W_REF = 7, W_PAD = 8,
-            W_HOLE = 9, W_END = 10;
+            W_HOLE = 9, W_END = 10, W_DROPPED = 11, W_POOL = 12;
     static final String[] WORDS = {"(no failure expected)", "a stale or forged tag", "an unknown kind", "an inline length past",
             "a slot record of the wrong size", "is out of bounds", "while this reader still holds it", "not to the pending HOLE",
             "a PAD that does not end at the log's end", "a HOLE past the log's end or a second HOLE",
-            "an end-of-epoch marker with a length or before a pending REF"};
+            "an end-of-epoch marker with a length or before a pending REF",
+            "a DROPPED record",   // kind 7: a one-to-one connection takes none (only a subscription's ring carries them)
+            "a POOL record"};     // kind 8: a pool announcement, every field checked (its reasons all say this)
 
     /** The fatal records, by PLAN_KIND; each comes to one reason ({@link #KIND_WORDS}; random fields to one chosen when planned). */
     static final String[] KINDS = {"a stale or forged tag (older or later lap, random)", "an unknown kind",
@@ -55,7 +57,7 @@ final class HostileProducer {
             K_HOLE = 8, K_END = 9, K_RANDOM = 10;
     private static final int[] KIND_WORDS = {W_TAG, W_KIND, W_INLINE, W_SLOT_SIZE, W_BOUNDS, W_HELD, W_REF, W_PAD, W_HOLE, W_END, -1};
     /** The reasons a chaos connection may end with: any of RingReader.poll's. */
-    static final int[] POLL_WORDS = {W_TAG, W_KIND, W_INLINE, W_SLOT_SIZE, W_BOUNDS, W_HELD, W_REF, W_PAD, W_HOLE, W_END};
+    static final int[] POLL_WORDS = {W_TAG, W_KIND, W_INLINE, W_SLOT_SIZE, W_BOUNDS, W_HELD, W_REF, W_PAD, W_HOLE, W_END, W_DROPPED, W_POOL};
 
     static String words(int expect) {
         return WORDS[expect];
@@ -454,6 +456,8 @@ final class HostileProducer {
                 case KIND_PAD -> length != toEnd - RECORD_HEADER ? W_PAD : EXPECT_NONE;
                 case KIND_HOLE -> length > inlineMax || recordBytes(length) > toEnd || pendingHole >= 0 ? W_HOLE : EXPECT_NONE;
                 case KIND_END -> length != 0 || pendingHole >= 0 ? W_END : EXPECT_NONE;
+                case KIND_DROPPED -> W_DROPPED;
+                case KIND_POOL -> W_POOL;   // a random announcement never names a sealed Fable memfd of the right shape
                 default -> W_KIND;
             };
         }
@@ -541,7 +545,7 @@ final class HostileProducer {
                     h = header(other, k, length, rnd.nextBoolean());
                 }
                 case K_KIND -> {
-                    int k = rnd.nextBoolean() ? 0 : 7 + rnd.nextInt(121);
+                    int k = rnd.nextBoolean() ? 0 : KIND_POOL + 1 + rnd.nextInt(127 - KIND_POOL);   // 0 or 9..127: no such kind
                     h = (rnd.nextBoolean() ? Long.MIN_VALUE : 0) | ((long) k << 56) | ((long) anyLength() << 32) | (tag & 0xFFFF_FFFFL);
                 }
                 case K_INLINE -> {

@@ -493,7 +493,7 @@ class InlineRecordsTest {
                     r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);
                     pool(r, 0, 2, third.fd(), 1024, 4);
                     long p = recordBytes(POOL_RECORD_PAYLOAD);
-                    refused(r, p, header(p, KIND_SLOT, RECORD_HEADER, false), pointer(2, 4, 8, false), "names slot 4");
+                    refused(r, p, header(p, KIND_SLOT, RECORD_HEADER, false), pointer(2, 4, 8, false), "slot 4, length 8");
                 }
                 try (RingPair r = new RingPair(SLOT, SLOTS, false)) {
                     r.reader.acceptForwardedPools((fd, bytes) -> ShmFiles.mapPeer(self, fd, bytes, true, r.arena, "forwarded pool"), 1L << 20);

@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class ShmAcceptChecksHelloFirstTest {
     private static final ConnectOptions OPTIONS = ConnectOptions.trusted().slotSize(64).slotCount(4);
-    private static final short SHM_HANDSHAKE_VERSION = 4;
+    private static final short SHM_HANDSHAKE_VERSION = 5;
 
     @TempDir
     Path dir;
