@@ -59,7 +59,6 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private MemorySegment fanout;    // a subscription: the publisher's fan-out pool, read-only (pool id 1); else null
     private int fanoutSlotSize;
     private int fanoutSlotCount;
-    private long dropped;            // messages the publisher dropped for this side, as its DROPPED records told (plain: receiving thread)
     private java.util.function.LongConsumer droppedListener = n -> { };
 
     // Pools the producer forwards read buffers from (POOL records, ids 2..127): mapped read-only on first announcement.
@@ -205,11 +204,6 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 copyViews[i] = copies[i].asReadOnly();
             }
         }
-    }
-
-    /** Messages the publisher dropped for this side because its queue was full, as told so far. Receiving thread. */
-    long dropped() {
-        return dropped;
     }
 
     /**
@@ -409,7 +403,6 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     long n = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
                     if (n <= 0 || n > Integer.MAX_VALUE) throw corrupt(p, h, "a DROPPED count of " + n);
                     position = p + RECORD_ALIGN;
-                    dropped += n;
                     droppedListener.accept(n);
                 }
                 case KIND_END -> {

@@ -62,7 +62,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     // passes its record. At most `limit` (the subscriber's quota, FanoutPool.quota) are out at once: a reference beyond
     // it is refused (the publisher drops the message for this subscriber).
     private dev.fable.transport.FanoutSlots fanout;   // null: not a subscription (offerShared refuses)
-    private int fanoutSlotCount;  // the subscriber's quota: the most references this ring holds
+    private int sharedQuota;  // the subscriber's quota: the most references this ring holds
     private int[] shared;         // FIFO of fan-out slots referenced, in publication order
     private long[] sharedAt;      // parallel: the position of each one's SLOT record
     private int sharedHead;
@@ -205,7 +205,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      */
     void shareFrom(dev.fable.transport.FanoutSlots pool, int quota) {
         this.fanout = pool;
-        this.fanoutSlotCount = quota;
+        this.sharedQuota = quota;
         this.shared = new int[quota];
         this.sharedAt = new long[quota];
     }
@@ -232,7 +232,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(POOL_FANOUT, slot, length, false));   // plain: as above
         publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
         int tail = sharedHead + sharedCount;
-        if (tail >= fanoutSlotCount) tail -= fanoutSlotCount;
+        if (tail >= sharedQuota) tail -= sharedQuota;
         shared[tail] = slot;
         sharedAt[tail] = p;
         sharedCount++;
@@ -258,7 +258,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private void releaseShared(long read) {
         while (sharedCount > 0 && sharedAt[sharedHead] < read) {
             int slot = shared[sharedHead];
-            if (++sharedHead == fanoutSlotCount) sharedHead = 0;
+            if (++sharedHead == sharedQuota) sharedHead = 0;
             sharedCount--;
             fanout.released(slot);
         }
@@ -267,16 +267,15 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     /**
      * The leg ends: gives back the fan-out slots whose records READ passed, and, when the peer can no longer
      * read this ring ({@code peerDone}: it died, failed or closed its side), all the others too. A leg retired
-     * by a switch while its peer lives keeps the rest held (the peer may still hold their buffers): returns how many.
+     * by a switch while its peer lives keeps the rest held (the peer may still hold their buffers).
      */
-    int endShared(boolean peerDone) {
+    void endShared(boolean peerDone) {
         ended = peerDone ? ENDED_PEER_DONE : ENDED_PEER_LIVE;   // volatile: lenders watching this ring stop reading it
-        if (fanout == null && nextPoolId == FIRST_FORWARDED_POOL) return 0;
+        if (fanout == null && nextPoolId == FIRST_FORWARDED_POOL) return;
         long r = readRegisterAcquire(ring);   // acquire: as in refreshRead()
         if (fanout != null && r >= readCache && r <= position && (r & (RECORD_ALIGN - 1)) == 0) releaseShared(r);
         if (fanout != null && peerDone) releaseShared(Long.MAX_VALUE);
         releaseAnnouncements(Long.MAX_VALUE);   // nobody reads an announcement of ours any more
-        return sharedCount;
     }
 
     /** Writes the headers of freshly created files (before the peer maps them). */

@@ -100,8 +100,6 @@ public final class ShmTransport implements Transport {
 
     /** A publisher's fan-out pool as its ACCEPT names it: descriptor {@code fd} of its process. */
     record Fanout(int fd, int slotSize, int slotCount) {
-        static final Fanout NONE = null;
-
         static void write(ByteBuffer b, FanoutPool p) {
             if (p == null) {
                 b.put((byte) 0);
@@ -112,9 +110,9 @@ public final class ShmTransport implements Transport {
 
         /** The section, or null when the frame has none (0, or an older peer that sends nothing). */
         static Fanout read(ByteBuffer b) {
-            if (!b.hasRemaining()) return NONE;
+            if (!b.hasRemaining()) return null;
             int present = Frames.getByte(b, "fan-out section");
-            if (present == 0) return NONE;
+            if (present == 0) return null;
             int fd = Frames.getInt(b, "fan-out pool descriptor");
             int slotSize = Frames.getInt(b, "fan-out slot size");
             int slotCount = Frames.getInt(b, "fan-out slot count");
