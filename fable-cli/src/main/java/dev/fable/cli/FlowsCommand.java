@@ -45,9 +45,11 @@ final class FlowsCommand implements Callable<Integer> {
                         .writeNumberProperty("bytesSent", f.bytesSent()).writeNumberProperty("bytesReceived", f.bytesReceived())
                         .writeNumberProperty("messagesSent", f.messagesSent()).writeNumberProperty("messagesReceived", f.messagesReceived())
                         .writeNumberProperty("openedAtMillis", f.openedAtMillis()).writeNumberProperty("ageMillis", now - f.openedAtMillis());
-                // a subscription's end: which end, the drops (for this subscriber / told to it), the publisher's pool; else nulls
+                // a subscription's end: which end, the subscriber's privacy model, its drops (for it / told to it), the
+                // slots it holds and its quota (publisher's end); else nulls
                 FlowEntry.Fanout x = f.fanout();
                 g.writeStringProperty("fanout", x == null ? null : x.publisher() ? "publisher" : "subscriber");
+                g.writeStringProperty("privacy", x == null ? null : x.privacy());
                 numberOrNull(g, "dropped", x == null ? -1 : x.dropped());
                 numberOrNull(g, "slotsHeld", x == null ? -1 : x.slotsHeld());
                 numberOrNull(g, "slots", x == null ? -1 : x.slotCount());
@@ -117,12 +119,15 @@ final class FlowsCommand implements Callable<Integer> {
         if (v < 0) g.writeNullProperty(name); else g.writeNumberProperty(name, v);
     }
 
-    /** The FANOUT cell: "publishes, 2 dropped, 5/128 held", "subscribes, 2 dropped", or "-" (one-to-one). */
+    /**
+     * The FANOUT cell: "publishes (relaxed), 2 dropped, 5/128 held" (the subscriber's model, its drops, the slots it holds
+     * of its quota), "subscribes (strict), 2 dropped", or "-" (one-to-one).
+     */
     private static String fanout(FlowEntry.Fanout x) {
         if (x == null) return "-";
-        if (!x.publisher()) return "subscribes, " + x.dropped() + " dropped";
-        return "publishes, " + x.dropped() + " dropped, " + (x.slotsHeld() < 0 ? "?" : String.valueOf(x.slotsHeld())) + "/"
-                + (x.slotCount() < 0 ? "?" : String.valueOf(x.slotCount())) + " held";
+        if (!x.publisher()) return "subscribes (" + x.privacy() + "), " + x.dropped() + " dropped";
+        return "publishes (" + x.privacy() + "), " + x.dropped() + " dropped"
+                + (x.slotsHeld() < 0 ? "" : ", " + x.slotsHeld() + "/" + x.slotCount() + " held");
     }
 
     /** Where the end's threads last waited: "s/r" (sending/receiving), "-" when neither waited in the last 0.5 s. */

@@ -79,7 +79,7 @@ class NamingCliTest {
                 Map<String, Object> flow = JsonTest.parse(flowsJson).stream().filter(m -> "someone".equals(m.get("peer"))).findFirst().orElseThrow();
                 assertEquals(List.of("pid", "local", "peer", "transport", "reason", "epoch", "connectionId", "connector", "wait", "waitOverridden",
                         "sendCpu", "receiveCpu", "bytesSent", "bytesReceived", "messagesSent", "messagesReceived", "openedAtMillis", "ageMillis",
-                        "fanout", "dropped", "slotsHeld", "slots"),
+                        "fanout", "privacy", "dropped", "slotsHeld", "slots"),
                         List.copyOf(flow.keySet()), flowsJson);
                 assertEquals(List.of(pid, "cli-visible", "shm", "same host, trusted peer", 3L, 1000L, 2000L, 10L, 20L),
                         List.of(flow.get("pid"), flow.get("local"), flow.get("transport"), flow.get("reason"), flow.get("epoch"),

@@ -241,6 +241,7 @@ class PublishSubscribeTest {
             Set<Object> subscribers = new HashSet<>();
             for (Map<String, Object> r : publishing) {
                 assertEquals("publisher", r.get("fanout"), r.toString());
+                assertEquals("relaxed", r.get("privacy"), "a trusted subscriber reads in place: " + r);
                 assertEquals("shm", r.get("transport"), r.toString());
                 assertEquals(0L, r.get("dropped"), r.toString());
                 assertEquals(16L, r.get("slots"), r.toString());
@@ -251,6 +252,7 @@ class PublishSubscribeTest {
             }
             for (Map<String, Object> r : subscribing) {
                 assertEquals("subscriber", r.get("fanout"), r.toString());
+                assertEquals("relaxed", r.get("privacy"), r.toString());
                 assertEquals(0L, r.get("dropped"), r.toString());
                 assertNull(r.get("slots"), r.toString());
                 assertEquals(true, r.get("connector"), r.toString());
@@ -258,8 +260,8 @@ class PublishSubscribeTest {
                 assertTrue(Set.of(s0.pid(), s1.pid()).contains(r.get("pid")), r.toString());
             }
             String table = flows();
-            assertTrue(table.contains("FANOUT") && table.contains("publishes, 0 dropped,") && table.contains("/16 held")
-                    && table.contains("subscribes, 0 dropped"), table);
+            assertTrue(table.contains("FANOUT") && table.contains("publishes (relaxed), 0 dropped,") && table.contains("/16 held")
+                    && table.contains("subscribes (relaxed), 0 dropped"), table);
             pub.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
         } catch (IOException pipeClosed) {
             fail("publish ended early: " + err("perr"));

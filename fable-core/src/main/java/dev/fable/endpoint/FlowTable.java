@@ -1,6 +1,7 @@
 package dev.fable.endpoint;
 
 import dev.fable.flow.LiveConnection;
+import dev.fable.transport.Leg;
 import dev.fable.naming.NameService;
 
 import java.lang.ref.WeakReference;
@@ -135,7 +136,9 @@ final class FlowTable {
             LiveConnection l = c instanceof LiveConnection x ? x : null;
             String reason = l != null && l.switchReason() != null ? l.switchReason() : f.reason();
             FlowEntry.Fanout fanout = publishing.get(c);
-            if (fanout == null && f.reason().startsWith(SUBSCRIPTION_REASON)) fanout = new FlowEntry.Fanout(false, c.messagesDropped(), -1, -1);
+            if (fanout == null && f.reason().startsWith(SUBSCRIPTION_REASON)) {
+                fanout = new FlowEntry.Fanout(false, c.messagesDropped(), -1, -1, l == null ? "copy" : l.leg().privacy());
+            }
             out.add(new FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
                     // a publisher accepted its subscribers (its rows' reason is not ACCEPTED_REASON)
@@ -147,14 +150,19 @@ final class FlowTable {
         return out;
     }
 
-    /** The publisher's end of every current subscription of this process: its subscriber's drops, the pool's slots held. */
+    /**
+     * The publisher's end of every current subscription of this process: its subscriber's drops, privacy model, and
+     * the fan-out slots it holds (read from the publishing thread's counters without a lock: a moment's value).
+     */
     private Map<Connection, FlowEntry.Fanout> publishing() {
         Map<Connection, FlowEntry.Fanout> m = new IdentityHashMap<>();
         for (LocalPublisher p : publishers) {
-            int held = p.slotsHeld();
-            int slots = p.slotCount();
             for (Subscriber s : p.subscribers()) {
-                if (s instanceof LocalPublisher.Member member) m.put(member.connection, new FlowEntry.Fanout(true, s.dropped(), held, slots));
+                if (s instanceof LocalPublisher.Member member) {
+                    Leg leg = member.connection.leg();
+                    int held = leg.sharedHeld();
+                    m.put(member.connection, new FlowEntry.Fanout(true, s.dropped(), held, held < 0 ? -1 : p.quota(), leg.privacy()));
+                }
             }
         }
         return m;

@@ -433,9 +433,9 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         return pool.held();
     }
 
-    /** The fan-out pool's slots. */
-    int slotCount() {
-        return pool.slotCount();
+    /** Fan-out slots one subscriber may hold before messages are dropped for it. */
+    int quota() {
+        return pool.quota();
     }
 
     @Override

@@ -90,6 +90,16 @@ public interface Leg {
     default void noteDropped(long n) {
     }
 
+    /**
+     * A subscription's privacy model (the Barrelfish bulk transport's): {@code relaxed} (the subscriber reads the
+     * publisher's slots in place), {@code strict} (it copies each at poll), {@code early} (the publisher writes into the
+     * subscriber's own pool), or {@code copy} (a socket transport: the publisher's bytes are copied onto the stream).
+     * The publisher's side learns relaxed/strict from the subscriber's HELLO (for display only).
+     */
+    default String privacy() {
+        return "copy";
+    }
+
     /** Sending role: references to shared slots this leg published and has not yet seen released (-1: it takes none). */
     default int sharedHeld() {
         return -1;

@@ -421,4 +421,33 @@ class FanoutInProcessTest {
             }
         }
     }
+
+    /**
+     * Each subscriber's privacy model, as both ends report it to {@code fable flows}: relaxed (reads in place),
+     * strict (an untrusted subscriber copies at poll, and says so in its HELLO), early (a contributed pool),
+     * copy (a socket transport).
+     */
+    @Test
+    void eachEndKnowsItsSubscribersPrivacyModel() {
+        String name = Names.unique("fan");
+        try (Publisher pub = Fable.register(name).publish(pool(4096, 16))) {
+            List<Connection> subs = List.of(
+                    Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted()),
+                    Fable.subscribe(Names.uri("shm", name), ConnectOptions.untrusted()),
+                    Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted().slotSize(4096).slotCount(8).contributePool(true)),
+                    Fable.subscribe(Names.uri("unix", name), ConnectOptions.trusted()));
+            try {
+                assertTrue(pub.awaitSubscribers(4, LIMIT));
+                List<String> expected = List.of("relaxed", "strict", "early", "copy");
+                for (int i = 0; i < 4; i++) {
+                    assertEquals(expected.get(i), ((dev.fable.flow.LiveConnection) subs.get(i)).leg().privacy(), "subscriber " + i + "'s end");
+                }
+                List<String> seen = new ArrayList<>();
+                for (Subscriber s : pub.subscribers()) seen.add(((LocalPublisher.Member) s).connection.leg().privacy());
+                assertEquals(Set.copyOf(expected), Set.copyOf(seen), "the publisher's ends: " + seen);
+            } finally {
+                subs.forEach(Connection::close);
+            }
+        }
+    }
 }

@@ -36,12 +36,20 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      * @param publisher true at the publisher's end (the row's peer is one of its subscribers), false at the subscriber's
      * @param dropped   publisher's end: messages dropped for this subscriber because its queue was full;
      *                  subscriber's end: the drops the publisher told it so far
-     * @param slotsHeld publisher's end: slots of its fan-out pool not free now, by all its subscribers and its own claims
-     *                  (the same on each of its subscribers' rows; the publisher takes back released slots when it runs
-     *                  short, so this counts some its subscribers released already); subscriber's end: -1
-     * @param slotCount publisher's end: the slots of its fan-out pool; subscriber's end: -1
+     * @param slotsHeld publisher's end: slots of its fan-out pool this subscriber holds (references it was sent and had
+     *                  not released when the publisher last looked: the count is lazy, so it may include some released
+     *                  since); subscriber's end: -1
+     * @param slotCount publisher's end: this subscriber's quota of held slots (beyond it, messages are dropped for it);
+     *                  subscriber's end: -1
+     * @param privacy   the subscriber's privacy model: {@code relaxed} (reads the publisher's slots in place),
+     *                  {@code strict} (copies each at poll), {@code early} (the publisher writes into the subscriber's
+     *                  own pool), {@code copy} (a socket transport); at the publisher's end as the subscriber declared it
      */
-    public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount) {}
+    public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount, String privacy) {
+        public Fanout {
+            java.util.Objects.requireNonNull(privacy, "privacy");
+        }
+    }
 
     /**
      * A row of a one-to-one connection (no {@link #fanout()}).

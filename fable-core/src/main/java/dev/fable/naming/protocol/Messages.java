@@ -20,7 +20,7 @@ public final class Messages {
     private static final int MIN_REFUSAL_ENTRY = 2 + 2 + 8 + 2 + 8;
     private static final int MIN_FLOW_ENTRY = 8 + 2 + 2 + 2 + 2 + 8 * 6 + 8 + 1 + 2 + 1 + 4 + 4;
     /** A flow list's fan-out section, per row that has one: row, publisher, dropped, slots held, slot count. */
-    private static final int FANOUT_BYTES = 4 + 1 + 8 + 4 + 4;
+    private static final int FANOUT_BYTES = 4 + 1 + 8 + 4 + 4 + 2;   // the smallest row: an empty privacy string
     /** Room left in a frame for list elements after the header. */
     private static final int LIST_BUDGET = Wire.MAX_FRAME - 64;
 
@@ -213,7 +213,7 @@ public final class Messages {
     /**
      * A flow list frame's fan-out section, after its rows, when one of them is a subscription's end: {@code int n}
      * (at least 1), then per such row, in row order, {@code int row} (its index in this frame), {@code bool publisher},
-     * {@code long dropped}, {@code int slots held}, {@code int slot count}. A frame without such a row ends after its
+     * {@code long dropped}, {@code int slots held}, {@code int slot count}, {@code string privacy}. A frame without such a row ends after its
      * rows, as before the section existed: older daemons and clients read it, and this side reads theirs.
      */
     private static void writeFanouts(PayloadWriter p, List<FlowEntry> rows) {
@@ -223,7 +223,7 @@ public final class Messages {
         p.i32(n);
         for (int i = 0; i < rows.size(); i++) {
             FlowEntry.Fanout f = rows.get(i).fanout();
-            if (f != null) p.i32(i).bool(f.publisher()).i64(f.dropped()).i32(f.slotsHeld()).i32(f.slotCount());
+            if (f != null) p.i32(i).bool(f.publisher()).i64(f.dropped()).i32(f.slotsHeld()).i32(f.slotCount()).str(clip(f.privacy()));
         }
     }
 
@@ -240,7 +240,7 @@ public final class Messages {
             }
             previous = row;
             rows.set(row, rows.get(row).withFanout(new FlowEntry.Fanout(r.bool("publisher"), r.i64("dropped"), r.i32("slots held"),
-                    r.i32("slot count"))));
+                    r.i32("slot count"), r.text("privacy"))));
         }
     }
 

@@ -48,6 +48,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     private final AdaptiveSpin recvSpin;   // ADAPTIVE: the receiving role's spin decisions
     private final AdaptiveSpin sendSpin;   // ADAPTIVE: the sending role's (waiting for space)
     private FanoutPool fanout;             // publisher side of a subscription: the pool this leg may reference; else null
+    private String privacy = "relaxed";    // a subscription's privacy model (see privacy())
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
@@ -156,6 +157,16 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         if (state() != ConnectionState.OPEN) throw ended("publish");
         if (pool != fanout) return COPY;
         return out.offerShared(slot, length, dropped, fanout.quota()) ? OFFERED : FULL;
+    }
+
+    /** A subscription's privacy model (relaxed, strict, early), as this side knows it. Once, before the leg is used. */
+    void privacy(String model) {
+        this.privacy = model;
+    }
+
+    @Override
+    public String privacy() {
+        return privacy;
     }
 
     @Override

@@ -41,6 +41,10 @@ public final class ShmTransport implements Transport {
     static final byte ACCEPT = 2;
     private static final byte REJECT = Transport.REJECT;
     static final byte READY = 4;
+    /** HELLO's last byte (a subscriber's; 0 otherwise): it offers its pool (early classification). */
+    static final int HELLO_CONTRIBUTES = 1;
+    /** HELLO's last byte: the subscriber copies each message at poll (strict privacy). Shown by {@code fable flows}, never acted on. */
+    static final int HELLO_COPIES = 2;
     /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
     static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -270,7 +274,8 @@ public final class ShmTransport implements Transport {
             Frames.putString(hello, peerName);
             out.describe(localName, options).write(hello);
             boolean contribute = control.subscribing() && options.contributePool();
-            hello.put((byte) (contribute ? 1 : 0));   // a subscriber offers its pool to the publisher (early classification)
+            // a subscriber offers its pool to the publisher (early classification); and says whether it copies at poll
+            hello.put((byte) ((contribute ? HELLO_CONTRIBUTES : 0) | (control.subscribing() && !options.isTrusted() ? HELLO_COPIES : 0)));
             control.writeFrame(hello.flip());
 
             ByteBuffer reply = control.readFrame(deadline);
@@ -303,7 +308,9 @@ public final class ShmTransport implements Transport {
                 ByteBuffer installed = control.readFrame(deadline);
                 if (Frames.getByte(installed, "installed") != INSTALLED) throw new FableException("malformed handshake: expected INSTALLED");
             }
-            return established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
+            Leg leg = established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
+            if (fanout != null) ((ShmConnection) leg).privacy(contributed ? "early" : options.isTrusted() ? "relaxed" : "strict");
+            return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
             throw abort(e, out, inArena, control);
@@ -329,16 +336,18 @@ public final class ShmTransport implements Transport {
             }
             Side peer;
             String wanted;
-            boolean contribute;
+            int flags;
             try {
                 wanted = Frames.getString(hello, "target name");
                 peer = Side.read(hello);
-                contribute = hello.hasRemaining() && Frames.getByte(hello, "contribution") == 1;
+                flags = hello.hasRemaining() ? Frames.getByte(hello, "flags") & 0xFF : 0;
             } catch (RuntimeException e) {   // malformed, or a path the file system cannot name
                 reject(control, e.getMessage());
                 throw e;
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
+            if ((flags & ~(HELLO_CONTRIBUTES | HELLO_COPIES)) != 0) reject(control, "unknown HELLO flags 0x" + Integer.toHexString(flags));
+            boolean contribute = (flags & HELLO_CONTRIBUTES) != 0;
             // a subscriber's offered pool is taken only by a publisher: it then writes this subscriber's messages into it
             boolean takes = contribute && control.fanout() != null;
             inArena = Arena.ofShared();
@@ -358,7 +367,9 @@ public final class ShmTransport implements Transport {
                         + Frames.getString(ready, "reason"));
             }
             if (readyType != READY) throw new FableException("malformed handshake: expected READY");
-            return established(localName, options, inArena, control, out, in, peer, takes);
+            Leg leg = established(localName, options, inArena, control, out, in, peer, takes);
+            if (control.fanout() != null) ((ShmConnection) leg).privacy(takes ? "early" : (flags & HELLO_COPIES) != 0 ? "strict" : "relaxed");
+            return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
             throw abort(e, out, inArena, control);

@@ -29,8 +29,8 @@ class MessagesFuzzTest {
     static List<Message> everyType() {
         Route route = new Route("shm", "same host", "svc", 42, "host-a", true, "/run/x.sock", null, 9000, FP);
         FlowEntry flow = new FlowEntry(7, "a", "b", "tcp", "policy", 3, 10, 20, 1, 2, 1000, 99, true, "SPIN", false, 1, -1);
-        FlowEntry publishing = flow.withFanout(new FlowEntry.Fanout(true, 5, 3, 128));
-        FlowEntry subscribing = flow.withFanout(new FlowEntry.Fanout(false, 2, -1, -1));
+        FlowEntry publishing = flow.withFanout(new FlowEntry.Fanout(true, 5, 3, 128, "relaxed"));
+        FlowEntry subscribing = flow.withFanout(new FlowEntry.Fanout(false, 2, -1, -1, "strict"));
         return List.of(new Hello(1, 7, "java ünïcode ✓", null), new Welcome(2, "h", "127.0.0.1", FP, 3), new Register(3, "svc"),
                 new Ok(4), new Fail(5, Wire.E_NOT_FOUND, "no such name"), new Listening(6, "svc", "/p", "127.0.0.1", 65535),
                 new Unregister(7, ""), new Resolve(8, "svc", true, "tcp", 100), new RouteReply(9, route), new NamesRequest(10),
@@ -202,12 +202,12 @@ class MessagesFuzzTest {
     void theFanoutSectionIsAnOptionalSuffix() throws ProtocolException {
         FlowEntry plain = new FlowEntry(7, "a", "b", "shm", "r", 0, 1, 2, 3, 4, 5, 6, true, "spin", false, -1, -1);
         byte[] without = bytes(Messages.encodeFlows(Wire.FLOW_REPORT, 9, List.of(plain, plain)).getFirst());
-        byte[] with = bytes(Messages.encodeFlows(Wire.FLOW_REPORT, 9, List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3))))
+        byte[] with = bytes(Messages.encodeFlows(Wire.FLOW_REPORT, 9, List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3, "early"))))
                 .getFirst());
-        assertEquals(without.length + 4 + 21, with.length, "the section: a count and one row's part");
+        assertEquals(without.length + 4 + 21 + 2 + "early".length(), with.length, "the section: a count and one row's part");
         assertArrayEquals(Arrays.copyOfRange(without, 4, without.length), Arrays.copyOfRange(with, 4, without.length), "rows unchanged");
         FlowReport r = (FlowReport) Messages.decode(ByteBuffer.wrap(with, 4, with.length - 4));
-        assertEquals(List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3))), r.entries());
+        assertEquals(List.of(plain, plain.withFanout(new FlowEntry.Fanout(true, 1, 2, 3, "early"))), r.entries());
         byte[] badRow = with.clone();
         badRow[without.length + 7] = 2;   // the low byte of the section's row index (after its count): past the two rows
         assertThrows(ProtocolException.class, () -> Messages.decode(ByteBuffer.wrap(badRow, 4, badRow.length - 4)));
