@@ -12,7 +12,7 @@ import dev.fable.naming.NamingConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
-import dev.fable.endpoint.TripwirePoller;
+import dev.fable.endpoint.EventPoller;
 import dev.fable.internal.Settings;
 import dev.fable.transport.PeerLimits;
 
@@ -533,13 +533,26 @@ public final class Fable implements AutoCloseable {
     }
 
     /**
-     * A poller over shared-memory connections that waits with {@code mode} (spinning up to 20 µs first unless BLOCK).
+     * A poller over connections of every transport that waits with {@code mode} (spinning up to 20 µs first unless
+     * BLOCK), for up to 65,536 connections.
      *
      * @param mode how the poller waits: {@link WaitMode#SPIN} never sleeps
      * @return a new, empty poller; use it from one thread
      */
     public static Poller poller(WaitMode mode) {
-        return new TripwirePoller(mode, 20_000);
+        return new EventPoller(mode, 20_000);
+    }
+
+    /**
+     * A poller that takes up to {@code capacity} connections ({@link #poller(WaitMode)} takes 65,536).
+     *
+     * @param mode     how the poller waits: {@link WaitMode#SPIN} never sleeps
+     * @param capacity the most connections it holds at once, 1 to 2^24
+     * @return a new, empty poller; use it from one thread
+     * @throws IllegalArgumentException if {@code capacity} is out of range
+     */
+    public static Poller poller(WaitMode mode, int capacity) {
+        return new EventPoller(mode, 20_000, capacity);
     }
 
     /**

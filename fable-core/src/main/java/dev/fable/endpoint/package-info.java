@@ -3,6 +3,6 @@
  * ({@code Fable.Context}): endpoints and their sessions ({@code LocalEndpoint}), the transports of the
  * set-up by name ({@code TransportRegistry}), its live connections as the daemon's flow table sees them
  * ({@code FlowTable}), plain TCP listeners ({@code ExternalTcpListener}) and pollers
- * ({@code TripwirePoller}). Only {@code dev.fable.Fable} uses this package.
+ * ({@code EventPoller} and its watchers). Only {@code dev.fable.Fable} uses this package.
  */
 package dev.fable.endpoint;

@@ -120,13 +120,23 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     @Override public Buffer receive(Duration timeout) { return recv.receive(timeout); }
     @Override public byte[] receiveMessage(Duration timeout) { return recv.receiveMessage(timeout); }
 
-    /** For a Poller: data to poll, the connection's end, or an event to take with {@link #pollEvent()}. */
+    /**
+     * For a Poller, on its thread: data to poll, the connection's end, or an event to take with {@link #pollEvent()}.
+     * Over a socket it may read the socket once (the receiving role's work, hence the poller's thread only).
+     */
     @Override
     public boolean readReady() {
         if (switcher.hasEvents()) return true;
         Link l = recv.in();
         if (l.leg.inputFinished()) return l.next != null;
-        return pollable(l).readReady();
+        if (l.leg instanceof Pollable p) return p.readReady();
+        return l.leg.readable();
+    }
+
+    @Override
+    public boolean dataOrEndSeen() {
+        Pollable p = watchable();
+        return switcher.hasEvents() || p == null || p.dataOrEndSeen();
     }
 
     @Override
@@ -137,6 +147,24 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     /** True when the current leg can sleep in a Poller (shared memory). */
     public boolean pollable() {
         return recv.in().leg instanceof Pollable;
+    }
+
+    /**
+     * The receiving leg's shared-memory readiness (its tripwire and ring), for a watcher thread that sleeps on it
+     * while the poller's thread does not read this connection; null when the receiving leg is a socket's.
+     */
+    public Pollable watchable() {
+        return recv.in().leg instanceof Pollable p ? p : null;
+    }
+
+    /** The receiving leg's socket channel, for a Poller's selector thread; null over shared memory. */
+    public java.nio.channels.SelectableChannel selectable() {
+        return recv.in().leg.selectable();
+    }
+
+    /** True while a reconfiguration event waits to be taken (any thread: a hint). */
+    public boolean eventsPending() {
+        return switcher.hasEvents();
     }
 
     private Pollable pollable(Link l) {

@@ -113,6 +113,19 @@ public interface Leg {
     default void reclaimShared() {
     }
 
+    /**
+     * Receiving role, a socket leg: true if a poll would find a frame or the end without waiting (it may read the
+     * socket once to know). Shared memory answers through {@link Pollable} instead; other legs say false.
+     */
+    default boolean readable() {
+        return false;
+    }
+
+    /** A socket leg's channel, for a Poller's selector thread to watch for readability; null for other legs. */
+    default java.nio.channels.SelectableChannel selectable() {
+        return null;
+    }
+
     /** Waits until a claim may succeed (or the leg ended) or {@code deadline} ({@link Waiter#deadline}); false at the deadline. */
     boolean awaitSpace(long deadline);
 

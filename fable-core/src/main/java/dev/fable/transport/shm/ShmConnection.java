@@ -273,6 +273,11 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     }
 
     @Override
+    public boolean dataOrEndSeen() {
+        return in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
+    }
+
+    @Override
     public Tripwire readWire() {
         return in.dataWire();
     }

@@ -189,6 +189,22 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     }
 
     @Override
+    public boolean readable() {
+        ConnectionState s = state();
+        if (s == ConnectionState.FAILED || s == ConnectionState.CLOSED) return true;   // the poll that follows says why
+        try {
+            return in.readable();
+        } catch (IOException e) {
+            return true;   // the poll that follows fails with it
+        }
+    }
+
+    @Override
+    public java.nio.channels.SelectableChannel selectable() {
+        return channel;
+    }
+
+    @Override
     public Buffer receive(long deadline) {
         while (true) {
             Buffer b = poll();
