@@ -188,6 +188,7 @@ public final class EventPoller implements Poller {
         Entry e = new Entry(l, freeTokens[--freeCount]);
         entries[e.token] = e;
         byConnection.put(c, e);
+        l.readinessHook(() -> post(e));   // a switch's events and new legs: whoever watches it may not see them
         makeHot(e);   // checked at the next poll; idle at the next sleep
     }
 
@@ -195,6 +196,7 @@ public final class EventPoller implements Poller {
     public boolean remove(Connection c) {
         Entry e = byConnection.remove(c);
         if (e == null) return false;
+        e.connection.readinessHook(null);
         e.removed = true;
         if (e.hot) {
             dropHot(e);
@@ -229,7 +231,7 @@ public final class EventPoller implements Poller {
             int k = next + i;
             if (k >= n) k -= n;
             Entry e = hot[k];
-            if (e.connection.readReady()) {
+            if (ready(e)) {
                 e.idleChecks = 0;
                 next = k + 1 >= n ? 0 : k + 1;
                 return e.connection;
@@ -263,6 +265,15 @@ public final class EventPoller implements Poller {
         }
     }
 
+    /** Ready to poll, or ended; a connection closed under us (its files unmapped) counts as ready: its poll says so. */
+    private static boolean ready(Entry e) {
+        try {
+            return e.connection.readReady();
+        } catch (RuntimeException closed) {
+            return true;
+        }
+    }
+
     /** Every hot connection goes to its watcher (the poller is about to sleep, or to let a Selector wait for it). */
     private void goIdle() {
         for (int i = hotCount - 1; i >= 0; i--) idle(hot[i]);
@@ -270,7 +281,7 @@ public final class EventPoller implements Poller {
 
     /** {@code e} leaves the hot set for its watcher, unless it is ready now (then it stays). */
     private void idle(Entry e) {
-        if (e.connection.readReady()) return;   // ready after all: the next poll returns it
+        if (ready(e)) return;   // ready after all: the next poll returns it
         dropHot(e);
         handOff(e);
     }
@@ -360,6 +371,7 @@ public final class EventPoller implements Poller {
         if (closed) return;
         closed = true;
         for (Entry e : byConnection.values()) {
+            e.connection.readinessHook(null);
             e.removed = true;
             e.watchedToQueued();   // watchers forget it
         }

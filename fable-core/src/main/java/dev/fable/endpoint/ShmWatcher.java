@@ -68,18 +68,44 @@ final class ShmWatcher implements Runnable {
             futex.clear();
             control.armWithoutFence();
             futex.add(control.address(), control.generation());
-            for (int i = 0; i < count; i++) {
-                Tripwire w = wires[i].readWire();
-                w.armWithoutFence();
-                futex.add(w.address(), w.generation());
+            for (int i = 0; i < count; ) {
+                if (watching[i].state() != EventPoller.Entry.WATCHED) {   // removed from the poller: forget it
+                    forget(i);
+                    continue;
+                }
+                try {
+                    Tripwire w = wires[i].readWire();
+                    w.armWithoutFence();
+                    futex.add(w.address(), w.generation());
+                    i++;
+                } catch (RuntimeException closed) {   // its files were unmapped under us (closed): the poller meets its end
+                    EventPoller.Entry e = watching[i];
+                    forget(i);
+                    poller.post(e);
+                }
             }
             AsymmetricFence.heavy();   // a writer that published before our arming is seen below; one after it sees the arming
             boolean found = postReady() | !handedBack.isEmpty();
             if (!found && !stop) futex.await(Waiter.FOREVER);
             control.disarm();
-            for (int i = 0; i < count; i++) wires[i].readWire().disarm();
+            for (int i = 0; i < count; i++) {
+                try {
+                    wires[i].readWire().disarm();
+                } catch (RuntimeException closed) {
+                    // unmapped: postReady below posts it
+                }
+            }
             postReady();
         }
+    }
+
+    /** Stops watching the entry at {@code i} (the last one takes its place). */
+    private void forget(int i) {
+        watching[i] = watching[--count];
+        wires[i] = wires[count];
+        watching[count] = null;
+        wires[count] = null;
+        assigned.decrementAndGet();
     }
 
     /** Takes in the connections the poller handed back. */
@@ -109,11 +135,7 @@ final class ShmWatcher implements Runnable {
             EventPoller.Entry e = watching[i];
             boolean mine = e.state() == EventPoller.Entry.WATCHED;
             if (!mine || e.connection.eventsPending() || readyOrGone(wires[i])) {
-                watching[i] = watching[--count];
-                wires[i] = wires[count];
-                watching[count] = null;
-                wires[count] = null;
-                assigned.decrementAndGet();
+                forget(i);
                 if (mine && poller.post(e)) any = true;
             } else {
                 i++;

@@ -162,6 +162,22 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
         return recv.in().leg.selectable();
     }
 
+    private volatile Runnable readinessHook;   // a Poller's, while this connection is in one
+
+    /**
+     * A Poller: {@code hook} runs (on any thread, without blocking) when this connection's readiness may have changed
+     * in a way no transport signals: a reconfiguration event, or a new leg linked after the old one's end. Null: none.
+     */
+    public void readinessHook(Runnable hook) {
+        this.readinessHook = hook;
+    }
+
+    /** The switcher: see {@link #readinessHook}. */
+    void readinessChanged() {
+        Runnable r = readinessHook;
+        if (r != null) r.run();
+    }
+
     /** True while a reconfiguration event waits to be taken (any thread: a hint). */
     public boolean eventsPending() {
         return switcher.hasEvents();

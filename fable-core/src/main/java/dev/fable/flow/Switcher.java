@@ -157,6 +157,7 @@ final class Switcher {
         Link last = newest;
         switching.set(leg.epoch());   // before the leg is linked: a role that reaches it can complete this switch, and only this one
         last.next = n;                // volatile: the roles follow `next` when they move
+        owner.readinessChanged();     // a poller that found the old leg finished and nothing after it looks again
         send.switchPending();         // the sender's next claim moves it; before `newest`: a claim that follows epoch() == e+1 comes from e+1
         newest = n;
         // A busy thread moves itself within microseconds (the sender at its next claim, the receiver at the peer's
@@ -201,6 +202,7 @@ final class Switcher {
         } catch (IllegalStateException closedMeanwhile) {
             // the leg was closed: its readers are awake anyway
         }
+        owner.readinessChanged();   // a poller watching a socket leg learns it too
     }
 
     ConnectionEvent pollEvent() {

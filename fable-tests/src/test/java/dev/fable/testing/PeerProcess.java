@@ -24,6 +24,7 @@ public final class PeerProcess implements AutoCloseable {
     private static final String END = new String("<end of the peer's output>");
     private final PrintWriter stdin;
     private final StringBuilder stderr = new StringBuilder();
+    private final List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());   // every stdout line, in order
 
     private PeerProcess(Process p) {
         this.process = p;
@@ -96,6 +97,7 @@ public final class PeerProcess implements AutoCloseable {
             String l;
             while ((l = r.readLine()) != null) {
                 if (isOut) {
+                    seen.add(l);
                     lines.add(l);
                 } else {
                     synchronized (stderr) {
@@ -193,6 +195,19 @@ public final class PeerProcess implements AutoCloseable {
 
     public long pid() {
         return process.pid();
+    }
+
+    /** True if the peer printed a line starting with {@code prefix} so far (without taking it from {@link #expectLine}'s queue). */
+    public boolean stdoutSeen(String prefix) {
+        return seenLine(prefix) != null;
+    }
+
+    /** The first line the peer printed so far that starts with {@code prefix}, or null. */
+    public String seenLine(String prefix) {
+        synchronized (seen) {
+            for (String l : seen) if (l.startsWith(prefix)) return l;
+        }
+        return null;
     }
 
     public Process process() {

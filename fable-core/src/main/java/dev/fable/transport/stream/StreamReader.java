@@ -81,7 +81,9 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         this.epoch = epoch;
         this.label = label;
         int frameMax = framed ? StreamFrame.size(maxFragment) : maxFragment;
-        this.capacity = (int) Math.max(4L * frameMax, 256 * 1024);
+        // room for 4 frames, and for 64 small ones up to 256 KiB (many frames per read); small slots keep the area small,
+        // so a server with thousands of connections of small messages does not hold 256 KiB of staging for each
+        this.capacity = (int) Math.max(4L * frameMax, Math.min(256 * 1024, 64L * frameMax));
         this.area = newArea();
         this.buffers = new SlotBuffer[quota];
         this.freeBuffers = new int[quota];
