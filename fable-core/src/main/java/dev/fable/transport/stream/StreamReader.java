@@ -65,6 +65,8 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     private final int[] freeBuffers;
     private final int[] areaOf;                        // by buffer index: the area its frame lives in
     private int freeCount;
+    private final java.util.function.Supplier<Connection> connection;
+    private final LeakDetector leaks;
 
     private boolean endOfStream;
     private boolean closeSeen;
@@ -88,10 +90,9 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         this.buffers = new SlotBuffer[quota];
         this.freeBuffers = new int[quota];
         this.areaOf = new int[quota];
-        for (int i = 0; i < quota; i++) {
-            buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, true, label, leaks);
-            freeBuffers[i] = quota - 1 - i;
-        }
+        this.connection = connection;
+        this.leaks = leaks;
+        for (int i = 0; i < quota; i++) freeBuffers[i] = quota - 1 - i;   // buffer objects are made as first needed (below)
         freeCount = quota;
     }
 
@@ -144,7 +145,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
     /** Drain timeout: copies every read buffer the application still holds off this stream (see SlotBuffer.detach). */
     int detachHeld(java.lang.foreign.Arena arena) {
         int n = 0;
-        for (SlotBuffer b : buffers) if (b.detach(arena)) n++;
+        for (SlotBuffer b : buffers) if (b != null && b.detach(arena)) n++;
         return n;
     }
 
@@ -248,7 +249,11 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         fragments++;
         if (more) continued++;
         bytes += len;
-        return buffers[i].bindReadable(i, area, start, len, null, len, more, 0, epoch);
+        SlotBuffer b = buffers[i];
+        if (b == null) {   // the first time this many are held at once: made once, reused from then on (freed indices are reused first)
+            b = buffers[i] = new SlotBuffer(this, i, connection, Buffer.Kind.SOCKET_STAGING, true, label, leaks);
+        }
+        return b.bindReadable(i, area, start, len, null, len, more, 0, epoch);
     }
 
     /** One read into the free room, after making room for the frame at {@code parse} if needed. */
@@ -332,7 +337,7 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
 
     /** Stops tracking the buffers for leaks (the connection is closing). */
     void untrackAll() {
-        for (SlotBuffer b : buffers) b.leakToken().untrack();
+        for (SlotBuffer b : buffers) if (b != null) b.leakToken().untrack();
     }
 
     private CorruptChannelException corrupt(String what) {
