@@ -84,7 +84,7 @@ public final class IpcBench implements Callable<Integer> {
     boolean reconfigure;
 
     @Option(names = "--streams", description = "measure the byte-stream views (Connection.inputStream/outputStream) against the raw "
-            + "API instead of the matrix: one-way 64 KiB over shm and tcp, rounds alternating (about 30 s; --full: 2 minutes; --quick: 5 s)")
+            + "API instead of the matrix: one-way 64 KiB over shm and tcp, rounds alternating (about 30 s; --full: 2 minutes; --quick: 10 s)")
     boolean streams;
 
     @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
@@ -305,7 +305,7 @@ public final class IpcBench implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(cleanup);
         String report;
         try {
-            long cells = (long) StreamBench.TRANSPORTS.size() * StreamBench.MODES.size() * rounds;
+            long cells = (long) StreamBench.TRANSPORTS.size() * StreamBench.MODES.size() * (rounds + 1);
             report = StreamBench.run(dir, plan.cpuA(), plan.cpuB(), roundMs, rounds, cells * (roundMs + 10_000) + cellTimeoutSecs * 1000L, owned);
         } finally {
             try {

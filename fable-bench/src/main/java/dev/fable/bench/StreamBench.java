@@ -36,7 +36,7 @@ import java.util.concurrent.TimeUnit;
  *   <li><b>stream</b>: the source writes the 64 KiB array with {@code OutputStream.write(byte[])}, the sink reads
  *       with {@code InputStream.read(byte[64 KiB])} until end of stream.</li>
  * </ul>
- * Each round is a fresh connection that streams for the round's duration; the sink times from its first byte
+ * A first round per transport warms up and is not counted. Each round is a fresh connection that streams for the round's duration; the sink times from its first byte
  * to its last and reports bytes per second. The target (issue 19): stream ≥ 0.9× raw.
  *
  * <p>Roles: {@code StreamBench sink <name> <cpu> <connections>} and
@@ -74,10 +74,10 @@ public final class StreamBench {
         new java.util.Random(1).nextBytes(data);
         int n = 0;
         for (String t : transports) {
-            for (int r = 0; r < rounds; r++) {
+            for (int r = 0; r <= rounds; r++) {   // round 0 warms up (JIT, the transport's first connections): not counted
                 for (int m = 0; m < MODES.size(); m++) {
                     String mode = MODES.get((m + r) % MODES.size());   // alternate which goes first
-                    try (Endpoint ep = Fable.register(name + "-src-" + mode + "-" + n++);
+                    try (Endpoint ep = Fable.register(name + "-src-" + mode + (r == 0 ? "-warm-" : "-") + n++);
                          Connection c = ep.connect("xio+" + t + "://" + name, options())) {
                         long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(roundMs);
                         if (mode.equals("raw")) {
@@ -115,6 +115,7 @@ public final class StreamBench {
                 try (Connection c = ep.accept(WAIT)) {
                     if (c == null) throw new BenchFailure("no connection within " + WAIT + " (round " + i + ")");
                     String mode = c.peerName().contains("-src-raw-") ? "raw" : "stream";
+                    boolean warm = c.peerName().contains("-warm-");
                     long bytes = 0, first = 0, last = 0;
                     if (mode.equals("raw")) {
                         while (true) {
@@ -138,7 +139,7 @@ public final class StreamBench {
                         }
                     }
                     last = System.nanoTime();
-                    System.out.printf(Locale.ROOT, "RESULT %s %s %d %d%n", c.transport(), mode, bytes, last - first);
+                    System.out.printf(Locale.ROOT, "%s %s %s %d %d%n", warm ? "WARM" : "RESULT", c.transport(), mode, bytes, last - first);
                     System.out.flush();
                 }
             }
@@ -154,7 +155,7 @@ public final class StreamBench {
      */
     static String run(Path dir, int cpuA, int cpuB, long roundMs, int rounds, long timeoutMs, List<Process> owned) throws IOException {
         String name = "stream-bench-" + ProcessHandle.current().pid();
-        int connections = TRANSPORTS.size() * rounds * MODES.size();
+        int connections = TRANSPORTS.size() * (rounds + 1) * MODES.size();
         List<String> sink = PeerJvm.command(StreamBench.class, List.of("sink", name, Integer.toString(cpuB), Integer.toString(connections)));
         List<String> source = PeerJvm.command(StreamBench.class, List.of("source", name, Integer.toString(cpuA), Long.toString(roundMs),
                 Integer.toString(rounds), String.join(",", TRANSPORTS)));
@@ -164,11 +165,12 @@ public final class StreamBench {
                 ProcessBuilder.Redirect.to(dir.resolve("streams-source.err").toFile()), owned, timeoutMs)) {
             for (String l; (l = p.firstOut.readLine()) != null; ) {
                 if (l.startsWith("DONE")) break;
-                if (l.startsWith("RESULT ")) {
+                if (l.startsWith("RESULT ") || l.startsWith("WARM ")) {
                     String[] f = l.split(" ");
                     double gbps = Long.parseLong(f[3]) / (double) Math.max(1, Long.parseLong(f[4]));   // bytes per ns = GB/s
-                    rates.computeIfAbsent(f[1] + " " + f[2], k -> new ArrayList<>()).add(gbps);
-                    System.out.printf(Locale.ROOT, "  %-4s %-6s %6.2f GB/s%n", f[1], f[2], gbps);
+                    boolean warm = f[0].equals("WARM");
+                    if (!warm) rates.computeIfAbsent(f[1] + " " + f[2], k -> new ArrayList<>()).add(gbps);
+                    System.out.printf(Locale.ROOT, "  %-4s %-6s %6.2f GB/s%s%n", f[1], f[2], gbps, warm ? " (warm-up, not counted)" : "");
                 } else {
                     errors.add(l);
                 }
@@ -181,8 +183,8 @@ public final class StreamBench {
 
     static String report(Map<String, List<Double>> rates, List<String> errors, long roundMs, int rounds, int cpuA, int cpuB) {
         StringBuilder r = new StringBuilder("## Byte streams against the raw API (64 KiB, one-way)\n\n");
-        r.append(String.format(Locale.ROOT, "Source on CPU %d, sink on CPU %d; %d rounds of %d ms per cell, raw and stream alternating; "
-                + "median (min-max) of the rounds.%n%n", cpuA, cpuB, rounds, roundMs));
+        r.append(String.format(Locale.ROOT, "Source on CPU %d, sink on CPU %d; after a warm-up round, %d rounds of %d ms per cell, raw and stream "
+                + "alternating; median (min-max) of the rounds.%n%n", cpuA, cpuB, rounds, roundMs));
         r.append("| transport | raw (claim/put/commit, receive/get/release) | stream (write/read of 64 KiB) | stream / raw | target ≥ 0.9 |\n");
         r.append("|---|---:|---:|---:|---|\n");
         boolean failed = false;
