@@ -18,7 +18,7 @@ import java.util.Objects;
  * peer died or the connection broke; writes fill the transport's buffers in place and {@code flush()} sends.
  *
  * <pre>{@code
- * try (FableSocket s = new FableSocket(Fable.connect("xio://orders"))) {
+ * try (FableSocket s = new FableSocket(Fable.connect("xio://orders", ConnectOptions.trusted()))) {
  *     s.setSoTimeout(5_000);
  *     DataOutputStream out = new DataOutputStream(s.getOutputStream());
  *     out.writeUTF("hello");
