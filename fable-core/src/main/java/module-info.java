@@ -7,6 +7,8 @@
  *   <li>{@code dev.fable}: the API types: {@link dev.fable.Connection}, {@link dev.fable.Buffer},
  *       {@link dev.fable.Endpoint}, options, events, states, exceptions (interfaces and values only),
  *       and {@link dev.fable.Fable}, the entry point, which alone sits on top of everything.</li>
+ *   <li>{@code dev.fable.io}: the API's byte-stream views ({@link java.io.InputStream}, {@link java.io.OutputStream},
+ *       {@link java.nio.channels.ByteChannel}) over a connection, and {@code FableSocket}; on the API alone.</li>
  *   <li>{@code dev.fable.sync}: tripwires (futex, spin-then-park, asymmetric fences).</li>
  *   <li>{@code dev.fable.buffer}: the buffer implementation, leak detection, message assembly.</li>
  *   <li>{@code dev.fable.transport}: legs of one transport each, behind {@code Leg}; {@code .shm},
@@ -21,6 +23,7 @@
 module dev.fable {
     requires jdk.net;
     exports dev.fable;
+    exports dev.fable.io;
     exports dev.fable.naming;
     exports dev.fable.naming.protocol;
     // below: not API; for Fable's own modules only

@@ -315,6 +315,55 @@ public interface Connection extends AutoCloseable {
         return null;
     }
 
+    /**
+     * This connection as a byte stream to read: the bytes of every buffer the peer commits, in order, with
+     * message boundaries ignored (a buffer with {@link Buffer#more()} is just more bytes). Each call returns the
+     * same stream, which shares its state with {@link #channel()}.
+     *
+     * <p>The JDK's contract: {@code read} blocks until at least one byte has arrived and returns -1 once every
+     * byte the peer sent before its clean close was read; if the peer dies or the connection breaks it throws
+     * {@code dev.fable.io.ConnectionLostException}, an {@link java.io.IOException} that names the endpoint and
+     * the transport. {@code available()} is the number of bytes readable without blocking (those of the
+     * buffer in hand, or of the next one if it has arrived). Reads copy from the transport's buffer into the
+     * caller's array, and allocate nothing. One thread reads at a time (the receiving thread of this connection,
+     * which must not also {@link #poll()}).
+     *
+     * <p>{@code close()} closes the whole connection, as a {@link java.net.Socket}'s streams do (Fable has no
+     * half-close): bytes written to {@link #outputStream()} and not yet flushed are discarded, so close the output
+     * stream first where both are in use.
+     *
+     * @return this connection's input stream (always the same object)
+     */
+    java.io.InputStream inputStream();
+
+    /**
+     * This connection as a byte stream to write. Bytes are written in place into a claimed buffer of the
+     * transport (of {@link #maxFragment()} bytes): a full buffer is committed and the next claimed;
+     * {@code flush()} commits a partial one. Nothing is sent before a buffer is full or flushed. A large array
+     * goes straight from the caller's array into the transport's buffers, without a copy of its own. Writes
+     * block while the peer holds every buffer (back-pressure), and allocate nothing. Each call returns the same
+     * stream, which shares its state with {@link #channel()}; one thread writes at a time (the sending thread of
+     * this connection, which must not also {@link #claim(int)}).
+     *
+     * <p>If the peer died, closed or the connection broke, writes and {@code flush()} throw
+     * {@code dev.fable.io.ConnectionLostException}. {@code close()} flushes, then closes the whole connection.
+     *
+     * @return this connection's output stream (always the same object)
+     */
+    java.io.OutputStream outputStream();
+
+    /**
+     * This connection as a blocking {@link java.nio.channels.ByteChannel}, for code that speaks NIO. It shares
+     * its state with {@link #inputStream()} and {@link #outputStream()} (the same bytes, the same buffer in
+     * hand), under the same rules, except that each {@code write} commits what it wrote before it returns (a
+     * channel has no flush), and that a channel closed by this side throws
+     * {@link java.nio.channels.ClosedChannelException}. {@code read} returns at least one byte (waiting for it)
+     * unless the destination is full, and -1 at the peer's clean close. {@code close()} closes the connection.
+     *
+     * @return this connection's channel (always the same object)
+     */
+    java.nio.channels.ByteChannel channel();
+
     /** Unmaps and removes this side's memory and tells the peer; idempotent. */
     @Override
     void close();

@@ -83,6 +83,10 @@ public final class IpcBench implements Callable<Integer> {
             + "switching between them every 100 ms, and the pause at each switch (about 10 s; --full: 30 s)")
     boolean reconfigure;
 
+    @Option(names = "--streams", description = "measure the byte-stream views (Connection.inputStream/outputStream) against the raw "
+            + "API instead of the matrix: one-way 64 KiB over shm and tcp, rounds alternating (about 30 s; --full: 2 minutes; --quick: 10 s)")
+    boolean streams;
+
     @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
             + "processes instead of the matrix (default N = 1,2,4,8; --quick: 1,2), for --sizes: Fable's fan-out, Aeron IPC with N "
             + "subscriptions and N one-to-one Fable connections (about 6 minutes; --full: 9; --quick: under a minute). --full runs it "
@@ -208,6 +212,7 @@ public final class IpcBench implements Callable<Integer> {
             return 0;
         }
         if (reconfigure) return reconfigure();
+        if (streams) return streams();
         if (fanout != null) return fanout(fanoutSettings(), null);
         Plan plan = plan();
         FanoutRun.Settings fan = full && transports == null && !grid ? fanoutSettings() : null;   // --full: the fan-out too, after the matrix
@@ -278,6 +283,40 @@ public final class IpcBench implements Callable<Integer> {
         }
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("reconfigure.md"));
+        return report.contains("FAILED") ? 3 : 0;
+    }
+
+    /** {@code --streams}: the byte-stream views against the raw API ({@link StreamBench}) on the two CPUs of the diff placement. */
+    private int streams() throws Exception {
+        Plan plan = plan();   // checks --cpus
+        checkDaemon();
+        Path dir = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        long roundMs = quick ? 500 : full ? 3_000 : 1_000;
+        int rounds = quick ? 1 : full ? 5 : 3;
+        System.out.println("byte streams against the raw API: 64 KiB one-way over " + String.join(", ", StreamBench.TRANSPORTS) + ", " + rounds
+                + " rounds of " + roundMs + " ms per mode ...");
+        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
+            List<ProcessHandle> all = BenchRun.handles(owned);
+            BenchRun.stop(all);
+            BenchRun.removeFilesOf(all);
+        }, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        String report;
+        try {
+            long cells = (long) StreamBench.TRANSPORTS.size() * StreamBench.MODES.size() * (rounds + 1);
+            report = StreamBench.run(dir, plan.cpuA(), plan.cpuB(), roundMs, rounds, cells * (roundMs + 10_000) + cellTimeoutSecs * 1000L, owned);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+        }
+        System.out.println();
+        System.out.print(report);
+        System.out.println("\nresults: " + dir.toAbsolutePath().resolve("streams.md"));
         return report.contains("FAILED") ? 3 : 0;
     }
 

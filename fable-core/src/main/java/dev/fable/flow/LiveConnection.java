@@ -7,11 +7,15 @@ import dev.fable.ConnectionState;
 import dev.fable.FableException;
 import dev.fable.WaitMode;
 import dev.fable.buffer.Messages;
+import dev.fable.io.ConnectionStreams;
+import dev.fable.io.FableSocket;
 import dev.fable.sync.CpuSample;
 import dev.fable.sync.Tripwire;
 import dev.fable.transport.Leg;
 import dev.fable.transport.Pollable;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -30,7 +34,8 @@ import java.util.function.Supplier;
  * ("nothing now, retry"). Only the blocking forms wait. Connections to plain external peers
  * ({@code tcp://}, {@code unix://}) are live connections of one leg that cannot switch.
  */
-public final class LiveConnection implements Connection, Pollable, dev.fable.transport.LegEvents, dev.fable.buffer.ForwardTarget {
+public final class LiveConnection implements Connection, Pollable, dev.fable.transport.LegEvents, dev.fable.buffer.ForwardTarget,
+        FableSocket.StreamsHolder {
     /** Opens the next leg to the peer (the connecting side's naming layer). */
     @FunctionalInterface
     public interface LegOpener {
@@ -354,8 +359,39 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
 
     @Override
     public void close() {
+        ConnectionStreams s = streams;
+        if (s != null) s.connectionClosed();
         if (switcher.close()) onClose.run();
     }
+
+    // ---- the byte-stream views ----
+
+    /** Made on first use; the views of all callers share it (reading and writing threads may race to make it). */
+    private volatile ConnectionStreams streams;
+    private static final VarHandle STREAMS;
+
+    static {
+        try {
+            STREAMS = MethodHandles.lookup().findVarHandle(LiveConnection.class, "streams", ConnectionStreams.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @Override
+    public ConnectionStreams streams() {
+        ConnectionStreams s = streams;
+        if (s != null) return s;
+        ConnectionStreams made = new ConnectionStreams(this);
+        ConnectionStreams won = (ConnectionStreams) STREAMS.compareAndExchange(this, (ConnectionStreams) null, made);
+        s = won == null ? made : won;
+        if (switcher.closed) s.connectionClosed();
+        return s;
+    }
+
+    @Override public java.io.InputStream inputStream() { return streams().inputStream(); }
+    @Override public java.io.OutputStream outputStream() { return streams().outputStream(); }
+    @Override public java.nio.channels.ByteChannel channel() { return streams().channel(); }
 
     @Override
     public String toString() {

@@ -20,7 +20,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 /**
  * The layers of fable-core and fable-daemon only point down (module-info of fable-core lists them):
- * internal → API types → sync → buffer → transport → flow → naming (protocol below the client) →
+ * internal → API types → io (the byte-stream views) → sync → buffer → transport → flow → naming (protocol below the client) →
  * endpoint → {@code Fable} (the entry point) → daemon. A class that imports a layer above its own
  * fails this test, and no two packages import each other, except through {@code Fable}, which sits
  * in the API's package but on top of everything.
@@ -42,6 +42,7 @@ class LayerRulesTest {
             .consideringOnlyDependenciesInLayers()
             .layer("internal").definedBy("dev.fable.internal..")
             .layer("api").definedBy(resideInAPackage("dev.fable").and(not(ENTRY)).as("API types in dev.fable (not Fable)"))
+            .layer("io").definedBy("dev.fable.io..")
             .layer("sync").definedBy("dev.fable.sync..")
             .layer("buffer").definedBy("dev.fable.buffer..")
             .layer("transport").definedBy("dev.fable.transport..")
@@ -53,15 +54,16 @@ class LayerRulesTest {
             .layer("daemon").definedBy("dev.fable.daemon..")
             .whereLayer("internal").mayNotAccessAnyLayer()
             .whereLayer("api").mayOnlyAccessLayers("internal")
+            .whereLayer("io").mayOnlyAccessLayers("internal", "api")
             .whereLayer("sync").mayOnlyAccessLayers("internal", "api")
             .whereLayer("buffer").mayOnlyAccessLayers("internal", "api", "sync")
             .whereLayer("transport").mayOnlyAccessLayers("internal", "api", "sync", "buffer")
-            .whereLayer("flow").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport")
-            .whereLayer("protocol").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow")
-            .whereLayer("naming").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol")
-            .whereLayer("endpoint").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming")
-            .whereLayer("entry").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming", "endpoint")
-            .whereLayer("daemon").mayOnlyAccessLayers("internal", "api", "sync", "buffer", "transport", "flow", "protocol", "naming");
+            .whereLayer("flow").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport")
+            .whereLayer("protocol").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport", "flow")
+            .whereLayer("naming").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport", "flow", "protocol")
+            .whereLayer("endpoint").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport", "flow", "protocol", "naming")
+            .whereLayer("entry").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport", "flow", "protocol", "naming", "endpoint")
+            .whereLayer("daemon").mayOnlyAccessLayers("internal", "api", "io", "sync", "buffer", "transport", "flow", "protocol", "naming");
 
     @Test
     void layersOnlyPointDown() {
@@ -76,7 +78,7 @@ class LayerRulesTest {
     }
 
     /** The layers in order, as the rule above defines them; {@link #layerOf} maps a package or the entry class to its index. */
-    private static final java.util.List<String> ORDER = java.util.List.of("internal", "api", "sync", "buffer", "transport", "flow",
+    private static final java.util.List<String> ORDER = java.util.List.of("internal", "api", "io", "sync", "buffer", "transport", "flow",
             "protocol", "naming", "endpoint", "entry", "daemon");
 
     private static int layerOf(String pkg, String cls) {

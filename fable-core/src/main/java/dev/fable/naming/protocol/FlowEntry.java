@@ -46,6 +46,7 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      *                  own pool), {@code copy} (a socket transport); at the publisher's end as the subscriber declared it
      */
     public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount, String privacy) {
+        /** Checks that the privacy model is given. */
         public Fanout {
             java.util.Objects.requireNonNull(privacy, "privacy");
         }

@@ -163,9 +163,12 @@ final class StreamReader implements BufferOwner, dev.fable.transport.Counted {
         return closeSeen || (endOfStream && !complete());
     }
 
-    /** True if the peer said goodbye (a CLOSE frame, or EOF of a plain external peer) rather than vanished. */
+    /**
+     * True if the peer said goodbye (a CLOSE frame, or the orderly end of stream of a plain external peer) rather than
+     * vanished. A plain peer's reset (a process killed with unread data, a peer that aborts) is no goodbye.
+     */
     boolean endedCleanly() {
-        return closeSeen || (!framed && endOfStream);
+        return closeSeen || (!framed && endOfStream && resetCause == null);
     }
 
     /** Why the stream ended without a close, if the socket said (e.g. "Connection reset"), else null. */
