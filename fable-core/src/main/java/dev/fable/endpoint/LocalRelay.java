@@ -7,6 +7,7 @@ import dev.fable.ConnectionState;
 import dev.fable.FableException;
 import dev.fable.Relay;
 import dev.fable.buffer.SlotBuffer;
+import dev.fable.flow.LiveConnection;
 
 import java.time.Duration;
 import java.util.Collections;
@@ -213,9 +214,11 @@ public final class LocalRelay implements Relay {
                     try {
                         r = from.receive(IDLE_WAIT);
                     } catch (ConnectionClosedException e) {   // its peer ended cleanly after everything it sent (or the relay closed it)
+                        drainTarget();
                         end(null);
                         return;
                     } catch (FableException e) {   // its peer died or broke the protocol: what it sent before is forwarded already
+                        drainTarget();
                         end(new FableException("relay: side " + fromSide + " (" + from + ", " + from.transport() + ") failed: " + e.getMessage()
                                 + "; side " + toSide + " (" + to + ") was closed", e));
                         return;
@@ -249,6 +252,24 @@ public final class LocalRelay implements Relay {
                         RELAYS.remove(a, LocalRelay.this);
                         RELAYS.remove(b, LocalRelay.this);
                     }
+                }
+            }
+        }
+
+        /**
+         * Waits until everything forwarded to {@code to} is where closing it keeps it deliverable (a socket's close
+         * pushes what is left for a moment only): a slow reader gets all of it. Bounded by {@code to}'s liveness (a
+         * reader that stops acknowledging ends the connection within the peer timeout) and by the relay's end.
+         */
+        private void drainTarget() {
+            if (!(to instanceof LiveConnection l)) return;
+            long park = 1_000;
+            for (int tries = 0; !ending.get() && !l.outputFlushed(); tries++) {
+                if (tries < SPINS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(park);
+                    park = Math.min(park * 2, MAX_PARK_NANOS);
                 }
             }
         }
