@@ -115,7 +115,25 @@ class RelayHttpTest {
             assertTrue(Pattern.compile("Total transferred:\\s+(\\d+)").matcher(ab).results()
                     .allMatch(m -> Long.parseLong(m.group(1)) >= 1000L * small.length), ab);
 
-            // stdin's end stops each relay cleanly, with its counters: 1,100 connections, none failed
+            // a slow download meanwhile: 'fable flows' lists the plain peer the relay accepted and the relay beside each end
+            Path slow = dir.resolve("slow.bin");
+            Process curl = new ProcessBuilder("curl", "-sS", "-f", "--limit-rate", "4M", "-o", slow.toString(), "http://127.0.0.1:" + port + "/big.bin")
+                    .redirectErrorStream(true).redirectOutput(dir.resolve("slow.log").toFile()).start();
+            long deadline = System.nanoTime() + LIMIT_NANOS;
+            String flows;
+            Pattern acceptedRow = Pattern.compile("\\{[^}]*\"local\":\"tcp://127\\.0\\.0\\.1:" + port + "\"[^}]*\"transport\":\"tcp-raw\",\"reason\":\"relay [^\"]*\\(tcp-raw <-> shm\\)");
+            while (true) {
+                Process f = SendRecvTest.fable("flows", "--json").redirectErrorStream(true).start();
+                flows = new String(f.getInputStream().readAllBytes());
+                assertEquals(0, SendRecvTest.exit(f), flows);
+                if (acceptedRow.matcher(flows).find()) break;
+                assertTrue(curl.isAlive() && System.nanoTime() < deadline, "fable flows never listed the accepted tcp-raw peer with its relay: " + flows);
+            }
+            assertTrue(curl.waitFor(120, TimeUnit.SECONDS));
+            assertEquals(0, curl.exitValue(), Files.readString(dir.resolve("slow.log")));
+            assertEquals(want, sha256(slow), "the slow download differs");
+
+            // stdin's end stops each relay cleanly, with its counters: 1,101 connections, none failed
             for (Process r : new Process[] {r2, r1}) {
                 r.getOutputStream().close();
                 assertTrue(r.waitFor(60, TimeUnit.SECONDS), "relay did not stop when its stdin closed");
@@ -123,12 +141,12 @@ class RelayHttpTest {
             String s1 = Files.readString(r1Log), s2 = Files.readString(r2Log);
             assertEquals(0, r2.exitValue(), s2);
             assertEquals(0, r1.exitValue(), s1);
-            assertTrue(s2.contains("stopped after 1100 connection(s), 0 failed"), s2);
-            assertTrue(s1.contains("stopped after 1100 connection(s), 0 failed"), s1);
+            assertTrue(s2.contains("stopped after 1101 connection(s), 0 failed"), s2);
+            assertTrue(s1.contains("stopped after 1101 connection(s), 0 failed"), s1);
             assertTrue(s1.contains(" <-> 127.0.0.1:" + webPort + " (tcp-raw)"), "--verbose names each connection: " + s1);
             Matcher out = Pattern.compile("B in, (\\d+) B out").matcher(s2);
             assertTrue(out.find(), s2);
-            assertTrue(Long.parseLong(out.group(1)) >= 100L * big.length + 1000L * small.length, "bytes back to the clients: " + s2);
+            assertTrue(Long.parseLong(out.group(1)) >= 101L * big.length + 1000L * small.length, "bytes back to the clients: " + s2);
         } finally {
             for (Process p : new Process[] {r2, r1, py}) {
                 if (p != null) p.destroyForcibly().waitFor();
