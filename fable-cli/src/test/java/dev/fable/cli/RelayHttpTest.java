@@ -117,7 +117,7 @@ class RelayHttpTest {
 
             // a slow download meanwhile: 'fable flows' lists the plain peer the relay accepted and the relay beside each end
             Path slow = dir.resolve("slow.bin");
-            Process curl = new ProcessBuilder("curl", "-sS", "-f", "--limit-rate", "4M", "-o", slow.toString(), "http://127.0.0.1:" + port + "/big.bin")
+            Process curl = new ProcessBuilder("curl", "-sS", "-f", "--limit-rate", "1M", "-o", slow.toString(), "http://127.0.0.1:" + port + "/big.bin")
                     .redirectErrorStream(true).redirectOutput(dir.resolve("slow.log").toFile()).start();
             long deadline = System.nanoTime() + LIMIT_NANOS;
             String flows;
