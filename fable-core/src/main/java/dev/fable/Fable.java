@@ -533,6 +533,23 @@ public final class Fable implements AutoCloseable {
     }
 
     /**
+     * Splices {@code a} and {@code b} both ways: everything one receives is forwarded to the other with
+     * {@link Buffer#forward}, zero copy where both are shared memory on this host, one copy otherwise, until either
+     * side ends; then the other is closed. See {@link Relay} (the issue's {@code Relay.between(a, b)}). The
+     * connections may belong to any set-up; the relay takes over their receiving (and sending) threads: do not poll
+     * or claim on them while it runs.
+     *
+     * @param a one connection, open
+     * @param b the other connection, open
+     * @return the running relay
+     * @throws IllegalArgumentException if {@code a} and {@code b} are the same connection
+     * @throws IllegalStateException if either is not open, or already in a running relay
+     */
+    public static Relay relay(Connection a, Connection b) {
+        return dev.fable.endpoint.LocalRelay.start(a, b);
+    }
+
+    /**
      * A poller over connections of every transport that waits with {@code mode} (spinning up to 20 µs first unless
      * BLOCK), for up to 65,536 connections.
      *

@@ -396,6 +396,21 @@ public final class SlotBuffer implements Buffer {
      */
     @Override
     public boolean forward(Connection to) {
+        return forwardCounted(to) != NOT_FORWARDED;
+    }
+
+    /** {@link #forwardCounted}: {@code to} had no room; the buffer is still held. */
+    public static final int NOT_FORWARDED = 0;
+    /** {@link #forwardCounted}: lent in place, zero copy. */
+    public static final int FORWARDED_IN_PLACE = 1;
+    /** {@link #forwardCounted}: the bytes were copied into a buffer of {@code to}. */
+    public static final int FORWARDED_BY_COPY = 2;
+
+    /**
+     * {@link #forward(Connection)}, telling how: {@link #NOT_FORWARDED} (back-pressure, still held),
+     * {@link #FORWARDED_IN_PLACE} (lent: zero copy) or {@link #FORWARDED_BY_COPY}. A relay counts with it.
+     */
+    public int forwardCounted(Connection to) {
         if (state == READABLE && to instanceof ForwardTarget t && owner instanceof Lender l) {
             Lender.LentPool pool = l.poolOf(this);
             if (pool != null) {
@@ -409,12 +424,12 @@ public final class SlotBuffer implements Buffer {
                     l.unlent(this);
                     throw e;
                 }
-                if (r == ForwardTarget.OFFERED) return true;
+                if (r == ForwardTarget.OFFERED) return FORWARDED_IN_PLACE;
                 l.unlent(this);
-                if (r == ForwardTarget.FULL) return false;
+                if (r == ForwardTarget.FULL) return NOT_FORWARDED;
             }
         }
-        return Buffer.super.forward(to);
+        return Buffer.super.forward(to) ? FORWARDED_BY_COPY : NOT_FORWARDED;
     }
 
     /** A lent buffer is the application's again (its lending was refused). Owner side. */

@@ -29,9 +29,12 @@ public final class ExternalTcpListener implements ExternalListener {
     private final String where;
 
     private final LegServices services;
+    private final java.util.function.BiConsumer<Connection, String> accepted;
 
-    public ExternalTcpListener(String uri, ConnectOptions options, LegServices services) {
+    /** {@code accepted} is told each connection accepted, with a reason for the flow table. */
+    public ExternalTcpListener(String uri, ConnectOptions options, LegServices services, java.util.function.BiConsumer<Connection, String> accepted) {
         this.services = services;
+        this.accepted = accepted;
         URI u = URI.create(uri);
         if (!"tcp".equals(u.getScheme()) || u.getHost() == null || u.getPort() < 0) {
             throw new IllegalArgumentException("listenExternal needs tcp://host:port (port 0 picks a free one), not '" + uri + "'");
@@ -76,8 +79,10 @@ public final class ExternalTcpListener implements ExternalListener {
                         throw new FableException("cannot set up the connection from a peer on " + where + ": " + e, e);
                     }
                     String peer = ch.getRemoteAddress().toString();
-                    return LiveConnection.external(new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
+                    Connection c = LiveConnection.external(new StreamConnection(TransportRegistry.TCP_RAW, where, peer.startsWith("/") ? peer.substring(1) : peer, 0,
                             new PlainIo(ch), false, options.slotSize(), options, 0, services));
+                    accepted.accept(c, "plain peer accepted on " + where);
+                    return c;
                 }
                 if (!Selectors.awaitReady(selector, t, deadline)) return null;
             }

@@ -88,7 +88,7 @@ public final class FableRuntime implements AutoCloseable {
 
     /** Accepts plain TCP peers on {@code uri}. */
     public ExternalListener listenExternal(String uri, ConnectOptions options) {
-        return new ExternalTcpListener(uri, options, services);
+        return new ExternalTcpListener(uri, options, services, (c, why) -> flows.add(c, why, false));
     }
 
     /** This runtime's leak detector: every buffer of its connections is tracked by it. */

@@ -25,7 +25,8 @@ import dev.fable.naming.protocol.SwitchOrder;
  */
 final class FlowTable {
 
-    private record Flow(WeakReference<Connection> ref, String reason, long openedAtMillis) {
+    /** {@code connector}: this end made the connection (the accepting end of an endpoint is added as {@link NameService#ACCEPTED_REASON}). */
+    private record Flow(WeakReference<Connection> ref, String reason, long openedAtMillis, boolean connector) {
         boolean gone() {
             Connection c = ref.get();
             return c == null || c.state() == ConnectionState.CLOSED;
@@ -64,8 +65,13 @@ final class FlowTable {
     }
 
     void add(Connection c, String reason) {
+        add(c, reason, !NameService.ACCEPTED_REASON.equals(reason));
+    }
+
+    /** As {@link #add(Connection, String)}, saying whether this end connected (an external listener's accepted peers did not). */
+    void add(Connection c, String reason, boolean connector) {
         flows.removeIf(Flow::gone);   // O(live connections), once per connection made
-        flows.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis()));
+        flows.add(new Flow(new WeakReference<>(c), reason, System.currentTimeMillis(), connector));
     }
 
     /**
@@ -135,6 +141,8 @@ final class FlowTable {
             if (c == null) continue;
             LiveConnection l = c instanceof LiveConnection x ? x : null;
             String reason = l != null && l.switchReason() != null ? l.switchReason() : f.reason();
+            LocalRelay relay = LocalRelay.of(c);
+            if (relay != null) reason = relay.describe() + "; " + reason;
             FlowEntry.Fanout fanout = publishing.get(c);
             if (fanout == null && f.reason().startsWith(SUBSCRIPTION_REASON)) {
                 fanout = new FlowEntry.Fanout(false, c.messagesDropped(), -1, -1, l == null ? "copy" : l.leg().privacy());
@@ -142,7 +150,7 @@ final class FlowTable {
             out.add(new FlowEntry(pid, c.localName(), c.peerName(), c.transport(), reason, c.epoch(),
                     c.bytesSent(), c.bytesReceived(), c.messagesSent(), c.messagesReceived(), f.openedAtMillis(),
                     // a publisher accepted its subscribers (its rows' reason is not ACCEPTED_REASON)
-                    l == null ? 0 : l.id(), !NameService.ACCEPTED_REASON.equals(f.reason()) && !(fanout != null && fanout.publisher()),
+                    l == null ? 0 : l.id(), f.connector() && !(fanout != null && fanout.publisher()),
                     waitDescription(c, l),
                     l != null && l.waitOverridden(),
                     l == null ? -1 : l.sendCpu(), l == null ? -1 : l.recvCpu(), fanout));

@@ -107,6 +107,14 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
         return switcher.newest().leg;
     }
 
+    /**
+     * True when everything committed so far is where {@link #close()} keeps it deliverable ({@link Leg#outputFlushed()}
+     * of the transport in use); also true once the connection has ended. Call it on the sending thread.
+     */
+    public boolean outputFlushed() {
+        return state() != dev.fable.ConnectionState.OPEN || leg().outputFlushed();
+    }
+
     // ---- the roles ----
 
     @Override public Buffer claim(int maxBytes) { if (subscription) refuseSending(); return send.claim(maxBytes); }

@@ -146,6 +146,16 @@ public interface Leg {
     /** {@link #finishOutput} without waiting: false when the marker does not fit now (retry later). */
     boolean tryFinishOutput();
 
+    /**
+     * True when everything this side committed is where {@link #close()} keeps it deliverable: always for shared
+     * memory (the ring holds it); for a socket, once every frame has been handed to the kernel (its close pushes
+     * what is left for a bounded time only). Pushes what the socket takes now. Called on the sending thread
+     * (a relay waits with it before it closes a target behind a slow reader).
+     */
+    default boolean outputFlushed() {
+        return true;
+    }
+
     /** True once the peer's end-of-epoch marker was polled: nothing more will arrive on this leg. */
     boolean inputFinished();
 

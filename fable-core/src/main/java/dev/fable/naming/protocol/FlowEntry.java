@@ -46,7 +46,15 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      *                  own pool), {@code copy} (a socket transport); at the publisher's end as the subscriber declared it
      */
     public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount, String privacy) {
-        /** Checks that the privacy model is given. */
+        /**
+         * Checks that the privacy model is given.
+         *
+         * @param publisher true at the publisher's end
+         * @param dropped   the drops counted for (or told to) this subscriber
+         * @param slotsHeld publisher's end: slots this subscriber holds; else -1
+         * @param slotCount publisher's end: this subscriber's quota; else -1
+         * @param privacy   the subscriber's privacy model, not null
+         */
         public Fanout {
             java.util.Objects.requireNonNull(privacy, "privacy");
         }

@@ -148,6 +148,11 @@ public final class StreamConnection extends AbstractLeg implements StreamFailure
     }
 
     @Override
+    public boolean outputFlushed() {
+        return out.allHandedToKernel();
+    }
+
+    @Override
     public boolean inputFinished() {
         return in.epochEnded();
     }

@@ -165,6 +165,23 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
 
 
 
+    /**
+     * Pushes what the socket takes now; true when every committed frame has been handed to the kernel (nothing is
+     * left here for {@code close()} to push), or the connection has ended (nothing more can be pushed). False while
+     * frames wait for a slow reader, or while another thread is in here (ask again).
+     */
+    boolean allHandedToKernel() {
+        if (!lock.compareAndSet(0, 1)) return false;
+        try {
+            flush();
+            return queueSize == 0 && io.flush();
+        } catch (IOException | RuntimeException e) {
+            return true;   // the connection has ended (flush reported it): nothing more will go out
+        } finally {
+            unlock();
+        }
+    }
+
     /** True if a claim would succeed now (after pushing what the socket takes). */
     boolean spaceAvailable() {
         lock();
