@@ -15,7 +15,7 @@ import java.util.List;
 /**
  * One thread serving several connections: listens as {@code hub} (or the name given), accepts
  * {@code n} connections (default 3) and reads from whichever has data, until every one has sent its
- * last message (a long of -1). Shared-memory connections only in this version (see {@link Poller}).
+ * last message (a long of -1). Connections of any transport may join one {@link Poller}.
  */
 public final class PollerLoop {
     public static void main(String[] args) {
