@@ -333,6 +333,10 @@ public final class IpcBench implements Callable<Integer> {
 
     /** {@code --relay}: a ping-pong through a relay JVM beside the direct path ({@link RelayBench}), idle and under a hog. */
     private int relay() throws Exception {
+        String[] cp = cpus.split(",");
+        if (cp.length == 2 && cp[0].trim().equals(cp[1].trim())) {
+            throw new IllegalArgumentException("--relay needs two different CPUs in --cpus (client, server; got '" + cpus + "')");
+        }
         Plan plan = plan();   // checks --cpus
         List<String> ts = new ArrayList<>();
         for (String t : relay.split(",")) {
@@ -340,7 +344,6 @@ public final class IpcBench implements Callable<Integer> {
             if (!x.equals("shm") && !x.equals("tcp")) throw new IllegalArgumentException("--relay takes shm and/or tcp (got '" + t + "')");
             if (!ts.contains(x)) ts.add(x);
         }
-        if (plan.cpuA() == plan.cpuB()) throw new IllegalArgumentException("--relay needs two CPUs in --cpus (client, server)");
         int rc = relayCpu == null ? plan.cpuB() : cpu(Integer.toString(relayCpu), Runtime.getRuntime().availableProcessors());
         List<Integer> sz = specified("--sizes") ? plan.sizes() : List.of(64, 4096);
         for (int s : sz) {
