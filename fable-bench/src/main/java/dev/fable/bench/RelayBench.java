@@ -440,8 +440,10 @@ public final class RelayBench {
                 for (int size : sizes) {
                     for (String path : List.of("direct-" + t, "relay-" + t)) {
                         Histogram h = m.get(key(path, load, size));
-                        if (h == null) {
-                            r.append("| ").append(path).append(" | ").append(load).append(" | ").append(IpcBench.human(size)).append(" | FAILED: no result | | | | | | | | | |\n");
+                        if (h == null || h.getTotalCount() == 0) {
+                            r.append("| ").append(path).append(" | ").append(load).append(" | ").append(IpcBench.human(size))
+                                    .append(h == null ? " | FAILED: no result" : " | 0: no round trip ended in the measured time (a stall as long)")
+                                    .append(" | | | | | | | | | |\n");
                             continue;
                         }
                         List<Cell> cs = cells.stream().filter(c -> c.path().equals(path) && c.load().equals(load) && c.size() == size).toList();
@@ -450,7 +452,7 @@ public final class RelayBench {
                                 h.getTotalCount(), us(h.getValueAtPercentile(50)), us(p50lo), us(p50hi), us(h.getValueAtPercentile(99)),
                                 us(h.getValueAtPercentile(99.9)), us(h.getMaxValue())));
                         Histogram d = m.get(key("direct-" + t, load, size));
-                        if (path.startsWith("relay-") && d != null) {
+                        if (path.startsWith("relay-") && d != null && d.getTotalCount() > 0) {
                             long ip = cs.stream().mapToLong(Cell::inPlace).sum(), cp = cs.stream().mapToLong(Cell::copied).sum();
                             r.append(String.format(Locale.ROOT, " %s | %s | %s | %s |", signedUs(h.getValueAtPercentile(50) - d.getValueAtPercentile(50)),
                                     signedUs(h.getValueAtPercentile(99) - d.getValueAtPercentile(99)),
