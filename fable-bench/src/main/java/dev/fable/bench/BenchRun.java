@@ -102,8 +102,7 @@ final class BenchRun implements AutoCloseable {
         List<Process> hogs = new ArrayList<>();
         try {
             for (int cpu : cpus) {
-                Process h = new ProcessBuilder("taskset", "-c", Integer.toString(cpu), "yes").redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                Process h = startHog(cpu);
                 hogs.add(h);
                 extra.add(h);   // ended with the run if it is aborted
             }
@@ -116,13 +115,24 @@ final class BenchRun implements AutoCloseable {
 
     private void stopHogs(List<Process> hogs) {
         for (Process h : hogs) {
-            h.destroyForcibly();
-            try {
-                h.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            stopHog(h);
             extra.remove(h);
+        }
+    }
+
+    /** A CPU hog: {@code yes > /dev/null} pinned to {@code cpu} with taskset (also {@code --relay}'s). */
+    static Process startHog(int cpu) throws IOException {
+        return new ProcessBuilder("taskset", "-c", Integer.toString(cpu), "yes").redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    }
+
+    /** Kills a hog of {@link #startHog} and waits until it is gone. */
+    static void stopHog(Process h) {
+        h.destroyForcibly();
+        try {
+            h.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -87,6 +87,16 @@ public final class IpcBench implements Callable<Integer> {
             + "API instead of the matrix: one-way 64 KiB over shm and tcp, rounds alternating (about 30 s; --full: 2 minutes; --quick: 10 s)")
     boolean streams;
 
+    @Option(names = "--relay", arity = "0..1", fallbackValue = "shm,tcp", paramLabel = "T,...", description = "measure what a relay "
+            + "(Fable.relay) adds instead of the matrix: ping-pong p50/p99/p99.9 client -> relay JVM -> server beside client -> server, "
+            + "over shm and/or tcp (default shm,tcp), idle and with a CPU hog on the relay's CPU (the server's for direct), "
+            + "--sizes default 64,4KiB; client on the first of --cpus, server on the second, relay on --relay-cpu (about 2 minutes; "
+            + "--full: 5; --quick: 30 s)")
+    String relay;
+
+    @Option(names = "--relay-cpu", paramLabel = "CPU", description = "with --relay: the relay JVM's CPU (taskset; default the second of --cpus)")
+    Integer relayCpu;
+
     @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
             + "processes instead of the matrix (default N = 1,2,4,8; --quick: 1,2), for --sizes: Fable's fan-out, Aeron IPC with N "
             + "subscriptions and N one-to-one Fable connections (about 6 minutes; --full: 9; --quick: under a minute). --full runs it "
@@ -213,6 +223,7 @@ public final class IpcBench implements Callable<Integer> {
         }
         if (reconfigure) return reconfigure();
         if (streams) return streams();
+        if (relay != null) return relay();
         if (fanout != null) return fanout(fanoutSettings(), null);
         Plan plan = plan();
         FanoutRun.Settings fan = full && transports == null && !grid ? fanoutSettings() : null;   // --full: the fan-out too, after the matrix
@@ -317,6 +328,56 @@ public final class IpcBench implements Callable<Integer> {
         System.out.println();
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("streams.md"));
+        return report.contains("FAILED") ? 3 : 0;
+    }
+
+    /** {@code --relay}: a ping-pong through a relay JVM beside the direct path ({@link RelayBench}), idle and under a hog. */
+    private int relay() throws Exception {
+        String[] cp = cpus.split(",");
+        if (cp.length == 2 && cp[0].trim().equals(cp[1].trim())) {
+            throw new IllegalArgumentException("--relay needs two different CPUs in --cpus (client, server; got '" + cpus + "')");
+        }
+        Plan plan = plan();   // checks --cpus
+        List<String> ts = new ArrayList<>();
+        for (String t : relay.split(",")) {
+            String x = t.trim().toLowerCase(Locale.ROOT);
+            if (!x.equals("shm") && !x.equals("tcp")) throw new IllegalArgumentException("--relay takes shm and/or tcp (got '" + t + "')");
+            if (!ts.contains(x)) ts.add(x);
+        }
+        int rc = relayCpu == null ? plan.cpuB() : cpu(Integer.toString(relayCpu), Runtime.getRuntime().availableProcessors());
+        List<Integer> sz = specified("--sizes") ? plan.sizes() : List.of(64, 4096);
+        for (int s : sz) {
+            if (s > 4096) throw new IllegalArgumentException("--relay measures sizes up to 4 KiB (its slots); got " + human(s));
+        }
+        checkDaemon();
+        Path dir = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        long warmMs = quick ? 100 : full ? 500 : 300, measureMs = quick ? 200 : full ? 2_000 : 1_000;
+        int rounds = specified("--repeat") ? plan.repeat() : quick ? 1 : full ? 5 : 3;
+        System.out.println("relay latency: ping-pong over " + String.join(", ", ts) + ", direct and through a relay, idle and with a hog, "
+                + sz.stream().map(IpcBench::human).toList() + "; " + rounds + " rounds of " + warmMs + " + " + measureMs
+                + " ms per cell; client on CPU " + plan.cpuA() + ", server on CPU " + plan.cpuB() + ", relay on CPU " + rc + " ...");
+        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
+            List<ProcessHandle> all = BenchRun.handles(owned);
+            BenchRun.stop(all);
+            BenchRun.removeFilesOf(all);
+        }, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        String report;
+        try {
+            report = RelayBench.run(dir, ts, sz, plan.cpuA(), plan.cpuB(), rc, warmMs, measureMs, rounds,
+                    warmMs + measureMs + cellTimeoutSecs * 1000L, owned);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+        }
+        System.out.println();
+        System.out.print(report);
+        System.out.println("\nresults: " + dir.toAbsolutePath().resolve("relay.md") + " (relay.csv, relay-summary.csv)");
         return report.contains("FAILED") ? 3 : 0;
     }
 
