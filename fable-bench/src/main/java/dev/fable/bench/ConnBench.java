@@ -141,7 +141,7 @@ public final class ConnBench {
 
     static long mapLimit() {
         try {
-            return Long.parseLong(Files.readString(Path.of("/proc/sys/vm/max_map_count")).trim());
+            return Long.parseLong(Files.readAllLines(Path.of("/proc/sys/vm/max_map_count")).getFirst().trim());   // readString gives "6" here
         } catch (IOException | RuntimeException e) {
             return Long.MAX_VALUE;
         }
@@ -973,7 +973,10 @@ public final class ConnBench {
         boolean open(List<String> group, int n, Map<String, String> skipped) throws IOException {
             List<String> need = group.stream().map(Sets::set).distinct().toList();
             for (String other : List.of("shm", "unix")) {
-                if (!need.contains(other) && size.get(other) > 0 && !fits(need.contains("shm") ? n : 0, need.contains("unix") ? n : 0)) close(other);
+                if (!need.contains(other) && size.get(other) > 0
+                        && !fits(need.contains("shm") ? n : size.get("shm"), need.contains("unix") ? n : size.get("unix"))) {
+                    close(other);   // the group's set at N and this one do not fit together
+                }
             }
             for (String set : need) {
                 if (size.get(set) > n) close(set);   // a smaller N after a larger one: start again
@@ -1047,7 +1050,7 @@ public final class ConnBench {
 
     static String loadavg() {
         try {
-            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            String[] f = Files.readAllLines(Path.of("/proc/loadavg")).getFirst().trim().split(" ");
             return f[0] + " " + f[1] + " " + f[2];
         } catch (IOException | RuntimeException e) {
             return "?";
