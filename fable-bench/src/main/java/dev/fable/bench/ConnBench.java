@@ -1073,8 +1073,8 @@ public final class ConnBench {
 
     static String report(Settings s, List<Result> results, Map<String, String> skipped, List<String> notes, String loadBefore, String loadAfter, long secs) {
         StringBuilder r = new StringBuilder("## Ping-pong RTT over one of N connections (`--connections`)\n\n");
-        r.append("Machine: ").append(Machine.describe()).append("; load average ").append(loadBefore).append(" before, ").append(loadAfter)
-                .append(" after; ").append(secs).append(" s.\n\n");
+        r.append("Machine: ").append(Machine.describe()).append("; load average ").append(loadBefore).append(" at the start (other processes), ").append(loadAfter)
+                .append(" at the end (it counts this run's own threads: up to N of them with a thread per connection); ").append(secs).append(" s.\n\n");
         r.append(String.format(Locale.ROOT, "Server JVM's serving threads pinned to CPU %d, the client's measuring thread to CPU %d (the Poller's watcher "
                 + "threads and the JVMs' other threads unpinned). 16-byte ping-pong on connection 0: claim/commit then poll in a spin (Fable, SPIN side) "
                 + "or a non-blocking write then non-blocking reads in a spin (NIO). idle: the other N-1 connections carry nothing; busy: N/100 of "

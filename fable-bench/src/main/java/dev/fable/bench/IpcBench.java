@@ -88,9 +88,9 @@ public final class IpcBench implements Callable<Integer> {
     boolean streams;
 
     @Option(names = "--connections", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure ping-pong RTT "
-            + "over one of N connections instead of the matrix, the others idle and then 1% of them busy (default N = 1,100,1000,10000; "
+            + "over one of N connections instead of the matrix, the others idle and then 1%% of them busy (default N = 1,100,1000,10000; "
             + "--quick: 1,100,1000): one server thread with a Fable Poller, a thread per connection, and an NIO Selector over Unix sockets "
-            + "(about 5 minutes; --quick: about 1)")
+            + "(about 4 minutes; --quick: under 1)")
     String connections;
 
     @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
