@@ -96,6 +96,11 @@ public final class IpcBench implements Callable<Integer> {
 
     @Option(names = "--relay-cpu", paramLabel = "CPU", description = "with --relay: the relay JVM's CPU (taskset; default the second of --cpus)")
     Integer relayCpu;
+    @Option(names = "--connections", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure ping-pong RTT "
+            + "over one of N connections instead of the matrix, the others idle and then 1%% of them busy (default N = 1,100,1000,10000; "
+            + "--quick: 1,100,1000): one server thread with a Fable Poller, a thread per connection, and an NIO Selector over Unix sockets "
+            + "(about 4 minutes; --quick: under 1)")
+    String connections;
 
     @Option(names = "--fanout", arity = "0..1", fallbackValue = "auto", paramLabel = "N,...", description = "measure one producer to N consumer "
             + "processes instead of the matrix (default N = 1,2,4,8; --quick: 1,2), for --sizes: Fable's fan-out, Aeron IPC with N "
@@ -224,6 +229,7 @@ public final class IpcBench implements Callable<Integer> {
         if (reconfigure) return reconfigure();
         if (streams) return streams();
         if (relay != null) return relay();
+        if (connections != null) return connections();
         if (fanout != null) return fanout(fanoutSettings(), null);
         Plan plan = plan();
         FanoutRun.Settings fan = full && transports == null && !grid ? fanoutSettings() : null;   // --full: the fan-out too, after the matrix
@@ -378,6 +384,42 @@ public final class IpcBench implements Callable<Integer> {
         System.out.println();
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("relay.md") + " (relay.csv, relay-summary.csv)");
+        return report.contains("FAILED") ? 3 : 0;
+    }
+
+
+    /** {@code --connections}: RTT over one of N connections ({@link ConnBench}), server on the first CPU of --cpus, client on the second. */
+    private int connections() throws Exception {
+        Plan plan = plan();   // checks --cpus
+        List<Integer> ns = ConnBench.parseNs(connections, quick);
+        checkDaemon();
+        Path dir = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        int rounds = quick && !specified("--repeat") ? 1 : repeat;
+        ConnBench.Settings s = new ConnBench.Settings(ns, ConnBench.FAMILIES, plan.cpuA(), plan.cpuB(), rounds, quick ? 50 : full ? 300 : 100,
+                quick ? 100 : full ? 1000 : 300, quick);
+        System.out.println("RTT over one of N connections, N = " + ns + ": " + String.join(", ", ConnBench.FAMILIES) + "; " + rounds + " round"
+                + (rounds == 1 ? "" : "s") + " per cell ...");
+        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
+            List<ProcessHandle> all = BenchRun.handles(owned);
+            BenchRun.stop(all);
+            BenchRun.removeFilesOf(all);
+        }, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        String report;
+        try {
+            report = ConnBench.run(s, dir, owned);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+        }
+        System.out.println();
+        System.out.print(report);
+        System.out.println("\nresults: " + dir.toAbsolutePath().resolve("connections.md") + " (and connections.csv)");
         return report.contains("FAILED") ? 3 : 0;
     }
 

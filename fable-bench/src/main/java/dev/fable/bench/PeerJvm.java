@@ -13,6 +13,11 @@ final class PeerJvm {
             "fable.daemon.autostart", "fable.bench.shmDir", "fable.bench.poolMiB", "fable.bench.logMiB", "fable.shm.maxPeerPoolBytes", "fable.bench.corruptAt", "fable.bench.skipAt");
 
     static List<String> command(Class<?> main, List<String> args) {
+        return command(main, List.of(), args);
+    }
+
+    /** As {@link #command(Class, List)}, with {@code jvmFlags} after the common ones (a larger heap, say: the last -Xmx wins). */
+    static List<String> command(Class<?> main, List<String> jvmFlags, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
@@ -27,6 +32,7 @@ final class PeerJvm {
         }
         // Every row's peer maps what the other's options declare: the 64 MiB log of FableLink.BENCH_LOG_MIB with its pool.
         if (System.getProperty("fable.shm.maxPeerPoolBytes") == null) cmd.add("-Dfable.shm.maxPeerPoolBytes=" + (256L << 20));
+        cmd.addAll(jvmFlags);
         cmd.addAll(List.of("-cp", classPath(), main.getName()));
         cmd.addAll(args);
         return cmd;
