@@ -259,8 +259,11 @@ final class Switcher {
             l.closed = true;
             all.remove(l);
         }
-        l.leg.close();
+        l.leg.closeRetired(drainNanos + RETIRE_MARGIN_NANOS);   // waits for a live peer to release what this side lent it
     }
+
+    /** Beyond the drain timeout, how long a retired leg waits for its peer's releases before it closes anyway. */
+    private static final long RETIRE_MARGIN_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(500);
 
     int openLegs() {
         synchronized (all) {

@@ -114,6 +114,14 @@ public interface Leg {
     }
 
     /**
+     * Closes a leg a switch retired (its roles moved to a newer leg): a leg that lent slots to its peer first waits,
+     * up to {@code waitNanos}, until the peer released them. Off the data path (the switch's finisher).
+     */
+    default void closeRetired(long waitNanos) {
+        close();
+    }
+
+    /**
      * Receiving role, a socket leg: true if a poll would find a frame or the end without waiting (it may read the
      * socket once to know). Shared memory answers through {@link Pollable} instead; other legs say false.
      */

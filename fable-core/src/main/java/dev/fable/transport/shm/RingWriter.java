@@ -129,6 +129,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final long[] announcedAt = new long[MAX_POOL_ID + 1];   // by pool id: its POOL record's position; -1 once READ passed it
     private int nextPoolId = FIRST_FORWARDED_POOL;
     private final dev.fable.buffer.Lender.LentWatch watch = this::releasedUpTo;   // one object: a forward allocates nothing
+    private long lastLentAt = -1;   // sending role: the position of the last SLOT record naming a lent slot, -1 none
     private volatile int ended;   // 0 open; ENDED_PEER_DONE / ENDED_PEER_LIVE once the leg closed (the LentWatch answer)
     private static final int ENDED_PEER_DONE = 1, ENDED_PEER_LIVE = 2;
 
@@ -158,6 +159,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         }
         putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(id, slot, length, more));   // plain: as above
         lender.lentTo(b, watch, p);   // before the header: the lender never sees a position READ could already have passed
+        lastLentAt = p;
         publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));
         bytes += length;
         if (more) continued++;
@@ -262,6 +264,18 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
             sharedCount--;
             fanout.released(slot);
         }
+    }
+
+    /**
+     * True when the peer has released every lent slot this ring named (READ passed the last such record), or none was
+     * lent. A value of READ outside what this writer wrote counts as not yet (the caller's wait is bounded). Any thread
+     * that may read the ring (the leg not yet closed).
+     */
+    boolean lentReleased() {
+        long at = lastLentAt;
+        if (at < 0) return true;
+        long r = readRegisterAcquire(ring);   // acquire: the consumer's reads of the lent slots happened before
+        return r > at && r <= position;
     }
 
     /**

@@ -314,6 +314,26 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         }
     }
 
+    /**
+     * A leg a switch retired: before closing, waits (off the data path: the switch's finisher calls this) until the
+     * live peer has released the slots this side lent it (a relay's forwards in place), or the peer closed its side,
+     * or {@code waitNanos} passed (the peer's drain timeout copies what its application still holds). Closing
+     * earlier would leave those slots held for good: the lender can no longer read this ring's READ.
+     */
+    @Override
+    public void closeRetired(long waitNanos) {
+        long deadline = System.nanoTime() + waitNanos;
+        while (state() == ConnectionState.OPEN && System.nanoTime() - deadline < 0) {
+            try {
+                if (out.lentReleased()) break;
+            } catch (IllegalStateException unmapped) {
+                break;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+        }
+        close();
+    }
+
     @Override
     public void close() {
         if (!markClosed()) return;
