@@ -47,8 +47,9 @@ class RelayTest {
             try (r) {
                 pingPong(in.client(), out.server(), 300, 600, 8192);   // above the 512-byte inline size, within one slot
                 // b has the last message once the relay committed it; its counters follow right after
-                Await.until(() -> r.zeroCopyForwards() + r.copiedForwards() == 600, LIMIT, () -> "forwards counted: " + r.zeroCopyForwards()
-                        + " in place, " + r.copiedForwards() + " copied");
+                Await.until(() -> r.zeroCopyForwards() + r.copiedForwards() == 600 && r.messages(Relay.Direction.A_TO_B) == 300
+                        && r.messages(Relay.Direction.B_TO_A) == 300 && r.bytes(Relay.Direction.B_TO_A) == out.server().bytesSent(),
+                        LIMIT, () -> "forwards counted: " + r.zeroCopyForwards() + " in place, " + r.copiedForwards() + " copied");
                 assertEquals(0, r.copiedForwards(), "shm to shm on one host copies nothing: " + r.copied(Relay.Direction.A_TO_B)
                         + " a->b and " + r.copied(Relay.Direction.B_TO_A) + " b->a were copied");
                 assertEquals(300, r.zeroCopy(Relay.Direction.A_TO_B));
@@ -68,7 +69,8 @@ class RelayTest {
         try (Pair in = Pair.open("shm", SLOTS, SLOTS); Pair out = Pair.open("tcp", SLOTS, SLOTS)) {
             try (Relay r = Fable.relay(in.server(), out.client())) {
                 pingPong(in.client(), out.server(), 200, 1, 20_000);   // small (inline), one slot, several fragments
-                Await.until(() -> r.messages(Relay.Direction.B_TO_A) == 200, LIMIT, () -> "messages counted b -> a: " + r.messages(Relay.Direction.B_TO_A));
+                Await.until(() -> r.messages(Relay.Direction.B_TO_A) == 200 && r.copied(Relay.Direction.B_TO_A) == out.client().fragmentsReceived(),
+                        LIMIT, () -> "messages counted b -> a: " + r.messages(Relay.Direction.B_TO_A));
                 assertEquals(0, r.zeroCopyForwards(), "nothing is lent to a tcp connection");
                 assertEquals(in.server().fragmentsReceived(), r.copied(Relay.Direction.A_TO_B));
                 assertEquals(out.client().fragmentsReceived(), r.copied(Relay.Direction.B_TO_A));
@@ -105,7 +107,8 @@ class RelayTest {
             assertNull(failed.get());
             assertEquals("tcp", out.client().transport());
             assertEquals("unix", in.server().transport());
-            assertEquals(n, r.messages(Relay.Direction.A_TO_B));
+            // the far end has the last message once the relay committed it; the relay's counters follow right after
+            Await.until(() -> r.messages(Relay.Direction.A_TO_B) == n, LIMIT, () -> "messages counted: " + r.messages(Relay.Direction.A_TO_B));
             assertTrue(r.zeroCopyForwards() > 0, "before the switches, shm to shm lent slots");
             assertTrue(r.copiedForwards() > 0, "after them, everything is copied");
             assertNull(r.failure());
@@ -140,7 +143,8 @@ class RelayTest {
             Random rnd = new Random(8);
             for (int i = 0; i < n; i++) assertArrayEquals(message(rnd, size, size), out.server().receiveMessage(LIMIT), "message " + i);
             sender.join();
-            assertEquals((long) n * size, r.bytes(Relay.Direction.A_TO_B));
+            Await.until(() -> r.bytes(Relay.Direction.A_TO_B) == (long) n * size, LIMIT,   // counted right after the commit the reader saw
+                    () -> "bytes counted: " + r.bytes(Relay.Direction.A_TO_B));
         }
     }
 
