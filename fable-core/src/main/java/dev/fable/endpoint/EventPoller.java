@@ -101,6 +101,7 @@ public final class EventPoller implements Poller {
     private volatile Thread sleeper;   // the poller's thread while it parks (the doorbell)
     private Pipe pipe;                 // selectable(): made on demand
     private volatile boolean pipeArmed;   // a byte goes into the pipe at the next event
+    private volatile boolean pipeWritten; // a byte may be in the pipe: poll() reads it out (else no system call)
     private final ByteBuffer one = ByteBuffer.allocate(1);
     private final ByteBuffer drain = ByteBuffer.allocate(64);
     private Connection found;
@@ -164,6 +165,7 @@ public final class EventPoller implements Poller {
     private void notifyPipe() {
         if (!pipeArmed) return;
         pipeArmed = false;
+        pipeWritten = true;   // volatile: before the byte, so a poll that reads the pipe after it sees it
         try {
             synchronized (one) {   // watchers and the poller's thread may race here; not the data path (once per sleep)
                 one.clear();
@@ -214,7 +216,10 @@ public final class EventPoller implements Poller {
 
     @Override
     public Connection poll() {
-        if (pipe != null) drainPipe();
+        if (pipeWritten) {   // only after a notification: a poll makes no system call otherwise
+            pipeWritten = false;
+            drainPipe();
+        }
         int t = events.poll();
         if (t >= 0) {
             Entry e = entries[t];
