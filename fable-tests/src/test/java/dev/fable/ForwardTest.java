@@ -132,6 +132,45 @@ class ForwardTest {
         }
     }
 
+    /**
+     * The far end released both lent slots before the relay's target switched shm -> tcp, but the relay's reader looks
+     * only after the retired shm leg has closed: it still gets them back (it used to count them stranded, held for
+     * good, which stalled a relay whose own side switched mid-stream once its sender's pool ran dry).
+     */
+    @Test
+    void slotsReleasedBeforeTheTargetSwitchedComeBackWhenTheLenderLooksAfterTheOldLegClosed() throws Exception {
+        ConnectOptions twoSlots = ConnectOptions.trusted().slotSize(4096).slotCount(2);
+        try (Pair in = Pair.open("shm", ConnectOptions.trusted(), twoSlots);
+             Pair out = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted())) {
+            Connection a = in.client(), relayIn = in.server(), relayOut = out.client(), b = out.server();
+            for (int i = 0; i < 2; i++) {
+                Buffer w = a.claim(1000);
+                w.putLong(0, i);
+                w.commit();
+            }
+            for (int i = 0; i < 2; i++) assertTrue(relayIn.receive(LIMIT).forward(relayOut));
+            for (int i = 0; i < 2; i++) {
+                Buffer f = b.receive(LIMIT);
+                assertEquals(Buffer.Kind.SHM_SLOT, f.kind(), "lent in place");
+                assertEquals(i, f.getLong(0));
+                f.release();
+            }
+            assertNull(b.poll());   // publishes the far end's releases on the shm leg
+            assertEquals(1, relayOut.reconfigure("tcp", "test"));
+            dev.fable.flow.LiveConnection target = (dev.fable.flow.LiveConnection) relayOut;
+            dev.fable.testing.Await.until(() -> b.poll() == null && target.openLegs() == 1 && "tcp".equals(b.transport()), LIMIT,
+                    () -> "the retired shm leg did not close: " + target.openLegs() + " legs open");
+            assertNull(relayIn.poll(), "nothing to read; the relay's reader looks at its lent slots now, after the old leg closed");
+            Buffer again = a.claim(1000);
+            assertNotNull(again, "the far end released both lent slots before the switch, but the sender never got them back");
+            again.putLong(0, 2);
+            again.commit();
+            Buffer r = relayIn.receive(LIMIT);
+            assertTrue(r.forward(relayOut), "now over tcp: by copy");
+            assertEquals(2, b.receive(LIMIT).getLong(0));
+        }
+    }
+
     /** Many relayed messages in place and by copy mixed (small ones inline, large ones lent), every byte checked. */
     @Test
     void aRelayInPlaceKeepsEveryByteAndTheOrder() throws Exception {

@@ -36,14 +36,18 @@ public interface Lender {
 
     /** How far a target's peer has released what the target published (its queue's release position). */
     interface LentWatch {
-        /** Returned to lend nothing back any more: the target closed under a peer that may still read what it holds. */
-        long NEVER = Long.MIN_VALUE;
-
         /**
-         * Positions below this are released: {@link Long#MAX_VALUE} once the target ended and its peer reads no more,
-         * {@link #NEVER} if it ended while its peer may still hold what it read. Any thread.
+         * Positions below this are released: {@link Long#MAX_VALUE} once the target ended and its peer reads no more;
+         * once {@link #abandoned()}, what the peer had released when the target closed (final). Any thread.
          */
         long releasedUpTo();
+
+        /**
+         * True once the target closed under a live peer that may still hold what it read: positions at or above
+         * {@link #releasedUpTo()} then never come back (their slots stay held for good). Read it before
+         * {@code releasedUpTo()}: a watch that turns abandoned in between still answers a position that holds. Any thread.
+         */
+        boolean abandoned();
     }
 
     /**

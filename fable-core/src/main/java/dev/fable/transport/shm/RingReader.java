@@ -288,8 +288,10 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private boolean checkLent() {
         boolean any = false;
         for (int i = 0; i < lentOut; ) {
+            boolean abandoned = lentWatch[i].abandoned();   // first: see LentWatch.abandoned
             long r = lentWatch[i].releasedUpTo();
-            if (r > lentAt[i] || r == Lender.LentWatch.NEVER) {
+            long at = lentAt[i];
+            if (r > at || abandoned) {
                 SlotBuffer b = lentBuffer[i];
                 int last = --lentOut;   // swap the last one in
                 lentBuffer[i] = lentBuffer[last];
@@ -297,7 +299,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 lentAt[i] = lentAt[last];
                 lentBuffer[last] = null;
                 lentWatch[last] = null;
-                if (r == Lender.LentWatch.NEVER) {
+                if (r <= at) {
                     stranded++;   // its slot stays held for good: the target's live peer may still read it
                 } else {
                     giveBack(b);

@@ -128,8 +128,12 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private final dev.fable.buffer.Lender.LentPool[] announced = new dev.fable.buffer.Lender.LentPool[MAX_POOL_ID + 1];   // by pool id
     private final long[] announcedAt = new long[MAX_POOL_ID + 1];   // by pool id: its POOL record's position; -1 once READ passed it
     private int nextPoolId = FIRST_FORWARDED_POOL;
-    private final dev.fable.buffer.Lender.LentWatch watch = this::releasedUpTo;   // one object: a forward allocates nothing
+    private final dev.fable.buffer.Lender.LentWatch watch = new dev.fable.buffer.Lender.LentWatch() {   // one object: a forward allocates nothing
+        @Override public long releasedUpTo() { return RingWriter.this.releasedUpTo(); }
+        @Override public boolean abandoned() { return ended == ENDED_PEER_LIVE; }
+    };
     private long lastLentAt = -1;   // sending role: the position of the last SLOT record naming a lent slot, -1 none
+    private long finalRead = -1;   // READ when the leg closed under a live peer (what lenders get back); written before ended
     private volatile int ended;   // 0 open; ENDED_PEER_DONE / ENDED_PEER_LIVE once the leg closed (the LentWatch answer)
     private static final int ENDED_PEER_DONE = 1, ENDED_PEER_LIVE = 2;
 
@@ -176,13 +180,14 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * own view of it can suffer from; this writer still checks READ before it uses it.
      */
     private long releasedUpTo() {
-        int e = ended;
+        int e = ended;   // volatile: finalRead is written before it
         if (e == ENDED_PEER_DONE) return Long.MAX_VALUE;
-        if (e == ENDED_PEER_LIVE) return dev.fable.buffer.Lender.LentWatch.NEVER;
+        if (e == ENDED_PEER_LIVE) return finalRead;
         try {
             return readRegisterAcquire(ring);   // acquire: the consumer's reads of the lent slot happened before
         } catch (IllegalStateException unmappedMeanwhile) {
-            return ended == ENDED_PEER_DONE ? Long.MAX_VALUE : dev.fable.buffer.Lender.LentWatch.NEVER;
+            e = ended;
+            return e == ENDED_PEER_DONE ? Long.MAX_VALUE : e == ENDED_PEER_LIVE ? finalRead : -1;
         }
     }
 
@@ -284,9 +289,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * by a switch while its peer lives keeps the rest held (the peer may still hold their buffers).
      */
     void endShared(boolean peerDone) {
-        ended = peerDone ? ENDED_PEER_DONE : ENDED_PEER_LIVE;   // volatile: lenders watching this ring stop reading it
-        if (fanout == null && nextPoolId == FIRST_FORWARDED_POOL) return;
         long r = readRegisterAcquire(ring);   // acquire: as in refreshRead()
+        // lenders get back what READ passed by now (checked as in lentReleased; a forged value cannot pass position)
+        finalRead = r > 0 && r <= position ? r : -1;
+        ended = peerDone ? ENDED_PEER_DONE : ENDED_PEER_LIVE;   // volatile, after finalRead: lenders stop reading the ring
+        if (fanout == null && nextPoolId == FIRST_FORWARDED_POOL) return;
         if (fanout != null && r >= readCache && r <= position && (r & (RECORD_ALIGN - 1)) == 0) releaseShared(r);
         if (fanout != null && peerDone) releaseShared(Long.MAX_VALUE);
         releaseAnnouncements(Long.MAX_VALUE);   // nobody reads an announcement of ours any more
