@@ -73,6 +73,16 @@ public final class Libc {
     public static final int TCP_KEEPIDLE = 4;
     public static final int TCP_KEEPINTVL = 5;
     public static final int TCP_KEEPCNT = 6;
+    /** Linux {@code TCP_INFO}: {@code struct tcp_info} (see {@link #tcpInfo}). */
+    public static final int TCP_INFO = 11;
+    /** Offsets in {@code struct tcp_info} (linux/tcp.h; stable ABI, fields only appended): ms since the last ACK came. */
+    public static final int TCPI_LAST_ACK_RECV = 56;
+    /** u8: how many times the retransmission or probe timer backed off (doubled). */
+    public static final int TCPI_BACKOFF = 4;
+    /** u32: the retransmission timeout, µs (the probe timer's base, before its backoff). */
+    public static final int TCPI_RTO = 8;
+    /** Segments sent and not yet acknowledged (zero-window probes are not counted). */
+    public static final int TCPI_UNACKED = 24;
     private static final int AF_INET = 2;
     private static final int AF_INET6 = 10;
     /** madvise: fault every page of the range in, writable, without changing its contents (Linux 5.14+). */
@@ -365,6 +375,22 @@ public final class Libc {
             MemorySegment len = a.allocateFrom(JAVA_INT, 4);
             int rc = (int) GETSOCKOPT.invokeExact(state, fd, level, name, v, len);
             return rc == 0 ? v.get(JAVA_INT, 0) : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code getsockopt(fd, IPPROTO_TCP, TCP_INFO, out, &len)} into {@code out} (at most its size).
+     *
+     * @return the bytes the kernel filled in, or minus the errno of the failure
+     */
+    public static int tcpInfo(int fd, MemorySegment out) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            MemorySegment len = a.allocateFrom(JAVA_INT, (int) Math.min(Integer.MAX_VALUE, out.byteSize()));
+            int rc = (int) GETSOCKOPT.invokeExact(state, fd, IPPROTO_TCP, TCP_INFO, out, len);
+            return rc == 0 ? len.get(JAVA_INT, 0) : -(int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -29,6 +29,10 @@ import java.nio.channels.SocketChannel;
  *       user timeout set, Linux ends a probing connection when it has heard nothing for that long,
  *       at the next probe, so within B either way.</li>
  * </ul>
+ * Linux applies the user timeout to zero-window probing too: a peer that stops reading for B (curl
+ * {@code --limit-rate} reads in bursts, then sleeps for seconds) would be reset although its kernel
+ * answers every probe. {@link ZeroWindowGuard} lifts the timeout while the peer advertises a zero
+ * window and keeps the bound by the peer's acknowledgements instead.
  * The kernel then fails the socket with {@code ETIMEDOUT} (or the unreachable error it saw last),
  * the waiting receiver or sender wakes, and the leg ends with a {@code PeerGoneException} that says
  * how long the peer was silent. Nothing runs on the data path: no heartbeat frames, no timers of ours.
@@ -179,6 +183,18 @@ public final class Liveness {
         long v = Libc.intOption(fd, Libc.IPPROTO_TCP, Libc.TCP_USER_TIMEOUT);
         if (v < 0) throw new IOException("getsockopt(TCP_USER_TIMEOUT) failed: " + Libc.strerror((int) -v));
         return (int) v;
+    }
+
+    /**
+     * This process's descriptor of {@code ch}'s TCP socket (a {@code /proc/self/fd} scan: off the data path, once).
+     *
+     * @throws IOException if there is none (it is closed) or {@code ch} is not a TCP socket
+     */
+    static int descriptorOf(SocketChannel ch) throws IOException {
+        if (!(ch.getLocalAddress() instanceof InetSocketAddress local) || !(ch.getRemoteAddress() instanceof InetSocketAddress remote)) {
+            throw new IOException(ch + " is not a connected TCP socket");
+        }
+        return descriptor(ch.isOpen(), local, remote);
     }
 
     /**

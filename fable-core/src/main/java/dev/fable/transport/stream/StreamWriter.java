@@ -48,6 +48,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
     private final long epoch;
     private final StreamFailure failure;
     private final PendingFlusher flusher;     // this set-up's: finishes what a quiet sender left queued
+    private final dev.fable.transport.ZeroWindowGuard zeroWindow;   // TCP with a liveness bound, else null; flusher thread only
     private final ByteBuffer closeFrame = ByteBuffer.allocateDirect(StreamFrame.HEADER).order(ByteOrder.LITTLE_ENDIAN);
     private boolean closeQueued;
     private boolean armed;                   // registered with the PendingFlusher; guarded by lock
@@ -60,6 +61,7 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
                  StreamFailure failure, String label, LegServices services) {
         this.io = io;
         this.flusher = services.pendingFlusher();
+        this.zeroWindow = dev.fable.transport.ZeroWindowGuard.of(io.channel(), services.liveness());
         this.failure = failure;
         this.framed = framed;
         this.slotSize = slotSize;
@@ -149,11 +151,15 @@ final class StreamWriter implements BufferOwner, dev.fable.transport.Counted, Pe
      */
     @Override
     public boolean flushPending() {
+        if (zeroWindow != null) zeroWindow.stalled(System.nanoTime());   // a slow reader is no dead peer: see ZeroWindowGuard
         if (!lock.compareAndSet(0, 1)) return false;   // the sending thread is active: it flushes itself
         try {
             flush();
             boolean done = queueSize == 0 && io.flush();
-            if (done) armed = false;
+            if (done) {
+                armed = false;
+                if (zeroWindow != null) zeroWindow.drained();
+            }
             return done;
         } catch (IOException | RuntimeException e) {
             armed = false;
