@@ -29,7 +29,9 @@ module dev.fable {
     // below: not API; for Fable's own modules only
     exports dev.fable.sync to dev.fable.daemon, dev.fable.cli, dev.fable.bench;
     exports dev.fable.internal to dev.fable.daemon, dev.fable.cli, dev.fable.bench;
-    exports dev.fable.transport.tls to dev.fable.daemon, dev.fable.bench;
+    exports dev.fable.transport.tls to dev.fable.daemon, dev.fable.bench, dev.fable.tls.boringssl;
+    // a faster TLS engine, when the optional fable-tls-native module is on the path (TlsEngineFactory)
+    uses dev.fable.transport.tls.TlsEngineFactory;
     exports dev.fable.transport.shm to dev.fable.daemon, dev.fable.bench, dev.fable.jmh;
     exports dev.fable.buffer to dev.fable.jmh;
 }

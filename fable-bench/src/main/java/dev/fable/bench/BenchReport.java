@@ -150,10 +150,21 @@ final class BenchReport {
 
     // ------------------------------------------------------------------ the text
 
+    private boolean hasTlsRow() {
+        return plan.rows().stream().anyMatch(r -> r.id().equals("fable-tls"));
+    }
+
+    /** Which engine encrypts the tls rows (the peers are given the same -Dfable.tls.engine). */
+    private static String tlsEngine() {
+        return "TLS engine: " + dev.fable.transport.tls.TlsTransport.engineName()
+                + " (-Dfable.tls.engine=jdk|boringssl; boringssl needs the fable-tls-native module, which ./fable has)";
+    }
+
     /** Header, one table per placement, verdicts and comparisons: what the terminal shows, also the body of summary.md. */
     String terminal() {
         StringBuilder sb = new StringBuilder();
         if (!grid.isEmpty()) return gridText();
+        if (hasTlsRow()) sb.append(tlsEngine()).append('\n');
         for (String placement : plan.placements()) {
             sb.append(placement.equals("diff") ? "Different cores (CPUs " + plan.cpuA() + " and " + plan.cpuB() + ")"
                     : "Same core (both on CPU " + plan.cpuA() + ")").append(": median of ").append(plan.repeat())
@@ -356,6 +367,7 @@ final class BenchReport {
         StringBuilder sb = new StringBuilder("# fable bench results\n\n");
         sb.append("- Machine: ").append(Machine.describe()).append('\n');
         sb.append("- Rows: ").append(String.join(", ", plan.rows().stream().map(Row::id).toList())).append('\n');
+        if (hasTlsRow()) sb.append("- ").append(tlsEngine()).append('\n');
         sb.append("- Load: ").append(plan.hog() ? "a CPU hog (yes, pinned with taskset) on each measured CPU during every round (--load hog)" : "none").append('\n');
         sb.append("- Checks: ").append(verify ? "every byte of every message (--verify)" : "length and sequence number of every message").append('\n');
         sb.append("- Rounds per cell: ").append(plan.repeat()).append(" (rows interleaved within a round); lat ").append(plan.latMs()[0]).append("+")

@@ -28,48 +28,49 @@ public final class JsseCeiling {
     public static void main(String[] args) throws Exception {
         Path dir = Files.createTempDirectory("fable-jsse-");
         HostIdentity id = HostKeys.loadOrCreate(dir);
-        for (boolean direct : new boolean[] {false, true}) {
-            SSLEngine[] pair = handshaken(id);
-            ByteBuffer msg = alloc(direct, 64 * 1024), net = alloc(direct, 200_000), out = alloc(direct, 70_000);
-            for (int round = 0; round < 4; round++) {
-                long a0 = allocated(), t0 = System.nanoTime();
-                int n = 20_000;
-                for (int i = 0; i < n; i++) {
-                    msg.clear();
-                    net.clear();
-                    while (msg.hasRemaining()) pair[0].wrap(msg, net);
-                    net.flip();
-                    out.clear();
-                    while (net.hasRemaining()) pair[1].unwrap(net, out);
-                }
-                long t = System.nanoTime() - t0;
-                if (round > 0) {   // round 0 is warm-up (C2 compiles the AES/GHASH intrinsics)
-                    System.out.printf("%s buffers: wrap+unwrap on one thread %.2f GB/s, %d B allocated per 64 KiB message%n",
-                            direct ? "direct" : "heap", (double) n * 65536 / t, (allocated() - a0) / n);
+        java.util.List<dev.fable.transport.tls.TlsEngineFactory> engines = new java.util.ArrayList<>();
+        engines.add(dev.fable.transport.tls.TlsEngineFactory.JDK);
+        java.util.ServiceLoader.load(dev.fable.transport.tls.TlsEngineFactory.class).forEach(engines::add);   // fable-tls-native, if here
+        for (dev.fable.transport.tls.TlsEngineFactory engine : engines) {
+            for (boolean direct : new boolean[] {false, true}) {
+                SSLEngine[] pair = handshaken(id, engine);
+                ByteBuffer msg = alloc(direct, 64 * 1024), net = alloc(direct, 200_000), out = alloc(direct, 70_000);
+                for (int round = 0; round < 4; round++) {
+                    long a0 = allocated(), t0 = System.nanoTime();
+                    int n = 20_000;
+                    for (int i = 0; i < n; i++) {
+                        msg.clear();
+                        net.clear();
+                        while (msg.hasRemaining()) pair[0].wrap(msg, net);
+                        net.flip();
+                        out.clear();
+                        while (net.hasRemaining()) pair[1].unwrap(net, out);
+                    }
+                    long t = System.nanoTime() - t0;
+                    if (round > 0) {   // round 0 is warm-up (C2 compiles the AES/GHASH intrinsics)
+                        System.out.printf("%s engine, %s buffers: wrap+unwrap on one thread %.2f GB/s, %d B allocated per 64 KiB message%n",
+                                engine.name(), direct ? "direct" : "heap", (double) n * 65536 / t, (allocated() - a0) / n);
+                    }
                 }
             }
         }
     }
 
-    private static SSLEngine[] handshaken(HostIdentity id) throws Exception {
+    private static SSLEngine[] handshaken(HostIdentity id, dev.fable.transport.tls.TlsEngineFactory engines) throws Exception {
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(id.keyStore(), id.password());
-        TrustManager any = new X509TrustManager() {
+        javax.net.ssl.X509ExtendedTrustManager any = new javax.net.ssl.X509ExtendedTrustManager() {
             @Override public void checkClientTrusted(X509Certificate[] c, String a) { }
             @Override public void checkServerTrusted(X509Certificate[] c, String a) { }
+            @Override public void checkClientTrusted(X509Certificate[] c, String a, java.net.Socket s) { }
+            @Override public void checkServerTrusted(X509Certificate[] c, String a, java.net.Socket s) { }
+            @Override public void checkClientTrusted(X509Certificate[] c, String a, SSLEngine e) { }
+            @Override public void checkServerTrusted(X509Certificate[] c, String a, SSLEngine e) { }
             @Override public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }
         };
-        SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-        ctx.init(kmf.getKeyManagers(), new TrustManager[] {any}, null);
-        SSLEngine c = ctx.createSSLEngine(), s = ctx.createSSLEngine();
-        c.setUseClientMode(true);
-        s.setUseClientMode(false);
-        for (SSLEngine e : new SSLEngine[] {c, s}) {
-            SSLParameters p = e.getSSLParameters();
-            p.setProtocols(new String[] {"TLSv1.3"});
-            p.setCipherSuites(new String[] {"TLS_AES_128_GCM_SHA256"});
-            e.setSSLParameters(p);
-        }
+        String[] protocols = {"TLSv1.3"}, suites = {"TLS_AES_128_GCM_SHA256"};
+        SSLEngine c = engines.newEngine(true, kmf, any, protocols, suites, "ceiling-client");
+        SSLEngine s = engines.newEngine(false, kmf, any, protocols, suites, "ceiling-server");
         ByteBuffer c2s = ByteBuffer.allocate(1 << 20), s2c = ByteBuffer.allocate(1 << 20), app = ByteBuffer.allocate(1 << 20);
         c.beginHandshake();
         s.beginHandshake();

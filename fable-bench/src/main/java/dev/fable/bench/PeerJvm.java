@@ -10,7 +10,8 @@ final class PeerJvm {
 
     /** Settings of this JVM that peer JVMs get too (a test's private runtime and state dirs, say). */
     static final List<String> PASSED_ON = List.of("fable.runtime.dir", "fable.state.dir", "fable.shm.dir", "fable.daemon.idleExitSeconds", "fable.peerTimeoutMillis",
-            "fable.daemon.autostart", "fable.bench.shmDir", "fable.bench.poolMiB", "fable.bench.logMiB", "fable.shm.maxPeerPoolBytes", "fable.bench.corruptAt", "fable.bench.skipAt");
+            "fable.daemon.autostart", "fable.bench.shmDir", "fable.bench.poolMiB", "fable.bench.logMiB", "fable.shm.maxPeerPoolBytes", "fable.bench.corruptAt", "fable.bench.skipAt",
+            "fable.tls.engine");
 
     static List<String> command(Class<?> main, List<String> args) {
         return command(main, List.of(), args);

@@ -14,12 +14,8 @@ import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
-import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLParameters;
-import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509ExtendedTrustManager;
 import dev.fable.transport.PeerRef;
 import dev.fable.transport.ControlChannel;
@@ -64,40 +60,58 @@ public final class TlsTransport extends StreamTransport {
             throw new FableException(what + ": the naming layer gave no certificate fingerprint for the peer host, so it cannot be "
                     + "verified; connect through the daemon (xio:// names), not to a bare address");
         }
-        SSLEngine engine = context(expected).createSSLEngine();
-        engine.setUseClientMode(connector);
-        SSLParameters p = engine.getSSLParameters();
-        p.setProtocols(PROTOCOLS);
-        p.setCipherSuites(SUITES);
-        if (!connector) p.setNeedClientAuth(true);
-        engine.setSSLParameters(p);
-        TlsIo io = new TlsIo(channel, engine);
+        if (ENGINE_MISSING != null) throw new FableException(what + ": " + ENGINE_MISSING);
+        SSLEngine engine;
+        try {
+            engine = ENGINES.newEngine(connector, keyManagers(), new PinnedTrust(expected, knownHost), PROTOCOLS, SUITES,
+                    new EngineKey(connector, expected, identity.get()));
+        } catch (GeneralSecurityException | RuntimeException e) {
+            throw new FableException(what + ": cannot set up TLS (" + ENGINES.name() + " engine) with this host's identity: " + e
+                    + (ENGINES == TlsEngineFactory.JDK ? "" : "; -Dfable.tls.engine=jdk uses the JDK's instead"), e);
+        }
+        TlsIo io = new TlsIo(channel, engine, ENGINES.directBuffers());
         io.handshake(deadline, what);
         if (connector) io.awaitReady(deadline, what, control); else io.sendReady(what, control);
         return io;
     }
 
-    /**
-     * A context whose trust manager pins {@code expectedServer}. The host's key managers are made once
-     * (reading and decrypting the PKCS#12 store costs milliseconds); the context is per connection
-     * because the pin is.
-     */
-    private SSLContext context(String expectedServer) {
-        try {
-            SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-            ctx.init(keyManagers(), new TrustManager[] {new PinnedTrust(expectedServer, knownHost)}, null);
-            return ctx;
-        } catch (GeneralSecurityException e) {
-            throw new FableException("cannot set up TLS with this host's identity: " + e, e);
+    /** What an engine's set-up state depends on: the side, the pin, and this host's identity. */
+    private record EngineKey(boolean connector, String expectedServer, HostIdentity identity) {}
+
+    /** The engines' maker: a provided one (fable-tls-native) unless {@code fable.tls.engine=jdk}; the JDK's otherwise. */
+    static final TlsEngineFactory ENGINES;
+    /** Why the engine asked for by {@code fable.tls.engine} is missing (every tls leg then fails with it), or null. */
+    private static final String ENGINE_MISSING;
+
+    static {
+        String wanted = System.getProperty("fable.tls.engine", "");
+        TlsEngineFactory chosen = wanted.equals("jdk") ? TlsEngineFactory.JDK : null;
+        if (chosen == null) {
+            for (TlsEngineFactory f : java.util.ServiceLoader.load(TlsEngineFactory.class, TlsTransport.class.getClassLoader())) {
+                if (wanted.isEmpty() || wanted.equals(f.name())) {
+                    chosen = f;
+                    break;
+                }
+            }
         }
+        ENGINE_MISSING = chosen == null && !wanted.isEmpty()
+                ? "-Dfable.tls.engine=" + wanted + " names no TLS engine on the module or class path (jdk always; boringssl with the "
+                        + "fable-tls-native module): add the module, or remove the setting"
+                : null;
+        ENGINES = chosen == null ? TlsEngineFactory.JDK : chosen;
+    }
+
+    /** The name of the TLS engine tls legs use ({@code jdk}, {@code boringssl}): for {@code fable flows} and the bench. */
+    public static String engineName() {
+        return ENGINES.name();
     }
 
     /** The key managers of one identity (a process that moved hosts gets the new host's identity, and new ones). */
-    private record Keys(HostIdentity identity, KeyManager[] managers) {}
+    private record Keys(HostIdentity identity, KeyManagerFactory managers) {}
 
     private volatile Keys keys;
 
-    private KeyManager[] keyManagers() throws GeneralSecurityException {
+    private KeyManagerFactory keyManagers() throws GeneralSecurityException {
         HostIdentity id = identity.get();
         Keys k = keys;
         if (k == null || k.identity() != id) {
@@ -106,7 +120,7 @@ public final class TlsTransport extends StreamTransport {
                 if (k == null || k.identity() != id) {
                     KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
                     kmf.init(id.keyStore(), id.password());
-                    keys = k = new Keys(id, kmf.getKeyManagers());
+                    keys = k = new Keys(id, kmf);
                 }
             }
         }
