@@ -10,4 +10,6 @@ module dev.fable.daemon {
     requires org.bouncycastle.pkix;       // HostKeys: the host's self-signed certificate
     requires org.bouncycastle.provider;   // its ASN.1 types (X500Name, Extension)
     exports dev.fable.daemon;
+    exports dev.fable.daemon.cluster;   // the directory a cluster of daemons shares (fable-zookeeper provides one)
+    uses dev.fable.daemon.cluster.ClusterDirectory.Provider;
 }

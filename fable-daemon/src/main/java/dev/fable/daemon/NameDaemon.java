@@ -1,5 +1,6 @@
 package dev.fable.daemon;
 
+import dev.fable.daemon.cluster.ClusterDirectory;
 import dev.fable.naming.NamingConfig;
 import dev.fable.naming.protocol.Message;
 import dev.fable.naming.protocol.Message.*;
@@ -90,11 +91,34 @@ public final class NameDaemon implements AutoCloseable {
         Registry registry = new Registry();
         policies = new TrustAndMigration(sessions, identity.hostId(), policy);
         refusals = new Refusals(sessions);
-        peerLinks = new PeerLinks(sessions, registry, policies, identity, advertiseHost, peers, loop);
+        ClusterDirectory cluster;
+        try {
+            cluster = clusterDirectory(identity, advertiseHost);
+        } catch (IOException | RuntimeException e) {
+            sessions.closeAll("daemon not starting");
+            sessions.closeServers();
+            lock.release();
+            throw e;
+        }
+        peerLinks = new PeerLinks(sessions, registry, policies, identity, advertiseHost, peers, cluster, loop);
         names = new NameRequests(sessions, registry, policies, peerLinks, identity, socketPath, maxNamesPerClient);
         flows = new FlowCollector(sessions);
         orders = new SwitchOrders(sessions, flows, contention);
         sweeper = new Sweeper(sessions, registry, idleExitNanos);
+    }
+
+    /**
+     * The cluster directory {@code fable.zookeeper} names (a connect string), from the provider on the path
+     * ({@code fable-zookeeper}); null when the setting is absent.
+     */
+    private static ClusterDirectory clusterDirectory(HostIdentity identity, String advertiseHost) throws IOException {
+        String connect = NamingConfig.get("fable.zookeeper");
+        if (connect == null || connect.isBlank()) return null;
+        for (ClusterDirectory.Provider p : java.util.ServiceLoader.load(ClusterDirectory.Provider.class, NameDaemon.class.getClassLoader())) {
+            return p.open(connect.trim(), new ClusterDirectory.Host(identity.hostId(), advertiseHost, identity.fingerprint()), NamingConfig::get);
+        }
+        throw new IllegalArgumentException("fable.zookeeper is set (" + connect + ") but no cluster directory is on the daemon's path: "
+                + "add the fable-zookeeper module (./fable has it), or remove the setting");
     }
 
     /**
@@ -190,7 +214,7 @@ public final class NameDaemon implements AutoCloseable {
     /** Serves until {@link #close()} or the idle timeout; the calling thread becomes the loop thread. */
     public void run() {
         LOG.log(INFO, "serving " + socketPath + " as " + identity + ", advertise " + advertiseHost
-                + (sessions.hasPeerPort() ? ", peer port " + tcpPort() : "") + (peerLinks.peers().isEmpty() ? "" : ", peers " + peerLinks.peers())
+                + (sessions.hasPeerPort() ? ", peer port " + tcpPort() : "") + (peerLinks.any() ? ", names of other hosts from " + peerLinks.where() : "")
                 + (idleExitNanos > 0 ? ", exits after " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s idle" : ""));
         loop.run(next -> orders.wakeAt(flows.wakeAt(names.wakeAt(next))), sessions::handleKey, this::housekeeping);
         shutdown();
@@ -248,6 +272,7 @@ public final class NameDaemon implements AutoCloseable {
 
     private void shutdown() {
         sessions.closeAll("daemon stopping");
+        peerLinks.close();
         try {
             loop.close();
             sessions.closeServers();

@@ -108,6 +108,7 @@ final class NameRequests {
         if (e != null && e.owner == s) {
             registry.remove(u.name());
             s.names.remove(u.name());
+            if (e.listening) peers.withdrawn(u.name());
             sessions.reply(s, new Ok(u.id()));
         } else {
             sessions.reply(s, new Fail(u.id(), Wire.E_NOT_FOUND, "'" + u.name() + "' is not registered by this process"));
@@ -135,7 +136,10 @@ final class NameRequests {
 
     /** A closed connection's names go (its waiting resolves are dropped as they come up). */
     void release(Session s) {
-        for (String n : s.names) registry.remove(n);
+        for (String n : s.names) {
+            Registry.Entry e = registry.remove(n);
+            if (e != null && e.listening) peers.withdrawn(n);
+        }
         s.names.clear();
     }
 
@@ -152,19 +156,19 @@ final class NameRequests {
             return;
         }
         Registry.Waiter w = new Registry.Waiter(s, r, now + TimeUnit.MILLISECONDS.toNanos(Math.min(r.waitMillis(), TimeUnit.DAYS.toMillis(365))));
-        if (peers.peers().isEmpty() && r.waitMillis() == 0) {
+        if (!peers.any() && r.waitMillis() == 0) {
             sessions.reply(s, notFound(r, e));
             return;
         }
         registry.addWaiter(w);
-        if (!peers.peers().isEmpty()) askPeers(w);
+        if (peers.any()) askPeers(w);
     }
 
     private Fail notFound(Resolve r, Registry.Entry e) {
         String state = e != null ? "'" + r.name() + "' is registered (pid " + e.owner.pid + ") but not listening yet"
                 : "no endpoint is registered as '" + r.name() + "'";
         return new Fail(r.id(), Wire.E_NOT_FOUND, state + " with the daemon at " + socketPath
-                + (peers.peers().isEmpty() ? "" : " or its peers " + peers.peers()) + (r.waitMillis() > 0 ? " within " + r.waitMillis() + " ms" : ""));
+                + (peers.any() ? " or " + peers.where() : "") + (r.waitMillis() > 0 ? " within " + r.waitMillis() + " ms" : ""));
     }
 
     private void answerLocal(Registry.Waiter w, Registry.Entry e) throws IOException {
@@ -196,6 +200,7 @@ final class NameRequests {
             return;
         }
         if (!l.failures().isEmpty()) LOG.log(WARNING, "peer lookup of '" + w.request.name() + "': " + l.failures());
+        w.lookupFailure = l.failures().isEmpty() ? null : String.join("; ", l.failures());
         try {
             Route found = l.found();
             if (found != null) {
@@ -224,7 +229,8 @@ final class NameRequests {
     private void answerNotFound(Registry.Waiter w) throws IOException {
         w.answered = true;
         registry.removeWaiter(w);
-        sessions.reply(w.session, notFound(w.request, registry.get(w.request.name())));
+        Fail f = notFound(w.request, registry.get(w.request.name()));
+        sessions.reply(w.session, w.lookupFailure == null ? f : new Fail(f.id(), f.code(), f.text() + "; " + w.lookupFailure));
     }
 
     /** Answers the waiting resolves whose deadline passed; asks the peers again for the others when it is time. */
@@ -235,7 +241,7 @@ final class NameRequests {
                 registry.removeWaiter(w);
             } else if (now - w.deadlineNanos >= 0 && !w.peerQueryInFlight) {
                 answerNotFound(w);
-            } else if (!peers.peers().isEmpty() && !w.peerQueryInFlight && now - w.nextPeerQueryNanos >= 0) {
+            } else if (peers.any() && !w.peerQueryInFlight && now - w.nextPeerQueryNanos >= 0) {
                 askPeers(w);
             }
         }
@@ -245,7 +251,7 @@ final class NameRequests {
     long wakeAt(long next) {
         for (Registry.Waiter w : registry.waiters()) {
             next = Math.min(next, w.deadlineNanos);
-            if (!peers.peers().isEmpty() && !w.peerQueryInFlight) next = Math.min(next, w.nextPeerQueryNanos);
+            if (peers.any() && !w.peerQueryInFlight) next = Math.min(next, w.nextPeerQueryNanos);
         }
         return next;
     }

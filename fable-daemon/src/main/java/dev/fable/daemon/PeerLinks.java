@@ -1,5 +1,6 @@
 package dev.fable.daemon;
 
+import dev.fable.daemon.cluster.ClusterDirectory;
 import dev.fable.naming.NamingConfig;
 import dev.fable.naming.protocol.Message;
 import dev.fable.naming.protocol.Message.Fail;
@@ -51,10 +52,12 @@ final class PeerLinks {
     private final List<String> peers;
     private final Executor loop;
     private final Set<String> knownFingerprints = new HashSet<>();
+    private final ClusterDirectory cluster;   // fable.zookeeper: the shared directory, or null
+    private final Set<String> resolvedThere = java.util.concurrent.ConcurrentHashMap.newKeySet();   // names found in the cluster
 
     /** @param loop runs a task on the loop thread (and wakes it) */
     PeerLinks(ClientSessions sessions, Registry registry, TrustAndMigration migration, HostIdentity identity, String advertiseHost,
-              List<String> peers, Executor loop) {
+              List<String> peers, ClusterDirectory cluster, Executor loop) {
         this.sessions = sessions;
         this.registry = registry;
         this.migration = migration;
@@ -62,7 +65,47 @@ final class PeerLinks {
         this.advertiseHost = advertiseHost;
         this.peers = List.copyOf(peers);
         this.loop = loop;
+        this.cluster = cluster;
         knownFingerprints.add(identity.fingerprint());
+        if (cluster != null) cluster.onPublished(this::publishedElsewhere);
+    }
+
+    /** True if names can be looked up beyond this host: configured peers, or a cluster directory. */
+    boolean any() {
+        return !peers.isEmpty() || cluster != null;
+    }
+
+    /** For messages: where names of other hosts are looked up. */
+    String where() {
+        return (cluster != null ? cluster.describe() : "") + (cluster != null && !peers.isEmpty() ? " and " : "")
+                + (peers.isEmpty() ? "" : "its peers " + peers);
+    }
+
+    /**
+     * The cluster says another host publishes {@code e.name()} (joined, or moved there): if this daemon's clients
+     * found that name in the cluster before, they ask for their route again (the migration policy across hosts).
+     */
+    private void publishedElsewhere(ClusterDirectory.Entry e) {
+        if (e.hostId().equals(identity.hostId()) || !resolvedThere.contains(e.name())) return;
+        loop.execute(() -> {
+            LOG.log(INFO, "the cluster says endpoint '" + e.name() + "' listens on host " + printable(e.hostId()) + " now");
+            try {
+                migration.listensOnPeer(printable(e.hostId()), e.name());
+            } catch (IOException ex) {
+                LOG.log(WARNING, "telling clients that '" + e.name() + "' moved: " + ex.getMessage());
+            }
+        });
+    }
+
+    /** The name stopped listening here (unregistered, or its process ended): the cluster forgets it. */
+    void withdrawn(String name) {
+        if (cluster == null) return;
+        Thread.ofVirtual().name("fabled-cluster-withdraw").start(() -> cluster.withdraw(name));
+    }
+
+    /** Closes the cluster directory (this host's entries vanish with its session). */
+    void close() {
+        if (cluster != null) cluster.close();
     }
 
     /** The configured peers ({@code host:port}), empty without any. */
@@ -87,7 +130,20 @@ final class PeerLinks {
             Route found = null;
             String peer = null;
             List<String> failures = new ArrayList<>();
+            if (cluster != null) {
+                try {
+                    ClusterDirectory.Entry e = cluster.lookup(name);
+                    if (e != null && !e.hostId().equals(identity.hostId())) {
+                        found = new Route(null, null, e.name(), e.pid(), e.hostId(), false, null, e.tcpHost(), e.tcpPort(), e.fingerprint());
+                        peer = cluster.describe();
+                        resolvedThere.add(name);
+                    }
+                } catch (IOException ex) {
+                    failures.add(ex.getMessage());
+                }
+            }
             for (String p : peers) {
+                if (found != null) break;
                 try {
                     found = PeerClient.query(p, name, advertiseHost, identity.hostId(), identity.fingerprint());
                     if (found != null && !found.peerHostId().equals(identity.hostId())) {
@@ -104,8 +160,20 @@ final class PeerLinks {
         });
     }
 
-    /** Tells every peer daemon (each on a virtual thread) that endpoint {@code name} listens on this host now. */
+    /** Tells every peer daemon (each on a virtual thread) and the cluster that endpoint {@code name} listens on this host now. */
     void tellListening(String name) {
+        Registry.Entry r = registry.get(name);
+        if (cluster != null && r != null) {
+            ClusterDirectory.Entry e = new ClusterDirectory.Entry(name, identity.hostId(), r.tcpHost, r.tcpPort, r.owner.pid, identity.fingerprint());
+            Thread.ofVirtual().name("fabled-cluster-publish").start(() -> {
+                try {
+                    cluster.publish(e);
+                } catch (IOException ex) {
+                    LOG.log(WARNING, "could not publish '" + name + "' in " + cluster.describe() + ": " + ex.getMessage()
+                            + "; it is reachable on this host only");
+                }
+            });
+        }
         for (String p : peers) {
             Thread.ofVirtual().name("fabled-peer-notice").start(() -> {
                 try {
@@ -124,7 +192,8 @@ final class PeerLinks {
 
     /** KNOWN_HOST: is this certificate this host's or a peer's. */
     void knownHost(Session s, KnownHost kh) throws IOException {
-        sessions.reply(s, knownFingerprints.contains(kh.fingerprint()) ? new Ok(kh.id())
+        boolean known = knownFingerprints.contains(kh.fingerprint()) || (cluster != null && cluster.knownHost(kh.fingerprint()));
+        sessions.reply(s, known ? new Ok(kh.id())
                 : new Fail(kh.id(), Wire.E_NOT_FOUND, "certificate " + kh.fingerprint() + " is not this host's nor a peer's"));
     }
 

@@ -36,6 +36,7 @@ final class Registry {
         long nextPeerQueryNanos;
         boolean peerQueryInFlight;
         boolean answered;
+        String lookupFailure;   // why the last lookup beyond this host failed (unreachable peers or cluster), or null
 
         Waiter(Session session, Resolve request, long deadlineNanos) {
             this.session = session;

@@ -1,0 +1,73 @@
+package dev.fable.daemon.cluster;
+
+import java.io.IOException;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
+
+/**
+ * Where a daemon publishes the names that listen on its host and finds those of other hosts: a coordination
+ * service every host's daemon reaches (ZooKeeper, with the optional {@code fable-zookeeper} module). A daemon
+ * started with {@code fable.zookeeper} (or {@code fable daemon --zookeeper}) loads a {@link Provider} by
+ * {@link java.util.ServiceLoader} and uses it beside (or instead of) the static {@code fable.daemon.peers}.
+ *
+ * <p>Contract for implementations:
+ * <ul>
+ *   <li>A host holds its names and its host entry; no other host may overwrite or remove them ({@link #publish}
+ *       refuses a name another live host holds). Entries vanish when their host's session with the service
+ *       ends (a dead host's names are gone within the service's session timeout).</li>
+ *   <li>Everything read from the service was written by another host, which this host does not trust: it is
+ *       bounds-checked and validated before it becomes an {@link Entry}.</li>
+ *   <li>{@link #lookup} may block (it is called on a virtual thread) and fails with an {@link IOException}
+ *       naming the service when it cannot be reached; {@link #knownHost} must not block (the daemon's loop
+ *       thread asks it).</li>
+ *   <li>After the service was unreachable, or the session expired, the implementation publishes again what
+ *       it holds, by itself.</li>
+ * </ul>
+ */
+public interface ClusterDirectory extends AutoCloseable {
+    /** This host: its id, the address other hosts reach its endpoints at, its certificate's SHA-256. */
+    record Host(String hostId, String address, String fingerprint) {}
+
+    /** A name that listens on host {@code hostId} at {@code tcpHost:tcpPort}, process {@code pid}. */
+    record Entry(String name, String hostId, String tcpHost, int tcpPort, long pid, String fingerprint) {}
+
+    /**
+     * Publishes that {@code e.name()} listens on this host (again, if it moved here).
+     *
+     * @throws IOException if the service is unreachable, or another live host holds the name (the message says which)
+     */
+    void publish(Entry e) throws IOException;
+
+    /** The name no longer listens here: removed if this host holds it. Best effort (the session's end removes it anyway). */
+    void withdraw(String name);
+
+    /**
+     * The entry of {@code name} if another host holds it, null if none does.
+     *
+     * @throws IOException if the service cannot be reached (the message names it and says what to check)
+     */
+    Entry lookup(String name) throws IOException;
+
+    /** True if {@code fingerprint} is the certificate of a host in the cluster now. Never blocks. */
+    boolean knownHost(String fingerprint);
+
+    /** {@code listener} hears of every name another host publishes or moves to it (on a thread of the implementation). */
+    void onPublished(Consumer<Entry> listener);
+
+    /** What to show in the daemon's log: the service and its state. */
+    String describe();
+
+    @Override
+    void close();
+
+    /** Makes directories; found by {@link java.util.ServiceLoader}. */
+    interface Provider {
+        /**
+         * Connects to the service at {@code connect} as host {@code self}, publishing the host entry.
+         *
+         * @param settings the daemon's settings by name ({@code fable.zookeeper.root}, ...; null when unset)
+         * @throws IOException if the service refuses this host (bad credentials) or a setting is malformed
+         */
+        ClusterDirectory open(String connect, Host self, UnaryOperator<String> settings) throws IOException;
+    }
+}
