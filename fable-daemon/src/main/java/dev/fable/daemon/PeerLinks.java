@@ -40,6 +40,9 @@ import static java.lang.System.Logger.Level.WARNING;
  */
 final class PeerLinks {
     private static final System.Logger LOG = System.getLogger(PeerLinks.class.getName());
+    /** Publishing a name in the cluster: tries, and the pause between them (an old host withdraws a moved name within ~1 s). */
+    private static final int PUBLISH_ATTEMPTS = 20;
+    private static final long PUBLISH_RETRY_MILLIS = 250;
 
     /** What the peers said about a name: the first peer's route ({@code found}, null if none has it), and the peers that failed. */
     record Lookup(Route found, String peer, List<String> failures) {}
@@ -166,12 +169,25 @@ final class PeerLinks {
         if (cluster != null && r != null) {
             ClusterDirectory.Entry e = new ClusterDirectory.Entry(name, identity.hostId(), r.tcpHost, r.tcpPort, r.owner.pid, identity.fingerprint());
             Thread.ofVirtual().name("fabled-cluster-publish").start(() -> {
-                try {
-                    cluster.publish(e);
-                } catch (IOException ex) {
-                    LOG.log(WARNING, "could not publish '" + name + "' in " + cluster.describe() + ": " + ex.getMessage()
-                            + "; it is reachable on this host only");
+                // an endpoint that moved here may still be held by its old host for a moment (until that host's
+                // daemon withdraws it): try for a while before saying it is reachable here only
+                IOException last = null;
+                for (int attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
+                    try {
+                        cluster.publish(e);
+                        return;
+                    } catch (IOException ex) {
+                        last = ex;
+                        try {
+                            Thread.sleep(PUBLISH_RETRY_MILLIS);   // a retry interval on a virtual thread of its own, not a synchronisation
+                        } catch (InterruptedException interrupted) {
+                            return;
+                        }
+                    }
+                    if (registry.get(name) == null) return;   // gone meanwhile
                 }
+                LOG.log(WARNING, "could not publish '" + name + "' in " + cluster.describe() + ": " + last.getMessage()
+                        + "; it is reachable on this host only");
             });
         }
         for (String p : peers) {

@@ -123,6 +123,19 @@ class MigrationPolicyTest {
 
     @Test
     void aConnectionFollowsItsPeerFromAnotherHostOntoThisOneAndBack() throws Exception {
+        follow(null);
+    }
+
+    /** The same, with the names of both hosts in a real ZooKeeper server instead of configured peers. */
+    @Test
+    void aConnectionFollowsItsPeerAcrossHostsThroughZooKeeper() throws Exception {
+        try (org.apache.curator.test.TestingServer zk = new org.apache.curator.test.TestingServer()) {
+            follow(zk.getConnectString());
+        }
+    }
+
+    /** {@code zookeeper}: the daemons' fable.zookeeper (null: they are each other's fable.daemon.peers). */
+    private static void follow(String zookeeper) throws Exception {
         String name = "mover-" + ProcessHandle.current().pid();
         int portA = TestDaemon.freePort("127.0.0.2");
         int portB = TestDaemon.freePort("127.0.0.3");
@@ -130,10 +143,12 @@ class MigrationPolicyTest {
         Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
         Path link = TestDaemon.freshDir("ml").resolve("rt");   // the moving process's runtime directory
         Files.createSymbolicLink(link, rtB);
+        String namesOfB = zookeeper == null ? "fable.daemon.peers=127.0.0.2:" + portA : "fable.zookeeper=" + zookeeper;
+        String namesOfA = zookeeper == null ? "fable.daemon.peers=127.0.0.3:" + portB : "fable.zookeeper=" + zookeeper;
         try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
-                     "fable.daemon.peers=127.0.0.2:" + portA);
+                     namesOfB, "fable.zookeeper.auth=host-b:b");
              TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
-                     "fable.daemon.peers=127.0.0.3:" + portB);
+                     namesOfA, "fable.zookeeper.auth=host-a:a");
              // its host key follows the move too: the state directory is inside the linked runtime directory
              PeerProcess mover = PeerProcess.start(MovingEcho.class, List.of("-Dfable.runtime.dir=" + link, "-Dfable.state.dir=" + link.resolve("state"),
                      "-Dfable.daemon.autostart=false"), name);
@@ -164,7 +179,8 @@ class MigrationPolicyTest {
                 String toTcp = pinger.awaitLine("SWITCHED", WAIT);
                 assertTrue(toTcp.startsWith("SWITCHED 2 tcp | policy: other host over trusted network 127.0.0.0/8; endpoint '" + name
                         + "' listens on host " + hostB), toTcp + "\n" + a.log());
-                assertTrue(a.log().contains("peer host " + hostB + " says endpoint '" + name + "' listens there"), a.log());
+                assertTrue(a.log().contains(zookeeper == null ? "peer host " + hostB + " says endpoint '" + name + "' listens there"
+                        : "the cluster says endpoint '" + name + "' listens on host " + hostB), a.log());
 
                 pinger.send("STOP");
                 String ok = pinger.awaitLine("OK", WAIT);
