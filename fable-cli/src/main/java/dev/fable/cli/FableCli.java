@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "fable", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class,
         description = "Reconfigurable, zero-copy I/O channels: name a peer, Fable picks the transport.",
-        subcommands = {SendCommand.class, RecvCommand.class, RelayCommand.class, PublishCommand.class, SubscribeCommand.class, DaemonCommand.class, NamesCommand.class, FlowsCommand.class, ReconfigureCommand.class, TrustCommand.class, IpcBench.class, CommandLine.HelpCommand.class})
+        subcommands = {SendCommand.class, RecvCommand.class, RelayCommand.class, PublishCommand.class, SubscribeCommand.class, DaemonCommand.class, NamesCommand.class, HostsCommand.class, FlowsCommand.class, ReconfigureCommand.class, TrustCommand.class, IpcBench.class, CommandLine.HelpCommand.class})
 public final class FableCli implements Runnable {
     public static final int OK = 0;
     public static final int USAGE = 1;

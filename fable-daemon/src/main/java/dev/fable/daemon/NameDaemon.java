@@ -114,11 +114,12 @@ public final class NameDaemon implements AutoCloseable {
     private static ClusterDirectory clusterDirectory(HostIdentity identity, String advertiseHost) throws IOException {
         String connect = NamingConfig.get("fable.zookeeper");
         if (connect == null || connect.isBlank()) return null;
-        for (ClusterDirectory.Provider p : java.util.ServiceLoader.load(ClusterDirectory.Provider.class, NameDaemon.class.getClassLoader())) {
-            return p.open(connect.trim(), new ClusterDirectory.Host(identity.hostId(), advertiseHost, identity.fingerprint()), NamingConfig::get);
+        ClusterDirectory.Provider p = dev.fable.daemon.cluster.ClusterProviders.find(NamingConfig.get("fable.zookeeper.lib"));
+        if (p == null) {
+            throw new IllegalArgumentException("fable.zookeeper is set (" + connect + ") but no cluster directory is on the daemon's path: "
+                    + "add the fable-zookeeper module and its libraries (or point fable.zookeeper.lib at them; ./fable does), or remove the setting");
         }
-        throw new IllegalArgumentException("fable.zookeeper is set (" + connect + ") but no cluster directory is on the daemon's path: "
-                + "add the fable-zookeeper module (./fable has it), or remove the setting");
+        return p.open(connect.trim(), new ClusterDirectory.Host(identity.hostId(), advertiseHost, identity.fingerprint()), NamingConfig::get);
     }
 
     /**

@@ -74,6 +74,15 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         public ClusterDirectory open(String connect, Host self, UnaryOperator<String> settings) throws IOException {
             return ZooKeeperDirectory.open(connect, self, settings);
         }
+
+        @Override
+        public List<HostEntry> hosts(String connect, UnaryOperator<String> settings) throws IOException {
+            String root = setting(settings, "fable.zookeeper.root", "/fable");
+            return ClusterView.read(connect, root, 10_000).stream()
+                    .map(h -> new HostEntry(h.hostId(), h.address(), h.fingerprint(), h.names().stream()
+                            .map(n -> new Entry(n.name(), n.hostId(), n.tcpHost(), n.tcpPort(), n.pid(), h.fingerprint())).toList()))
+                    .toList();
+        }
     }
 
     private static final System.Logger LOG = System.getLogger(ZooKeeperDirectory.class.getName());
@@ -427,25 +436,49 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
 
     /** A node's fields, or null (logged once) if it is too long, of another version, or malformed. */
     private Map<String, String> parse(String path, byte[] data) {
-        if (data == null || data.length == 0 || data.length > MAX_DATA) {
-            ignore(path, data == null ? "no data" : data.length + " B (at most " + MAX_DATA + ")");
+        try {
+            return Fields.parseOrThrow(data == null ? null : new String(data, StandardCharsets.UTF_8), data == null ? 0 : data.length).map;
+        } catch (IllegalArgumentException e) {
+            ignore(path, e.getMessage());
             return null;
         }
-        String[] lines = new String(data, StandardCharsets.UTF_8).split("\n");
-        if (!lines[0].equals(VERSION)) {
-            ignore(path, "version '" + lines[0] + "', not " + VERSION);
-            return null;
+    }
+
+    /** The fields of one node: {@code v1} and then {@code key=value} lines, at most {@link #MAX_DATA} bytes and 16 fields. */
+    static final class Fields {
+        final Map<String, String> map;
+
+        private Fields(Map<String, String> map) {
+            this.map = map;
         }
-        Map<String, String> f = new HashMap<>();
-        for (int i = 1; i < lines.length; i++) {
-            int eq = lines[i].indexOf('=');
-            if (eq <= 0 || f.size() >= 16) {
-                ignore(path, "malformed line " + i);
+
+        String get(String key) {
+            return map.get(key);
+        }
+
+        /** The fields, or null if the node is absent, too long, of another version or malformed. */
+        static Fields parse(String text, int bytes) {
+            try {
+                return parseOrThrow(text, bytes);
+            } catch (IllegalArgumentException e) {
                 return null;
             }
-            f.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
         }
-        return f;
+
+        static Fields parseOrThrow(String text, int bytes) {
+            if (text == null || bytes == 0 || bytes > MAX_DATA) {
+                throw new IllegalArgumentException(text == null ? "no data" : bytes + " B (at most " + MAX_DATA + ")");
+            }
+            String[] lines = text.split("\n");
+            if (!lines[0].equals(VERSION)) throw new IllegalArgumentException("version '" + lines[0] + "', not " + VERSION);
+            Map<String, String> f = new HashMap<>();
+            for (int i = 1; i < lines.length; i++) {
+                int eq = lines[i].indexOf('=');
+                if (eq <= 0 || f.size() >= 16) throw new IllegalArgumentException("malformed line " + i);
+                f.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
+            }
+            return new Fields(f);
+        }
     }
 
     private void ignore(String path, String why) {

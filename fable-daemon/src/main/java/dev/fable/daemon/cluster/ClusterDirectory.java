@@ -7,8 +7,8 @@ import java.util.function.UnaryOperator;
 /**
  * Where a daemon publishes the names that listen on its host and finds those of other hosts: a coordination
  * service every host's daemon reaches (ZooKeeper, with the optional {@code fable-zookeeper} module). A daemon
- * started with {@code fable.zookeeper} (or {@code fable daemon --zookeeper}) loads a {@link Provider} by
- * {@link java.util.ServiceLoader} and uses it beside (or instead of) the static {@code fable.daemon.peers}.
+ * started with {@code fable.zookeeper} (or {@code fable daemon --zookeeper}) loads a {@link Provider}
+ * ({@link ClusterProviders#find}) and uses it beside (or instead of) the static {@code fable.daemon.peers}.
  *
  * <p>Contract for implementations:
  * <ul>
@@ -60,8 +60,18 @@ public interface ClusterDirectory extends AutoCloseable {
     @Override
     void close();
 
-    /** Makes directories; found by {@link java.util.ServiceLoader}. */
+    /** A live host as the directory lists it, with the names it holds (for {@code fable hosts}, {@code fable names --cluster}). */
+    record HostEntry(String hostId, String address, String fingerprint, java.util.List<Entry> names) {}
+
+    /** Makes directories; found by {@link java.util.ServiceLoader} ({@link ClusterProviders#find}). */
     interface Provider {
+        /**
+         * Reads every live host and its names once, without joining as a host.
+         *
+         * @throws IOException if the service cannot be reached or read
+         */
+        java.util.List<HostEntry> hosts(String connect, UnaryOperator<String> settings) throws IOException;
+
         /**
          * Connects to the service at {@code connect} as host {@code self}, publishing the host entry.
          *
