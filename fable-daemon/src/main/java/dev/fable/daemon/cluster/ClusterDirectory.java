@@ -25,42 +25,84 @@ import java.util.function.UnaryOperator;
  * </ul>
  */
 public interface ClusterDirectory extends AutoCloseable {
-    /** This host: its id, the address other hosts reach its endpoints at, its certificate's SHA-256. */
+    /**
+     * This host.
+     *
+     * @param hostId      its id
+     * @param address     the address other hosts reach its endpoints at
+     * @param fingerprint its certificate's SHA-256, lower-case hex
+     */
     record Host(String hostId, String address, String fingerprint) {}
 
-    /** A name that listens on host {@code hostId} at {@code tcpHost:tcpPort}, process {@code pid}. */
+    /**
+     * A name that listens on a host.
+     *
+     * @param name        the endpoint name
+     * @param hostId      the host that holds it
+     * @param tcpHost     the address its TCP listener is reached at (null: none)
+     * @param tcpPort     its TCP port (0: none)
+     * @param pid         the endpoint's process on that host
+     * @param fingerprint that host's certificate SHA-256
+     */
     record Entry(String name, String hostId, String tcpHost, int tcpPort, long pid, String fingerprint) {}
 
     /**
      * Publishes that {@code e.name()} listens on this host (again, if it moved here).
      *
+     * @param e the name and where it listens
      * @throws IOException if the service is unreachable, or another live host holds the name (the message says which)
      */
     void publish(Entry e) throws IOException;
 
-    /** The name no longer listens here: removed if this host holds it. Best effort (the session's end removes it anyway). */
+    /**
+     * The name no longer listens here: removed if this host holds it. Best effort (the session's end removes it anyway).
+     *
+     * @param name the endpoint name
+     */
     void withdraw(String name);
 
     /**
      * The entry of {@code name} if another host holds it, null if none does.
      *
+     * @param name the endpoint name
+     * @return the other host's entry, or null
      * @throws IOException if the service cannot be reached (the message names it and says what to check)
      */
     Entry lookup(String name) throws IOException;
 
-    /** True if {@code fingerprint} is the certificate of a host in the cluster now. Never blocks. */
+    /**
+     * Whether a certificate belongs to a host in the cluster now. Never blocks.
+     *
+     * @param fingerprint a certificate's SHA-256, lower-case hex
+     * @return true if a live host has it
+     */
     boolean knownHost(String fingerprint);
 
-    /** {@code listener} hears of every name another host publishes or moves to it (on a thread of the implementation). */
+    /**
+     * Listens for names other hosts publish (or move to them), on a thread of the implementation.
+     *
+     * @param listener told of each such entry
+     */
     void onPublished(Consumer<Entry> listener);
 
-    /** What to show in the daemon's log: the service and its state. */
+    /**
+     * What to show in the daemon's log and in messages.
+     *
+     * @return the service, such as {@code ZooKeeper at zk1:2181}
+     */
     String describe();
 
     @Override
     void close();
 
-    /** A live host as the directory lists it, with the names it holds (for {@code fable hosts}, {@code fable names --cluster}). */
+    /**
+     * A live host as the directory lists it (for {@code fable hosts}, {@code fable names --cluster}).
+     *
+     * @param hostId      its id
+     * @param address     its address
+     * @param fingerprint its certificate's SHA-256
+     * @param names       the names it holds
+     */
     record HostEntry(String hostId, String address, String fingerprint, java.util.List<Entry> names) {}
 
     /** Makes directories; found by {@link java.util.ServiceLoader} ({@link ClusterProviders#find}). */
@@ -68,6 +110,9 @@ public interface ClusterDirectory extends AutoCloseable {
         /**
          * Reads every live host and its names once, without joining as a host.
          *
+         * @param connect  the service's address (a ZooKeeper connect string)
+         * @param settings the settings by name (null when unset)
+         * @return the live hosts
          * @throws IOException if the service cannot be reached or read
          */
         java.util.List<HostEntry> hosts(String connect, UnaryOperator<String> settings) throws IOException;
@@ -75,7 +120,10 @@ public interface ClusterDirectory extends AutoCloseable {
         /**
          * Connects to the service at {@code connect} as host {@code self}, publishing the host entry.
          *
+         * @param connect  the service's address (a ZooKeeper connect string)
+         * @param self     this host
          * @param settings the daemon's settings by name ({@code fable.zookeeper.root}, ...; null when unset)
+         * @return the directory, connected (or still connecting, when the service does not answer yet)
          * @throws IOException if the service refuses this host (bad credentials) or a setting is malformed
          */
         ClusterDirectory open(String connect, Host self, UnaryOperator<String> settings) throws IOException;

@@ -25,6 +25,7 @@ public final class ClusterProviders {
      * The provider, or null when there is none.
      *
      * @param lib the directory of {@code fable.zookeeper.lib} (its jars), or null
+     * @return the provider, or null
      * @throws IOException if {@code lib} is given but is not a readable directory of jars
      */
     public static ClusterDirectory.Provider find(String lib) throws IOException {

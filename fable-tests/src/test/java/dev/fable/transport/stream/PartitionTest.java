@@ -6,12 +6,12 @@ import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.PeerGoneException;
 import dev.fable.daemon.NameDaemon;
+import dev.fable.testing.Netns;
 import dev.fable.testing.PeerProcess;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -28,7 +28,6 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A network cut between two hosts ends a tcp and a tls connection within the liveness bound, with
@@ -141,15 +140,10 @@ class PartitionTest {
 
     @Test
     void aCutNetworkEndsBlockedTcpAndTlsReceiversWithPeerGoneWithinTheBound() throws Exception {
-        String ip = onPath("ip");
-        assumeTrue(ip != null, "the partition test needs iproute2's 'ip' on the PATH (apt-get install iproute2)");
-        assumeTrue(dev.fable.internal.Libc.getuid() == 0,
-                "the partition test makes network namespaces: it runs as root only (uid " + dev.fable.internal.Libc.getuid() + ")");
-        String tag = Long.toString(ProcessHandle.current().pid(), 36) + Long.toString(System.nanoTime() % 46_656, 36);
-        try (Netns net = Netns.create(ip, tag)) {
+        try (Netns net = Netns.create("the partition test", A_ADDRESS, B_ADDRESS)) {
             Path rtA = fresh("pa"), rtB = fresh("pb");
             Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
-            String name = "partition-" + tag;
+            String name = "partition-" + net.tag;
             List<PeerProcess> all = new ArrayList<>();
             try {
                 PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B_ADDRESS, A_ADDRESS));
@@ -213,94 +207,4 @@ class PartitionTest {
         return Files.createDirectories(d);
     }
 
-    private static String onPath(String program) {
-        for (String dir : (System.getenv("PATH") + File.pathSeparator + "/usr/sbin:/sbin").split(File.pathSeparator)) {
-            if (dir.isEmpty()) continue;
-            Path p = Path.of(dir, program);
-            if (Files.isRegularFile(p) && Files.isExecutable(p)) return p.toString();
-        }
-        return null;
-    }
-
-    /** Two network namespaces joined by a veth pair, 10.77.0.1 (a) and 10.77.0.2 (b); removed on close. */
-    private static final class Netns implements AutoCloseable {
-        final String ip;
-        final String a;
-        final String b;
-        final String linkA;
-        final String linkB;
-        private boolean madeA;
-        private boolean madeB;
-
-        private Netns(String ip, String tag) {
-            this.ip = ip;
-            this.a = "fable-" + tag + "-a";
-            this.b = "fable-" + tag + "-b";
-            this.linkA = ("fv" + tag).substring(0, Math.min(13, 2 + tag.length())) + "a";   // interface names: 15 bytes at most
-            this.linkB = linkA.substring(0, linkA.length() - 1) + "b";
-        }
-
-        static Netns create(String ip, String tag) throws Exception {
-            Netns n = new Netns(ip, tag);
-            try {
-                String refused = n.tryIp("netns", "add", n.a);
-                assumeTrue(refused == null || !(refused.contains("not permitted") || refused.contains("Permission denied")),
-                        "root here may not make network namespaces (no CAP_SYS_ADMIN/CAP_NET_ADMIN, e.g. an unprivileged container): " + refused);
-                if (refused != null) throw new AssertionError(refused);
-                n.madeA = true;
-                n.ip("netns", "add", n.b);
-                n.madeB = true;
-                n.ip("link", "add", n.linkA, "netns", n.a, "type", "veth", "peer", "name", n.linkB, "netns", n.b);
-                n.ip("-n", n.a, "addr", "add", A_ADDRESS + "/24", "dev", n.linkA);
-                n.ip("-n", n.b, "addr", "add", B_ADDRESS + "/24", "dev", n.linkB);
-                for (String[] ns : new String[][] {{n.a, n.linkA}, {n.b, n.linkB}}) {
-                    n.ip("-n", ns[0], "link", "set", "lo", "up");
-                    n.ip("-n", ns[0], "link", "set", ns[1], "up");
-                }
-                return n;
-            } catch (Exception | AssertionError e) {
-                n.close();
-                throw e;
-            }
-        }
-
-        /** Runs {@code ip args...} and fails with its output unless it succeeds. */
-        void ip(String... args) throws IOException, InterruptedException {
-            String failed = tryIp(args);
-            if (failed != null) throw new AssertionError(failed);
-        }
-
-        /** Runs {@code ip args...}; null if it succeeded, else the command, its status and output. */
-        String tryIp(String... args) throws IOException, InterruptedException {
-            List<String> cmd = new ArrayList<>(List.of(ip));
-            cmd.addAll(List.of(args));
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError(String.join(" ", cmd) + " did not finish in 30 s");
-            }
-            return p.exitValue() == 0 ? null : String.join(" ", cmd) + " failed (" + p.exitValue() + "): " + out.strip();
-        }
-
-        /** A JVM in namespace {@code ns}, remembered in {@code all} so that the test ends it. */
-        PeerProcess start(List<PeerProcess> all, String ns, Class<?> main, List<String> jvmArgs, String... args) {
-            PeerProcess p = PeerProcess.startUnder(List.of(ip, "netns", "exec", ns), main, jvmArgs, args);
-            all.add(p);
-            return p;
-        }
-
-        /** Deletes the namespaces (the veth pair goes with them); the processes in them must have ended. */
-        @Override
-        public void close() {
-            for (String ns : new String[] {madeA ? a : null, madeB ? b : null}) {
-                if (ns == null) continue;
-                try {
-                    ip("netns", "del", ns);
-                } catch (Exception | AssertionError e) {
-                    System.err.println("PartitionTest: could not remove network namespace " + ns + ": " + e.getMessage());
-                }
-            }
-        }
-    }
 }
