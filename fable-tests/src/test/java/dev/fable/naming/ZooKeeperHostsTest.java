@@ -15,7 +15,6 @@ import org.apache.zookeeper.server.ZooKeeperServerMain;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -79,7 +78,7 @@ class ZooKeeperHostsTest {
     @Test
     void namesCrossNamespacesThroughZooKeeperOverTlsUntrustedAndTcpTrustedAndADeadHostsNamesGo() throws Exception {
         try (Netns net = Netns.create("the ZooKeeper hosts test", A, B)) {
-            Path rtA = fresh("za"), rtB = fresh("zb"), zkData = fresh("zd");
+            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
             Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
             String name = "zkhost-" + Long.toString(ProcessHandle.current().pid(), 36);
             List<PeerProcess> all = new ArrayList<>();
@@ -147,11 +146,5 @@ class ZooKeeperHostsTest {
 
     private static List<String> endpointArgs(Path rt, Path st) {
         return List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.daemon.autostart=false");
-    }
-
-    /** A fresh, short runtime directory under target/ (Unix socket paths are limited to 107 bytes). */
-    private static Path fresh(String tag) throws IOException {
-        Path d = Path.of("target", "nd", tag + Long.toString(System.nanoTime() % 1_000_000_000L, 36)).toAbsolutePath();
-        return Files.createDirectories(d);
     }
 }
