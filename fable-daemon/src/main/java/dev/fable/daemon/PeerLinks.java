@@ -214,7 +214,10 @@ final class PeerLinks {
     }
 
     private void peerResolve(Session s, PeerResolve pr) throws IOException {
-        learnPeerHost(s, pr);
+        if (!learnPeerHost(s, pr)) {   // a stranger learns nothing: which names listen here, their ports, pids and our fingerprint
+            sessions.reject(s, Wire.E_BAD_REQUEST, "PEER_RESOLVE from an address that is not a peer in fable.daemon.peers " + peers);
+            return;
+        }
         Registry.Entry e = registry.get(pr.name());
         if (e == null || !e.listening) {
             sessions.reply(s, new Fail(pr.id(), Wire.E_NOT_FOUND, "host " + identity.hostId() + " has no listening endpoint '" + pr.name() + "'"));
@@ -227,16 +230,17 @@ final class PeerLinks {
     /**
      * A configured peer asked: remember its certificate, so tls connections from its host's
      * endpoints pass this host's client check ({@code KNOWN_HOST}). Only from the address of a
-     * peer in {@code fable.daemon.peers}: anyone else's claim is not recorded (the peer link itself
-     * is plain TCP, so configure peers only on networks you control; docs/naming.md).
+     * peer in {@code fable.daemon.peers}: false for anyone else, whose question is then refused (the
+     * peer link itself is plain TCP, so configure peers only on networks you control; docs/naming.md).
      */
-    private void learnPeerHost(Session s, PeerResolve pr) {
+    private boolean learnPeerHost(Session s, PeerResolve pr) {
         String from = configuredPeerAddress(s, "asking for '" + pr.name() + "'");
-        if (from == null) return;
+        if (from == null) return false;
         if (knownFingerprints.add(pr.askerFingerprint())) {
             LOG.log(INFO, "peer host " + printable(pr.askerHostId()) + " at " + from + " is known now (certificate sha256 "
                     + pr.askerFingerprint().substring(0, Math.min(16, pr.askerFingerprint().length())) + "…)");
         }
+        return true;
     }
 
     /** The address {@code s} comes from if it is one of a peer in {@code fable.daemon.peers}, else null. */

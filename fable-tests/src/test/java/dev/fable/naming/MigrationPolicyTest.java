@@ -106,6 +106,12 @@ class MigrationPolicyTest {
                 assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("not a peer in fable.daemon.peers"),
                         "a host that is no peer is refused: " + m);
             }
+            try (RawClient stranger = new RawClient(daemon, "127.0.0.5")) {   // nor may it ask what listens here
+                stranger.send(new dev.fable.naming.protocol.Message.PeerResolve(1, "ledger", "some-host", "ef".repeat(32)));
+                dev.fable.naming.protocol.Message m = stranger.read(WAIT);
+                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("PEER_RESOLVE")
+                        && f.text().contains("not a peer in fable.daemon.peers"), "a stranger's PEER_RESOLVE is refused: " + m);
+            }
             try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
                 peer.send(new dev.fable.naming.protocol.Message.PeerListening(1, "../ledger", "host-b"));
                 dev.fable.naming.protocol.Message m = peer.read(WAIT);

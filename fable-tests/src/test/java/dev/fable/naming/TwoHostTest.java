@@ -28,7 +28,7 @@ class TwoHostTest {
         try (TestDaemon a = TestDaemon.start(TestDaemon.freshDir("ha"), "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
                      "fable.daemon.peers=127.0.0.3:" + portB);
              TestDaemon b = TestDaemon.start(TestDaemon.freshDir("hb"), "fable.state.dir=" + stateB, "fable.host.address=127.0.0.3",
-                     "fable.daemon.port=" + portB, "fable.daemon.peers=127.0.0.2:" + portA);
+                     "fable.daemon.port=" + portB, "fable.daemon.peers=127.0.0.2:" + portA + ",127.0.0.4:" + portC);   // peering is mutual
              TestDaemon c = TestDaemon.start(TestDaemon.freshDir("hc"), "fable.state.dir=" + stateC, "fable.host.address=127.0.0.4",
                      "fable.daemon.port=" + portC, "fable.daemon.peers=127.0.0.3:" + portB, "fable.trusted.networks=10.0.0.0/8");
              DaemonNameService onA = a.client();
