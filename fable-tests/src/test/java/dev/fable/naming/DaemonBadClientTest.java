@@ -147,7 +147,10 @@ class DaemonBadClientTest {
             assertTrue(closedWithError(silent).text().contains("no HELLO"));
             assertTrue(closedWithError(partial).text().contains("middle of a frame"));
             assertInstanceOf(Message.Welcome.class, halfClosed.read(LIMIT));
-            assertNull(halfClosed.read(LIMIT), "the half-closed client is closed once its requests are answered");
+            Message next = halfClosed.read(LIMIT);
+            // a notice to every client may come first (the good client's name began to listen while this one was open)
+            while (next instanceof Message.PolicyChanged) next = halfClosed.read(LIMIT);
+            assertNull(next, "the half-closed client is closed once its requests are answered");
         }
         logged("sent no HELLO");
         logged("stalled in the middle of a frame");
