@@ -30,8 +30,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  *       gaps of about 6-13 s; for minutes: up to 2 min each);</li>
  *   <li>the window is open again: the timeout is set again (unacknowledged data is bounded by it as before).</li>
  * </ul>
- * {@link #drained} (nothing queued any more) sets it again too. A connection that never fills its socket
- * never costs a system call here; a stalled one one {@code getsockopt} per {@link #CHECK_NANOS}.
+ * {@link #drained} (nothing queued any more) sets it again too. A connection whose socket stays full for less than
+ * {@link #CHECK_NANOS} never costs a system call here; a stalled one one {@code getsockopt} per {@link #CHECK_NANOS}
+ * (and, the first time, a look-up of its descriptor).
  *
  * <p>Thread: the flusher's only. The descriptor is looked up at the first stall, and checked to be this
  * connection's socket before each change (the socket may have closed under the flusher).
@@ -49,7 +50,7 @@ public final class ZeroWindowGuard {
     private boolean unusable;           // no descriptor or no TCP_INFO: the kernel's behaviour stays
     private boolean lifted;
     private long nextCheck;
-    private boolean checkedOnce;
+    private boolean stalling;           // frames have been queued since the last drain
 
     /** A guard for {@code channel}, or null when there is nothing to guard (liveness off, not TCP). */
     public static ZeroWindowGuard of(SocketChannel channel, Liveness liveness) {
@@ -74,8 +75,13 @@ public final class ZeroWindowGuard {
 
     /** The writer has frames queued at {@code now} (flusher thread, every tick). */
     public void stalled(long now) {
-        if (unusable || (checkedOnce && now - nextCheck < 0)) return;
-        checkedOnce = true;
+        if (unusable) return;
+        if (!stalling) {   // a stall shorter than one check interval costs nothing (a fast writer fills its socket often)
+            stalling = true;
+            nextCheck = now + CHECK_NANOS;
+            return;
+        }
+        if (now - nextCheck < 0) return;
         nextCheck = now + CHECK_NANOS;
         if (fd < 0 && !lookUp()) return;
         int n = Libc.tcpInfo(fd, info);
@@ -99,7 +105,7 @@ public final class ZeroWindowGuard {
 
     /** Nothing is queued any more (flusher thread). */
     public void drained() {
-        checkedOnce = false;
+        stalling = false;
         if (lifted) setUserTimeout(liveness.userTimeoutMillis());
     }
 
