@@ -53,11 +53,12 @@ class ClusterCliTest {
     /** {@code fable daemon --zookeeper connect} as host {@code address}; returns once it serves. */
     private static Process daemon(Path runtime, String address, String connect, String auth) throws Exception {
         ProcessBuilder pb = SendRecvTest.fable("daemon", "--zookeeper", connect);
+        // its own directories, and no idle exit: the suite's 2 s would end it while the other host's daemon starts on a busy machine
+        pb.command().removeIf(a -> a.startsWith("-Dfable.runtime.dir=") || a.startsWith("-Dfable.state.dir=")
+                || a.startsWith("-Dfable.daemon.idleExitSeconds="));
         int at = pb.command().indexOf("-cp");
-        pb.command().removeIf(a -> a.startsWith("-Dfable.runtime.dir=") || a.startsWith("-Dfable.state.dir="));
-        at = pb.command().indexOf("-cp");
         for (String p : List.of("-Dfable.runtime.dir=" + runtime, "-Dfable.state.dir=" + runtime.resolve("state"), "-Dfable.host.address=" + address,
-                "-Dfable.zookeeper.auth=" + auth, "-Dfable.daemon.autostart=false")) {
+                "-Dfable.zookeeper.auth=" + auth, "-Dfable.daemon.autostart=false", "-Dfable.daemon.idleExitSeconds=0")) {
             pb.command().add(at++, p);
         }
         Process p = pb.redirectErrorStream(true).start();
