@@ -2,7 +2,6 @@ package dev.fable.naming;
 
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
-import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.NameNotFoundException;
 import dev.fable.daemon.NameDaemon;
@@ -43,15 +42,8 @@ class ZooKeeperHostsTest {
 
     /** Host b's endpoint: listens as args[0], echoes every message on every connection. */
     public static final class Listener {
-        public static void main(String[] args) throws Exception {
-            try (Endpoint ep = Fable.register(args[0]).listen(ConnectOptions.trusted())) {
-                System.out.println("LISTENING");
-                while (true) {
-                    Connection c = ep.accept(WAIT);
-                    if (c == null) return;
-                    Thread.ofPlatform().daemon().start(() -> PeerProcess.echoUntilClosed(c, () -> { }));
-                }
-            }
+        public static void main(String[] args) {
+            PeerProcess.listenAndEchoEveryConnection(args[0], WAIT);
         }
     }
 

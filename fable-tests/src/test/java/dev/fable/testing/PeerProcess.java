@@ -171,6 +171,22 @@ public final class PeerProcess implements AutoCloseable {
      * Peer side: registers {@code name} with the default options, prints "LISTENING", accepts one
      * connection and echoes it until the peer closes, then prints "DONE".
      */
+    /**
+     * Listens as {@code name} (trusted), prints "LISTENING", then "ACCEPTED transport" for every connection, each echoed on
+     * a thread of its own until it ends; returns when no connection came within {@code acceptWithin}.
+     */
+    public static void listenAndEchoEveryConnection(String name, Duration acceptWithin) {
+        try (dev.fable.Endpoint ep = dev.fable.Fable.register(name).listen(dev.fable.ConnectOptions.trusted())) {
+            System.out.println("LISTENING");
+            while (true) {
+                dev.fable.Connection c = ep.accept(acceptWithin);
+                if (c == null) return;
+                System.out.println("ACCEPTED " + c.transport());
+                Thread.ofPlatform().daemon().start(() -> echoUntilClosed(c, () -> { }));
+            }
+        }
+    }
+
     public static void listenAndEcho(String name, Duration acceptWithin) {
         try (dev.fable.Endpoint ep = dev.fable.Fable.register(name).listen()) {
             System.out.println("LISTENING");

@@ -2,7 +2,6 @@ package dev.fable.transport.stream;
 
 import dev.fable.ConnectOptions;
 import dev.fable.Connection;
-import dev.fable.Endpoint;
 import dev.fable.Fable;
 import dev.fable.PeerGoneException;
 import dev.fable.daemon.NameDaemon;
@@ -61,16 +60,8 @@ class PartitionTest {
 
     /** Host B's endpoint: listens as args[0], echoes every message on every connection until it breaks. */
     public static final class Listener {
-        public static void main(String[] args) throws Exception {
-            try (Endpoint ep = Fable.register(args[0]).listen(ConnectOptions.trusted())) {
-                System.out.println("LISTENING");
-                while (true) {
-                    Connection c = ep.accept(WAIT);
-                    if (c == null) return;
-                    System.out.println("ACCEPTED " + c.transport());
-                    Thread.ofPlatform().daemon().start(() -> PeerProcess.echoUntilClosed(c, () -> { }));
-                }
-            }
+        public static void main(String[] args) {
+            PeerProcess.listenAndEchoEveryConnection(args[0], WAIT);
         }
     }
 
