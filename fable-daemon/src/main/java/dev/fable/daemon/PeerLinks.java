@@ -57,6 +57,8 @@ final class PeerLinks {
     private final Set<String> knownFingerprints = new HashSet<>();
     private final ClusterDirectory cluster;   // fable.zookeeper: the shared directory, or null
     private final Set<String> resolvedThere = java.util.concurrent.ConcurrentHashMap.newKeySet();   // names found in the cluster
+    // names that listen here, for the cluster's publishing threads (the registry is the loop thread's alone)
+    private final Set<String> listeningHere = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** @param loop runs a task on the loop thread (and wakes it) */
     PeerLinks(ClientSessions sessions, Registry registry, TrustAndMigration migration, HostIdentity identity, String advertiseHost,
@@ -103,6 +105,7 @@ final class PeerLinks {
     /** The name stopped listening here (unregistered, or its process ended): the cluster forgets it. */
     void withdrawn(String name) {
         if (cluster == null) return;
+        listeningHere.remove(name);
         Thread.ofVirtual().name("fabled-cluster-withdraw").start(() -> cluster.withdraw(name));
     }
 
@@ -167,6 +170,7 @@ final class PeerLinks {
     void tellListening(String name) {
         Registry.Entry r = registry.get(name);
         if (cluster != null && r != null) {
+            listeningHere.add(name);
             ClusterDirectory.Entry e = new ClusterDirectory.Entry(name, identity.hostId(), r.tcpHost, r.tcpPort, r.owner.pid, identity.fingerprint());
             Thread.ofVirtual().name("fabled-cluster-publish").start(() -> {
                 // an endpoint that moved here may still be held by its old host for a moment (until that host's
@@ -175,6 +179,7 @@ final class PeerLinks {
                 for (int attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
                     try {
                         cluster.publish(e);
+                        if (!listeningHere.contains(name)) cluster.withdraw(name);   // withdrawn while this thread published
                         return;
                     } catch (IOException ex) {
                         last = ex;
@@ -184,7 +189,7 @@ final class PeerLinks {
                             return;
                         }
                     }
-                    if (registry.get(name) == null) return;   // gone meanwhile
+                    if (!listeningHere.contains(name)) return;   // gone meanwhile
                 }
                 LOG.log(WARNING, "could not publish '" + name + "' in " + cluster.describe() + ": " + last.getMessage()
                         + "; it is reachable on this host only");

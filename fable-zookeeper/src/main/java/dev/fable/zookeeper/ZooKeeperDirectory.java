@@ -334,7 +334,7 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         } else {
             for (ChildData c : cache.stream().toList()) {
                 String[] p = relative(c.getPath());
-                if (p.length == 3 && p[1].equals("names") && p[2].equals(name)) nodes.put(p[0], c);
+                if (p.length == 3 && p[1].equals("names") && p[2].equals(name) && HOST_ID.matcher(p[0]).matches()) nodes.put(p[0], c);
             }
         }
         for (Map.Entry<String, ChildData> n : nodes.entrySet()) {

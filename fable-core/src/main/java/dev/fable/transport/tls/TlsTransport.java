@@ -64,7 +64,7 @@ public final class TlsTransport extends StreamTransport {
         SSLEngine engine;
         try {
             engine = ENGINES.newEngine(connector, keyManagers(), new PinnedTrust(expected, knownHost), PROTOCOLS, SUITES,
-                    new EngineKey(connector, expected, identity.get()));
+                    new EngineKey(connector, expected, identity.get(), knownHost));
         } catch (GeneralSecurityException | RuntimeException e) {
             throw new FableException(what + ": cannot set up TLS (" + ENGINES.name() + " engine) with this host's identity: " + e
                     + (ENGINES == TlsEngineFactory.JDK ? "" : "; -Dfable.tls.engine=jdk uses the JDK's instead"), e);
@@ -75,8 +75,11 @@ public final class TlsTransport extends StreamTransport {
         return io;
     }
 
-    /** What an engine's set-up state depends on: the side, the pin, and this host's identity. */
-    private record EngineKey(boolean connector, String expectedServer, HostIdentity identity) {}
+    /**
+     * What an engine's set-up state depends on: the side, the pin, this host's identity, and the acceptor's judge of
+     * client certificates (one per Fable set-up: two set-ups in one process must not share a cached trust manager).
+     */
+    private record EngineKey(boolean connector, String expectedServer, HostIdentity identity, Predicate<String> knownHost) {}
 
     /** The engines' maker: a provided one (fable-tls-native) unless {@code fable.tls.engine=jdk}; the JDK's otherwise. */
     static final TlsEngineFactory ENGINES;
