@@ -81,12 +81,19 @@ class ClusterCliTest {
         return null;
     }
 
-    private static String run(String... args) throws Exception {
+    /** What a {@code fable} command printed (stdout and stderr) and its exit status. */
+    private record Ran(int exit, String out) {}
+
+    private static Ran ran(String... args) throws Exception {
         Process p = SendRecvTest.fable(args).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(0, p.exitValue(), out);
-        return out;
+        return new Ran(SendRecvTest.exit(p), out);
+    }
+
+    private static String run(String... args) throws Exception {
+        Ran r = ran(args);
+        assertEquals(0, r.exit(), r.out());
+        return r.out();
     }
 
     @Test
@@ -99,12 +106,10 @@ class ClusterCliTest {
         try {
             long deadline = System.nanoTime() + WAIT_NANOS;
             while (true) {   // the server is up once 'fable hosts' can read the (empty) tree
-                Process probe = SendRecvTest.fable("hosts", "--zookeeper", connect).redirectErrorStream(true).start();
-                String out = new String(probe.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                assertTrue(probe.waitFor(60, TimeUnit.SECONDS));
-                if (probe.exitValue() == 0) break;
+                Ran probe = ran("hosts", "--zookeeper", connect);
+                if (probe.exit() == 0) break;
                 if (System.nanoTime() - deadline > 0 || !zk.isAlive()) {
-                    fail("ZooKeeper did not start: " + out + "\n" + Files.readString(zkDir.resolve("zookeeper.log")));
+                    fail("ZooKeeper did not start: " + probe.out() + "\n" + Files.readString(zkDir.resolve("zookeeper.log")));
                 }
             }
             Path ra = fresh("ca"), rb = fresh("cb");
@@ -139,10 +144,8 @@ class ClusterCliTest {
 
     @Test
     void withoutAnEnsembleTheClusterCommandsSaySo() throws Exception {
-        Process p = SendRecvTest.fable("hosts").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(FableCli.SETUP, p.exitValue(), out);
-        assertTrue(out.contains("no ZooKeeper ensemble"), out);
+        Ran r = ran("hosts");
+        assertEquals(FableCli.SETUP, r.exit(), r.out());
+        assertTrue(r.out().contains("no ZooKeeper ensemble"), r.out());
     }
 }

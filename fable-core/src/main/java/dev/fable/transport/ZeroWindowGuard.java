@@ -68,11 +68,6 @@ public final class ZeroWindowGuard {
         this.info = Arena.ofAuto().allocate(512, 8);
     }
 
-    /** True while the user timeout is lifted (for tests and {@code fable flows}). */
-    public boolean lifted() {
-        return lifted;
-    }
-
     /** The writer has frames queued at {@code now} (flusher thread, every tick). */
     public void stalled(long now) {
         if (unusable) return;

@@ -1,36 +1,33 @@
 package dev.fable.zookeeper;
 
+import dev.fable.daemon.cluster.ClusterDirectory.Entry;
+import dev.fable.daemon.cluster.ClusterDirectory.HostEntry;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.retry.RetryOneTime;
 import org.apache.zookeeper.KeeperException;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
  * A read-only look at the directory for {@code fable hosts} and {@code fable names --cluster}: the hosts whose
- * daemons are live in the ensemble and the names each holds, read once. Nodes that do not parse are skipped.
+ * daemons are live in the ensemble and the names each holds, read once, every node checked as the daemon checks it
+ * ({@link ZooKeeperDirectory#fields}, {@link ZooKeeperDirectory#nameEntry}); nodes that do not hold are skipped.
  */
-public final class ClusterView {
-    /** A live host: its id, address, certificate fingerprint and the names it holds. */
-    public record Host(String hostId, String address, String fingerprint, List<Name> names) {}
-
-    /** A name a host holds. */
-    public record Name(String name, String hostId, String tcpHost, int tcpPort, long pid) {}
-
+final class ClusterView {
     private ClusterView() {
     }
 
     /**
-     * Reads every live host and its names under {@code root} of the ensemble at {@code connect}.
+     * Every live host and its names under {@code root} of the ensemble at {@code connect}.
      *
      * @throws IOException if the ensemble cannot be reached within {@code timeoutMillis}, or a read fails
      */
-    public static List<Host> read(String connect, String root, long timeoutMillis) throws IOException {
+    static List<HostEntry> read(String connect, String root, long timeoutMillis) throws IOException {
         try (CuratorFramework zk = CuratorFrameworkFactory.builder().connectString(connect).retryPolicy(new RetryOneTime(100))
                 .connectionTimeoutMs((int) timeoutMillis).sessionTimeoutMs((int) Math.max(timeoutMillis, 4_000)).build()) {
             zk.start();
@@ -38,33 +35,29 @@ public final class ClusterView {
                 throw new IOException("cannot reach ZooKeeper at " + connect + " within " + timeoutMillis + " ms");
             }
             String hostsPath = root + "/hosts";
-            List<Host> hosts = new ArrayList<>();
-            List<String> ids;
-            try {
-                ids = zk.getChildren().forPath(hostsPath);
-            } catch (KeeperException.NoNodeException none) {
-                return hosts;   // no daemon ever published here
-            }
-            for (String id : ids) {
-                ZooKeeperDirectory.Fields live = fields(zk, hostsPath + "/" + id + "/live");
-                if (live == null) continue;   // its daemon is gone (or the node does not parse)
-                List<Name> names = new ArrayList<>();
-                List<String> held;
+            List<HostEntry> hosts = new ArrayList<>();
+            for (String id : children(zk, hostsPath)) {
+                if (!ZooKeeperDirectory.HOST_ID.matcher(id).matches()) continue;
+                Map<String, String> live;
                 try {
-                    held = zk.getChildren().forPath(hostsPath + "/" + id + "/names");
-                } catch (KeeperException.NoNodeException none) {
-                    held = List.of();
+                    live = ZooKeeperDirectory.fields(data(zk, hostsPath + "/" + id + "/live"));
+                } catch (IllegalArgumentException deadOrMalformed) {
+                    continue;   // its daemon is gone (no live node), or the node does not hold
                 }
-                for (String n : held) {
-                    ZooKeeperDirectory.Fields f = fields(zk, hostsPath + "/" + id + "/names/" + n);
-                    if (f == null) continue;
+                String address = live.get("address"), fingerprint = live.get("fingerprint");
+                if (address == null || !ZooKeeperDirectory.ADDRESS.matcher(address).matches()
+                        || fingerprint == null || !ZooKeeperDirectory.FINGERPRINT.matcher(fingerprint).matches()) {
+                    continue;
+                }
+                List<Entry> names = new ArrayList<>();
+                for (String n : children(zk, hostsPath + "/" + id + "/names")) {
                     try {
-                        names.add(new Name(n, id, f.get("address"), Integer.parseInt(f.get("port")), Long.parseLong(f.get("pid"))));
-                    } catch (RuntimeException malformed) {
-                        // skipped, as the daemon skips it
+                        names.add(ZooKeeperDirectory.nameEntry(id, n, data(zk, hostsPath + "/" + id + "/names/" + n)));
+                    } catch (IllegalArgumentException skipped) {
+                        // gone meanwhile, or malformed: the daemon skips it too
                     }
                 }
-                hosts.add(new Host(id, live.get("address"), live.get("fingerprint"), List.copyOf(names)));
+                hosts.add(new HostEntry(id, address, fingerprint, List.copyOf(names)));
             }
             return hosts;
         } catch (IOException e) {
@@ -75,10 +68,18 @@ public final class ClusterView {
         }
     }
 
-    private static ZooKeeperDirectory.Fields fields(CuratorFramework zk, String path) throws Exception {
+    private static List<String> children(CuratorFramework zk, String path) throws Exception {
         try {
-            byte[] data = zk.getData().forPath(path);
-            return ZooKeeperDirectory.Fields.parse(data == null ? null : new String(data, StandardCharsets.UTF_8), data == null ? 0 : data.length);
+            return zk.getChildren().forPath(path);
+        } catch (KeeperException.NoNodeException none) {
+            return List.of();
+        }
+    }
+
+    /** The node's data, or null if it is gone. */
+    private static byte[] data(CuratorFramework zk, String path) throws Exception {
+        try {
+            return zk.getData().forPath(path);
         } catch (KeeperException.NoNodeException gone) {
             return null;
         }

@@ -78,10 +78,7 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         @Override
         public List<HostEntry> hosts(String connect, UnaryOperator<String> settings) throws IOException {
             String root = setting(settings, "fable.zookeeper.root", "/fable");
-            return ClusterView.read(connect, root, 10_000).stream()
-                    .map(h -> new HostEntry(h.hostId(), h.address(), h.fingerprint(), h.names().stream()
-                            .map(n -> new Entry(n.name(), n.hostId(), n.tcpHost(), n.tcpPort(), n.pid(), h.fingerprint())).toList()))
-                    .toList();
+            return ClusterView.read(connect, root, 10_000);
         }
     }
 
@@ -89,9 +86,9 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     /** The most bytes of one node this directory reads: a few short fields. */
     static final int MAX_DATA = 1024;
     private static final String VERSION = "v1";
-    private static final Pattern HOST_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-    private static final Pattern ADDRESS = Pattern.compile("[A-Za-z0-9.:%\\[\\]-]{1,255}");
-    private static final Pattern FINGERPRINT = Pattern.compile("[0-9a-f]{64}");
+    static final Pattern HOST_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    static final Pattern ADDRESS = Pattern.compile("[A-Za-z0-9.:%\\[\\]-]{1,255}");
+    static final Pattern FINGERPRINT = Pattern.compile("[0-9a-f]{64}");
 
     private final CuratorFramework zk;
     private final String connect;
@@ -352,36 +349,46 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         return best != null && bestZxid < ownZxid ? best : null;
     }
 
-    /** A host's name node as an entry, or null if it does not parse. */
+    /** A host's name node as an entry, or null (logged once) if it does not parse. */
     private Entry entry(String host, String name, ChildData c) {
-        Map<String, String> f = parse(c.getPath(), c.getData());
-        if (f == null) return null;
         try {
-            String address = f.get("address");
-            int port = Integer.parseInt(f.get("port"));
-            long pid = Long.parseLong(f.get("pid"));
-            String fp = f.get("fingerprint");
-            if ((!address.isEmpty() && !ADDRESS.matcher(address).matches()) || port < 0 || port > 65535 || pid < 0
-                    || fp == null || !FINGERPRINT.matcher(fp).matches()) {
-                throw new IllegalArgumentException("a field is out of range");
-            }
-            return new Entry(name, host, address.isEmpty() ? null : address, port, pid, fp);
-        } catch (RuntimeException e) {
+            return nameEntry(host, name, c.getData());
+        } catch (IllegalArgumentException e) {
             ignore(c.getPath(), e.getMessage());
             return null;
         }
     }
 
+    /**
+     * Host {@code host}'s node for {@code name}, checked field by field (host id, name, address, port, pid, fingerprint).
+     *
+     * @throws IllegalArgumentException saying what does not hold
+     */
+    static Entry nameEntry(String host, String name, byte[] data) {
+        if (!HOST_ID.matcher(host).matches()) throw new IllegalArgumentException("host id '" + host + "' is malformed");
+        NamingConfig.checkName(name);
+        Map<String, String> f = fields(data);
+        String address = f.getOrDefault("address", "");
+        String fp = f.get("fingerprint");
+        int port;
+        long pid;
+        try {
+            port = Integer.parseInt(f.get("port"));
+            pid = Long.parseLong(f.get("pid"));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("port or pid is not a number");
+        }
+        if ((!address.isEmpty() && !ADDRESS.matcher(address).matches()) || port < 0 || port > 65535 || pid < 0
+                || fp == null || !FINGERPRINT.matcher(fp).matches()) {
+            throw new IllegalArgumentException("a field is out of range");
+        }
+        return new Entry(name, host, address.isEmpty() ? null : address, port, pid, fp);
+    }
+
     /** Cache event: a node was created or changed; a name another host published is told to the listeners. */
     private void changed(ChildData c) {
         String[] p = relative(c.getPath());
-        if (p.length != 3 || !p[1].equals("names") || p[0].equals(self.hostId()) || !HOST_ID.matcher(p[0]).matches()) return;
-        try {
-            NamingConfig.checkName(p[2]);
-        } catch (IllegalArgumentException e) {
-            ignore(c.getPath(), e.getMessage());
-            return;
-        }
+        if (p.length != 3 || !p[1].equals("names") || p[0].equals(self.hostId())) return;
         Entry e = entry(p[0], p[2], c);
         if (e == null) return;
         for (Consumer<Entry> l : listeners) {
@@ -437,48 +444,31 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     /** A node's fields, or null (logged once) if it is too long, of another version, or malformed. */
     private Map<String, String> parse(String path, byte[] data) {
         try {
-            return Fields.parseOrThrow(data == null ? null : new String(data, StandardCharsets.UTF_8), data == null ? 0 : data.length).map;
+            return fields(data);
         } catch (IllegalArgumentException e) {
             ignore(path, e.getMessage());
             return null;
         }
     }
 
-    /** The fields of one node: {@code v1} and then {@code key=value} lines, at most {@link #MAX_DATA} bytes and 16 fields. */
-    static final class Fields {
-        final Map<String, String> map;
-
-        private Fields(Map<String, String> map) {
-            this.map = map;
+    /**
+     * The fields of one node: {@code v1}, then {@code key=value} lines; at most {@link #MAX_DATA} bytes and 16 fields.
+     *
+     * @throws IllegalArgumentException if the node is empty, too long, of another version or malformed
+     */
+    static Map<String, String> fields(byte[] data) {
+        if (data == null || data.length == 0 || data.length > MAX_DATA) {
+            throw new IllegalArgumentException(data == null ? "no data" : data.length + " B (1 to " + MAX_DATA + ")");
         }
-
-        String get(String key) {
-            return map.get(key);
+        String[] lines = new String(data, StandardCharsets.UTF_8).split("\n");
+        if (!lines[0].equals(VERSION)) throw new IllegalArgumentException("version '" + lines[0] + "', not " + VERSION);
+        Map<String, String> f = new HashMap<>();
+        for (int i = 1; i < lines.length; i++) {
+            int eq = lines[i].indexOf('=');
+            if (eq <= 0 || f.size() >= 16) throw new IllegalArgumentException("malformed line " + i);
+            f.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
         }
-
-        /** The fields, or null if the node is absent, too long, of another version or malformed. */
-        static Fields parse(String text, int bytes) {
-            try {
-                return parseOrThrow(text, bytes);
-            } catch (IllegalArgumentException e) {
-                return null;
-            }
-        }
-
-        static Fields parseOrThrow(String text, int bytes) {
-            if (text == null || bytes == 0 || bytes > MAX_DATA) {
-                throw new IllegalArgumentException(text == null ? "no data" : bytes + " B (at most " + MAX_DATA + ")");
-            }
-            String[] lines = text.split("\n");
-            if (!lines[0].equals(VERSION)) throw new IllegalArgumentException("version '" + lines[0] + "', not " + VERSION);
-            Map<String, String> f = new HashMap<>();
-            for (int i = 1; i < lines.length; i++) {
-                int eq = lines[i].indexOf('=');
-                if (eq <= 0 || f.size() >= 16) throw new IllegalArgumentException("malformed line " + i);
-                f.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
-            }
-            return new Fields(f);
-        }
+        return f;
     }
 
     private void ignore(String path, String why) {
