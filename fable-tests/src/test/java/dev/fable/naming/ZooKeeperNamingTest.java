@@ -63,6 +63,9 @@ class ZooKeeperNamingTest {
                 assertEquals("127.0.0.3", ab.tcpHost());
                 assertEquals(7777, ab.tcpPort());
                 assertEquals(onB.host().certFingerprint(), ab.peerCertFingerprint());
+                // B never asked anything of A: it knows A's certificate (a tls client's) only through the cluster
+                Await.until(() -> onB.isKnownHost(onA.host().certFingerprint()), Duration.ofSeconds(20),
+                        () -> "host B does not know the certificate of cluster host A");
                 assertTrue(onA.isKnownHost(onB.host().certFingerprint()), "a cluster host's certificate is known");
                 assertFalse(onA.isKnownHost("ab".repeat(32)), "a stranger's is not");
 
