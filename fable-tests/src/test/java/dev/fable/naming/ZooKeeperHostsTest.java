@@ -67,6 +67,161 @@ class ZooKeeperHostsTest {
         }
     }
 
+    /**
+     * Host b's producer: listens as args[0]; on the connection sends {@code MOVE_AT} checked messages, waits for "MOVE" on
+     * stdin (its runtime directory then belongs to host a: it re-registers there, {@code rehome}), and sends on without a
+     * pause until its connection has switched and {@code AFTER_SWITCH} more went over the new leg, at least
+     * {@code MESSAGES} in all; then an end message carrying the count.
+     */
+    public static final class Producer {
+        public static void main(String[] args) throws Exception {
+            java.util.concurrent.BlockingQueue<String> commands = new java.util.concurrent.LinkedBlockingQueue<>();
+            Thread reader = new Thread(() -> {
+                try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(System.in))) {
+                    for (String l; (l = in.readLine()) != null; ) commands.add(l);
+                } catch (java.io.IOException e) {
+                    commands.add("EOF");
+                }
+            }, "commands");
+            reader.setDaemon(true);
+            reader.start();
+            try (dev.fable.Endpoint ep = Fable.register(args[0]).listen()) {
+                System.out.println("LISTENING");
+                try (Connection c = ep.accept(WAIT)) {
+                    byte[] m = new byte[MESSAGE_BYTES];
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(m).order(java.nio.ByteOrder.nativeOrder());   // as Buffer.getLong reads
+                    long seq = 0, switchedAt = -1;
+                    for (; seq < MOVE_AT; seq++) c.send(message(b, seq));
+                    System.out.println("SENT " + seq + " " + c.transport());
+                    String command = commands.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    if (!"MOVE".equals(command)) throw new AssertionError("expected MOVE, got " + command);
+                    Fable.names().rehome();
+                    for (; seq < MESSAGES || switchedAt < 0 || seq < switchedAt + AFTER_SWITCH; seq++) {
+                        c.send(message(b, seq));
+                        if (switchedAt < 0 && c.epoch() > 0) {
+                            switchedAt = seq;
+                            System.out.println("SWITCHED at " + seq + " to " + c.transport());
+                        }
+                        if (seq > 20L * MESSAGES) throw new AssertionError("no switch after " + seq + " messages");
+                    }
+                    b.putLong(0, -1).putLong(8, seq);
+                    c.send(m);
+                    System.out.println("SENT " + seq + " " + c.transport());
+                    c.receiveMessage(WAIT);   // the consumer's "done": everything arrived before this end closes
+                }
+            } catch (Exception | AssertionError e) {
+                System.out.println("FAILED " + e);
+            }
+        }
+
+        private static byte[] message(java.nio.ByteBuffer b, long seq) {
+            b.putLong(0, seq).putLong(8, seq * 0x9E3779B97F4A7C15L);
+            for (int i = 16; i < MESSAGE_BYTES; i++) b.put(i, (byte) (seq + i));
+            return b.array();
+        }
+    }
+
+    /** Host a's consumer: connects to xio://args[0], checks every message's sequence and contents; "OK count transports". */
+    public static final class Consumer {
+        public static void main(String[] args) {
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT))) {
+                System.out.println("CONNECTED " + c.transport());
+                StringBuilder transports = new StringBuilder(c.transport());
+                long expect = 0;
+                while (true) {
+                    for (dev.fable.ConnectionEvent e; (e = c.pollEvent()) != null; ) {
+                        if (e.type() == dev.fable.ConnectionEvent.Type.RECONFIGURED) transports.append(">").append(e.transport());
+                    }
+                    dev.fable.Buffer r = c.receive(WAIT);
+                    if (r == null) throw new AssertionError("nothing for " + WAIT + " after message " + expect);
+                    try {
+                        long seq = r.getLong(0);
+                        if (seq == -1) {
+                            if (r.getLong(8) != expect) throw new AssertionError("end says " + r.getLong(8) + " sent, " + expect + " arrived");
+                            break;
+                        }
+                        if (seq != expect) throw new AssertionError("message " + seq + " where " + expect + " was due (over " + transports + ")");
+                        if (r.length() != MESSAGE_BYTES || r.getLong(8) != seq * 0x9E3779B97F4A7C15L) throw new AssertionError("message " + seq + " corrupt");
+                        for (int i = 16; i < MESSAGE_BYTES; i++) {
+                            if (r.getByte(i) != (byte) (seq + i)) throw new AssertionError("message " + seq + " corrupt at byte " + i);
+                        }
+                        expect++;
+                    } finally {
+                        r.release();
+                    }
+                }
+                c.send(new byte[] {1});
+                System.out.println("OK " + expect + " " + transports);
+            } catch (Exception | AssertionError e) {
+                System.out.println("FAILED " + e);
+            }
+        }
+    }
+
+    private static final int MESSAGE_BYTES = 64;
+    private static final long MESSAGES = 1_000_000;
+    private static final long MOVE_AT = 300_000;
+    private static final long AFTER_SWITCH = 200_000;
+
+    /**
+     * Migration across namespaces: a consumer on host a receives from a producer on host b over tcp (both trust the
+     * veth network); the producer's host changes to a mid-stream (its runtime directory, and with it its daemon, is
+     * a's now: what a migrated container sees; its process stays in b's network namespace, whose listener nobody needs
+     * once both ends share a host); the connection switches to shm; at least 1,000,000 messages, every one checked,
+     * none lost, duplicated or reordered.
+     */
+    @Test
+    void aConsumerFollowsItsProducerMovingAcrossNamespacesWithAMillionCheckedMessages() throws Exception {
+        try (Netns net = Netns.create("the migration across namespaces test", A, B)) {
+            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
+            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+            Path link = TestDaemon.freshDir("zl").resolve("rt");   // the producer's runtime directory: b's, then a's
+            Files.createSymbolicLink(link, rtB);
+            String name = "zkmove-" + Long.toString(ProcessHandle.current().pid(), 36);
+            List<PeerProcess> all = new ArrayList<>();
+            try {
+                net.start(all, net.a, ZooKeeperServerMain.class, List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m"),
+                        Integer.toString(ZK_PORT), zkData.toString());
+                String trusted = "127.0.0.0/8,10.79.0.0/24";   // tcp between the hosts from the start
+                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", trusted));
+                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", trusted));
+                daemonA.expectLine("fabled ready");
+                daemonB.expectLine("fabled ready");
+                // its host key follows the move too: the state directory is inside the linked runtime directory
+                PeerProcess producer = net.start(all, net.b, Producer.class, List.of("-Dfable.runtime.dir=" + link,
+                        "-Dfable.state.dir=" + link.resolve("state"), "-Dfable.daemon.autostart=false"), name);
+                producer.expectLine("LISTENING");
+                try (DaemonNameService adminA = DaemonNameService.open(rtA, false)) {
+                    assertEquals(B, adminA.resolve(name, new RouteRequest(true, null), TimeUnit.SECONDS.toNanos(40)).tcpHost());
+                }
+                PeerProcess consumer = net.start(all, net.a, Consumer.class, endpointArgs(rtA, stA), name);
+                assertEquals("CONNECTED tcp", consumer.expectLine("CONNECTED", WAIT), consumer::stderr);
+                String sent = producer.expectLine("", WAIT);
+                assertEquals("SENT " + MOVE_AT + " tcp", sent, () -> "consumer: " + consumer.expectLineOrNull() + "\n" + consumer.stderr());
+
+                repoint(link, rtA);
+                producer.send("MOVE");
+                String switched = producer.expectLine("SWITCHED", WAIT);
+                assertTrue(switched.endsWith(" to shm"), switched + "\n" + daemonA.stderr());
+                String ok = consumer.expectLine("", WAIT);
+                assertTrue(ok.startsWith("OK ") && ok.endsWith(" tcp>shm"), () -> ok + "\n" + consumer.stderr());
+                long received = Long.parseLong(ok.split(" ")[1]);
+                assertTrue(received >= MESSAGES, ok);
+                assertEquals("SENT " + received + " shm", producer.expectLine("SENT", WAIT));
+            } finally {
+                for (PeerProcess p : all) p.close();
+            }
+        }
+    }
+
+    /** Points {@code link} at {@code target}, atomically (rename over the old link). */
+    private static void repoint(Path link, Path target) throws Exception {
+        Path tmp = link.resolveSibling(link.getFileName() + ".new");
+        Files.deleteIfExists(tmp);
+        Files.createSymbolicLink(tmp, target);
+        Files.move(tmp, link, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
     @Test
     void namesCrossNamespacesThroughZooKeeperOverTlsUntrustedAndTcpTrustedAndADeadHostsNamesGo() throws Exception {
         try (Netns net = Netns.create("the ZooKeeper hosts test", A, B)) {
@@ -77,8 +232,8 @@ class ZooKeeperHostsTest {
             try {
                 net.start(all, net.a, ZooKeeperServerMain.class, List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m"),
                         Integer.toString(ZK_PORT), zkData.toString());
-                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a"));
-                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b"));
+                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", "127.0.0.0/8"));
+                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", "127.0.0.0/8"));
                 daemonA.expectLine("fabled ready");
                 daemonB.expectLine("fabled ready");
                 PeerProcess listener = net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name);
@@ -130,10 +285,10 @@ class ZooKeeperHostsTest {
         }
     }
 
-    private static List<String> daemonArgs(Path rt, Path st, String self, String auth) {
+    private static List<String> daemonArgs(Path rt, Path st, String self, String auth, String trustedNetworks) {
         return List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.host.address=" + self,
                 "-Dfable.zookeeper=" + A + ":" + ZK_PORT, "-Dfable.zookeeper.auth=" + auth, "-Dfable.zookeeper.sessionTimeoutMillis=" + SESSION_MS,
-                "-Dfable.trusted.networks=127.0.0.0/8");
+                "-Dfable.trusted.networks=" + trustedNetworks);
     }
 
     private static List<String> endpointArgs(Path rt, Path st) {

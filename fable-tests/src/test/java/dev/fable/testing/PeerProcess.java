@@ -130,6 +130,17 @@ public final class PeerProcess implements AutoCloseable {
         return l;
     }
 
+    /** For failure messages: the next stdout line if one comes within 5 s, else null. */
+    public String expectLineOrNull() {
+        try {
+            String l = lines.poll(5, TimeUnit.SECONDS);
+            return l == END ? null : l;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+    }
+
     /**
      * Waits up to {@code timeout} for a line starting with {@code prefix}, skipping other lines (kept for
      * the failure message); a line starting with "FAILED" fails at once.
