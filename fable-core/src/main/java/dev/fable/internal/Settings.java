@@ -5,7 +5,7 @@ import java.util.Locale;
 /**
  * The one place Fable reads its {@code fable.*} settings: each is a system property, else the
  * environment variable of the same name upper-cased with dots as underscores
- * ({@code fable.daemon.peers} → {@code FABLE_DAEMON_PEERS}), else the caller's default. They are
+ * ({@code fable.host.address} → {@code FABLE_HOST_ADDRESS}), else the caller's default. They are
  * defaults only: {@code Fable.Context} and the daemon's configuration take them from here, and a
  * context's own value wins.
  */

@@ -41,7 +41,7 @@ public interface NameService extends AutoCloseable {
     Registration register(String name);
 
     /**
-     * Finds the endpoint {@code name} (on this host, or through the daemon's peers on another host)
+     * Finds the endpoint {@code name} (on this host, or through the daemon's cluster directory on another host)
      * and the transport to reach it. Waits up to {@code timeoutNanos} for the name to appear
      * (0: fail at once with {@link dev.fable.NameNotFoundException}).
      *
@@ -170,7 +170,7 @@ public interface NameService extends AutoCloseable {
     void rehome();
 
     /**
-     * True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host the daemon peers with.
+     * True if {@code sha256Fingerprint} is the TLS certificate of this host or of a host live in the daemon's cluster.
      *
      * @param sha256Fingerprint SHA-256 of a certificate's DER encoding, lower-case hex
      * @return whether the daemon knows the certificate

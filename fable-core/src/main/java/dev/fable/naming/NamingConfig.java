@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
 
 /**
  * The naming layer's settings: each is a system property, else the environment variable of the same
- * name upper-cased with dots as underscores ({@code fable.daemon.peers} → {@code FABLE_DAEMON_PEERS}),
+ * name upper-cased with dots as underscores ({@code fable.host.address} → {@code FABLE_HOST_ADDRESS}),
  * else the default. Documented in {@code docs/naming.md}.
  */
 public final class NamingConfig {
@@ -18,7 +18,7 @@ public final class NamingConfig {
     /**
      * The property, else its environment variable, else null. A blank value counts as unset.
      *
-     * @param key the setting's name, e.g. {@code fable.daemon.peers}
+     * @param key the setting's name, e.g. {@code fable.host.address}
      * @return the value, trimmed, or {@code null} if neither the property nor the variable is set
      */
     public static String get(String key) {

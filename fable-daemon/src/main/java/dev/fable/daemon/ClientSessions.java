@@ -12,10 +12,7 @@ import dev.fable.naming.protocol.Wire;
 import dev.fable.transport.tls.HostIdentity;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
 import java.net.StandardProtocolFamily;
-import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -34,11 +31,11 @@ import static java.lang.System.Logger.Level.INFO;
 import static java.lang.System.Logger.Level.WARNING;
 
 /**
- * The daemon's connections ({@link Session}s): binds the Unix socket and the peer port, accepts clients on the Unix socket (the daemon's uid only)
- * and peer daemons on the TCP port, reads their frames, answers HELLO and hands every other message to
+ * The daemon's connections ({@link Session}s): binds the Unix socket, accepts clients on it (the daemon's uid only;
+ * the daemon listens on no network port), reads their frames, answers HELLO and hands every other message to
  * the daemon's dispatch; queues and writes replies. A connection that breaks a per-client limit is
- * closed with the reason in the log: a malformed frame, no HELLO (or a frame left half-sent, or a peer
- * daemon's connection kept open) for {@link #HELLO_TIMEOUT_NANOS}, more than {@link Session#MAX_QUEUED}
+ * closed with the reason in the log: a malformed frame, no HELLO (or a frame left half-sent) for
+ * {@link #HELLO_TIMEOUT_NANOS}, more than {@link Session#MAX_QUEUED}
  * bytes of unread replies. On every close the daemon's close hook lets the other parts forget the
  * connection (its names, its orders, the flow tables it owes). A client closed for a violation
  * ({@link #reject}) gets the replies it was owed, then the error, then the end of the stream: its socket
@@ -53,14 +50,13 @@ final class ClientSessions {
     static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(NamingConfig.getLong("fable.daemon.stallSeconds", 5));
     static final long MID_FRAME_TIMEOUT_NANOS = HELLO_TIMEOUT_NANOS;
 
-    /** Where a message goes once its connection said HELLO (or is a peer daemon's). */
+    /** Where a message goes once its connection said HELLO. */
     interface Dispatch {
         void handle(Session s, Message m) throws IOException;
     }
 
     private final Selector selector;
     private final ServerSocketChannel unixServer;
-    private final ServerSocketChannel tcpServer;
     private final Path socketPath;
     private final HostIdentity identity;
     private final String advertiseHost;
@@ -69,7 +65,6 @@ final class ClientSessions {
     private final Map<SocketChannel, Session> sessions = new HashMap<>();
     private final int maxClients;
     private int clients;           // open connections accepted on the Unix socket
-    private int peerConnections;   // open connections accepted on the peer port
     private long capRefused;       // connections refused for the cap since the last log line about it
     private long capLoggedAtNanos;
     private final ByteBuffer readBuffer = ByteBuffer.allocate(Wire.MAX_FRAME);
@@ -77,13 +72,13 @@ final class ClientSessions {
     private int nextQueryId = 1;
 
     /**
-     * Binds the Unix socket and, with {@code tcpPort} &gt;= 0, the peer daemons' TCP port on {@code advertiseHost}.
+     * Binds the Unix socket.
      *
-     * @param maxClients how many connections each of the two sockets keeps open at most ({@code fable.daemon.maxClients});
+     * @param maxClients how many connections the socket keeps open at most ({@code fable.daemon.maxClients});
      *                   one more is refused with an error frame that names the limit, and closed
      * @param closeHook called with every closed connection and the reason, after its close is logged
      */
-    ClientSessions(Selector selector, Path socketPath, String advertiseHost, int tcpPort, int maxClients, HostIdentity identity,
+    ClientSessions(Selector selector, Path socketPath, String advertiseHost, int maxClients, HostIdentity identity,
                    Dispatch dispatch, BiConsumer<Session, String> closeHook) throws IOException {
         if (maxClients < 1) throw new IllegalArgumentException("fable.daemon.maxClients=" + maxClients + " must be at least 1");
         this.maxClients = maxClients;
@@ -93,28 +88,10 @@ final class ClientSessions {
         this.advertiseHost = advertiseHost;
         this.dispatch = dispatch;
         this.closeHook = closeHook;
-        unixServer = listen(ServerSocketChannel.open(StandardProtocolFamily.UNIX), UnixDomainSocketAddress.of(socketPath), 512);
-        tcpServer = tcpPort >= 0 ? listen(ServerSocketChannel.open(), new InetSocketAddress(advertiseHost, tcpPort), 128) : null;
-    }
-
-    private ServerSocketChannel listen(ServerSocketChannel server, SocketAddress address, int backlog) throws IOException {
-        server.bind(address, backlog);
-        server.configureBlocking(false);
-        server.register(selector, SelectionKey.OP_ACCEPT);
-        return server;
-    }
-
-    boolean hasPeerPort() {
-        return tcpServer != null;
-    }
-
-    /** The bound TCP port for peer daemons, or 0 without one. */
-    int tcpPort() {
-        try {
-            return tcpServer == null ? 0 : ((InetSocketAddress) tcpServer.getLocalAddress()).getPort();
-        } catch (IOException e) {
-            return 0;
-        }
+        unixServer = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        unixServer.bind(UnixDomainSocketAddress.of(socketPath), 512);
+        unixServer.configureBlocking(false);
+        unixServer.register(selector, SelectionKey.OP_ACCEPT);
     }
 
     /** A selected key of the daemon's selector: a server socket to accept on, or a connection to write and read. */
@@ -141,40 +118,33 @@ final class ClientSessions {
     private void accept(ServerSocketChannel server) throws IOException {
         SocketChannel ch = server.accept();
         if (ch == null) return;
-        boolean tcp = server == tcpServer;
         ch.configureBlocking(false);
-        if (!tcp) {
-            int peer = PeerUser.uid(ch);
-            if (peer != PeerUser.me()) {
-                String why = "a process of uid " + peer + " connected to " + socketPath
-                        + ", which serves only uid " + PeerUser.me() + "; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
-                ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
-                ch.close();
-                LOG.log(WARNING, "refused: " + why);
-                return;
-            }
-        } else {
-            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        int peer = PeerUser.uid(ch);
+        if (peer != PeerUser.me()) {
+            String why = "a process of uid " + peer + " connected to " + socketPath
+                    + ", which serves only uid " + PeerUser.me() + "; run a daemon of your own (fable daemon, or a private -Dfable.runtime.dir)";
+            ch.write(Messages.encode(new Fail(0, Wire.E_DENIED, why)));
+            ch.close();
+            LOG.log(WARNING, "refused: " + why);
+            return;
         }
-        int open = tcp ? peerConnections : clients;
-        if (open >= maxClients) {
-            refuseOverCap(ch, tcp, open);
+        if (clients >= maxClients) {
+            refuseOverCap(ch);
             return;
         }
         SelectionKey key = ch.register(selector, SelectionKey.OP_READ);
-        Session s = new Session(ch, key, tcp);
+        Session s = new Session(ch, key);
         key.attach(s);
         sessions.put(ch, s);
-        if (tcp) peerConnections++;
-        else clients++;
+        clients++;
     }
 
     /**
      * One connection too many ({@code fable.daemon.maxClients}): one ERROR frame naming the limit, then
      * closed; the open connections are not touched. Logged at most once a second, with the count since.
      */
-    private void refuseOverCap(SocketChannel ch, boolean tcp, int open) throws IOException {
-        String why = (tcp ? "the daemon's peer port" : "the daemon at " + socketPath) + " has " + open
+    private void refuseOverCap(SocketChannel ch) throws IOException {
+        String why = "the daemon at " + socketPath + " has " + clients
                 + " connections open, its limit (fable.daemon.maxClients=" + maxClients + "); close idle Fable processes or raise the limit";
         try {
             ch.write(Messages.encode(new Fail(0, Wire.E_LIMIT, why)));   // a fresh socket's buffer takes one small frame
@@ -210,9 +180,9 @@ final class ClientSessions {
         if (!s.closed) s.midFrameSinceNanos = s.decoder.midFrame() ? (s.midFrameSinceNanos == 0 ? System.nanoTime() : s.midFrameSinceNanos) : 0;
     }
 
-    /** A client's first message must be HELLO; after it (and from peer daemons) messages go to the dispatch. */
+    /** A client's first message must be HELLO; after it messages go to the dispatch. */
     private void handle(Session s, Message m) throws IOException {
-        if (s.peerDaemon || s.helloDone) {
+        if (s.helloDone) {
             dispatch.handle(s, m);
         } else if (m instanceof Hello h) {
             s.helloDone = true;
@@ -251,13 +221,10 @@ final class ClientSessions {
         }
     }
 
-    /** Per-client time limits, checked by the {@link Sweeper}: no HELLO, a half-sent frame, a peer daemon that stays. */
+    /** Per-client time limits, checked by the {@link Sweeper}: no HELLO, a half-sent frame. */
     void rejectStalled(long now) {
         for (Session s : all()) {
-            if (s.peerDaemon && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
-                reject(s, Wire.E_BAD_REQUEST, "a peer daemon connection stayed open longer than "
-                        + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s (one lookup per connection)");
-            } else if (!s.peerDaemon && !s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
+            if (!s.helloDone && now - s.connectedAtNanos > HELLO_TIMEOUT_NANOS) {
                 reject(s, Wire.E_BAD_REQUEST, "sent no HELLO within " + TimeUnit.NANOSECONDS.toSeconds(HELLO_TIMEOUT_NANOS) + " s");
             } else if (s.midFrameSinceNanos != 0 && now - s.midFrameSinceNanos > MID_FRAME_TIMEOUT_NANOS) {
                 reject(s, Wire.E_BAD_REQUEST, "stalled in the middle of a frame for more than "
@@ -276,13 +243,10 @@ final class ClientSessions {
         if (s.closed) return;
         s.closed = true;
         sessions.remove(s.channel);
-        if (s.peerDaemon) peerConnections--;
-        else clients--;
+        clients--;
         if (!linger || !lingering.start(s)) s.closeChannel();
         String names = s.names.isEmpty() ? "" : "; released " + s.names.size() + " name(s)" + (s.names.size() <= 5 ? " " + s.names : "");
-        if (s.peerDaemon) {
-            if (!reason.equals("disconnected")) LOG.log(WARNING, "closed peer daemon connection: " + reason);
-        } else if (!s.helloDone && reason.equals("disconnected")) {
+        if (!s.helloDone && reason.equals("disconnected")) {
             LOG.log(INFO, "closed a client that left before HELLO");
         } else {
             LOG.log(reason.equals("disconnected") ? INFO : WARNING, "closed " + s + ": " + reason + names);
@@ -301,10 +265,9 @@ final class ClientSessions {
         lingering.closeAll();
     }
 
-    /** Closes the Unix socket and the TCP port (the daemon stops; after {@link #closeAll}). */
+    /** Closes the Unix socket (the daemon stops; after {@link #closeAll}). */
     void closeServers() throws IOException {
         unixServer.close();
-        if (tcpServer != null) tcpServer.close();
     }
 
     /** A snapshot of the connections: safe to iterate while sending (a send may close one). */
@@ -318,11 +281,6 @@ final class ClientSessions {
 
     boolean isEmpty() {
         return sessions.isEmpty();
-    }
-
-    /** True when no client library is connected (peer daemons' lookups do not keep the daemon alive). */
-    boolean onlyPeerDaemons() {
-        return sessions.values().stream().allMatch(x -> x.peerDaemon);
     }
 
     /** The id of the next query the daemon sends to a client (a flow query or a switch order); one sequence for both. */

@@ -10,7 +10,6 @@ import dev.fable.transport.tls.HostIdentity;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -20,9 +19,9 @@ import static java.lang.System.Logger.Level.WARNING;
 
 /**
  * {@code fabled}: the per-host, per-user name daemon. One thread, the loop thread ({@link EventLoop}, the
- * one that calls {@link #run}), runs a selector over the Unix socket, the optional TCP port for peer
- * daemons and every client; nothing it does blocks on a client (replies queue per client, bounded).
- * Peer-daemon lookups run on virtual threads and post their answers back to the loop. A name lives as
+ * one that calls {@link #run}), runs a selector over the Unix socket and every client (the daemon listens
+ * on no network port); nothing it does blocks on a client (replies queue per client, bounded). Lookups in
+ * the cluster directory ({@code fable.zookeeper}) run on virtual threads and post their answers back to the loop. A name lives as
  * long as the control connection of the process that registered it. Every client the daemon closes is
  * logged with the reason.
  *
@@ -46,7 +45,7 @@ public final class NameDaemon implements AutoCloseable {
     private final EventLoop loop;
     private final ClientSessions sessions;
     private final NameRequests names;
-    private final PeerLinks peerLinks;
+    private final ClusterLinks clusterLinks;
     private final TrustAndMigration policies;
     private final FlowCollector flows;
     private final SwitchOrders orders;
@@ -60,19 +59,16 @@ public final class NameDaemon implements AutoCloseable {
      *
      * @param runtimeDir        the runtime directory: the daemon's socket {@code fabled.sock} and lock {@code fabled.lock}
      * @param stateDir          where the host identity is kept (created on the first start)
-     * @param advertiseHost     the address endpoints' TCP listeners bind to and advertise; the peer port binds here too
-     * @param tcpPort           the TCP port for peer daemons: 0 for any free one, negative for none
-     * @param peers             other hosts' daemons ({@code host:port}) asked when a name is not found here
+     * @param advertiseHost     the address endpoints' TCP listeners bind to and advertise
      * @param policy            the transport policy at the start ({@code fable trust} replaces it while running)
      * @param maxNamesPerClient names one client may register; a client registering more is closed
-     * @param maxClients        connections kept open at most on the Unix socket, and as many on the peer port; more are refused
+     * @param maxClients        connections kept open at most on the Unix socket; more are refused
      * @param idleExitSeconds   exit after this long without clients and names; 0: never
      * @throws IOException if the runtime directory is refused or a socket cannot be bound
      * @throws IllegalStateException if another daemon holds the lock of {@code runtimeDir}
      * @throws dev.fable.FableException if the host identity cannot be loaded or created
      */
-    public NameDaemon(Path runtimeDir, Path stateDir, String advertiseHost, int tcpPort, List<String> peers,
-                      TransportPolicy policy, int maxNamesPerClient, int maxClients, long idleExitSeconds) throws IOException {
+    public NameDaemon(Path runtimeDir, Path stateDir, String advertiseHost, TransportPolicy policy, int maxNamesPerClient, int maxClients, long idleExitSeconds) throws IOException {
         ContentionPolicy contention = new ContentionPolicy(ContentionPolicy.Settings.fromConfig());
         this.runtimeDir = runtimeDir;
         this.socketPath = NamingConfig.daemonSocket(runtimeDir);
@@ -83,7 +79,7 @@ public final class NameDaemon implements AutoCloseable {
             identity = HostKeys.loadOrCreate(stateDir);
             if (Files.deleteIfExists(socketPath)) LOG.log(INFO, "removed the stale socket " + socketPath + " of a daemon that is gone");
             loop = new EventLoop();
-            sessions = new ClientSessions(loop.selector(), socketPath, advertiseHost, tcpPort, maxClients, identity, this::dispatch, this::closed);
+            sessions = new ClientSessions(loop.selector(), socketPath, advertiseHost, maxClients, identity, this::dispatch, this::closed);
         } catch (IOException | RuntimeException e) {
             lock.release();
             throw e;
@@ -100,8 +96,8 @@ public final class NameDaemon implements AutoCloseable {
             lock.release();
             throw e;
         }
-        peerLinks = new PeerLinks(sessions, registry, policies, identity, advertiseHost, peers, cluster, loop);
-        names = new NameRequests(sessions, registry, policies, peerLinks, identity, socketPath, maxNamesPerClient);
+        clusterLinks = new ClusterLinks(sessions, registry, policies, identity, cluster, loop);
+        names = new NameRequests(sessions, registry, policies, clusterLinks, identity, socketPath, maxNamesPerClient);
         flows = new FlowCollector(sessions);
         orders = new SwitchOrders(sessions, flows, contention);
         sweeper = new Sweeper(sessions, registry, idleExitNanos);
@@ -143,13 +139,16 @@ public final class NameDaemon implements AutoCloseable {
         }
         TransportPolicy policy = new TransportPolicy(trustedNetworks, NamingConfig.get("fable.policy.local"),
                 NamingConfig.get("fable.policy.remote"));
-        String peersCsv = NamingConfig.get("fable.daemon.peers", "");
-        List<String> peers = new ArrayList<>();
-        for (String p : peersCsv.split(",")) if (!p.isBlank()) peers.add(p.trim());
+        for (String removed : new String[] {"fable.daemon.peers", "fable.daemon.port"}) {
+            if (NamingConfig.get(removed) != null) {
+                throw new IllegalArgumentException(removed + " is set, but the peer-daemon protocol it configured (plain TCP, no authentication) "
+                        + "was removed: run every host's daemon with fable.zookeeper=CONNECT_STRING on one ZooKeeper ensemble (docs/cluster.md) "
+                        + "and remove the setting");
+            }
+        }
         long idle = NamingConfig.getLong("fable.daemon.idleExitSeconds", foreground ? 0 : 60);
         return new NameDaemon(NamingConfig.runtimeDir(), HostIdentity.defaultDirectory(),
-                NamingConfig.get("fable.host.address", "127.0.0.1"), (int) NamingConfig.getLong("fable.daemon.port", -1),
-                peers, policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096),
+                NamingConfig.get("fable.host.address", "127.0.0.1"), policy, (int) NamingConfig.getLong("fable.daemon.maxNamesPerClient", 4096),
                 (int) NamingConfig.getLong("fable.daemon.maxClients", 1024), idle);
     }
 
@@ -172,8 +171,7 @@ public final class NameDaemon implements AutoCloseable {
             return;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(d::stopAndWait, "fabled-shutdown"));
-        String ready = "fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid()
-                + (d.tcpPort() > 0 ? " tcp " + d.advertiseHost + ":" + d.tcpPort() : "");
+        String ready = "fabled ready on " + d.socketPath() + " pid " + ProcessHandle.current().pid();
         if (autostarted) {
             LOG.log(INFO, ready);
         } else {
@@ -193,15 +191,6 @@ public final class NameDaemon implements AutoCloseable {
         return socketPath;
     }
 
-    /**
-     * The bound TCP port for peer daemons, or 0 without one.
-     *
-     * @return the port, or 0 if the daemon has no peer port
-     */
-    public int tcpPort() {
-        return sessions.tcpPort();
-    }
-
     /** For a shutdown hook: stops the loop and waits (bounded) until it removed its socket and released its lock. */
     public void stopAndWait() {
         close();
@@ -215,7 +204,7 @@ public final class NameDaemon implements AutoCloseable {
     /** Serves until {@link #close()} or the idle timeout; the calling thread becomes the loop thread. */
     public void run() {
         LOG.log(INFO, "serving " + socketPath + " as " + identity + ", advertise " + advertiseHost
-                + (sessions.hasPeerPort() ? ", peer port " + tcpPort() : "") + (peerLinks.any() ? ", names of other hosts from " + peerLinks.where() : "")
+                + (clusterLinks.any() ? ", names of other hosts from " + clusterLinks.where() : "")
                 + (idleExitNanos > 0 ? ", exits after " + TimeUnit.NANOSECONDS.toSeconds(idleExitNanos) + " s idle" : ""));
         loop.run(next -> orders.wakeAt(flows.wakeAt(names.wakeAt(next))), sessions::handleKey, this::housekeeping);
         shutdown();
@@ -230,10 +219,6 @@ public final class NameDaemon implements AutoCloseable {
 
     /** Where each message of a connection goes (HELLO is {@link ClientSessions}'). */
     private void dispatch(Session s, Message m) throws IOException {
-        if (s.peerDaemon) {
-            peerLinks.handle(s, m);
-            return;
-        }
         switch (m) {
             case Register r -> names.register(s, r);
             case Listening l -> names.listening(s, l);
@@ -247,7 +232,7 @@ public final class NameDaemon implements AutoCloseable {
             case Ok o when orders.awaits(o.id()) -> orders.answered(s, o.id(), null);
             case Fail f when orders.awaits(f.id()) -> orders.answered(s, f.id(), f.text());
             case Trust t -> policies.trust(s, t);
-            case KnownHost kh -> peerLinks.knownHost(s, kh);
+            case KnownHost kh -> clusterLinks.knownHost(s, kh);
             case TrustedAddress ta -> policies.trustedAddress(s, ta);
             case TrustListRequest q -> policies.list(s, q);
             case Refused r -> refusals.refused(s, r);
@@ -273,7 +258,7 @@ public final class NameDaemon implements AutoCloseable {
 
     private void shutdown() {
         sessions.closeAll("daemon stopping");
-        peerLinks.close();
+        clusterLinks.close();
         try {
             loop.close();
             sessions.closeServers();

@@ -29,33 +29,33 @@ import static java.lang.System.Logger.Level.WARNING;
  * names per client), LISTENING, UNREGISTER, NAMES, RESOLVE and STATS, on the {@link Registry}. A name
  * lives as long as the connection that registered it ({@link #release}). A resolve of a name that does
  * not listen here yet waits (at most {@link #MAX_WAITERS_PER_CLIENT} per client) until a LISTENING
- * publishes it, a peer daemon has it ({@link PeerLinks#lookup}, asked again every
- * {@link #PEER_POLL_NANOS}) or its deadline passes. The transport of a route is the trust policy's
+ * publishes it, the cluster has it on another host ({@link ClusterLinks#lookup}, asked again every
+ * {@link #CLUSTER_POLL_NANOS}) or its deadline passes. The transport of a route is the trust policy's
  * ({@link TrustAndMigration#choose}); a name that listens here now also triggers the migration policy.
  *
- * <p>Loop thread only; peer lookups answer through a task on the loop thread.
+ * <p>Loop thread only; cluster lookups answer through a task on the loop thread.
  */
 final class NameRequests {
     private static final System.Logger LOG = System.getLogger(NameRequests.class.getName());
 
-    static final long PEER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    static final long CLUSTER_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Resolves one client may have waiting at once; more is a flood. */
     static final int MAX_WAITERS_PER_CLIENT = 4096;
 
     private final ClientSessions sessions;
     private final Registry registry;
     private final TrustAndMigration policies;
-    private final PeerLinks peers;
+    private final ClusterLinks cluster;
     private final HostIdentity identity;
     private final Path socketPath;
     private final int maxNamesPerClient;
 
-    NameRequests(ClientSessions sessions, Registry registry, TrustAndMigration policies, PeerLinks peers, HostIdentity identity,
+    NameRequests(ClientSessions sessions, Registry registry, TrustAndMigration policies, ClusterLinks cluster, HostIdentity identity,
                  Path socketPath, int maxNamesPerClient) {
         this.sessions = sessions;
         this.registry = registry;
         this.policies = policies;
-        this.peers = peers;
+        this.cluster = cluster;
         this.identity = identity;
         this.socketPath = socketPath;
         this.maxNamesPerClient = maxNamesPerClient;
@@ -84,7 +84,7 @@ final class NameRequests {
         sessions.reply(s, new Ok(r.id()));
     }
 
-    /** The name listens: answer its waiting resolves, then tell this host's clients and the peers (migration). */
+    /** The name listens: answer its waiting resolves, then tell this host's clients and the cluster (migration). */
     void listening(Session s, Listening l) throws IOException {
         Registry.Entry e = registry.get(l.name());
         if (e == null || e.owner != s) {
@@ -100,7 +100,7 @@ final class NameRequests {
             answerLocal(w, e);
         }
         policies.listensHere(l.name(), s.pid);
-        peers.tellListening(l.name());
+        cluster.tellListening(l.name());
     }
 
     void unregister(Session s, Unregister u) throws IOException {
@@ -108,7 +108,7 @@ final class NameRequests {
         if (e != null && e.owner == s) {
             registry.remove(u.name());
             s.names.remove(u.name());
-            if (e.listening) peers.withdrawn(u.name());
+            if (e.listening) cluster.withdrawn(u.name());
             sessions.reply(s, new Ok(u.id()));
         } else {
             sessions.reply(s, new Fail(u.id(), Wire.E_NOT_FOUND, "'" + u.name() + "' is not registered by this process"));
@@ -123,7 +123,7 @@ final class NameRequests {
      * STATS: used heap from the {@link java.lang.management.MemoryMXBean}, as it is. Only a request that
      * asks to settle gets two full GCs first (a capacity test comparing figures); a plain one forces
      * none, so a client polling STATS cannot make the daemon collect on every request. Only this user's
-     * processes reach the Unix socket (the peer port does not serve STATS).
+     * processes reach the Unix socket (the daemon has no other door).
      */
     void stats(Session s, StatsRequest st) throws IOException {
         if (st.settle()) {
@@ -138,7 +138,7 @@ final class NameRequests {
     void release(Session s) {
         for (String n : s.names) {
             Registry.Entry e = registry.remove(n);
-            if (e != null && e.listening) peers.withdrawn(n);
+            if (e != null && e.listening) cluster.withdrawn(n);
         }
         s.names.clear();
     }
@@ -156,19 +156,19 @@ final class NameRequests {
             return;
         }
         Registry.Waiter w = new Registry.Waiter(s, r, now + TimeUnit.MILLISECONDS.toNanos(Math.min(r.waitMillis(), TimeUnit.DAYS.toMillis(365))));
-        if (!peers.any() && r.waitMillis() == 0) {
+        if (!cluster.any() && r.waitMillis() == 0) {
             sessions.reply(s, notFound(r, e));
             return;
         }
         registry.addWaiter(w);
-        if (peers.any()) askPeers(w);
+        if (cluster.any()) askCluster(w);
     }
 
     private Fail notFound(Resolve r, Registry.Entry e) {
         String state = e != null ? "'" + r.name() + "' is registered (pid " + e.owner.pid + ") but not listening yet"
                 : "no endpoint is registered as '" + r.name() + "'";
         return new Fail(r.id(), Wire.E_NOT_FOUND, state + " with the daemon at " + socketPath
-                + (peers.any() ? " or " + peers.where() : "") + (r.waitMillis() > 0 ? " within " + r.waitMillis() + " ms" : ""));
+                + (cluster.any() ? " or " + cluster.where() : "") + (r.waitMillis() > 0 ? " within " + r.waitMillis() + " ms" : ""));
     }
 
     private void answerLocal(Registry.Waiter w, Registry.Entry e) throws IOException {
@@ -187,30 +187,29 @@ final class NameRequests {
         }
     }
 
-    private void askPeers(Registry.Waiter w) {
-        w.peerQueryInFlight = true;
-        peers.lookup(w.request.name(), l -> peerAnswer(w, l));
+    private void askCluster(Registry.Waiter w) {
+        w.lookupInFlight = true;
+        cluster.lookup(w.request.name(), l -> clusterAnswer(w, l));
     }
 
-    private void peerAnswer(Registry.Waiter w, PeerLinks.Lookup l) {
-        w.peerQueryInFlight = false;
-        w.nextPeerQueryNanos = System.nanoTime() + PEER_POLL_NANOS;
+    private void clusterAnswer(Registry.Waiter w, ClusterLinks.Lookup l) {
+        w.lookupInFlight = false;
+        w.nextLookupNanos = System.nanoTime() + CLUSTER_POLL_NANOS;
         if (w.answered || w.session.closed) {
             registry.removeWaiter(w);
             return;
         }
-        if (!l.failures().isEmpty()) LOG.log(WARNING, "peer lookup of '" + w.request.name() + "': " + l.failures());
-        w.lookupFailure = l.failures().isEmpty() ? null : String.join("; ", l.failures());
+        if (l.failure() != null && !l.failure().equals(w.lookupFailure)) LOG.log(WARNING, "cluster lookup of '" + w.request.name() + "': " + l.failure());
+        w.lookupFailure = l.failure();
         try {
             Route found = l.found();
             if (found != null) {
                 w.answered = true;
                 registry.removeWaiter(w);
-                peers.learned(found.peerCertFingerprint());
                 Resolve r = w.request;
                 Message answer;
                 if (found.tcpPort() <= 0 || found.tcpHost() == null) {
-                    answer = new Fail(r.id(), Wire.E_POLICY, "endpoint '" + r.name() + "' on host " + found.peerHostId() + " (via peer daemon " + l.peer()
+                    answer = new Fail(r.id(), Wire.E_POLICY, "endpoint '" + r.name() + "' on host " + found.peerHostId() + " (in " + cluster.where()
                             + ") listens on no TCP port, so it cannot be reached from this host");
                 } else {
                     answer = route(r, false, found.tcpHost(), d -> new Route(d.transport(), d.reason(), found.peerName(), found.peerPid(),
@@ -225,7 +224,7 @@ final class NameRequests {
         }
     }
 
-    /** The waiter's time is up: not found (here, nor at the peers). */
+    /** The waiter's time is up: not found (here, nor in the cluster). */
     private void answerNotFound(Registry.Waiter w) throws IOException {
         w.answered = true;
         registry.removeWaiter(w);
@@ -233,25 +232,25 @@ final class NameRequests {
         sessions.reply(w.session, w.lookupFailure == null ? f : new Fail(f.id(), f.code(), f.text() + "; " + w.lookupFailure));
     }
 
-    /** Answers the waiting resolves whose deadline passed; asks the peers again for the others when it is time. */
+    /** Answers the waiting resolves whose deadline passed; asks the cluster again for the others when it is time. */
     void expireWaiters(long now) throws IOException {
         if (registry.waiterCount() == 0) return;
         for (Registry.Waiter w : registry.waiters()) {
             if (w.answered || w.session.closed) {
                 registry.removeWaiter(w);
-            } else if (now - w.deadlineNanos >= 0 && !w.peerQueryInFlight) {
+            } else if (now - w.deadlineNanos >= 0 && !w.lookupInFlight) {
                 answerNotFound(w);
-            } else if (peers.any() && !w.peerQueryInFlight && now - w.nextPeerQueryNanos >= 0) {
-                askPeers(w);
+            } else if (cluster.any() && !w.lookupInFlight && now - w.nextLookupNanos >= 0) {
+                askCluster(w);
             }
         }
     }
 
-    /** The earlier of {@code next} and the first waiting resolve's deadline or next peer lookup. */
+    /** The earlier of {@code next} and the first waiting resolve's deadline or next cluster lookup. */
     long wakeAt(long next) {
         for (Registry.Waiter w : registry.waiters()) {
             next = Math.min(next, w.deadlineNanos);
-            if (peers.any() && !w.peerQueryInFlight) next = Math.min(next, w.nextPeerQueryNanos);
+            if (cluster.any() && !w.lookupInFlight) next = Math.min(next, w.nextLookupNanos);
         }
         return next;
     }

@@ -28,15 +28,15 @@ final class Registry {
         }
     }
 
-    /** A resolve waiting for its name; answered once, by a LISTENING, a peer daemon or its deadline. */
+    /** A resolve waiting for its name; answered once, by a LISTENING, the cluster or its deadline. */
     static final class Waiter {
         final Session session;
         final Resolve request;
         final long deadlineNanos;
-        long nextPeerQueryNanos;
-        boolean peerQueryInFlight;
+        long nextLookupNanos;
+        boolean lookupInFlight;
         boolean answered;
-        String lookupFailure;   // why the last lookup beyond this host failed (unreachable peers or cluster), or null
+        String lookupFailure;   // why the last lookup beyond this host failed (the cluster unreachable), or null
 
         Waiter(Session session, Resolve request, long deadlineNanos) {
             this.session = session;

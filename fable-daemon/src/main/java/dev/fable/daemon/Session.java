@@ -25,7 +25,6 @@ final class Session {
 
     final SocketChannel channel;
     final SelectionKey key;
-    final boolean peerDaemon;
     final FrameDecoder decoder = new FrameDecoder();
     final long connectedAtNanos = System.nanoTime();
     final Set<String> names = new LinkedHashSet<>();
@@ -48,10 +47,9 @@ final class Session {
     /** Its socket is shut for writing (lingering, after the last reply). */
     boolean outputShut;
 
-    Session(SocketChannel channel, SelectionKey key, boolean peerDaemon) {
+    Session(SocketChannel channel, SelectionKey key) {
         this.channel = channel;
         this.key = key;
-        this.peerDaemon = peerDaemon;
     }
 
     /**
@@ -117,9 +115,9 @@ final class Session {
         }
     }
 
-    /** A client library (not a peer daemon) that said HELLO and is still connected: it gets queries, orders and notices. */
+    /** A client library that said HELLO and is still connected: it gets queries, orders and notices. */
     boolean isOpenClient() {
-        return !peerDaemon && helloDone && !closed;
+        return helloDone && !closed;
     }
 
     long queuedBytes() {
@@ -128,6 +126,6 @@ final class Session {
 
     @Override
     public String toString() {
-        return (peerDaemon ? "peer daemon " : "client pid " + pid + " (" + description + ")");
+        return "client pid " + pid + " (" + description + ")";
     }
 }

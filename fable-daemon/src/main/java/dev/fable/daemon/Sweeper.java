@@ -41,7 +41,7 @@ final class Sweeper {
         lastSweepNanos = now;
         sessions.rejectStalled(now);
         sessions.expireLingering(now);
-        boolean idle = registry.size() == 0 && sessions.onlyPeerDaemons();
+        boolean idle = registry.size() == 0 && sessions.isEmpty();
         if (!idle) {
             idleSinceNanos = now;
         } else if (idleExitNanos > 0 && now - idleSinceNanos > idleExitNanos) {
@@ -53,7 +53,7 @@ final class Sweeper {
 
     /** A connection closed: if it was a client that told where its shared-memory files live, sweep them once its process is dead. */
     void closed(Session s) {
-        if (s.peerDaemon || s.pid <= 0 || s.shmDir.isEmpty()) return;
+        if (s.pid <= 0 || s.shmDir.isEmpty()) return;
         Path dir;
         try {
             dir = Path.of(s.shmDir);

@@ -24,8 +24,8 @@ import static java.lang.System.Logger.Level.INFO;
  * <li><b>trust</b>: the current {@link TransportPolicy}, which every route comes from ({@link #choose}), is
  *     replaced by {@code fable trust add|remove} (tls to tcp on a newly trusted network, and back);
  * <li><b>migration</b>: an endpoint listens on another host than before: here ({@link #listensHere}; its
- *     process is new or moved here, {@code NameService.rehome}; {@link PeerLinks#tellListening} tells the
- *     peer daemons) or on a peer's host ({@link #listensOnPeer}, from a PEER_LISTENING): a tcp connection
+ *     process is new or moved here, {@code NameService.rehome}; {@link ClusterLinks#tellListening} publishes
+ *     it in the cluster) or on another host ({@link #listensOnPeer}, the cluster says so): a tcp connection
  *     from this host becomes shm, and shm to a process that left becomes tcp or tls.
  * </ul>
  * The third policy, contention, orders switches of single connections: {@link SwitchOrders}.
@@ -94,12 +94,12 @@ final class TrustAndMigration {
         broadcast("endpoint '" + name + "' listens on host " + hostId + " (pid " + pid + ")", name);
     }
 
-    /** Migration from another host: a configured peer says endpoint {@code name} listens on its host {@code host} now. */
+    /** Migration from another host: the cluster says endpoint {@code name} listens on host {@code host} now. */
     void listensOnPeer(String host, String name) throws IOException {
         broadcast("endpoint '" + name + "' listens on host " + host, name);
     }
 
-    /** Tells every client (not peer daemons) that routes may have changed: for endpoint {@code name}, or all if null. */
+    /** Tells every client that routes may have changed: for endpoint {@code name}, or all if null. */
     private void broadcast(String what, String name) throws IOException {
         ByteBuffer note = Messages.encode(new PolicyChanged(0, what, name));
         for (Session other : sessions.all()) {

@@ -73,7 +73,6 @@ class DaemonFuzzTest {
                 new KnownHost(11, "ab".repeat(32)), new TrustedAddress(12, "127.0.0.1"), new Refused(13, "fz-a", "10.0.0.1", "why", 2),
                 new RefusalsRequest(14), new Reconfigure(15, 1, "c", "tcp", "fuzz", 7, null), new Trust(16, "10.99.0.0/16", true),
                 new FlowReport(17, true, List.of(flow)), new Ok(18), new Fail(19, 1, "no"),
-                new PeerResolve(20, "fuzz-good", "host-x", "cd".repeat(32)), new PeerListening(21, "fz-a", "host-x"),
                 new NameList(22, true, List.of(new NameEntry("x", 1, "h", null, null))), new PolicyChanged(23, "x", null));
         List<byte[]> l = new ArrayList<>();
         for (Message r : requests) l.add(stream(hello, r));

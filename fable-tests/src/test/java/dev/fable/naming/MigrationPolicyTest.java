@@ -12,7 +12,6 @@ import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 
@@ -80,81 +79,43 @@ class MigrationPolicyTest {
         }
     }
 
-    /** Points {@code link} at {@code target}, atomically (rename over the old link). */
-    private static void repoint(Path link, Path target) throws Exception {
-        Path tmp = link.resolveSibling(link.getFileName() + ".new");
-        Files.deleteIfExists(tmp);
-        Files.createSymbolicLink(tmp, target);
-        Files.move(tmp, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    }
-
     /**
-     * A PEER_LISTENING makes every client of the daemon re-resolve: only a configured peer may send
-     * one, and only for a valid endpoint name.
+     * The peer-daemon protocol is gone (cluster naming replaced it): a daemon configured with its settings does
+     * not start, and says what to do instead.
      */
     @Test
-    void aListeningNoticeIsTakenOnlyFromAConfiguredPeerAndForAValidName() throws Exception {
-        int port = TestDaemon.freePort("127.0.0.2");
-        Path rt = TestDaemon.freshDir("mn");
-        Path st = Files.createDirectories(rt.resolve("state"));
-        java.net.InetSocketAddress daemon = new java.net.InetSocketAddress("127.0.0.2", port);
-        try (TestDaemon a = TestDaemon.start(rt, "fable.state.dir=" + st, "fable.host.address=127.0.0.2", "fable.daemon.port=" + port,
-                "fable.daemon.peers=127.0.0.3:1")) {
-            try (RawClient stranger = new RawClient(daemon, "127.0.0.5")) {
-                stranger.send(new dev.fable.naming.protocol.Message.PeerListening(1, "ledger", "some-host"));
-                dev.fable.naming.protocol.Message m = stranger.read(WAIT);
-                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("not a peer in fable.daemon.peers"),
-                        "a host that is no peer is refused: " + m);
+    void aDaemonWithTheRemovedPeerSettingsRefusesToStartAndSaysWhatToUse() throws Exception {
+        for (String setting : new String[] {"fable.daemon.peers=127.0.0.3:7000", "fable.daemon.port=7000"}) {
+            Path rt = TestDaemon.freshDir("mn");
+            try (PeerProcess d = PeerProcess.start(dev.fable.daemon.NameDaemon.class, List.of("-Dfable.runtime.dir=" + rt,
+                    "-Dfable.state.dir=" + rt.resolve("state"), "-D" + setting))) {
+                assertEquals(2, d.waitFor(WAIT.toSeconds()), "exit status of a daemon with " + setting);
+                String key = setting.substring(0, setting.indexOf('='));
+                assertTrue(d.stderr().contains(key + " is set, but the peer-daemon protocol it configured") && d.stderr().contains("fable.zookeeper"),
+                        d.stderr());
             }
-            try (RawClient stranger = new RawClient(daemon, "127.0.0.5")) {   // nor may it ask what listens here
-                stranger.send(new dev.fable.naming.protocol.Message.PeerResolve(1, "ledger", "some-host", "ef".repeat(32)));
-                dev.fable.naming.protocol.Message m = stranger.read(WAIT);
-                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("PEER_RESOLVE")
-                        && f.text().contains("not a peer in fable.daemon.peers"), "a stranger's PEER_RESOLVE is refused: " + m);
-            }
-            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
-                peer.send(new dev.fable.naming.protocol.Message.PeerListening(1, "../ledger", "host-b"));
-                dev.fable.naming.protocol.Message m = peer.read(WAIT);
-                assertTrue(m instanceof dev.fable.naming.protocol.Message.Fail f && f.text().contains("../ledger"), "a bad name is refused: " + m);
-            }
-            try (RawClient peer = new RawClient(daemon, "127.0.0.3")) {
-                peer.send(new dev.fable.naming.protocol.Message.PeerListening(2, "ledger", "host-b"));
-                assertTrue(peer.read(WAIT) instanceof dev.fable.naming.protocol.Message.Ok, "a configured peer is heard");
-            }
-            dev.fable.testing.Await.until(() -> a.log().contains("peer host host-b says endpoint 'ledger' listens there (from 127.0.0.3)"),
-                    WAIT, a::log);   // the daemon's stderr reaches us through a reader thread
-            assertTrue(!a.log().contains("some-host"), "the stranger's notice was not acted on:\n" + a.log());
         }
     }
 
+    /** Both hosts' names in a real ZooKeeper server. */
     @Test
     void aConnectionFollowsItsPeerFromAnotherHostOntoThisOneAndBack() throws Exception {
-        follow(null);
-    }
-
-    /** The same, with the names of both hosts in a real ZooKeeper server instead of configured peers. */
-    @Test
-    void aConnectionFollowsItsPeerAcrossHostsThroughZooKeeper() throws Exception {
         try (org.apache.curator.test.TestingServer zk = new org.apache.curator.test.TestingServer()) {
             follow(zk.getConnectString());
         }
     }
 
-    /** {@code zookeeper}: the daemons' fable.zookeeper (null: they are each other's fable.daemon.peers). */
+    /** {@code zookeeper}: the daemons' fable.zookeeper. */
     private static void follow(String zookeeper) throws Exception {
         String name = "mover-" + ProcessHandle.current().pid();
-        int portA = TestDaemon.freePort("127.0.0.2");
-        int portB = TestDaemon.freePort("127.0.0.3");
         Path rtA = TestDaemon.freshDir("ma"), rtB = TestDaemon.freshDir("mb");
         Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
         Path link = TestDaemon.freshDir("ml").resolve("rt");   // the moving process's runtime directory
         Files.createSymbolicLink(link, rtB);
-        String namesOfB = zookeeper == null ? "fable.daemon.peers=127.0.0.2:" + portA : "fable.zookeeper=" + zookeeper;
-        String namesOfA = zookeeper == null ? "fable.daemon.peers=127.0.0.3:" + portB : "fable.zookeeper=" + zookeeper;
-        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3", "fable.daemon.port=" + portB,
-                     namesOfB, "fable.zookeeper.auth=host-b:b");
-             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
-                     namesOfA, "fable.zookeeper.auth=host-a:a");
+        try (TestDaemon b = TestDaemon.start(rtB, "fable.state.dir=" + stB, "fable.host.address=127.0.0.3",
+                     "fable.zookeeper=" + zookeeper, "fable.zookeeper.auth=host-b:b");
+             TestDaemon a = TestDaemon.start(rtA, "fable.state.dir=" + stA, "fable.host.address=127.0.0.2",
+                     "fable.zookeeper=" + zookeeper, "fable.zookeeper.auth=host-a:a");
              // its host key follows the move too: the state directory is inside the linked runtime directory
              PeerProcess mover = PeerProcess.start(MovingEcho.class, List.of("-Dfable.runtime.dir=" + link, "-Dfable.state.dir=" + link.resolve("state"),
                      "-Dfable.daemon.autostart=false"), name);
@@ -169,7 +130,7 @@ class MigrationPolicyTest {
                     List.of("-Dfable.runtime.dir=" + rtA, "-Dfable.state.dir=" + stA, "-Dfable.daemon.autostart=false"), name)) {
                 assertEquals("CONNECTED tcp", pinger.awaitLine("CONNECTED", WAIT), "B is another host on a trusted network");
 
-                repoint(link, rtA);   // the endpoint's process now runs on host A, beside the pinger
+                TestDaemon.repoint(link, rtA);   // the endpoint's process now runs on host A, beside the pinger
                 mover.send("MOVE");
                 mover.awaitLine("MOVED", WAIT);
                 String toShm = pinger.awaitLine("SWITCHED", WAIT);
@@ -179,14 +140,13 @@ class MigrationPolicyTest {
                 assertEquals(2, ends.size(), "both ends are clients of host A now: " + ends);
                 for (FlowEntry f : ends) assertTrue(f.transport().equals("shm") && f.epoch() == 1, f.toString());
 
-                repoint(link, rtB);   // and back to host B
+                TestDaemon.repoint(link, rtB);   // and back to host B
                 mover.send("MOVE");
                 mover.awaitLine("MOVED", WAIT);
                 String toTcp = pinger.awaitLine("SWITCHED", WAIT);
                 assertTrue(toTcp.startsWith("SWITCHED 2 tcp | policy: other host over trusted network 127.0.0.0/8; endpoint '" + name
                         + "' listens on host " + hostB), toTcp + "\n" + a.log());
-                assertTrue(a.log().contains(zookeeper == null ? "peer host " + hostB + " says endpoint '" + name + "' listens there"
-                        : "the cluster says endpoint '" + name + "' listens on host " + hostB), a.log());
+                assertTrue(a.log().contains("the cluster says endpoint '" + name + "' listens on host " + hostB), a.log());
 
                 pinger.send("STOP");
                 String ok = pinger.awaitLine("OK", WAIT);

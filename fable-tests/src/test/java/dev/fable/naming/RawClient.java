@@ -26,13 +26,6 @@ final class RawClient implements AutoCloseable {
         ch.connect(UnixDomainSocketAddress.of(NamingConfig.daemonSocket(runtimeDir)));
     }
 
-    /** To a daemon's peer port over TCP, from {@code bindHost} (how the daemon tells its configured peers). */
-    RawClient(java.net.InetSocketAddress daemon, String bindHost) throws IOException {
-        ch = SocketChannel.open();
-        ch.bind(new java.net.InetSocketAddress(bindHost, 0));
-        ch.connect(daemon);
-    }
-
     void send(Message m) throws IOException {
         sendBytes(Messages.encode(m));
     }

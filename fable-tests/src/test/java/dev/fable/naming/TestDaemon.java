@@ -69,6 +69,14 @@ final class TestDaemon implements AutoCloseable {
         process.kill9();
     }
 
+    /** Points {@code link} at {@code target}, atomically (rename over the old link): a moving process's runtime directory. */
+    static void repoint(Path link, Path target) throws java.io.IOException {
+        Path tmp = link.resolveSibling(link.getFileName() + ".new");
+        java.nio.file.Files.deleteIfExists(tmp);
+        java.nio.file.Files.createSymbolicLink(tmp, target);
+        java.nio.file.Files.move(tmp, link, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
     /** A TCP port free on {@code host} right now. */
     static int freePort(String host) throws IOException {
         try (ServerSocket s = new ServerSocket()) {

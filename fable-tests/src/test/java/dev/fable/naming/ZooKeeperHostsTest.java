@@ -199,7 +199,7 @@ class ZooKeeperHostsTest {
                 String sent = producer.expectLine("", WAIT);
                 assertEquals("SENT " + MOVE_AT + " tcp", sent, () -> "consumer: " + consumer.expectLineOrNull() + "\n" + consumer.stderr());
 
-                repoint(link, rtA);
+                TestDaemon.repoint(link, rtA);
                 producer.send("MOVE");
                 String switched = producer.expectLine("SWITCHED", WAIT);
                 assertTrue(switched.endsWith(" to shm"), switched + "\n" + daemonA.stderr());
@@ -212,14 +212,6 @@ class ZooKeeperHostsTest {
                 for (PeerProcess p : all) p.close();
             }
         }
-    }
-
-    /** Points {@code link} at {@code target}, atomically (rename over the old link). */
-    private static void repoint(Path link, Path target) throws Exception {
-        Path tmp = link.resolveSibling(link.getFileName() + ".new");
-        Files.deleteIfExists(tmp);
-        Files.createSymbolicLink(tmp, target);
-        Files.move(tmp, link, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     @Test

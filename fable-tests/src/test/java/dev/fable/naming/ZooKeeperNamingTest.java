@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Names across hosts in a real ZooKeeper ensemble (three servers, Curator's {@code TestingCluster}) with the
  * {@code fable-zookeeper} directory: two daemons (child JVMs, "hosts" 127.0.0.2 and 127.0.0.3 with their own
- * identities and ZooKeeper credentials, no {@code fable.daemon.peers}) find each other's names there; a rogue
+ * identities and ZooKeeper credentials) find each other's names there; a rogue
  * client with valid credentials of its own cannot change, remove or shadow another host's names or fingerprint;
  * one ZooKeeper server killed goes unnoticed; with the whole ensemble down local names resolve and other hosts'
  * fail with one clear line, until it is back; a withdrawn name and a killed host's names vanish.
@@ -41,13 +41,11 @@ class ZooKeeperNamingTest {
         try (TestingCluster zk = new TestingCluster(3)) {
             zk.start();
             String connect = zk.getConnectString();
-            int portA = TestDaemon.freePort("127.0.0.2");
-            int portB = TestDaemon.freePort("127.0.0.3");
             Path stateB = TestDaemon.freshDir("zk-state-b");
-            try (TestDaemon a = TestDaemon.start(TestDaemon.freshDir("za"), "fable.host.address=127.0.0.2", "fable.daemon.port=" + portA,
+            try (TestDaemon a = TestDaemon.start(TestDaemon.freshDir("za"), "fable.host.address=127.0.0.2",
                          "fable.zookeeper=" + connect, "fable.zookeeper.auth=host-a:secret-a", "fable.zookeeper.sessionTimeoutMillis=" + SESSION_MS);
                  TestDaemon b = TestDaemon.start(TestDaemon.freshDir("zb"), "fable.state.dir=" + stateB, "fable.host.address=127.0.0.3",
-                         "fable.daemon.port=" + portB, "fable.zookeeper=" + connect, "fable.zookeeper.auth=host-b:secret-b",
+                         "fable.zookeeper=" + connect, "fable.zookeeper.auth=host-b:secret-b",
                          "fable.zookeeper.sessionTimeoutMillis=" + SESSION_MS);
                  DaemonNameService onA = a.client();
                  DaemonNameService onB = b.client()) {

@@ -50,6 +50,39 @@ public final class TcpSockets {
         }
     }
 
+    /**
+     * The TCP sockets process {@code pid} listens on now ("address:port" as the kernel prints it, hex), from its
+     * descriptors' inodes and the LISTEN rows of {@code /proc/PID/net/tcp} and {@code tcp6}: what the kernel has.
+     */
+    public static List<String> listeningOf(long pid) {
+        try {
+            java.util.Set<String> inodes = new java.util.HashSet<>();
+            try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/" + pid + "/fd"))) {
+                for (Path p : fds) {
+                    try {
+                        String target = Files.readSymbolicLink(p).toString();
+                        if (target.startsWith("socket:[")) inodes.add(target.substring(8, target.length() - 1));
+                    } catch (IOException closedMeanwhile) {
+                        // the descriptor closed while we looked
+                    }
+                }
+            }
+            List<String> out = new ArrayList<>();
+            for (String table : new String[] {"tcp", "tcp6"}) {
+                Path t = Path.of("/proc/" + pid + "/net/" + table);
+                if (!Files.exists(t)) continue;
+                for (String line : Files.readAllLines(t)) {
+                    String[] f = line.trim().split("\\s+");
+                    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode; 0A is LISTEN
+                    if (f.length > 9 && f[3].equals("0A") && inodes.contains(f[9])) out.add(table + " " + f[1]);
+                }
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the sockets of pid " + pid, e);
+        }
+    }
+
     /** Every connected IPv4/IPv6 stream socket of this process now. */
     public static List<Socket> connected() {
         List<Socket> out = new ArrayList<>();

@@ -100,7 +100,7 @@ public sealed interface Message {
     record Resolve(int id, String name, boolean trusted, String forcedTransport, long waitMillis) implements Message {}
 
     /**
-     * Reply to {@link Resolve} and {@link PeerResolve}: where the endpoint is and how to reach it.
+     * Reply to {@link Resolve}: where the endpoint is and how to reach it.
      *
      * @param id    the id of the request
      * @param route the route
@@ -178,17 +178,6 @@ public sealed interface Message {
     record Stats(int id, long usedHeapBytes, int names, int clients, int waiters) implements Message {}
 
     /**
-     * Daemon → peer daemon over TCP: do you hold {@code name}? Answered with a route (transport unset) or an error.
-     * The asking daemon says which host it is (its id and TLS certificate fingerprint).
-     *
-     * @param id               the request id
-     * @param name             the endpoint name
-     * @param askerHostId      the asking host's id
-     * @param askerFingerprint SHA-256 (lower-case hex) of the asking host's TLS certificate
-     */
-    record PeerResolve(int id, String name, String askerHostId, String askerFingerprint) implements Message {}
-
-    /**
      * Switch connection {@code localName} of process {@code pid} to {@code transport}. An operator's client sends it to
      * the daemon, which forwards it (under its own id) to that process; each hop answers with ok or an error.
      *
@@ -222,16 +211,6 @@ public sealed interface Message {
      * @param name the endpoint whose connections should ask again, or null for all
      */
     record PolicyChanged(int id, String what, String name) implements Message {}
-
-    /**
-     * Daemon → peer daemon over TCP: endpoint {@code name} now listens on host {@code hostId} (it may have
-     * moved there); the peer tells its clients, whose connections to it ask for their route again. Answered with ok.
-     *
-     * @param id     the request id
-     * @param name   the endpoint name
-     * @param hostId the id of the host it listens on now
-     */
-    record PeerListening(int id, String name, String hostId) implements Message {}
 
     /**
      * Is {@code fingerprint} this host's certificate or a peer host's? Answered with ok or {@code E_NOT_FOUND}.

@@ -84,7 +84,6 @@ public final class Messages {
             case Wire.FLOW_QUERY -> new FlowQuery(id);
             case Wire.STATS -> new StatsRequest(id, r.bool("settle"));
             case Wire.STATS_REPLY -> new Stats(id, r.i64("used heap"), r.i32("names"), r.i32("clients"), r.i32("waiters"));
-            case Wire.PEER_RESOLVE -> new PeerResolve(id, r.text("name"), r.text("asking host id"), r.text("asking host fingerprint"));
             case Wire.KNOWN_HOST -> new KnownHost(id, r.text("fingerprint"));
             case Wire.TRUSTED_ADDRESS -> new TrustedAddress(id, r.text("address"));
             case Wire.REFUSED -> new Refused(id, r.text("endpoint"), r.text("address"), r.text("reason"), r.i32("count"));
@@ -109,7 +108,6 @@ public final class Messages {
                     r.i64("connection id"), r.str("wait mode"));
             case Wire.TRUST -> new Trust(id, r.text("network"), r.bool("trusted"));
             case Wire.POLICY_CHANGED -> new PolicyChanged(id, r.text("what"), r.str("name"));
-            case Wire.PEER_LISTENING -> new PeerListening(id, r.text("name"), r.text("host id"));
             default -> throw new ProtocolException(Wire.E_BAD_REQUEST, "unknown message type " + type);
         };
         r.end();
@@ -146,7 +144,6 @@ public final class Messages {
             case FlowQuery x -> w(Wire.FLOW_QUERY, x.id()).frame();
             case StatsRequest x -> w(Wire.STATS, x.id()).bool(x.settle()).frame();
             case Stats x -> w(Wire.STATS_REPLY, x.id()).i64(x.usedHeapBytes()).i32(x.names()).i32(x.clients()).i32(x.waiters()).frame();
-            case PeerResolve x -> w(Wire.PEER_RESOLVE, x.id()).str(x.name()).str(x.askerHostId()).str(x.askerFingerprint()).frame();
             case KnownHost x -> w(Wire.KNOWN_HOST, x.id()).str(x.fingerprint()).frame();
             case TrustedAddress x -> w(Wire.TRUSTED_ADDRESS, x.id()).str(x.address()).frame();
             case Refused x -> w(Wire.REFUSED, x.id()).str(clipShort(x.endpoint())).str(clipShort(x.address())).str(clipShort(x.reason())).i32(x.count()).frame();
@@ -170,7 +167,6 @@ public final class Messages {
                     .i64(x.connectionId()).str(x.waitMode()).frame();
             case Trust x -> w(Wire.TRUST, x.id()).str(x.network()).bool(x.trusted()).frame();
             case PolicyChanged x -> w(Wire.POLICY_CHANGED, x.id()).str(clip(x.what())).str(x.name()).frame();
-            case PeerListening x -> w(Wire.PEER_LISTENING, x.id()).str(x.name()).str(x.hostId()).frame();
             case NameList x -> single(encodeNames(x.id(), x.entries()), m);
             case FlowList x -> single(encodeFlows(Wire.FLOW_LIST, x.id(), x.entries()), m);
             case FlowReport x -> single(encodeFlows(Wire.FLOW_REPORT, x.id(), x.entries()), m);

@@ -6,7 +6,7 @@ package dev.fable.naming.protocol;
  * listens on TCP; {@code peerCertFingerprint} is the peer host's TLS certificate (for tls).
  *
  * @param transport           the transport the daemon's policy chose, one of {@link dev.fable.TransportName#ALL}
- *                            (null in a peer daemon's answer to {@code PEER_RESOLVE}: the asking daemon chooses)
+ *                            (null in the daemon's own look-ups of other hosts: the asking daemon chooses)
  * @param reason              why that transport, as the flow table shows it (null where {@code transport} is)
  * @param peerName            the endpoint's name
  * @param peerPid             the pid of the process that holds it

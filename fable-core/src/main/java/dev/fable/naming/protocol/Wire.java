@@ -28,7 +28,7 @@ public final class Wire {
     public static final int UNREGISTER = 7;
     /** Client → daemon: find a name and the transport to reach it ({@link Message.Resolve}); answered with {@link #ROUTE} or {@link #ERROR}. */
     public static final int RESOLVE = 8;
-    /** Reply to {@link #RESOLVE} and {@link #PEER_RESOLVE}: a {@link Route} ({@link Message.RouteReply}). */
+    /** Reply to {@link #RESOLVE}: a {@link Route} ({@link Message.RouteReply}). */
     public static final int ROUTE = 9;
     /** Client → daemon: list every name ({@link Message.NamesRequest}); answered with {@link #NAME_LIST} chunks. */
     public static final int NAMES = 10;
@@ -46,8 +46,8 @@ public final class Wire {
     public static final int STATS = 16;
     /** Reply: the daemon's heap and table sizes ({@link Message.Stats}). */
     public static final int STATS_REPLY = 17;
-    /** Daemon → peer daemon over TCP: do you hold this name ({@link Message.PeerResolve}); answered with {@link #ROUTE} or {@link #ERROR}. */
-    public static final int PEER_RESOLVE = 18;
+    // 18 was PEER_RESOLVE and 23 PEER_LISTENING, of the peer-daemon protocol over plain TCP that cluster naming replaced:
+    // never reused, so that an old peer's message is refused as unknown
     /** Client → daemon: is this certificate this host's or a peer's ({@link Message.KnownHost}); answered with {@link #OK} or {@link #ERROR}. */
     public static final int KNOWN_HOST = 19;
     /** Switch a connection of a process to another transport ({@link Message.Reconfigure}); answered with {@link #OK} or {@link #ERROR}. */
@@ -56,8 +56,6 @@ public final class Wire {
     public static final int TRUST = 21;
     /** Daemon → every client, id 0: the transport policy changed ({@link Message.PolicyChanged}); not answered. */
     public static final int POLICY_CHANGED = 22;
-    /** Daemon → peer daemon over TCP: an endpoint now listens on this host ({@link Message.PeerListening}); answered with {@link #OK}. */
-    public static final int PEER_LISTENING = 23;
     /** Client → daemon: may a plain tcp connection come from this address ({@link Message.TrustedAddress}); answered with {@link #OK} or {@link #ERROR}. */
     public static final int TRUSTED_ADDRESS = 24;
     /** Client → daemon: an endpoint refused connections from an address ({@link Message.Refused}); answered with {@link #OK}. */

@@ -153,7 +153,7 @@ public final class TlsTransport extends StreamTransport {
             String got = leaf(chain);
             if (!knownHost.test(got)) {
                 throw new CertificateException("a tls client presented a certificate (sha256 " + got + ") of a host this daemon does not "
-                        + "know; add that host's daemon to fable.daemon.peers on this host");
+                        + "know; run both hosts' daemons with fable.zookeeper on one ensemble (docs/cluster.md)");
             }
         }
 

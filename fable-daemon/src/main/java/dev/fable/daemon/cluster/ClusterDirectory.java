@@ -8,7 +8,7 @@ import java.util.function.UnaryOperator;
  * Where a daemon publishes the names that listen on its host and finds those of other hosts: a coordination
  * service every host's daemon reaches (ZooKeeper, with the optional {@code fable-zookeeper} module). A daemon
  * started with {@code fable.zookeeper} (or {@code fable daemon --zookeeper}) loads a {@link Provider}
- * ({@link ClusterProviders#find}) and uses it beside (or instead of) the static {@code fable.daemon.peers}.
+ * ({@link ClusterProviders#find}); it is the only way names travel between hosts.
  *
  * <p>Contract for implementations:
  * <ul>

@@ -6,7 +6,7 @@ import dev.fable.fuzz.Fuzzing;
 import java.nio.ByteBuffer;
 
 /**
- * The daemon protocol as a client or a peer daemon can feed it: the first byte chooses a payload for
+ * The daemon protocol as a client can feed it: the first byte chooses a payload for
  * {@link Messages#decode} or a byte stream for the {@link FrameDecoder} (each frame it yields then
  * decoded). Only {@link ProtocolException} may come out.
  */

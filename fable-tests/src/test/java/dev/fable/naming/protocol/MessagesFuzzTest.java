@@ -36,9 +36,9 @@ class MessagesFuzzTest {
                 new Unregister(7, ""), new Resolve(8, "svc", true, "tcp", 100), new RouteReply(9, route), new NamesRequest(10),
                 new NameList(11, true, List.of(new NameEntry("a", 1, "h", "/p", null), new NameEntry("b", 2, null, null, "127.0.0.1:5"))),
                 new FlowsRequest(12), new FlowList(13, true, List.of(flow)), new FlowQuery(14), new FlowReport(15, true, List.of(flow, publishing, flow, subscribing)),
-                new StatsRequest(16, true), new Stats(17, 1L << 40, 2, 3, 4), new PeerResolve(18, "svc", "host-a", FP), new KnownHost(19, FP),
+                new StatsRequest(16, true), new Stats(17, 1L << 40, 2, 3, 4), new KnownHost(19, FP),
                 new Reconfigure(20, 4242, "conn", "shm", null, 77, "PARK"), new Trust(21, "10.0.0.0/8", false),
-                new PolicyChanged(22, "local policy", null), new PeerListening(23, "svc", "host-b"), new TrustedAddress(24, "::1"),
+                new PolicyChanged(22, "local policy", null), new TrustedAddress(24, "::1"),
                 new Refused(25, "svc", "10.1.2.3", "bad proof", 9), new RefusalsRequest(26),
                 new RefusalList(27, 12, List.of(new RefusalEntry("svc", "10.1.2.3", 3, "bad proof", 1700000000000L))));
     }
@@ -219,6 +219,17 @@ class MessagesFuzzTest {
             byte[] payload = Arrays.copyOfRange(f, 4, f.length);
             assertFalse(decodeAndRoundTrip(payload).contains("re-encoded"), "seed " + Fuzz.hex(payload));
         }
-        assertEquals(Wire.REFUSAL_LIST, everyType().size(), "a seed for every message type");
+        assertEquals(Wire.REFUSAL_LIST - 2, everyType().size(), "a seed for every message type (18 and 23 are retired)");
+    }
+
+    /** The retired peer-daemon messages (PEER_RESOLVE 18, PEER_LISTENING 23) are unknown types now, refused as such. */
+    @Test
+    void theRetiredPeerMessagesAreUnknownTypes() {
+        for (int type : new int[] {18, 23}) {
+            // version, type, id, then what PEER_LISTENING carried (two strings)
+            ByteBuffer b = ByteBuffer.allocate(64).put((byte) Wire.VERSION).put((byte) type).putInt(1).putShort((short) 3).put("svc".getBytes()).putShort((short) 1).put((byte) 'h').flip();
+            ProtocolException e = assertThrows(ProtocolException.class, () -> Messages.decode(b));
+            assertTrue(e.getMessage().contains(Integer.toString(type)), e.getMessage());
+        }
     }
 }

@@ -28,7 +28,7 @@ class ProtocolFuzzTest {
                 new Message.Listening(6, "svc", "/p", "127.0.0.1", 80), new Message.Unregister(7, "svc"),
                 new Message.Resolve(8, "svc", true, "tcp", 100), new Message.RouteReply(9, route), new Message.NamesRequest(10),
                 new Message.FlowsRequest(11), new Message.FlowQuery(12), new Message.StatsRequest(13, false), new Message.StatsRequest(13, true), new Message.Stats(14, 1, 2, 3, 4),
-                new Message.PeerResolve(15, "svc", "host-a", "ab12"), new Message.KnownHost(16, "fp"))) {
+                new Message.KnownHost(16, "fp"))) {
             l.add(Messages.encode(m));
         }
         l.addAll(Messages.encodeNames(17, List.of(new NameEntry("a", 1, "h", "/p", null), new NameEntry("b", 2, "h", null, "127.0.0.1:5"))));

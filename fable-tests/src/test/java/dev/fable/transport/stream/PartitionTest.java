@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link PeerGoneException} in the receivers blocked on them and in a sender blocked on back-pressure.
  *
  * <p>The two hosts are two fresh network namespaces joined by a veth pair, each with its own name
- * daemon (peering with the other, so tls certificates are vouched for both ways) and one endpoint JVM:
+ * daemon (both in one ZooKeeper server run in A, so each knows the other's tls certificate) and one endpoint JVM:
  * B listens and echoes, A connects over {@code xio+tcp} twice and {@code xio+tls} once with
  * {@code Fable.Context.peerTimeout} = 3 s, checks echoes on all three, then blocks a receiving thread
  * on the first tcp and the tls connection. The test takes B's end of the link down
@@ -56,7 +56,7 @@ class PartitionTest {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final String A_ADDRESS = "10.77.0.1";
     private static final String B_ADDRESS = "10.77.0.2";
-    private static final int DAEMON_PORT = 7411;   // each daemon in its own namespace: no clash with anything
+    private static final int ZK_PORT = 2181;   // inside namespace a: no clash with anything
 
     /** Host B's endpoint: listens as args[0], echoes every message on every connection until it breaks. */
     public static final class Listener {
@@ -137,8 +137,10 @@ class PartitionTest {
             String name = "partition-" + net.tag;
             List<PeerProcess> all = new ArrayList<>();
             try {
-                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B_ADDRESS, A_ADDRESS));
-                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A_ADDRESS, B_ADDRESS));
+                net.start(all, net.a, org.apache.zookeeper.server.ZooKeeperServerMain.class,
+                        List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m"), Integer.toString(ZK_PORT), fresh("pz").toString());
+                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B_ADDRESS));
+                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A_ADDRESS));
                 daemonB.expectLine("fabled ready");
                 daemonA.expectLine("fabled ready");
                 PeerProcess listener = net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name);
@@ -182,9 +184,9 @@ class PartitionTest {
         }
     }
 
-    private static List<String> daemonArgs(Path rt, Path st, String self, String peer) {
+    private static List<String> daemonArgs(Path rt, Path st, String self) {
         return List.of("-Dfable.runtime.dir=" + rt, "-Dfable.state.dir=" + st, "-Dfable.host.address=" + self,
-                "-Dfable.daemon.port=" + DAEMON_PORT, "-Dfable.daemon.peers=" + peer + ":" + DAEMON_PORT,
+                "-Dfable.zookeeper=" + A_ADDRESS + ":" + ZK_PORT,
                 "-Dfable.trusted.networks=10.77.0.0/24");
     }
 
