@@ -14,7 +14,11 @@ import java.util.List;
  * Starts {@code fabled} in the background for a library that found none: a detached JVM running
  * {@code dev.fable.daemon.NameDaemon} (the {@code fable-daemon} artifact, which must be on this JVM's path) from the same jars as this process, with this process's {@code fable.*}
  * properties, logging to {@code <runtime dir>/fabled.log}. It exits by itself once idle
- * ({@code fable.daemon.idleExitSeconds}, default 60).
+ * ({@code fable.daemon.idleExitSeconds}, default 60). A process configured for cluster naming
+ * ({@code fable.zookeeper...}) gives the daemon those settings through its environment (the ZooKeeper credentials
+ * would be readable by every user in a command line; a process's environment only by its own user) and, unless
+ * {@code fable.zookeeper.lib} names the ZooKeeper module's directory, its own class path, where an application
+ * that embeds Fable has {@code fable-zookeeper} and its libraries.
  */
 final class DaemonLauncher {
     private DaemonLauncher() {}
@@ -30,7 +34,17 @@ final class DaemonLauncher {
      */
     static boolean isDaemonSetting(String key) {
         return key.equals("fable.state.dir") || key.equals("fable.host.address") || key.equals("fable.trusted.networks")
-                || key.startsWith("fable.daemon.") || key.startsWith("fable.policy.");
+                || key.startsWith("fable.daemon.") || key.startsWith("fable.policy.") || isClusterSetting(key);
+    }
+
+    /** The cluster naming settings (docs/cluster.md): passed in the daemon's environment, never on its command line. */
+    static boolean isClusterSetting(String key) {
+        return key.equals("fable.zookeeper") || key.startsWith("fable.zookeeper.");
+    }
+
+    /** The environment variable a setting is also read from ({@code fable.zookeeper.auth} → {@code FABLE_ZOOKEEPER_AUTH}). */
+    private static String envName(String key) {
+        return key.toUpperCase(java.util.Locale.ROOT).replace('.', '_');
     }
 
     /** Spawns the daemon; returns its process (the caller waits for the socket). */
@@ -42,19 +56,27 @@ final class DaemonLauncher {
         cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-Xmx256m");
+        java.util.Map<String, String> env = new java.util.TreeMap<>();
         for (String k : System.getProperties().stringPropertyNames()) {
-            if (isDaemonSetting(k)) cmd.add("-D" + k + "=" + System.getProperty(k));
+            if (isClusterSetting(k)) env.put(envName(k), System.getProperty(k));
+            else if (isDaemonSetting(k)) cmd.add("-D" + k + "=" + System.getProperty(k));
         }
         cmd.add("-Dfable.runtime.dir=" + runtimeDir.toAbsolutePath());
         if (stateDir != null) cmd.add("-Dfable.state.dir=" + stateDir.toAbsolutePath());   // after the copied one: it wins
         Class<?> daemon = daemonClass();
         cmd.add("-cp");
-        cmd.add(classPath(daemon));
+        String path = classPath(daemon);
+        if (NamingConfig.get("fable.zookeeper") != null && NamingConfig.get("fable.zookeeper.lib") == null) {
+            path += java.io.File.pathSeparator + System.getProperty("java.class.path", "");   // the ZooKeeper module, if the application has it
+        }
+        cmd.add(path);
         cmd.add(DAEMON_CLASS);
         cmd.add("--autostarted");
         try {
             OwnedDirectory.ensure(runtimeDir, "Fable runtime directory", "fable.runtime.dir");   // checked by the caller already; the log goes here
-            return new ProcessBuilder(cmd).redirectErrorStream(true)
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().putAll(env);   // over inherited FABLE_ZOOKEEPER_*: a property wins over the environment, as in this process
+            return pb.redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .start();
