@@ -3,8 +3,8 @@ package dev.fable.endpoint;
 import java.net.URI;
 
 /**
- * A parsed connect URI: a Fable name ({@code xio://name}, or {@code xio+<transport>://name} to
- * force a transport) or a plain external peer ({@code tcp://host:port}, {@code unix:///path}).
+ * A parsed connect URI: a Fable name ({@code xio://name}, {@code xio://orders.eu/ledger} for a hierarchical one,
+ * or {@code xio+<transport>://name} to force a transport) or a plain external peer ({@code tcp://host:port}, {@code unix:///path}).
  */
 public record Target(String scheme, String name, String forcedTransport, String host, int port, String path) {
     
@@ -45,7 +45,11 @@ public record Target(String scheme, String name, String forcedTransport, String 
                     throw new IllegalArgumentException("unsupported scheme '" + scheme + "' in '" + uri + "' (" + FORMS + ")");
                 }
                 if (u.getAuthority() == null) throw new IllegalArgumentException("no endpoint name in '" + uri + "' (" + FORMS + ")");
-                return new Target(scheme, u.getAuthority(), forced, null, 0, null);
+                if (u.getQuery() != null || u.getFragment() != null) {
+                    throw new IllegalArgumentException("'" + uri + "' has a query or fragment; a Fable name has neither (" + FORMS + ")");
+                }
+                String path = u.getRawPath() == null ? "" : u.getRawPath();   // raw: %2F must not sneak a separator in
+                return new Target(scheme, u.getRawAuthority() + path, forced, null, 0, null);
             }
         }
     }

@@ -75,7 +75,8 @@ public final class NamingConfig {
     }
 
     /**
-     * The Unix socket endpoint {@code name} accepts on under {@code runtimeDir}: {@code <runtimeDir>/ep/<name>.sock}.
+     * The Unix socket endpoint {@code name} accepts on under {@code runtimeDir}: {@code <runtimeDir>/ep/<name>.sock}, each
+     * {@code /} of a hierarchical name as {@code ~} (a character no name has: two names never share a file).
      *
      * @param runtimeDir the runtime directory
      * @param name       the endpoint name
@@ -83,22 +84,31 @@ public final class NamingConfig {
      * @throws IllegalArgumentException if {@code name} is not a valid endpoint name ({@link #checkName})
      */
     public static Path endpointSocket(Path runtimeDir, String name) {
-        return runtimeDir.resolve("ep").resolve(checkName(name) + ".sock");
+        return runtimeDir.resolve("ep").resolve(checkName(name).replace('/', '~') + ".sock");
     }
 
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+    /** Longest endpoint name, {@code /} included. */
+    public static final int MAX_NAME_LENGTH = 64;
+    /** Most segments of a hierarchical name ({@code orders.eu/ledger} has two). */
+    public static final int MAX_NAME_SEGMENTS = 8;
+    private static final String SEGMENT = "[A-Za-z0-9][A-Za-z0-9._-]*";
+    private static final Pattern NAME = Pattern.compile(SEGMENT + "(/" + SEGMENT + "){0," + (MAX_NAME_SEGMENTS - 1) + "}");
 
     /**
-     * Checks an endpoint name: 1–64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit.
+     * Checks an endpoint name: 1–64 characters, one or more segments joined by {@code /} ({@code ledger},
+     * {@code orders.eu/ledger}; at most {@value #MAX_NAME_SEGMENTS}), each from A-Z a-z 0-9 . _ - starting with a
+     * letter or digit (so no empty, {@code .} or {@code ..} segment). Across hosts a hierarchical name is a path in
+     * the cluster's tree (docs/cluster.md).
      *
      * @param name the name to check
      * @return {@code name}
      * @throws IllegalArgumentException if {@code name} is null or not such a name
      */
     public static String checkName(String name) {
-        if (name == null || !NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("invalid endpoint name '" + name
-                    + "': use 1-64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit");
+        if (name == null || name.length() > MAX_NAME_LENGTH || !NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("invalid endpoint name '" + name + "': use 1-" + MAX_NAME_LENGTH
+                    + " characters, segments from A-Z a-z 0-9 . _ - each starting with a letter or digit, joined by / (at most "
+                    + MAX_NAME_SEGMENTS + ": orders.eu/ledger)");
         }
         return name;
     }

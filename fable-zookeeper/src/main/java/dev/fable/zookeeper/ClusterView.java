@@ -50,13 +50,7 @@ final class ClusterView {
                     continue;
                 }
                 List<Entry> names = new ArrayList<>();
-                for (String n : children(zk, hostsPath + "/" + id + "/names")) {
-                    try {
-                        names.add(ZooKeeperDirectory.nameEntry(id, n, data(zk, hostsPath + "/" + id + "/names/" + n)));
-                    } catch (IllegalArgumentException skipped) {
-                        // gone meanwhile, or malformed: the daemon skips it too
-                    }
-                }
+                collectNames(zk, id, hostsPath + "/" + id + "/names", "", 1, names);
                 hosts.add(new HostEntry(id, address, fingerprint, List.copyOf(names)));
             }
             return hosts;
@@ -65,6 +59,34 @@ final class ClusterView {
         } catch (Exception e) {
             if (e instanceof InterruptedException) Thread.currentThread().interrupt();
             throw new IOException("reading ZooKeeper at " + connect + ": " + e, e);
+        }
+    }
+
+    /**
+     * The names below {@code path} (whose name so far is {@code prefix}, at depth {@code depth}): each ephemeral node an
+     * entry, each container (the leading segments of hierarchical names) walked into, at most
+     * {@link dev.fable.naming.NamingConfig#MAX_NAME_SEGMENTS} deep.
+     */
+    private static void collectNames(CuratorFramework zk, String host, String path, String prefix, int depth, List<Entry> into) throws Exception {
+        if (depth > dev.fable.naming.NamingConfig.MAX_NAME_SEGMENTS) return;
+        for (String n : children(zk, path)) {
+            String name = prefix + n;
+            org.apache.zookeeper.data.Stat st = new org.apache.zookeeper.data.Stat();
+            byte[] d;
+            try {
+                d = zk.getData().storingStatIn(st).forPath(path + "/" + n);
+            } catch (KeeperException.NoNodeException gone) {
+                continue;
+            }
+            if (st.getEphemeralOwner() == 0) {
+                collectNames(zk, host, path + "/" + n, name + "/", depth + 1, into);
+                continue;
+            }
+            try {
+                into.add(ZooKeeperDirectory.nameEntry(host, name, d));
+            } catch (IllegalArgumentException skipped) {
+                // malformed: the daemon skips it too
+            }
         }
     }
 

@@ -38,6 +38,10 @@ import java.util.regex.Pattern;
  * /fable/hosts/HOST/names         container
  * /fable/hosts/HOST/names/NAME    ephemeral: "v1", address=A, port=P, pid=N, fingerprint=F
  * </pre>
+ * A hierarchical name ({@code orders.eu/ledger}) is a path below {@code names}: its leading segments are
+ * containers (HOST's ACL, removed by ZooKeeper once empty), its last the ephemeral entry. So one host cannot hold
+ * both a name and a longer one below it ({@code orders.eu} and {@code orders.eu/ledger}: an ephemeral node has no
+ * children); two hosts can.
  * Each host writes only below its own node. ZooKeeper lets a client delete a node only with DELETE on its
  * parent, and create one only with CREATE there, so with credentials ({@code fable.zookeeper.auth}, a digest
  * {@code user:password} per host) no host can add, change or remove another's names or fingerprint: the ACL of
@@ -233,10 +237,18 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
                 "pid", Long.toString(e.pid()), "fingerprint", self.fingerprint()));
         try {
             try {
-                zk.create().withMode(CreateMode.EPHEMERAL).withACL(ownAcl).forPath(path, data);
+                zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).withACL(ownAcl, true).forPath(path, data);
             } catch (KeeperException.NodeExistsException exists) {
+                if (zk.checkExists().forPath(path).getEphemeralOwner() == 0) {
+                    throw new IOException("'" + e.name() + "' is a prefix of another name this host publishes (" + path
+                            + " holds longer names): a host cannot hold both; rename one");
+                }
                 zk.setData().forPath(path, data);
             }
+        } catch (KeeperException.NoChildrenForEphemeralsException ex) {
+            throw new IOException("a prefix of '" + e.name() + "' is itself a name this host publishes: a host cannot hold both; rename one", ex);
+        } catch (IOException ex) {
+            throw ex;
         } catch (Exception ex) {
             throw failure("publishing '" + e.name() + "'", ex);
         }
@@ -331,13 +343,14 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         } else {
             for (ChildData c : cache.stream().toList()) {
                 String[] p = relative(c.getPath());
-                if (p.length == 3 && p[1].equals("names") && p[2].equals(name) && HOST_ID.matcher(p[0]).matches()) nodes.put(p[0], c);
+                if (name.equals(nameOf(p)) && HOST_ID.matcher(p[0]).matches()) nodes.put(p[0], c);
             }
         }
         for (Map.Entry<String, ChildData> n : nodes.entrySet()) {
             long zxid = n.getValue().getStat() == null ? Long.MAX_VALUE : n.getValue().getStat().getCzxid();
             if (n.getKey().equals(self.hostId())) {
-                ownZxid = zxid;
+                Stat st = n.getValue().getStat();
+                if (st == null || st.getEphemeralOwner() != 0) ownZxid = zxid;   // not a container of our longer names
                 continue;
             }
             Entry e = entry(n.getKey(), name, n.getValue());
@@ -349,8 +362,9 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         return best != null && bestZxid < ownZxid ? best : null;
     }
 
-    /** A host's name node as an entry, or null (logged once) if it does not parse. */
+    /** A host's name node as an entry; null for a container of longer names, or (logged once) if it does not parse. */
     private Entry entry(String host, String name, ChildData c) {
+        if (c.getStat() != null && c.getStat().getEphemeralOwner() == 0) return null;   // orders.eu of orders.eu/ledger
         try {
             return nameEntry(host, name, c.getData());
         } catch (IllegalArgumentException e) {
@@ -388,8 +402,9 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     /** Cache event: a node was created or changed; a name another host published is told to the listeners. */
     private void changed(ChildData c) {
         String[] p = relative(c.getPath());
-        if (p.length != 3 || !p[1].equals("names") || p[0].equals(self.hostId())) return;
-        Entry e = entry(p[0], p[2], c);
+        String name = nameOf(p);
+        if (name == null || p[0].equals(self.hostId())) return;
+        Entry e = entry(p[0], name, c);
         if (e == null) return;
         for (Consumer<Entry> l : listeners) {
             try {
@@ -429,7 +444,16 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         return hostsPath + "/" + host + "/names/" + name;
     }
 
-    /** {@code path} below {@code /fable/hosts}, split: [HOST], [HOST, live], [HOST, names, NAME]; empty if not below. */
+    /**
+     * The endpoint name of a node below {@code /fable/hosts} split by {@link #relative} ([HOST, names, orders.eu, ledger]:
+     * {@code orders.eu/ledger}), or null if it is no name's node or too deep for one.
+     */
+    static String nameOf(String[] p) {
+        if (p.length < 3 || p.length > 2 + NamingConfig.MAX_NAME_SEGMENTS || !p[1].equals("names")) return null;
+        return String.join("/", java.util.Arrays.asList(p).subList(2, p.length));
+    }
+
+    /** {@code path} below {@code /fable/hosts}, split: [HOST], [HOST, live], [HOST, names, NAME...]; empty if not below. */
     private String[] relative(String path) {
         if (!path.startsWith(hostsPath + "/")) return new String[0];
         return path.substring(hostsPath.length() + 1).split("/");
