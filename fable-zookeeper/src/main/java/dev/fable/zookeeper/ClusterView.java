@@ -23,13 +23,13 @@ final class ClusterView {
     }
 
     /**
-     * Every live host and its names under {@code root} of the ensemble at {@code connect}.
+     * Every live host and its names under {@code root} of the ensemble at {@code connect} (over TLS with {@code tls}'s settings).
      *
      * @throws IOException if the ensemble cannot be reached within {@code timeoutMillis}, or a read fails
      */
-    static List<HostEntry> read(String connect, String root, long timeoutMillis) throws IOException {
+    static List<HostEntry> read(String connect, String root, long timeoutMillis, org.apache.zookeeper.client.ZKClientConfig tls) throws IOException {
         try (CuratorFramework zk = CuratorFrameworkFactory.builder().connectString(connect).retryPolicy(new RetryOneTime(100))
-                .connectionTimeoutMs((int) timeoutMillis).sessionTimeoutMs((int) Math.max(timeoutMillis, 4_000)).build()) {
+                .connectionTimeoutMs((int) timeoutMillis).sessionTimeoutMs((int) Math.max(timeoutMillis, 4_000)).zkClientConfig(tls).build()) {
             zk.start();
             if (!zk.blockUntilConnected((int) timeoutMillis, TimeUnit.MILLISECONDS)) {
                 throw new IOException("cannot reach ZooKeeper at " + connect + " within " + timeoutMillis + " ms");

@@ -82,7 +82,7 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         @Override
         public List<HostEntry> hosts(String connect, UnaryOperator<String> settings) throws IOException {
             String root = setting(settings, "fable.zookeeper.root", "/fable");
-            return ClusterView.read(connect, root, 10_000);
+            return ClusterView.read(connect, root, 10_000, ZooKeeperTls.clientConfig(settings));
         }
     }
 
@@ -126,15 +126,20 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         int connectMs = (int) number(settings, "fable.zookeeper.connectTimeoutMillis", 10_000, 100, 600_000);
         CuratorFrameworkFactory.Builder b = CuratorFrameworkFactory.builder().connectString(connect)
                 .sessionTimeoutMs(sessionMs).connectionTimeoutMs(Math.min(connectMs, sessionMs))
-                .retryPolicy(new ExponentialBackoffRetry(200, 29, 5_000));
+                .retryPolicy(new ExponentialBackoffRetry(200, 29, 5_000))
+                .zkClientConfig(ZooKeeperTls.clientConfig(settings));
+        // ALL for the identities this session proved (its digest, or the certificate it presented over TLS), READ for anyone
+        List<ACL> ownIdentities = List.of(new ACL(ZooDefs.Perms.ALL, ZooDefs.Ids.AUTH_IDS), new ACL(ZooDefs.Perms.READ, ZooDefs.Ids.ANYONE_ID_UNSAFE));
         List<ACL> acl;
         if (auth != null && !auth.isBlank()) {
             if (!auth.contains(":")) throw new IOException("fable.zookeeper.auth must be user:password (a ZooKeeper digest identity)");
             b.authorization("digest", auth.getBytes(StandardCharsets.UTF_8));
-            acl = List.of(new ACL(ZooDefs.Perms.ALL, ZooDefs.Ids.AUTH_IDS), new ACL(ZooDefs.Perms.READ, ZooDefs.Ids.ANYONE_ID_UNSAFE));
+            acl = ownIdentities;
+        } else if (ZooKeeperTls.presentsCertificate(settings)) {
+            acl = ownIdentities;   // the server's X.509 provider authenticated this session by its certificate
         } else {
-            LOG.log(System.Logger.Level.WARNING, "no fable.zookeeper.auth: this host's names are open nodes in ZooKeeper at " + connect
-                    + "; any client of the ensemble can change them (set a digest user:password per host, docs/cluster.md)");
+            LOG.log(System.Logger.Level.WARNING, "no fable.zookeeper.auth and no TLS client certificate: this host's names are open nodes in "
+                    + "ZooKeeper at " + connect + "; any client of the ensemble can change them (docs/cluster.md)");
             acl = ZooDefs.Ids.OPEN_ACL_UNSAFE;
         }
         CuratorFramework zk = b.build();

@@ -15,7 +15,9 @@ import java.util.stream.Stream;
  * Finds the {@link ClusterDirectory.Provider}: on this module's own path (the class path, as in the tests), or else
  * in the directory {@code fable.zookeeper.lib} names, loaded by a class loader of its own. ZooKeeper's jars cannot
  * sit on a module path (its two jars share a package: the boot layer refuses them), so {@code ./fable}, which runs
- * Fable as modules, keeps them apart in {@code fable-zookeeper/target/lib} and points this setting there.
+ * Fable as modules, keeps them apart in {@code fable-zookeeper/target/lib} and points this setting there. That loader
+ * looks in its own jars first for everything but Fable's classes: ZooKeeper gets the netty it was built with, whatever
+ * netty the main path has ({@code fable-tls-native}'s), and the provider sees the daemon's own SPI types.
  */
 public final class ClusterProviders {
     private ClusterProviders() {
@@ -41,11 +43,39 @@ public final class ClusterProviders {
         }
         if (jars.isEmpty()) throw new IOException("fable.zookeeper.lib has no jars: " + dir);
         // parent: this module's loader, so the provider sees the same dev.fable.daemon.cluster types the daemon uses
-        ClassLoader loader = new URLClassLoader("fable-zookeeper", jars.toArray(URL[]::new), ClusterProviders.class.getClassLoader());
+        ClassLoader loader = new OwnJarsFirst(jars.toArray(URL[]::new), ClusterProviders.class.getClassLoader());
         for (ClusterDirectory.Provider p : ServiceLoader.load(ClusterDirectory.Provider.class, loader)) {
             return p;
         }
         return null;
+    }
+
+    /** Loads from its jars before its parent, except Fable's classes ({@code dev.fable.}), which come from the parent first. */
+    private static final class OwnJarsFirst extends URLClassLoader {
+        static {
+            registerAsParallelCapable();
+        }
+
+        OwnJarsFirst(URL[] jars, ClassLoader parent) {
+            super("fable-zookeeper", jars, parent);
+        }
+
+        @Override
+        protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+            if (name.startsWith("dev.fable.") || name.startsWith("java.")) return super.loadClass(name, resolve);
+            synchronized (getClassLoadingLock(name)) {
+                Class<?> c = findLoadedClass(name);
+                if (c == null) {
+                    try {
+                        c = findClass(name);
+                    } catch (ClassNotFoundException notInOurJars) {
+                        c = super.loadClass(name, false);
+                    }
+                }
+                if (resolve) resolveClass(c);
+                return c;
+            }
+        }
     }
 
     private static URL url(Path f) throws IOException {
