@@ -108,6 +108,11 @@ public final class IpcBench implements Callable<Integer> {
             + "after the matrix too")
     String fanout;
 
+    @Option(names = "--cluster", description = "measure the rendezvous of a cross-host xio:// connect instead of the matrix: two "
+            + "network namespaces as hosts, each with its own daemon, names in a ZooKeeper server; first connect to each of 50 names "
+            + "and 200 connects to one, over tls (untrusted network) and tcp (trusted); root only (about 1 minute; --quick: 10 and 40)")
+    boolean cluster;
+
     @Option(names = "--list", description = "list the rows and exit")
     boolean list;
 
@@ -229,6 +234,7 @@ public final class IpcBench implements Callable<Integer> {
         if (reconfigure) return reconfigure();
         if (streams) return streams();
         if (relay != null) return relay();
+        if (cluster) return cluster();
         if (connections != null) return connections();
         if (fanout != null) return fanout(fanoutSettings(), null);
         Plan plan = plan();
@@ -281,23 +287,7 @@ public final class IpcBench implements Callable<Integer> {
         Files.createDirectories(dir);
         long phaseMs = quick ? 500 : full ? 10_000 : 3_000;
         System.out.println("live reconfiguration: 3 phases of " + phaseMs + " ms (steady shm, steady tcp, switching every 100 ms) ...");
-        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
-        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
-            List<ProcessHandle> all = BenchRun.handles(owned);
-            BenchRun.stop(all);
-            BenchRun.removeFilesOf(all);
-        }, "bench-cleanup");
-        Runtime.getRuntime().addShutdownHook(cleanup);
-        String report;
-        try {
-            report = SwitchBench.run(dir, plan.cpuA(), plan.cpuB(), phaseMs, 3 * phaseMs + cellTimeoutSecs * 1000L, owned);
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(cleanup);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook runs anyway
-            }
-        }
+        String report = owningChildren(owned -> SwitchBench.run(dir, plan.cpuA(), plan.cpuB(), phaseMs, 3 * phaseMs + cellTimeoutSecs * 1000L, owned));
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("reconfigure.md"));
         return report.contains("FAILED") ? 3 : 0;
@@ -337,6 +327,45 @@ public final class IpcBench implements Callable<Integer> {
         return report.contains("FAILED") ? 3 : 0;
     }
 
+    /** A bench part that starts child processes into the list it is given and returns its report. */
+    private interface WithChildren {
+        String run(List<Process> owned) throws Exception;
+    }
+
+    /** Runs {@code part}; on Ctrl-C meanwhile its child processes are stopped and their /dev/shm files removed. */
+    private static String owningChildren(WithChildren part) throws Exception {
+        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread cleanup = new Thread(() -> {
+            List<ProcessHandle> all = BenchRun.handles(owned);
+            BenchRun.stop(all);
+            BenchRun.removeFilesOf(all);
+        }, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        try {
+            return part.run(owned);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+        }
+    }
+
+    /** {@code --cluster}: connect → first byte between two network namespaces through ZooKeeper naming ({@link ClusterBench}). */
+    private int cluster() throws Exception {
+        Path dir = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        int names = quick ? 10 : 50, repeats = quick ? 40 : 200;
+        System.out.println("cross-host rendezvous: two network namespaces, ZooKeeper naming, " + names + " names + " + repeats
+                + " repeats over tls and tcp ...");
+        String report = owningChildren(owned -> ClusterBench.run(dir, names, repeats, owned));
+        System.out.println();
+        System.out.print(report);
+        System.out.println("\nresults: " + dir.toAbsolutePath().resolve("cluster.md"));
+        return 0;
+    }
+
     /** {@code --relay}: a ping-pong through a relay JVM beside the direct path ({@link RelayBench}), idle and under a hog. */
     private int relay() throws Exception {
         String[] cp = cpus.split(",");
@@ -363,24 +392,8 @@ public final class IpcBench implements Callable<Integer> {
         System.out.println("relay latency: ping-pong over " + String.join(", ", ts) + ", direct and through a relay, idle and with a hog, "
                 + sz.stream().map(IpcBench::human).toList() + "; " + rounds + " rounds of " + warmMs + " + " + measureMs
                 + " ms per cell; client on CPU " + plan.cpuA() + ", server on CPU " + plan.cpuB() + ", relay on CPU " + rc + " ...");
-        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
-        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
-            List<ProcessHandle> all = BenchRun.handles(owned);
-            BenchRun.stop(all);
-            BenchRun.removeFilesOf(all);
-        }, "bench-cleanup");
-        Runtime.getRuntime().addShutdownHook(cleanup);
-        String report;
-        try {
-            report = RelayBench.run(dir, ts, sz, plan.cpuA(), plan.cpuB(), rc, warmMs, measureMs, rounds,
-                    warmMs + measureMs + cellTimeoutSecs * 1000L, owned);
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(cleanup);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook runs anyway
-            }
-        }
+        String report = owningChildren(owned -> RelayBench.run(dir, ts, sz, plan.cpuA(), plan.cpuB(), rc, warmMs, measureMs, rounds,
+                    warmMs + measureMs + cellTimeoutSecs * 1000L, owned));
         System.out.println();
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("relay.md") + " (relay.csv, relay-summary.csv)");
@@ -400,23 +413,7 @@ public final class IpcBench implements Callable<Integer> {
                 quick ? 100 : full ? 1000 : 300, quick);
         System.out.println("RTT over one of N connections, N = " + ns + ": " + String.join(", ", ConnBench.FAMILIES) + "; " + rounds + " round"
                 + (rounds == 1 ? "" : "s") + " per cell ...");
-        List<Process> owned = new java.util.concurrent.CopyOnWriteArrayList<>();
-        Thread cleanup = new Thread(() -> {   // Ctrl-C: no child process and no /dev/shm file left behind
-            List<ProcessHandle> all = BenchRun.handles(owned);
-            BenchRun.stop(all);
-            BenchRun.removeFilesOf(all);
-        }, "bench-cleanup");
-        Runtime.getRuntime().addShutdownHook(cleanup);
-        String report;
-        try {
-            report = ConnBench.run(s, dir, owned);
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(cleanup);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook runs anyway
-            }
-        }
+        String report = owningChildren(owned -> ConnBench.run(s, dir, owned));
         System.out.println();
         System.out.print(report);
         System.out.println("\nresults: " + dir.toAbsolutePath().resolve("connections.md") + " (and connections.csv)");
