@@ -10,6 +10,44 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.fable.Poller;
 
 class PollerTest {
+    /**
+     * A request arriving just as the poller goes idle (after its last poll, before it hands its hot connections to
+     * the watchers) stays hot, since it is ready: the poller must not then sleep, as no watcher would wake it. A
+     * ping-pong through a poller-served echo hits that window again and again (the client answers at once); with
+     * the poller sleeping there, one round trip waits until the test's limit.
+     */
+    @Test
+    void aRequestThatArrivesAsThePollerGoesIdleIsServed() throws Exception {
+        try (Pair a = Pair.open("shm", ConnectOptions.trusted(), ConnectOptions.trusted()); Poller p = Fable.poller(WaitMode.ADAPTIVE)) {
+            CompletableFuture<Void> echo = CompletableFuture.runAsync(() -> {
+                p.add(a.server());
+                for (int served = 0; served < 3000; ) {
+                    Connection c = p.await(Duration.ofSeconds(10));
+                    if (c == null) throw new AssertionError("the poller slept through request " + served);
+                    for (Buffer b; (b = c.poll()) != null; served++) {
+                        long v = b.getLong(0);
+                        b.release();
+                        Buffer out = c.claim(8, Duration.ofSeconds(10));
+                        out.putLong(0, v);
+                        out.length(8);
+                        out.commit();
+                    }
+                }
+            });
+            for (long i = 0; i < 3000; i++) {
+                Buffer b = a.client().claim(8, Duration.ofSeconds(10));
+                b.putLong(0, i);
+                b.length(8);
+                b.commit();
+                Buffer r = a.client().receive(Duration.ofSeconds(10));
+                assertNotNull(r, "no answer to request " + i + " within 10 s");
+                assertEquals(i, r.getLong(0));
+                r.release();
+            }
+            echo.get();
+        }
+    }
+
     @Test
     void wakesForTheConnectionThatGotData() throws Exception {
         for (WaitMode mode : WaitMode.values()) {

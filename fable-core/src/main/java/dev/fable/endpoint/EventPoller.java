@@ -40,6 +40,7 @@ import java.util.concurrent.locks.LockSupport;
  * <h2>Threads</h2>
  * One thread at a time calls {@link #add}, {@link #remove}, {@link #poll}, {@link #await} and reads the
  * connections it returns; watchers only read rings and sockets' readiness. {@link #close()} stops the watchers.
+ * Any thread may {@link #wakeup()} the one in {@link #await} (as {@link java.nio.channels.Selector#wakeup()}).
  */
 public final class EventPoller implements Poller {
     /** Connections served directly by the poller's thread at most; the least active go idle beyond it. */
@@ -99,13 +100,14 @@ public final class EventPoller implements Poller {
     private final List<ShmWatcher> watchers = new ArrayList<>();
     private SocketWatcher sockets;   // made at the first socket connection
     private volatile Thread sleeper;   // the poller's thread while it parks (the doorbell)
+    private volatile boolean wakeRequested;   // wakeup(): the next or current await returns
     private Pipe pipe;                 // selectable(): made on demand
     private volatile boolean pipeArmed;   // a byte goes into the pipe at the next event
     private volatile boolean pipeWritten; // a byte may be in the pipe: poll() reads it out (else no system call)
     private final ByteBuffer one = ByteBuffer.allocate(1);
     private final ByteBuffer drain = ByteBuffer.allocate(64);
     private Connection found;
-    private final Waiter.Condition anyReady = () -> (found = poll()) != null;
+    private final Waiter.Condition anyReady = () -> (found = poll()) != null || wakeRequested;
     private boolean closed;
 
     public EventPoller(WaitMode mode, long spinNanos) {
@@ -246,27 +248,52 @@ public final class EventPoller implements Poller {
         return null;
     }
 
+    /**
+     * Any thread: the thread in {@link #await} returns at once (with a ready connection, or null), or, if none
+     * waits, the next {@code await} does. For the owner of a poller that takes work from other threads (a queue it
+     * reads after each await).
+     */
+    public void wakeup() {
+        wakeRequested = true;   // volatile: before reading sleeper (Dekker with await's sleeper = self; re-check)
+        Thread t = sleeper;
+        if (t != null) LockSupport.unpark(t);
+    }
+
+    /** True, once, if {@link #wakeup()} was called since the last time. */
+    private boolean woken() {
+        if (!wakeRequested) return false;
+        wakeRequested = false;
+        return true;
+    }
+
     @Override
     public Connection await(Duration timeout) {
         Connection c = poll();
-        if (c != null || byConnection.isEmpty()) return c;
+        if (c != null || woken() || byConnection.isEmpty()) return c;
         long deadline = Waiter.deadline(timeout.toNanos());
-        if (Waiter.spin(anyReady, mode, spinNanos, deadline, 1)) return found;
+        if (Waiter.spin(anyReady, mode, spinNanos, deadline, 1)) {
+            if (found == null) woken();
+            return found;
+        }
         while (true) {
             if (deadline != Waiter.FOREVER && deadline - System.nanoTime() <= 0) return poll();
             if (mode == WaitMode.SPIN) {
-                if ((c = poll()) != null) return c;
+                if ((c = poll()) != null || woken()) return c;
                 Thread.onSpinWait();
                 continue;
             }
             goIdle();
-            sleeper = Thread.currentThread();   // volatile: before the re-check (Dekker with post)
-            if (events.isEmpty()) {
+            if (hotCount > 0) {   // data came since the last poll: those stayed hot, and no watcher would post them
+                if ((c = poll()) != null || woken()) return c;
+                continue;   // not ready after all: the next goIdle hands them over
+            }
+            sleeper = Thread.currentThread();   // volatile: before the re-check (Dekker with post and wakeup)
+            if (events.isEmpty() && !wakeRequested) {
                 if (deadline == Waiter.FOREVER) LockSupport.park(this);
                 else LockSupport.parkNanos(this, deadline - System.nanoTime());
             }
             sleeper = null;
-            if ((c = poll()) != null) return c;
+            if ((c = poll()) != null || woken()) return c;
         }
     }
 
