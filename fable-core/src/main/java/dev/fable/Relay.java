@@ -38,10 +38,12 @@ import java.time.Duration;
  * connections are closed when the relay ends; {@link #failure()} tells why if not cleanly.
  *
  * <h2>Threads</h2>
- * In this version a relay runs two platform daemon threads of its own, one per direction, each blocked in the
- * source's receive while idle (no busy waiting). Under back-pressure a direction retries with backing-off parks
- * of up to a millisecond. (A later poller will let one thread serve many relays.) The counters may be read from
- * any thread; each is a moment's value.
+ * One thread serves every relay of the process (a daemon thread, {@code fable-relays}, started with the first
+ * relay): one {@link Poller} over both connections of each relay, so an idle relay costs no thread and no
+ * wake-up, and a busy one no system call. A ready connection forwards a batch of up to 64 buffers before the
+ * thread turns to the next; a direction whose target has no room holds its buffer and is retried every turn,
+ * with parks backing off to a millisecond while any direction waits so. At most 32,768 relays at once (the
+ * poller's 65,536 connections). The counters may be read from any thread; each is a moment's value.
  */
 public interface Relay extends AutoCloseable {
     /** One way through a relay. */

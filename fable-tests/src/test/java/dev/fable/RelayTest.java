@@ -40,6 +40,45 @@ class RelayTest {
         }
     }
 
+    /**
+     * Many relays, one thread: 40 relays (shm and tcp sides mixed) carry traffic at once, every byte checked, and the
+     * process has one relay thread, not two per relay.
+     */
+    @Test
+    void manyRelaysShareOneThread() throws Exception {
+        int n = 40;
+        java.util.List<Pair> pairs = new java.util.ArrayList<>();
+        java.util.List<Relay> relays = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                Pair in = Pair.open(i % 2 == 0 ? "shm" : "tcp", SLOTS, SLOTS);
+                pairs.add(in);
+                Pair out = Pair.open(i % 3 == 0 ? "tcp" : "shm", SLOTS, SLOTS);
+                pairs.add(out);
+                relays.add(Fable.relay(in.server(), out.client()));
+            }
+            long relayThreads = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("fable-relay")).count();
+            assertEquals(1, relayThreads, "one thread serves every relay: " + Thread.getAllStackTraces().keySet().stream()
+                    .map(Thread::getName).filter(x -> x.startsWith("fable-relay")).toList());
+            for (int round = 0; round < 20; round++) {   // every relay at once: all requests out, then all answers
+                Random rnd = new Random(round);
+                byte[][] sent = new byte[n][];
+                for (int i = 0; i < n; i++) {
+                    sent[i] = message(rnd, 1, 20_000);
+                    pairs.get(2 * i).client().send(sent[i]);
+                }
+                for (int i = 0; i < n; i++) {
+                    assertArrayEquals(sent[i], pairs.get(2 * i + 1).server().receiveMessage(LIMIT), "relay " + i + ", round " + round);
+                    pairs.get(2 * i + 1).server().send(sent[i]);
+                }
+                for (int i = 0; i < n; i++) assertArrayEquals(sent[i], pairs.get(2 * i).client().receiveMessage(LIMIT), "back through relay " + i);
+            }
+        } finally {
+            for (Relay r : relays) r.close();
+            for (Pair p : pairs) p.close();
+        }
+    }
+
     @Test
     void shmToShmLendsEverySlotAndCopiesNothing() throws Exception {
         try (Pair in = Pair.open("shm", SLOTS, SLOTS); Pair out = Pair.open("shm", SLOTS, SLOTS)) {

@@ -16,34 +16,35 @@ import java.util.Objects;
 import java.util.WeakHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 
 /**
- * The one {@link Relay}: two pump threads, one per direction, each receiving from its source and forwarding to its
- * target with {@link Buffer#forward} (counted: in place or by copy). See {@link Relay} for the contract.
+ * The one {@link Relay}: two directions ({@link Pump}s), each reading its source and forwarding to its target with
+ * {@link Buffer#forward} (counted: in place or by copy), served with every other relay of the process by one
+ * thread ({@link RelayLoop}). See {@link Relay} for the contract.
+ *
+ * <p>Loop thread only, but for {@link #start}, {@link #close()} (both hand a task to the loop), the counters
+ * (single writer: the loop; any thread reads a moment's value) and the end latch.
  */
 public final class LocalRelay implements Relay {
-    /** How long an idle pump blocks in its source's receive before it looks at the relay's state again. */
-    private static final Duration IDLE_WAIT = Duration.ofMillis(500);
-    /** Back-pressure: spins before the first park, and the longest park between retries. */
-    private static final int SPINS = 64;
-    private static final long MAX_PARK_NANOS = 1_000_000;
+    /** Buffers one direction forwards per turn before the loop serves another ready connection. */
+    private static final int BATCH = 64;
 
     /** Every running relay by both its connections, weakly: the flow table shows a connection's relay beside it. */
     private static final Map<Connection, LocalRelay> RELAYS = Collections.synchronizedMap(new WeakHashMap<>());
 
+    private final RelayLoop loop;
     private final Connection a;
     private final Connection b;
     private final Pump ab;
     private final Pump ba;
-    private final CountDownLatch stopped = new CountDownLatch(2);
-    private final AtomicBoolean ending = new AtomicBoolean();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private boolean ending;   // loop thread
     private volatile boolean aborted;
     private volatile FableException failure;
 
-    private LocalRelay(Connection a, Connection b) {
+    private LocalRelay(RelayLoop loop, Connection a, Connection b) {
+        this.loop = loop;
         this.a = a;
         this.b = b;
         this.ab = new Pump(a, b, "a", "b");
@@ -51,7 +52,7 @@ public final class LocalRelay implements Relay {
     }
 
     /**
-     * Splices {@code a} and {@code b} and starts the two pump threads.
+     * Splices {@code a} and {@code b}: the relay loop reads both from now on.
      *
      * @throws IllegalArgumentException if {@code a} and {@code b} are the same connection
      * @throws IllegalStateException    if either is not open, or already in a running relay
@@ -66,7 +67,7 @@ public final class LocalRelay implements Relay {
                         + (c.failure() != null ? " (" + c.failure().getMessage() + ")" : "") + "; relay open connections only");
             }
         }
-        LocalRelay r = new LocalRelay(a, b);
+        LocalRelay r = new LocalRelay(RelayLoop.shared(), a, b);
         synchronized (RELAYS) {
             for (Connection c : new Connection[] {a, b}) {
                 LocalRelay old = RELAYS.get(c);
@@ -78,8 +79,15 @@ public final class LocalRelay implements Relay {
             RELAYS.put(a, r);
             RELAYS.put(b, r);
         }
-        r.ab.thread.start();
-        r.ba.thread.start();
+        r.loop.execute(() -> {
+            if (r.ending) return;   // closed before the loop got to it
+            try {
+                r.loop.watch(a, r.ab);
+                r.loop.watch(b, r.ba);
+            } catch (RuntimeException e) {   // the loop's poller is full
+                r.end(new FableException("relay " + r + " could not start: " + e.getMessage(), e));
+            }
+        });
         return r;
     }
 
@@ -151,12 +159,16 @@ public final class LocalRelay implements Relay {
     @Override
     public void close() {
         aborted = true;
-        end(null);
+        if (loop.inLoop()) {
+            end(null);
+            return;
+        }
+        loop.execute(() -> end(null));
         boolean interrupted = false;
         while (true) {
             try {
-                if (Thread.currentThread() == ab.thread || Thread.currentThread() == ba.thread || stopped.await(10, TimeUnit.SECONDS)) break;
-                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, this + ": a pump has not stopped 10 s after close; waiting on");
+                if (stopped.await(10, TimeUnit.SECONDS)) break;
+                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, this + ": not stopped 10 s after close; waiting on");
             } catch (InterruptedException e) {
                 interrupted = true;
             }
@@ -165,12 +177,17 @@ public final class LocalRelay implements Relay {
     }
 
     /**
-     * The relay ends (first caller only): records why ({@code why} null: cleanly) and closes both connections, which
-     * wakes the other pump out of its receive or retry. The caller has delivered what it read.
+     * Loop thread: the relay ends (once): records why ({@code why} null: cleanly), stops reading both connections,
+     * gives back what a direction held, and closes both connections. The caller has delivered what was read.
      */
     private void end(FableException why) {
-        if (!ending.compareAndSet(false, true)) return;
+        if (ending) return;
+        ending = true;
         if (why != null && !aborted) failure = why;
+        for (Pump p : new Pump[] {ab, ba}) {
+            loop.forget(p.from);
+            p.giveBack();
+        }
         for (Connection c : new Connection[] {a, b}) {
             try {
                 c.close();
@@ -178,6 +195,11 @@ public final class LocalRelay implements Relay {
                 System.getLogger("dev.fable").log(System.Logger.Level.DEBUG, this + ": closing " + c + ": " + e);
             }
         }
+        synchronized (RELAYS) {   // the map holds the relay strongly, and the relay its connections: let go
+            RELAYS.remove(a, this);
+            RELAYS.remove(b, this);
+        }
+        stopped.countDown();
     }
 
     @Override
@@ -185,116 +207,166 @@ public final class LocalRelay implements Relay {
         return "relay " + a + " <-> " + b;
     }
 
-    /** One direction: receive from {@code from}, forward to {@code to}, until either ends. */
-    private final class Pump implements Runnable {
+    /**
+     * One direction: reads {@code from}, forwards to {@code to}. Loop thread only (the counters: written by it alone,
+     * read by any thread).
+     */
+    final class Pump {
+        /** {@link #retry} answers: nothing changed; moved on but still needs looking at; done with. */
+        static final int STILL_WAITING = 0, PROGRESS = 1, DONE = 2;
+
         final Connection from;
         final Connection to;
         final String fromSide;
         final String toSide;
-        final Thread thread;
         final AtomicLong bytes = new AtomicLong();
         final AtomicLong messages = new AtomicLong();
         final AtomicLong inPlace = new AtomicLong();
         final AtomicLong copied = new AtomicLong();
+        private Buffer held;              // read, and its target had no room: this direction reads nothing more meanwhile
+        private FableException draining;  // the source ended; the relay ends once the target flushed (null cause: cleanly)
+        private boolean sourceEnded;
 
         Pump(Connection from, Connection to, String fromSide, String toSide) {
             this.from = from;
             this.to = to;
             this.fromSide = fromSide;
             this.toSide = toSide;
-            this.thread = Thread.ofPlatform().daemon().name("fable-relay " + from.peerName() + " -> " + to.peerName()).unstarted(this);
         }
 
-        @Override
-        public void run() {
-            Buffer held = null;
+        /** True while the source has lent buffers to the target that have not come back. */
+        private boolean lending() {
+            return from instanceof LiveConnection l && l.lending();
+        }
+
+        /** {@code from} is ready: takes its events, then forwards what it has (a batch), or notices its end. */
+        void serve() {
+            if (ending || held != null || sourceEnded) return;
             try {
-                while (!ending.get()) {
-                    Buffer r;
-                    try {
-                        r = from.receive(IDLE_WAIT);
-                    } catch (ConnectionClosedException e) {   // its peer ended cleanly after everything it sent (or the relay closed it)
-                        drainTarget();
-                        end(null);
-                        return;
-                    } catch (FableException e) {   // its peer died or broke the protocol: what it sent before is forwarded already
-                        drainTarget();
-                        end(new FableException("relay: side " + fromSide + " (" + from + ", " + from.transport() + ") failed: " + e.getMessage()
-                                + "; side " + toSide + " (" + to + ") was closed", e));
+                while (from.pollEvent() != null) {
+                    // a switch of the source: the loop follows it by itself (the poller watches the new leg)
+                }
+                for (int n = 0; n < BATCH; n++) {
+                    Buffer r = from.poll();
+                    if (r == null) {
+                        ConnectionState st = from.state();
+                        if (st != ConnectionState.OPEN && (r = from.poll()) == null) {   // ended, after its last buffer
+                            sourceEnded(st == ConnectionState.PEER_CLOSED || st == ConnectionState.CLOSED ? null : failureOf(from, st));
+                        }
+                        if (r == null) break;
+                    }
+                    if (!forward(r)) {
+                        held = r;
+                        loop.pause(from);   // until the target has room: else the poller would return it again and again
+                        loop.retryEveryTurn(this);
                         return;
                     }
-                    if (r == null) continue;
-                    held = r;
-                    if (forward(r)) held = null;
                 }
-            } catch (FableException e) {   // the target refused: closed or its peer is gone
-                if (!ending.get()) {
-                    end(new FableException("relay: side " + toSide + " (" + to + ", " + to.transport() + ") failed while forwarding from side "
-                            + fromSide + ": " + e.getMessage() + "; side " + fromSide + " (" + from + ") was closed", e));
-                }
+                if (lending()) loop.retryEveryTurn(this);   // the return of a lent buffer wakes nobody: poll now and then
+            } catch (ConnectionClosedException e) {   // this side closed it (the relay is ending)
+                sourceEnded(null);
+            } catch (FableException e) {
+                if (e instanceof TargetFailed t) targetFailed(t.cause);
+                else sourceEnded(e);
             } catch (RuntimeException e) {
-                // after the relay began to end, a connection closed under this thread may say so in other ways (IllegalStateException)
-                if (!ending.get()) {
-                    end(new FableException("relay: forwarding from side " + fromSide + " (" + from + ") to side " + toSide + " (" + to
-                            + ") failed: " + e, e));
-                }
-            } finally {
-                if (held != null) {
-                    try {
-                        held.release();   // only when aborting or failing: a clean end forwards everything first
-                    } catch (RuntimeException e) {
-                        // its connection is closed already: the buffer went with it
-                    }
-                }
-                stopped.countDown();
-                if (stopped.getCount() == 0) {   // the map holds the relay strongly, and the relay its connections: let go
-                    synchronized (RELAYS) {
-                        RELAYS.remove(a, LocalRelay.this);
-                        RELAYS.remove(b, LocalRelay.this);
-                    }
-                }
+                if (!ending) end(new FableException("relay: forwarding from side " + fromSide + " (" + from + ") to side " + toSide + " (" + to
+                        + ") failed: " + e, e));
             }
         }
 
         /**
-         * Waits until everything forwarded to {@code to} is where closing it keeps it deliverable (a socket's close
-         * pushes what is left for a moment only): a slow reader gets all of it. Bounded by {@code to}'s liveness (a
-         * reader that stops acknowledging ends the connection within the peer timeout) and by the relay's end.
+         * The loop's retry of a waiting direction: places what it holds, sees its target flushed, or (its source lends
+         * buffers) polls the source, which gives back the lent buffers that came back.
          */
-        private void drainTarget() {
-            if (!(to instanceof LiveConnection l)) return;
-            long park = 1_000;
-            for (int tries = 0; !ending.get() && !l.outputFlushed(); tries++) {
-                if (tries < SPINS) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.parkNanos(park);
-                    park = Math.min(park * 2, MAX_PARK_NANOS);
+        int retry() {
+            if (ending) return DONE;
+            try {
+                if (held != null) {
+                    if (!forward(held)) return STILL_WAITING;
+                    held = null;
+                    loop.resume(from);   // checked at the next poll: what arrived meanwhile follows
+                    return lending() ? PROGRESS : DONE;
                 }
+                if (sourceEnded) {
+                    if (to instanceof LiveConnection l && !l.outputFlushed()) return STILL_WAITING;
+                    end(draining);
+                    return DONE;
+                }
+                serve();
+                return ending ? DONE : held != null || sourceEnded || lending() ? STILL_WAITING : DONE;
+            } catch (TargetFailed t) {
+                targetFailed(t.cause);
+                return DONE;
+            } catch (RuntimeException e) {
+                if (!ending) end(new FableException("relay: forwarding from side " + fromSide + " to side " + toSide + " failed: " + e, e));
+                return DONE;
             }
         }
 
-        /** Forwards {@code r}, waiting out the target's back-pressure; false if the relay ended meanwhile (r still held). */
+        /**
+         * The source ended ({@code why} null: cleanly, after its last buffer): everything it sent is forwarded or held;
+         * the relay ends once the target has flushed it (a socket's close pushes what is left for a moment only, so a
+         * slow reader gets all of it; bounded by the target's liveness and by the relay's end).
+         */
+        private void sourceEnded(FableException why) {
+            sourceEnded = true;
+            if (why != null) {
+                draining = new FableException("relay: side " + fromSide + " (" + from + ", " + from.transport() + ") failed: " + why.getMessage()
+                        + "; side " + toSide + " (" + to + ") was closed", why);
+            }
+            loop.forget(from);
+            loop.retryEveryTurn(this);
+        }
+
+        private static FableException failureOf(Connection c, ConnectionState st) {
+            FableException f = c.failure();
+            return f != null ? f : new FableException(c + " ended " + st);
+        }
+
+        private void targetFailed(FableException e) {
+            if (!ending) {
+                end(new FableException("relay: side " + toSide + " (" + to + ", " + to.transport() + ") failed while forwarding from side "
+                        + fromSide + ": " + e.getMessage() + "; side " + fromSide + " (" + from + ") was closed", e));
+            }
+        }
+
+        /** Forwards {@code r} once; false if the target has no room now. The counters: single writer, ordered. */
         private boolean forward(Buffer r) {
             int n = r.length();
             boolean more = r.more();
-            long park = 1_000;
-            for (int tries = 0; ; tries++) {
-                int how = r instanceof SlotBuffer s ? s.forwardCounted(to) : r.forward(to) ? SlotBuffer.FORWARDED_BY_COPY : SlotBuffer.NOT_FORWARDED;
-                if (how != SlotBuffer.NOT_FORWARDED) {
-                    (how == SlotBuffer.FORWARDED_IN_PLACE ? inPlace : copied).incrementAndGet();
-                    bytes.addAndGet(n);
-                    if (!more) messages.incrementAndGet();
-                    return true;
-                }
-                if (ending.get()) return false;
-                if (tries < SPINS) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.parkNanos(park);   // the target's reader is slow: back off, up to a millisecond between tries
-                    park = Math.min(park * 2, MAX_PARK_NANOS);
-                }
+            int how;
+            try {
+                how = r instanceof SlotBuffer s ? s.forwardCounted(to) : r.forward(to) ? SlotBuffer.FORWARDED_BY_COPY : SlotBuffer.NOT_FORWARDED;
+            } catch (FableException e) {
+                throw new TargetFailed(e);
             }
+            if (how == SlotBuffer.NOT_FORWARDED) return false;
+            AtomicLong c = how == SlotBuffer.FORWARDED_IN_PLACE ? inPlace : copied;
+            c.lazySet(c.get() + 1);
+            bytes.lazySet(bytes.get() + n);
+            if (!more) messages.lazySet(messages.get() + 1);
+            return true;
+        }
+
+        /** The relay ends: a buffer held unforwarded goes back (only when aborting or failing: a clean end forwards all first). */
+        void giveBack() {
+            if (held == null) return;
+            try {
+                held.release();
+            } catch (RuntimeException e) {
+                // its connection is closed already: the buffer went with it
+            }
+            held = null;
+        }
+    }
+
+    /** A failure of the target while forwarding, told apart from the source's own failures. */
+    private static final class TargetFailed extends FableException {
+        final FableException cause;
+
+        TargetFailed(FableException cause) {
+            super(cause.getMessage(), cause);
+            this.cause = cause;
         }
     }
 }

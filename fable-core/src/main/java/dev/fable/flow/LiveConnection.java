@@ -108,6 +108,15 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     }
 
     /**
+     * True while the receiving leg has lent buffers to another connection ({@link Buffer#forward}) that have not come
+     * back: their return wakes nobody, so a reader that waits for readiness must poll now and then to give them back.
+     * Call it on the receiving thread.
+     */
+    public boolean lending() {
+        return recv.in().leg.lending();
+    }
+
+    /**
      * True when everything committed so far is where {@link #close()} keeps it deliverable ({@link Leg#outputFlushed()}
      * of the transport in use); also true once the connection has ended. Call it on the sending thread.
      */

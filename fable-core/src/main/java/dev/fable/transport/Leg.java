@@ -160,6 +160,14 @@ public interface Leg {
      * what is left for a bounded time only). Pushes what the socket takes now. Called on the sending thread
      * (a relay waits with it before it closes a target behind a slow reader).
      */
+    /**
+     * Receiving thread: true while this leg has lent read buffers to another connection that have not come back (their
+     * return wakes nobody: a reader waiting for readiness polls now and then). Shared memory only.
+     */
+    default boolean lending() {
+        return false;
+    }
+
     default boolean outputFlushed() {
         return true;
     }

@@ -273,6 +273,11 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     }
 
     @Override
+    public boolean lending() {
+        return in.lending();
+    }
+
+    @Override
     public boolean dataOrEndSeen() {
         return in.dataAvailable() || in.inputFinished() || state() != ConnectionState.OPEN;
     }
