@@ -158,6 +158,86 @@ class ZooKeeperHostsTest {
         }
     }
 
+    /** Host a's long-lived client: connects to xio://args[0]; each "ECHO n" on stdin: n checked echoes, then "OK n transport". */
+    public static final class Echoer {
+        public static void main(String[] args) {
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(WAIT));
+                 var in = new java.io.BufferedReader(new java.io.InputStreamReader(System.in))) {
+                System.out.println("CONNECTED " + c.transport());
+                Random r = new Random(7);
+                for (String l; (l = in.readLine()) != null && l.startsWith("ECHO "); ) {
+                    int n = Integer.parseInt(l.substring(5));
+                    for (int i = 0; i < n; i++) {
+                        byte[] m = new byte[1 + r.nextInt(64 * 1024)];
+                        r.nextBytes(m);
+                        c.send(m);
+                        if (!Arrays.equals(m, c.receiveMessage(WAIT))) throw new AssertionError("echo " + i + " differs");
+                    }
+                    System.out.println("OK " + n + " " + c.transport());
+                }
+            } catch (Exception | AssertionError e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + String.valueOf(e.getMessage()).replace('\n', ' '));
+            }
+        }
+    }
+
+    /** Host a's one-shot client: connects to xio://args[0] within args[1] ms; "OK transport" or "FAILED why". */
+    public static final class Once {
+        public static void main(String[] args) {
+            try (Connection c = Fable.connect("xio://" + args[0], ConnectOptions.trusted().connectTimeout(Duration.ofMillis(Long.parseLong(args[1]))))) {
+                c.send(new byte[] {42});
+                if (!Arrays.equals(new byte[] {42}, c.receiveMessage(WAIT))) throw new AssertionError("echo differs");
+                System.out.println("OK " + c.transport());
+            } catch (Exception | AssertionError e) {
+                System.out.println("FAILED " + e.getClass().getSimpleName() + ": " + String.valueOf(e.getMessage()).replace('\n', ' '));
+            }
+        }
+    }
+
+    /**
+     * The whole ensemble stops (its one server killed -9) while a connection from host a to host b flows: the
+     * connection flows on (it never touches ZooKeeper), a new cross-host connect fails with one line naming the
+     * ensemble, and once the server is back (same data, same port) a new connect succeeds by itself.
+     */
+    @Test
+    void aConnectionFlowsOnWhileTheEnsembleIsDownAndNewConnectsResumeWhenItIsBack() throws Exception {
+        try (Netns net = Netns.create("the ensemble outage across namespaces test", A, B)) {
+            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
+            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+            String name = "zkdown-" + Long.toString(ProcessHandle.current().pid(), 36);
+            List<PeerProcess> all = new ArrayList<>();
+            List<String> zkArgs = List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m");
+            try {
+                PeerProcess zk = net.start(all, net.a, ZooKeeperServerMain.class, zkArgs, Integer.toString(ZK_PORT), zkData.toString());
+                String trusted = "127.0.0.0/8,10.79.0.0/24";
+                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", trusted));
+                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", trusted));
+                daemonA.expectLine("fabled ready");
+                daemonB.expectLine("fabled ready");
+                net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name).expectLine("LISTENING");
+                PeerProcess flowing = net.start(all, net.a, Echoer.class, endpointArgs(rtA, stA), name);
+                assertEquals("CONNECTED tcp", flowing.expectLine("", WAIT), flowing::stderr);
+                flowing.send("ECHO 50");
+                assertEquals("OK 50 tcp", flowing.expectLine("", WAIT));
+
+                zk.kill9();   // the whole ensemble
+                flowing.send("ECHO 200");
+                assertEquals("OK 200 tcp", flowing.expectLine("", WAIT), "the open connection flows on");
+                PeerProcess refused = net.start(all, net.a, Once.class, endpointArgs(rtA, stA), name, "3000");
+                String line = refused.expectLine("FAILED", WAIT);
+                assertTrue(line.contains("ZooKeeper at " + A + ":" + ZK_PORT + " is unreachable"), "one clear line: " + line);
+
+                net.start(all, net.a, ZooKeeperServerMain.class, zkArgs, Integer.toString(ZK_PORT), zkData.toString());
+                PeerProcess again = net.start(all, net.a, Once.class, endpointArgs(rtA, stA), name, "40000");
+                assertEquals("OK tcp", again.expectLine("", WAIT), () -> "connects again once the ensemble is back\n" + daemonA.stderr());
+                flowing.send("ECHO 50");
+                assertEquals("OK 50 tcp", flowing.expectLine("", WAIT), "and the old connection still flows");
+            } finally {
+                for (PeerProcess p : all) p.close();
+            }
+        }
+    }
+
     private static final int MESSAGE_BYTES = 64;
     private static final long MESSAGES = 1_000_000;
     private static final long MOVE_AT = 300_000;
