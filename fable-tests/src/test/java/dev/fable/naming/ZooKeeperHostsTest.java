@@ -252,7 +252,9 @@ class ZooKeeperHostsTest {
      */
     @Test
     void aConsumerFollowsItsProducerMovingAcrossNamespacesWithAMillionCheckedMessages() throws Exception {
-        try (Netns net = Netns.create("the migration across namespaces test", A, B)) {
+        // the moving process keeps host b's mount namespace: both hosts see one /dev/shm here (a real move brings the
+        // process to host a's)
+        try (Netns net = Netns.create("the migration across namespaces test", A, B).sharingDevShm()) {
             Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
             Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
             Path link = TestDaemon.freshDir("zl").resolve("rt");   // the producer's runtime directory: b's, then a's

@@ -15,7 +15,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Two "hosts": network namespaces {@code a} and {@code b} joined by a veth pair, each end with its own address
  * (a /24), loopback up; removed on close. Needs root and iproute2's {@code ip}: {@link #create} skips the test
  * with the reason otherwise. Processes started in a namespace ({@link #start}) share the file system, so Unix
- * sockets and /dev/shm cross namespaces; TCP does not, but through the veth pair.
+ * sockets cross namespaces; TCP does not, but through the veth pair. Each host has a /dev/shm of its own, as a real
+ * host would (a directory per namespace bind-mounted over /dev/shm in the mount namespace {@code ip netns exec}
+ * gives each process), unless {@link #sharingDevShm()} was called.
  */
 public final class Netns implements AutoCloseable {
     public final String ip;
@@ -29,6 +31,8 @@ public final class Netns implements AutoCloseable {
     private final String addressB;
     private boolean madeA;
     private boolean madeB;
+    private boolean sharedShm;
+    private final java.util.Map<String, Path> shmOf = new java.util.HashMap<>();
 
     private Netns(String ip, String tag, String addressA, String addressB) {
         this.ip = ip;
@@ -102,9 +106,36 @@ public final class Netns implements AutoCloseable {
         return p.exitValue() == 0 ? null : String.join(" ", cmd) + " failed (" + p.exitValue() + "): " + out.strip();
     }
 
+    /** From now on processes of both hosts see the machine's one /dev/shm (a process that moves between hosts needs it). */
+    public Netns sharingDevShm() {
+        sharedShm = true;
+        return this;
+    }
+
+    /** The directory that is /dev/shm for the processes of host {@code ns}. */
+    public Path devShmOf(String ns) {
+        return shmOf.computeIfAbsent(ns, n -> {
+            try {
+                Path d = Files.createDirectories(Path.of("target", "netns-shm", n).toAbsolutePath());
+                Process chmod = new ProcessBuilder("chmod", "1777", d.toString()).redirectErrorStream(true).start();   // as /dev/shm
+                if (!chmod.waitFor(30, TimeUnit.SECONDS) || chmod.exitValue() != 0) throw new IOException("chmod 1777 " + d + " failed");
+                return d;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
     /** A JVM running {@code main} in namespace {@code ns}, remembered in {@code all} so that the test ends it. */
     public PeerProcess start(List<PeerProcess> all, String ns, Class<?> main, List<String> jvmArgs, String... args) {
-        PeerProcess p = PeerProcess.startUnder(List.of(ip, "netns", "exec", ns), main, jvmArgs, args);
+        List<String> launcher = new ArrayList<>(List.of(ip, "netns", "exec", ns));
+        if (!sharedShm) {   // ip netns exec gives the process a mount namespace of its own: the bind mount stays there
+            launcher.addAll(List.of("sh", "-c", "mount --bind '" + devShmOf(ns) + "' /dev/shm && exec \"$0\" \"$@\""));
+        }
+        PeerProcess p = PeerProcess.startUnder(launcher, main, jvmArgs, args);
         all.add(p);
         return p;
     }
