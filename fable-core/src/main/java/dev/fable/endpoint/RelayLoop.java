@@ -24,9 +24,13 @@ import java.util.concurrent.locks.LockSupport;
  * thread that parks without a deadline while there is no relay).
  */
 final class RelayLoop implements Runnable {
-    private static final long MIN_PARK_NANOS = 1_000;
-    private static final long MAX_PARK_NANOS = 1_000_000;
     private static final Duration FOREVER = Duration.ofNanos(-1);
+    /** The parks while a direction waits: 1 µs doubling to about 1 ms (made once: the loop allocates nothing per turn). */
+    private static final Duration[] PARKS = new Duration[11];
+
+    static {
+        for (int i = 0; i < PARKS.length; i++) PARKS[i] = Duration.ofNanos(1_000L << i);
+    }
     private static RelayLoop shared;   // guarded by RelayLoop.class
 
     private final EventPoller poller = new EventPoller(WaitMode.ADAPTIVE, 20_000);
@@ -35,7 +39,7 @@ final class RelayLoop implements Runnable {
     // loop thread only
     private final Map<Connection, LocalRelay.Pump> bySource = new IdentityHashMap<>();
     private final List<LocalRelay.Pump> waiting = new ArrayList<>();   // hold a buffer, or wait for their target's flush
-    private long park = MIN_PARK_NANOS;
+    private int park;   // index into PARKS
 
     private RelayLoop() {
     }
@@ -109,15 +113,15 @@ final class RelayLoop implements Runnable {
                 if (r == LocalRelay.Pump.DONE) waiting.remove(i);
             }
         }
-        park = progress ? MIN_PARK_NANOS : Math.min(park * 2, MAX_PARK_NANOS);
+        park = progress ? 0 : Math.min(park + 1, PARKS.length - 1);
         if (poller.size() == 0) {   // no source to read (no relay, or every direction waits): an await would return at once
             if (tasks.isEmpty()) {
                 if (waiting.isEmpty()) LockSupport.park(this);   // execute() unparks
-                else LockSupport.parkNanos(this, park);
+                else LockSupport.parkNanos(this, PARKS[park].toNanos());
             }
             return;
         }
-        Connection c = poller.await(waiting.isEmpty() ? FOREVER : Duration.ofNanos(park));
+        Connection c = poller.await(waiting.isEmpty() ? FOREVER : PARKS[park]);
         if (c == null) return;
         LocalRelay.Pump p = bySource.get(c);
         if (p == null) {
