@@ -97,7 +97,7 @@ class ZooKeeperNamingTest {
 
                 // a withdrawn name is gone for the other host
                 far.close();
-                Await.until(() -> notFound(onA, "far"), Duration.ofSeconds(20), () -> "'far' still resolves after B closed it");
+                Await.until(() -> notFound(onA, "far"), Duration.ofSeconds(20), () -> "'far' still resolves after B closed it\nA:\n" + a.log() + "\nB:\n" + b.log());
 
                 // the whole ensemble down: this host's names still resolve, another host's fail with one clear line
                 for (InstanceSpec i : zk.getInstances()) if (!i.equals(victim)) assertTrue(zk.killServer(i));

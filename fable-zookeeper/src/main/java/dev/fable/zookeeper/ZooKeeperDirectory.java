@@ -102,6 +102,9 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     private final List<ACL> ownAcl;
     private final CuratorCache cache;
     private final Map<String, Entry> held = new ConcurrentHashMap<>();   // names this host published
+    // publish, withdraw and each republication one at a time (control plane, on virtual threads): a withdrawal racing a
+    // republication after a reconnect would otherwise be undone, and a withdrawn name stay published for the session
+    private final Object writes = new Object();
     private final List<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
     private final java.util.Set<String> badPaths = ConcurrentHashMap.newKeySet();
     private volatile boolean sessionLost;
@@ -231,6 +234,13 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
 
     @Override
     public void publish(Entry e) throws IOException {
+        synchronized (writes) {
+            publishLocked(e);
+        }
+    }
+
+    /** With {@link #writes} held: publishes {@code e} and holds it ({@link #held}). */
+    private void publishLocked(Entry e) throws IOException {
         NamingConfig.checkName(e.name());
         Entry other = holderElsewhere(e.name(), true);
         if (other != null) {
@@ -260,13 +270,19 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
         held.put(e.name(), e);
         Entry first = holderElsewhere(e.name(), true);   // another host published it at the same moment, before us
         if (first != null) {
-            withdraw(e.name());
+            withdrawLocked(e.name());
             throw new IOException("'" + e.name() + "' was published by host " + first.hostId() + " just before this host; withdrawn here");
         }
     }
 
     @Override
     public void withdraw(String name) {
+        synchronized (writes) {
+            withdrawLocked(name);
+        }
+    }
+
+    private void withdrawLocked(String name) {
         held.remove(name);
         try {
             zk.delete().forPath(namePath(self.hostId(), name));
@@ -435,7 +451,11 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     private void republish() {
         try {
             publishHost();
-            for (Entry e : List.copyOf(held.values())) publish(e);
+            for (Entry e : List.copyOf(held.values())) {
+                synchronized (writes) {   // not one withdrawn since the copy: that withdrawal must not be undone
+                    if (held.get(e.name()) == e) publishLocked(e);
+                }
+            }
             if (sessionLost) LOG.log(System.Logger.Level.INFO, "ZooKeeper at " + connect + " is back; published this host and " + held.size() + " names again");
             sessionLost = false;
         } catch (IOException e) {
