@@ -11,7 +11,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "hosts", mixinStandardHelpOptions = true, versionProvider = FableCli.Version.class,
-        description = "List the hosts whose daemons are live in the ZooKeeper ensemble: id, address, certificate, names held.")
+        description = "List the hosts whose daemons are live in the ZooKeeper ensemble: id, address, certificate, load "
+                + "(1-minute load average, refreshed every 10 s), names held.")
 final class HostsCommand implements Callable<Integer> {
     @Option(names = "--json", description = "one JSON array, for machines")
     boolean json;
@@ -25,13 +26,14 @@ final class HostsCommand implements Callable<Integer> {
         if (hosts == null) return FableCli.SETUP;
         if (json) {
             System.out.println(Json.array(hosts, (g, h) -> g.writeStringProperty("host", h.hostId()).writeStringProperty("address", h.address())
-                    .writeStringProperty("fingerprint", h.fingerprint()).writeNumberProperty("names", h.names().size())));
+                    .writeStringProperty("fingerprint", h.fingerprint()).writeStringProperty("load", h.load())
+                    .writeNumberProperty("names", h.names().size())));
             return FableCli.OK;
         }
-        Table t = new Table("HOST", "ADDRESS", "CERTIFICATE", "NAMES");
+        Table t = new Table("HOST", "ADDRESS", "CERTIFICATE", "LOAD", "NAMES");
         for (ClusterDirectory.HostEntry h : hosts) {
             String fp = h.fingerprint() == null ? "-" : h.fingerprint().substring(0, Math.min(16, h.fingerprint().length())) + "…";
-            t.row(h.hostId(), h.address() == null ? "-" : h.address(), fp, h.names().size());
+            t.row(h.hostId(), h.address() == null ? "-" : h.address(), fp, h.load() == null ? "-" : h.load(), h.names().size());
         }
         System.out.print(t);
         return FableCli.OK;

@@ -128,6 +128,12 @@ class ClusterCliTest {
                 String hosts = run("hosts", "--zookeeper", connect);
                 assertTrue(hosts.contains(onA.host().hostId()) && hosts.contains(onB.host().hostId()), hosts);
                 assertTrue(hosts.contains("127.0.0.2") && hosts.contains("127.0.0.3"), hosts);
+                assertTrue(hosts.lines().anyMatch(l -> l.startsWith("HOST") && l.contains(" LOAD ")), hosts);
+                for (String id : List.of(onA.host().hostId(), onB.host().hostId())) {   // each host's load, as its daemon published it
+                    String row = hosts.lines().filter(l -> l.startsWith(id)).findFirst().orElse("");
+                    assertTrue(java.util.regex.Pattern.compile("\\s[0-9]+(\\.[0-9]+)?\\s").matcher(row.substring(Math.min(row.length(), id.length()))
+                            .replaceAll("127\\.0\\.0\\.[23]", "")).find(), "a load on " + row);
+                }
                 String names = run("names", "--cluster", "--zookeeper", connect, "--json");
                 assertTrue(names.contains("\"name\":\"ledger\"") && names.contains("127.0.0.3:7100"), names);
                 assertTrue(names.contains("\"name\":\"audit\"") && names.contains("127.0.0.2:7200"), names);

@@ -51,7 +51,9 @@ final class ClusterView {
                 }
                 List<Entry> names = new ArrayList<>();
                 collectNames(zk, id, hostsPath + "/" + id + "/names", "", 1, names);
-                hosts.add(new HostEntry(id, address, fingerprint, List.copyOf(names)));
+                String load = live.get("load");
+                hosts.add(new HostEntry(id, address, fingerprint, load != null && ZooKeeperDirectory.LOAD.matcher(load).matches() ? load : null,
+                        List.copyOf(names)));
             }
             return hosts;
         } catch (IOException e) {

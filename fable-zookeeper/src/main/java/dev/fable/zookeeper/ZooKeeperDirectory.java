@@ -34,7 +34,8 @@ import java.util.regex.Pattern;
  * Under the root ({@code fable.zookeeper.root}, default {@code /fable}):
  * <pre>
  * /fable/hosts/HOST               container, created by HOST: ACL HOST all, everyone read (with credentials)
- * /fable/hosts/HOST/live          ephemeral: "v1", address=A, fingerprint=F (HOST's certificate SHA-256)
+ * /fable/hosts/HOST/live          ephemeral: "v1", address=A, fingerprint=F (HOST's certificate SHA-256), load=L (its
+ *                                 1-minute load average, refreshed every {@value #LOAD_PERIOD_MILLIS} ms)
  * /fable/hosts/HOST/names         container
  * /fable/hosts/HOST/names/NAME    ephemeral: "v1", address=A, port=P, pid=N, fingerprint=F
  * </pre>
@@ -93,6 +94,9 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     static final Pattern HOST_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
     static final Pattern ADDRESS = Pattern.compile("[A-Za-z0-9.:%\\[\\]-]{1,255}");
     static final Pattern FINGERPRINT = Pattern.compile("[0-9a-f]{64}");
+    static final Pattern LOAD = Pattern.compile("[0-9]{1,6}(\\.[0-9]{1,2})?");
+    /** How often a host refreshes the load in its {@code live} node. */
+    static final long LOAD_PERIOD_MILLIS = 10_000;
 
     private final CuratorFramework zk;
     private final String connect;
@@ -105,6 +109,8 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
     // publish, withdraw and each republication one at a time (control plane, on virtual threads): a withdrawal racing a
     // republication after a reconnect would otherwise be undone, and a withdrawn name stay published for the session
     private final Object writes = new Object();
+    private volatile boolean closed;
+    private volatile Thread loadRefresher;   // set once in open; close() may run on another thread
     private final List<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
     private final java.util.Set<String> badPaths = ConcurrentHashMap.newKeySet();
     private volatile boolean sessionLost;
@@ -159,6 +165,7 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
                         + "only until it answers (names of other hosts do not resolve meanwhile)");
             }
             zk.getConnectionStateListenable().addListener((c, state) -> d.stateChanged(state));
+            d.loadRefresher = Thread.ofVirtual().name("fabled-zookeeper-load").start(d::refreshLoad);
             return d;
         } catch (IOException | RuntimeException e) {
             zk.close();
@@ -218,7 +225,7 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
                     // ours from before (a container outlives a session while it has children)
                 }
             }
-            byte[] live = format(Map.of("address", self.address(), "fingerprint", self.fingerprint()));
+            byte[] live = liveData();
             try {
                 zk.create().withMode(CreateMode.EPHEMERAL).withACL(ownAcl).forPath(host + "/live", live);
             } catch (KeeperException.NodeExistsException exists) {
@@ -330,8 +337,39 @@ public final class ZooKeeperDirectory implements ClusterDirectory {
 
     @Override
     public void close() {
+        closed = true;
+        if (loadRefresher != null) loadRefresher.interrupt();
         cache.close();
         zk.close();   // ends the session: this host's ephemeral nodes go at once
+    }
+
+    /** This host's {@code live} node: its address, certificate and load now. */
+    private byte[] liveData() {
+        return format(Map.of("address", self.address(), "fingerprint", self.fingerprint(), "load", loadNow()));
+    }
+
+    /** The 1-minute load average from /proc/loadavg, or "0" where there is none. */
+    private static String loadNow() {
+        try {
+            String first = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim().split(" ")[0];
+            return LOAD.matcher(first).matches() ? first : "0";
+        } catch (java.io.IOException | RuntimeException e) {
+            return "0";
+        }
+    }
+
+    /** Every {@link #LOAD_PERIOD_MILLIS}: the load in this host's {@code live} node, while connected (a virtual thread's own timer). */
+    private void refreshLoad() {
+        while (!closed) {
+            try {
+                Thread.sleep(LOAD_PERIOD_MILLIS);   // a period, not a synchronisation
+                if (zk.getZookeeperClient().isConnected()) zk.setData().forPath(hostsPath + "/" + self.hostId() + "/live", liveData());
+            } catch (InterruptedException e) {
+                return;
+            } catch (Exception e) {
+                // not connected, or the node is being made again after an expiry: the next period tries again
+            }
+        }
     }
 
     // ------------------------------------------------------------------ reading

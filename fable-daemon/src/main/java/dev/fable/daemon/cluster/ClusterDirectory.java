@@ -101,9 +101,10 @@ public interface ClusterDirectory extends AutoCloseable {
      * @param hostId      its id
      * @param address     its address
      * @param fingerprint its certificate's SHA-256
+     * @param load        its 1-minute load average as its daemon last published it (every few seconds), or null if unknown
      * @param names       the names it holds
      */
-    record HostEntry(String hostId, String address, String fingerprint, java.util.List<Entry> names) {}
+    record HostEntry(String hostId, String address, String fingerprint, String load, java.util.List<Entry> names) {}
 
     /** Makes directories; found by {@link java.util.ServiceLoader} ({@link ClusterProviders#find}). */
     interface Provider {
