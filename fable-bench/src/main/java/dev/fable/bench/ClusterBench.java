@@ -57,7 +57,7 @@ final class ClusterBench {
             sh(ip, "-n", nsB, "link", "set", linkB, "up");
 
             Path zkData = Files.createDirectories(dir.toAbsolutePath().resolve("zookeeper"));
-            Line zk = start(owned, dir, "zookeeper", List.of(ip, "netns", "exec", nsA, javaCmd(), "-Xmx128m", "-Dzookeeper.admin.enableServer=false",
+            Line zk = start(owned, dir, "zookeeper", List.of(ip, "netns", "exec", nsA, PeerJvm.java(), "-Xmx128m", "-Dzookeeper.admin.enableServer=false",
                     "-cp", lib + File.separator + "*", "org.apache.zookeeper.server.ZooKeeperServerMain", Integer.toString(ZK_PORT), zkData.toString()));
             report.append("Hosts: namespaces a (").append(A).append(") and b (").append(B).append("), veth pair; ZooKeeper 1 server in a; ")
                     .append(names).append(" names, first connect to each, then ").append(repeats)
@@ -114,7 +114,7 @@ final class ClusterBench {
         report.append("| ").append(f[1]).append(" | ").append(f[0].equals("FIRST") ? "first to each name" : "again, one name").append(" | ")
                 .append(ns.length);
         for (double p : new double[] {50, 90, 99, 100}) {
-            report.append(" | ").append(RelayBench.us(ns[(int) Math.min(ns.length - 1, Math.ceil(p / 100 * ns.length) - 1)]));
+            report.append(" | ").append(RelayBench.us(ConnBench.pct(ns, p)));
         }
         report.append(" |\n");
     }
@@ -133,10 +133,6 @@ final class ClusterBench {
         List<String> all = new ArrayList<>(List.of(ip, "netns", "exec", ns));
         all.addAll(cmd);
         return all;
-    }
-
-    private static String javaCmd() {
-        return ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     }
 
     /** A child whose stdout lines are read into a queue (its stderr into {@code <role>.err} in {@code dir}). */

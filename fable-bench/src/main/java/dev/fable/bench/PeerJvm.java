@@ -20,7 +20,7 @@ final class PeerJvm {
     /** As {@link #command(Class, List)}, with {@code jvmFlags} after the common ones (a larger heap, say: the last -Xmx wins). */
     static List<String> command(Class<?> main, List<String> jvmFlags, List<String> args) {
         List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.add(java());
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
                 "--sun-misc-unsafe-memory-access=allow", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
@@ -37,6 +37,11 @@ final class PeerJvm {
         cmd.addAll(List.of("-cp", classPath(), main.getName()));
         cmd.addAll(args);
         return cmd;
+    }
+
+    /** This JVM's java launcher: the peers run the same. */
+    static String java() {
+        return ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     }
 
     /**

@@ -101,12 +101,8 @@ final class ClusterLinks {
         if (cluster != null) cluster.close();
     }
 
-    /** Looks {@code name} up in the cluster on a virtual thread; {@code answer} gets the result on the loop thread. */
+    /** Looks {@code name} up in the cluster on a virtual thread; {@code answer} gets the result on the loop thread. Only if {@link #any()}. */
     void lookup(String name, Consumer<Lookup> answer) {
-        if (cluster == null) {
-            answer.accept(new Lookup(null, null));
-            return;
-        }
         Thread.ofVirtual().name("fabled-cluster-lookup").start(() -> {
             Route found = null;
             String failure = null;

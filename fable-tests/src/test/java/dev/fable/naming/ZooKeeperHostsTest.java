@@ -202,39 +202,56 @@ class ZooKeeperHostsTest {
     @Test
     void aConnectionFlowsOnWhileTheEnsembleIsDownAndNewConnectsResumeWhenItIsBack() throws Exception {
         try (Netns net = Netns.create("the ensemble outage across namespaces test", A, B)) {
-            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
-            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
             String name = "zkdown-" + Long.toString(ProcessHandle.current().pid(), 36);
             List<PeerProcess> all = new ArrayList<>();
-            List<String> zkArgs = List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m");
             try {
-                PeerProcess zk = net.start(all, net.a, ZooKeeperServerMain.class, zkArgs, Integer.toString(ZK_PORT), zkData.toString());
-                String trusted = "127.0.0.0/8,10.79.0.0/24";
-                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", trusted));
-                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", trusted));
-                daemonA.expectLine("fabled ready");
-                daemonB.expectLine("fabled ready");
+                Hosts h = Hosts.start(net, all, "127.0.0.0/8,10.79.0.0/24");
+                Path rtA = h.rtA(), stA = h.stA(), rtB = h.rtB(), stB = h.stB();
                 net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name).expectLine("LISTENING");
                 PeerProcess flowing = net.start(all, net.a, Echoer.class, endpointArgs(rtA, stA), name);
                 assertEquals("CONNECTED tcp", flowing.expectLine("", WAIT), flowing::stderr);
                 flowing.send("ECHO 50");
                 assertEquals("OK 50 tcp", flowing.expectLine("", WAIT));
 
-                zk.kill9();   // the whole ensemble
+                h.zk().kill9();   // the whole ensemble
                 flowing.send("ECHO 200");
                 assertEquals("OK 200 tcp", flowing.expectLine("", WAIT), "the open connection flows on");
                 PeerProcess refused = net.start(all, net.a, Once.class, endpointArgs(rtA, stA), name, "3000");
                 String line = refused.expectLine("FAILED", WAIT);
                 assertTrue(line.contains("ZooKeeper at " + A + ":" + ZK_PORT + " is unreachable"), "one clear line: " + line);
 
-                net.start(all, net.a, ZooKeeperServerMain.class, zkArgs, Integer.toString(ZK_PORT), zkData.toString());
+                h.restartZooKeeper(net, all);
                 PeerProcess again = net.start(all, net.a, Once.class, endpointArgs(rtA, stA), name, "40000");
-                assertEquals("OK tcp", again.expectLine("", WAIT), () -> "connects again once the ensemble is back\n" + daemonA.stderr());
+                assertEquals("OK tcp", again.expectLine("", WAIT), () -> "connects again once the ensemble is back\n" + h.daemonA().stderr());
                 flowing.send("ECHO 50");
                 assertEquals("OK 50 tcp", flowing.expectLine("", WAIT), "and the old connection still flows");
             } finally {
                 for (PeerProcess p : all) p.close();
             }
+        }
+    }
+
+    /**
+     * The two hosts' set-up: a ZooKeeper server in a and a daemon on each host trusting {@code trusted}, each with its
+     * own runtime and state directory; the daemons serve when this returns. Every process goes into {@code all}.
+     */
+    private record Hosts(Path rtA, Path stA, Path rtB, Path stB, Path zkData, PeerProcess zk, PeerProcess daemonA, PeerProcess daemonB) {
+        static final List<String> ZK_JVM = List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m");
+
+        static Hosts start(Netns net, List<PeerProcess> all, String trusted) throws Exception {
+            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
+            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
+            PeerProcess zk = net.start(all, net.a, ZooKeeperServerMain.class, ZK_JVM, Integer.toString(ZK_PORT), zkData.toString());
+            PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", trusted));
+            PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", trusted));
+            daemonA.expectLine("fabled ready");
+            daemonB.expectLine("fabled ready");
+            return new Hosts(rtA, stA, rtB, stB, zkData, zk, daemonA, daemonB);
+        }
+
+        /** The ZooKeeper server again, on the same data and port. */
+        void restartZooKeeper(Netns net, List<PeerProcess> all) {
+            net.start(all, net.a, ZooKeeperServerMain.class, ZK_JVM, Integer.toString(ZK_PORT), zkData.toString());
         }
     }
 
@@ -255,20 +272,14 @@ class ZooKeeperHostsTest {
         // the moving process keeps host b's mount namespace: both hosts see one /dev/shm here (a real move brings the
         // process to host a's)
         try (Netns net = Netns.create("the migration across namespaces test", A, B).sharingDevShm()) {
-            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
-            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
-            Path link = TestDaemon.freshDir("zl").resolve("rt");   // the producer's runtime directory: b's, then a's
-            Files.createSymbolicLink(link, rtB);
             String name = "zkmove-" + Long.toString(ProcessHandle.current().pid(), 36);
             List<PeerProcess> all = new ArrayList<>();
             try {
-                net.start(all, net.a, ZooKeeperServerMain.class, List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m"),
-                        Integer.toString(ZK_PORT), zkData.toString());
-                String trusted = "127.0.0.0/8,10.79.0.0/24";   // tcp between the hosts from the start
-                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", trusted));
-                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", trusted));
-                daemonA.expectLine("fabled ready");
-                daemonB.expectLine("fabled ready");
+                Hosts h = Hosts.start(net, all, "127.0.0.0/8,10.79.0.0/24");   // tcp between the hosts from the start
+                Path rtA = h.rtA(), stA = h.stA(), rtB = h.rtB();
+                PeerProcess daemonA = h.daemonA();
+                Path link = TestDaemon.freshDir("zl").resolve("rt");   // the producer's runtime directory: b's, then a's
+                Files.createSymbolicLink(link, rtB);
                 // its host key follows the move too: the state directory is inside the linked runtime directory
                 PeerProcess producer = net.start(all, net.b, Producer.class, List.of("-Dfable.runtime.dir=" + link,
                         "-Dfable.state.dir=" + link.resolve("state"), "-Dfable.daemon.autostart=false"), name);
@@ -299,17 +310,16 @@ class ZooKeeperHostsTest {
     @Test
     void namesCrossNamespacesThroughZooKeeperOverTlsUntrustedAndTcpTrustedAndADeadHostsNamesGo() throws Exception {
         try (Netns net = Netns.create("the ZooKeeper hosts test", A, B)) {
-            Path rtA = TestDaemon.freshDir("za"), rtB = TestDaemon.freshDir("zb"), zkData = TestDaemon.freshDir("zd");
-            Path stA = Files.createDirectories(rtA.resolve("state")), stB = Files.createDirectories(rtB.resolve("state"));
             String name = "zkhost-" + Long.toString(ProcessHandle.current().pid(), 36);
             List<PeerProcess> all = new ArrayList<>();
             try {
-                net.start(all, net.a, ZooKeeperServerMain.class, List.of("-Dzookeeper.admin.enableServer=false", "-Xmx128m"),
-                        Integer.toString(ZK_PORT), zkData.toString());
-                PeerProcess daemonA = net.start(all, net.a, NameDaemon.class, daemonArgs(rtA, stA, A, "host-a:a", "127.0.0.0/8"));
-                PeerProcess daemonB = net.start(all, net.b, NameDaemon.class, daemonArgs(rtB, stB, B, "host-b:b", "127.0.0.0/8"));
-                daemonA.expectLine("fabled ready");
-                daemonB.expectLine("fabled ready");
+                Hosts h = Hosts.start(net, all, "127.0.0.0/8");
+                Path rtA = h.rtA(), stA = h.stA(), rtB = h.rtB(), stB = h.stB();
+                PeerProcess daemonB = h.daemonB();
+                for (PeerProcess d : List.of(h.daemonA(), daemonB)) {   // each host sees a /dev/shm of its own
+                    String ns = d == daemonB ? net.b : net.a, root = Netns.devShmRootOf(d.pid());
+                    assertTrue(root != null && root.endsWith("netns-shm/" + ns), "/dev/shm of host " + ns + "'s daemon is " + root);
+                }
                 PeerProcess listener = net.start(all, net.b, Listener.class, endpointArgs(rtB, stB), name);
                 listener.expectLine("LISTENING");
 

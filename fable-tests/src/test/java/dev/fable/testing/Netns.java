@@ -129,6 +129,19 @@ public final class Netns implements AutoCloseable {
         });
     }
 
+    /**
+     * What {@code /dev/shm} is for process {@code pid}: the root (within its file system) of the last mount on
+     * {@code /dev/shm} in {@code /proc/PID/mountinfo}, as the kernel has it; null if none is listed.
+     */
+    public static String devShmRootOf(long pid) throws IOException {
+        String root = null;
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/mountinfo"))) {
+            String[] f = line.split(" ");   // id parent major:minor root mount-point ...
+            if (f.length > 4 && f[4].equals("/dev/shm")) root = f[3];
+        }
+        return root;
+    }
+
     /** A JVM running {@code main} in namespace {@code ns}, remembered in {@code all} so that the test ends it. */
     public PeerProcess start(List<PeerProcess> all, String ns, Class<?> main, List<String> jvmArgs, String... args) {
         List<String> launcher = new ArrayList<>(List.of(ip, "netns", "exec", ns));
