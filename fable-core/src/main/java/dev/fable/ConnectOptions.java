@@ -41,11 +41,13 @@ public final class ConnectOptions {
     private final boolean fixedWaitMode;
     private final int logBytes;
     private final boolean contributePool;
+    private final int broadcastLogBytes;
 
     private ConnectOptions(boolean trusted, WaitMode waitMode, long spinNanos, int slotSize, int slotCount,
                            int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode, int logBytes,
-                           boolean contributePool) {
+                           boolean contributePool, int broadcastLogBytes) {
         this.contributePool = contributePool;
+        this.broadcastLogBytes = broadcastLogBytes;
         this.fixedWaitMode = fixedWaitMode;
         this.logBytes = logBytes;
         this.trusted = trusted;
@@ -67,7 +69,7 @@ public final class ConnectOptions {
      */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
-                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES, false);
+                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES, false, 0);
     }
 
     /**
@@ -86,7 +88,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that trust
      */
     public ConnectOptions trust(boolean trustPeer) {
-        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -98,7 +100,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
-                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -110,7 +112,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions fixedWaitMode(boolean fixed) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -123,7 +125,7 @@ public final class ConnectOptions {
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
-        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -139,7 +141,7 @@ public final class ConnectOptions {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -153,7 +155,7 @@ public final class ConnectOptions {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -171,7 +173,7 @@ public final class ConnectOptions {
         if (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1) {
             throw new IllegalArgumentException("logBytes must be a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -185,7 +187,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -197,7 +199,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -209,7 +211,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes, contributePool);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
     }
 
     /**
@@ -287,8 +289,40 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions contributePool(boolean contribute) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contribute);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contribute, broadcastLogBytes);
     }
+
+    /**
+     * A publisher ({@link Endpoint#publish(ConnectOptions)}) only: a broadcast log of {@code bytes} for small messages
+     * published to all. A message of at most {@value #INLINE_MAX_BYTES} bytes claimed with {@link Publisher#claim(int)}
+     * and published to every subscriber is written once into this log, which every shared-memory subscriber maps
+     * read-only and reads at its own pace, instead of taking a fan-out slot and a 16-byte reference per subscriber: the
+     * publisher's cost per message no longer grows with the number of subscribers. Each subscriber copies each such
+     * message at poll (it could change under the application in place: the publisher overwrites the log lap after lap
+     * and never waits); a subscriber that falls more than about seven eighths of the log behind loses the messages it was
+     * lapped by, counts them ({@link Connection#messagesDropped()}, a {@link ConnectionEvent.Type#DROPPED} event) and
+     * goes on. The publisher does not see those drops ({@link Subscriber#dropped()} counts only its own). Subscribers
+     * over sockets, and those that do not read the log, get a copy from the publisher as before. Every subscriber maps
+     * it: it counts against their {@code maxPeerPoolBytes}.
+     *
+     * @param bytes 0 (the default: no broadcast log), or a power of two from {@link #MIN_LOG_BYTES} to {@link #MAX_LOG_BYTES}
+     * @return a copy of these options with that setting
+     * @throws IllegalArgumentException if {@code bytes} is neither
+     */
+    public ConnectOptions broadcastLog(int bytes) {
+        if (bytes != 0 && (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1)) {
+            throw new IllegalArgumentException("broadcastLog must be 0 or a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
+        }
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes,
+                contributePool, bytes);
+    }
+
+    /**
+     * A publisher's broadcast log size ({@link #broadcastLog(int)}).
+     *
+     * @return its bytes, 0 for none
+     */
+    public int broadcastLog() { return broadcastLogBytes; }
 
     /**
      * Whether a subscription offers its pool to the publisher ({@link #contributePool(boolean)}).
@@ -307,6 +341,6 @@ public final class ConnectOptions {
     @Override
     public String toString() {
         return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B, log=" + logBytes + "B"
-                + (contributePool ? ", pool contributed" : "");
+                + (contributePool ? ", pool contributed" : "") + (broadcastLogBytes > 0 ? ", broadcast log=" + broadcastLogBytes + "B" : "");
     }
 }

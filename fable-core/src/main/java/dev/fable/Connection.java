@@ -119,6 +119,31 @@ public interface Connection extends AutoCloseable {
     Buffer poll();
 
     /**
+     * Reads up to {@code limit} buffers that have arrived, handing each to {@code handler} and releasing it when the
+     * handler returns; never blocks. The same buffers, in the same order, as {@link #poll()} would return, for less
+     * per buffer: a subscriber reading its publisher's broadcast log ({@link ConnectOptions#broadcastLog(int)}) copies
+     * each message into one scratch area instead of a buffer of its own. A buffer whose handler throws counts as read
+     * (released); the exception propagates.
+     *
+     * @param handler takes each buffer, valid only during its call
+     * @param limit   at most this many (at least 1)
+     * @return how many were handed over: 0 if none has arrived
+     * @throws IllegalArgumentException if {@code limit} is below 1
+     * @throws QuotaExceededException if this side already holds its whole read quota
+     * @throws ConnectionClosedException if this side closed the connection
+     * @throws CorruptChannelException if the peer broke the protocol
+     */
+    default int poll(MessageHandler handler, int limit) {
+        if (limit < 1) throw new IllegalArgumentException("poll(handler, " + limit + "): a limit of at least 1");
+        java.util.Objects.requireNonNull(handler, "handler");
+        int n = 0;
+        for (Buffer b; n < limit && (b = poll()) != null; n++) {
+            handler.take(b);
+        }
+        return n;
+    }
+
+    /**
      * Waits up to {@code timeout} for the next read buffer; {@code null} on timeout.
      *
      * @param timeout how long to wait; negative: without limit

@@ -86,6 +86,11 @@ public final class FanoutBench {
     static final int AERON_POLL_LIMIT = 10;
     /** Half the subscribers' default peer-slot cap: 2 MiB of pool at 64 B ({@link FanoutTx#slotCount}). */
     static final int MAX_FANOUT_SLOTS = 1 << 15;
+    /**
+     * The fan-out's broadcast log for messages of at most 512 B ({@code -Dfable.bench.fanout.broadcastMiB}, default 16;
+     * 0: none, every message takes a fan-out slot and a reference per subscriber).
+     */
+    static final int BROADCAST_LOG_BYTES = Integer.getInteger("fable.bench.fanout.broadcastMiB", 16) << 20;
     private static final String CHANNEL = "aeron:ipc";
     private static final Duration WAIT = Duration.ofSeconds(30);
     /** A producer that finds no room for this long fails (a consumer stopped reading). */
@@ -149,11 +154,11 @@ public final class FanoutBench {
     }
 
     /** Every byte after the three header words is the fill byte (an int-indexed loop, as Pattern's). */
-    static boolean filled(MemorySegment m, int len, long seq) {
+    static boolean filled(MemorySegment m, long off, int len, long seq) {
         long w = Pattern.fillWord(seq), bad = 0;
         int i = 24;
-        for (; i + 8 <= len; i += 8) bad |= m.get(JAVA_LONG_UNALIGNED, i) ^ w;
-        for (; i < len; i++) bad |= (m.get(JAVA_BYTE, i) ^ w) & 0xFF;
+        for (; i + 8 <= len; i += 8) bad |= m.get(JAVA_LONG_UNALIGNED, off + i) ^ w;
+        for (; i < len; i++) bad |= (m.get(JAVA_BYTE, off + i) ^ w) & 0xFF;
         return bad == 0;
     }
 
@@ -217,8 +222,9 @@ public final class FanoutBench {
             super(size);
             int slot = slotSize(size);
             int count = slotCount(slot, poolBytes);
+            int broadcast = size <= ConnectOptions.INLINE_MAX_BYTES ? BROADCAST_LOG_BYTES : 0;   // larger messages never use it
             pub = Fable.register(name).publish(ConnectOptions.trusted().waitMode(WaitMode.SPIN).fixedWaitMode(true)
-                    .slotSize(slot).slotCount(count).readQuota(quota).logBytes(logBytes));
+                    .slotSize(slot).slotCount(count).readQuota(quota).logBytes(logBytes).broadcastLog(broadcast));
         }
 
         static int slotSize(int size) {
@@ -683,11 +689,16 @@ public final class FanoutBench {
         }
     }
 
-    /** A Fable connection (a subscription, or one end of a one-to-one connection): poll, check in place, release. */
+    /**
+     * A Fable connection (a subscription, or one end of a one-to-one connection): up to {@link #AERON_POLL_LIMIT} buffers
+     * per {@link Connection#poll(dev.fable.MessageHandler, int)}, as Aeron's poll, each checked where the handler gets it.
+     */
     static final class FableRx extends Rx {
         final Connection c;
         final boolean fanout;
         private long lastTold;
+        private boolean toldMoved;
+        private final dev.fable.MessageHandler handler = this::onMessage;
 
         FableRx(Connection c, boolean fanout, int size, boolean verify) {
             super(size, verify);
@@ -697,27 +708,29 @@ public final class FanoutBench {
 
         @Override
         int poll() {
-            Buffer b = c.poll();
-            if (b == null) return 0;
-            int len = b.length();
-            if (len < MIN_SIZE) {
-                b.release();
-                fail("a message of " + len + " bytes arrived");
-                return 1;
-            }
-            MemorySegment m = b.segment();
-            long seq = m.get(JAVA_LONG_UNALIGNED, 0), tag = m.get(JAVA_LONG_UNALIGNED, 8), stamp = m.get(JAVA_LONG_UNALIGNED, 16);
-            boolean ok = m.get(JAVA_BYTE, len - 1) == (byte) seq && (!verify || filled(m, len, seq));
-            b.release();
-            long told = c.messagesDropped();
-            if (told != lastTold) {   // take the DROPPED events, which would pile up
-                lastTold = told;
+            int n = c.poll(handler, AERON_POLL_LIMIT);
+            if (toldMoved) {   // take the DROPPED events, which would pile up
+                toldMoved = false;
                 while (c.pollEvent() != null) {
                     // counted by messagesDropped
                 }
             }
+            return n;
+        }
+
+        private void onMessage(MemorySegment m, long off, int len) {
+            if (len < MIN_SIZE) {
+                fail("a message of " + len + " bytes arrived");
+                return;
+            }
+            long seq = m.get(JAVA_LONG_UNALIGNED, off), tag = m.get(JAVA_LONG_UNALIGNED, off + 8), stamp = m.get(JAVA_LONG_UNALIGNED, off + 16);
+            boolean ok = m.get(JAVA_BYTE, off + len - 1) == (byte) seq && (!verify || filled(m, off, len, seq));
+            long told = c.messagesDropped();   // a counter: told before the message after the drops
+            if (told != lastTold) {
+                lastTold = told;
+                toldMoved = true;
+            }
             message(seq, tag, stamp, len, ok, told);
-            return 1;
         }
 
         @Override

@@ -124,7 +124,7 @@ final class FanoutReport {
                         + FanoutBench.AERON_POLL_LIMIT + " fragments at a time through a `FragmentAssembler`; **fable-1to1** N one-to-one "
                         + "Fable shm connections (the matrix's fable-shm-spin options), the producer writing every message into each.\n");
         sb.append("- Throughput (flat out, ").append(s.tputMs()[0]).append(" ms warm-up (").append(s.firstWarmMs())
-                .append(" ms in a group's first cell: its JVMs are fresh), ").append(s.tputMs()[1])
+                .append(" ms × N/2 (at least once) in a group's first cell: its N consumer JVMs are fresh), ").append(s.tputMs()[1])
                 .append(" ms measured): the producer sends for warm-up + measured time + ").append(s.tputMs()[2]).append(" ms; each consumer "
                         + "counts what it receives while the host's clock is in the measured window (the producer's start time, carried in "
                         + "every message, + warm-up), whatever it is (a consumer running behind is still draining: that is what it delivers); "

@@ -199,7 +199,9 @@ final class FanoutRun {
         long cell = ++cells;
         boolean lat = kind.equals("lat");
         long[] w = (lat ? s.latMs() : s.tputMs()).clone();
-        if (first) w[0] = Math.max(w[0], s.firstWarmMs());   // the group's first cell: its JVMs are fresh
+        // the group's first cell: its JVMs are fresh, and N of them compile on 2 CPUs beside the producer (with 8, their
+        // compiler threads still took 60 % of the producer's CPU a second in), so the warm-up grows with N, for every family
+        if (first) w[0] = Math.max(w[0], s.firstWarmMs() * Math.max(1, g.cpus.size() / 2));
         double before = probe();
         long busy0 = Proc.busyJiffies(), steal0 = Proc.stealJiffies(), ours0 = g.cpuNanos(), t0 = System.nanoTime();
         List<String> go = g.consumers(String.join(" ", lat ? "LAT" : "TPUT", str(cell), str(w[0]), str(w[1])), "GO", s.timeoutMs());

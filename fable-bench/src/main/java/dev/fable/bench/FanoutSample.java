@@ -52,10 +52,19 @@ record FanoutSample(String family, int consumers, int size, String kind, int rou
         return nanos > 0 ? msgs * 1e9 / nanos : Double.NaN;
     }
 
-    /** The fan-out: (message, subscriber) pairs the publisher dropped in the measured phase, in % of all it published them for. */
+    /**
+     * The fan-out: (message, subscriber) pairs not delivered in the measured window, in % of all published in it: what the
+     * publisher dropped, or, when more, what the consumers did not receive (a broadcast log's readers lose what they were
+     * lapped by, which the publisher never sees; what they were told counts messages from before the window too).
+     */
     double droppedPct() {
-        double msgs = num(producer, "msgs"), dropped = num(producer, "dropped");
-        return msgs > 0 ? 100 * dropped / (msgs * consumers) : Double.NaN;
+        double msgs = num(producer, "msgs"), got = 0;
+        for (Map<String, String> c : perConsumer) {
+            double m = num(c, "msgs");
+            if (m > 0) got += m;
+        }
+        double dropped = Math.max(num(producer, "dropped"), msgs * consumers - got);
+        return msgs > 0 ? 100 * Math.max(0, dropped) / (msgs * consumers) : Double.NaN;
     }
 
     /** lat: a percentile key over the consumers: the median consumer's ({@code worst} false) or the worst consumer's. */

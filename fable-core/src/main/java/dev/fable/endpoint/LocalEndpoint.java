@@ -156,12 +156,21 @@ final class LocalEndpoint implements Endpoint {
         // socket it is the staging of the copies (with the socket buffer, a socket subscriber's queue): 8 slots; the log
         // is an shm subscriber's queue
         this.listenOptions = options.slotCount(8).readQuota(0);
-        LocalPublisher p = new LocalPublisher(this, pool, flows);
+        dev.fable.transport.shm.BroadcastLog log;
+        try {
+            log = options.broadcastLog() == 0 ? null : dev.fable.transport.shm.BroadcastLog.create(options.broadcastLog(),
+                    Math.min(ConnectOptions.INLINE_MAX_BYTES, options.slotSize()), "publisher '" + name + "'", transports.services().leaks());
+        } catch (RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+        LocalPublisher p = new LocalPublisher(this, pool, log, flows);
         this.publisher = p;
         try {
             startListening(listenOptions);
         } catch (RuntimeException e) {
             pool.close();
+            if (log != null) log.close();
             throw e;
         }
         return p;
@@ -506,7 +515,7 @@ final class LocalEndpoint implements Endpoint {
     /** A subscriber's first leg, on its session thread: the handshake (sharing the fan-out pool), then the publisher takes it in. */
     private void subscribe(LocalPublisher pub, ControlChannel ch, ByteBuffer hello, long id, byte[] secret) {
         try {
-            ch.secretToSend(secret).fanout(pub.pool());
+            ch.secretToSend(secret).fanout(pub.pool()).broadcast(pub.broadcastLog());
             Leg leg = acceptLeg(ch, hello, null);
             LiveConnection c = new LiveConnection(leg, id, null, () -> live.remove(id), settings.drainNanos());
             LiveEntry entry = live.get(id);

@@ -7,6 +7,7 @@ import dev.fable.Publisher;
 import dev.fable.Subscriber;
 import dev.fable.flow.LiveConnection;
 import dev.fable.transport.Leg;
+import dev.fable.transport.shm.BroadcastLog;
 import dev.fable.transport.shm.FanoutPool;
 
 import java.lang.foreign.MemorySegment;
@@ -38,6 +39,8 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         private boolean almostFull;        // publishing thread: ALMOST_FULL told, not yet back below the threshold
         private volatile boolean active = true;
         private boolean left;              // guarded by the publisher: LEFT was told
+        private BroadcastLog broadcast;    // publishing thread: the log its reader reads (set once, as it joins), or null
+        private long broadcastFrom;        // the log's sequence when it joined
 
         Member(LiveConnection connection) {
             this.connection = connection;
@@ -45,7 +48,10 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
         @Override public String name() { return connection.peerName(); }
         @Override public String transport() { return connection.transport(); }
-        @Override public long delivered() { return connection.messagesSent(); }   // published, copied and claimed for it alone
+        @Override public long delivered() {   // published, copied and claimed for it alone, and what the broadcast log carried to it
+            BroadcastLog l = broadcast;
+            return connection.messagesSent() + (l == null ? 0 : l.published() - broadcastFrom);
+        }
         @Override public long dropped() { return dropped; }
         @Override public boolean active() { return active; }
 
@@ -59,6 +65,8 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     private final LocalEndpoint endpoint;
     private final FanoutPool pool;
+    private final BroadcastLog log;   // null: no broadcast log (ConnectOptions.broadcastLog)
+    private long commits;             // messages published (either way; publishing thread)
     private final ConcurrentLinkedQueue<Member> joining = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Member> leaving = new ConcurrentLinkedQueue<>();   // ended under us: to close at the next claim
     private Member[] members = new Member[0];            // publishing thread
@@ -76,16 +84,23 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     private final FlowTable flows;   // its set-up's flow table: lists this publisher's subscriptions until it closes
 
-    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool, FlowTable flows) {
+    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool, BroadcastLog log, FlowTable flows) {
         this.endpoint = endpoint;
         this.pool = pool;
+        this.log = log;
         this.flows = flows;
         pool.delivery(this);
+        if (log != null) log.delivery(this::deliverBroadcast);
         flows.publishing(this);
     }
 
     FanoutPool pool() {
         return pool;
+    }
+
+    /** The broadcast log subscribers' legs may map, or null. */
+    BroadcastLog broadcastLog() {
+        return log;
     }
 
     /** A session thread: a subscriber's connection is established; the publishing thread takes it in at its next claim. */
@@ -144,6 +159,10 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         if (closed) throw new IllegalStateException("publisher '" + name() + "' is closed");
         if (!joining.isEmpty()) takeJoiners();
         if (!leaving.isEmpty()) takeLeavers();
+        if (log != null && maxBytes <= log.maxMessage()) {
+            Buffer b = log.claim(maxBytes);   // null only while its one claim is out
+            if (b != null) return b;
+        }
         Buffer b = pool.claim(maxBytes);
         if (b != null) return b;
         reclaim();   // the pool ran dry: every subscriber's leg gives back what its reader released since it last looked
@@ -181,6 +200,17 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         for (Member m; (m = joining.poll()) != null; ) {
             if (!m.active) continue;
             events.add(new dev.fable.SubscriberEvent(m, dev.fable.SubscriberEvent.Type.JOINED, 0));
+            if (log != null) {
+                try {
+                    if (m.connection.joinBroadcast(log)) {   // its reader starts at the log's next message
+                        m.broadcastFrom = log.published();
+                        m.broadcast = log;
+                    }
+                } catch (FableException | IllegalStateException e) {
+                    leave(m);   // it ended meanwhile
+                    continue;
+                }
+            }
             Member[] n = java.util.Arrays.copyOf(members, members.length + 1);
             n[members.length] = m;
             members = n;
@@ -245,11 +275,11 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     }
 
     private int publishTo(Buffer message, Target t, Subscriber o, Collection<? extends Subscriber> s, Classifier c) {
-        if (!pool.owns(message)) {
+        if (!pool.owns(message) && (log == null || !log.owns(message))) {
             throw new IllegalArgumentException(message + " was not claimed from publisher '" + name() + "''s fan-out pool: publish() takes "
                     + "buffers of claim(int); a buffer of claim(int, Subscriber) goes to its subscriber with commit()");
         }
-        long before = pool.published();
+        long before = commits;
         current = message;
         target = t;
         one = o;
@@ -264,7 +294,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             some = null;
             classifier = null;
         }
-        return pool.published() == before ? 0 : lastQueued;
+        return commits == before ? 0 : lastQueued;
     }
 
     private int lastQueued;    // subscribers the last delivery queued the message for
@@ -272,14 +302,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     @Override
     public int deliver(FanoutPool p, int slot, int length, MemorySegment bytes) {
-        if (!joining.isEmpty()) takeJoiners();
-        switch (target) {   // refusals first, before anything is offered: the buffer stays claimed
-            case ONE -> requireMember(one);
-            case SET -> {
-                for (Subscriber x : some) requireMember(x);
-            }
-            default -> { }
-        }
+        checkTarget();
         int offered = 0;
         int queued = 0;
         Member[] ms = members;
@@ -290,7 +313,52 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             if (r == 1) offered++;
         }
         lastQueued = queued;
+        commits++;
         return offered;
+    }
+
+    /** Takes joiners in, then refuses a target that is not a current subscriber, before anything is delivered (the buffer stays claimed). */
+    private void checkTarget() {
+        if (!joining.isEmpty()) takeJoiners();
+        switch (target) {
+            case ONE -> requireMember(one);
+            case SET -> {
+                for (Subscriber x : some) requireMember(x);
+            }
+            default -> { }
+        }
+    }
+
+    /**
+     * A commit of the broadcast log's claim: to all, the message goes into the log once (every member reading it has it;
+     * the others get a copy); to fewer, each chosen member gets a copy and the log's record becomes a PAD.
+     */
+    private void deliverBroadcast(BroadcastLog l, int length) {
+        checkTarget();
+        int queued = 0;
+        MemorySegment bytes = null;
+        Member[] ms = members;
+        if (target == Target.ALL) {
+            l.publishToAll(length);
+            for (Member m : ms) {
+                if (m.broadcast != null) {
+                    m.connection.wakeReader();
+                    queued++;
+                    continue;
+                }
+                if (bytes == null) bytes = l.claimed(length);
+                if (offer(m, -1, length, bytes) >= 0) queued++;
+            }
+        } else {
+            for (Member m : ms) {
+                if (!selected(m)) continue;
+                if (bytes == null) bytes = l.claimed(length);
+                if (offer(m, -1, length, bytes) >= 0) queued++;
+            }
+            l.skip();
+        }
+        lastQueued = queued;
+        commits++;
     }
 
     private void requireMember(Subscriber x) {
@@ -314,11 +382,11 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         };
     }
 
-    /** One member: 1 a reference was queued (the member holds the slot), 0 a copy was queued, -1 dropped or gone. */
+    /** One member: 1 a reference was queued (the member holds the slot), 0 a copy was queued, -1 dropped or gone. Slot -1: copy {@code bytes}. */
     private int offer(Member m, int slot, int length, MemorySegment bytes) {
         int r;
         try {
-            r = m.connection.offerShared(pool, slot, length, m.droppedUntold);
+            r = slot < 0 ? Leg.COPY : m.connection.offerShared(pool, slot, length, m.droppedUntold);
             if (r == Leg.COPY) r = copy(m, length, bytes);
         } catch (FableException | IllegalStateException e) {
             if (m.connection.state() == ConnectionState.OPEN) {   // not a peer that left: say why we let it go
@@ -450,6 +518,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
             notifyAll();
         }
         pool.close();
+        if (log != null) log.close();
     }
 
     @Override

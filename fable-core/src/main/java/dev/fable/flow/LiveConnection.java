@@ -139,6 +139,13 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     }
     @Override public void send(byte[] data, int offset, int length) { Messages.send(this, data, offset, length); }
     @Override public Buffer poll() { return recv.poll(); }
+
+    @Override
+    public int poll(dev.fable.MessageHandler handler, int limit) {
+        if (limit < 1) throw new IllegalArgumentException("poll(handler, " + limit + "): a limit of at least 1");
+        java.util.Objects.requireNonNull(handler, "handler");
+        return recv.poll(handler, limit);
+    }
     @Override public Buffer receive(Duration timeout) { return recv.receive(timeout); }
     @Override public byte[] receiveMessage(Duration timeout) { return recv.receiveMessage(timeout); }
 
@@ -212,6 +219,16 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
     }
 
     // ---- one producer, many consumers ----
+
+    /** The publisher's sending thread, once as the subscriber joins: see {@link dev.fable.transport.Leg#joinBroadcast}. */
+    public boolean joinBroadcast(dev.fable.transport.BroadcastSource log) {
+        return send.out().leg.joinBroadcast(log);   // a subscription's leg never switches: its first leg
+    }
+
+    /** The publisher's sending thread: see {@link dev.fable.transport.Leg#wakeReader}. */
+    public void wakeReader() {
+        send.out().leg.wakeReader();
+    }
 
     /** The publisher's sending thread: a reference to shared slot {@code slot} (see {@link SendRole#offerShared}). */
     public int offerShared(dev.fable.transport.FanoutSlots pool, int slot, int length, long droppedSince) {

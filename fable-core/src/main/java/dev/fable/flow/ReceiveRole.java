@@ -84,6 +84,27 @@ final class ReceiveRole extends ReceiveRoleFields {
         }
     }
 
+    /** {@link dev.fable.Connection#poll(dev.fable.MessageHandler, int)}: the current leg's batch, else one buffer as poll() finds it. */
+    int poll(dev.fable.MessageHandler handler, int limit) {
+        receiving = 1;              // as in poll()
+        AsymmetricFence.light();
+        try {
+            if ((int) GATE.getAcquire(this) != OPEN) return 0;   // acquire: as in poll()
+            int n = in.leg.poll(handler, limit);
+            if (n > 0) return n;
+            if (!in.leg.inputFinished()) {   // nothing yet (a second look would only read the same lines again)
+                pollMissed();
+                return 0;
+            }
+            Buffer b = pollIn();   // the leg's end-of-epoch marker was read: follow the chain as poll() does
+            if (b == null) return 0;
+            handler.take(b);
+            return 1;
+        } finally {
+            receiving = 0;
+        }
+    }
+
     /** The next buffer, following the chain past every leg whose marker was read. Inside the role. */
     private Buffer pollIn() {
         while (true) {

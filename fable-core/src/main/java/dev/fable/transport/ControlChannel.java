@@ -28,6 +28,7 @@ public final class ControlChannel implements AutoCloseable {
     private byte[] ticketToSend;  // acceptor at its TCP door: a door ticket for the connector's next connection
     private byte[] ticketReceived;// connector: the door ticket the acceptor handed over, once the handshake is done
     private FanoutSlots fanout;   // acceptor of a subscription's leg: the publisher's fan-out pool, for the transport to share
+    private BroadcastSource broadcast;   // the same: the publisher's broadcast log, or null
     private boolean subscribing;  // connector of a subscription's leg: it may be handed a fan-out pool (and only then)
     private Selector selector;    // handshake only: the one thread doing the handshake uses it
     private SelectionKey key;
@@ -63,6 +64,16 @@ public final class ControlChannel implements AutoCloseable {
 
     public FanoutSlots fanout() {
         return fanout;
+    }
+
+    /** Acceptor of a subscription's leg: the publisher's broadcast log (null: it has none), for the transport to share. */
+    public ControlChannel broadcast(BroadcastSource log) {
+        this.broadcast = log;
+        return this;
+    }
+
+    public BroadcastSource broadcast() {
+        return broadcast;
     }
 
     /** Connector of a subscription's leg: the acceptor may hand over a fan-out pool; any other connector refuses one. */

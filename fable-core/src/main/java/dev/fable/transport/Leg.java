@@ -83,6 +83,20 @@ public interface Leg {
     }
 
     /**
+     * Sending role (a publisher's end of a subscription): the peer reads {@code log} from now on, if it mapped it
+     * (its HELLO asked for it, and the handshake named this log); this leg tells it where to start and from then on
+     * orders its own records after the broadcast messages published before them. False: the peer does not read it
+     * (send it copies). Once, before anything else is sent on the leg.
+     */
+    default boolean joinBroadcast(BroadcastSource log) {
+        return false;
+    }
+
+    /** Sending role: wakes the peer's reader if it sleeps (a message reached it through the broadcast log). */
+    default void wakeReader() {
+    }
+
+    /**
      * Sending role, with a buffer claimed: the frame of that buffer also tells the peer (a subscriber) that
      * {@code n} messages were dropped for it before this one. Stream legs only; shared memory says it in
      * {@link #offerShared}.
@@ -139,6 +153,18 @@ public interface Leg {
 
     /** The next read buffer, or null if none has arrived (or the peer's end-of-epoch marker was read). Never blocks. */
     Buffer poll();
+
+    /**
+     * Up to {@code limit} read buffers to {@code handler}, each released after its call ({@link dev.fable.Connection#poll(
+     * dev.fable.MessageHandler, int)}); 0 when none has arrived or the end-of-epoch marker is next. Never blocks.
+     */
+    default int poll(dev.fable.MessageHandler handler, int limit) {
+        int n = 0;
+        for (Buffer b; n < limit && (b = poll()) != null; n++) {
+            handler.take(b);
+        }
+        return n;
+    }
 
     /** Waits until {@code deadline} for the next read buffer; null on timeout or once {@link #inputFinished()}. */
     Buffer receive(long deadline);

@@ -103,6 +103,21 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     private long holeAt = -1;      // the pending HOLE's position (its REF not polled yet), else -1
     private int holeLength;
 
+    // A subscription that reads its publisher's broadcast log (BroadcastLog): the log, read-only; the next record's position and
+    // the next message's sequence there; each message copied into the private area of the buffer object that carries it.
+    private MemorySegment broadcast;   // null: none
+    private int broadcastBytes;
+    private int broadcastMask;
+    private int broadcastMax;
+    private boolean broadcastStarted;  // the BSTART record was read: broadcastAt and broadcastSeq are set
+    private boolean resyncing;         // lapped: broadcastAt is the publisher's TAIL; the next message's sequence says what was lost
+    private long broadcastAt;
+    private long broadcastSeq;
+    private long laps;                 // times this reader was lapped
+    private MemorySegment[] broadcastCopies;   // by buffer object, made on first use (then reused: no allocation in steady state)
+    private MemorySegment[] broadcastViews;
+    private boolean ringFirst;         // pollBroadcast returned null because a record of the ring goes first: look at it again
+
     private boolean inputFinished;   // the producer's end-of-epoch marker was polled: nothing follows on this log
     private long position;   // next record to poll
     private long published;  // READ as last published
@@ -204,6 +219,26 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 copyViews[i] = copies[i].asReadOnly();
             }
         }
+    }
+
+    /**
+     * Makes this reader read its publisher's broadcast log too ({@code log}, mapped read-only, checked by the caller):
+     * from the position and sequence its BSTART record names, merged with the ring in publication order (BSYNC
+     * records). Each message is copied at poll and checked whole after the copy (the publisher may lap a slow
+     * reader; what it lost is counted as dropped). Once, before the reader is used; a subscription only.
+     */
+    void readBroadcast(MemorySegment log, int logBytes, int maxMessage) {
+        this.broadcast = log;
+        this.broadcastBytes = logBytes;
+        this.broadcastMask = logBytes - 1;
+        this.broadcastMax = maxMessage;
+        this.broadcastCopies = new MemorySegment[recycled.length];
+        this.broadcastViews = new MemorySegment[recycled.length];
+    }
+
+    /** Times the publisher lapped this reader (it resumed at the publisher's TAIL and counted what it lost as dropped). */
+    long broadcastLaps() {
+        return laps;
     }
 
     /**
@@ -345,6 +380,11 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             long at = logOffset(p, logMask);
             long h = headerAcquire(ring, at);   // acquire: pairs with the producer's release of the header
             if (h == 0) {
+                if (broadcastStarted) {
+                    SlotBuffer b = pollBroadcast(Long.MAX_VALUE);
+                    if (b != null) return b;
+                    if (ringFirst) continue;
+                }
                 if (published != readPosition()) publishRead();   // going idle: the writer gets every record released so far
                 return null;
             }
@@ -407,6 +447,32 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                     position = p + RECORD_ALIGN;
                     droppedListener.accept(n);
                 }
+                case KIND_BSYNC -> {
+                    if (broadcast == null) throw corrupt(p, h, "an unknown kind");   // only a broadcast log's reader knows it
+                    if (length != 8 || toEnd < RECORD_ALIGN || !broadcastStarted) throw corrupt(p, h, "a BSYNC record of the wrong size or before BSTART");
+                    long before = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
+                    if (before > broadcastSeq) {   // broadcast messages first: they were published before the next record
+                        SlotBuffer b = pollBroadcast(before);
+                        if (b != null) return b;
+                        if (ringFirst) continue;   // lapped past them: the sequence moved on
+                        if (published != readPosition()) publishRead();
+                        return null;
+                    }
+                    position = p + RECORD_ALIGN;
+                }
+                case KIND_BSTART -> {
+                    if (broadcast == null) throw corrupt(p, h, "an unknown kind");   // as BSYNC
+                    if (length != BSTART_PAYLOAD || toEnd < recordBytes(BSTART_PAYLOAD) || broadcastStarted) {
+                        throw corrupt(p, h, "a BSTART record of the wrong size, or a second one");
+                    }
+                    long from = logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
+                    long seq = logWordPlain(ring, at + RECORD_HEADER + 8);
+                    if (from < 0 || (from & (RECORD_ALIGN - 1)) != 0 || seq < 0) throw corrupt(p, h, "a BSTART at position " + from + ", sequence " + seq);
+                    broadcastAt = from;
+                    broadcastSeq = seq;
+                    broadcastStarted = true;
+                    position = p + recordBytes(BSTART_PAYLOAD);
+                }
                 case KIND_END -> {
                     if (length != 0 || holeAt >= 0) throw corrupt(p, h, "an end-of-epoch marker with a length or before a pending REF");
                     position = p + RECORD_ALIGN;
@@ -417,6 +483,243 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 default -> throw corrupt(p, h, "an unknown kind");
             }
         }
+    }
+
+    /**
+     * The next broadcast message, copied into a buffer of ours, if one is there and no ring record must come before it
+     * (see {@link #takeBroadcast}). Null: nothing yet, or ({@link #ringFirst}) go back to the ring.
+     */
+    private SlotBuffer pollBroadcast(long before) {
+        ringFirst = false;
+        SlotBuffer b = recycled[recycledTop - 1];   // poll() checked that one is left; taken only if a message is
+        int node = b.index();
+        MemorySegment copy = broadcastCopies[node];
+        if (copy == null) copy = newBroadcastCopy(node);
+        int len = takeBroadcast(before, copy);
+        if (len < 0) {
+            ringFirst = len == RING_FIRST;
+            return null;
+        }
+        recycled[--recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
+        MemorySegment view = broadcastViews[node];
+        return b.bindReadable(-1, view, 0, (int) view.byteSize(), view, len, false, -1, epoch);
+    }
+
+    /** {@link #takeBroadcast}: nothing there yet. */
+    private static final int NOTHING = -1;
+    /** {@link #takeBroadcast}: a record of the ring goes first. */
+    private static final int RING_FIRST = -2;
+
+    /**
+     * Copies the next broadcast message into {@code into} and takes it: its length; or {@link #NOTHING}, or
+     * {@link #RING_FIRST} when a ring record must come before it. {@code before} is the sequence a BSYNC at the ring's
+     * head waits for (messages below it come first), or {@link Long#MAX_VALUE} when the ring was empty, in which case
+     * the ring is looked at again after the copy (a record committed before this message shows there by then). A copy
+     * counts only if INLINE was still below its position plus the log's size after it: else the publisher lapped this
+     * reader, which resumes at TAIL and counts what it lost as dropped.
+     */
+    private int takeBroadcast(long before, MemorySegment into) {
+        MemorySegment log = broadcast;
+        for (;;) {
+            long q = broadcastAt;
+            long at = logOffset(q, broadcastMask);
+            long h = headerAcquire(log, at);   // acquire: pairs with the publisher's release of the header
+            if (h == 0 || headerTag(h) != headerTagFor(q)) {
+                if (!lapped(q)) return NOTHING;   // not written yet
+                resync();
+                continue;
+            }
+            int length = headerLength(h);
+            int kind = headerKind(h);
+            int toEnd = broadcastBytes - (int) (q & broadcastMask);
+            boolean message = kind == KIND_INLINE && length >= BROADCAST_SEQ_BYTES && length - BROADCAST_SEQ_BYTES <= broadcastMax;
+            if (!(message || kind == KIND_PAD) || recordBytes(length) > toEnd) {
+                VarHandle.loadLoadFence();   // the header before INTENT: a lap may have torn it
+                if (lapped(q)) {
+                    resync();
+                    continue;
+                }
+                throw faults.corrupt("broadcast log record at position " + q + " has header 0x" + Long.toHexString(h)
+                        + ": not a message of at most " + broadcastMax + " B or a PAD within the log");
+            }
+            if (kind == KIND_PAD) {
+                VarHandle.loadLoadFence();   // as above
+                if (lapped(q)) {
+                    resync();
+                    continue;
+                }
+                broadcastAt = q + recordBytes(length);
+                continue;
+            }
+            int len = length - BROADCAST_SEQ_BYTES;
+            long seq = logWordPlain(log, at + RECORD_HEADER);   // plain: ordered after the header's acquire, checked below
+            MemorySegment.copy(log, at + RECORD_HEADER + BROADCAST_SEQ_BYTES, into, 0, len);
+            VarHandle.loadLoadFence();   // the copy (and the sequence) before INTENT
+            if (lapped(q)) {   // the publisher may have written over it while we copied
+                resync();
+                continue;
+            }
+            if (resyncing) {   // the first message after a lap: what lies between was lost
+                if (seq < broadcastSeq) throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", below " + broadcastSeq);
+                long lost = seq - broadcastSeq;
+                broadcastSeq = seq;
+                resyncing = false;
+                if (lost > 0) droppedListener.accept(lost);
+            } else if (seq != broadcastSeq) {
+                throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", expected " + broadcastSeq);
+            }
+            if (seq >= before || (before == Long.MAX_VALUE && ringGoesFirst(seq))) return RING_FIRST;
+            broadcastAt = q + recordBytes(length);
+            broadcastSeq = seq + 1;
+            fragments++;
+            bytes += len;
+            return len;
+        }
+    }
+
+    private MemorySegment scratch;       // poll(handler): the one area a broadcast message is copied into, or a batch of them
+    private MemorySegment scratchView;
+    /** Bytes of broadcast records one {@link #poll(dev.fable.MessageHandler, int)} batch copies at most. */
+    private static final int BATCH_BYTES = 16 * 1024;
+
+    /**
+     * Up to {@code limit} buffers to {@code handler} ({@link dev.fable.transport.Leg#poll(dev.fable.MessageHandler, int)}):
+     * broadcast messages in batches ({@link #takeBroadcastBatch}) with no buffer object; anything else as {@link #poll()}
+     * returns it, released after its call.
+     */
+    public int poll(dev.fable.MessageHandler handler, int limit) {
+        int n = 0;
+        while (n < limit) {
+            if (broadcastStarted && lentOut == 0) {
+                if (scratch == null) {
+                    scratch = Arena.ofAuto().allocate(Math.max(BATCH_BYTES, recordBytes(BROADCAST_SEQ_BYTES + broadcastMax)), 64);
+                    scratchView = scratch.asReadOnly();
+                }
+                int r = takeBroadcastBatch(handler, limit - n);
+                if (r > 0) {
+                    n += r;
+                    continue;
+                }
+                if (r == NOTHING && headerAcquire(ring, logOffset(position, logMask)) == 0) {   // acquire: as in poll(); nor in the ring
+                    if (published != readPosition()) publishRead();   // going idle, as poll() does
+                    break;
+                }
+            }
+            SlotBuffer b = poll();   // the ring's records (a BSYNC may hand a broadcast message out here: in order)
+            if (b == null) break;
+            n++;
+            handler.take(b);
+        }
+        return n;
+    }
+
+    /**
+     * Hands up to {@code max} broadcast messages to {@code handler}: the headers of the whole message records written
+     * from this reader's position on are read (acquire), the records copied in one move into the scratch area, INTENT
+     * checked once for all of them (lapped: resume at TAIL and try again), the ring looked at once (a record there was
+     * committed before every message read here that a BSYNC does not place before it), then each handed over from the
+     * copy. Returns how many; {@link #NOTHING}; or {@link #RING_FIRST} (also for a PAD or a lap to resolve, which the
+     * one-message path, {@link #poll()}, takes).
+     */
+    private int takeBroadcastBatch(dev.fable.MessageHandler handler, int max) {
+        MemorySegment log = broadcast;
+        for (;;) {
+            long q = broadcastAt;
+            long room = Math.min(BATCH_BYTES, broadcastBytes - (q & broadcastMask));   // records never wrap
+            long end = q;
+            int count = 0;
+            while (count < max) {
+                long h = headerAcquire(log, logOffset(end, broadcastMask));   // acquire: pairs with the publisher's release
+                if (h == 0 || headerTag(h) != headerTagFor(end)) break;
+                int length = headerLength(h);
+                if (headerKind(h) != KIND_INLINE || length < BROADCAST_SEQ_BYTES || length - BROADCAST_SEQ_BYTES > broadcastMax
+                        || end + recordBytes(length) - q > room) {
+                    break;   // a PAD, the batch's end, or a bad record: the one-message path looks at it
+                }
+                end += recordBytes(length);
+                count++;
+            }
+            if (count == 0) {
+                long h = headerAcquire(log, logOffset(q, broadcastMask));   // acquire: as above
+                if ((h == 0 || headerTag(h) != headerTagFor(q)) && !lapped(q)) return NOTHING;   // not written yet
+                return RING_FIRST;   // a PAD, a lap, a message that would not fit: one at a time
+            }
+            MemorySegment.copy(log, logOffset(q, broadcastMask), scratch, 0, end - q);
+            VarHandle.loadLoadFence();   // the copy before INTENT
+            if (lapped(q)) {   // the publisher may have written over some of it while we copied
+                resync();
+                continue;
+            }
+            long before = Long.MAX_VALUE;   // messages at or past this sequence wait for the ring's head record
+            long p = position;
+            long rh = headerAcquire(ring, logOffset(p, logMask));   // acquire: as in poll(); after the headers' acquires above
+            if (rh != 0) {
+                boolean sync = headerKind(rh) == KIND_BSYNC && headerTag(rh) == headerTagFor(p) && headerLength(rh) == 8;
+                before = sync ? logWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER) : Long.MIN_VALUE;   // plain: after the acquire
+            }
+            int delivered = 0;
+            long at = 0;
+            for (int i = 0; i < count; i++) {
+                int length = headerLength(logWordPlain(scratch, at));   // plain: our copy, checked whole above
+                long seq = logWordPlain(scratch, at + RECORD_HEADER);
+                if (resyncing) {   // the first message after a lap: what lies between was lost
+                    if (seq < broadcastSeq) throw faults.corrupt("broadcast message at position " + (q + at) + " has sequence " + seq + ", below " + broadcastSeq);
+                    long lost = seq - broadcastSeq;
+                    broadcastSeq = seq;
+                    resyncing = false;
+                    if (lost > 0) droppedListener.accept(lost);
+                } else if (seq != broadcastSeq) {
+                    throw faults.corrupt("broadcast message at position " + (q + at) + " has sequence " + seq + ", expected " + broadcastSeq);
+                }
+                if (seq >= before) break;
+                int len = length - BROADCAST_SEQ_BYTES;
+                long next = at + recordBytes(length);
+                broadcastAt = q + next;   // taken before its handler runs: one that throws has still read it
+                broadcastSeq = seq + 1;
+                fragments++;
+                bytes += len;
+                delivered++;
+                handler.onMessage(scratchView, at + RECORD_HEADER + BROADCAST_SEQ_BYTES, len);
+                at = next;
+            }
+            return delivered > 0 ? delivered : RING_FIRST;
+        }
+    }
+
+    /**
+     * After a broadcast message of sequence {@code seq} was read with the ring empty before: true when the ring now holds a
+     * record that was committed before it (anything but a BSYNC waiting for a later sequence).
+     */
+    private boolean ringGoesFirst(long seq) {
+        long p = position;
+        long at = logOffset(p, logMask);
+        long h = headerAcquire(ring, at);   // acquire: as in poll()
+        if (h == 0) return false;
+        if (headerKind(h) != KIND_BSYNC || headerTag(h) != headerTagFor(p) || headerLength(h) != 8) return true;   // poll() checks it
+        return logWordPlain(ring, at + RECORD_HEADER) <= seq;   // plain: ordered after the header's acquire
+    }
+
+    /** True when the publisher may be writing over position {@code q} of the broadcast log: this reader was lapped. */
+    private boolean lapped(long q) {
+        return broadcastIntentOpaque(broadcast) - q > broadcastBytes;   // opaque, after the caller's load-load fence
+    }
+
+    /** Lapped: resume at the publisher's TAIL; the next message's sequence tells what was lost. */
+    private void resync() {
+        long t = broadcastTailAcquire(broadcast);   // acquire: the records below it were published before
+        if (t <= broadcastAt || (t & (RECORD_ALIGN - 1)) != 0) {
+            throw faults.corrupt("the broadcast log's TAIL is " + t + ", not a record start past this reader's position " + broadcastAt);
+        }
+        broadcastAt = t;
+        resyncing = true;
+        laps++;
+    }
+
+    private MemorySegment newBroadcastCopy(int node) {
+        MemorySegment m = Arena.ofAuto().allocate(broadcastMax, 64);
+        broadcastCopies[node] = m;
+        broadcastViews[node] = m.asReadOnly();
+        return m;
     }
 
     /** A POOL record: pool {@code id} is descriptor {@code fd} of the producer, checked, capped, then mapped read-only (once). */
@@ -599,7 +902,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     /** A buffer of ours is done with (released, or a lent one came back): its record may go, its object is recycled. */
     private void giveBack(SlotBuffer b) {
-        if (trusted) {
+        if (trusted && b.descriptor() >= 0) {   // not a broadcast message's copy (nothing in the ring to release)
             if (b.slot() >= 0) held[b.slot()] = false;
             unlink((int) b.descriptor());
             released();
@@ -646,7 +949,14 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
      * invalidate it: far-placement 64 B RTT 551–561 ns without it, 751–771 with it, in alternating runs.)
      */
     boolean dataAvailable() {
-        return headerAcquire(ring, logOffset(position, logMask)) != 0;   // acquire: as in poll()
+        return headerAcquire(ring, logOffset(position, logMask)) != 0   // acquire: as in poll()
+                || broadcastStarted && broadcastAvailable();
+    }
+
+    private boolean broadcastAvailable() {
+        long q = broadcastAt;
+        long h = headerAcquire(broadcast, logOffset(q, broadcastMask));   // acquire: as in pollBroadcast()
+        return h != 0 && headerTag(h) == headerTagFor(q) || lapped(q);
     }
 
     /** True once the producer closed cleanly. Acquire: pairs with its release after the last commit. */

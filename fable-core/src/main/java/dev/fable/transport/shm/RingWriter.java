@@ -68,6 +68,14 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     private int sharedHead;
     private int sharedCount;
     private int publishedCount;
+
+    // A subscription whose reader also reads the publisher's broadcast log: before each record (of a message, a drop) that
+    // follows broadcast messages this ring has not yet been ordered after, a BSYNC record names the broadcast sequence
+    // reached, so the reader delivers those first. Each claim out promises the 16 bytes of one BSYNC (syncExtra).
+    private dev.fable.transport.BroadcastSource broadcast;   // null: none
+    private long syncedTo;     // the broadcast sequence the last BSYNC (or the BSTART) named
+    private int syncExtra;     // RECORD_ALIGN with a broadcast log, else 0
+
     private int outstandingSlots;      // claimed or published and not freed; at most slotCount
     private final SlotBuffer[] recycled;   // for slot claims: at most slotCount are out at once
     private int recycledTop;
@@ -147,8 +155,10 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         int id = poolIdOf(pool);
         if (id < 0 && nextPoolId > MAX_POOL_ID) return dev.fable.buffer.ForwardTarget.COPY;   // every id taken: forward by copy
         if (inlineIdle == null && !inlineHoled) hole();   // an inline claim is out: it must not hold this commit back
-        int need = RECORD_ALIGN + (id < 0 ? recordBytes(POOL_RECORD_PAYLOAD) : 0);
+        boolean sync = syncDue();
+        int need = RECORD_ALIGN + (id < 0 ? recordBytes(POOL_RECORD_PAYLOAD) : 0) + (sync ? RECORD_ALIGN : 0);
         if (!hasRoom(need)) return dev.fable.buffer.ForwardTarget.FULL;
+        if (sync) sync();
         long p = position;
         if (id < 0) {
             id = nextPoolId++;
@@ -227,9 +237,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         if (inlineIdle == null || outstandingSlots > publishedCount) {
             throw new IllegalStateException("a shared reference with a claimed buffer still out");   // the publisher never claims here
         }
-        int need = dropped > 0 ? 2 * RECORD_ALIGN : RECORD_ALIGN;
+        boolean sync = syncDue();
+        int need = (dropped > 0 ? 2 * RECORD_ALIGN : RECORD_ALIGN) + (sync ? RECORD_ALIGN : 0);
         if (sharedCount >= limit) refreshRead();
         if (sharedCount >= limit || !hasRoom(need)) return false;
+        if (sync) sync();
         long p = position;
         if (dropped > 0) {
             putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, Math.min(dropped, Integer.MAX_VALUE));   // plain: published by the header's release
@@ -249,6 +261,43 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         }
         FRAGMENTS.setRelease(this, fragments + 1);   // last, as in commit()
         return true;
+    }
+
+    /**
+     * The reader starts on {@code log}: a BSTART record (its position and sequence now), then BSYNC records keep this
+     * ring's records after the broadcast messages published before them. Once, first, before anything else is written.
+     */
+    void startBroadcast(dev.fable.transport.BroadcastSource log) {
+        if (position != 0 || inlineIdle == null || outstandingSlots > 0) throw new IllegalStateException("BSTART after other records");
+        long seq = log.published();
+        long p = position;   // 0: an empty log has room for it
+        long at = logOffset(p, logMask) + RECORD_HEADER;
+        putLogWordPlain(ring, at, log.startPosition());   // plain: published by the header's release
+        putLogWordPlain(ring, at + 8, seq);
+        publish(p, recordBytes(BSTART_PAYLOAD), header(p, KIND_BSTART, BSTART_PAYLOAD, false));
+        broadcast = log;
+        syncedTo = seq;
+        syncExtra = RECORD_ALIGN;
+        if (consumerMayPark) dataWire.signal();
+    }
+
+    /** True when a BSYNC must precede the next record: broadcast messages went out since the last one. */
+    private boolean syncDue() {
+        return broadcast != null && broadcast.published() != syncedTo;
+    }
+
+    /** Writes a BSYNC naming the broadcast sequence reached (room promised: {@link #syncExtra}). */
+    private void sync() {
+        long s = broadcast.published();
+        long p = position;
+        putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, s);   // plain: published by the header's release
+        publish(p, RECORD_ALIGN, header(p, KIND_BSYNC, 8, false));
+        syncedTo = s;
+    }
+
+    /** Wakes the reader if it sleeps (a broadcast message reached it). Sending role. */
+    void wakeReader() {
+        if (consumerMayPark) dataWire.signal();
     }
 
     /** Fan-out references published and not yet seen released (READ is reread lazily). */
@@ -334,7 +383,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         int record = recordBytes(maxBytes);
         int toEnd = logBytes - (int) (position & logMask);
         int pad = record > toEnd ? toEnd : 0;   // the record would wrap: a PAD fills the log's end first
-        if (!hasRoom(pad + record + RECORD_ALIGN)) {   // + a REF, should the record become a HOLE
+        if (!hasRoom(pad + record + RECORD_ALIGN + syncExtra)) {   // + a REF, should the record become a HOLE (and a BSYNC)
             missedBytes = maxBytes;
             return null;
         }
@@ -350,7 +399,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
 
     private SlotBuffer claimSlot(int maxBytes) {
         if (outstandingSlots == slotCount) refreshRead();   // lazy: READ is read only when the slots or the room run out
-        if (outstandingSlots == slotCount || !hasRoom(RECORD_ALIGN)) {
+        if (outstandingSlots == slotCount || !hasRoom(RECORD_ALIGN + syncExtra)) {
             missedBytes = Math.max(maxBytes, 1);
             return null;
         }
@@ -373,8 +422,8 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
      * claim's record and 16 for a REF, or only the REF's 16 once it is a HOLE).
      */
     private long room() {
-        long promised = (long) (outstandingSlots - publishedCount) * RECORD_ALIGN;
-        if (inlineIdle == null) promised += inlineHoled ? RECORD_ALIGN : recordBytes(inlineCapacity) + RECORD_ALIGN;
+        long promised = (long) (outstandingSlots - publishedCount) * (RECORD_ALIGN + syncExtra);
+        if (inlineIdle == null) promised += (inlineHoled ? RECORD_ALIGN : recordBytes(inlineCapacity) + RECORD_ALIGN) + syncExtra;
         return readCache + logBytes - RECORD_HEADER - position - promised;
     }
 
@@ -408,6 +457,10 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
     public void commit(SlotBuffer b, boolean more) {   // only called by b itself, so b is one of ours
         int length = b.length();
         if (b.index() == inlineIndex) {
+            if (syncDue()) {   // broadcast messages went out since: the BSYNC must precede this record, so it becomes a REF
+                if (!inlineHoled) hole();
+                sync();
+            }
             long p = position;
             if (!inlineHoled) {
                 int record = recordBytes(length);
@@ -427,6 +480,7 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         } else {
             int slot = b.slot();
             if (inlineIdle == null && !inlineHoled) hole();
+            if (syncDue()) sync();
             long p = position;
             putLogWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER, pointer(slot, length, more));   // plain: published by the header's release
             publish(p, RECORD_ALIGN, header(p, KIND_SLOT, RECORD_HEADER, false));

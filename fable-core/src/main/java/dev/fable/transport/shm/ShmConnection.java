@@ -49,6 +49,7 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     private final AdaptiveSpin sendSpin;   // ADAPTIVE: the sending role's (waiting for space)
     private FanoutPool fanout;             // publisher side of a subscription: the pool this leg may reference; else null
     private String privacy = "relaxed";    // a subscription's privacy model (see privacy())
+    private BroadcastLog broadcastTo;      // publisher side of a subscription: the broadcast log its peer mapped; else null
 
     /** A writer waiting for space re-reads the reader's READ line every this many spins (see Waiter). */
     private static final int SPINS_PER_SPACE_CHECK = 32;
@@ -142,6 +143,28 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         in.readFanout(pool, slotSize, slotCount, this::peerDropped);
     }
 
+    /** Subscriber side: the publisher's broadcast log, mapped read-only in this leg's incoming arena. Before the leg is used. */
+    void readBroadcast(MemorySegment log, int logBytes, int maxMessage) {
+        in.readBroadcast(log, logBytes, maxMessage);
+    }
+
+    /** Publisher side: the peer mapped {@code log} (the handshake named it). Before the leg is used. */
+    void broadcastTo(BroadcastLog log) {
+        this.broadcastTo = log;
+    }
+
+    @Override
+    public boolean joinBroadcast(dev.fable.transport.BroadcastSource log) {
+        if (log == null || log != broadcastTo) return false;
+        out.startBroadcast(log);
+        return true;
+    }
+
+    @Override
+    public void wakeReader() {
+        out.wakeReader();
+    }
+
     /** This side may forward its read buffers in place: our descriptors of the peer's pools ({@code -1}: none). Before use. */
     void lendable(int poolFd, int fanoutFd) {
         in.lendable(poolFd, fanoutFd);
@@ -231,6 +254,13 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
         ConnectionState s = state();
         if (s == ConnectionState.FAILED || s == ConnectionState.CLOSED) throw ended("poll");
         return in.poll();
+    }
+
+    @Override
+    public int poll(dev.fable.MessageHandler handler, int limit) {
+        ConnectionState s = state();
+        if (s == ConnectionState.FAILED || s == ConnectionState.CLOSED) throw ended("poll");
+        return in.poll(handler, limit);
     }
 
     @Override

@@ -125,6 +125,25 @@ public final class ShmLayout {
     public static final int MAX_POOL_ID = 127;
     /** A POOL record's payload: int poolId, int fd, int slotSize, int slotCount. */
     public static final int POOL_RECORD_PAYLOAD = 16;
+    /**
+     * BSYNC (a subscription reading its publisher's broadcast log): 8-byte payload, a broadcast sequence S; every
+     * broadcast message with a sequence below S comes before the record after this one.
+     */
+    public static final int KIND_BSYNC = 9;
+    /** BSTART (the same): 16-byte payload, the broadcast log position and sequence this subscriber reads from. Once, first. */
+    public static final int KIND_BSTART = 10;
+    /** A BSTART record's payload: long position, long sequence. */
+    public static final int BSTART_PAYLOAD = 16;
+
+    // ---- the broadcast log file (a publisher's; see BroadcastLog): the ring file's layout, its own magic and registers ----
+
+    public static final long BROADCAST_MAGIC = 0x545343424C424146L;   // "FABLBCST" little-endian
+    /** Publisher: every position it may be writing lies below this (raised ahead in steps, before it writes there). */
+    public static final long BROADCAST_INTENT = 128;
+    /** Publisher: a record start at most one step behind INTENT, written just before INTENT (where a lapped reader resumes). */
+    public static final long BROADCAST_TAIL = 136;
+    /** Bytes of a broadcast message record's payload before the message: its sequence number. */
+    public static final int BROADCAST_SEQ_BYTES = 8;
 
     private static final VarHandle LONG = JAVA_LONG.varHandle();
     private static final VarHandle INT = JAVA_INT.varHandle();
@@ -370,6 +389,32 @@ public final class ShmLayout {
     /** Plain: the payload word of a SLOT or REF record, ordered after the acquire of its header; written by the producer. */
     public static long logWordPlain(MemorySegment ring, long offset) {
         return ring.get(JAVA_LONG, offset);
+    }
+
+    /**
+     * Opaque: the broadcast log's INTENT (see {@link #BROADCAST_INTENT}). The publisher follows its store with a
+     * store-store fence (INTENT before the log bytes it then writes); a reader precedes its load with a load-load
+     * fence (its copy of a record before INTENT), so a record it copied is whole when INTENT is at most its position
+     * plus logBytes. Written by the publisher.
+     */
+    public static long broadcastIntentOpaque(MemorySegment log) {
+        return (long) LONG.getOpaque(log, BROADCAST_INTENT);
+    }
+
+    /** Opaque, then a store-store fence: see {@link #broadcastIntentOpaque}. Written by the publisher. */
+    public static void putBroadcastIntentOpaque(MemorySegment log, long intent) {
+        LONG.setOpaque(log, BROADCAST_INTENT, intent);
+        VarHandle.storeStoreFence();   // INTENT before the log bytes written after it
+    }
+
+    /** Acquire: the broadcast log's TAIL, a record start a lapped reader resumes at (then validated as any record). Publisher. */
+    public static long broadcastTailAcquire(MemorySegment log) {
+        return (long) LONG.getAcquire(log, BROADCAST_TAIL);
+    }
+
+    /** Release: TAIL, stored before INTENT is raised. Written by the publisher. */
+    public static void putBroadcastTailRelease(MemorySegment log, long tail) {
+        LONG.setRelease(log, BROADCAST_TAIL, tail);
     }
 
     // ---- slots ----

@@ -28,11 +28,14 @@ import dev.fable.transport.LegServices;
  * <pre>
  * connector → HELLO  "shm", version, target name, pid, own name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd
  * acceptor  → ACCEPT pid, name, wait mode, slotSize, slotCount, logBytes, pool fd, ring fd, secret, ticket,
- *                   fan-out: byte 0 | byte 1, int fd, int slotSize, int slotCount     | REJECT reason
+ *                   fan-out: byte 0 | byte 1, int fd, int slotSize, int slotCount,
+ *                   byte contribution, [broadcast: byte 0 | byte 1, int fd, int logBytes, int maxMessage]  | REJECT reason
  * connector → READY | REJECT reason (it will not map what the acceptor declared)
  * </pre>
  * The fan-out section names a publisher's fan-out pool (a subscription's leg only; see {@link FanoutPool}): the
- * subscriber maps it read-only beside the publisher's pool; a connector that did not subscribe refuses one.
+ * subscriber maps it read-only beside the publisher's pool; a connector that did not subscribe refuses one. The
+ * broadcast section follows only when the subscriber's HELLO asked for it ({@link #HELLO_BROADCAST}): the publisher's
+ * {@link BroadcastLog}, mapped read-only.
  * Either side refuses a peer whose pool is larger than its {@link dev.fable.transport.PeerLimits} allow, before it maps anything.
  */
 public final class ShmTransport implements Transport {
@@ -45,6 +48,8 @@ public final class ShmTransport implements Transport {
     static final int HELLO_CONTRIBUTES = 1;
     /** HELLO's last byte: the subscriber copies each message at poll (strict privacy). Shown by {@code fable flows}, never acted on. */
     static final int HELLO_COPIES = 2;
+    /** HELLO's last byte: the subscriber reads a broadcast log if the publisher has one (ACCEPT then ends with its section). */
+    static final int HELLO_BROADCAST = 4;
     /** Accepting side of a reconfiguration leg (epoch > 0) → connector: the leg is installed in the connection (see ShmConnection#installed). */
     static final byte INSTALLED = 5;
     private static final long HANDSHAKE_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -130,6 +135,46 @@ public final class ShmTransport implements Transport {
 
         long bytes() {
             return ShmLayout.poolBytes(slotSize, slotCount);
+        }
+    }
+
+    /** A publisher's broadcast log as its ACCEPT names it: descriptor {@code fd} of its process. */
+    record Broadcast(int fd, int logBytes, int maxMessage) {
+        static void write(ByteBuffer b, BroadcastLog log) {
+            if (log == null) {
+                b.put((byte) 0);
+            } else {
+                b.put((byte) 1).putInt(log.fd()).putInt(log.logBytes()).putInt(log.maxMessage());
+            }
+        }
+
+        /** The section, or null when the publisher has no log. */
+        static Broadcast read(ByteBuffer b) {
+            int present = Frames.getByte(b, "broadcast section");
+            if (present == 0) return null;
+            int fd = Frames.getInt(b, "broadcast log descriptor");
+            int logBytes = Frames.getInt(b, "broadcast log size");
+            int max = Frames.getInt(b, "broadcast message size");
+            if (present != 1 || fd < 0 || !ShmLayout.validLogBytes(logBytes) || max < 1 || max > ShmLayout.INLINE_MAX) {
+                throw new FableException("malformed handshake: broadcast section " + present + ", descriptor " + fd + ", a log of "
+                        + logBytes + " B for messages of " + max + " B");
+            }
+            return new Broadcast(fd, logBytes, max);
+        }
+
+        long bytes() {
+            return ShmLayout.ringBytes(logBytes);
+        }
+
+        /** Maps the log read-only into {@code arena} and checks its header. */
+        MemorySegment map(Side peer, Arena arena) {
+            MemorySegment m = ShmFiles.mapPeer(peer.pid(), fd, bytes(), true, arena, "broadcast log", false).segment();
+            // plain reads: written once before the handshake frame that named the file (as RingReader.validateHeaders)
+            if (ShmLayout.headerMagicPlain(m) != ShmLayout.BROADCAST_MAGIC || ShmLayout.headerVersionPlain(m) != ShmLayout.VERSION
+                    || ShmLayout.headerLogBytesPlain(m) != logBytes || ShmLayout.headerSlotSizePlain(m) != maxMessage) {
+                throw new FableException("peer '" + peer.name() + "' (pid " + peer.pid() + "): its broadcast log's header disagrees with the handshake");
+            }
+            return m;
         }
     }
 
@@ -230,11 +275,13 @@ public final class ShmTransport implements Transport {
      * Null if this side may map what {@code peer} declared, else why not, naming the limit and the setting that
      * raises it (see {@link dev.fable.transport.PeerLimits}). Checked before anything is mapped or allocated.
      */
-    static String tooLarge(Side peer, Fanout f, dev.fable.transport.PeerLimits limits) {
-        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes()) + (f == null ? 0 : f.bytes());
+    static String tooLarge(Side peer, Fanout f, Broadcast b, dev.fable.transport.PeerLimits limits) {
+        long bytes = ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes()) + (f == null ? 0 : f.bytes())
+                + (b == null ? 0 : b.bytes());
         String who = "peer '" + peer.name() + "' (pid " + peer.pid() + ") declared a shared-memory pool of " + peer.slotCount()
                 + " slots of " + peer.slotSize() + " B and a log of " + peer.logBytes() + " B"
-                + (f == null ? "" : " and a fan-out pool of " + f.slotCount() + " slots of " + f.slotSize() + " B");
+                + (f == null ? "" : " and a fan-out pool of " + f.slotCount() + " slots of " + f.slotSize() + " B")
+                + (b == null ? "" : " and a broadcast log of " + b.logBytes() + " B");
         if (peer.slotCount() > limits.maxSlots() || (f != null && f.slotCount() > limits.maxSlots())) {
             return who + ", more than the " + limits.maxSlots() + " slots this side accepts (Fable.Context.maxPeerSlots, "
                     + dev.fable.transport.PeerLimits.SLOTS_PROPERTY + "); raise it on the receiving side or give the sender fewer slots (ConnectOptions.slotCount)";
@@ -275,7 +322,8 @@ public final class ShmTransport implements Transport {
             out.describe(localName, options).write(hello);
             boolean contribute = control.subscribing() && options.contributePool();
             // a subscriber offers its pool to the publisher (early classification); and says whether it copies at poll
-            hello.put((byte) ((contribute ? HELLO_CONTRIBUTES : 0) | (control.subscribing() && !options.isTrusted() ? HELLO_COPIES : 0)));
+            hello.put((byte) ((contribute ? HELLO_CONTRIBUTES : 0) | (control.subscribing() && !options.isTrusted() ? HELLO_COPIES : 0)
+                    | (control.subscribing() ? HELLO_BROADCAST : 0)));
             control.writeFrame(hello.flip());
 
             ByteBuffer reply = control.readFrame(deadline);
@@ -298,8 +346,26 @@ public final class ShmTransport implements Transport {
             }
             boolean contributed = reply.hasRemaining() && Frames.getByte(reply, "contribution") == 1;   // the publisher writes into our pool
             if (contributed && !contribute) reject(control, "it claims to write into a pool this side did not offer");
+            Broadcast broadcast = null;
+            if (control.subscribing()) {
+                try {
+                    broadcast = Broadcast.read(reply);
+                } catch (RuntimeException e) {
+                    reject(control, e.getMessage());
+                    throw e;
+                }
+            }
             inArena = Arena.ofShared();
-            in = admit(control, inArena, peer, fanout, options.isTrusted());   // a refusal goes instead of READY: the acceptor learns why
+            in = admit(control, inArena, peer, fanout, broadcast, options.isTrusted(), false);   // a refusal goes instead of READY: the acceptor learns why
+            MemorySegment broadcastLog = null;
+            if (broadcast != null) {
+                try {
+                    broadcastLog = broadcast.map(peer, inArena);
+                } catch (RuntimeException e) {
+                    reject(control, e.getMessage());
+                    throw e;
+                }
+            }
             publishSetupCpu(out.ring(), in.ring());
             control.writeFrame(ByteBuffer.allocate(1).put(0, READY));
             if (control.epoch() > 0) {
@@ -310,6 +376,7 @@ public final class ShmTransport implements Transport {
             }
             Leg leg = established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
             if (fanout != null) ((ShmConnection) leg).privacy(contributed ? "early" : options.isTrusted() ? "relaxed" : "strict");
+            if (broadcastLog != null) ((ShmConnection) leg).readBroadcast(broadcastLog, broadcast.logBytes(), broadcast.maxMessage());
             return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
@@ -346,12 +413,12 @@ public final class ShmTransport implements Transport {
                 throw e;
             }
             if (!wanted.equals(localName)) reject(control, "this endpoint is '" + localName + "', not '" + wanted + "'");
-            if ((flags & ~(HELLO_CONTRIBUTES | HELLO_COPIES)) != 0) reject(control, "unknown HELLO flags 0x" + Integer.toHexString(flags));
+            if ((flags & ~(HELLO_CONTRIBUTES | HELLO_COPIES | HELLO_BROADCAST)) != 0) reject(control, "unknown HELLO flags 0x" + Integer.toHexString(flags));
             boolean contribute = (flags & HELLO_CONTRIBUTES) != 0;
             // a subscriber's offered pool is taken only by a publisher: it then writes this subscriber's messages into it
             boolean takes = contribute && control.fanout() != null;
             inArena = Arena.ofShared();
-            in = admit(control, inArena, peer, null, options.isTrusted() && !takes, takes);
+            in = admit(control, inArena, peer, null, null, options.isTrusted() && !takes, takes);
             out = Outgoing.obtain(files, reserve, options);   // only now: the hello and the files it names are sound
             publishSetupCpu(out.ring(), in.ring());
             ByteBuffer reply = ByteBuffer.allocate(ControlChannel.MAX_FRAME).put(ACCEPT);
@@ -359,6 +426,8 @@ public final class ShmTransport implements Transport {
             control.putSecret(reply);   // a first leg: the connection's secret (the Unix socket is this user's only)
             Fanout.write(reply, control.fanout() instanceof FanoutPool p ? p : null);
             reply.put((byte) (takes ? 1 : 0));   // we write into the subscriber's pool
+            BroadcastLog log = (flags & HELLO_BROADCAST) != 0 && control.broadcast() instanceof BroadcastLog l ? l : null;
+            if ((flags & HELLO_BROADCAST) != 0) Broadcast.write(reply, log);   // asked for: present or not
             control.writeFrame(reply.flip());
             ByteBuffer ready = control.readFrame(deadline);
             byte readyType = Frames.getByte(ready, "ready");
@@ -369,6 +438,7 @@ public final class ShmTransport implements Transport {
             if (readyType != READY) throw new FableException("malformed handshake: expected READY");
             Leg leg = established(localName, options, inArena, control, out, in, peer, takes);
             if (control.fanout() != null) ((ShmConnection) leg).privacy(takes ? "early" : (flags & HELLO_COPIES) != 0 ? "strict" : "relaxed");
+            if (log != null) ((ShmConnection) leg).broadcastTo(log);
             return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
@@ -393,13 +463,9 @@ public final class ShmTransport implements Transport {
         ShmLayout.putConsumerCpuOpaque(peerRing, w);
     }
 
-    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, boolean keepFds) {
-        return admit(control, inArena, peer, fanout, keepFds, false);
-    }
-
     /** {@code writable}: the peer's pool is mapped read-write (a subscriber's contributed pool, which this side writes into). */
-    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, boolean keepFds, boolean writable) {
-        String tooLarge = tooLarge(peer, fanout, services.limits());
+    private Incoming admit(ControlChannel control, Arena inArena, Side peer, Fanout fanout, Broadcast broadcast, boolean keepFds, boolean writable) {
+        String tooLarge = tooLarge(peer, fanout, broadcast, services.limits());
         if (tooLarge != null) reject(control, tooLarge);
         try {
             return Incoming.map(inArena, peer, fanout, keepFds, writable);

@@ -27,7 +27,7 @@ public class ShmHelloJazzer {
         ByteBuffer b = ByteBuffer.wrap(input);
         try {
             ShmTransport.Side peer = ShmTransport.Side.read(b);
-            ShmTransport.tooLarge(peer, null, LIMITS);
+            ShmTransport.tooLarge(peer, null, null, LIMITS);
             control.takeSecret(b);
         } catch (FableException refused) {
             // malformed or too large: the documented outcomes

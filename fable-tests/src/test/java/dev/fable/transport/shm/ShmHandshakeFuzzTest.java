@@ -145,7 +145,7 @@ class ShmHandshakeFuzzTest {
         String wanted = Frames.getString(hello, "target name");
         ShmTransport.Side peer = ShmTransport.Side.read(hello);
         checkGeometry(peer);
-        String tooLarge = ShmTransport.tooLarge(peer, null, LIMITS);
+        String tooLarge = ShmTransport.tooLarge(peer, null, null, LIMITS);
         if (tooLarge != null) {
             assertTrue(tooLarge.contains("maxPeerSlots") || tooLarge.contains("maxPeerPoolBytes"), tooLarge);
             return tooLarge.contains("maxPeerSlots") ? "too many slots" : "too large";
@@ -175,7 +175,7 @@ class ShmHandshakeFuzzTest {
         if (f != null) {   // a publisher's fan-out pool: its geometry is bounded as a pool's, and counted against the caps
             assertTrue(f.slotSize() >= 64 && f.slotSize() <= ConnectOptions.MAX_SLOT_SIZE && f.slotSize() % 64 == 0, "fan-out slot size " + f.slotSize());
             assertTrue(f.slotCount() >= 2 && f.slotCount() <= ConnectOptions.MAX_SLOT_COUNT && f.fd() >= 0, "fan-out " + f);
-            String tooLarge = ShmTransport.tooLarge(peer, f, LIMITS);
+            String tooLarge = ShmTransport.tooLarge(peer, f, null, LIMITS);
             fan = tooLarge == null ? " with a fan-out pool" : " with a fan-out pool too large";
             if (tooLarge == null) {
                 assertTrue(ShmLayout.poolBytes(peer.slotSize(), peer.slotCount()) + ShmLayout.ringBytes(peer.logBytes()) + f.bytes()
