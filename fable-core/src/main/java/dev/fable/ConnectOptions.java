@@ -42,12 +42,14 @@ public final class ConnectOptions {
     private final int logBytes;
     private final boolean contributePool;
     private final int broadcastLogBytes;
+    private final boolean broadcastLossless;
 
     private ConnectOptions(boolean trusted, WaitMode waitMode, long spinNanos, int slotSize, int slotCount,
                            int readQuota, Duration connectTimeout, int maxMessageSize, boolean fixedWaitMode, int logBytes,
-                           boolean contributePool, int broadcastLogBytes) {
+                           boolean contributePool, int broadcastLogBytes, boolean broadcastLossless) {
         this.contributePool = contributePool;
         this.broadcastLogBytes = broadcastLogBytes;
+        this.broadcastLossless = broadcastLossless;
         this.fixedWaitMode = fixedWaitMode;
         this.logBytes = logBytes;
         this.trusted = trusted;
@@ -69,7 +71,7 @@ public final class ConnectOptions {
      */
     public static ConnectOptions trusted() {
         return new ConnectOptions(true, WaitMode.ADAPTIVE, 20_000, DEFAULT_SLOT_SIZE, DEFAULT_SLOT_COUNT, 0,
-                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES, false, 0);
+                Duration.ZERO, 64 << 20, false, DEFAULT_LOG_BYTES, false, 0, false);
     }
 
     /**
@@ -88,7 +90,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that trust
      */
     public ConnectOptions trust(boolean trustPeer) {
-        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trustPeer, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -100,7 +102,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions waitMode(WaitMode mode) {
         return new ConnectOptions(trusted, Objects.requireNonNull(mode, "mode"), spinNanos, slotSize, slotCount,
-                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+                readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -112,7 +114,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions fixedWaitMode(boolean fixed) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixed, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -125,7 +127,7 @@ public final class ConnectOptions {
     public ConnectOptions spin(Duration budget) {
         long n = budget.toNanos();
         if (n < 0) throw new IllegalArgumentException("spin budget must not be negative: " + budget);
-        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, n, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -141,7 +143,7 @@ public final class ConnectOptions {
         if (bytes < 64 || bytes > MAX_SLOT_SIZE || bytes % 64 != 0) {
             throw new IllegalArgumentException("slotSize must be a multiple of 64 between 64 and " + MAX_SLOT_SIZE + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, bytes, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -155,7 +157,7 @@ public final class ConnectOptions {
         if (count < 2 || count > MAX_SLOT_COUNT) {
             throw new IllegalArgumentException("slotCount must be between 2 and " + MAX_SLOT_COUNT + ": " + count);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, count, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -173,7 +175,7 @@ public final class ConnectOptions {
         if (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1) {
             throw new IllegalArgumentException("logBytes must be a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
         }
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, bytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -187,7 +189,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions readQuota(int buffers) {
         if (buffers < 0) throw new IllegalArgumentException("readQuota must not be negative: " + buffers);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, buffers, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -199,7 +201,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions connectTimeout(Duration timeout) {
         if (timeout.isNegative()) throw new IllegalArgumentException("connectTimeout must not be negative");
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, timeout, maxMessageSize, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -211,7 +213,7 @@ public final class ConnectOptions {
      */
     public ConnectOptions maxMessageSize(int bytes) {
         if (bytes < 1) throw new IllegalArgumentException("maxMessageSize must be positive: " + bytes);
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes, contributePool, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, bytes, fixedWaitMode, logBytes, contributePool, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -289,7 +291,7 @@ public final class ConnectOptions {
      * @return a copy of these options with that setting
      */
     public ConnectOptions contributePool(boolean contribute) {
-        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contribute, broadcastLogBytes);
+        return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes, contribute, broadcastLogBytes, broadcastLossless);
     }
 
     /**
@@ -310,12 +312,35 @@ public final class ConnectOptions {
      * @throws IllegalArgumentException if {@code bytes} is neither
      */
     public ConnectOptions broadcastLog(int bytes) {
+        return broadcastLog(bytes, false);
+    }
+
+    /**
+     * As {@link #broadcastLog(int)}; with {@code lossless} the publisher never laps a subscriber reading the log but waits
+     * for the slowest one ({@link Publisher#claim(int)} returns {@code null} while the log is full for it): nothing is
+     * lost, and the slowest subscriber paces them all, as with a {@link #readQuota(int)} of the whole fan-out pool. A
+     * subscriber that stops reading then stops the publisher until it leaves (or dies): use it with subscribers you trust
+     * to keep up.
+     *
+     * @param bytes    0 (no broadcast log), or a power of two from {@link #MIN_LOG_BYTES} to {@link #MAX_LOG_BYTES}
+     * @param lossless whether the slowest subscriber paces the publisher instead of being lapped
+     * @return a copy of these options with that setting
+     * @throws IllegalArgumentException if {@code bytes} is neither
+     */
+    public ConnectOptions broadcastLog(int bytes, boolean lossless) {
         if (bytes != 0 && (bytes < MIN_LOG_BYTES || bytes > MAX_LOG_BYTES || Integer.bitCount(bytes) != 1)) {
             throw new IllegalArgumentException("broadcastLog must be 0 or a power of two between " + MIN_LOG_BYTES + " and " + MAX_LOG_BYTES + ": " + bytes);
         }
         return new ConnectOptions(trusted, waitMode, spinNanos, slotSize, slotCount, readQuota, connectTimeout, maxMessageSize, fixedWaitMode, logBytes,
-                contributePool, bytes);
+                contributePool, bytes, lossless);
     }
+
+    /**
+     * Whether a publisher's broadcast log waits for its slowest reader ({@link #broadcastLog(int, boolean)}).
+     *
+     * @return {@code true} if it does
+     */
+    public boolean broadcastLossless() { return broadcastLossless; }
 
     /**
      * A publisher's broadcast log size ({@link #broadcastLog(int)}).
@@ -341,6 +366,6 @@ public final class ConnectOptions {
     @Override
     public String toString() {
         return (trusted ? "trusted" : "untrusted") + ", wait=" + waitMode + ", slots=" + slotCount + "x" + slotSize + "B, log=" + logBytes + "B"
-                + (contributePool ? ", pool contributed" : "") + (broadcastLogBytes > 0 ? ", broadcast log=" + broadcastLogBytes + "B" : "");
+                + (contributePool ? ", pool contributed" : "") + (broadcastLogBytes > 0 ? ", broadcast log=" + broadcastLogBytes + "B" + (broadcastLossless ? " lossless" : "") : "");
     }
 }

@@ -223,8 +223,9 @@ public final class FanoutBench {
             int slot = slotSize(size);
             int count = slotCount(slot, poolBytes);
             int broadcast = size <= ConnectOptions.INLINE_MAX_BYTES ? BROADCAST_LOG_BYTES : 0;   // larger messages never use it
+            boolean lossless = quota >= count;   // a quota of the whole pool: nothing dropped, the slowest paces (the log too)
             pub = Fable.register(name).publish(ConnectOptions.trusted().waitMode(WaitMode.SPIN).fixedWaitMode(true)
-                    .slotSize(slot).slotCount(count).readQuota(quota).logBytes(logBytes).broadcastLog(broadcast));
+                    .slotSize(slot).slotCount(count).readQuota(quota).logBytes(logBytes).broadcastLog(broadcast, lossless));
         }
 
         static int slotSize(int size) {

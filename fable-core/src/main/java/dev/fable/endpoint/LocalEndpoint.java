@@ -164,7 +164,7 @@ final class LocalEndpoint implements Endpoint {
             pool.close();
             throw e;
         }
-        LocalPublisher p = new LocalPublisher(this, pool, log, flows);
+        LocalPublisher p = new LocalPublisher(this, pool, log, options.broadcastLossless(), flows);
         this.publisher = p;
         try {
             startListening(listenOptions);

@@ -41,6 +41,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         private boolean left;              // guarded by the publisher: LEFT was told
         private BroadcastLog broadcast;    // publishing thread: the log its reader reads (set once, as it joins), or null
         private long broadcastFrom;        // the log's sequence when it joined
+        private long broadcastAt;          // publishing thread: its position in the log, as last read and checked (lossless)
 
         Member(LiveConnection connection) {
             this.connection = connection;
@@ -84,13 +85,14 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
 
     private final FlowTable flows;   // its set-up's flow table: lists this publisher's subscriptions until it closes
 
-    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool, BroadcastLog log, FlowTable flows) {
+    LocalPublisher(LocalEndpoint endpoint, FanoutPool pool, BroadcastLog log, boolean lossless, FlowTable flows) {
         this.endpoint = endpoint;
         this.pool = pool;
         this.log = log;
         this.flows = flows;
         pool.delivery(this);
         if (log != null) log.delivery(this::deliverBroadcast);
+        if (log != null && lossless) log.lossless(this::slowestReader);
         flows.publishing(this);
     }
 
@@ -160,8 +162,9 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         if (!joining.isEmpty()) takeJoiners();
         if (!leaving.isEmpty()) takeLeavers();
         if (log != null && maxBytes <= log.maxMessage()) {
-            Buffer b = log.claim(maxBytes);   // null only while its one claim is out
+            Buffer b = log.claim(maxBytes);
             if (b != null) return b;
+            if (!log.claimOut()) return null;   // lossless, and the slowest reader has not read what it would overwrite
         }
         Buffer b = pool.claim(maxBytes);
         if (b != null) return b;
@@ -204,6 +207,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
                 try {
                     if (m.connection.joinBroadcast(log)) {   // its reader starts at the log's next message
                         m.broadcastFrom = log.published();
+                        m.broadcastAt = log.startPosition();
                         m.broadcast = log;
                     }
                 } catch (FableException | IllegalStateException e) {
@@ -315,6 +319,35 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         lastQueued = queued;
         commits++;
         return offered;
+    }
+
+    /**
+     * A lossless log asks (publishing thread): the position of the slowest member reading it. Each member's own word is
+     * checked: it only grows and never passes what was published; a member that breaks that is let go (it leaves).
+     */
+    private long slowestReader() {
+        long slowest = Long.MAX_VALUE;
+        long top = log.position();
+        for (Member m : members) {   // leave() replaces the array: this loop keeps the one it started with
+            if (m.broadcast == null || !m.active) continue;
+            long r;
+            try {
+                r = m.connection.broadcastRead();
+            } catch (FableException | IllegalStateException e) {
+                leave(m);   // it ended meanwhile
+                continue;
+            }
+            if (r == 0) r = m.broadcastAt;   // it has not said yet: where it started
+            if (r < m.broadcastAt || r > top) {
+                System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "publisher '" + name() + "' dropped " + m
+                        + ": its broadcast log position " + r + " is outside [" + m.broadcastAt + ", " + top + "]");
+                leave(m);
+                continue;
+            }
+            m.broadcastAt = r;
+            slowest = Math.min(slowest, r);
+        }
+        return slowest;
     }
 
     /** Takes joiners in, then refuses a target that is not a current subscriber, before anything is delivered (the buffer stays claimed). */

@@ -225,6 +225,11 @@ public final class LiveConnection implements Connection, Pollable, dev.fable.tra
         return send.out().leg.joinBroadcast(log);   // a subscription's leg never switches: its first leg
     }
 
+    /** The publisher's sending thread: see {@link dev.fable.transport.Leg#broadcastRead}. */
+    public long broadcastRead() {
+        return send.out().leg.broadcastRead();
+    }
+
     /** The publisher's sending thread: see {@link dev.fable.transport.Leg#wakeReader}. */
     public void wakeReader() {
         send.out().leg.wakeReader();

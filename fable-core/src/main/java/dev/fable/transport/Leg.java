@@ -92,6 +92,14 @@ public interface Leg {
         return false;
     }
 
+    /**
+     * Sending role: the peer's position in the broadcast log it joined, as it last published it (0 before it did; -1:
+     * it reads none). The peer writes it: check it before use.
+     */
+    default long broadcastRead() {
+        return -1;
+    }
+
     /** Sending role: wakes the peer's reader if it sleeps (a message reached it through the broadcast log). */
     default void wakeReader() {
     }

@@ -157,6 +157,56 @@ class BroadcastLogTest {
     }
 
     @Test
+    void aLosslessLogWaitsForItsSlowestReaderAndGoesOnWhenItLeaves() {
+        String name = Names.unique("bcast");
+        try (Publisher pub = Fable.register(name).publish(publisher(1 << 16).broadcastLog(1 << 16, true))) {
+            Connection fast = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            Connection slow = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted());
+            try {
+                assertTrue(pub.awaitSubscribers(2, LIMIT));
+                long seq = 0, slowNext = 0;
+                for (int round = 0; round < 5; round++) {
+                    Buffer b;
+                    while ((b = pub.claim(64)) != null) {   // until the log is full for the slow one
+                        fill(b, seq, 64);
+                        pub.publish(b);
+                        Buffer r = fast.receive(LIMIT);
+                        assertEquals(seq, r.getLong(0));
+                        r.release();
+                        seq++;
+                        assertTrue(seq < 10_000, "the publisher never waited: 64 KiB holds fewer than 700 of these");
+                    }
+                    assertNull(fast.poll(), "the fast subscriber has everything");
+                    for (Buffer r; (r = slow.poll()) != null; slowNext++) {   // the slow one catches up: room again
+                        assertEquals(slowNext, r.getLong(0), "the slow subscriber lost or reordered one");
+                        check(r);
+                        r.release();
+                    }
+                    assertEquals(seq, slowNext);
+                }
+                assertEquals(0, slow.messagesDropped());
+                assertEquals(0, fast.messagesDropped());
+                slow.close();   // it leaves: the publisher no longer waits for it
+                Buffer b = pub.claim(64, LIMIT);
+                for (int i = 0; i < 5_000; i++) {
+                    assertNotNull(b, "the publisher still waits for a subscriber that left");
+                    fill(b, seq, 64);
+                    pub.publish(b);
+                    Buffer r = fast.receive(LIMIT);
+                    assertEquals(seq++, r.getLong(0));
+                    r.release();
+                    b = pub.claim(64, LIMIT);
+                }
+                b.length(8);
+                pub.publish(b);
+            } finally {
+                fast.close();
+                slow.close();
+            }
+        }
+    }
+
+    @Test
     void broadcastLogOptionIsChecked() {
         assertThrows(IllegalArgumentException.class, () -> ConnectOptions.trusted().broadcastLog(100_000));
         assertThrows(IllegalArgumentException.class, () -> ConnectOptions.trusted().broadcastLog(1 << 10));

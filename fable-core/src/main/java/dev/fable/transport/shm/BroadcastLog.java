@@ -31,6 +31,15 @@ import static dev.fable.transport.shm.ShmLayout.*;
 public final class BroadcastLog implements BufferOwner, BroadcastSource {
     private static final VarHandle PUBLISHED = dev.fable.internal.FieldHandles.of(java.lang.invoke.MethodHandles.lookup(), "published", long.class);
 
+    /**
+     * A lossless log's readers: the position of the slowest ({@link Long#MAX_VALUE} with none). Asked only when the publisher
+     * would otherwise overwrite what the slowest reader last said it had not read; the answer is checked by the caller.
+     */
+    @FunctionalInterface
+    public interface Readers {
+        long slowest();
+    }
+
     /** What a commit does: the publisher decides, and calls {@link #publishToAll} or {@link #skip} before it returns. */
     @FunctionalInterface
     public interface Delivery {
@@ -52,6 +61,8 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
     private long claimAt;      // the claimed record's position (after any PAD)
     private int claimCapacity;
     private long intent;       // INTENT as published
+    private Readers readers;   // lossless: INTENT never passes the slowest reader's position plus logBytes; null: lapping
+    private long limit;        // lossless: that bound as last asked
     private final long[] raisedAt = new long[8];   // the position at each of the last 8 raises of INTENT (record starts)
     private long raises;
     private long published;    // messages published: the next one's sequence (plain writes by the publisher; read opaque)
@@ -103,6 +114,15 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         this.delivery = d;
     }
 
+    /**
+     * Makes this log lossless: the publisher never laps a reader but waits for the slowest ({@link #claim} returns null
+     * while the log is full for it), asking {@code r} where the readers are. Once, before the first claim.
+     */
+    public void lossless(Readers r) {
+        this.readers = r;
+        this.limit = logBytes;   // nobody has read anything: the first lap is free
+    }
+
     /** The largest message this log carries. */
     public int maxMessage() {
         return maxMessage;
@@ -119,7 +139,8 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
 
     /**
      * A writable buffer in place in the log for a message of at most {@code maxBytes} (at most {@link #maxMessage}),
-     * or null while the previous claim is out. Never waits: the log is overwritten lap after lap. Publishing thread.
+     * or null while the previous claim is out, or (lossless) while the slowest reader has not read what it would
+     * overwrite. Never waits: the log is overwritten lap after lap unless lossless. Publishing thread.
      */
     public Buffer claim(int maxBytes) {
         if (out || maxBytes > maxMessage) return null;
@@ -128,7 +149,16 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         int toEnd = logBytes - (int) (position & mask);
         int pad = record > toEnd ? toEnd : 0;
         long end = position + pad + record + RECORD_HEADER;   // and the 0 after the record
-        if (end > intent) raise(end);
+        if (end > intent) {
+            long want = end + step;
+            if (readers != null && want > limit) {   // lossless: no further than the slowest reader's position plus a lap
+                long slowest = readers.slowest();
+                limit = slowest == Long.MAX_VALUE ? Long.MAX_VALUE : slowest + logBytes;
+                if (end > limit) return null;
+                want = Math.min(want, limit);
+            }
+            raise(want);
+        }
         if (pad > 0) {
             putLogWordPlain(log, logOffset(position + pad, mask), 0);   // plain: published by the header's release
             putHeaderRelease(log, logOffset(position, mask), header(position, KIND_PAD, pad - RECORD_HEADER, false));   // release: the 0 first
@@ -147,8 +177,8 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
      * the two cores twice: measured, a subscriber at the head got a quarter of the rate). At most five steps below the
      * new INTENT, so never lapped itself.
      */
-    private void raise(long end) {
-        intent = end + step;
+    private void raise(long newIntent) {
+        intent = newIntent;
         raisedAt[(int) (raises++ & 7)] = position;
         long tail = raises > 4 ? raisedAt[(int) ((raises - 5) & 7)] : 0;   // 0: the first record, not yet overwritten
         putBroadcastTailRelease(log, tail);   // release: every record below it was published before
@@ -192,6 +222,11 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         return log.asSlice(logOffset(claimAt, mask) + RECORD_HEADER + BROADCAST_SEQ_BYTES, length).asReadOnly();
     }
 
+    /** True while the one claim is out. */
+    public boolean claimOut() {
+        return out;
+    }
+
     /** True if {@code b} is this log's buffer. */
     public boolean owns(Buffer b) {
         return b == buffer;
@@ -200,6 +235,11 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
     @Override
     public long published() {
         return (long) PUBLISHED.getOpaque(this);
+    }
+
+    /** The next record's position: no reader can be past it. Publishing thread. */
+    public long position() {
+        return position;
     }
 
     /** Where a subscriber joining now starts reading: the claim out, else the next record. Publishing thread. */

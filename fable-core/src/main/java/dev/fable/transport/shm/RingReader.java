@@ -573,6 +573,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
             broadcastSeq = seq + 1;
             fragments++;
             bytes += len;
+            putBroadcastReadRelease(ring, broadcastAt);   // release: the copy before (a lossless publisher reuses the log up to it)
             return len;
         }
     }
@@ -598,6 +599,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 int r = takeBroadcastBatch(handler, limit - n);
                 if (r > 0) {
                     n += r;
+                    putBroadcastReadRelease(ring, broadcastAt);   // release: our copies before (a lossless publisher reuses the log up to it)
                     continue;
                 }
                 if (r == NOTHING && headerAcquire(ring, logOffset(position, logMask)) == 0) {   // acquire: as in poll(); nor in the ring

@@ -295,6 +295,11 @@ public final class RingWriter implements BufferOwner, dev.fable.transport.Counte
         syncedTo = s;
     }
 
+    /** The reader's position in the broadcast log as it published it (0 before its first): checked by the caller. */
+    long broadcastRead() {
+        return broadcastReadAcquire(ring);   // acquire: its copies of the records below it are done
+    }
+
     /** Wakes the reader if it sleeps (a broadcast message reached it). Sending role. */
     void wakeReader() {
         if (consumerMayPark) dataWire.signal();

@@ -161,6 +161,11 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     }
 
     @Override
+    public long broadcastRead() {
+        return broadcastTo == null ? -1 : out.broadcastRead();
+    }
+
+    @Override
     public void wakeReader() {
         out.wakeReader();
     }

@@ -25,6 +25,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *   128  WRITE           long  producer: log position published (monitoring only; the consumer never reads it)
  *   256  CONSUMER_PARKED int   consumer: a generation while it sleeps (its futex word); the producer CASes it to 0 to wake it
  *   384  READ            long  consumer: log position released (every record below it), published in batches
+ *   392  BROADCAST_READ  long  consumer (a subscription reading a broadcast log): its position there, published per batch
  *   512  PRODUCER_PARKED int   producer: a generation while it sleeps for space (its futex word); the consumer CASes it to 0
  *   640  PRODUCER_STATE  int   producer: 0 open, 1 closed cleanly (set after its last commit)
  *   768  CONSUMER_CPU    long  consumer: where its waiting thread runs, stamped with the time (AdaptiveSpin); 0 never
@@ -94,6 +95,7 @@ public final class ShmLayout {
     public static final long WRITE = 128;
     public static final long CONSUMER_PARKED = 256;
     public static final long READ = 384;
+    public static final long BROADCAST_READ = READ + 8;
     public static final long PRODUCER_PARKED = 512;
     public static final long PRODUCER_STATE = 640;
     public static final long CONSUMER_CPU = 768;
@@ -304,6 +306,16 @@ public final class ShmLayout {
     /** Release: the READ register, after the consumer's last reads of the records below it; written by the consumer. */
     public static void putReadRegisterRelease(MemorySegment ring, long positions) {
         LONG.setRelease(ring, READ, positions);
+    }
+
+    /** Acquire: BROADCAST_READ (the subscriber's position in its publisher's broadcast log; 0 before its first); written by the consumer. */
+    public static long broadcastReadAcquire(MemorySegment ring) {
+        return (long) LONG.getAcquire(ring, BROADCAST_READ);
+    }
+
+    /** Release: BROADCAST_READ, after the consumer's copies of the broadcast records below it; written by the consumer. */
+    public static void putBroadcastReadRelease(MemorySegment ring, long position) {
+        LONG.setRelease(ring, BROADCAST_READ, position);
     }
 
     /** Acquire: PRODUCER_STATE ({@link #STATE_OPEN} / {@link #STATE_CLOSED}); written by the producer. */
