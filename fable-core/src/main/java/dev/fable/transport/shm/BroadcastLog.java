@@ -132,6 +132,11 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         return logBytes;
     }
 
+    /** The log's file as mapped here (tests that play a hostile publisher write it directly). */
+    MemorySegment segment() {
+        return log;
+    }
+
     /** The descriptor subscribers open through {@code /proc/<pid>/fd}. */
     int fd() {
         return file.fd();
