@@ -182,6 +182,11 @@ public final class SlotBuffer implements Buffer {
      * it onto a private copy of its bytes (from {@code arena}) and detaches it from its transport, which
      * is about to close; {@link #release()} then only ends it. Returns whether it was held. Receiving role.
      */
+    /** Owner side, before a binding: what the next binding's memory is (a reader whose objects carry both kinds). */
+    public void kind(Kind k) {
+        this.kind = k;
+    }
+
     public boolean detach(java.lang.foreign.Arena arena) {
         if (state != READABLE) return false;
         MemorySegment copy = arena.allocate(capacity, 64);

@@ -42,6 +42,7 @@ class BroadcastLogTest {
                     assertTrue(pub.awaitSubscribers(i + 1, LIMIT));
                 }
                 java.util.Random rnd = new java.util.Random(7);
+                java.util.Set<Long> viaLog = new java.util.HashSet<>();   // small messages to all: the broadcast log carries them
                 long seq = 0;
                 for (int round = 0; round < 40; round++) {
                     // a burst of mixed messages, then every subscriber drains: both of its sources have records waiting
@@ -62,6 +63,7 @@ class BroadcastLogTest {
                         } else {
                             assertEquals(subs.size(), pub.publish(b));
                             for (Expect e : subs) e.seqs().add(s);
+                            if (length <= 512) viaLog.add(s);
                         }
                     }
                     for (int i = 0; i < subs.size(); i++) {
@@ -71,6 +73,9 @@ class BroadcastLogTest {
                                 Buffer r = e.c().receive(LIMIT);
                                 assertNotNull(r, e.c() + " got nothing for message " + want);
                                 assertEquals(want, r.getLong(0), e.c() + ": out of order or lost");
+                                if (i < 3) {   // trusted shm: a copy from the broadcast log, else in place in the publisher's memory
+                                    assertEquals(viaLog.contains(want) ? Buffer.Kind.PRIVATE_COPY : Buffer.Kind.SHM_SLOT, r.kind(), "message " + want);
+                                }
                                 check(r);
                                 r.release();
                             }

@@ -502,6 +502,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         }
         recycled[--recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
         MemorySegment view = broadcastViews[node];
+        b.kind(Buffer.Kind.PRIVATE_COPY);   // a copy, whatever this reader's ring buffers are
         return b.bindReadable(-1, view, 0, (int) view.byteSize(), view, len, false, -1, epoch);
     }
 
@@ -814,6 +815,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
         SlotBuffer b = recycled[--recycledTop];
         recycled[recycledTop] = null;   // only the application references a handed-out buffer (leak detection)
         int node = b.index();
+        if (broadcast != null) b.kind(trusted ? Buffer.Kind.SHM_SLOT : Buffer.Kind.PRIVATE_COPY);   // it may have carried a broadcast copy
         if (replaces >= 0) holeAt = -1;   // a REF: the pending HOLE is answered
         if (trusted) {
             if (replaces >= 0) {
