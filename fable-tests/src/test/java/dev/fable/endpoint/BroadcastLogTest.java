@@ -212,6 +212,38 @@ class BroadcastLogTest {
     }
 
     @Test
+    void aSleepingSubscriberWakesForABroadcastMessage() throws Exception {
+        String name = Names.unique("bcast");
+        try (Publisher pub = Fable.register(name).publish(publisher(1 << 16))) {
+            Connection sub = Fable.subscribe(Names.uri("shm", name), ConnectOptions.trusted().waitMode(dev.fable.WaitMode.BLOCK));
+            try {
+                assertTrue(pub.awaitSubscribers(1, LIMIT));
+                long pid = ProcessHandle.current().pid();
+                for (int i = 0; i < 20; i++) {
+                    java.util.concurrent.atomic.AtomicLong tid = new java.util.concurrent.atomic.AtomicLong();
+                    java.util.concurrent.FutureTask<Long> got = dev.fable.testing.Tasks.spawn("sleeper", () -> {
+                        tid.set(dev.fable.testing.ProcFs.currentTid());
+                        Buffer r = sub.receive(LIMIT);
+                        try {
+                            return r == null ? -1L : r.getLong(0);
+                        } finally {
+                            if (r != null) r.release();
+                        }
+                    });
+                    // the message comes only once the receiver sleeps on its ring's futex word
+                    while (tid.get() == 0 || !dev.fable.testing.ProcFs.inSharedFutexWait(pid, tid.get())) Thread.onSpinWait();
+                    Buffer b = pub.claim(64, LIMIT);
+                    fill(b, i, 64);
+                    pub.publish(b);
+                    assertEquals(i, dev.fable.testing.Tasks.join(got), "the sleeping subscriber was not woken for message " + i);
+                }
+            } finally {
+                sub.close();
+            }
+        }
+    }
+
+    @Test
     void broadcastLogOptionIsChecked() {
         assertThrows(IllegalArgumentException.class, () -> ConnectOptions.trusted().broadcastLog(100_000));
         assertThrows(IllegalArgumentException.class, () -> ConnectOptions.trusted().broadcastLog(1 << 10));
