@@ -134,11 +134,14 @@ final class FanoutReport {
                         + "consumer read every byte). A zero-copy reader (both Fable families) therefore leaves the payload where the producer "
                         + "wrote it, while Aeron's `FragmentAssembler` copies every message above one frame (4 KiB, 64 KiB) into its own "
                         + "buffer in every consumer").append(".\n");
-        sb.append("- Slow consumers: **fable-fanout never waits for a subscriber**: a message whose subscriber queue is full is dropped for "
-                + "that subscriber (counted by the publisher and told to the subscriber, which checks that its sequence numbers account for "
-                + "exactly the drops it was told of); the *drops* column is the share of (message, subscriber) pairs the publisher dropped in "
-                + "the measured phase, and only delivered messages count. **aeron-fanout and fable-1to1 back-pressure instead**: the "
-                + "producer waits for the slowest consumer and nothing is lost.\n");
+        sb.append("- Slow consumers: **fable-fanout never waits for a subscriber** (unless the quota is the whole pool: then the slowest paces "
+                + "it, its broadcast log too): a message whose subscriber queue is full is dropped for that subscriber (counted by the "
+                + "publisher and told to the subscriber), and a subscriber the broadcast log (messages of at most 512 B, "
+                + FanoutBench.BROADCAST_LOG_BYTES / (1 << 20) + " MiB) laps loses what it was lapped by (it counts that itself); each checks "
+                + "that its sequence numbers account for exactly the drops it was told of. The *drops* column is the larger of the share of "
+                + "(message, subscriber) pairs the publisher dropped in the measured phase and the share the consumers were told they "
+                + "lost of the sequence numbers their windows covered; only delivered messages count. **aeron-fanout and fable-1to1 "
+                + "back-pressure instead**: the producer waits for the slowest consumer and nothing is lost.\n");
         sb.append("- Latency (paced: one message per ").append(s.paceNanos() / 1000).append(" µs, ").append(s.latMs()[1])
                 .append(" ms measured after ").append(s.latMs()[0]).append(" ms): one-way delay from the producer's System.nanoTime() "
                         + "just before sending to the consumer's when it has the message (one host, one clock), per consumer; the table gives "

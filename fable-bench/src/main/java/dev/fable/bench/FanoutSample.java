@@ -53,18 +53,21 @@ record FanoutSample(String family, int consumers, int size, String kind, int rou
     }
 
     /**
-     * The fan-out: (message, subscriber) pairs not delivered in the measured window, in % of all published in it: what the
-     * publisher dropped, or, when more, what the consumers did not receive (a broadcast log's readers lose what they were
-     * lapped by, which the publisher never sees; what they were told counts messages from before the window too).
+     * The fan-out: the share of (message, subscriber) pairs lost, in %: what the publisher dropped of what it published in
+     * the measured phase, or, when more, what the consumers were told they lost of the messages their sequence numbers
+     * covered in their windows (a broadcast log's readers count their laps themselves; the publisher never sees them).
      */
     double droppedPct() {
-        double msgs = num(producer, "msgs"), got = 0;
+        double msgs = num(producer, "msgs"), told = 0, covered = 0;
         for (Map<String, String> c : perConsumer) {
-            double m = num(c, "msgs");
-            if (m > 0) got += m;
+            double t = num(c, "told"), m = num(c, "msgs");
+            if (t > 0) told += t;
+            if (m > 0) covered += m;
         }
-        double dropped = Math.max(num(producer, "dropped"), msgs * consumers - got);
-        return msgs > 0 ? 100 * Math.max(0, dropped) / (msgs * consumers) : Double.NaN;
+        covered += told;
+        double byPublisher = msgs > 0 ? 100 * num(producer, "dropped") / (msgs * consumers) : Double.NaN;
+        double byConsumers = covered > 0 ? 100 * told / covered : 0;
+        return Double.isNaN(byPublisher) ? byPublisher : Math.max(byPublisher, byConsumers);
     }
 
     /** lat: a percentile key over the consumers: the median consumer's ({@code worst} false) or the worst consumer's. */

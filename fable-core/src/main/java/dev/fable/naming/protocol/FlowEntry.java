@@ -43,7 +43,8 @@ public record FlowEntry(long pid, String localName, String peerName, String tran
      *                  subscriber's end: -1
      * @param privacy   the subscriber's privacy model: {@code relaxed} (reads the publisher's slots in place),
      *                  {@code strict} (copies each at poll), {@code early} (the publisher writes into the subscriber's
-     *                  own pool), {@code copy} (a socket transport); at the publisher's end as the subscriber declared it
+     *                  own pool), {@code copy} (a socket transport), each with {@code +log} when small messages to all come
+     *                  through the publisher's broadcast log (copied at poll); at the publisher's end as the subscriber declared it
      */
     public record Fanout(boolean publisher, long dropped, int slotsHeld, int slotCount, String privacy) {
         /**

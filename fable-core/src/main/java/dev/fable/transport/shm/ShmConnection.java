@@ -146,11 +146,13 @@ final class ShmConnection extends AbstractLeg implements Pollable, Faults, Contr
     /** Subscriber side: the publisher's broadcast log, mapped read-only in this leg's incoming arena. Before the leg is used. */
     void readBroadcast(MemorySegment log, int logBytes, int maxMessage) {
         in.readBroadcast(log, logBytes, maxMessage);
+        privacy += "+log";   // fable flows: small messages to all come through the broadcast log, copied at poll
     }
 
     /** Publisher side: the peer mapped {@code log} (the handshake named it). Before the leg is used. */
     void broadcastTo(BroadcastLog log) {
         this.broadcastTo = log;
+        privacy += "+log";   // as the subscriber's side shows it
     }
 
     @Override

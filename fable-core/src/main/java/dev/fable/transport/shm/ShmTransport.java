@@ -376,7 +376,7 @@ public final class ShmTransport implements Transport {
             }
             Leg leg = established(localName, options, inArena, control, out, in, peer, contributed);   // the acceptor mapped ours before it accepted
             if (fanout != null) ((ShmConnection) leg).privacy(contributed ? "early" : options.isTrusted() ? "relaxed" : "strict");
-            if (broadcastLog != null) ((ShmConnection) leg).readBroadcast(broadcastLog, broadcast.logBytes(), broadcast.maxMessage());
+            if (broadcastLog != null) ((ShmConnection) leg).readBroadcast(broadcastLog, broadcast.logBytes(), broadcast.maxMessage());   // after privacy()
             return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
@@ -438,7 +438,7 @@ public final class ShmTransport implements Transport {
             if (readyType != READY) throw new FableException("malformed handshake: expected READY");
             Leg leg = established(localName, options, inArena, control, out, in, peer, takes);
             if (control.fanout() != null) ((ShmConnection) leg).privacy(takes ? "early" : (flags & HELLO_COPIES) != 0 ? "strict" : "relaxed");
-            if (log != null) ((ShmConnection) leg).broadcastTo(log);
+            if (log != null) ((ShmConnection) leg).broadcastTo(log);   // after privacy()
             return leg;
         } catch (RuntimeException e) {
             if (in != null) in.closeFds();   // kept for lending: the leg that would have owned them never came to be
