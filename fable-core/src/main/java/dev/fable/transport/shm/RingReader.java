@@ -560,16 +560,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 resync();
                 continue;
             }
-            if (resyncing) {   // the first message after a lap: what lies between was lost
-                if (seq < broadcastSeq) throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", below " + broadcastSeq);
-                long lost = seq - broadcastSeq;
-                broadcastSeq = seq;
-                resyncing = false;
-                if (lost > 0) droppedListener.accept(lost);
-            } else if (seq != broadcastSeq) {
-                throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", expected " + broadcastSeq);
-            }
-            if (seq >= before || (before == Long.MAX_VALUE && ringGoesFirst(seq))) return RING_FIRST;
+            checkSequence(q, seq);
+            if (seq >= before || (before == Long.MAX_VALUE && seq >= ringHeadBefore())) return RING_FIRST;
             broadcastAt = q + recordBytes(length);
             broadcastSeq = seq + 1;
             fragments++;
@@ -581,6 +573,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
 
     private MemorySegment scratch;       // poll(handler): the one area a broadcast message is copied into, or a batch of them
     private MemorySegment scratchView;
+    private int[] batchLengths;          // poll(handler): each record's length as its header was checked in the walk
     /** Bytes of broadcast records one {@link #poll(dev.fable.MessageHandler, int)} batch copies at most. */
     private static final int BATCH_BYTES = 16 * 1024;
 
@@ -596,6 +589,7 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 if (scratch == null) {
                     scratch = Arena.ofAuto().allocate(Math.max(BATCH_BYTES, recordBytes(BROADCAST_SEQ_BYTES + broadcastMax)), 64);
                     scratchView = scratch.asReadOnly();
+                    batchLengths = new int[BATCH_BYTES / RECORD_ALIGN];   // a batch holds at most this many records
                 }
                 int r = takeBroadcastBatch(handler, limit - n);
                 if (r > 0) {
@@ -639,8 +633,8 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                         || end + recordBytes(length) - q > room) {
                     break;   // a PAD, the batch's end, or a bad record: the one-message path looks at it
                 }
+                batchLengths[count++] = length;
                 end += recordBytes(length);
-                count++;
             }
             if (count == 0) {
                 long h = headerAcquire(log, logOffset(q, broadcastMask));   // acquire: as above
@@ -653,27 +647,13 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
                 resync();
                 continue;
             }
-            long before = Long.MAX_VALUE;   // messages at or past this sequence wait for the ring's head record
-            long p = position;
-            long rh = headerAcquire(ring, logOffset(p, logMask));   // acquire: as in poll(); after the headers' acquires above
-            if (rh != 0) {
-                boolean sync = headerKind(rh) == KIND_BSYNC && headerTag(rh) == headerTagFor(p) && headerLength(rh) == 8;
-                before = sync ? logWordPlain(ring, logOffset(p, logMask) + RECORD_HEADER) : Long.MIN_VALUE;   // plain: after the acquire
-            }
+            long before = ringHeadBefore();   // after the headers' acquires above
             int delivered = 0;
             long at = 0;
             for (int i = 0; i < count; i++) {
-                int length = headerLength(logWordPlain(scratch, at));   // plain: our copy, checked whole above
-                long seq = logWordPlain(scratch, at + RECORD_HEADER);
-                if (resyncing) {   // the first message after a lap: what lies between was lost
-                    if (seq < broadcastSeq) throw faults.corrupt("broadcast message at position " + (q + at) + " has sequence " + seq + ", below " + broadcastSeq);
-                    long lost = seq - broadcastSeq;
-                    broadcastSeq = seq;
-                    resyncing = false;
-                    if (lost > 0) droppedListener.accept(lost);
-                } else if (seq != broadcastSeq) {
-                    throw faults.corrupt("broadcast message at position " + (q + at) + " has sequence " + seq + ", expected " + broadcastSeq);
-                }
+                int length = batchLengths[i];   // as checked in the walk (the copy's header could differ: a publisher may write anything)
+                long seq = logWordPlain(scratch, at + RECORD_HEADER);   // plain: our copy, checked whole above; the sequence checked here
+                checkSequence(q + at, seq);
                 if (seq >= before) break;
                 int len = length - BROADCAST_SEQ_BYTES;
                 long next = at + recordBytes(length);
@@ -690,16 +670,30 @@ public final class RingReader implements BufferOwner, dev.fable.transport.Counte
     }
 
     /**
-     * After a broadcast message of sequence {@code seq} was read with the ring empty before: true when the ring now holds a
-     * record that was committed before it (anything but a BSYNC waiting for a later sequence).
+     * The broadcast sequence at which messages must wait for the ring's next record, looked at after the broadcast headers
+     * were acquired (a record committed before them shows by then): {@link Long#MAX_VALUE} when the ring has none, a BSYNC's
+     * S, else {@link Long#MIN_VALUE} (any other record was committed before them all; poll() checks it).
      */
-    private boolean ringGoesFirst(long seq) {
+    private long ringHeadBefore() {
         long p = position;
         long at = logOffset(p, logMask);
         long h = headerAcquire(ring, at);   // acquire: as in poll()
-        if (h == 0) return false;
-        if (headerKind(h) != KIND_BSYNC || headerTag(h) != headerTagFor(p) || headerLength(h) != 8) return true;   // poll() checks it
-        return logWordPlain(ring, at + RECORD_HEADER) <= seq;   // plain: ordered after the header's acquire
+        if (h == 0) return Long.MAX_VALUE;
+        if (headerKind(h) != KIND_BSYNC || headerTag(h) != headerTagFor(p) || headerLength(h) != 8) return Long.MIN_VALUE;
+        return logWordPlain(ring, at + RECORD_HEADER);   // plain: ordered after the header's acquire
+    }
+
+    /** A broadcast message's sequence: the next expected, or (first after a lap) any later one, what lies between counted lost. */
+    private void checkSequence(long q, long seq) {
+        if (resyncing) {
+            if (seq < broadcastSeq) throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", below " + broadcastSeq);
+            long lost = seq - broadcastSeq;
+            broadcastSeq = seq;
+            resyncing = false;
+            if (lost > 0) droppedListener.accept(lost);
+        } else if (seq != broadcastSeq) {
+            throw faults.corrupt("broadcast message at position " + q + " has sequence " + seq + ", expected " + broadcastSeq);
+        }
     }
 
     /** True when the publisher may be writing over position {@code q} of the broadcast log: this reader was lapped. */
