@@ -312,7 +312,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         Member[] ms = members;
         for (Member m : ms) {
             if (!selected(m)) continue;
-            int r = offer(m, slot, length, bytes);
+            int r = offer(m, slot, length, bytes, 0);
             if (r >= 0) queued++;
             if (r == 1) offered++;
         }
@@ -369,24 +369,21 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     private void deliverBroadcast(BroadcastLog l, int length) {
         checkTarget();
         int queued = 0;
-        MemorySegment bytes = null;
+        MemorySegment bytes = l.bytes();   // the whole log, read-only; the message at claimedOffset()
+        long at = l.claimedOffset();
         Member[] ms = members;
         if (target == Target.ALL) {
             l.publishToAll(length);
             for (Member m : ms) {
-                if (m.broadcast != null) {
-                    m.connection.wakeReader();
+                if (m.broadcast == null) {
+                    if (offer(m, -1, length, bytes, at) >= 0) queued++;
+                } else if (wake(m)) {
                     queued++;
-                    continue;
                 }
-                if (bytes == null) bytes = l.claimed(length);
-                if (offer(m, -1, length, bytes) >= 0) queued++;
             }
         } else {
             for (Member m : ms) {
-                if (!selected(m)) continue;
-                if (bytes == null) bytes = l.claimed(length);
-                if (offer(m, -1, length, bytes) >= 0) queued++;
+                if (selected(m) && offer(m, -1, length, bytes, at) >= 0) queued++;
             }
             l.skip();
         }
@@ -415,12 +412,26 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         };
     }
 
-    /** One member: 1 a reference was queued (the member holds the slot), 0 a copy was queued, -1 dropped or gone. Slot -1: copy {@code bytes}. */
-    private int offer(Member m, int slot, int length, MemorySegment bytes) {
+    /** A member reading the log has a message there: its reader is woken if it sleeps. False: it ended under us (it leaves). */
+    private boolean wake(Member m) {
+        try {
+            m.connection.wakeReader();
+            return true;
+        } catch (FableException | IllegalStateException e) {   // its leg closed meanwhile (its ring unmapped)
+            leave(m);
+            return false;
+        }
+    }
+
+    /**
+     * One member: 1 a reference was queued (the member holds the slot), 0 a copy was queued, -1 dropped or gone. Slot -1: copy
+     * {@code length} bytes of {@code bytes} at {@code offset}.
+     */
+    private int offer(Member m, int slot, int length, MemorySegment bytes, long offset) {
         int r;
         try {
             r = slot < 0 ? Leg.COPY : m.connection.offerShared(pool, slot, length, m.droppedUntold);
-            if (r == Leg.COPY) r = copy(m, length, bytes);
+            if (r == Leg.COPY) r = copy(m, length, bytes, offset);
         } catch (FableException | IllegalStateException e) {
             if (m.connection.state() == ConnectionState.OPEN) {   // not a peer that left: say why we let it go
                 System.getLogger("dev.fable").log(System.Logger.Level.WARNING, "publisher '" + name() + "' dropped " + m + ": " + e.getMessage());
@@ -489,7 +500,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
     }
 
     /** A member on a socket transport: the bytes into a buffer of its connection (one copy), or FULL. */
-    private int copy(Member m, int length, MemorySegment bytes) {
+    private int copy(Member m, int length, MemorySegment bytes, long offset) {
         if (m.connection.maxFragment() < length) {
             throw new FableException(m + " takes fragments of at most " + m.connection.maxFragment() + " B, less than this message's "
                     + length + " B");
@@ -497,7 +508,7 @@ final class LocalPublisher implements Publisher, FanoutPool.Delivery {
         Buffer b = m.connection.claim(Math.max(length, 1));
         if (b == null) return Leg.FULL;
         if (m.droppedUntold > 0) m.connection.noteDropped(m.droppedUntold);
-        MemorySegment.copy(bytes, 0, b.segment(), 0, length);
+        MemorySegment.copy(bytes, offset, b.segment(), 0, length);
         b.length(length);
         b.commit();
         return Leg.COPY;

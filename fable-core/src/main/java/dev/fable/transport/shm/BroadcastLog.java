@@ -50,6 +50,7 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
     private final Arena arena;
     private final ShmFiles.Sealed file;
     private final MemorySegment log;
+    private final MemorySegment readOnly;   // log, for bytes(): made once
     private final int logBytes;
     private final int mask;
     private final int maxMessage;
@@ -72,6 +73,7 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         this.arena = arena;
         this.file = file;
         this.log = file.segment();
+        this.readOnly = log.asReadOnly();
         this.logBytes = logBytes;
         this.mask = logBytes - 1;
         this.maxMessage = maxMessage;
@@ -222,9 +224,14 @@ public final class BroadcastLog implements BufferOwner, BroadcastSource {
         position = claimAt + record;
     }
 
-    /** The claimed message's bytes, to copy for subscribers that do not read this log (a new view each call). */
-    public MemorySegment claimed(int length) {
-        return log.asSlice(logOffset(claimAt, mask) + RECORD_HEADER + BROADCAST_SEQ_BYTES, length).asReadOnly();
+    /** The log file, read-only: the claimed message lies at {@link #claimedOffset()}, to copy for subscribers that do not read the log. */
+    public MemorySegment bytes() {
+        return readOnly;
+    }
+
+    /** Where the claimed message's bytes start in {@link #bytes()}. */
+    public long claimedOffset() {
+        return logOffset(claimAt, mask) + RECORD_HEADER + BROADCAST_SEQ_BYTES;
     }
 
     /** True while the one claim is out. */
